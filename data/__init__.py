@@ -9,7 +9,8 @@ dict of numpy arrays (B rows, T = seq_len positions):
 - loss_mask_BxT (float32): 1.0 where the loss is taken. loss_on="target": input positions
   [prefix_len - 1, length), whose targets are the target tokens and EOS; "all": every non-pad
   target.
-- lengths_B (int32): non-pad tokens in inputs.
+- lengths_B (int32): len(seq) - 1, the positions that have a non-pad target. When a row is
+  shorter than seq_len + 1 tokens, its EOS also appears in inputs, at index lengths.
 - prefix_lengths_B (int32): tokens of the prompt `BOS source SEP` (1 when there is no source). The
   reference continuation of a prompt inputs[:prefix_len] is targets[prefix_len - 1 : length].
 """

@@ -81,7 +81,8 @@ def assemble(
 
     Returns:
       (seq_BxS, prefix_lengths_B, lengths_B): the PAD-padded sequences of seq_len + 1 tokens, the
-      number of prompt tokens (`BOS source [SEP]`), and the number of non-pad tokens of `inputs`.
+      number of prompt tokens (`BOS source [SEP]`), and len(seq) - 1 (the positions with a
+      non-pad target).
     """
     batch = source_BxL.shape[0]
     if with_eos_B is None:

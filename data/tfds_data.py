@@ -1,0 +1,235 @@
+"""Byte-level text and translation tasks read from prepared TFDS datasets, without TensorFlow.
+
+Datasets are read with `tfds` builders' array_record data sources (random access) and grain's
+MapDataset on top: `source.seed(s).shuffle().repeat().random_map(make_row)`, where element g is a
+pure function of g. Row r of global batch `step` is element step * batch_size + r, so a batch is a
+pure function of (seed, split, step), and every epoch sees each example once, in a new order.
+Each byte b is token FIRST_SYMBOL + b, so no vocabulary has to be trained.
+
+- tfds_text: language-model rows `BOS bytes...` with no source (prefix_lengths = 1) and the loss
+  on every non-pad target. A document that fits (at most seq_len - 1 bytes) is taken whole and
+  ends with EOS; a longer one gives a window of seq_len bytes at a uniformly random offset, drawn
+  per element (so per (seed, split, step, row)), without EOS. This handles datasets that hold one
+  huge document per split (tiny_shakespeare) as well as sentence-level ones (lm1b). Rows are not
+  packed, because packing would need a segment mask the model contract does not carry.
+- tfds_translation: `BOS source_bytes SEP target_bytes EOS`, loss on the target and EOS by
+  default. A pair that does not fit seq_len + 1 tokens is replaced by another pair drawn at random
+  (up to 16 draws, so the kept pairs lean a little towards short ones, as filtering would); if
+  none fits, the pair is truncated (the source to at least half of the room), still ending in EOS.
+
+Prepare datasets once on a machine with internet (scripts/prepare_data.py); reading them here
+never touches the network.
+"""
+
+import functools
+import importlib
+
+import grain
+import numpy as np
+import tensorflow_datasets as tfds
+
+from data import batching, vocab
+
+DEFAULT_SEQ_LEN = 256
+MAX_RESAMPLES = 16
+# TFDS registers a builder only once its family module is imported, and imports those lazily:
+# without this, tfds.builder("wmt14_translate/de-en") reports that the dataset does not exist.
+_BUILDER_FAMILIES = ("tensorflow_datasets.text", "tensorflow_datasets.translate")
+
+
+def load_builder(name: str, data_dir: str) -> tfds.core.DatasetBuilder:
+    """The prepared builder `name` in `data_dir` ("" = TFDS default); clear errors if absent."""
+    for module in _BUILDER_FAMILIES:
+        importlib.import_module(module)
+    try:
+        builder = tfds.builder(name, data_dir=data_dir or None)
+    except tfds.core.registered.DatasetNotFoundError as error:
+        raise ValueError(f"data.tfds_name={name!r} is not a known TFDS dataset.") from error
+    if not builder.is_prepared():
+        raise FileNotFoundError(
+            f"TFDS dataset {name!r} is not prepared in {builder.data_dir_root} (looked for "
+            f"{builder.data_dir}). Point the config key data.data_dir at the folder that holds it "
+            "(data.data_dir='' means $TFDS_DATA_DIR or ~/tensorflow_datasets), or prepare it once "
+            "on a machine with internet: `pip install -r requirements-data.txt && python "
+            f"scripts/prepare_data.py --name={name} --data_dir=DIR`, then copy DIR here."
+        )
+    file_format = builder.info.file_format
+    if file_format not in (tfds.core.FileFormat.ARRAY_RECORD, tfds.core.FileFormat.PARQUET):
+        raise ValueError(
+            f"TFDS dataset {name!r} in {builder.data_dir} is stored as {file_format}, which has no "
+            "random access; prepare it again with file_format='array_record' "
+            "(scripts/prepare_data.py does)."
+        )
+    return builder
+
+
+def _open_split(builder: tfds.core.DatasetBuilder, split: str, config_key: str):
+    """The random-access data source of `split`, with an error naming the config key if absent."""
+    if split not in builder.info.splits:
+        raise ValueError(
+            f"data.{config_key}={split!r} is not a split of {builder.name}; it has "
+            f"{sorted(builder.info.splits)}."
+        )
+    return _CachedSource(builder.as_data_source(split=split))
+
+
+class _CachedSource:
+    """Random access to a TFDS data source that keeps the most recently read records."""
+
+    def __init__(self, source, max_records: int = 64):
+        self._source = source
+        # Why: tiny_shakespeare holds one 1 MB document per split, and reading and decoding it
+        # again for every row costs about a millisecond a row.
+        self._read = functools.lru_cache(maxsize=max_records)(source.__getitem__)
+
+    def __len__(self) -> int:
+        return len(self._source)
+
+    def __getitem__(self, index: int):
+        return self._read(int(index))
+
+
+def _as_bytes(value) -> bytes:
+    return value.encode("utf-8") if isinstance(value, str) else bytes(value)
+
+
+class _TfdsTask:
+    """What the text and translation tasks share: sources per split, seeding, and batching."""
+
+    num_symbols = vocab.NUM_BYTES
+    vocab_size = vocab.vocab_size(vocab.NUM_BYTES)
+    length_preserving = False
+
+    def __init__(self, name: str, config):
+        self.name = name
+        self.seq_len = int(config.seq_len) or DEFAULT_SEQ_LEN
+        self.loss_on = config.loss_on
+        batching.check_loss_on(self.loss_on)
+        if self.seq_len < 4:
+            raise ValueError(f"data.seq_len={self.seq_len} is too small; use at least 4.")
+        if config.seed < 0:
+            raise ValueError(f"data.seed={config.seed} must be non-negative.")
+        builder = load_builder(config.tfds_name, config.data_dir)
+        sources = {
+            "train": _open_split(builder, config.train_split, "train_split"),
+            "eval": _open_split(builder, config.eval_split, "eval_split"),
+        }
+        self._datasets = {}
+        for split, source in sources.items():
+            # Fold the split into the seed so that train and eval draw different streams, and
+            # fit it in 32 bits as grain's shuffle requires.
+            split_seed = int(
+                np.random.SeedSequence([config.seed, batching.split_id(split)]).generate_state(1)[0]
+            )
+            self._datasets[split] = (
+                grain.MapDataset.source(source)
+                .seed(split_seed)
+                .shuffle()
+                .repeat()
+                .random_map(functools.partial(self._row, source))
+            )
+
+    def _row(self, source, record, rng: np.random.Generator) -> tuple[bytes, bytes, bool]:
+        """(source bytes, target bytes, whether EOS ends the row) of one element."""
+        raise NotImplementedError
+
+    def batch(
+        self,
+        step: int,
+        batch_size: int,
+        *,
+        split: str = "train",
+        process_index: int = 0,
+        process_count: int = 1,
+    ) -> dict[str, np.ndarray]:
+        """This process's rows of global batch `step` of `split`."""
+        rows = batching.process_rows(batch_size, process_index, process_count)
+        batching.split_id(split)
+        if step < 0:
+            raise ValueError(f"step={step} must be non-negative.")
+        dataset = self._datasets[split]
+        elements = [dataset[step * batch_size + row] for row in range(rows.start, rows.stop)]
+        source_BxL, source_lengths_B = batching.pad_rows(
+            [vocab.bytes_to_ids(s) for s, _, _ in elements]
+        )
+        target_BxM, target_lengths_B = batching.pad_rows(
+            [vocab.bytes_to_ids(t) for _, t, _ in elements]
+        )
+        with_eos_B = np.array([eos for _, _, eos in elements], dtype=bool)
+        return self._to_batch(
+            source_BxL, source_lengths_B, target_BxM, target_lengths_B, with_eos_B
+        )
+
+    def _to_batch(
+        self, source_BxL, source_lengths_B, target_BxM, target_lengths_B, with_eos_B
+    ) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+
+class TfdsTextTask(_TfdsTask):
+    """Language modelling on byte windows of a TFDS text dataset (`data.text_key`)."""
+
+    def __init__(self, config):
+        self.text_key = config.text_key
+        super().__init__("tfds_text", config)
+
+    def _row(self, source, record, rng: np.random.Generator) -> tuple[bytes, bytes, bool]:
+        text = _as_bytes(record[self.text_key])
+        if len(text) <= self.seq_len - 1:  # BOS + text + EOS fits seq_len + 1 tokens.
+            return b"", text, True
+        start = int(rng.integers(0, len(text) - self.seq_len + 1))
+        return b"", text[start : start + self.seq_len], False
+
+    def _to_batch(
+        self, source_BxL, source_lengths_B, target_BxM, target_lengths_B, with_eos_B
+    ) -> dict[str, np.ndarray]:
+        seq_BxS, prefix_lengths_B, lengths_B = batching.assemble(
+            source_BxL[:, :0],
+            source_lengths_B,
+            target_BxM,
+            target_lengths_B,
+            seq_len=self.seq_len,
+            with_sep=False,
+            with_eos_B=with_eos_B,
+        )
+        # No source: the loss covers every non-pad target whatever data.loss_on says.
+        return batching.make_batch(
+            seq_BxS, prefix_lengths_B, lengths_B, np.zeros_like(lengths_B), lengths_B
+        )
+
+
+class TfdsTranslationTask(_TfdsTask):
+    """Byte-level translation from `data.source_key` to `data.target_key` of a TFDS dataset."""
+
+    def __init__(self, config):
+        self.source_key, self.target_key = config.source_key, config.target_key
+        super().__init__("tfds_translation", config)
+        self._room = self.seq_len - 2  # seq_len + 1 tokens, less BOS, SEP and EOS.
+
+    def _pair(self, record) -> tuple[bytes, bytes]:
+        return _as_bytes(record[self.source_key]), _as_bytes(record[self.target_key])
+
+    def _row(self, source, record, rng: np.random.Generator) -> tuple[bytes, bytes, bool]:
+        pair = self._pair(record)
+        for _ in range(MAX_RESAMPLES):
+            if len(pair[0]) + len(pair[1]) <= self._room:
+                break
+            pair = self._pair(source[int(rng.integers(len(source)))])
+        return (*self._truncate(*pair), True)
+
+    def _truncate(self, source: bytes, target: bytes) -> tuple[bytes, bytes]:
+        """Cuts a pair to fit, keeping the whole target if the source keeps half of the room."""
+        kept_source = source[: max(self._room - len(target), self._room // 2)]
+        return kept_source, target[: self._room - len(kept_source)]
+
+    def _to_batch(
+        self, source_BxL, source_lengths_B, target_BxM, target_lengths_B, with_eos_B
+    ) -> dict[str, np.ndarray]:
+        return batching.seq2seq_batch(
+            source_BxL,
+            source_lengths_B,
+            target_BxM,
+            target_lengths_B,
+            seq_len=self.seq_len,
+            loss_on=self.loss_on,
+        )
