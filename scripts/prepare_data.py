@@ -1,0 +1,50 @@
+"""Prepares TFDS datasets once, on a machine with internet, in the array_record format data/ reads.
+
+Preparing needs TensorFlow (TFDS's builders read their downloads through tf.io.gfile); reading the
+prepared folder later does not. On a machine with internet:
+
+    pip install -r requirements-data.txt
+    python scripts/prepare_data.py --name=tiny_shakespeare --data_dir=/path/to/tensorflow_datasets
+
+(repeat --name for more: lm1b, wmt14_translate/de-en, ...), then copy that folder to the training
+machine and pass --config.data.data_dir=/path/to/it (or leave data.data_dir empty and put the
+folder at $TFDS_DATA_DIR or ~/tensorflow_datasets).
+"""
+
+import importlib
+import os
+
+import tensorflow_datasets as tfds
+from absl import app, flags
+
+_NAMES = flags.DEFINE_multi_string(
+    "name",
+    ["tiny_shakespeare"],
+    "TFDS dataset[/config] to prepare, e.g. lm1b, wmt14_translate/de-en.",
+)
+_DATA_DIR = flags.DEFINE_string(
+    "data_dir",
+    "",
+    "Folder to write to; '' is TFDS's default ($TFDS_DATA_DIR or ~/tensorflow_datasets).",
+)
+
+
+def prepare(name: str, data_dir: str) -> str:
+    """Downloads and prepares `name` as array_record under `data_dir`; returns its folder."""
+    # TFDS registers the text and translation builders (wmt14_translate...) only once imported.
+    for module in ("tensorflow_datasets.text", "tensorflow_datasets.translate"):
+        importlib.import_module(module)
+    builder = tfds.builder(name, data_dir=os.path.expanduser(data_dir) or None)
+    builder.download_and_prepare(file_format="array_record")
+    return str(builder.data_dir)
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    for name in _NAMES.value:
+        print(f"{name}: prepared in {prepare(name, _DATA_DIR.value)}")
+
+
+if __name__ == "__main__":
+    app.run(main)
