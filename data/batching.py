@@ -15,10 +15,15 @@ SPLITS = ("train", "eval")
 LOSS_ON = ("target", "all")
 
 
-def split_id(split: str) -> int:
-    """A stable integer naming `split`, so that each split seeds its own stream."""
+def check_split(split: str) -> None:
+    """Raises a ValueError naming the choices when `split` is not one of them."""
     if split not in SPLITS:
         raise ValueError(f"Unknown split {split!r}; expected one of {SPLITS}.")
+
+
+def split_id(split: str) -> int:
+    """A stable integer naming `split`, so that each split seeds its own stream."""
+    check_split(split)
     # crc32 rather than hash(): Python salts str hashes per process, which would break resume.
     return zlib.crc32(split.encode())
 

@@ -70,7 +70,10 @@ def _open_split(builder: tfds.core.DatasetBuilder, split: str, config_key: str):
             f"data.{config_key}={split!r} is not a split of {builder.name}; it has "
             f"{sorted(builder.info.splits)}."
         )
-    return _CachedSource(builder.as_data_source(split=split))
+    source = builder.as_data_source(split=split)
+    if not len(source):
+        raise ValueError(f"data.{config_key}={split!r} of {builder.name} has no examples.")
+    return _CachedSource(source)
 
 
 class _CachedSource:
@@ -115,22 +118,22 @@ class _TfdsTask:
             "eval": _open_split(builder, config.eval_split, "eval_split"),
         }
         self._datasets = {}
-        for split, source in sources.items():
+        for split, records in sources.items():
             # Fold the split into the seed so that train and eval draw different streams, and
             # fit it in 32 bits as grain's shuffle requires.
             split_seed = int(
                 np.random.SeedSequence([config.seed, batching.split_id(split)]).generate_state(1)[0]
             )
             self._datasets[split] = (
-                grain.MapDataset.source(source)
+                grain.MapDataset.source(records)
                 .seed(split_seed)
                 .shuffle()
                 .repeat()
-                .random_map(functools.partial(self._row, source))
+                .random_map(functools.partial(self._row, records))
             )
 
-    def _row(self, source, record, rng: np.random.Generator) -> tuple[bytes, bytes, bool]:
-        """(source bytes, target bytes, whether EOS ends the row) of one element."""
+    def _row(self, records, record, rng: np.random.Generator) -> tuple[bytes, bytes, bool]:
+        """(source bytes, target bytes, whether EOS ends the row) of one element of `records`."""
         raise NotImplementedError
 
     def batch(
@@ -144,7 +147,7 @@ class _TfdsTask:
     ) -> dict[str, np.ndarray]:
         """This process's rows of global batch `step` of `split`."""
         rows = batching.process_rows(batch_size, process_index, process_count)
-        batching.split_id(split)
+        batching.check_split(split)
         if step < 0:
             raise ValueError(f"step={step} must be non-negative.")
         dataset = self._datasets[split]
@@ -173,7 +176,7 @@ class TfdsTextTask(_TfdsTask):
         self.text_key = config.text_key
         super().__init__("tfds_text", config)
 
-    def _row(self, source, record, rng: np.random.Generator) -> tuple[bytes, bytes, bool]:
+    def _row(self, records, record, rng: np.random.Generator) -> tuple[bytes, bytes, bool]:
         text = _as_bytes(record[self.text_key])
         if len(text) <= self.seq_len - 1:  # BOS + text + EOS fits seq_len + 1 tokens.
             return b"", text, True
@@ -209,12 +212,12 @@ class TfdsTranslationTask(_TfdsTask):
     def _pair(self, record) -> tuple[bytes, bytes]:
         return _as_bytes(record[self.source_key]), _as_bytes(record[self.target_key])
 
-    def _row(self, source, record, rng: np.random.Generator) -> tuple[bytes, bytes, bool]:
+    def _row(self, records, record, rng: np.random.Generator) -> tuple[bytes, bytes, bool]:
         pair = self._pair(record)
         for _ in range(MAX_RESAMPLES):
             if len(pair[0]) + len(pair[1]) <= self._room:
                 break
-            pair = self._pair(source[int(rng.integers(len(source)))])
+            pair = self._pair(records[int(rng.integers(len(records)))])
         return (*self._truncate(*pair), True)
 
     def _truncate(self, source: bytes, target: bytes) -> tuple[bytes, bytes]:
