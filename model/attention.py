@@ -1,0 +1,100 @@
+"""The attention mask builder and multi-head self-attention with a functional KV cache.
+
+Shape legend (used in names across model/):
+  B batch, T query length, S key length (T without a cache, the cache size with one),
+  D d_model, H heads, K head dim, F d_ff, V vocab, L layers.
+"""
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from model.config import MASK_KINDS, ModelConfig
+
+# Head-major, {"k": [B, H, S, K], "v": [B, H, S, K]}: the CPU dot wants (B, H) as batch dims, so
+# a [B, S, H, K] cache would be transposed (copied) whole at every decode step: 4-8x slower.
+LayerCache = dict[str, jax.Array]
+
+# The position recorded for a key that does not exist: padding, or a cache slot not yet written.
+EMPTY = jnp.iinfo(jnp.int32).max
+
+
+def make_attention_mask(
+    mask_kind: str,
+    query_positions_BxT: jax.Array,
+    key_positions_BxS: jax.Array,
+    prefix_lengths_B: jax.Array | None = None,
+) -> jax.Array:
+    """Boolean mask [B, 1, T, S]: True where a query may attend to a key.
+
+    Keys are described by their token positions, with EMPTY for padding and unwritten cache
+    slots, so one rule serves the full forward pass, prefill and cached decoding. EMPTY keys are
+    hidden under every kind, so "full" never leaks across padding. Booleans, not a finite bias:
+    models learn to get around a -1e4 bias.
+    """
+    if mask_kind not in MASK_KINDS:
+        raise ValueError(f"mask_kind must be one of {MASK_KINDS}, got {mask_kind!r}")
+    q_BxTx1 = query_positions_BxT[:, :, None]
+    k_Bx1xS = key_positions_BxS[:, None, :]
+    if mask_kind == "full":
+        return (k_Bx1xS != EMPTY)[:, None] & (q_BxTx1 >= 0)[:, None]
+    allowed_BxTxS = k_Bx1xS <= q_BxTx1  # EMPTY is larger than every position.
+    if mask_kind == "prefix":
+        if prefix_lengths_B is None:
+            raise ValueError("mask_kind='prefix' needs prefix_lengths (one per row)")
+        allowed_BxTxS = allowed_BxTxS | (k_Bx1xS < prefix_lengths_B[:, None, None])
+    return allowed_BxTxS[:, None]
+
+
+def init_layer_cache(
+    batch_size: int, cache_len: int, cfg: ModelConfig, dtype: jnp.dtype | None = None
+) -> LayerCache:
+    """An empty cache for one layer; the mask (not zeros) keeps unwritten slots out of reach."""
+    shape = (batch_size, cfg.num_heads, cache_len, cfg.head_dim)
+    dtype = dtype or cfg.compute_dtype
+    return {"k": jnp.zeros(shape, dtype), "v": jnp.zeros(shape, dtype)}
+
+
+class SelfAttention(nnx.Module):
+    """Multi-head self-attention; with a cache, new keys/values are written at `cache_index`."""
+
+    def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+        self.cfg = cfg
+        dense = dict(dtype=cfg.compute_dtype, param_dtype=cfg.weight_dtype, rngs=rngs)
+        self.qkv = nnx.Linear(cfg.d_model, 3 * cfg.d_model, **dense)
+        self.out = nnx.Linear(cfg.d_model, cfg.d_model, **dense)
+
+    def __call__(
+        self,
+        x_BxTxD: jax.Array,
+        mask_Bx1xTxS: jax.Array,
+        cache: LayerCache | None,
+        cache_index: jax.Array | None,
+    ) -> tuple[jax.Array, LayerCache | None]:
+        B, T, _ = x_BxTxD.shape
+        H, K = self.cfg.num_heads, self.cfg.head_dim
+        qkv_BxTx3xHxK = self.qkv(x_BxTxD).reshape(B, T, 3, H, K)
+        q_BxTxHxK, k_BxTxHxK, v_BxTxHxK = (qkv_BxTx3xHxK[:, :, i] for i in range(3))
+        if cache is not None:
+            # One slot index for the whole batch: an in-place dynamic_update_slice, not a scatter.
+            # Rows may hold different positions in the same slot; the mask reads positions.
+            start = (0, 0, cache_index, 0)
+            k_BxHxSxK = jax.lax.dynamic_update_slice(
+                cache["k"], k_BxTxHxK.swapaxes(1, 2).astype(cache["k"].dtype), start
+            )
+            v_BxHxSxK = jax.lax.dynamic_update_slice(
+                cache["v"], v_BxTxHxK.swapaxes(1, 2).astype(cache["v"].dtype), start
+            )
+            cache = {"k": k_BxHxSxK, "v": v_BxHxSxK}
+            # XLA cancels this swap against the one inside dot_product_attention: no copy.
+            k_BxSxHxK, v_BxSxHxK = k_BxHxSxK.swapaxes(1, 2), v_BxHxSxK.swapaxes(1, 2)
+        else:
+            k_BxSxHxK, v_BxSxHxK = k_BxTxHxK, v_BxTxHxK
+        # implementation=None: XLA on CPU/TPU; no is_causal, the mask carries causality (flax#5591).
+        y_BxTxHxK = jax.nn.dot_product_attention(
+            q_BxTxHxK,
+            k_BxSxHxK.astype(q_BxTxHxK.dtype),
+            v_BxSxHxK.astype(q_BxTxHxK.dtype),
+            mask=mask_Bx1xTxS,
+        )
+        return self.out(y_BxTxHxK.reshape(B, T, H * K)), cache

@@ -1,0 +1,80 @@
+"""ModelConfig: the typed, frozen boundary between ml_collections configs and the model."""
+
+import dataclasses
+from typing import Any
+
+import jax.numpy as jnp
+
+MASK_KINDS = ("causal", "full", "prefix")
+FLOAT_DTYPES = ("float32", "bfloat16", "float16")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Shape and behaviour of the decoder.
+
+    `attention_mask_kind` selects how self-attention is masked:
+      causal: position t sees positions <= t (the honest AR decoder).
+      full:   every position sees every non-pad position (leaks the future under teacher forcing).
+      prefix: full over each row's prefix (the prompt), causal after it (prefix-LM / enc-dec).
+    """
+
+    vocab_size: int = 32
+    d_model: int = 256
+    num_heads: int = 4
+    num_layers: int = 4
+    d_ff: int = 1024
+    max_len: int = 256
+    dropout_rate: float = 0.0
+    attention_mask_kind: str = "causal"
+    dtype: str = "float32"
+    param_dtype: str = "float32"
+
+    def __post_init__(self):
+        for name in ("vocab_size", "d_model", "num_heads", "num_layers", "d_ff", "max_len"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"ModelConfig.{name} must be a positive int, got {value!r}")
+        if self.d_model % self.num_heads:
+            raise ValueError(
+                f"ModelConfig.d_model ({self.d_model}) must be divisible by "
+                f"num_heads ({self.num_heads})"
+            )
+        if not 0.0 <= self.dropout_rate < 1.0:
+            raise ValueError(f"ModelConfig.dropout_rate must be in [0, 1), got {self.dropout_rate}")
+        if self.attention_mask_kind not in MASK_KINDS:
+            raise ValueError(
+                f"ModelConfig.attention_mask_kind must be one of {MASK_KINDS}, "
+                f"got {self.attention_mask_kind!r}"
+            )
+        for name in ("dtype", "param_dtype"):
+            value = getattr(self, name)
+            if value not in FLOAT_DTYPES:
+                raise ValueError(f"ModelConfig.{name} must be one of {FLOAT_DTYPES}, not {value!r}")
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.num_heads
+
+    @property
+    def compute_dtype(self) -> jnp.dtype:
+        return jnp.dtype(self.dtype)
+
+    @property
+    def weight_dtype(self) -> jnp.dtype:
+        return jnp.dtype(self.param_dtype)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "ModelConfig":
+        """Builds a config from a mapping (e.g. `config.model.to_dict()`), naming unknown keys."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"Unknown ModelConfig keys {unknown}; known keys are {sorted(known)}")
+        return cls(**values)
+
+    def num_params(self) -> int:
+        """Parameter count (embeddings included), for MFU and the report."""
+        d, f, v = self.d_model, self.d_ff, self.vocab_size
+        per_layer = (4 * d * d + 4 * d) + (2 * d * f + f + d) + 4 * d
+        return v * d + self.max_len * d + self.num_layers * per_layer + 2 * d + d * v + v

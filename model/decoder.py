@@ -1,0 +1,178 @@
+"""A pre-LN transformer decoder: one function of (tokens, mask kind), with an optional KV cache."""
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from model.attention import (
+    EMPTY,
+    LayerCache,
+    SelfAttention,
+    init_layer_cache,
+    make_attention_mask,
+)
+from model.config import ModelConfig
+
+
+class KVCache(NamedTuple):
+    """A functional KV cache. Each call appends its T tokens at slots [index, index + T)."""
+
+    layers: tuple[LayerCache, ...]
+    key_positions_BxS: jax.Array  # Position of the token in each slot; EMPTY if none (or pad).
+    index: jax.Array  # int32 scalar: the next free slot, shared by the whole batch.
+
+
+def _dropout(x: jax.Array, rate: float, rng: jax.Array | None) -> jax.Array:
+    if rng is None or rate == 0.0:
+        return x
+    keep = jax.random.bernoulli(rng, 1.0 - rate, x.shape)
+    return jnp.where(keep, x / (1.0 - rate), 0).astype(x.dtype)
+
+
+class Block(nnx.Module):
+    """Pre-LN residual block: x + attn(ln(x)), then x + mlp(ln(x))."""
+
+    def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+        self.cfg = cfg
+        norm = dict(dtype=cfg.compute_dtype, param_dtype=cfg.weight_dtype, rngs=rngs)
+        self.ln_attn = nnx.LayerNorm(cfg.d_model, **norm)
+        self.attn = SelfAttention(cfg, rngs=rngs)
+        self.ln_mlp = nnx.LayerNorm(cfg.d_model, **norm)
+        self.mlp_in = nnx.Linear(cfg.d_model, cfg.d_ff, **norm)
+        self.mlp_out = nnx.Linear(cfg.d_ff, cfg.d_model, **norm)
+
+    def __call__(self, x_BxTxD, mask_Bx1xTxS, cache, cache_index, dropout_rng):
+        rngs = jax.random.split(dropout_rng, 2) if dropout_rng is not None else (None, None)
+        y_BxTxD, cache = self.attn(self.ln_attn(x_BxTxD), mask_Bx1xTxS, cache, cache_index)
+        x_BxTxD = x_BxTxD + _dropout(y_BxTxD, self.cfg.dropout_rate, rngs[0])
+        h_BxTxF = jax.nn.gelu(self.mlp_in(self.ln_mlp(x_BxTxD)))
+        x_BxTxD = x_BxTxD + _dropout(self.mlp_out(h_BxTxF), self.cfg.dropout_rate, rngs[1])
+        return x_BxTxD, cache
+
+
+class Decoder(nnx.Module):
+    """Token + learned position embeddings, `num_layers` blocks, final LayerNorm, LM head."""
+
+    def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+        self.cfg = cfg
+        kw = dict(dtype=cfg.compute_dtype, param_dtype=cfg.weight_dtype, rngs=rngs)
+        init = nnx.initializers.normal(0.02)
+        self.token_embed = nnx.Embed(cfg.vocab_size, cfg.d_model, embedding_init=init, **kw)
+        self.position_embed = nnx.Embed(cfg.max_len, cfg.d_model, embedding_init=init, **kw)
+        self.blocks = nnx.List([Block(cfg, rngs=rngs) for _ in range(cfg.num_layers)])
+        self.ln_final = nnx.LayerNorm(cfg.d_model, **kw)
+        self.lm_head = nnx.Linear(cfg.d_model, cfg.vocab_size, **kw)
+
+    def embed(self, tokens_BxT: jax.Array, positions_BxT: jax.Array) -> jax.Array:
+        """Input embeddings; split out so leakage metrics can differentiate through them."""
+        return self.token_embed(tokens_BxT) + self.position_embed(positions_BxT)
+
+    def __call__(
+        self,
+        tokens_BxT: jax.Array,
+        *,
+        positions_BxT: jax.Array | None = None,
+        lengths_B: jax.Array | None = None,
+        prefix_lengths_B: jax.Array | None = None,
+        cache: KVCache | None = None,
+        mask_kind: str | None = None,
+        dropout_rng: jax.Array | None = None,
+    ) -> tuple[jax.Array, KVCache | None]:
+        """Logits [B, T, V] (float32) and the updated cache (None without one)."""
+        positions_BxT = _default_positions(tokens_BxT, positions_BxT)
+        x_BxTxD = self.embed(tokens_BxT, positions_BxT)
+        return self.from_embeddings(
+            x_BxTxD,
+            positions_BxT=positions_BxT,
+            lengths_B=lengths_B,
+            prefix_lengths_B=prefix_lengths_B,
+            cache=cache,
+            mask_kind=mask_kind,
+            dropout_rng=dropout_rng,
+        )
+
+    def from_embeddings(
+        self,
+        x_BxTxD: jax.Array,
+        *,
+        positions_BxT: jax.Array,
+        lengths_B: jax.Array | None = None,
+        prefix_lengths_B: jax.Array | None = None,
+        cache: KVCache | None = None,
+        mask_kind: str | None = None,
+        dropout_rng: jax.Array | None = None,
+    ) -> tuple[jax.Array, KVCache | None]:
+        """The decoder after the embedding lookup.
+
+        `lengths_B` counts the real tokens at the start of each row of this call's input (default
+        T); the rest is padding, invisible to every query. With a cache, the T inputs are written
+        at slots [cache.index, cache.index + T) and attend to everything written before them.
+        """
+        B, T, _ = x_BxTxD.shape
+        if lengths_B is None:
+            new_key_positions_BxT = positions_BxT
+        else:
+            real_BxT = jnp.arange(T) < lengths_B[:, None]
+            new_key_positions_BxT = jnp.where(real_BxT, positions_BxT, EMPTY)
+        if cache is None:
+            key_positions_BxS = new_key_positions_BxT
+        else:
+            key_positions_BxS = jax.lax.dynamic_update_slice(
+                cache.key_positions_BxS, new_key_positions_BxT.astype(jnp.int32), (0, cache.index)
+            )
+        mask_Bx1xTxS = make_attention_mask(
+            mask_kind or self.cfg.attention_mask_kind,
+            positions_BxT,
+            key_positions_BxS,
+            prefix_lengths_B,
+        )
+        layer_rngs = (
+            jax.random.split(dropout_rng, self.cfg.num_layers + 1)
+            if dropout_rng is not None
+            else [None] * (self.cfg.num_layers + 1)
+        )
+        x_BxTxD = _dropout(
+            x_BxTxD.astype(self.cfg.compute_dtype), self.cfg.dropout_rate, layer_rngs[-1]
+        )
+        new_layers = []
+        for i, block in enumerate(self.blocks):
+            x_BxTxD, layer_cache = block(
+                x_BxTxD,
+                mask_Bx1xTxS,
+                None if cache is None else cache.layers[i],
+                None if cache is None else cache.index,
+                layer_rngs[i],
+            )
+            new_layers.append(layer_cache)
+        logits_BxTxV = self.lm_head(self.ln_final(x_BxTxD)).astype(jnp.float32)
+        if cache is None:
+            return logits_BxTxV, None
+        return logits_BxTxV, KVCache(tuple(new_layers), key_positions_BxS, cache.index + T)
+
+
+def _default_positions(tokens_BxT: jax.Array, positions_BxT: jax.Array | None) -> jax.Array:
+    if positions_BxT is not None:
+        return positions_BxT
+    B, T = tokens_BxT.shape
+    return jnp.broadcast_to(jnp.arange(T, dtype=jnp.int32), (B, T))
+
+
+def init_cache(
+    cfg: ModelConfig, batch_size: int, cache_len: int | None = None, dtype=None
+) -> KVCache:
+    """An empty KV cache of `cache_len` slots (default max_len). Writing past the end is a bug."""
+    cache_len = cfg.max_len if cache_len is None else cache_len
+    if not 1 <= cache_len <= cfg.max_len:
+        raise ValueError(f"cache_len must be in [1, max_len={cfg.max_len}], got {cache_len}")
+    layers = tuple(
+        init_layer_cache(batch_size, cache_len, cfg, dtype) for _ in range(cfg.num_layers)
+    )
+    key_positions_BxS = jnp.full((batch_size, cache_len), EMPTY, jnp.int32)
+    return KVCache(layers, key_positions_BxS, jnp.int32(0))
+
+
+def make_decoder(cfg: ModelConfig, seed: int = 0) -> Decoder:
+    """Builds a freshly initialised decoder from a config and an integer seed."""
+    return Decoder(cfg, rngs=nnx.Rngs(params=seed))

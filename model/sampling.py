@@ -1,0 +1,292 @@
+"""AR decoding: a model-agnostic sampling loop, and `generate` (KV cache) / `generate_no_cache`.
+
+The loop knows nothing about the model. It calls
+`step_fn(tokens_BxL, positions_B, state) -> (logits_BxV, state)`, which returns the logits for the
+token after `positions_B` once the token at `positions_B` has been written into `tokens_BxL`.
+The state is the KV cache for `generate` and nothing for `generate_no_cache`, so the two samplers
+share every line of sampling logic and differ only in how they compute the next logits.
+
+Sampling parameters are traced arrays: changing temperature, top-k or top-p never recompiles.
+"""
+
+import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from model.decoder import Decoder, init_cache
+
+StepFn = Callable[[jax.Array, jax.Array, Any], tuple[jax.Array, Any]]
+
+
+class GenerateOutput(NamedTuple):
+    tokens_BxL: jax.Array  # Prompt, then generated tokens, then pad_id.
+    lengths_B: jax.Array  # Prompt length + generated tokens (an emitted EOS included).
+
+
+def sample_logits(
+    logits_BxV: jax.Array,
+    rng: jax.Array,
+    temperature: jax.Array,
+    top_k: jax.Array,
+    top_p: jax.Array,
+) -> jax.Array:
+    """Samples one token per row; temperature 0 is greedy, top_k 0 and top_p 1 disable filters.
+
+    `lax.cond` on the traced parameters skips work that is not asked for (the sort costs more
+    than a decode step of a small model on CPU) without compiling a new program.
+    """
+
+    def greedy(logits_BxV):
+        return jnp.argmax(logits_BxV, axis=-1).astype(jnp.int32)
+
+    def sample(logits_BxV):
+        scaled_BxV = logits_BxV / temperature
+        scaled_BxV = jax.lax.cond(
+            (top_k > 0) | (top_p < 1),
+            _filter_top_k_top_p,
+            lambda x, k, p: x,
+            scaled_BxV,
+            top_k,
+            top_p,
+        )
+        return jax.random.categorical(rng, scaled_BxV, axis=-1).astype(jnp.int32)
+
+    return jax.lax.cond(temperature > 0, sample, greedy, logits_BxV)
+
+
+def _filter_top_k_top_p(scaled_BxV: jax.Array, top_k: jax.Array, top_p: jax.Array) -> jax.Array:
+    """Masks tokens outside the top-k, then outside the smallest set reaching mass top_p."""
+    V = scaled_BxV.shape[-1]
+    neg_inf = jnp.finfo(scaled_BxV.dtype).min
+    sorted_BxV = jnp.sort(scaled_BxV, axis=-1)[:, ::-1]
+    k = jnp.where(top_k > 0, jnp.minimum(top_k, V), V)
+    kth_Bx1 = jax.lax.dynamic_slice_in_dim(sorted_BxV, k - 1, 1, axis=-1)
+    sorted_BxV = jnp.where(sorted_BxV < kth_Bx1, neg_inf, sorted_BxV)
+    probs_BxV = jax.nn.softmax(sorted_BxV, axis=-1)
+    mass_before_BxV = jnp.cumsum(probs_BxV, axis=-1) - probs_BxV
+    kept_BxV = (mass_before_BxV < top_p) & (sorted_BxV > neg_inf)  # The top token is always kept.
+    cutoff_Bx1 = jnp.min(jnp.where(kept_BxV, sorted_BxV, jnp.inf), axis=-1, keepdims=True)
+    return jnp.where(scaled_BxV < cutoff_Bx1, neg_inf, scaled_BxV)
+
+
+def decode_loop(
+    step_fn: StepFn,
+    state: Any,
+    first_logits_BxV: jax.Array,
+    tokens_BxL: jax.Array,
+    prompt_lengths_B: jax.Array,
+    rng: jax.Array,
+    temperature: jax.Array,
+    top_k: jax.Array,
+    top_p: jax.Array,
+    eos_id: jax.Array,
+    pad_id: int,
+    max_new_tokens: int,
+) -> GenerateOutput:
+    """Samples up to `max_new_tokens` per row in one `lax.while_loop`, stopping once all rows end.
+
+    `first_logits_BxV` predicts the token after each row's prompt (from the prefill). A row ends
+    when it emits `eos_id`; after that it is padded with `pad_id`.
+    """
+    B = tokens_BxL.shape[0]
+    rows_B = jnp.arange(B)
+
+    def emit(i, tokens_BxL, lengths_B, done_B, logits_BxV, rng):
+        next_B = sample_logits(logits_BxV, rng, temperature, top_k, top_p)
+        next_B = jnp.where(done_B, pad_id, next_B)
+        positions_B = prompt_lengths_B + i
+        tokens_BxL = tokens_BxL.at[rows_B, positions_B].set(next_B)
+        lengths_B = lengths_B + (~done_B).astype(lengths_B.dtype)
+        return tokens_BxL, lengths_B, done_B | (next_B == eos_id), positions_B
+
+    rng, first_rng = jax.random.split(rng)
+    done_B = jnp.zeros((B,), bool)
+    tokens_BxL, lengths_B, done_B, _ = emit(
+        0, tokens_BxL, prompt_lengths_B, done_B, first_logits_BxV, first_rng
+    )
+
+    def cond(carry):
+        i, _, _, done_B, _, _ = carry
+        return (i < max_new_tokens) & ~jnp.all(done_B)
+
+    def body(carry):
+        i, tokens_BxL, lengths_B, done_B, state, rng = carry
+        rng, step_rng = jax.random.split(rng)
+        logits_BxV, state = step_fn(tokens_BxL, prompt_lengths_B + i - 1, state)
+        tokens_BxL, lengths_B, done_B, _ = emit(
+            i, tokens_BxL, lengths_B, done_B, logits_BxV, step_rng
+        )
+        return i + 1, tokens_BxL, lengths_B, done_B, state, rng
+
+    carry = (jnp.int32(1), tokens_BxL, lengths_B, done_B, state, rng)
+    _, tokens_BxL, lengths_B, _, _, _ = jax.lax.while_loop(cond, body, carry)
+    return GenerateOutput(tokens_BxL, lengths_B)
+
+
+def _last_logits(logits_BxTxV: jax.Array, positions_B: jax.Array) -> jax.Array:
+    return jnp.take_along_axis(logits_BxTxV, positions_B[:, None, None], axis=1)[:, 0]
+
+
+@functools.partial(
+    jax.jit, static_argnames=("graphdef", "max_new_tokens", "use_cache", "mask_kind", "pad_id")
+)
+def _generate_jit(
+    graphdef,
+    state,
+    prompts_BxP,
+    prompt_lengths_B,
+    rng,
+    temperature,
+    top_k,
+    top_p,
+    eos_id,
+    *,
+    max_new_tokens,
+    use_cache,
+    mask_kind,
+    pad_id,
+):
+    model = nnx.merge(graphdef, state)
+    B, P = prompts_BxP.shape
+    L = P + max_new_tokens
+    tokens_BxL = jnp.full((B, L), pad_id, jnp.int32).at[:, :P].set(prompts_BxP)
+    tokens_BxL = jnp.where(jnp.arange(L) < prompt_lengths_B[:, None], tokens_BxL, pad_id)
+    call = functools.partial(model, prefix_lengths_B=prompt_lengths_B, mask_kind=mask_kind)
+
+    if use_cache:
+        # Prefill the whole prompt in one parallel pass, then feed one token per step.
+        cache = init_cache(model.cfg, B, L)
+        logits_BxPxV, cache = call(tokens_BxL[:, :P], lengths_B=prompt_lengths_B, cache=cache)
+        # Decode steps write at slots P, P+1, ...; each row's padding slots stay EMPTY.
+
+        def step_fn(tokens_BxL, positions_B, cache):
+            token_Bx1 = jnp.take_along_axis(tokens_BxL, positions_B[:, None], axis=1)
+            logits_Bx1xV, cache = call(token_Bx1, positions_BxT=positions_B[:, None], cache=cache)
+            return logits_Bx1xV[:, 0], cache
+    else:
+        # The honest reference: recompute every position from the prefix alone at each step.
+        cache = None
+        logits_BxPxV, _ = call(tokens_BxL[:, :P], lengths_B=prompt_lengths_B)
+
+        def step_fn(tokens_BxL, positions_B, state):
+            logits_BxLxV, _ = call(tokens_BxL, lengths_B=positions_B + 1)
+            return _last_logits(logits_BxLxV, positions_B), state
+
+    first_logits_BxV = _last_logits(logits_BxPxV, prompt_lengths_B - 1)
+    return decode_loop(
+        step_fn,
+        cache,
+        first_logits_BxV,
+        tokens_BxL,
+        prompt_lengths_B,
+        rng,
+        temperature,
+        top_k,
+        top_p,
+        eos_id,
+        pad_id,
+        max_new_tokens,
+    )
+
+
+def generate(
+    model: Decoder | tuple[nnx.GraphDef, nnx.State],
+    prompts_BxP,
+    prompt_lengths_B=None,
+    *,
+    max_new_tokens: int,
+    rng: jax.Array | None = None,
+    temperature: float = 0.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    eos_id: int | None = None,
+    pad_id: int = 0,
+    mask_kind: str | None = None,
+    use_cache: bool = True,
+) -> GenerateOutput:
+    """AR sampling: prefill each (right-padded) prompt, then decode with the KV cache.
+
+    Args:
+      model: a Decoder, or its `nnx.split` (graphdef, state).
+      prompts_BxP: int token ids, each row right-padded; rows may have different lengths.
+      prompt_lengths_B: each row's prompt length (default: P for every row).
+      max_new_tokens: tokens to generate per row (fewer if the row emits `eos_id`).
+      temperature, top_k, top_p: 0 is greedy; top_k 0 and top_p 1 switch those filters off.
+      eos_id: the token that ends a row (None: rows run to `max_new_tokens`).
+      mask_kind: override the model's attention mask kind.
+      use_cache: False recomputes the whole prefix each step (see `generate_no_cache`).
+    Returns:
+      GenerateOutput(tokens_BxL, lengths_B) with L = P + max_new_tokens.
+    """
+    if isinstance(model, tuple):
+        graphdef, state = model
+        cfg = nnx.merge(graphdef, state).cfg
+    else:
+        graphdef, state = nnx.split(model)
+        cfg = model.cfg
+    prompts_BxP, prompt_lengths_B = _check_inputs(
+        cfg, prompts_BxP, prompt_lengths_B, max_new_tokens, temperature, top_k, top_p
+    )
+    rng = jax.random.key(0) if rng is None else rng
+    return _generate_jit(
+        graphdef,
+        state,
+        prompts_BxP,
+        prompt_lengths_B,
+        rng,
+        jnp.float32(temperature),
+        jnp.int32(top_k),
+        jnp.float32(top_p),
+        jnp.int32(-1 if eos_id is None else eos_id),
+        max_new_tokens=max_new_tokens,
+        use_cache=use_cache,
+        mask_kind=mask_kind,
+        pad_id=pad_id,
+    )
+
+
+def generate_no_cache(model, prompts_BxP, prompt_lengths_B=None, **kwargs) -> GenerateOutput:
+    """`generate` without a cache: exact for every mask kind, and the reference for the cache."""
+    return generate(model, prompts_BxP, prompt_lengths_B, use_cache=False, **kwargs)
+
+
+def _check_inputs(cfg, prompts_BxP, prompt_lengths_B, max_new_tokens, temperature, top_k, top_p):
+    """Validates on the host, so bad input fails with a sentence rather than a deep traceback."""
+    prompts_BxP = np.asarray(prompts_BxP)
+    if prompts_BxP.ndim != 2 or not np.issubdtype(prompts_BxP.dtype, np.integer):
+        raise ValueError(
+            f"prompts must be a 2-D int array [batch, len], got "
+            f"{prompts_BxP.dtype}{list(prompts_BxP.shape)}"
+        )
+    B, P = prompts_BxP.shape
+    lengths_B = np.full((B,), P) if prompt_lengths_B is None else np.asarray(prompt_lengths_B)
+    if lengths_B.shape != (B,) or lengths_B.min() < 1 or lengths_B.max() > P:
+        raise ValueError(f"prompt_lengths must be {B} ints in [1, {P}], got {lengths_B.tolist()}")
+    if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be a positive int, got {max_new_tokens!r}")
+    if P > cfg.max_len:
+        raise ValueError(f"Prompts have {P} tokens but the model's max_len is {cfg.max_len}")
+    if P + max_new_tokens > cfg.max_len:
+        # The buffer is static-shaped (P + max_new_tokens) so that prompt contents never recompile.
+        raise ValueError(
+            f"max_new_tokens={max_new_tokens} does not fit: prompts are padded to {P} tokens and "
+            f"max_len is {cfg.max_len}, so at most {cfg.max_len - P} new tokens"
+        )
+    real_BxP = np.arange(P) < lengths_B[:, None]
+    ids = prompts_BxP[real_BxP]
+    if ids.size and (ids.min() < 0 or ids.max() >= cfg.vocab_size):
+        raise ValueError(
+            f"Prompt token ids must be in [0, {cfg.vocab_size}), "
+            f"got values in [{ids.min()}, {ids.max()}]"
+        )
+    if temperature < 0 or top_k < 0 or not 0 < top_p <= 1:
+        raise ValueError(
+            f"Need temperature >= 0, top_k >= 0 and 0 < top_p <= 1; got "
+            f"{temperature}, {top_k}, {top_p}"
+        )
+    return jnp.asarray(prompts_BxP, jnp.int32), jnp.asarray(lengths_B, jnp.int32)
