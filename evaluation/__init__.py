@@ -1,0 +1,1 @@
+"""Evaluation: leakage, loss, quality and speed metrics, and the comparison report."""
