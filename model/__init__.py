@@ -1,6 +1,6 @@
 """The decoder with a switchable attention mask, its KV cache, and its decoders. No I/O here."""
 
-from model.attention import make_attention_mask
+from model.attention import EMPTY, make_attention_mask
 from model.config import MASK_KINDS, ModelConfig
 from model.decoder import Decoder, KVCache, init_cache, make_decoder
 from model.sampling import (
@@ -12,6 +12,7 @@ from model.sampling import (
 )
 
 __all__ = [
+    "EMPTY",
     "MASK_KINDS",
     "Decoder",
     "GenerateOutput",

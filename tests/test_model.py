@@ -1,0 +1,212 @@
+"""The decoder's properties: masks, leakage (perturbation and gradient), cache == forward."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import make_tiny_config
+from flax import nnx
+
+from model import EMPTY, ModelConfig, init_cache, make_attention_mask, make_decoder
+
+T = 12
+
+
+@nnx.jit
+def forward(model, tokens_BxT, **kwargs):
+    """One compiled program per shape, instead of compiling every op eagerly."""
+    return model(tokens_BxT, **kwargs)
+
+
+def _tokens(cfg: ModelConfig, shape=(3, T), seed=0) -> jax.Array:
+    return jax.random.randint(jax.random.key(seed), shape, 0, cfg.vocab_size)
+
+
+def _perturb_after(tokens_BxT: jax.Array, t: int, vocab_size: int) -> jax.Array:
+    """Changes every token after position t (to a different id)."""
+    shifted_BxT = (tokens_BxT + 1 + jnp.arange(tokens_BxT.shape[1])) % vocab_size
+    return tokens_BxT.at[:, t + 1 :].set(shifted_BxT[:, t + 1 :])
+
+
+def test_mask_builder_matches_explicit_rules():
+    q_1xT = jnp.arange(5)[None]
+    k_1xS = jnp.array([[0, 1, 2, EMPTY, 4]])  # Slot 3 is padding.
+    prefix_1 = jnp.array([2])
+    causal = np.array(make_attention_mask("causal", q_1xT, k_1xS)[0, 0])
+    full = np.array(make_attention_mask("full", q_1xT, k_1xS)[0, 0])
+    prefix = np.array(make_attention_mask("prefix", q_1xT, k_1xS, prefix_1)[0, 0])
+    real = np.array([1, 1, 1, 0, 1], bool)
+    q, k = np.arange(5)[:, None], np.array([0, 1, 2, 99, 4])[None]
+    np.testing.assert_array_equal(causal, (k <= q) & real)
+    np.testing.assert_array_equal(full, np.broadcast_to(real, (5, 5)))
+    np.testing.assert_array_equal(prefix, ((k <= q) | (k < 2)) & real)
+
+
+@pytest.mark.parametrize("t", [0, 3, 7, T - 2])
+def test_causal_perturbation_leaves_the_past_bitwise_unchanged(tiny_config, t):
+    model = make_decoder(tiny_config)
+    tokens = _tokens(tiny_config)
+    logits, _ = forward(model, tokens)
+    perturbed, _ = forward(model, _perturb_after(tokens, t, tiny_config.vocab_size))
+    np.testing.assert_array_equal(np.asarray(logits[:, : t + 1]), np.asarray(perturbed[:, : t + 1]))
+    assert not np.array_equal(np.asarray(logits[:, t + 1 :]), np.asarray(perturbed[:, t + 1 :]))
+
+
+@pytest.mark.parametrize("t", [0, 5])
+def test_full_mask_leaks_the_future(t):
+    cfg = make_tiny_config(attention_mask_kind="full")
+    model = make_decoder(cfg)
+    tokens = _tokens(cfg)
+    logits, _ = forward(model, tokens)
+    perturbed, _ = forward(model, _perturb_after(tokens, t, cfg.vocab_size))
+    assert float(jnp.max(jnp.abs(logits[:, : t + 1] - perturbed[:, : t + 1]))) > 1e-4
+
+
+def test_prefix_mask_targets_never_see_later_targets():
+    cfg = make_tiny_config(attention_mask_kind="prefix")
+    model = make_decoder(cfg)
+    tokens = _tokens(cfg)
+    prefix = jnp.array([3, 5, 4])
+    logits, _ = forward(model, tokens, prefix_lengths_B=prefix)
+    for t in range(5, T - 1):  # Every row's target region starts at or before 5.
+        perturbed, _ = forward(
+            model, _perturb_after(tokens, t, cfg.vocab_size), prefix_lengths_B=prefix
+        )
+        np.testing.assert_array_equal(
+            np.asarray(logits[:, : t + 1]), np.asarray(perturbed[:, : t + 1])
+        )
+    # Inside the prefix, attention is full: the first position sees the rest of the prompt.
+    perturbed, _ = forward(
+        model, _perturb_after(tokens, 0, cfg.vocab_size), prefix_lengths_B=prefix
+    )
+    assert float(jnp.max(jnp.abs(logits[:, 0] - perturbed[:, 0]))) > 1e-4
+
+
+def _embedding_jacobian_norms(cfg: ModelConfig) -> np.ndarray:
+    """||d logits_t / d embedding_s|| for every (t, s), for one sequence."""
+    model = make_decoder(cfg)
+    tokens_1xT = _tokens(cfg, (1, T))
+    positions_1xT = jnp.arange(T)[None]
+    x_1xTxD = model.embed(tokens_1xT, positions_1xT)
+
+    def logits_of(x_1xTxD):
+        return model.from_embeddings(x_1xTxD, positions_BxT=positions_1xT)[0][0]
+
+    jac_TxVxTxD = jax.jit(jax.jacrev(logits_of))(x_1xTxD)[:, :, 0]
+    return np.asarray(jnp.sqrt(jnp.sum(jac_TxVxTxD**2, axis=(1, 3))))
+
+
+def test_causal_gradient_to_the_future_is_exactly_zero(tiny_config):
+    norms_TxT = _embedding_jacobian_norms(tiny_config)
+    assert np.all(norms_TxT[np.triu_indices(T, 1)] == 0.0)
+    assert np.all(norms_TxT[np.tril_indices(T)] > 0.0)
+
+
+def test_full_gradient_to_the_future_is_nonzero():
+    norms_TxT = _embedding_jacobian_norms(make_tiny_config(attention_mask_kind="full"))
+    assert np.all(norms_TxT[np.triu_indices(T, 1)] > 0.0)
+
+
+def test_padding_is_invisible_under_full_attention():
+    cfg = make_tiny_config(attention_mask_kind="full")
+    model = make_decoder(cfg)
+    tokens = _tokens(cfg)
+    lengths = jnp.array([5, 9, T])
+    logits, _ = forward(model, tokens, lengths_B=lengths)
+    garbage = jnp.where(jnp.arange(T) < lengths[:, None], tokens, (tokens + 7) % cfg.vocab_size)
+    logits_garbage, _ = forward(model, garbage, lengths_B=lengths)
+    real = np.arange(T) < np.asarray(lengths)[:, None]
+    np.testing.assert_array_equal(np.asarray(logits)[real], np.asarray(logits_garbage)[real])
+
+
+@pytest.mark.parametrize("kind", ["causal", "prefix"])
+def test_cache_equals_full_forward_with_mixed_prompt_lengths(kind):
+    cfg = make_tiny_config(attention_mask_kind=kind)
+    model = make_decoder(cfg)
+    B, P = 3, 6
+    tokens_BxT = _tokens(cfg, (B, T), seed=1)
+    prompt_lengths_B = jnp.array([2, 6, 4])
+    full_logits_BxTxV, _ = forward(model, tokens_BxT, prefix_lengths_B=prompt_lengths_B)
+
+    # Prefill right-padded prompts in one pass, then feed each row's next tokens one at a time.
+    cache = init_cache(cfg, B, P + T)
+    prompts_BxP = jnp.where(jnp.arange(P) < prompt_lengths_B[:, None], tokens_BxT[:, :P], 0)
+    prefill_BxPxV, cache = forward(
+        model,
+        prompts_BxP,
+        lengths_B=prompt_lengths_B,
+        prefix_lengths_B=prompt_lengths_B,
+        cache=cache,
+    )
+    real_BxP = np.arange(P) < np.asarray(prompt_lengths_B)[:, None]
+    np.testing.assert_allclose(
+        np.asarray(prefill_BxPxV)[real_BxP],
+        np.asarray(full_logits_BxTxV[:, :P])[real_BxP],
+        atol=1e-5,
+    )
+    rows_B = jnp.arange(B)
+    for i in range(T - int(prompt_lengths_B.max())):
+        positions_B = prompt_lengths_B + i
+        step_Bx1xV, cache = forward(
+            model,
+            tokens_BxT[rows_B, positions_B][:, None],
+            positions_BxT=positions_B[:, None],
+            prefix_lengths_B=prompt_lengths_B,
+            cache=cache,
+        )
+        np.testing.assert_allclose(
+            np.asarray(step_Bx1xV[:, 0]),
+            np.asarray(full_logits_BxTxV[rows_B, positions_B]),
+            atol=1e-5,
+        )
+
+
+def test_cache_under_full_mask_is_a_different_function():
+    """Cached keys never see later tokens: a full-mask model decoded with a cache is not itself."""
+    cfg = make_tiny_config(attention_mask_kind="full")
+    model = make_decoder(cfg)
+    tokens_1xT = _tokens(cfg, (1, T))
+    cache = init_cache(cfg, 1, T)
+    _, cache = forward(model, tokens_1xT[:, :4], cache=cache)
+    step_1x1xV, _ = forward(model, tokens_1xT[:, 4:5], positions_BxT=jnp.array([[4]]), cache=cache)
+    honest_1xTxV, _ = forward(model, tokens_1xT[:, :5])
+    assert float(jnp.max(jnp.abs(step_1x1xV[0, 0] - honest_1xTxV[0, 4]))) > 1e-4
+
+
+def test_dropout_is_off_without_rng_and_random_with_it():
+    cfg = make_tiny_config(dropout_rate=0.5)
+    model = make_decoder(cfg)
+    tokens = _tokens(cfg)
+    a, _ = forward(model, tokens)
+    b, _ = forward(model, tokens)
+    c, _ = forward(model, tokens, dropout_rng=jax.random.key(1))
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert not np.allclose(np.asarray(a), np.asarray(c))
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(d_model=30, num_heads=4), "divisible"),
+        (dict(attention_mask_kind="diagonal"), "attention_mask_kind"),
+        (dict(num_layers=0), "num_layers"),
+        (dict(dropout_rate=1.0), "dropout_rate"),
+        (dict(dtype="int8"), "dtype"),
+    ],
+)
+def test_bad_config_values_give_one_line_errors(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(ModelConfig(), **overrides)
+
+
+def test_unknown_config_key_is_named():
+    with pytest.raises(ValueError, match="num_layer"):
+        ModelConfig.from_dict({"num_layer": 2})
+
+
+def test_prefix_without_prefix_lengths_is_a_clear_error():
+    model = make_decoder(make_tiny_config(attention_mask_kind="prefix"))
+    with pytest.raises(ValueError, match="prefix_lengths"):
+        forward(model, jnp.zeros((1, 4), jnp.int32))
