@@ -1,0 +1,92 @@
+"""Sampling speed: `generate` (KV cache) vs `generate_no_cache`, one JSON line per decoder.
+
+  python -m benchmarks.sampling                       # the README's shape (greedy, fp32)
+  python -m benchmarks.sampling --batch_size=1 --new_tokens=1008 --decoders=kv_cache,no_cache
+
+tokens_per_s counts generated tokens only (batch_size * new_tokens / median seconds). compile_s is
+the first call's wall time minus the median: tracing, lowering and XLA compilation.
+"""
+
+import launch
+
+launch.configure_xla_cpu()
+
+import json  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+from model import ModelConfig, generate, generate_no_cache, make_decoder  # noqa: E402
+
+flags.DEFINE_integer("num_layers", 4, "Decoder layers.")
+flags.DEFINE_integer("d_model", 256, "Model width.")
+flags.DEFINE_integer("num_heads", 4, "Attention heads.")
+flags.DEFINE_integer("d_ff", 1024, "MLP width.")
+flags.DEFINE_integer("vocab_size", 256, "Vocabulary size.")
+flags.DEFINE_integer("batch_size", 8, "Rows decoded together.")
+flags.DEFINE_integer("prompt_len", 16, "Prompt tokens per row.")
+flags.DEFINE_integer("new_tokens", 240, "Generated tokens per row.")
+flags.DEFINE_integer("repeats", 5, "Timed runs per decoder; the median is reported.")
+flags.DEFINE_list("decoders", ["kv_cache", "no_cache"], "Which decoders to time.")
+flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "Compute and parameter dtype.")
+FLAGS = flags.FLAGS
+
+DECODERS = {"kv_cache": generate, "no_cache": generate_no_cache}
+
+
+def time_decoder(decode, model, prompts_BxP, new_tokens: int, repeats: int) -> dict:
+    """Median seconds over `repeats` runs after a first (compiling) call."""
+
+    def run() -> float:
+        start = time.perf_counter()
+        out = decode(model, prompts_BxP, max_new_tokens=new_tokens)
+        jax.block_until_ready(out)
+        return time.perf_counter() - start
+
+    first_s = run()
+    times = [run() for _ in range(repeats)]
+    median_s = statistics.median(times)
+    return {
+        "median_s": round(median_s, 5),
+        "min_s": round(min(times), 5),
+        "compile_s": round(max(first_s - median_s, 0.0), 3),
+        "tokens_per_s": round(prompts_BxP.shape[0] * new_tokens / median_s, 1),
+    }
+
+
+def main(argv):
+    del argv
+    unknown = set(FLAGS.decoders) - set(DECODERS)
+    if unknown:
+        raise app.UsageError(f"Unknown decoders {sorted(unknown)}; choose from {list(DECODERS)}")
+    total_len = FLAGS.prompt_len + FLAGS.new_tokens
+    cfg = ModelConfig(
+        vocab_size=FLAGS.vocab_size, d_model=FLAGS.d_model, num_heads=FLAGS.num_heads,
+        num_layers=FLAGS.num_layers, d_ff=FLAGS.d_ff, max_len=total_len,
+        dtype=FLAGS.dtype, param_dtype=FLAGS.dtype,
+    )
+    model = make_decoder(cfg)
+    rng = np.random.default_rng(0)
+    prompts_BxP = rng.integers(0, cfg.vocab_size, (FLAGS.batch_size, FLAGS.prompt_len))
+    shape = dict(num_layers=cfg.num_layers, d_model=cfg.d_model, num_heads=cfg.num_heads,
+                 d_ff=cfg.d_ff, vocab_size=cfg.vocab_size, batch_size=FLAGS.batch_size,
+                 prompt_len=FLAGS.prompt_len, new_tokens=FLAGS.new_tokens, total_len=total_len,
+                 dtype=FLAGS.dtype, sampling="greedy")
+    device = f"{jax.devices()[0].platform}:{jax.devices()[0].device_kind}"
+    results = {}
+    for name in FLAGS.decoders:
+        results[name] = time_decoder(DECODERS[name], model, prompts_BxP, FLAGS.new_tokens,
+                                     FLAGS.repeats)
+        print(json.dumps({"decoder": name, **results[name], "repeats": FLAGS.repeats, **shape,
+                          "device": device}), flush=True)
+    if {"kv_cache", "no_cache"} <= results.keys():
+        speedup = results["no_cache"]["median_s"] / results["kv_cache"]["median_s"]
+        print(json.dumps({"kv_cache_speedup_over_no_cache": round(speedup, 1),
+                          "total_len": total_len, "batch_size": FLAGS.batch_size}), flush=True)
+
+
+if __name__ == "__main__":
+    app.run(main)
