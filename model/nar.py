@@ -1,0 +1,247 @@
+"""Non-AR decoding: the CMLM training mask and Mask-Predict (Ghazvininejad et al. 2019).
+
+A full-attention decoder is trained to fill in masked target tokens (`cmlm_mask` builds the
+inputs). Mask-Predict then writes `prompt MASK...MASK` and predicts every target token in one
+parallel pass; each later pass re-masks the least confident tokens and predicts them again.
+
+Target lengths are given by the caller (no length-prediction head): for the length-preserving
+tasks (copy, reverse, sort) the target is as long as the source, prompt_len - 2 tokens. Tasks
+whose target length is unknown are rejected by the evaluation (evaluation/nar.py).
+
+The number of passes K is a traced scalar (a `fori_loop` bound), not a static argument: one
+compiled program serves K = 1, 2, 4, 8, and the loop's trip count is the only thing K changes.
+The refinement loop is model-agnostic, like model/sampling.py's `decode_loop`: it calls
+`logits_fn(tokens_BxL) -> logits_BxLxV`, so tests drive it with a fake model.
+"""
+
+import functools
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from model.decoder import Decoder
+from model.sampling import GenerateOutput
+
+LogitsFn = Callable[[jax.Array], jax.Array]
+
+
+def cmlm_mask(
+    inputs_BxT: jax.Array,
+    prefix_lengths_B: jax.Array,
+    lengths_B: jax.Array,
+    rng: jax.Array,
+    mask_id: int = 4,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Masks k ~ U{1..m} of each row's m target tokens (span [prefix_len, lengths)).
+
+    The k positions are drawn uniformly without replacement: every position in the span gets a
+    uniform score, and those ranked below k are masked. A row with an empty span is left as is.
+
+    Returns:
+      (tokens_BxT with MASK at the chosen positions, targets_BxT = the original inputs,
+       loss_mask_BxT float32: 1.0 at the masked positions).
+    """
+    B, T = inputs_BxT.shape
+    k_rng, score_rng = jax.random.split(rng)
+    in_span_BxT = (jnp.arange(T) >= prefix_lengths_B[:, None]) & (
+        jnp.arange(T) < lengths_B[:, None]
+    )
+    span_B = jnp.maximum(lengths_B - prefix_lengths_B, 1)
+    k_B = jax.random.randint(k_rng, (B,), 1, span_B + 1)
+    # Positions outside the span score +inf, so the span's positions hold ranks 0..m-1.
+    scores_BxT = jnp.where(in_span_BxT, jax.random.uniform(score_rng, (B, T)), jnp.inf)
+    masked_BxT = in_span_BxT & (_ranks(scores_BxT) < k_B[:, None])
+    tokens_BxT = jnp.where(masked_BxT, mask_id, inputs_BxT).astype(inputs_BxT.dtype)
+    return tokens_BxT, inputs_BxT, masked_BxT.astype(jnp.float32)
+
+
+def _ranks(scores_BxT: jax.Array) -> jax.Array:
+    """Each entry's rank within its row, ascending (ties broken by position)."""
+    return jnp.argsort(jnp.argsort(scores_BxT, axis=-1, stable=True), axis=-1)
+
+
+def mask_predict_loop(
+    logits_fn: LogitsFn,
+    tokens_BxL: jax.Array,
+    target_BxL: jax.Array,
+    target_lengths_B: jax.Array,
+    num_iterations: jax.Array,
+    mask_id: int,
+) -> tuple[jax.Array, jax.Array]:
+    """Mask-Predict refinement on `tokens_BxL`, whose target positions `target_BxL` hold MASK.
+
+    Pass 1 predicts every target token (argmax) with its probability. Pass k = 1..K-1 re-masks
+    each row's n = floor(T * (K - k) / K) least confident tokens (T = its target length),
+    predicts them again, and updates their tokens and probabilities; the others are kept.
+
+    Returns:
+      (tokens_BxL, probs_BxL): the refined tokens, and each target token's probability (1.0
+      elsewhere).
+    """
+
+    def predict(tokens_BxL):
+        probs_BxLxV = jax.nn.softmax(logits_fn(tokens_BxL), axis=-1)
+        return jnp.argmax(probs_BxLxV, axis=-1).astype(tokens_BxL.dtype), probs_BxLxV.max(-1)
+
+    tokens_BxL = jnp.where(target_BxL, mask_id, tokens_BxL)
+    pred_BxL, prob_BxL = predict(tokens_BxL)
+    tokens_BxL = jnp.where(target_BxL, pred_BxL, tokens_BxL)
+    probs_BxL = jnp.where(target_BxL, prob_BxL, 1.0)
+
+    def refine(k, carry):
+        tokens_BxL, probs_BxL = carry
+        n_B = target_lengths_B * (num_iterations - k) // num_iterations
+        # Non-target positions rank last (+inf), so only target tokens are ever re-masked.
+        confidence_BxL = jnp.where(target_BxL, probs_BxL, jnp.inf)
+        remask_BxL = target_BxL & (_ranks(confidence_BxL) < n_B[:, None])
+        pred_BxL, prob_BxL = predict(jnp.where(remask_BxL, mask_id, tokens_BxL))
+        tokens_BxL = jnp.where(remask_BxL, pred_BxL, tokens_BxL)
+        probs_BxL = jnp.where(remask_BxL, prob_BxL, probs_BxL)
+        return tokens_BxL, probs_BxL
+
+    return jax.lax.fori_loop(1, num_iterations, refine, (tokens_BxL, probs_BxL))
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "max_target_len", "mask_id", "pad_id"))
+def _mask_predict_jit(
+    graphdef,
+    state,
+    prompts_BxP,
+    prompt_lengths_B,
+    target_lengths_B,
+    num_iterations,
+    eos_id,
+    *,
+    max_target_len,
+    mask_id,
+    pad_id,
+):
+    model = nnx.merge(graphdef, state)
+    B, P = prompts_BxP.shape
+    W = P + max_target_len  # The model's input width; EOS goes in one more slot, never fed.
+    cols_W = jnp.arange(W)
+    ends_B = prompt_lengths_B + target_lengths_B
+    tokens_BxW = jnp.full((B, W), pad_id, jnp.int32).at[:, :P].set(prompts_BxP)
+    tokens_BxW = jnp.where(cols_W < prompt_lengths_B[:, None], tokens_BxW, pad_id)
+    target_BxW = (cols_W >= prompt_lengths_B[:, None]) & (cols_W < ends_B[:, None])
+
+    def logits_fn(tokens_BxW):
+        # Padding lies beyond ends_B: invisible under the full mask.
+        logits_BxWxV, _ = model(tokens_BxW, lengths_B=ends_B, mask_kind="full")
+        return logits_BxWxV
+
+    tokens_BxW, _ = mask_predict_loop(
+        logits_fn, tokens_BxW, target_BxW, target_lengths_B, num_iterations, mask_id
+    )
+    tokens_BxL = jnp.pad(tokens_BxW, ((0, 0), (0, 1)), constant_values=pad_id)
+    with_eos = eos_id >= 0
+    tokens_BxL = jnp.where((jnp.arange(W + 1) == ends_B[:, None]) & with_eos, eos_id, tokens_BxL)
+    return GenerateOutput(tokens_BxL, ends_B + with_eos.astype(jnp.int32))
+
+
+def mask_predict(
+    model: Decoder | tuple[nnx.GraphDef, nnx.State],
+    prompts_BxP,
+    prompt_lengths_B,
+    target_lengths_B,
+    *,
+    num_iterations: int,
+    mask_id: int = 4,
+    pad_id: int = 0,
+    eos_id: int | None = None,
+    max_target_len: int | None = None,
+) -> GenerateOutput:
+    """Mask-Predict with K = `num_iterations` passes over `prompt MASK * target_len`.
+
+    K = 1 is one-shot parallel decoding. The model must use full attention (trained with the
+    `masked` objective). Target lengths are given (no length prediction; see the module
+    docstring).
+
+    Args:
+      model: a Decoder, or its `nnx.split` (graphdef, state).
+      prompts_BxP: int token ids, each row right-padded; rows may have different lengths.
+      prompt_lengths_B: each row's prompt length.
+      target_lengths_B: each row's number of target tokens (>= 1).
+      num_iterations: K >= 1; traced, so changing it never recompiles.
+      eos_id: appended after each row's target, as `generate` emits it (None: not appended).
+      max_target_len: the static target width (default: the largest target length); fix it to
+        reuse one compiled program across batches.
+    Returns:
+      GenerateOutput(tokens_BxL, lengths_B) with L = P + max_target_len + 1: prompt, predicted
+      target, EOS (if eos_id is given), then pad_id; lengths = prompt + target (+ 1 for EOS).
+      The EOS slot is never fed to the model, so P + max_target_len <= max_len suffices.
+    """
+    if isinstance(model, tuple):
+        graphdef, state = model
+        cfg = nnx.merge(graphdef, state).cfg
+    else:
+        graphdef, state = nnx.split(model)
+        cfg = model.cfg
+    prompts_BxP, prompt_lengths_B, target_lengths_B, max_target_len = _check_inputs(
+        cfg, prompts_BxP, prompt_lengths_B, target_lengths_B, num_iterations, max_target_len
+    )
+    return _mask_predict_jit(
+        graphdef,
+        state,
+        prompts_BxP,
+        prompt_lengths_B,
+        target_lengths_B,
+        jnp.int32(num_iterations),
+        jnp.int32(-1 if eos_id is None else eos_id),
+        max_target_len=max_target_len,
+        mask_id=mask_id,
+        pad_id=pad_id,
+    )
+
+
+def _check_inputs(cfg, prompts_BxP, prompt_lengths_B, target_lengths_B, K, max_target_len):
+    """Validates on the host, so bad input fails with a sentence rather than a deep traceback."""
+    if cfg.attention_mask_kind != "full":
+        raise ValueError(
+            "mask_predict needs a full-attention model trained with the masked (CMLM) objective; "
+            f"this model's attention_mask_kind is {cfg.attention_mask_kind!r}"
+        )
+    prompts_BxP = np.asarray(prompts_BxP)
+    if prompts_BxP.ndim != 2 or not np.issubdtype(prompts_BxP.dtype, np.integer):
+        raise ValueError(
+            f"prompts must be a 2-D int array [batch, len], got "
+            f"{prompts_BxP.dtype}{list(prompts_BxP.shape)}"
+        )
+    B, P = prompts_BxP.shape
+    prompt_lengths_B = np.asarray(prompt_lengths_B)
+    target_lengths_B = np.asarray(target_lengths_B)
+    if prompt_lengths_B.shape != (B,) or prompt_lengths_B.min() < 1 or prompt_lengths_B.max() > P:
+        raise ValueError(
+            f"prompt_lengths must be {B} ints in [1, {P}], got {prompt_lengths_B.tolist()}"
+        )
+    if target_lengths_B.shape != (B,) or target_lengths_B.min() < 1:
+        raise ValueError(f"target_lengths must be {B} ints >= 1, got {target_lengths_B.tolist()}")
+    if isinstance(K, bool) or not isinstance(K, int | np.integer) or K < 1:
+        raise ValueError(f"num_iterations must be an int >= 1, got {K!r}")
+    max_target_len = int(target_lengths_B.max()) if max_target_len is None else max_target_len
+    if max_target_len < target_lengths_B.max():
+        raise ValueError(
+            f"max_target_len={max_target_len} is below the longest target length "
+            f"{target_lengths_B.max()}"
+        )
+    if P + max_target_len > cfg.max_len:
+        raise ValueError(
+            f"Prompts padded to {P} tokens plus {max_target_len} target tokens do not fit the "
+            f"model's max_len={cfg.max_len}"
+        )
+    real_BxP = np.arange(P) < prompt_lengths_B[:, None]
+    ids = prompts_BxP[real_BxP]
+    if ids.min() < 0 or ids.max() >= cfg.vocab_size:
+        raise ValueError(
+            f"Prompt token ids must be in [0, {cfg.vocab_size}), "
+            f"got values in [{ids.min()}, {ids.max()}]"
+        )
+    return (
+        jnp.asarray(prompts_BxP, jnp.int32),
+        jnp.asarray(prompt_lengths_B, jnp.int32),
+        jnp.asarray(target_lengths_B, jnp.int32),
+        max_target_len,
+    )
