@@ -1,0 +1,216 @@
+"""The pure train and eval steps, the optimizer, and the three training objectives.
+
+Shape legend: B batch rows, T positions, V vocab. A batch is the dict `data` returns (inputs_BxT,
+targets_BxT, loss_mask_BxT, lengths_B, prefix_lengths_B), as jax arrays.
+
+Objectives (`train.objective`):
+  teacher_forcing: every position predicts the next token from the true prefix, in one pass.
+  sequential: free-running AR training. The model reads its own greedy predictions, one token at
+    a time through the KV cache (true tokens inside the prompt); the same masked CE on the logits.
+    Through a cache every mask kind is causal (DESIGN.md); O(T^2) memory for the backward pass.
+  masked: CMLM (mask-predict). `model.nar.cmlm_mask` hides k ~ U{1..m} target tokens, and a
+    full-attention model predicts them from both sides.
+"""
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+from flax import nnx
+
+from data import vocab
+from model import Decoder, ModelConfig, init_cache, make_decoder
+
+Batch = dict[str, jax.Array]
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Hyperparams:
+    """The optimizer settings of `config.train`, passed to the step as traced scalars.
+
+    Traced, not static: changing the learning rate or the number of steps reuses the compiled
+    step (and the persistent compilation cache), so a sweep compiles once.
+    """
+
+    learning_rate: jax.Array | float
+    warmup_steps: jax.Array | float
+    num_steps: jax.Array | float
+    min_learning_rate_ratio: jax.Array | float
+    weight_decay: jax.Array | float
+    adam_b1: jax.Array | float
+    adam_b2: jax.Array | float
+    grad_clip_norm: jax.Array | float  # 0 disables clipping.
+
+    @classmethod
+    def from_config(cls, train: ml_collections.ConfigDict) -> "Hyperparams":
+        names = [field.name for field in dataclasses.fields(cls)]
+        return cls(**{name: jnp.float32(train[name]) for name in names})
+
+
+def learning_rate_at(hparams: Hyperparams, step: jax.Array) -> jax.Array:
+    """Linear warmup from 0 to the peak, then cosine decay to min_learning_rate_ratio * peak."""
+    step = jnp.asarray(step, jnp.float32)
+    warmup = hparams.learning_rate * step / jnp.maximum(hparams.warmup_steps, 1.0)
+    decay_steps = jnp.maximum(hparams.num_steps - hparams.warmup_steps, 1.0)
+    progress = jnp.clip((step - hparams.warmup_steps) / decay_steps, 0.0, 1.0)
+    floor = hparams.min_learning_rate_ratio
+    cosine = floor + (1.0 - floor) * 0.5 * (1.0 + jnp.cos(jnp.pi * progress))
+    return jnp.where(step < hparams.warmup_steps, warmup, hparams.learning_rate * cosine)
+
+
+def make_optimizer(hparams: Hyperparams) -> optax.GradientTransformation:
+    """Global-norm clipping, then AdamW; weight decay on matrices only (not biases or norms)."""
+    max_norm = jnp.where(hparams.grad_clip_norm > 0, hparams.grad_clip_norm, jnp.inf)
+    return optax.chain(
+        optax.clip_by_global_norm(max_norm),
+        optax.adamw(
+            lambda count: learning_rate_at(hparams, count),
+            b1=hparams.adam_b1,
+            b2=hparams.adam_b2,
+            weight_decay=hparams.weight_decay,
+            mask=lambda params: jax.tree.map(lambda p: p.ndim >= 2, params),
+        ),
+    )
+
+
+def masked_cross_entropy(
+    logits_BxTxV: jax.Array, targets_BxT: jax.Array, loss_mask_BxT: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """(mean CE over the masked positions, number of masked positions)."""
+    ce_BxT = optax.softmax_cross_entropy_with_integer_labels(logits_BxTxV, targets_BxT)
+    count = loss_mask_BxT.sum()
+    return (ce_BxT * loss_mask_BxT).sum() / jnp.maximum(count, 1.0), count
+
+
+def teacher_forcing_loss(
+    model: Decoder, batch: Batch, rng: jax.Array, dropout_rng: jax.Array | None
+) -> tuple[jax.Array, jax.Array]:
+    """Next-token CE with the true prefix at every position (one parallel pass)."""
+    del rng
+    logits_BxTxV, _ = model(
+        batch["inputs"],
+        lengths_B=batch["lengths"],
+        prefix_lengths_B=batch["prefix_lengths"],
+        dropout_rng=dropout_rng,
+    )
+    return masked_cross_entropy(logits_BxTxV, batch["targets"], batch["loss_mask"])
+
+
+def free_running_logits(model: Decoder, batch: Batch, dropout_rng: jax.Array | None) -> jax.Array:
+    """Logits [B, T, V] of a model fed its own argmax after the prompt, one token per step."""
+    inputs_BxT, prefix_lengths_B = batch["inputs"], batch["prefix_lengths"]
+    B, T = inputs_BxT.shape
+
+    def step(carry, t):
+        cache, predicted_B = carry
+        token_B = jnp.where(t < prefix_lengths_B, inputs_BxT[:, t], predicted_B)
+        logits_Bx1xV, cache = model(
+            token_B[:, None],
+            positions_BxT=jnp.full((B, 1), t, jnp.int32),
+            prefix_lengths_B=prefix_lengths_B,
+            cache=cache,
+            dropout_rng=None if dropout_rng is None else jax.random.fold_in(dropout_rng, t),
+        )
+        logits_BxV = logits_Bx1xV[:, 0]
+        predicted_B = jax.lax.stop_gradient(jnp.argmax(logits_BxV, axis=-1)).astype(jnp.int32)
+        return (cache, predicted_B), logits_BxV
+
+    carry = (init_cache(model.cfg, B, T), jnp.zeros((B,), jnp.int32))
+    _, logits_TxBxV = jax.lax.scan(step, carry, jnp.arange(T))
+    return logits_TxBxV.swapaxes(0, 1)
+
+
+def sequential_loss(
+    model: Decoder, batch: Batch, rng: jax.Array, dropout_rng: jax.Array | None
+) -> tuple[jax.Array, jax.Array]:
+    """Next-token CE of the free-running model against the true targets."""
+    del rng
+    logits_BxTxV = free_running_logits(model, batch, dropout_rng)
+    return masked_cross_entropy(logits_BxTxV, batch["targets"], batch["loss_mask"])
+
+
+def masked_loss(
+    model: Decoder, batch: Batch, rng: jax.Array, dropout_rng: jax.Array | None
+) -> tuple[jax.Array, jax.Array]:
+    """CMLM: CE on the target tokens that `model.nar.cmlm_mask` replaced by MASK."""
+    # Imported here: model/nar.py is written separately, and the other objectives must not need it.
+    from model import nar
+
+    tokens_BxT, targets_BxT, loss_mask_BxT = nar.cmlm_mask(
+        batch["inputs"], batch["prefix_lengths"], batch["lengths"], rng, mask_id=vocab.MASK
+    )
+    logits_BxTxV, _ = model(tokens_BxT, lengths_B=batch["lengths"], dropout_rng=dropout_rng)
+    return masked_cross_entropy(logits_BxTxV, targets_BxT, loss_mask_BxT.astype(jnp.float32))
+
+
+OBJECTIVE_LOSSES = {
+    "teacher_forcing": teacher_forcing_loss,
+    "sequential": sequential_loss,
+    "masked": masked_loss,
+}
+
+
+@functools.partial(
+    jax.jit, static_argnames=("graphdef", "objective"), donate_argnames=("params", "opt_state")
+)
+def train_step(
+    graphdef: nnx.GraphDef,
+    params: nnx.State,
+    opt_state: optax.OptState,
+    batch: Batch,
+    step: jax.Array,
+    seed_key: jax.Array,
+    hparams: Hyperparams,
+    *,
+    objective: str,
+) -> tuple[nnx.State, optax.OptState, dict[str, jax.Array]]:
+    """One optimizer update; randomness is fold_in(seed_key, step), so a run is a function of it.
+
+    `step` counts the updates done before this one (the batch index). Returns the new params and
+    optimizer state (the inputs are donated) and scalar metrics.
+    """
+    rng = jax.random.fold_in(seed_key, step)
+    objective_rng, dropout_rng = jax.random.split(rng)
+    loss_fn = OBJECTIVE_LOSSES[objective]
+
+    def loss_of(params):
+        return loss_fn(nnx.merge(graphdef, params), batch, objective_rng, dropout_rng)
+
+    (loss, num_tokens), grads = jax.value_and_grad(loss_of, has_aux=True)(params)
+    updates, opt_state = make_optimizer(hparams).update(grads, opt_state, params)
+    params = optax.apply_updates(params, updates)
+    metrics = {
+        "loss": loss,
+        "loss_tokens": num_tokens,
+        "learning_rate": learning_rate_at(hparams, step),
+        "grad_norm": optax.global_norm(grads),
+        "update_norm": optax.global_norm(updates),
+        "param_norm": optax.global_norm(params),
+    }
+    return params, opt_state, metrics
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "objective"))
+def eval_step(
+    graphdef: nnx.GraphDef, params: nnx.State, batch: Batch, rng: jax.Array, *, objective: str
+) -> tuple[jax.Array, jax.Array]:
+    """(summed CE, token count) of the held-out loss, without dropout.
+
+    The loss is teacher-forced for the next-token objectives, and the CMLM loss (masks drawn
+    from `rng`) for `masked`, whose model is not a next-token predictor.
+    """
+    loss_fn = masked_loss if objective == "masked" else teacher_forcing_loss
+    loss, count = loss_fn(nnx.merge(graphdef, params), batch, rng, None)
+    return loss * count, count
+
+
+def init_train_state(
+    model_cfg: ModelConfig, hparams: Hyperparams, seed: int
+) -> tuple[nnx.GraphDef, nnx.State, optax.OptState]:
+    """(graphdef, params, opt_state) of a freshly initialised decoder."""
+    graphdef, params = nnx.split(make_decoder(model_cfg, seed))
+    return graphdef, params, make_optimizer(hparams).init(params)
