@@ -1,0 +1,310 @@
+"""Non-AR decoding: the CMLM mask, mask-predict (with fake models), and its evaluation."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+import data
+from data import vocab
+from evaluation import nar as nar_eval
+from model import make_decoder
+from model.nar import _mask_predict_jit, cmlm_mask, mask_predict, mask_predict_loop
+from tests.conftest import make_tiny_config
+
+MASK = vocab.MASK
+
+
+def test_cmlm_mask_masks_k_in_1_to_m_target_positions_only():
+    B, T = 512, 20
+    inputs_BxT = jnp.asarray(np.random.default_rng(0).integers(5, 20, (B, T)), jnp.int32)
+    prefix_B = jnp.asarray(np.random.default_rng(1).integers(2, 8, B), jnp.int32)
+    lengths_B = prefix_B + jnp.asarray(np.random.default_rng(2).integers(1, 11, B), jnp.int32)
+    tokens, targets, loss_mask = jax.jit(cmlm_mask)(
+        inputs_BxT, prefix_B, lengths_B, jax.random.key(0)
+    )
+    tokens, targets, loss_mask = map(np.asarray, (tokens, targets, loss_mask))
+    cols = np.arange(T)
+    in_span = (cols >= np.asarray(prefix_B)[:, None]) & (cols < np.asarray(lengths_B)[:, None])
+    k_B, m_B = loss_mask.sum(1), np.asarray(lengths_B - prefix_B)
+    assert np.all((k_B >= 1) & (k_B <= m_B))
+    assert not loss_mask[~in_span].any()
+    np.testing.assert_array_equal(targets, inputs_BxT)  # Unshifted originals.
+    np.testing.assert_array_equal(tokens, np.where(loss_mask > 0, MASK, inputs_BxT))
+    # k is uniform on 1..m: rows with m = 10 see every k, with mean near 5.5.
+    k_of_m10 = k_B[m_B == 10]
+    assert set(k_of_m10.astype(int)) == set(range(1, 11))
+    assert abs(k_of_m10.mean() - 5.5) < 1.0
+
+
+def test_cmlm_mask_picks_positions_uniformly_within_the_span():
+    B, T = 4000, 12
+    inputs_BxT = jnp.full((B, T), 7, jnp.int32)
+    _, _, loss_mask = cmlm_mask(
+        inputs_BxT, jnp.full((B,), 2), jnp.full((B,), 10), jax.random.key(3)
+    )
+    rate_T = np.asarray(loss_mask).mean(0)
+    # E[k/m] = (m + 1) / (2m) = 0.5625 for m = 8, the same at every span position.
+    np.testing.assert_allclose(rate_T[2:10], 0.5625, atol=0.04)
+    assert rate_T[:2].sum() == rate_T[10:].sum() == 0
+
+
+def _fake_logits_fn(V, target_lengths_B, confidence_BxL):
+    """A controlled model: at every position it predicts 10 + (MASKs in its row).
+
+    The prediction's probability is confidence_BxL on the first pass (all targets masked) and
+    0.99 on later passes, so the output shows which positions each pass re-masked.
+    """
+
+    def logits_fn(tokens_BxL):
+        masks_B = (tokens_BxL == MASK).sum(1)
+        first_pass_B = masks_B == target_lengths_B
+        prob_BxL = jnp.where(first_pass_B[:, None], confidence_BxL, 0.99)
+        token_B = 10 + masks_B
+        one_hot_BxLxV = jax.nn.one_hot(token_B, V)[:, None, :]
+        rest_BxL = (1 - prob_BxL) / (V - 1)
+        probs_BxLxV = jnp.where(one_hot_BxLxV > 0, prob_BxL[..., None], rest_BxL[..., None])
+        return jnp.log(probs_BxLxV)
+
+    return logits_fn
+
+
+def _run_loop(logits_fn, T, K, L=10, start=2):
+    tokens_1xL = jnp.asarray([[1, 5] + [0] * (L - 2)], jnp.int32)
+    target_1xL = (jnp.arange(L) >= start) & (jnp.arange(L) < start + T)
+    loop = jax.jit(mask_predict_loop, static_argnums=(0, 5))
+    return loop(logits_fn, tokens_1xL, target_1xL[None], jnp.asarray([T]), jnp.int32(K), MASK)
+
+
+def test_remasking_picks_the_least_confident_tokens_and_updates_them():
+    T = 6
+    confidence_1xL = jnp.asarray([[1, 1, 0.5, 0.2, 0.9, 0.3, 0.8, 0.4, 1, 1]])
+    fake = _fake_logits_fn(30, jnp.asarray([T]), confidence_1xL)
+    tokens, probs = _run_loop(fake, T, K=2)
+    # K=2: pass 2 re-masks floor(6 * 1/2) = 3 least confident (0.2, 0.3, 0.4), seeing 3 MASKs.
+    np.testing.assert_array_equal(tokens[0], [1, 5, 16, 13, 16, 13, 16, 13, 0, 0])
+    np.testing.assert_allclose(probs[0, 2:8], [0.5, 0.99, 0.9, 0.99, 0.8, 0.99], rtol=1e-5)
+    # K=3: pass 2 re-masks 4 (0.2, 0.3, 0.4, 0.5) and raises them to 0.99, so pass 3 re-masks
+    # the 2 tokens that are now least confident: the ones at 0.8 and 0.9, never re-masked yet.
+    tokens, _ = _run_loop(fake, T, K=3)
+    np.testing.assert_array_equal(tokens[0], [1, 5, 14, 14, 12, 14, 12, 14, 0, 0])
+
+
+def test_k1_is_one_parallel_argmax_of_the_model():
+    cfg = make_tiny_config(attention_mask_kind="full")
+    model = make_decoder(cfg, seed=1)
+    prompts = np.array([[1, 7, 8, 9, 3], [1, 6, 3, 0, 0]], np.int32)
+    prompt_lengths, target_lengths = np.array([5, 3]), np.array([3, 1])
+    out = mask_predict(model, prompts, prompt_lengths, target_lengths, num_iterations=1)
+    # The reference: one plain forward pass over `prompt MASK...`, padded to a common width.
+    masked = np.array([[1, 7, 8, 9, 3, MASK, MASK, MASK], [1, 6, 3, MASK, 0, 0, 0, 0]])
+    logits = nnx.jit(lambda m, t: m(t, lengths_B=jnp.asarray([8, 4]))[0])(model, masked)
+    for row in range(2):
+        p, t = prompt_lengths[row], target_lengths[row]
+        np.testing.assert_array_equal(out.tokens_BxL[row, :p], prompts[row, :p])
+        np.testing.assert_array_equal(
+            out.tokens_BxL[row, p : p + t], logits[row, p : p + t].argmax(-1)
+        )
+        assert np.all(np.asarray(out.tokens_BxL[row, p + t :]) == 0)
+    np.testing.assert_array_equal(out.lengths_B, prompt_lengths + target_lengths)
+
+
+def test_perfect_model_is_fixed_after_one_pass_and_prompt_never_changes():
+    V, T = 30, 5
+    truth_1xL = jnp.asarray([[21, 22, 23, 24, 25, 26, 27, 28, 29, 20]])
+
+    def oracle(tokens_BxL):  # Right everywhere, whatever is masked.
+        return 10.0 * jax.nn.one_hot(truth_1xL, V)
+
+    for K in (1, 2, 4, 8):
+        tokens, _ = _run_loop(oracle, T, K)
+        np.testing.assert_array_equal(tokens[0], [1, 5, 23, 24, 25, 26, 27, 0, 0, 0])
+
+
+def test_mask_predict_output_matches_generate_layout_and_k_never_recompiles():
+    cfg = make_tiny_config(attention_mask_kind="full")
+    model = make_decoder(cfg, seed=0)
+    prompts = np.array([[1, 7, 8, 3], [1, 6, 3, 0]], np.int32)
+    before = _mask_predict_jit._cache_size()
+    outs = [
+        mask_predict(model, prompts, [4, 3], [2, 1], num_iterations=K, eos_id=vocab.EOS)
+        for K in (1, 3, 4)
+    ]
+    assert _mask_predict_jit._cache_size() == before + 1
+    tokens = np.asarray(outs[-1].tokens_BxL)
+    assert tokens.shape == (2, 4 + 2 + 1)
+    np.testing.assert_array_equal(outs[-1].lengths_B, [7, 5])
+    assert tokens[0, 6] == tokens[1, 4] == vocab.EOS
+    assert np.all(tokens[1, 5:] == 0)
+    # Padding is invisible: row 1 alone decodes the same as inside the batch.
+    alone = mask_predict(model, prompts[1:, :3], [3], [1], num_iterations=4, eos_id=vocab.EOS)
+    np.testing.assert_array_equal(alone.tokens_BxL[0, :5], tokens[1, :5])
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(num_iterations=0), "num_iterations"),
+        (dict(target_lengths=[0, 1]), "target_lengths"),
+        (dict(target_lengths=[60, 1]), "max_len"),
+        (dict(prompts=np.array([[1, 99], [1, 3]])), "token ids"),
+        (dict(prompt_lengths=[3, 1]), "prompt_lengths"),
+        (dict(mask_kind="causal"), "full-attention"),
+    ],
+)
+def test_mask_predict_rejects_bad_input(kwargs, message):
+    args = dict(
+        prompts=np.array([[1, 3], [1, 3]]),
+        prompt_lengths=[2, 2],
+        target_lengths=[2, 2],
+        num_iterations=2,
+        mask_kind="full",
+    )
+    args.update(kwargs)
+    model = make_decoder(make_tiny_config(attention_mask_kind=args.pop("mask_kind")))
+    with pytest.raises(ValueError, match=message):
+        mask_predict(
+            model,
+            args["prompts"],
+            args["prompt_lengths"],
+            args["target_lengths"],
+            num_iterations=args["num_iterations"],
+        )
+
+
+def _task(name: str):
+    config = data.default_data_config()
+    config.task = name
+    return data.make_task(config)
+
+
+def test_evaluate_nar_rejects_tasks_without_a_known_target_length():
+    config = _experiment_config()
+    model = make_decoder(make_tiny_config(attention_mask_kind="full"))
+    with pytest.raises(ValueError, match="not length preserving"):
+        nar_eval.evaluate_nar(model, _task("addition"), config)
+
+
+def test_score_counts_the_reference_and_forgives_a_missing_eos_slot():
+    batch = _task("reverse").batch(0, 4, split="eval")
+    prefix, lengths = batch["prefix_lengths"], batch["lengths"]
+    width = int(lengths.max()) + 2
+    perfect = np.zeros((4, width), np.int32)
+    for row in range(4):
+        perfect[row, : lengths[row] + 1] = np.append(
+            batch["inputs"][row, : lengths[row]], vocab.EOS
+        )
+    correct, valid, _ = nar_eval._score(perfect, batch)
+    assert correct.sum() == valid.sum() == (lengths - prefix + 1).sum()
+    wrong = perfect.copy()
+    wrong[0, prefix[0]] += 1
+    correct, valid, _ = nar_eval._score(wrong, batch)
+    assert valid.sum() - correct.sum() == 1
+    # A buffer one slot short of the longest row's EOS scores that row on its target alone.
+    _, valid, _ = nar_eval._score(perfect[:, : int(lengths.max())], batch)
+    assert valid.sum() == (lengths - prefix + 1).sum() - (lengths == lengths.max()).sum()
+
+
+def test_verdicts_are_computed_from_the_numbers():
+    quality = [
+        {"decoder": "AR (cache)", "exact_match": 0.985, "token_accuracy": 0.99},
+        {"decoder": "mask-predict K=4", "exact_match": 0.973, "token_accuracy": 0.99},
+        {"decoder": "mask-predict K=1", "exact_match": 0.80, "token_accuracy": 0.9},
+    ]
+    speed = [
+        {"decoder": "AR (cache)", "batch_size": 1, "target_len": 128, "latency_s": 0.041},
+        {"decoder": "mask-predict K=4", "batch_size": 1, "target_len": 128, "latency_s": 0.009},
+        {"decoder": "AR (cache)", "batch_size": 64, "target_len": 128, "latency_s": 0.1},
+        {"decoder": "mask-predict K=4", "batch_size": 64, "target_len": 128, "latency_s": 0.13},
+    ]
+    sentences = nar_eval.verdicts(quality, speed, "reverse")
+    assert "mask-predict K=4 is 1.2 points below AR exact match on reverse" in sentences[0]
+    assert "18.5 points below" in sentences[1]
+    assert "9.0 ms vs AR 41.0 ms: mask-predict K=4 is 4.6x faster" in sentences[2]
+    assert "AR is 1.3x faster" in sentences[3]
+
+
+def _experiment_config():
+    import ml_collections
+
+    config = ml_collections.ConfigDict({"eval": {"num_examples": 8, "batch_size": 8}})
+    config.eval.nar = {
+        "iterations": (1, 2),
+        "speed_batch_sizes": (2,),
+        "speed_target_lens": (4,),
+        "speed_iterations": (2,),
+        "speed_repeats": 1,
+        "num_samples": 2,
+    }
+    return config
+
+
+def test_evaluate_nar_returns_the_contract_records():
+    task = _task("reverse")
+    cfg = make_tiny_config(vocab_size=task.vocab_size, max_len=task.seq_len)
+    nar = make_decoder(dataclasses.replace(cfg, attention_mask_kind="full"))
+    ar = make_decoder(cfg)
+    result = nar_eval.compare_ar_nar(ar, nar, task, _experiment_config())
+    assert [r["decoder"] for r in result["quality"]] == [
+        "AR (cache)",
+        "mask-predict K=1",
+        "mask-predict K=2",
+    ]
+    assert all(0 <= r["exact_match"] <= r["token_accuracy"] <= 1 for r in result["quality"])
+    assert {(r["decoder"], r["batch_size"]) for r in result["speed"]} == {
+        ("AR (cache)", 2),
+        ("mask-predict K=2", 2),
+    }
+    assert all(r["latency_s"] > 0 and r["tokens_per_s"] > 0 for r in result["speed"])
+    assert len(result["verdicts"]) == 2 + 1 and len(result["samples"]) == 2
+    assert result["samples"][0].startswith("source ")
+
+
+def _train(cfg, task, objective: str, num_steps: int, seed: int = 0, batch_size: int = 64):
+    """A small optax loop: teacher forcing (causal model) or CMLM (full model)."""
+    graphdef, params = nnx.split(make_decoder(cfg, seed))
+    schedule = optax.warmup_cosine_decay_schedule(0.0, 1e-3, num_steps // 10, num_steps)
+    tx = optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(schedule, weight_decay=0.01))
+    opt_state = tx.init(params)
+
+    @jax.jit
+    def step(params, opt_state, batch, rng):
+        def loss_fn(params):
+            if objective == "masked":
+                tokens, targets, loss_mask = cmlm_mask(
+                    batch["inputs"], batch["prefix_lengths"], batch["lengths"], rng
+                )
+            else:
+                tokens, targets, loss_mask = batch["inputs"], batch["targets"], batch["loss_mask"]
+            logits, _ = nnx.merge(graphdef, params)(tokens, lengths_B=batch["lengths"])
+            loss = optax.softmax_cross_entropy_with_integer_labels(logits, targets)
+            return (loss * loss_mask).sum() / loss_mask.sum()
+
+        grads = jax.grad(loss_fn)(params)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state
+
+    for i in range(num_steps):
+        batch = {k: jnp.asarray(v) for k, v in task.batch(i, batch_size).items()}
+        params, opt_state = step(params, opt_state, batch, jax.random.key(i))
+    return nnx.merge(graphdef, params)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task_name", ["reverse", "sort"])
+def test_mask_predict_k4_is_within_5_points_of_ar(task_name):
+    task = _task(task_name)
+    cfg = make_tiny_config(
+        vocab_size=task.vocab_size, max_len=task.seq_len, d_model=64, d_ff=256, num_layers=2
+    )
+    ar = _train(cfg, task, "teacher_forcing", 600)
+    nar = _train(dataclasses.replace(cfg, attention_mask_kind="full"), task, "masked", 600)
+    batches = [task.batch(step, 64, split="eval") for step in range(4)]
+    quality, _ = nar_eval.quality_records(nar, ar, batches, (1, 4))
+    print(task_name, quality)
+    by_name = {r["decoder"]: r["exact_match"] for r in quality}
+    assert by_name["mask-predict K=4"] >= by_name["AR (cache)"] - 0.05
