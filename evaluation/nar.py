@@ -14,11 +14,13 @@ the first call's extra time (compilation) is reported separately as compile_s.
 
 import dataclasses
 import functools
+import os
 import time
 
 import jax
 import ml_collections
 import numpy as np
+from flax import nnx
 
 from data import vocab
 from model import Decoder, generate, make_decoder
@@ -56,8 +58,9 @@ def evaluate_nar(
     """Quality (AR vs mask-predict at each K), speed, verdicts and samples, as lists of records.
 
     `model` is the full-attention CMLM model. `ar_model` is the AR baseline, a different model
-    (the causal variant of the same experiment, named by `config.eval.nar.ar_variant`); without
-    it the quality table holds mask-predict only, and speed is still compared.
+    (the causal variant of the same experiment, named by `config.eval.nar.ar_variant`: load it
+    from `ar_baseline_run_dir(run_dir, config)`); without it the quality table holds
+    mask-predict only, and speed is still compared.
     """
     settings = nar_settings(config)
     if not task.length_preserving:
@@ -92,6 +95,20 @@ def compare_ar_nar(
 ) -> dict:
     """`evaluate_nar` with its AR baseline: the causal model trained on the same task."""
     return evaluate_nar(nar_model, task, config, ar_model=ar_model)
+
+
+def ar_baseline_run_dir(run_dir: str, config: ml_collections.ConfigDict) -> str | None:
+    """The run of this variant's AR baseline (`eval.nar.ar_variant`, same seed), if trained.
+
+    Runs live in <workdir>/<variant>/seed_<s> (train.py), so the baseline is a sibling folder.
+    """
+    ar_variant = nar_settings(config).ar_variant
+    if not ar_variant:
+        return None
+    run_dir = os.path.normpath(run_dir)
+    workdir, seed_dir = os.path.dirname(os.path.dirname(run_dir)), os.path.basename(run_dir)
+    path = os.path.join(workdir, ar_variant, seed_dir)
+    return path if os.path.isdir(path) else None
 
 
 def quality_records(
@@ -206,6 +223,8 @@ def speed_records(
     nar = make_decoder(
         dataclasses.replace(model_cfg, max_len=max_len, attention_mask_kind="full"), 0
     )
+    # Split once: both decoders then skip the graph traversal that nnx.split costs every call.
+    ar, nar = nnx.split(ar), nnx.split(nar)
     rng = np.random.default_rng(0)
     records = []
     for batch_size in batch_sizes:

@@ -239,6 +239,7 @@ def _experiment_config():
         "speed_iterations": (2,),
         "speed_repeats": 1,
         "num_samples": 2,
+        "ar_variant": "",
     }
     return config
 
@@ -262,6 +263,16 @@ def test_evaluate_nar_returns_the_contract_records():
     assert all(r["latency_s"] > 0 and r["tokens_per_s"] > 0 for r in result["speed"])
     assert len(result["verdicts"]) == 2 + 1 and len(result["samples"]) == 2
     assert result["samples"][0].startswith("source ")
+
+
+def test_ar_baseline_run_dir_is_the_sibling_variant_with_the_same_seed(tmp_path):
+    config = _experiment_config()
+    (tmp_path / "reverse_ar" / "seed_1").mkdir(parents=True)
+    run_dir = str(tmp_path / "reverse_nar" / "seed_1")
+    assert nar_eval.ar_baseline_run_dir(run_dir, config) is None  # No ar_variant named.
+    config.eval.nar.ar_variant = "reverse_ar"
+    assert nar_eval.ar_baseline_run_dir(run_dir, config) == str(tmp_path / "reverse_ar" / "seed_1")
+    assert nar_eval.ar_baseline_run_dir(str(tmp_path / "x" / "seed_0"), config) is None
 
 
 def _train(cfg, task, objective: str, num_steps: int, seed: int = 0, batch_size: int = 64):
