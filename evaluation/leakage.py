@@ -1,0 +1,176 @@
+"""Leakage metrics: how much a decoder's prediction at position t depends on tokens after t.
+
+Three measurements (DESIGN.md, "Measuring leakage"), all in float32:
+- perturbation: change every token after t and take the largest |Δ logits| at positions <= t;
+- dependency map: the norm of ∂ logits_t / ∂ embedding_s for every (t, s), and its mass above the
+  diagonal; and the attention probabilities per layer, recomputed from the parameters;
+- random-token floor (`random_floor` in evaluation/quality.py): no honest model beats ln(V).
+
+t ranges over the scored positions [loss_start, lengths - 1): the predictions the task grades. A
+prefix-LM sees its whole prompt by design, so leakage inside the prompt is not counted.
+Shape legend: B rows, T positions, V vocab, D d_model, L layers, H heads, K head dim.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from evaluation import forward
+from model import Decoder, make_attention_mask
+from model.attention import EMPTY
+
+
+def scored_start(batch: dict[str, np.ndarray]) -> np.ndarray:
+    """First scored input position of each row (prefix_len - 1 for seq2seq, 0 for text)."""
+    return np.argmax(batch["loss_mask"] > 0, axis=1).astype(np.int32)
+
+
+def perturb_after(
+    tokens_BxT: np.ndarray, t_B: np.ndarray, lengths_B: np.ndarray, vocab_size: int, seed: int
+) -> np.ndarray:
+    """Replaces every real token after t_B[b] with a different random non-special token."""
+    rng = np.random.default_rng(seed)
+    first_symbol = 5  # data/vocab.py: ids 0..4 are special.
+    shift_BxT = rng.integers(1, vocab_size - first_symbol, size=tokens_BxT.shape)
+    changed_BxT = first_symbol + (tokens_BxT - first_symbol + shift_BxT) % (
+        vocab_size - first_symbol
+    )
+    position_T = np.arange(tokens_BxT.shape[1])[None]
+    after_BxT = (position_T > t_B[:, None]) & (position_T < lengths_B[:, None])
+    return np.where(after_BxT, changed_BxT, tokens_BxT).astype(np.int32)
+
+
+def perturbation_leakage(
+    model: Decoder, batch: dict[str, np.ndarray], num_positions: int, seed: int = 0
+) -> float:
+    """Largest |Δ logits| at positions <= t when every token after t changes (0.0 = no leak).
+
+    t takes `num_positions` evenly spaced values in each row's scored range.
+    """
+    inputs_BxT, lengths_B = batch["inputs"], batch["lengths"]
+    prefix_B = batch["prefix_lengths"]
+    start_B = scored_start(batch)
+    last_B = np.maximum(lengths_B - 2, start_B)  # The last t that still has a real token after it.
+    base_BxTxV = forward.logits(model, inputs_BxT, lengths_B, prefix_B)
+    worst = 0.0
+    for i, fraction in enumerate(np.linspace(0.0, 1.0, num_positions)):
+        t_B = np.round(start_B + fraction * (last_B - start_B)).astype(np.int32)
+        perturbed_BxT = perturb_after(inputs_BxT, t_B, lengths_B, model.cfg.vocab_size, seed + i)
+        logits_BxTxV = forward.logits(model, perturbed_BxT, lengths_B, prefix_B)
+        past_BxT = np.arange(inputs_BxT.shape[1])[None] <= t_B[:, None]
+        delta_BxT = np.abs(logits_BxTxV - base_BxTxV).max(axis=-1)
+        worst = max(worst, float(np.max(np.where(past_BxT, delta_BxT, 0.0))))
+    return worst
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef",))
+def _dependency_map(graphdef, state, tokens_1xT, lengths_1, prefix_lengths_1):
+    model = nnx.merge(graphdef, state)
+    T = tokens_1xT.shape[1]
+    positions_1xT = jnp.arange(T, dtype=jnp.int32)[None]
+    x_1xTxD = model.embed(tokens_1xT, positions_1xT)
+
+    def logits_TxV(x_1xTxD):
+        return model.from_embeddings(
+            x_1xTxD,
+            positions_BxT=positions_1xT,
+            lengths_B=lengths_1,
+            prefix_lengths_B=prefix_lengths_1,
+        )[0][0]
+
+    out_TxV, vjp = jax.vjp(logits_TxV, x_1xTxD)
+    V = out_TxV.shape[1]
+
+    def row(t):
+        # One backward pass per (t, v): the rows of the Jacobian of logits_t.
+        cotangents_VxTxV = jax.nn.one_hot(t, T)[None, :, None] * jnp.eye(V)[:, None, :]
+        (grads_Vx1xTxD,) = jax.vmap(vjp)(cotangents_VxTxV)
+        return jnp.sqrt(jnp.sum(jnp.square(grads_Vx1xTxD), axis=(0, 1, 3)))
+
+    return jax.lax.map(row, jnp.arange(T))
+
+
+def dependency_map(
+    model: Decoder, tokens_T: np.ndarray, length: int, prefix_length: int
+) -> np.ndarray:
+    """[length, length] map: entry (t, s) = ||∂ logits_t / ∂ embedding_s|| (Frobenius, fp32)."""
+    graphdef, state = nnx.split(model)
+    map_TxT = _dependency_map(
+        graphdef,
+        state,
+        jnp.asarray(tokens_T, jnp.int32)[None],
+        jnp.asarray([length], jnp.int32),
+        jnp.asarray([prefix_length], jnp.int32),
+    )
+    return np.asarray(map_TxT)[:length, :length]
+
+
+def future_share(map_TxT: np.ndarray, first_row: int = 0) -> float:
+    """Share of the map's mass strictly above the diagonal, over rows first_row... (0 = causal)."""
+    rows_TxT = map_TxT[first_row:]
+    t_Tx1 = np.arange(first_row, map_TxT.shape[0])[:, None]
+    above = np.arange(map_TxT.shape[1])[None] > t_Tx1
+    total = float(rows_TxT.sum())
+    return float(rows_TxT[above].sum()) / total if total > 0 else 0.0
+
+
+def dependency_maps(
+    model: Decoder, batch: dict[str, np.ndarray], num_examples: int, max_len: int
+) -> tuple[list[np.ndarray], float]:
+    """Maps of the first `num_examples` rows (cut to max_len) and their mean future share."""
+    start_B = scored_start(batch)
+    maps, shares = [], []
+    for b in range(min(num_examples, len(batch["inputs"]))):
+        length = int(min(batch["lengths"][b], max_len))
+        map_TxT = dependency_map(
+            model,
+            batch["inputs"][b, :max_len],
+            length,
+            int(batch["prefix_lengths"][b]),
+        )
+        maps.append(map_TxT)
+        shares.append(future_share(map_TxT, int(min(start_B[b], length - 1))))
+    return maps, float(np.mean(shares))
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef",))
+def _attention_probs(graphdef, state, tokens_1xT, lengths_1, prefix_lengths_1):
+    model = nnx.merge(graphdef, state)
+    cfg = model.cfg
+    T = tokens_1xT.shape[1]
+    positions_1xT = jnp.arange(T, dtype=jnp.int32)[None]
+    keys_1xT = jnp.where(positions_1xT < lengths_1[:, None], positions_1xT, EMPTY)
+    mask_1x1xTxT = make_attention_mask(
+        cfg.attention_mask_kind, positions_1xT, keys_1xT, prefix_lengths_1
+    )
+    x_1xTxD = model.embed(tokens_1xT, positions_1xT).astype(cfg.compute_dtype)
+    probs = []
+    for block in model.blocks:
+        qkv_1xTx3xHxK = block.attn.qkv(block.ln_attn(x_1xTxD)).reshape(
+            1, T, 3, cfg.num_heads, cfg.head_dim
+        )
+        q_1xTxHxK, k_1xTxHxK = qkv_1xTx3xHxK[:, :, 0], qkv_1xTx3xHxK[:, :, 1]
+        scores_1xHxTxT = jnp.einsum("bthk,bshk->bhts", q_1xTxHxK, k_1xTxHxK).astype(jnp.float32)
+        scores_1xHxTxT = scores_1xHxTxT / np.sqrt(cfg.head_dim)
+        scores_1xHxTxT = jnp.where(mask_1x1xTxT, scores_1xHxTxT, jnp.finfo(jnp.float32).min)
+        probs.append(jax.nn.softmax(scores_1xHxTxT, axis=-1)[0])
+        x_1xTxD, _ = block(x_1xTxD, mask_1x1xTxT, None, None, None)
+    return jnp.stack(probs)
+
+
+def attention_maps(
+    model: Decoder, tokens_T: np.ndarray, length: int, prefix_length: int
+) -> np.ndarray:
+    """Attention probabilities [L, H, length, length] of one example, recomputed from q·k."""
+    graphdef, state = nnx.split(model)
+    probs_LxHxTxT = _attention_probs(
+        graphdef,
+        state,
+        jnp.asarray(tokens_T, jnp.int32)[None],
+        jnp.asarray([length], jnp.int32),
+        jnp.asarray([prefix_length], jnp.int32),
+    )
+    return np.asarray(probs_LxHxTxT)[:, :, :length, :length]

@@ -1,0 +1,65 @@
+"""The main demo: causal vs full vs prefix masks, on copy and reverse, trained and compared.
+
+Purpose: show, with numbers and pictures, that a causal mask makes teacher-forced training honest
+while a "full" mask leaks the future: its teacher-forced loss collapses, its honest loss (each
+position computed from its prefix alone) does not, and greedy AR generation fails. A prefix-LM
+(full attention over the prompt, causal after it) is honest too. The report also times the KV
+cache against no cache, and teacher-forced against sequential training.
+
+Command (from the repository root; `make demo` runs the same two lines):
+  python train.py --config=experiments/demo.py --workdir=runs/demo
+  python eval.py --workdir=runs/demo
+
+Expected (runs/demo/report/index.html): perturbation leakage exactly 0.0 for causal and prefix,
+> 1 for full; full's teacher-forced loss ~0.01 (below causal's) but its honest loss > 1 (above
+causal's); causal greedy exact match >= 99% on copy, full (honest decode) far below; the cache
+faster than no cache, more so at longer lengths; teacher forcing >= 10x the training tokens/s
+of sequential training at length 64. Run time: about 6-7 minutes on 2 CPU cores (training
+~3 min, evaluation ~3 min).
+"""
+
+import ml_collections
+
+from experiments.base import base_config
+
+
+def get_config() -> ml_collections.ConfigDict:
+    """Six variants: {causal, full, prefix} x {copy, reverse}; one seed, 2-layer d=64 decoder."""
+    config = base_config()
+    config.name = "demo"
+    config.seeds = (0,)
+    config.model.update(num_layers=2, d_model=64, num_heads=4, d_ff=256)
+    config.data.update(task="copy", num_symbols=16, min_len=4, max_len=10)
+    config.train.update(
+        batch_size=64,
+        num_steps=800,
+        learning_rate=3e-3,
+        warmup_steps=50,
+        log_every=50,
+        eval_every=200,
+        eval_batches=2,
+        checkpoint_every=800,
+        keep_checkpoints=1,
+    )
+    config.eval.update(
+        num_examples=128,
+        batch_size=128,
+        num_samples=3,
+        leakage_examples=32,
+        dependency_examples=2,
+        random_floor_examples=128,
+        speed_variants=("causal_copy",),
+        speed_lengths=(64, 128, 256, 512),
+        speed_no_cache_max_length=512,
+        speed_batch_size=32,
+        speed_throughput_length=128,
+        speed_repeats=2,
+        train_speed_batch_size=8,
+    )
+    for task in ("copy", "reverse"):
+        for mask in ("causal", "full", "prefix"):
+            config.variants[f"{mask}_{task}"] = {
+                "model": {"attention_mask_kind": mask},
+                "data": {"task": task},
+            }
+    return config
