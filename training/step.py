@@ -52,9 +52,13 @@ class Hyperparams:
 
 
 def learning_rate_at(hparams: Hyperparams, step: jax.Array) -> jax.Array:
-    """Linear warmup from 0 to the peak, then cosine decay to min_learning_rate_ratio * peak."""
+    """Linear warmup to the peak, then cosine decay to min_learning_rate_ratio * peak.
+
+    Update `step` (0-based) of the warmup uses (step + 1) / warmup_steps of the peak, so the
+    first update is not wasted at a learning rate of 0.
+    """
     step = jnp.asarray(step, jnp.float32)
-    warmup = hparams.learning_rate * step / jnp.maximum(hparams.warmup_steps, 1.0)
+    warmup = hparams.learning_rate * (step + 1.0) / jnp.maximum(hparams.warmup_steps, 1.0)
     decay_steps = jnp.maximum(hparams.num_steps - hparams.warmup_steps, 1.0)
     progress = jnp.clip((step - hparams.warmup_steps) / decay_steps, 0.0, 1.0)
     floor = hparams.min_learning_rate_ratio

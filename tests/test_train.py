@@ -1,0 +1,252 @@
+"""Training in-process: configs, the pure train step and its objectives, schedule, run folders.
+
+The subprocess tests (train.py: resume, devices, signals, NaN) are in test_train_runs.py.
+"""
+
+import dataclasses
+import json
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from data import make_task
+from experiments import tiny
+from experiments.base import model_config, resolve_variant, variant_names
+from model import ModelConfig, make_decoder
+from training import checkpoints, metrics
+from training.step import (
+    Hyperparams,
+    free_running_logits,
+    init_train_state,
+    learning_rate_at,
+    make_optimizer,
+    masked_cross_entropy,
+    sequential_loss,
+    teacher_forcing_loss,
+    train_step,
+)
+
+BATCH = 8
+
+
+def _config(**train) -> ml_collections.ConfigDict:
+    config = tiny.get_config()
+    config.model.update(num_layers=1, d_model=16, num_heads=2, d_ff=32)
+    config.train.update(**train)
+    return config
+
+
+def _setup(variant="causal", seed=0, **train):
+    resolved = resolve_variant(_config(**train), variant)
+    hparams = Hyperparams.from_config(resolved.train)
+    graphdef, params, opt_state = init_train_state(model_config(resolved), hparams, seed)
+    task = make_task(resolved.data)
+    batch = {k: jnp.asarray(v) for k, v in task.batch(0, BATCH).items()}
+    return resolved, hparams, graphdef, params, opt_state, batch
+
+
+def test_variant_overriding_an_unknown_key_fails():
+    config = tiny.get_config()
+    config.variants.typo = {"model": {"num_layer": 3}}
+    with pytest.raises(KeyError, match=r"variants\.typo\.model\.num_layer"):
+        resolve_variant(config, "typo")
+    with pytest.raises(ValueError, match="Unknown variant 'nope'"):
+        resolve_variant(config, "nope")
+
+
+def test_masked_objective_needs_a_full_mask():
+    config = tiny.get_config()
+    config.train.objective = "masked"
+    with pytest.raises(ValueError, match="attention_mask_kind='full'"):
+        resolve_variant(config, "causal")
+    assert resolve_variant(config, "full").train.objective == "masked"
+
+
+def test_resolved_config_rebuilds_the_same_model_from_json():
+    config = tiny.get_config()
+    assert variant_names(config) == ["causal", "full"]
+    resolved = resolve_variant(config, "full")
+    task = make_task(resolved.data)
+    cfg = model_config(resolved)
+    assert (cfg.vocab_size, cfg.max_len) == (task.vocab_size, task.seq_len)
+    assert cfg.attention_mask_kind == "full" and resolved.variant == "full"
+    reloaded = ml_collections.ConfigDict(json.loads(resolved.to_json()))
+    assert model_config(reloaded) == cfg
+
+
+def test_learning_rate_warms_up_linearly_then_decays_to_the_floor():
+    hparams = Hyperparams.from_config(
+        _config(learning_rate=1e-2, warmup_steps=10, num_steps=110).train
+    )
+    lr = np.array([learning_rate_at(hparams, s) for s in range(111)])
+    np.testing.assert_allclose(lr[:11], 1e-2 * np.minimum(np.arange(1, 12) / 10, 1), rtol=1e-6)
+    assert np.all(np.diff(lr[10:]) <= 0)
+    np.testing.assert_allclose(lr[110], 1e-2 * 0.1, rtol=1e-5)
+    np.testing.assert_allclose(lr[60], 1e-2 * (0.1 + 0.9 * 0.5), rtol=1e-5)
+
+
+def test_weight_decay_applies_to_matrices_only():
+    hparams = Hyperparams.from_config(_config(learning_rate=1.0, weight_decay=0.5).train)
+    params = {"kernel": jnp.ones((2, 3)), "bias": jnp.ones(3)}
+    tx = make_optimizer(hparams)
+    zero_grads = jax.tree.map(jnp.zeros_like, params)
+    updates, _ = tx.update(zero_grads, tx.init(params), params)
+    assert np.all(np.asarray(updates["kernel"]) < 0)
+    np.testing.assert_array_equal(np.asarray(updates["bias"]), 0.0)
+
+
+def test_a_few_steps_lower_the_loss_on_a_fixed_batch():
+    _, hparams, graphdef, params, opt_state, batch = _setup(learning_rate=1e-2, warmup_steps=0)
+    losses = []
+    for step in range(12):
+        params, opt_state, step_metrics = train_step(
+            graphdef,
+            params,
+            opt_state,
+            batch,
+            step,
+            jax.random.key(0),
+            hparams,
+            objective="teacher_forcing",
+        )
+        losses.append(float(step_metrics["loss"]))
+        assert step_metrics["loss_tokens"] == batch["loss_mask"].sum()
+    assert losses[-1] < 0.5 * losses[0], losses
+    assert np.isfinite(float(step_metrics["grad_norm"])) and float(step_metrics["grad_norm"]) > 0
+
+
+@pytest.mark.parametrize("objective", ["teacher_forcing", "sequential", "masked"])
+def test_each_objective_trains_with_a_finite_loss(objective):
+    if objective == "masked":
+        pytest.importorskip("model.nar")
+    variant = "full" if objective == "masked" else "causal"
+    _, hparams, graphdef, params, opt_state, batch = _setup(variant, objective=objective)
+    before = jax.tree.map(np.array, params)  # A copy: params are donated.
+    params, opt_state, step_metrics = train_step(
+        graphdef, params, opt_state, batch, 3, jax.random.key(0), hparams, objective=objective
+    )
+    assert np.isfinite(float(step_metrics["loss"])) and float(step_metrics["loss"]) > 0
+    changed = jax.tree.map(lambda a, b: not np.array_equal(a, np.asarray(b)), before, params)
+    assert all(jax.tree.leaves(changed))
+
+
+def _greedy_continuation(model, batch) -> jax.Array:
+    """Prompt tokens, then the model's own argmax, computed with full (no-cache) forward passes."""
+    forward = jax.jit(lambda tokens: model(tokens)[0])
+    tokens = np.array(batch["inputs"])
+    prefix = np.asarray(batch["prefix_lengths"])
+    for t in range(int(prefix.min()), tokens.shape[1]):
+        predicted = np.asarray(jnp.argmax(forward(jnp.asarray(tokens))[:, t - 1], axis=-1))
+        tokens[:, t] = np.where(t >= prefix, predicted, tokens[:, t])
+    return jnp.asarray(tokens)
+
+
+def test_sequential_objective_feeds_the_models_own_predictions():
+    resolved, *_, batch = _setup()
+    model = make_decoder(model_config(resolved), 0)
+    rng = jax.random.key(0)
+    tf_loss, _ = teacher_forcing_loss(model, batch, rng, None)
+    seq_loss, _ = sequential_loss(model, batch, rng, None)
+    assert abs(float(seq_loss) - float(tf_loss)) > 1e-3  # An untrained model mispredicts.
+    # Teacher forcing on the model's own greedy continuation gives the same logits: the
+    # sequential objective really reads its predictions (and only after the prompt).
+    own = dict(batch, inputs=_greedy_continuation(model, batch))
+    own_logits, _ = model(own["inputs"])
+    seq_logits = free_running_logits(model, batch, None)
+    mask = np.asarray(batch["loss_mask"], bool)
+    np.testing.assert_allclose(
+        np.asarray(seq_logits)[mask], np.asarray(own_logits)[mask], atol=2e-5, rtol=1e-5
+    )
+    own_loss, _ = masked_cross_entropy(own_logits, batch["targets"], batch["loss_mask"])
+    np.testing.assert_allclose(float(seq_loss), float(own_loss), rtol=1e-5)
+
+
+class _OracleModel:
+    """A fake decoder: logits favour targets[position] + shift, plus a mark of the token fed."""
+
+    def __init__(self, cfg: ModelConfig, targets_BxT: jax.Array, shift: int):
+        self.cfg, self.targets_BxT, self.shift = cfg, targets_BxT, shift
+
+    def __call__(self, tokens_BxT, *, positions_BxT=None, cache=None, **unused):
+        if positions_BxT is None:
+            positions_BxT = jnp.broadcast_to(jnp.arange(tokens_BxT.shape[1]), tokens_BxT.shape)
+        predicted_BxT = jnp.take_along_axis(self.targets_BxT, positions_BxT, axis=1) + self.shift
+        V = self.cfg.vocab_size
+        logits_BxTxV = 20.0 * jax.nn.one_hot(predicted_BxT % V, V) + jax.nn.one_hot(tokens_BxT, V)
+        return logits_BxTxV, cache
+
+
+def test_sequential_equals_teacher_forcing_exactly_when_predictions_are_perfect():
+    resolved, *_, batch = _setup()
+    cfg, rng = model_config(resolved), jax.random.key(0)
+    perfect = _OracleModel(cfg, batch["targets"], shift=0)
+    np.testing.assert_array_equal(
+        np.asarray(sequential_loss(perfect, batch, rng, None)[0]),
+        np.asarray(teacher_forcing_loss(perfect, batch, rng, None)[0]),
+    )
+    wrong = _OracleModel(cfg, batch["targets"], shift=1)  # Fed its wrong guesses: other logits.
+    seq, tf = (
+        sequential_loss(wrong, batch, rng, None)[0],
+        teacher_forcing_loss(wrong, batch, rng, None)[0],
+    )
+    assert abs(float(seq) - float(tf)) > 1e-3
+
+
+def test_flops_per_token_counts_every_matmul_weight():
+    cfg = ModelConfig(
+        vocab_size=261, d_model=512, num_heads=8, num_layers=6, d_ff=2048, max_len=256
+    )
+    d, f, v, L = 512, 2048, 261, 6
+    biases_norms = L * (4 * d + f + d + 4 * d) + 2 * d + v
+    assert metrics.matmul_params(cfg) == cfg.num_params() - (v + 256) * d - biases_norms
+    assert (
+        metrics.train_flops_per_token(cfg, 256) == 6 * metrics.matmul_params(cfg) + 12 * L * 256 * d
+    )
+
+
+def test_first_non_finite_names_the_first_bad_row():
+    rows = [{"loss": 1.0, "grad_norm": 1.0}, {"loss": 1.0, "grad_norm": float("inf")}]
+    assert metrics.first_non_finite(rows, ("loss", "grad_norm")) == 1
+    assert metrics.first_non_finite(rows[:1], ("loss", "grad_norm")) is None
+
+
+def test_metrics_writer_drops_lines_past_the_resumed_checkpoint(tmp_path):
+    writer = metrics.MetricsWriter(str(tmp_path))
+    for step in (10, 20, 30):
+        writer.write(step, "train", {"loss": 1.0})
+    writer.close()
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write('{"step": 40, "spl')  # Cut short by a crash.
+    metrics.MetricsWriter(str(tmp_path), keep_up_to_step=20).close()
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == [10, 20]
+
+
+def test_a_run_folder_with_another_config_is_refused_unless_overwritten(tmp_path):
+    run_dir = str(tmp_path / "run")
+    config = resolve_variant(tiny.get_config(), "causal")
+    checkpoints.prepare_run_dir(run_dir, config, overwrite=False)
+    (tmp_path / "run" / "marker").write_text("old run")
+    changed = ml_collections.ConfigDict(config.to_dict())
+    changed.model.d_model = 64
+    changed.train.log_every = 7  # Bookkeeping: allowed on resume, not reported.
+    with pytest.raises(ValueError, match=r"model\.d_model: 32 -> 64") as error:
+        checkpoints.prepare_run_dir(run_dir, changed, overwrite=False)
+    assert "log_every" not in str(error.value)
+    checkpoints.prepare_run_dir(run_dir, config, overwrite=False)  # Same config: resumes.
+    assert (tmp_path / "run" / "marker").exists()
+    checkpoints.prepare_run_dir(run_dir, changed, overwrite=True)
+    assert not (tmp_path / "run" / "marker").exists()
+    assert checkpoints.load_config(run_dir).model.d_model == 64
+
+
+def test_hyperparams_are_traced_so_changing_them_does_not_recompile():
+    _, hparams, graphdef, params, opt_state, batch = _setup()
+    args = (graphdef, params, opt_state, batch, 0, jax.random.key(0))
+    lowered = train_step.lower(*args, hparams, objective="teacher_forcing")
+    other = dataclasses.replace(hparams, learning_rate=jnp.float32(1e30))
+    relowered = train_step.lower(*args, other, objective="teacher_forcing")
+    assert lowered.as_text() == relowered.as_text()

@@ -1,0 +1,179 @@
+"""train.py end to end, in subprocesses: exact resume after SIGKILL, 8 devices == 1 device,
+SIGTERM, a non-finite loss, config typos and mismatched resumes.
+
+Every run shares one persistent compilation cache, and the optimizer settings are traced, so the
+tiny train step compiles once for all the 1-device runs below.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from training.checkpoints import load_params
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STEPS = 100  # Long enough to kill a run between its first checkpoint (10) and its end.
+TINY = [
+    "--config=experiments/tiny.py",
+    "--variant=causal",
+    f"--config.train.num_steps={STEPS}",
+    "--config.train.eval_every=50",
+    "--config.train.peak_flops_per_device=1e11",  # Skip the peak benchmark: not under test.
+]
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("jax_cache")
+    return {
+        **os.environ,
+        "JAX_COMPILATION_CACHE_DIR": str(cache),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+    }
+
+
+def _train(workdir, *flags, env, devices: int = 1, check=True) -> subprocess.CompletedProcess:
+    env = dict(env, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+    result = subprocess.run(
+        [sys.executable, "train.py", f"--workdir={workdir}", *TINY, *flags],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    if check:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def _popen(workdir, *flags, env) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "train.py", f"--workdir={workdir}", *TINY, *flags],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def _wait_for(predicate, process, timeout=60.0):
+    deadline = time.time() + timeout
+    while not predicate():
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def _run_dir(workdir):
+    return os.path.join(workdir, "causal", "seed_0")
+
+
+def _steps(workdir):
+    directory = os.path.join(_run_dir(workdir), "checkpoints")
+    return sorted(int(name) for name in os.listdir(directory) if name.isdigit())
+
+
+def _losses(workdir, split="train"):
+    with open(os.path.join(_run_dir(workdir), "metrics.jsonl")) as f:
+        rows = [json.loads(line) for line in f]
+    return {row["step"]: row["loss"] for row in rows if row["split"] == split}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, env):
+    """An uninterrupted run."""
+    workdir = str(tmp_path_factory.mktemp("reference"))
+    _train(workdir, env=env)
+    return workdir
+
+
+def test_sigkill_then_resume_is_bitwise_equal_to_an_uninterrupted_run(reference, tmp_path, env):
+    workdir = str(tmp_path)
+    process = _popen(workdir, env=env)
+    checkpoint_dir = os.path.join(_run_dir(workdir), "checkpoints")
+    _wait_for(lambda: os.path.isdir(os.path.join(checkpoint_dir, "10")), process)
+    process.kill()
+    process.wait()
+    killed_at = _steps(workdir)
+    assert killed_at and killed_at[-1] < STEPS, killed_at  # It really stopped part-way.
+    resumed = _train(workdir, env=env)
+    assert f"resuming at step {killed_at[-1]}" in resumed.stdout
+    model, _, _, step = load_params(_run_dir(workdir))
+    reference_model, _, _, reference_step = load_params(_run_dir(reference))
+    assert step == reference_step == STEPS
+    leaves = jax.tree.leaves(model)
+    reference_leaves = jax.tree.leaves(reference_model)
+    assert len(leaves) == len(reference_leaves) > 0
+    for leaf, reference_leaf in zip(leaves, reference_leaves, strict=True):
+        np.testing.assert_array_equal(np.asarray(leaf), np.asarray(reference_leaf))
+    # The resumed metrics.jsonl holds every logged step once, with the reference's values.
+    assert _losses(workdir) == _losses(reference)
+
+
+def test_eight_devices_match_one_device(reference, tmp_path, env):
+    # No evals or intermediate checkpoints: they do not change the losses, and they cost time.
+    _train(str(tmp_path), "--config.train.eval_every=0", "--config.train.checkpoint_every=1000",
+           env=env, devices=8)  # fmt: skip
+    one, eight = _losses(reference), _losses(str(tmp_path))
+    assert sorted(one) == sorted(eight) == list(range(10, STEPS + 1, 10))
+    # Same data, same init, same maths: only the order of the fp32 sums changes (per-device
+    # partial sums, then an all-reduce), ~1e-7 relative per reduction. Over 100 Adam steps that
+    # grows to ~1e-5; 1e-3 is 100x that, and 50x below the loss drop between two log lines.
+    np.testing.assert_allclose([eight[s] for s in sorted(eight)], [one[s] for s in sorted(one)],
+                               rtol=1e-3)  # fmt: skip
+    assert one[10] - one[STEPS] > 0.5  # The curves being compared do move.
+
+
+def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path, env):
+    workdir = str(tmp_path)
+    process = _popen(
+        workdir, "--config.train.num_steps=100000", "--config.train.checkpoint_every=100000",
+        env=env,
+    )  # fmt: skip
+    metrics_path = os.path.join(_run_dir(workdir), "metrics.jsonl")
+    _wait_for(lambda: os.path.exists(metrics_path) and os.path.getsize(metrics_path), process)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr[-3000:]
+    assert "SIGTERM" in stdout
+    (step,) = _steps(workdir)
+    assert 10 <= step < 100000
+    _, _, _, restored_step = load_params(_run_dir(workdir))
+    assert restored_step == step
+
+
+def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, env):
+    # Right after warmup (10 steps) the cosine "decay" climbs towards 1e27: params overflow.
+    result = _train(
+        str(tmp_path), "--config.train.warmup_steps=10",
+        "--config.train.min_learning_rate_ratio=1e30", env=env, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert re.search(r"Non-finite training metrics at step 1[1-9] ", result.stderr), result.stderr
+    assert "Last good checkpoint: step 10 " in result.stderr
+    assert _steps(str(tmp_path)) == [10]
+    model, _, _, _ = load_params(_run_dir(str(tmp_path)))
+    assert all(np.all(np.isfinite(np.asarray(leaf))) for leaf in jax.tree.leaves(model))
+
+
+def test_a_mistyped_config_override_fails_at_once(tmp_path, env):
+    result = _train(str(tmp_path), "--config.train.num_stepz=5", env=env, check=False)
+    assert result.returncode != 0
+    assert "num_stepz" in result.stderr
+    assert not os.path.exists(_run_dir(str(tmp_path)))
+
+
+def test_a_mismatched_resume_is_refused_and_overwrite_allows_it(reference, tmp_path, env):
+    workdir = str(tmp_path / "run")
+    shutil.copytree(reference, workdir)
+    refused = _train(workdir, "--config.data.seed=1", env=env, check=False)
+    assert refused.returncode == 1
+    assert "data.seed: 0 -> 1" in refused.stderr and "--overwrite" in refused.stderr
+    assert _steps(workdir) == _steps(reference)  # Untouched.
+    _train(workdir, "--config.data.seed=1", "--config.train.num_steps=20", "--overwrite", env=env)
+    _, _, config, step = load_params(_run_dir(workdir))
+    assert (config.data.seed, step) == (1, 20)
