@@ -139,9 +139,7 @@ def variant_dirs(workdir: str) -> list[tuple[str, str]]:
     return [(name, os.path.join(workdir, name)) for name in names]
 
 
-def evaluate_variant(
-    name: str, path: str, eval_config: ml_collections.ConfigDict | None, log: Log = print
-) -> tuple[dict, dict]:
+def evaluate_variant(name: str, path: str, log: Log = print) -> tuple[dict, dict]:
     """The results.json record of one variant, and its pictures (of the first seed)."""
     from training.checkpoints import load_params  # Imported here: tests evaluate bare models.
 
@@ -150,8 +148,7 @@ def evaluate_variant(
         start = time.perf_counter()
         log(f"[{name} seed {seed}] loading {run_dir}")
         model, _, config, step = load_params(run_dir)
-        if eval_config is not None:
-            config = _with_eval(config, eval_config)
+        config = with_eval_defaults(config)
         scalars, samples, seed_pictures = evaluate_model(model, config, log)
         per_seed.append(scalars)
         steps.append(step)
@@ -160,10 +157,7 @@ def evaluate_variant(
             record = {"samples": samples, "config": config.to_dict()}
             pictures = seed_pictures
             if config.train.objective == "masked":
-                from evaluation.nar import evaluate_nar  # Written by the non-AR author.
-
-                log(f"[{name} seed {seed}] non-AR decoding")
-                record["nar"] = evaluate_nar(model, data.make_task(config.data), config)
+                record["nar"] = _evaluate_nar(model, config, run_dir, log)
         log(f"[{name} seed {seed}] done in {time.perf_counter() - start:.1f} s")
     logged = [c["tokens_per_s"] for c in curves.values() if c.get("tokens_per_s")]
     config = record["config"]
@@ -182,9 +176,28 @@ def evaluate_variant(
     return record, pictures
 
 
-def _with_eval(config: ml_collections.ConfigDict, eval_config) -> ml_collections.ConfigDict:
+def _evaluate_nar(model: Decoder, config: ml_collections.ConfigDict, run_dir: str, log: Log):
+    """The non-AR author's evaluation, with the AR baseline run when the config names one."""
+    from evaluation import nar
+    from training.checkpoints import load_params
+
+    baseline_dir = nar.ar_baseline_run_dir(run_dir, config)
+    ar_model = load_params(baseline_dir)[0] if baseline_dir else None
+    log(f"    non-AR: mask-predict vs AR (baseline: {baseline_dir or 'none'})")
+    return nar.evaluate_nar(model, data.make_task(config.data), config, ar_model=ar_model)
+
+
+def with_eval_defaults(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """A run's config whose `eval` holds every default key (runs trained before a key existed)."""
+    from evaluation.config import default_eval_config
+
     config = ml_collections.ConfigDict(config.to_dict())
-    config.eval = ml_collections.ConfigDict(eval_config.to_dict())
+    eval_config = default_eval_config()
+    if "eval" in config:
+        # JSON turned tuples into lists; ConfigDict keeps a field's type, so convert them back.
+        saved = config.eval.to_dict()
+        eval_config.update({k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
+    config.eval = eval_config
     return config
 
 
@@ -192,6 +205,12 @@ def _num_params(config: dict) -> int:
     from model import ModelConfig
 
     return ModelConfig.from_dict(config["model"]).num_params()
+
+
+def _tuples(tree):
+    if isinstance(tree, dict):
+        return {key: _tuples(value) for key, value in tree.items()}
+    return tuple(tree) if isinstance(tree, list) else tree
 
 
 def speed_section(records: list[dict], eval_config, log: Log = print) -> dict:
@@ -246,9 +265,7 @@ def experiment_eval_config(workdir: str) -> ml_collections.ConfigDict:
     if os.path.exists(path):
         with open(path) as f:
             saved = json.load(f).get("eval", {})
-        config.update(
-            {k: tuple(v) if isinstance(v, list) else v for k, v in saved.items() if k in config}
-        )
+        config.update({k: v for k, v in _tuples(saved).items() if k in config})
     return config
 
 
@@ -268,7 +285,7 @@ def evaluate_workdir(
         raise FileNotFoundError(f"No trained variant (seed_*/checkpoints) under {workdir}.")
     records, pictures = [], {}
     for name, path in found:
-        record, pictures[name] = evaluate_variant(name, path, eval_config, log)
+        record, pictures[name] = evaluate_variant(name, path, log)
         records.append(record)
     results = {
         "schema_version": 1,
