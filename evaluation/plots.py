@@ -53,8 +53,7 @@ def dependency_maps(names: list[str], pictures: list[dict], shares: list[float])
     for ax, name, picture, share in zip(axes[0], names, pictures, shares, strict=True):
         map_TxT = picture["dependency_map"]
         shown = np.ma.masked_equal(map_TxT, 0.0)
-        cmap = plt.get_cmap("magma_r").copy()
-        cmap.set_bad("white")
+        cmap = plt.get_cmap("magma_r").with_extremes(bad="white")
         positive = map_TxT[map_TxT > 0]
         low = np.percentile(positive, 1) if positive.size else 1e-6
         image = ax.imshow(
@@ -76,8 +75,7 @@ def attention_maps(names: list[str], pictures: list[dict]) -> bytes:
     fig, axes = plt.subplots(
         len(names), num_layers, figsize=(2.9 * num_layers, 2.9 * len(names)), squeeze=False
     )
-    cmap = plt.get_cmap("Blues").copy()
-    cmap.set_bad("#f3f3f3")
+    cmap = plt.get_cmap("Blues").with_extremes(bad="#f3f3f3")
     for row, (name, picture) in enumerate(zip(names, pictures, strict=True)):
         for layer in range(num_layers):
             ax = axes[row, layer]
@@ -118,7 +116,7 @@ def loss_bars(records: list[dict]) -> bytes:
         )
     ax.set_xticks(x, [r["name"] for r in shown], rotation=20, ha="right")
     ax.set_ylabel("held-out loss (nats / token)")
-    ax.set_yscale("symlog", linthresh=0.01)
+    ax.set_yscale("log")
     ax.legend(frameon=False)
     ax.set_title("Teacher-forced vs honest loss (hatched = honest)")
     return _png(fig)
