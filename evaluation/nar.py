@@ -285,13 +285,14 @@ def verdicts(quality: list[dict], speed: list[dict], task_name: str) -> list[str
             )
             continue
         gap = em - 100 * ar["exact_match"]
-        relation = (
-            f"within {abs(gap):.1f} points of"
-            if abs(gap) <= 1
-            else (f"{gap:.1f} points above" if gap > 0 else f"{-gap:.1f} points below")
-        )
+        if abs(gap) < 0.05:
+            relation = "matches"
+        elif abs(gap) <= 1:
+            relation = f"is within {abs(gap):.1f} points of"
+        else:
+            relation = f"is {abs(gap):.1f} points {'above' if gap > 0 else 'below'}"
         sentences.append(
-            f"{record['decoder']} is {relation} AR exact match on {task_name} "
+            f"{record['decoder']} {relation} AR exact match on {task_name} "
             f"({em:.1f}% vs {100 * ar['exact_match']:.1f}%)."
         )
     timings = {(r["decoder"], r["batch_size"], r["target_len"]): r["latency_s"] for r in speed}
