@@ -28,15 +28,15 @@ def get_config() -> ml_collections.ConfigDict:
     config = base_config()
     config.name = "demo"
     config.seeds = (0,)
-    config.model.update(num_layers=2, d_model=64, num_heads=4, d_ff=256)
-    config.data.update(task="copy", num_symbols=16, min_len=4, max_len=10)
+    config.model.update(num_layers=2, d_model=64, num_heads=4, d_ff=128)
+    config.data.update(task="copy", num_symbols=16, min_len=3, max_len=8)
     config.train.update(
-        batch_size=64,
+        batch_size=32,
         num_steps=800,
         learning_rate=3e-3,
         warmup_steps=50,
         log_every=50,
-        eval_every=200,
+        eval_every=400,
         eval_batches=2,
         checkpoint_every=800,
         keep_checkpoints=1,
