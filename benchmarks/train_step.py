@@ -1,0 +1,133 @@
+"""Train-step throughput and MFU: python -m benchmarks.train_step [--seq_len=256 ...].
+
+Prints one JSON line per measurement: the dense fp32 matmul peak (the MFU denominator, measured
+in the same process), the teacher_forcing step at the target shape (6 layers, d_model 512,
+length 256, batch 16, fp32, byte vocabulary), and teacher_forcing vs sequential at length 64.
+Step times are medians over --steps runs after one warm-up; compile time is reported apart.
+XLA flags: launch.CPU_XLA_FLAGS, unless XLA_FLAGS sets the same flag (to compare flags).
+"""
+
+import launch
+
+launch.configure_xla_cpu()  # Before JAX starts its backend.
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import time  # noqa: E402
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import ml_collections  # noqa: E402
+import numpy as np  # noqa: E402
+
+from model import ModelConfig  # noqa: E402
+from training import metrics  # noqa: E402
+from training.step import Hyperparams, init_train_state, train_step  # noqa: E402
+
+BYTE_VOCAB = 261  # 256 bytes + 5 special tokens (data/vocab.py).
+
+
+def _batch(batch_size: int, seq_len: int, vocab_size: int) -> dict[str, jax.Array]:
+    """Random full-length rows: every position is a real token with a loss."""
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(5, vocab_size, size=(batch_size, seq_len + 1), dtype=np.int32)
+    return {
+        "inputs": jnp.asarray(tokens[:, :-1]),
+        "targets": jnp.asarray(tokens[:, 1:]),
+        "loss_mask": jnp.ones((batch_size, seq_len), jnp.float32),
+        "lengths": jnp.full((batch_size,), seq_len, jnp.int32),
+        "prefix_lengths": jnp.full((batch_size,), seq_len // 2, jnp.int32),
+    }
+
+
+def measure_step(
+    cfg: ModelConfig, batch_size: int, seq_len: int, objective: str, steps: int, peak: float
+) -> dict:
+    """Compile time, median step time, tokens/s and MFU of one objective's train step."""
+    hparams = Hyperparams.from_config(
+        ml_collections.ConfigDict(
+            dict(learning_rate=1e-4, warmup_steps=10, num_steps=1000, min_learning_rate_ratio=0.1,
+                 weight_decay=0.01, adam_b1=0.9, adam_b2=0.98, grad_clip_norm=1.0)
+        )
+    )  # fmt: skip
+    graphdef, params, opt_state = init_train_state(cfg, hparams, 0)
+    batch = _batch(batch_size, seq_len, cfg.vocab_size)
+    key = jax.random.key(0)
+    start = time.perf_counter()
+    compiled = train_step.lower(
+        graphdef, params, opt_state, batch, 0, key, hparams, objective=objective
+    ).compile()
+    compile_s = time.perf_counter() - start
+    times = []
+    for step in range(steps + 1):  # The first run warms up (allocations, caches).
+        start = time.perf_counter()
+        params, opt_state, step_metrics = compiled(params, opt_state, batch, step, key, hparams)
+        jax.block_until_ready(step_metrics)
+        times.append(time.perf_counter() - start)
+    step_s = float(np.median(times[1:]))
+    tokens_per_s = batch_size * seq_len / step_s
+    flops_per_token = metrics.train_flops_per_token(cfg, seq_len)
+    return {
+        "measurement": f"train_step/{objective}",
+        "num_layers": cfg.num_layers,
+        "d_model": cfg.d_model,
+        "seq_len": seq_len,
+        "batch_size": batch_size,
+        "dtype": cfg.dtype,
+        "compile_s": round(compile_s, 2),
+        "step_s": round(step_s, 4),
+        "tokens_per_s": round(tokens_per_s, 1),
+        "model_tflops_per_s": round(flops_per_token * tokens_per_s / 1e12, 4),
+        "mfu": round(flops_per_token * tokens_per_s / peak, 4),
+        "loss": round(float(step_metrics["loss"]), 4),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--num_layers", type=int, default=6)
+    parser.add_argument("--d_model", type=int, default=512)
+    parser.add_argument("--num_heads", type=int, default=8)
+    parser.add_argument("--seq_len", type=int, default=256)
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--sequential_seq_len", type=int, default=64, help="0 skips it.")
+    parser.add_argument("--matmul_size", type=int, default=2048)
+    args = parser.parse_args()
+
+    peak = metrics.measure_peak_flops(args.matmul_size, repeats=10)
+    print(json.dumps({
+        "measurement": "peak/dense_matmul_fp32",
+        "size": args.matmul_size,
+        "tflops_per_s": round(peak / 1e12, 4),
+        "device": str(jax.devices()[0].device_kind),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+    }), flush=True)  # fmt: skip
+    cfg = ModelConfig(
+        vocab_size=BYTE_VOCAB,
+        d_model=args.d_model,
+        num_heads=args.num_heads,
+        num_layers=args.num_layers,
+        d_ff=4 * args.d_model,
+        max_len=max(args.seq_len, args.sequential_seq_len),
+        dtype=args.dtype,
+    )
+    shape = (args.batch_size, args.seq_len)
+    print(json.dumps(measure_step(cfg, *shape, "teacher_forcing", args.steps, peak)), flush=True)
+    if args.sequential_seq_len:
+        short = (args.batch_size, args.sequential_seq_len)
+        parallel = measure_step(cfg, *short, "teacher_forcing", args.steps, peak)
+        print(json.dumps(parallel), flush=True)
+        sequential = measure_step(cfg, *short, "sequential", max(args.steps // 2, 2), peak)
+        print(json.dumps(sequential), flush=True)
+        print(json.dumps({
+            "measurement": "ratio/teacher_forcing_over_sequential_tokens_per_s",
+            "seq_len": args.sequential_seq_len,
+            "ratio": round(parallel["tokens_per_s"] / sequential["tokens_per_s"], 2),
+        }), flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
