@@ -1,4 +1,4 @@
-"""Trains an experiment's variants: python train.py --config=experiments/<name>.py --workdir=runs/<name>.
+"""Trains an experiment: python train.py --config=experiments/<name>.py --workdir=runs/<name>.
 
 Flags: --variant=NAME trains one variant; --config.train.num_steps=5 (any key) overrides the
 config, and a key that does not exist fails at once; --overwrite wipes run folders whose config
@@ -47,7 +47,8 @@ def main(argv: list[str]) -> None:
         sys.exit(f"train.py: {error}")
     for result in results:
         state = "stopped by SIGTERM" if result.preempted else "finished"
-        print(f"{result.run_dir}: {state} at step {result.step}, loss {result.last_train.get('loss')}")
+        loss = result.last_train.get("loss")
+        print(f"{result.run_dir}: {state} at step {result.step}, last train loss {loss}")
 
 
 if __name__ == "__main__":
