@@ -218,6 +218,7 @@ def test_verdicts_are_computed_from_the_numbers():
     speed = [
         {"decoder": "AR (cache)", "batch_size": 1, "target_len": 128, "latency_s": 0.041},
         {"decoder": "mask-predict K=4", "batch_size": 1, "target_len": 128, "latency_s": 0.009},
+        {"decoder": "mask-predict K=1", "batch_size": 1, "target_len": 128, "latency_s": 0.005},
         {"decoder": "AR (cache)", "batch_size": 64, "target_len": 128, "latency_s": 0.1},
         {"decoder": "mask-predict K=4", "batch_size": 64, "target_len": 128, "latency_s": 0.13},
     ]
@@ -225,8 +226,11 @@ def test_verdicts_are_computed_from_the_numbers():
     assert "mask-predict K=4 is 1.2 points below AR exact match on reverse" in sentences[0]
     assert "18.5 points below" in sentences[1]
     assert sentences[2].startswith("mask-predict K=8 matches AR exact match on reverse")
-    assert "9.0 ms vs AR 41.0 ms: mask-predict K=4 is 4.6x faster" in sentences[3]
-    assert "AR is 1.3x faster" in sentences[4]
+    assert sentences[3] == (
+        "At batch 1, target length 128, AR takes 41.0 ms; mask-predict K=1 takes 5.0 ms (8.2x "
+        "faster); mask-predict K=4 takes 9.0 ms (4.6x faster)."
+    )
+    assert sentences[4].endswith("mask-predict K=4 takes 130.0 ms (AR 1.3x faster).")
 
 
 def _experiment_config():
