@@ -17,7 +17,10 @@ def default_eval_config() -> ml_collections.ConfigDict:
     config.dependency_max_len = 64  # Longer rows are cut (text), to bound the Jacobian's cost.
     config.random_floor_examples = 256  # Rows of the `random` task for the ln(num_symbols) floor.
     # Sampling speed: random weights of each variant's shape (decode cost does not read them).
-    config.speed_variants = ()  # Variant names to time; () = every variant.
+    config.speed_variants = ()  # Variant names to time (the first is timed); () = every variant.
+    # ModelConfig fields that replace the timed variant's (e.g. a wider model than the tiny one
+    # a demo trains, since tiny models on CPU time dispatch overhead more than compute).
+    config.speed_model = ml_collections.ConfigDict()
     config.speed_lengths = (64, 128, 256, 512, 1024)  # Total tokens per row (prompt + new).
     config.speed_no_cache_max_length = 1024  # The no-cache sampler is O(L^2) per row; cap it.
     config.speed_prompt_len = 8

@@ -70,8 +70,8 @@ h1{font-size:26px;margin:0 0 4px}h2{font-size:19px;margin:34px 0 10px;padding-bo
  border-bottom:1px solid #e3e6ec}h3{font-size:15px;margin:20px 0 6px}
 .meta{color:#5b6475;font-size:13px}.meta code{font-size:12px}
 table{border-collapse:collapse;margin:8px 0 18px;font-size:13px;width:100%}
-th,td{padding:6px 10px;border-bottom:1px solid #e8ebf0;text-align:right;white-space:nowrap}
-th{background:#f5f7fa;font-weight:600;color:#2b3345}
+th,td{padding:5px 8px;border-bottom:1px solid #e8ebf0;text-align:right;white-space:nowrap}
+th{background:#f5f7fa;font-weight:600;color:#2b3345;white-space:normal;vertical-align:bottom}
 th:first-child,td:first-child{text-align:left}tr:hover td{background:#fafbfd}
 ul.verdicts{padding-left:0;list-style:none}ul.verdicts li{margin:5px 0;padding:7px 12px;
  background:#f4f8fd;border-left:3px solid #3b7dd8;border-radius:3px}

@@ -47,45 +47,55 @@ def _token_ticks(ax, labels: list[str]) -> None:
     ax.set_ylabel("output position t")
 
 
+def _grid(count: int, per_row: int) -> tuple[int, int]:
+    return -(-count // per_row), min(count, per_row)
+
+
 def dependency_maps(names: list[str], pictures: list[dict], shares: list[float]) -> bytes:
-    """Side-by-side ||∂ logits_t / ∂ embedding_s|| maps, log colour scale, zeros white."""
-    fig, axes = plt.subplots(1, len(names), figsize=(3.4 * len(names), 3.4), squeeze=False)
-    for ax, name, picture, share in zip(axes[0], names, pictures, shares, strict=True):
+    """||∂ logits_t / ∂ embedding_s|| maps, three per row, log colour scale, zeros white."""
+    rows, cols = _grid(len(names), 3)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.9 * cols, 3.6 * rows), squeeze=False)
+    cmap = plt.get_cmap("magma_r").with_extremes(bad="white")
+    for ax, name, picture, share in zip(axes.flat, names, pictures, shares, strict=False):
         map_TxT = picture["dependency_map"]
-        shown = np.ma.masked_equal(map_TxT, 0.0)
-        cmap = plt.get_cmap("magma_r").with_extremes(bad="white")
         positive = map_TxT[map_TxT > 0]
         low = np.percentile(positive, 1) if positive.size else 1e-6
         image = ax.imshow(
-            shown,
+            np.ma.masked_equal(map_TxT, 0.0),
             cmap=cmap,
             norm=matplotlib.colors.LogNorm(vmin=max(low, 1e-8), vmax=max(map_TxT.max(), 1e-7)),
         )
         ax.plot([-0.5, len(map_TxT) - 0.5], [-0.5, len(map_TxT) - 0.5], color="#888", lw=0.6)
-        ax.set_title(f"{name}\nfuture share {100 * share:.2f}%")
+        ax.set_title(f"{name}: future share {100 * share:.2f}%")
         _token_ticks(ax, picture["labels"])
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.03)
-    fig.suptitle("Dependency maps (white = exactly 0)", y=1.02)
+    for ax in axes.flat[len(names) :]:
+        ax.set_visible(False)
+    fig.suptitle("Dependency maps ||∂ logits_t / ∂ embedding_s|| (white = exactly 0)")
+    fig.tight_layout()
     return _png(fig)
 
 
 def attention_maps(names: list[str], pictures: list[dict]) -> bytes:
-    """Attention probabilities per layer (mean over heads) of one example; rows are variants."""
+    """Attention probabilities per layer (mean over heads) of one example; 3 variants per row."""
     num_layers = max(p["attention_LxTxT"].shape[0] for p in pictures)
-    fig, axes = plt.subplots(
-        len(names), num_layers, figsize=(2.9 * num_layers, 2.9 * len(names)), squeeze=False
-    )
-    cmap = plt.get_cmap("Blues").with_extremes(bad="#f3f3f3")
-    for row, (name, picture) in enumerate(zip(names, pictures, strict=True)):
-        for layer in range(num_layers):
-            ax = axes[row, layer]
+    rows, per_row = _grid(len(names), 3)
+    cols = per_row * num_layers
+    fig, axes = plt.subplots(rows, cols, figsize=(2.5 * cols, 3.1 * rows), squeeze=False)
+    cmap = plt.get_cmap("Blues").with_extremes(bad="#ececec")
+    for ax in axes.flat:
+        ax.set_visible(False)
+    for i, (name, picture) in enumerate(zip(names, pictures, strict=True)):
+        for layer in range(picture["attention_LxTxT"].shape[0]):
+            ax = axes[i // per_row, (i % per_row) * num_layers + layer]
+            ax.set_visible(True)
             probs_TxT = picture["attention_LxTxT"][layer]
             ax.imshow(np.ma.masked_equal(probs_TxT, 0.0), cmap=cmap, vmin=0.0, vmax=1.0)
-            ax.set_title(f"{name} · layer {layer}")
+            ax.set_title(f"{name} · layer {layer}", fontsize=9)
             _token_ticks(ax, picture["labels"])
             if layer:
                 ax.set_ylabel("")
-    fig.suptitle("Attention weights (mean over heads; grey = masked, exactly 0)", y=1.0)
+    fig.suptitle("Attention weights, mean over heads (grey = masked: exactly 0)")
     fig.tight_layout()
     return _png(fig)
 

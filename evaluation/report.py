@@ -51,6 +51,7 @@ def summary_table(records: list[dict]) -> Table:
         "loss, teacher-forced",
         "loss, honest",
         "random-token loss (floor)",
+        "train tokens/s (logged)",
     ]
     rows = []
     for r in records:
@@ -68,6 +69,7 @@ def summary_table(records: list[dict]) -> Table:
                 fmt(m.get("loss_teacher_forced")),
                 fmt(m.get("loss_honest")),
                 f"{fmt(m.get('random_loss'))} ({floor['mean']:.3g})" if floor else "—",
+                f"{r['train_tokens_per_s']:,.0f}" if r.get("train_tokens_per_s") else "—",
             ]
         )
     return headers, rows

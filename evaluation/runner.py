@@ -4,6 +4,7 @@
 {mean, sem, n_seeds, per_seed, per_seed_sem}; `evaluate_workdir` walks runs/<name>/.
 """
 
+import dataclasses
 import json
 import os
 import time
@@ -222,7 +223,7 @@ def speed_section(records: list[dict], eval_config, log: Log = print) -> dict:
     if not timed:
         return {}
     record = timed[0]
-    cfg = ModelConfig.from_dict(record["config"]["model"])
+    cfg = ModelConfig.from_dict({**record["config"]["model"], **eval_config.speed_model})
     log(f"[speed] sampling, {record['name']} shape ({cfg.num_layers} layers, d={cfg.d_model})")
     sampling = speed.sampling_speed(
         cfg,
@@ -248,7 +249,7 @@ def speed_section(records: list[dict], eval_config, log: Log = print) -> dict:
         log(f"[speed] training speed skipped: {error}")
     return {
         "variant": record["name"],
-        "model": record["config"]["model"],
+        "model": dataclasses.asdict(cfg),
         "sampling": sampling,
         "training": training,
         "note": "Random weights of the variant's shape; median of "
