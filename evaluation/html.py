@@ -57,8 +57,8 @@ METHODS = [
     "continuation (target tokens, then EOS). For a full-mask model, *AR (no cache, honest)* "
     "recomputes the prefix at each step (the function it was trained as); *AR (cache, naive)* is "
     "what code written for causal models runs: with a cache, keys never see later tokens, so it "
-    "is a different function. When the longest rows' final EOS would land past max_len, the "
-    "reference is cut to what fits.",
+    "is a different function. Should a reference not fit in max_len + 1 tokens after the batch's "
+    "longest prompt, it is cut to what fits.",
     "**Speed**: random weights of the variant's shape (cost does not depend on weight values); "
     "median of several runs after a compiling run, compile time reported apart.",
 ]

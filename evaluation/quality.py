@@ -101,9 +101,10 @@ def greedy_decode(
     """Greedy continuations of each row's prompt with `decoder`, references, and prompts."""
     prompts_BxP, prefix_B, references = split_prompts(batch)
     P = prompts_BxP.shape[1]
-    # The final EOS of the longest rows lands at index max_len, outside generate's buffer; the
-    # reference is cut to what fits (see the report's notes).
-    max_new = min(max(len(r) for r in references), model.cfg.max_len - P)
+    # A row ends at most at index max_len (generate allows P + new tokens = max_len + 1). Only
+    # when the longest prompt and the longest reference belong to different rows can a reference
+    # not fit; it is then cut to what fits (see the report's notes).
+    max_new = min(max(len(r) for r in references), model.cfg.max_len + 1 - P)
     sampler = generate_no_cache if "no cache" in decoder else generate
     out = sampler(model, prompts_BxP, prefix_B, max_new_tokens=max_new, eos_id=vocab.EOS)
     tokens_BxL, lengths_B = np.asarray(out.tokens_BxL), np.asarray(out.lengths_B)

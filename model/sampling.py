@@ -159,8 +159,9 @@ def _generate_jit(
     call = functools.partial(model, prefix_lengths_B=prompt_lengths_B, mask_kind=mask_kind)
 
     if use_cache:
-        # Prefill the whole prompt in one parallel pass, then feed one token per step.
-        cache = init_cache(model.cfg, B, L)
+        # Prefill the whole prompt in one parallel pass, then feed one token per step. The last
+        # sampled token is never fed back, so L - 1 slots suffice (and L may be max_len + 1).
+        cache = init_cache(model.cfg, B, L - 1)
         logits_BxPxV, cache = call(tokens_BxL[:, :P], lengths_B=prompt_lengths_B, cache=cache)
         # Decode steps write at slots P, P+1, ...; each row's padding slots stay EMPTY.
 
@@ -174,7 +175,7 @@ def _generate_jit(
         logits_BxPxV, _ = call(tokens_BxL[:, :P], lengths_B=prompt_lengths_B)
 
         def step_fn(tokens_BxL, positions_B, state):
-            logits_BxLxV, _ = call(tokens_BxL, lengths_B=positions_B + 1)
+            logits_BxLxV, _ = call(tokens_BxL[:, : L - 1], lengths_B=positions_B + 1)
             return _last_logits(logits_BxLxV, positions_B), state
 
     first_logits_BxV = _last_logits(logits_BxPxV, prompt_lengths_B - 1)
@@ -271,11 +272,12 @@ def _check_inputs(cfg, prompts_BxP, prompt_lengths_B, max_new_tokens, temperatur
         raise ValueError(f"max_new_tokens must be a positive int, got {max_new_tokens!r}")
     if P > cfg.max_len:
         raise ValueError(f"Prompts have {P} tokens but the model's max_len is {cfg.max_len}")
-    if P + max_new_tokens > cfg.max_len:
+    if P + max_new_tokens > cfg.max_len + 1:
         # The buffer is static-shaped (P + max_new_tokens) so that prompt contents never recompile.
+        # The final token is only sampled, never fed to the model, so it may sit at max_len.
         raise ValueError(
             f"max_new_tokens={max_new_tokens} does not fit: prompts are padded to {P} tokens and "
-            f"max_len is {cfg.max_len}, so at most {cfg.max_len - P} new tokens"
+            f"max_len is {cfg.max_len}, so at most {cfg.max_len + 1 - P} new tokens"
         )
     real_BxP = np.arange(P) < lengths_B[:, None]
     ids = prompts_BxP[real_BxP]

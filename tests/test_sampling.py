@@ -140,6 +140,17 @@ def test_greedy_generate_equals_no_cache_on_mixed_prompt_lengths(kind):
         np.testing.assert_array_equal(np.asarray(cached.lengths_B), np.asarray(honest.lengths_B))
 
 
+def test_a_sequence_may_end_exactly_at_max_len():
+    """The last sampled token is never fed back, so prompt + new tokens may be max_len + 1."""
+    cfg = make_tiny_config(max_len=12)
+    model = make_decoder(cfg)
+    prompts, lengths = _mixed_prompts(cfg, P=5)
+    cached = generate(model, prompts, lengths, max_new_tokens=8)
+    honest = generate_no_cache(model, prompts, lengths, max_new_tokens=8)
+    assert cached.tokens_BxL.shape == (6, 13)
+    np.testing.assert_array_equal(np.asarray(cached.tokens_BxL), np.asarray(honest.tokens_BxL))
+
+
 def test_generate_keeps_prompts_and_pads_after_the_row():
     cfg = make_tiny_config()
     prompts, lengths = _mixed_prompts(cfg)
@@ -187,7 +198,7 @@ def test_new_sampling_parameters_and_prompts_compile_nothing_new():
     "change, message",
     [
         (dict(prompts=np.zeros((2, 60), np.int32)), "max_len"),
-        (dict(max_new_tokens=45), "does not fit"),
+        (dict(max_new_tokens=45), "does not fit"),  # 5 + 45 > max_len + 1 = 49.
         (dict(prompts=np.full((2, 5), 23)), r"\[0, 23\)"),
         (dict(prompts=np.full((2, 5), -1)), r"\[0, 23\)"),
         (dict(prompt_lengths=[0, 3]), "prompt_lengths"),
