@@ -124,7 +124,8 @@ def quality_records(
     max_target = max(int((b["prefix_lengths"] - 2).max()) for b in batches)
     decoders = {}
     if ar_model is not None:
-        max_new = min(max_target + 1, ar_model.cfg.max_len - P)
+        # generate never feeds its last token back, so a row may end at index max_len.
+        max_new = min(max_target + 1, ar_model.cfg.max_len + 1 - P)
 
         def run_ar(prompts_BxP, prompt_lengths_B, target_lengths_B):
             return generate(
