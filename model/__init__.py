@@ -1,8 +1,12 @@
-"""The decoder with a switchable attention mask, its KV cache, and its decoders. No I/O here."""
+"""The decoder with a switchable attention mask, its KV cache, and its AR and non-AR decoders.
+
+Everything here is pure and jit-able; there is no I/O in model/.
+"""
 
 from model.attention import EMPTY, make_attention_mask
 from model.config import MASK_KINDS, ModelConfig
 from model.decoder import Decoder, KVCache, init_cache, make_decoder
+from model.nar import cmlm_mask, mask_predict, mask_predict_loop
 from model.sampling import (
     GenerateOutput,
     decode_loop,
@@ -18,11 +22,14 @@ __all__ = [
     "GenerateOutput",
     "KVCache",
     "ModelConfig",
+    "cmlm_mask",
     "decode_loop",
     "generate",
     "generate_no_cache",
     "init_cache",
     "make_attention_mask",
     "make_decoder",
+    "mask_predict",
+    "mask_predict_loop",
     "sample_logits",
 ]

@@ -120,8 +120,6 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch():
 
 @pytest.mark.parametrize("objective", ["teacher_forcing", "sequential", "masked"])
 def test_each_objective_trains_with_a_finite_loss(objective):
-    if objective == "masked":
-        pytest.importorskip("model.nar")
     variant = "full" if objective == "masked" else "causal"
     _, hparams, graphdef, params, opt_state, batch = _setup(variant, objective=objective)
     before = jax.tree.map(np.array, params)  # A copy: params are donated.

@@ -22,7 +22,7 @@ import optax
 from flax import nnx
 
 from data import vocab
-from model import Decoder, ModelConfig, init_cache, make_decoder
+from model import Decoder, ModelConfig, cmlm_mask, init_cache, make_decoder
 
 Batch = dict[str, jax.Array]
 
@@ -141,10 +141,7 @@ def masked_loss(
     model: Decoder, batch: Batch, rng: jax.Array, dropout_rng: jax.Array | None
 ) -> tuple[jax.Array, jax.Array]:
     """CMLM: CE on the target tokens that `model.nar.cmlm_mask` replaced by MASK."""
-    # Imported here: model/nar.py is written separately, and the other objectives must not need it.
-    from model import nar
-
-    tokens_BxT, targets_BxT, loss_mask_BxT = nar.cmlm_mask(
+    tokens_BxT, targets_BxT, loss_mask_BxT = cmlm_mask(
         batch["inputs"], batch["prefix_lengths"], batch["lengths"], rng, mask_id=vocab.MASK
     )
     logits_BxTxV, _ = model(tokens_BxT, lengths_B=batch["lengths"], dropout_rng=dropout_rng)
