@@ -196,7 +196,8 @@ def training_speed(rows: list[dict]) -> bytes:
     rates = [r["tokens_per_s"] for r in rows]
     bars = ax.barh(names, rates, color=["#1f77b4", "#ff7f0e"][: len(rows)])
     ax.bar_label(bars, [f"{v:,.0f}" for v in rates], padding=3, fontsize=8)
-    ax.set_xscale("log")
-    ax.set_xlabel("training tokens / s (log)")
+    # Linear from zero: bar lengths are read as ratios, and a log axis shrank the slower bar.
+    ax.set_xlim(0, max(rates) * 1.2)
+    ax.set_xlabel("training tokens / s")
     ax.set_title(f"Training speed at length {rows[0]['seq_len']}")
     return _png(fig)
