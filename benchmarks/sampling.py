@@ -64,28 +64,61 @@ def main(argv):
         raise app.UsageError(f"Unknown decoders {sorted(unknown)}; choose from {list(DECODERS)}")
     total_len = FLAGS.prompt_len + FLAGS.new_tokens
     cfg = ModelConfig(
-        vocab_size=FLAGS.vocab_size, d_model=FLAGS.d_model, num_heads=FLAGS.num_heads,
-        num_layers=FLAGS.num_layers, d_ff=FLAGS.d_ff, max_len=total_len,
-        dtype=FLAGS.dtype, param_dtype=FLAGS.dtype,
+        vocab_size=FLAGS.vocab_size,
+        d_model=FLAGS.d_model,
+        num_heads=FLAGS.num_heads,
+        num_layers=FLAGS.num_layers,
+        d_ff=FLAGS.d_ff,
+        max_len=total_len,
+        dtype=FLAGS.dtype,
+        param_dtype=FLAGS.dtype,
     )
     model = make_decoder(cfg)
     rng = np.random.default_rng(0)
     prompts_BxP = rng.integers(0, cfg.vocab_size, (FLAGS.batch_size, FLAGS.prompt_len))
-    shape = dict(num_layers=cfg.num_layers, d_model=cfg.d_model, num_heads=cfg.num_heads,
-                 d_ff=cfg.d_ff, vocab_size=cfg.vocab_size, batch_size=FLAGS.batch_size,
-                 prompt_len=FLAGS.prompt_len, new_tokens=FLAGS.new_tokens, total_len=total_len,
-                 dtype=FLAGS.dtype, sampling="greedy")
+    shape = dict(
+        num_layers=cfg.num_layers,
+        d_model=cfg.d_model,
+        num_heads=cfg.num_heads,
+        d_ff=cfg.d_ff,
+        vocab_size=cfg.vocab_size,
+        batch_size=FLAGS.batch_size,
+        prompt_len=FLAGS.prompt_len,
+        new_tokens=FLAGS.new_tokens,
+        total_len=total_len,
+        dtype=FLAGS.dtype,
+        sampling="greedy",
+    )
     device = f"{jax.devices()[0].platform}:{jax.devices()[0].device_kind}"
     results = {}
     for name in FLAGS.decoders:
-        results[name] = time_decoder(DECODERS[name], model, prompts_BxP, FLAGS.new_tokens,
-                                     FLAGS.repeats)
-        print(json.dumps({"decoder": name, **results[name], "repeats": FLAGS.repeats, **shape,
-                          "device": device}), flush=True)
+        results[name] = time_decoder(
+            DECODERS[name], model, prompts_BxP, FLAGS.new_tokens, FLAGS.repeats
+        )
+        print(
+            json.dumps(
+                {
+                    "decoder": name,
+                    **results[name],
+                    "repeats": FLAGS.repeats,
+                    **shape,
+                    "device": device,
+                }
+            ),
+            flush=True,
+        )
     if {"kv_cache", "no_cache"} <= results.keys():
         speedup = results["no_cache"]["median_s"] / results["kv_cache"]["median_s"]
-        print(json.dumps({"kv_cache_speedup_over_no_cache": round(speedup, 1),
-                          "total_len": total_len, "batch_size": FLAGS.batch_size}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "kv_cache_speedup_over_no_cache": round(speedup, 1),
+                    "total_len": total_len,
+                    "batch_size": FLAGS.batch_size,
+                }
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
