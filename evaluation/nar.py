@@ -15,14 +15,13 @@ the first call's extra time (compilation) is reported separately as compile_s.
 import dataclasses
 import functools
 import os
-import time
 
-import jax
 import ml_collections
 import numpy as np
 from flax import nnx
 
 from data import vocab
+from evaluation.speed import time_call
 from model import Decoder, generate, make_decoder
 from model.nar import mask_predict
 
@@ -198,20 +197,6 @@ def _score(tokens_BxL: np.ndarray, batch: dict) -> tuple[np.ndarray, np.ndarray,
     )
 
 
-def _median_time(fn, repeats: int) -> tuple[float, float]:
-    """(median seconds of `repeats` runs, first call's extra seconds: compilation)."""
-    start = time.perf_counter()
-    jax.block_until_ready(fn())
-    first = time.perf_counter() - start
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - start)
-    median = float(np.median(times))
-    return median, max(first - median, 0.0)
-
-
 @functools.lru_cache(maxsize=4)
 def _speed_records_once(model_cfg, **settings) -> tuple[dict, ...]:
     """`speed_records` once per shape: speed does not depend on the weights, so e.g. reverse_nar
@@ -267,7 +252,7 @@ def speed_records(
                     num_iterations=K,
                 )
             for name, fn in runs.items():
-                latency, compile_s = _median_time(fn, repeats)
+                compile_s, latency = time_call(fn, repeats)
                 records.append(
                     {
                         "decoder": name,
