@@ -31,10 +31,18 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     if not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)  # Orbax logs every file it reads at INFO.
+    if not os.path.isdir(_WORKDIR.value):
+        sys.exit(
+            f"eval.py: --workdir={_WORKDIR.value} does not exist; train first: "
+            f"python train.py --config=experiments/<name>.py --workdir={_WORKDIR.value}"
+        )
     start = time.perf_counter()
-    results, pictures = runner.evaluate_workdir(
-        _WORKDIR.value, variants=_VARIANTS.value, with_speed=_SPEED.value, log=log
-    )
+    try:
+        results, pictures = runner.evaluate_workdir(
+            _WORKDIR.value, variants=_VARIANTS.value, with_speed=_SPEED.value, log=log
+        )
+    except FileNotFoundError as error:
+        sys.exit(f"eval.py: {error}")
     results.update(report.environment(os.path.dirname(os.path.abspath(__file__))))
     results["verdicts"] = report.verdicts(results["variants"], results["speed"])
     log("drawing figures")

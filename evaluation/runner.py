@@ -283,7 +283,11 @@ def evaluate_workdir(
     if variants:
         found = [(n, p) for n, p in found if n in variants]
     if not found:
-        raise FileNotFoundError(f"No trained variant (seed_*/checkpoints) under {workdir}.")
+        raise FileNotFoundError(
+            f"No trained variant (<variant>/seed_*/checkpoints) under {workdir}"
+            + (f" among {variants}" if variants else "")
+            + "; run train.py with this --workdir first."
+        )
     records, pictures = [], {}
     for name, path in found:
         record, pictures[name] = evaluate_variant(name, path, log)
