@@ -21,8 +21,9 @@ and K=4 is about break-even (0.8-1.4x), since one AR step costs only ~0.1-0.3 ms
 pass re-encodes prompt + target. At batch 64 the cores are busy either way: K=1 is on par with AR
 (0.75-1.15x its time) and K=4 is 2.6-4x slower (Helcl et al.'s finding). Timings vary by ~30%
 with machine load.
-Run time on 2 CPU cores: ~3 min per variant (13 min of training for the four); eval adds ~3 min
-(speed is timed once per process, then shared by both non-AR variants).
+Run time on 2 CPU cores: ~3 min per variant (13 min of training for the four); eval adds about
+9 min (measured: 520 s), most of it the speed sections: the sampling sweep to 1024 tokens and the
+mask-predict timings at batch 64 (timed once per process, then shared by both non-AR variants).
 """
 
 import ml_collections
