@@ -97,15 +97,22 @@ def dependency_map(
     model: Decoder, tokens_T: np.ndarray, length: int, prefix_length: int
 ) -> np.ndarray:
     """[length, length] map: entry (t, s) = ||∂ logits_t / ∂ embedding_s|| (Frobenius, fp32)."""
+    map_TxT = _on_one_example(_dependency_map, model, tokens_T, length, prefix_length)
+    return map_TxT[:length, :length]
+
+
+def _on_one_example(fn, model: Decoder, tokens_T: np.ndarray, length: int, prefix_length: int):
+    """fn(graphdef, state, tokens_1xT, lengths_1, prefix_lengths_1) as a numpy array."""
     graphdef, state = nnx.split(model)
-    map_TxT = _dependency_map(
-        graphdef,
-        state,
-        jnp.asarray(tokens_T, jnp.int32)[None],
-        jnp.asarray([length], jnp.int32),
-        jnp.asarray([prefix_length], jnp.int32),
+    return np.asarray(
+        fn(
+            graphdef,
+            state,
+            jnp.asarray(tokens_T, jnp.int32)[None],
+            jnp.asarray([length], jnp.int32),
+            jnp.asarray([prefix_length], jnp.int32),
+        )
     )
-    return np.asarray(map_TxT)[:length, :length]
 
 
 def future_share(map_TxT: np.ndarray, first_row: int = 0) -> float:
@@ -165,12 +172,5 @@ def attention_maps(
     model: Decoder, tokens_T: np.ndarray, length: int, prefix_length: int
 ) -> np.ndarray:
     """Attention probabilities [L, H, length, length] of one example, recomputed from q·k."""
-    graphdef, state = nnx.split(model)
-    probs_LxHxTxT = _attention_probs(
-        graphdef,
-        state,
-        jnp.asarray(tokens_T, jnp.int32)[None],
-        jnp.asarray([length], jnp.int32),
-        jnp.asarray([prefix_length], jnp.int32),
-    )
-    return np.asarray(probs_LxHxTxT)[:, :, :length, :length]
+    probs_LxHxTxT = _on_one_example(_attention_probs, model, tokens_T, length, prefix_length)
+    return probs_LxHxTxT[:, :, :length, :length]

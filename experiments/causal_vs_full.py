@@ -8,11 +8,11 @@ Command:
   python train.py --config=experiments/causal_vs_full.py --workdir=runs/causal_vs_full
   python eval.py --workdir=runs/causal_vs_full
 
-Expected: perturbation leakage exactly 0.0 for causal and prefix in every seed, > 1 for full;
-future share 0% vs ~30-50%; full's teacher-forced loss < 0.01 on every task while its honest
-loss stays > 1 nat; causal and prefix greedy exact match ~100% on copy and reverse, lower on
-sort; full (honest decode) far below. Run time on 2 CPU cores: about 1 min per variant x seed
-(27 runs, ~30 min of training) and ~10 min of evaluation.
+Expected (estimated from the demo, not yet measured at this size): perturbation leakage exactly 0.0
+for causal and prefix in every seed, > 1 for full; future share 0% vs ~30-50%; full's teacher-
+forced loss < 0.01 on every task while its honest loss stays > 1 nat; causal and prefix greedy
+exact match ~100% on copy and reverse, lower on sort; full (honest decode) far below. Run time on 2
+CPU cores: about 1 min per variant x seed (27 runs, ~30 min of training) and ~10 min of evaluation.
 """
 
 import ml_collections

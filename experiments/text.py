@@ -13,10 +13,11 @@ Command:
   python train.py --config=experiments/text.py --workdir=runs/text [--config.data.data_dir=DIR]
   python eval.py --workdir=runs/text
 
-Expected: causal: teacher-forced = honest loss, about 1.6-1.8 nats/byte after 3000 steps;
-full: teacher-forced loss < 0.3 but honest loss > 3; perturbation 0.0 vs > 1; random-byte loss
-of full below ln(256) = 5.55 (proof of leakage). No generation table: text has no prompt.
-Run time on 2 CPU cores: ~8 min of training per variant, ~3 min of evaluation.
+Expected (estimated, not yet measured: the data cannot be prepared offline): causal: teacher-forced
+= honest loss, about 1.6-1.8 nats/byte after 3000 steps; full: teacher-forced loss < 0.3 but honest
+loss > 3; perturbation 0.0 vs > 1; random-byte loss of full below ln(256) = 5.55 (proof of
+leakage). No generation table: text has no prompt. Run time on 2 CPU cores: ~8 min of training per
+variant, ~3 min of evaluation.
 """
 
 import ml_collections
