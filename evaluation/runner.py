@@ -145,7 +145,8 @@ def evaluate_variant(name: str, path: str, log: Log = print) -> tuple[dict, dict
     from training.checkpoints import load_params  # Imported here: tests evaluate bare models.
 
     per_seed, steps, curves, record, pictures = [], [], {}, {}, {}
-    for seed, run_dir in seed_dirs(path):
+    seeds = seed_dirs(path)
+    for seed, run_dir in seeds:
         start = time.perf_counter()
         log(f"[{name} seed {seed}] loading {run_dir}")
         model, _, config, step = load_params(run_dir)
@@ -167,7 +168,7 @@ def evaluate_variant(name: str, path: str, log: Log = print) -> tuple[dict, dict
         task=config["data"]["task"],
         mask_kind=config["model"]["attention_mask_kind"],
         objective=config["train"]["objective"],
-        seeds=[seed for seed, _ in seed_dirs(path)],
+        seeds=[seed for seed, _ in seeds],
         steps=steps,
         num_params=_num_params(config),
         metrics=aggregate(per_seed),
@@ -178,7 +179,7 @@ def evaluate_variant(name: str, path: str, log: Log = print) -> tuple[dict, dict
 
 
 def _evaluate_nar(model: Decoder, config: ml_collections.ConfigDict, run_dir: str, log: Log):
-    """The non-AR author's evaluation, with the AR baseline run when the config names one."""
+    """Mask-predict against the AR baseline run (`eval.nar.ar_variant`) when it was trained."""
     from evaluation import nar
     from training.checkpoints import load_params
 

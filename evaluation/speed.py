@@ -94,7 +94,7 @@ def training_speed(
     log: Callable[[str], None] = print,
 ) -> list[dict]:
     """Rows {objective, seq_len, batch_size, step_time_s, tokens_per_s, compile_s} on copy data,
-    timed with the training author's `training.step.train_step`."""
+    timed with `training.step.train_step`."""
     # Imported here: evaluation works without the training package (e.g. on foreign checkpoints).
     import data
     from experiments.base import base_config
