@@ -30,6 +30,12 @@ flags.DEFINE_list("batch_sizes", ["1", "64"], "Rows decoded together.")
 flags.DEFINE_list("target_lens", ["32", "64", "128", "256"], "Target tokens per row.")
 flags.DEFINE_list("iterations", ["1", "4"], "Mask-predict passes K.")
 flags.DEFINE_integer("repeats", 5, "Timed runs per decoder; the median is reported.")
+flags.DEFINE_enum(
+    "nar_mask",
+    "prefix_full",
+    ["prefix_full", "full"],
+    "The CMLM model's mask: prefix_full encodes the prompt once (KV cache), full every pass.",
+)
 FLAGS = flags.FLAGS
 
 
@@ -41,8 +47,11 @@ def main(argv):
         num_heads=FLAGS.num_heads,
         num_layers=FLAGS.num_layers,
         d_ff=FLAGS.d_ff,
+        attention_mask_kind=FLAGS.nar_mask,
     )
-    shape = dict(num_layers=cfg.num_layers, d_model=cfg.d_model, d_ff=cfg.d_ff)
+    shape = dict(
+        num_layers=cfg.num_layers, d_model=cfg.d_model, d_ff=cfg.d_ff, nar_mask=FLAGS.nar_mask
+    )
     device = f"{jax.devices()[0].platform}:{jax.devices()[0].device_kind}"
     for batch_size in map(int, FLAGS.batch_sizes):
         for target_len in map(int, FLAGS.target_lens):

@@ -7,9 +7,10 @@ EOS after it; the AR decoder has to find the end itself. Exact match is the shar
 whole reference matches; token accuracy is the share of reference tokens that match.
 
 Speed does not depend on the weights, so it is timed on untrained models of the same shape
-(causal for AR, full for mask-predict) whose max_len fits the longest target: prompt = BOS,
-source, SEP with a source as long as the target. Each timing is the median of several runs;
-the first call's extra time (compilation) is reported separately as compile_s.
+(causal for AR; the CMLM model's own mask for mask-predict) whose max_len fits the longest
+target: prompt = BOS, source, SEP with a source as long as the target. Each timing is the
+median of several runs; the first call's extra time (compilation) is reported separately as
+compile_s.
 """
 
 import dataclasses
@@ -22,7 +23,7 @@ from flax import nnx
 
 from data import vocab
 from evaluation.speed import time_call
-from model import Decoder, generate, make_decoder
+from model import NAR_MASK_KINDS, Decoder, generate, make_decoder
 from model.nar import mask_predict
 
 AR_NAME = "AR (cache)"
@@ -56,10 +57,10 @@ def evaluate_nar(
 ) -> dict:
     """Quality (AR vs mask-predict at each K), speed, verdicts and samples, as lists of records.
 
-    `model` is the full-attention CMLM model. `ar_model` is the AR baseline, a different model
-    (the causal variant of the same experiment, named by `config.eval.nar.ar_variant`: load it
-    from `ar_baseline_run_dir(run_dir, config)`); without it the quality table holds
-    mask-predict only, and speed is still compared.
+    `model` is the CMLM model (mask prefix_full or full). `ar_model` is the AR baseline, a
+    different model (the causal variant of the same experiment, named by
+    `config.eval.nar.ar_variant`: load it from `ar_baseline_run_dir(run_dir, config)`); without
+    it the quality table holds mask-predict only, and speed is still compared.
     """
     settings = nar_settings(config)
     if not task.length_preserving:
@@ -74,11 +75,11 @@ def evaluate_nar(
         for step in range(max(1, -(-num_examples // batch_size)))
     ]
     quality, outputs = quality_records(model, ar_model, batches, tuple(settings.iterations))
-    # max_len and the mask are set by speed_records; normalised here so the cache key ignores them.
+    # max_len is set by speed_records; normalised here so the cache key ignores it.
     speed = [
         dict(record)
         for record in _speed_records_once(
-            dataclasses.replace(model.cfg, max_len=1, attention_mask_kind="full"),
+            dataclasses.replace(model.cfg, max_len=1),
             batch_sizes=tuple(settings.speed_batch_sizes),
             target_lens=tuple(settings.speed_target_lens),
             iterations=tuple(settings.speed_iterations),
@@ -217,8 +218,14 @@ def speed_records(
     ar = make_decoder(
         dataclasses.replace(model_cfg, max_len=max_len, attention_mask_kind="causal"), 0
     )
+    nar_mask = model_cfg.attention_mask_kind
     nar = make_decoder(
-        dataclasses.replace(model_cfg, max_len=max_len, attention_mask_kind="full"), 0
+        dataclasses.replace(
+            model_cfg,
+            max_len=max_len,
+            attention_mask_kind=nar_mask if nar_mask in NAR_MASK_KINDS else "prefix_full",
+        ),
+        0,
     )
     # Split once: both decoders then skip the graph traversal that nnx.split costs every call.
     ar, nar = nnx.split(ar), nnx.split(nar)

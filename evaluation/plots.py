@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import numpy as np  # noqa: E402
 
-COLORS = {"causal": "#1f77b4", "full": "#d62728", "prefix": "#2ca02c"}
+COLORS = {"causal": "#1f77b4", "full": "#d62728", "prefix": "#2ca02c", "prefix_full": "#9467bd"}
 plt.rcParams.update(
     {
         "font.size": 9,

@@ -21,6 +21,7 @@ DECODERS = {
     "causal": ("AR (cache)",),
     "prefix": ("AR (cache)",),
     "full": ("AR (no cache, honest)", "AR (cache, naive)"),
+    "prefix_full": ("AR (no cache, honest)", "AR (cache, naive)"),  # Its targets see later ones.
 }
 
 

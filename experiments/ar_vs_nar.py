@@ -35,7 +35,7 @@ TASKS = ("reverse", "sort")
 
 
 def get_config() -> ml_collections.ConfigDict:
-    """Variants <task>_ar (causal, teacher forcing) and <task>_nar (full, masked)."""
+    """Variants <task>_ar (causal, teacher forcing) and <task>_nar (prefix_full, masked)."""
     config = base_config()
     config.name = "ar_vs_nar"
     config.seeds = (0,)
@@ -62,7 +62,7 @@ def get_config() -> ml_collections.ConfigDict:
         }
         config.variants[f"{task}_nar"] = {
             "data": {"task": task},
-            "model": {"attention_mask_kind": "full"},
+            "model": {"attention_mask_kind": "prefix_full"},
             "train": {"objective": "masked"},
             "eval": {"nar": {"ar_variant": f"{task}_ar"}},
         }

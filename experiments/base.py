@@ -11,7 +11,7 @@ import ml_collections
 
 from data import default_data_config, make_task
 from evaluation.config import default_eval_config
-from model import ModelConfig
+from model import NAR_MASK_KINDS, ModelConfig
 
 OBJECTIVES = ("teacher_forcing", "sequential", "masked")
 
@@ -91,10 +91,11 @@ def check_config(resolved: ml_collections.ConfigDict) -> None:
     train = resolved.train
     if train.objective not in OBJECTIVES:
         raise ValueError(f"train.objective={train.objective!r}; expected one of {OBJECTIVES}.")
-    if train.objective == "masked" and resolved.model.attention_mask_kind != "full":
+    if train.objective == "masked" and resolved.model.attention_mask_kind not in NAR_MASK_KINDS:
         raise ValueError(
             "train.objective='masked' (CMLM) predicts masked tokens from both sides, so it needs "
-            f"model.attention_mask_kind='full', not {resolved.model.attention_mask_kind!r}."
+            f"model.attention_mask_kind in {NAR_MASK_KINDS}, not "
+            f"{resolved.model.attention_mask_kind!r}."
         )
     if not resolved.seeds:
         raise ValueError("config.seeds is empty; give at least one seed.")

@@ -4,7 +4,7 @@ Everything here is pure and jit-able; there is no I/O in model/.
 """
 
 from model.attention import EMPTY, make_attention_mask
-from model.config import MASK_KINDS, ModelConfig
+from model.config import MASK_KINDS, NAR_MASK_KINDS, ModelConfig
 from model.decoder import Decoder, KVCache, init_cache, make_decoder
 from model.nar import cmlm_mask, mask_predict, mask_predict_loop
 from model.sampling import (
@@ -18,6 +18,7 @@ from model.sampling import (
 __all__ = [
     "EMPTY",
     "MASK_KINDS",
+    "NAR_MASK_KINDS",
     "Decoder",
     "GenerateOutput",
     "KVCache",

@@ -38,10 +38,15 @@ def make_attention_mask(
     k_Bx1xS = key_positions_BxS[:, None, :]
     if mask_kind == "full":
         return (k_Bx1xS != EMPTY)[:, None] & (q_BxTx1 >= 0)[:, None]
+    if mask_kind.startswith("prefix") and prefix_lengths_B is None:
+        raise ValueError(f"mask_kind={mask_kind!r} needs prefix_lengths (one per row)")
+    if mask_kind == "prefix_full":
+        prefix_Bx1x1 = prefix_lengths_B[:, None, None]
+        # Targets see every real key; prefix queries see prefix keys only.
+        allowed_BxTxS = (k_Bx1xS != EMPTY) & ((q_BxTx1 >= prefix_Bx1x1) | (k_Bx1xS < prefix_Bx1x1))
+        return allowed_BxTxS[:, None]
     allowed_BxTxS = k_Bx1xS <= q_BxTx1  # EMPTY is larger than every position.
     if mask_kind == "prefix":
-        if prefix_lengths_B is None:
-            raise ValueError("mask_kind='prefix' needs prefix_lengths (one per row)")
         allowed_BxTxS = allowed_BxTxS | (k_Bx1xS < prefix_lengths_B[:, None, None])
     return allowed_BxTxS[:, None]
 

@@ -5,7 +5,9 @@ from typing import Any
 
 import jax.numpy as jnp
 
-MASK_KINDS = ("causal", "full", "prefix")
+MASK_KINDS = ("causal", "full", "prefix", "prefix_full")
+# Kinds a CMLM (masked objective) model can use: targets see each other in both directions.
+NAR_MASK_KINDS = ("full", "prefix_full")
 FLOAT_DTYPES = ("float32", "bfloat16", "float16")
 
 
@@ -17,6 +19,9 @@ class ModelConfig:
       causal: position t sees positions <= t (the honest AR decoder).
       full:   every position sees every non-pad position (leaks the future under teacher forcing).
       prefix: full over each row's prefix (the prompt), causal after it (prefix-LM / enc-dec).
+      prefix_full: full over the prefix, which never sees the targets; each target sees every
+        non-pad position. An encoder-decoder's attention in one stack (Mask-Predict's CMLM): the
+        prompt's keys and values do not depend on the targets, so mask-predict caches them once.
     """
 
     vocab_size: int = 32

@@ -1,8 +1,13 @@
 """Non-AR decoding: the CMLM training mask and Mask-Predict (Ghazvininejad et al. 2019).
 
-A full-attention decoder is trained to fill in masked target tokens (`cmlm_mask` builds the
-inputs). Mask-Predict then writes `prompt MASK...MASK` and predicts every target token in one
-parallel pass; each later pass re-masks the least confident tokens and predicts them again.
+A decoder whose targets see each other (mask `prefix_full` or `full`) is trained to fill in
+masked target tokens (`cmlm_mask` builds the inputs). Mask-Predict then writes
+`prompt MASK...MASK` and predicts every target token in one parallel pass; each later pass
+re-masks the least confident tokens and predicts them again.
+
+Under `prefix_full` (the paper's encoder-decoder attention, in one stack) the prompt never sees
+the targets, so it is encoded once into a KV cache and each pass feeds only the T target tokens;
+under `full` every pass re-encodes prompt + target, as the prompt's keys depend on the targets.
 
 Target lengths are given by the caller (no length-prediction head): for the length-preserving
 tasks (copy, reverse, sort) the target is as long as the source, prompt_len - 2 tokens. Tasks
@@ -22,7 +27,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from model.decoder import Decoder
+from model.config import NAR_MASK_KINDS
+from model.decoder import Decoder, init_cache
 from model.sampling import GenerateOutput
 
 LogitsFn = Callable[[jax.Array], jax.Array]
@@ -105,7 +111,9 @@ def mask_predict_loop(
     return jax.lax.fori_loop(1, num_iterations, refine, (tokens_BxL, probs_BxL))
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef", "max_target_len", "mask_id", "pad_id"))
+@functools.partial(
+    jax.jit, static_argnames=("graphdef", "max_target_len", "mask_id", "pad_id", "use_cache")
+)
 def _mask_predict_jit(
     graphdef,
     state,
@@ -118,28 +126,76 @@ def _mask_predict_jit(
     max_target_len,
     mask_id,
     pad_id,
+    use_cache,
 ):
     model = nnx.merge(graphdef, state)
     B, P = prompts_BxP.shape
     W = P + max_target_len  # The model's input width; EOS goes in one more slot, never fed.
     cols_W = jnp.arange(W)
     ends_B = prompt_lengths_B + target_lengths_B
-    tokens_BxW = jnp.full((B, W), pad_id, jnp.int32).at[:, :P].set(prompts_BxP)
-    tokens_BxW = jnp.where(cols_W < prompt_lengths_B[:, None], tokens_BxW, pad_id)
-    target_BxW = (cols_W >= prompt_lengths_B[:, None]) & (cols_W < ends_B[:, None])
+    prompts_BxP = jnp.where(jnp.arange(P) < prompt_lengths_B[:, None], prompts_BxP, pad_id)
+    if use_cache:
+        tokens_BxT = _refine_with_prompt_cache(
+            model, prompts_BxP, prompt_lengths_B, target_lengths_B, num_iterations, mask_id, W
+        )
+        # Row b's target goes right after its prompt: column c holds target token c - len_b.
+        offsets_BxW = jnp.clip(cols_W - prompt_lengths_B[:, None], 0, max_target_len - 1)
+        targets_BxW = jnp.take_along_axis(tokens_BxT, offsets_BxW, axis=1)
+        tokens_BxW = jnp.pad(prompts_BxP, ((0, 0), (0, max_target_len)), constant_values=pad_id)
+        target_BxW = (cols_W >= prompt_lengths_B[:, None]) & (cols_W < ends_B[:, None])
+        tokens_BxW = jnp.where(target_BxW, targets_BxW, tokens_BxW)
+    else:
+        tokens_BxW = jnp.pad(prompts_BxP, ((0, 0), (0, max_target_len)), constant_values=pad_id)
+        target_BxW = (cols_W >= prompt_lengths_B[:, None]) & (cols_W < ends_B[:, None])
 
-    def logits_fn(tokens_BxW):
-        # Padding lies beyond ends_B: invisible under the full mask.
-        logits_BxWxV, _ = model(tokens_BxW, lengths_B=ends_B, mask_kind="full")
-        return logits_BxWxV
+        def logits_fn(tokens_BxW):
+            # Padding lies beyond ends_B: invisible to every query.
+            logits_BxWxV, _ = model(tokens_BxW, lengths_B=ends_B, prefix_lengths_B=prompt_lengths_B)
+            return logits_BxWxV
 
-    tokens_BxW, _ = mask_predict_loop(
-        logits_fn, tokens_BxW, target_BxW, target_lengths_B, num_iterations, mask_id
-    )
+        tokens_BxW, _ = mask_predict_loop(
+            logits_fn, tokens_BxW, target_BxW, target_lengths_B, num_iterations, mask_id
+        )
     tokens_BxL = jnp.pad(tokens_BxW, ((0, 0), (0, 1)), constant_values=pad_id)
     with_eos = eos_id >= 0
     tokens_BxL = jnp.where((jnp.arange(W + 1) == ends_B[:, None]) & with_eos, eos_id, tokens_BxL)
     return GenerateOutput(tokens_BxL, ends_B + with_eos.astype(jnp.int32))
+
+
+def _refine_with_prompt_cache(
+    model, prompts_BxP, prompt_lengths_B, target_lengths_B, num_iterations, mask_id, cache_len
+):
+    """Mask-predict for a `prefix_full` model: encode the prompt once, then K target-only passes.
+
+    The prompt never attends to the targets, so its keys and values are the same in every pass:
+    one prefill writes them to cache slots [0, P), and each pass feeds only the target tokens
+    (positions prompt_len + j), writing slots [P, P + T) of that same prefilled cache afresh.
+    Returns the target tokens [B, T] (T = max target length; beyond each row's length: MASK).
+    """
+    B, P = prompts_BxP.shape
+    T = cache_len - P
+    cache = init_cache(model.cfg, B, cache_len)
+    _, prompt_cache = model(
+        prompts_BxP, lengths_B=prompt_lengths_B, prefix_lengths_B=prompt_lengths_B, cache=cache
+    )
+    positions_BxT = prompt_lengths_B[:, None] + jnp.arange(T, dtype=jnp.int32)
+
+    def logits_fn(tokens_BxT):
+        logits_BxTxV, _ = model(
+            tokens_BxT,
+            positions_BxT=positions_BxT,
+            lengths_B=target_lengths_B,
+            prefix_lengths_B=prompt_lengths_B,
+            cache=prompt_cache,
+        )
+        return logits_BxTxV
+
+    target_BxT = jnp.arange(T) < target_lengths_B[:, None]
+    tokens_BxT = jnp.full((B, T), mask_id, jnp.int32)
+    tokens_BxT, _ = mask_predict_loop(
+        logits_fn, tokens_BxT, target_BxT, target_lengths_B, num_iterations, mask_id
+    )
+    return tokens_BxT
 
 
 def mask_predict(
@@ -153,12 +209,13 @@ def mask_predict(
     pad_id: int = 0,
     eos_id: int | None = None,
     max_target_len: int | None = None,
+    use_cache: bool | None = None,
 ) -> GenerateOutput:
     """Mask-Predict with K = `num_iterations` passes over `prompt MASK * target_len`.
 
-    K = 1 is one-shot parallel decoding. The model must use full attention (trained with the
-    `masked` objective). Target lengths are given (no length prediction; see the module
-    docstring).
+    K = 1 is one-shot parallel decoding. The model must be trained with the `masked` objective,
+    under a `full` or `prefix_full` mask. Target lengths are given (no length prediction; see
+    the module docstring).
 
     Args:
       model: a Decoder, or its `nnx.split` (graphdef, state).
@@ -169,6 +226,10 @@ def mask_predict(
       eos_id: appended after each row's target, as `generate` emits it (None: not appended).
       max_target_len: the static target width (default: the largest target length); fix it to
         reuse one compiled program across batches.
+      use_cache: encode the prompt once and feed only the targets in each pass. Exact only for
+        `prefix_full` (there the prompt never sees the targets), so None means "if prefix_full";
+        False re-encodes prompt + target every pass (the reference the cached path is tested
+        against).
     Returns:
       GenerateOutput(tokens_BxL, lengths_B) with L = P + max_target_len + 1: prompt, predicted
       target, EOS (if eos_id is given), then pad_id; lengths = prompt + target (+ 1 for EOS).
@@ -183,6 +244,13 @@ def mask_predict(
     prompts_BxP, prompt_lengths_B, target_lengths_B, max_target_len = _check_inputs(
         cfg, prompts_BxP, prompt_lengths_B, target_lengths_B, num_iterations, max_target_len
     )
+    if use_cache is None:
+        use_cache = cfg.attention_mask_kind == "prefix_full"
+    if use_cache and cfg.attention_mask_kind != "prefix_full":
+        raise ValueError(
+            "mask_predict(use_cache=True) needs a prefix_full model: under "
+            f"{cfg.attention_mask_kind!r} the prompt sees the targets, so its keys change each pass"
+        )
     return _mask_predict_jit(
         graphdef,
         state,
@@ -194,15 +262,17 @@ def mask_predict(
         max_target_len=max_target_len,
         mask_id=mask_id,
         pad_id=pad_id,
+        use_cache=use_cache,
     )
 
 
 def _check_inputs(cfg, prompts_BxP, prompt_lengths_B, target_lengths_B, K, max_target_len):
     """Validates on the host, so bad input fails with a sentence rather than a deep traceback."""
-    if cfg.attention_mask_kind != "full":
+    if cfg.attention_mask_kind not in NAR_MASK_KINDS:
         raise ValueError(
-            "mask_predict needs a full-attention model trained with the masked (CMLM) objective; "
-            f"this model's attention_mask_kind is {cfg.attention_mask_kind!r}"
+            f"mask_predict needs a model whose targets see each other ({NAR_MASK_KINDS}), trained "
+            f"with the masked (CMLM) objective; this model's attention_mask_kind is "
+            f"{cfg.attention_mask_kind!r}"
         )
     prompts_BxP = np.asarray(prompts_BxP)
     if prompts_BxP.ndim != 2 or not np.issubdtype(prompts_BxP.dtype, np.integer):

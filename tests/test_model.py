@@ -37,11 +37,13 @@ def test_mask_builder_matches_explicit_rules():
     causal = np.array(make_attention_mask("causal", q_1xT, k_1xS)[0, 0])
     full = np.array(make_attention_mask("full", q_1xT, k_1xS)[0, 0])
     prefix = np.array(make_attention_mask("prefix", q_1xT, k_1xS, prefix_1)[0, 0])
+    prefix_full = np.array(make_attention_mask("prefix_full", q_1xT, k_1xS, prefix_1)[0, 0])
     real = np.array([1, 1, 1, 0, 1], bool)
     q, k = np.arange(5)[:, None], np.array([0, 1, 2, 99, 4])[None]
     np.testing.assert_array_equal(causal, (k <= q) & real)
     np.testing.assert_array_equal(full, np.broadcast_to(real, (5, 5)))
     np.testing.assert_array_equal(prefix, ((k <= q) | (k < 2)) & real)
+    np.testing.assert_array_equal(prefix_full, ((q >= 2) | (k < 2)) & real)
 
 
 @pytest.mark.parametrize("t", [0, 3, 7, T - 2])
@@ -82,6 +84,21 @@ def test_prefix_mask_targets_never_see_later_targets():
         model, _perturb_after(tokens, 0, cfg.vocab_size), prefix_lengths_B=prefix
     )
     assert float(jnp.max(jnp.abs(logits[:, 0] - perturbed[:, 0]))) > 1e-4
+
+
+def test_prefix_full_prompt_never_sees_targets_and_targets_see_all():
+    cfg = make_tiny_config(attention_mask_kind="prefix_full")
+    model = make_decoder(cfg)
+    tokens = _tokens(cfg)
+    prefix = jnp.array([3, 5, 4])
+    logits, _ = forward(model, tokens, prefix_lengths_B=prefix)
+    perturbed, _ = forward(
+        model, _perturb_after(tokens, 4, cfg.vocab_size), prefix_lengths_B=prefix
+    )
+    # Row 1's prompt is positions 0-4: bitwise unchanged when every target token changes.
+    np.testing.assert_array_equal(np.asarray(logits[1, :5]), np.asarray(perturbed[1, :5]))
+    # Row 0's first target (position 3) sees the later targets 5, 6, ...
+    assert float(jnp.max(jnp.abs(logits[0, 3] - perturbed[0, 3]))) > 1e-4
 
 
 def _embedding_jacobian_norms(cfg: ModelConfig) -> np.ndarray:

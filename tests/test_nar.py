@@ -11,7 +11,7 @@ from flax import nnx
 import data
 from data import vocab
 from evaluation import nar as nar_eval
-from model import make_decoder
+from model import init_cache, make_decoder
 from model.nar import _mask_predict_jit, cmlm_mask, mask_predict, mask_predict_loop
 from tests.conftest import make_tiny_config
 
@@ -112,6 +112,59 @@ def test_k1_is_one_parallel_argmax_of_the_model():
     np.testing.assert_array_equal(out.lengths_B, prompt_lengths + target_lengths)
 
 
+def test_prompt_cache_decodes_like_re_encoding_the_prompt_every_pass():
+    # prefix_full: the prompt never sees the targets, so encoding it once (use_cache) must give
+    # what re-encoding prompt + target in every pass gives; mixed prompt and target lengths.
+    model = make_decoder(make_tiny_config(attention_mask_kind="prefix_full"), seed=2)
+    rng = np.random.default_rng(0)
+    prompts = rng.integers(5, 20, (4, 6)).astype(np.int32)
+    prompt_lengths, target_lengths = np.array([6, 3, 5, 2]), np.array([4, 7, 1, 5])
+    for K in (1, 2, 4):
+        cached, plain = (
+            mask_predict(
+                model,
+                prompts,
+                prompt_lengths,
+                target_lengths,
+                num_iterations=K,
+                eos_id=vocab.EOS,
+                use_cache=use_cache,
+            )
+            for use_cache in (True, False)
+        )
+        np.testing.assert_array_equal(cached.tokens_BxL, plain.tokens_BxL)
+        np.testing.assert_array_equal(cached.lengths_B, plain.lengths_B)
+    # The logits agree too: prefill + one target-only pass through the cache, against one plain
+    # forward pass over `prompt MASK...` (each row's targets right after its prompt).
+    P, T = prompts.shape[1], target_lengths.max()
+    tokens_BxW = np.zeros((4, P + T), np.int32)
+    for row, (p, t) in enumerate(zip(prompt_lengths, target_lengths, strict=True)):
+        tokens_BxW[row, :p], tokens_BxW[row, p : p + t] = prompts[row, :p], MASK
+    ends, starts = jnp.asarray(prompt_lengths + target_lengths), jnp.asarray(prompt_lengths)
+
+    @nnx.jit
+    def both(model):
+        plain, _ = model(jnp.asarray(tokens_BxW), lengths_B=ends, prefix_lengths_B=starts)
+        _, cache = model(
+            jnp.asarray(prompts),
+            lengths_B=starts,
+            prefix_lengths_B=starts,
+            cache=init_cache(model.cfg, 4, P + T),
+        )
+        targets, _ = model(
+            jnp.full((4, T), MASK, jnp.int32),
+            positions_BxT=starts[:, None] + jnp.arange(T),
+            lengths_B=jnp.asarray(target_lengths),
+            prefix_lengths_B=starts,
+            cache=cache,
+        )
+        return plain, targets
+
+    plain, targets = map(np.asarray, both(model))
+    for row, (p, t) in enumerate(zip(prompt_lengths, target_lengths, strict=True)):
+        np.testing.assert_allclose(targets[row, :t], plain[row, p : p + t], atol=1e-5)
+
+
 def test_perfect_model_is_fixed_after_one_pass_and_prompt_never_changes():
     V, T = 30, 5
     truth_1xL = jnp.asarray([[21, 22, 23, 24, 25, 26, 27, 28, 29, 20]])
@@ -152,7 +205,8 @@ def test_mask_predict_output_matches_generate_layout_and_k_never_recompiles():
         (dict(target_lengths=[60, 1]), "max_len"),
         (dict(prompts=np.array([[1, 99], [1, 3]])), "token ids"),
         (dict(prompt_lengths=[3, 1]), "prompt_lengths"),
-        (dict(mask_kind="causal"), "full-attention"),
+        (dict(mask_kind="causal"), "targets see each other"),
+        (dict(mask_kind="full", use_cache=True), "prefix_full"),
     ],
 )
 def test_mask_predict_rejects_bad_input(kwargs, message):
@@ -172,6 +226,7 @@ def test_mask_predict_rejects_bad_input(kwargs, message):
             args["prompt_lengths"],
             args["target_lengths"],
             num_iterations=args["num_iterations"],
+            use_cache=args.get("use_cache"),
         )
 
 

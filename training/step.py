@@ -9,7 +9,7 @@ Objectives (`train.objective`):
     a time through the KV cache (true tokens inside the prompt); the same masked CE on the logits.
     Through a cache every mask kind is causal (DESIGN.md); O(T^2) memory for the backward pass.
   masked: CMLM (mask-predict). `model.nar.cmlm_mask` hides k ~ U{1..m} target tokens, and a
-    full-attention model predicts them from both sides.
+    model whose targets see each other (mask prefix_full or full) predicts them from both sides.
 """
 
 import dataclasses
@@ -144,7 +144,12 @@ def masked_loss(
     tokens_BxT, targets_BxT, loss_mask_BxT = cmlm_mask(
         batch["inputs"], batch["prefix_lengths"], batch["lengths"], rng, mask_id=vocab.MASK
     )
-    logits_BxTxV, _ = model(tokens_BxT, lengths_B=batch["lengths"], dropout_rng=dropout_rng)
+    logits_BxTxV, _ = model(
+        tokens_BxT,
+        lengths_B=batch["lengths"],
+        prefix_lengths_B=batch["prefix_lengths"],
+        dropout_rng=dropout_rng,
+    )
     return masked_cross_entropy(logits_BxTxV, targets_BxT, loss_mask_BxT.astype(jnp.float32))
 
 
