@@ -94,7 +94,7 @@ def training_speed(
     log: Callable[[str], None] = print,
 ) -> list[dict]:
     """Rows {objective, seq_len, batch_size, step_time_s, tokens_per_s, compile_s} on copy data,
-    timed with `training.step.train_step`."""
+    timed with `training.step.bind_train_step`, as train.py runs it."""
     # Imported here: evaluation works without the training package (e.g. on foreign checkpoints).
     import data
     from experiments.base import base_config
@@ -108,22 +108,18 @@ def training_speed(
     model_cfg = dataclasses.replace(cfg, max_len=seq_len, vocab_size=task.vocab_size)
     batch = task.batch(0, batch_size)
     rows = []
+    # Made once, outside the timed call, as train.py makes its key once.
+    seed_key, step = jax.random.key(0), jnp.int32(0)
     for objective in objectives:
         log(f"    speed: training, {objective}, {seq_len} tokens x {batch_size} rows")
         hparams = train_lib.Hyperparams.from_config(base_config().train)
         graphdef, params, opt_state = train_lib.init_train_state(model_cfg, hparams, 0)
         state = {"params": params, "opt_state": opt_state}
+        step_fn = train_lib.bind_train_step(graphdef, objective)
 
-        def one_step(state=state, graphdef=graphdef, hparams=hparams, objective=objective):
-            state["params"], state["opt_state"], metrics = train_lib.train_step(
-                graphdef,
-                state["params"],
-                state["opt_state"],
-                batch,
-                jnp.int32(0),
-                jax.random.key(0),
-                hparams,
-                objective=objective,
+        def one_step(state=state, step_fn=step_fn, hparams=hparams):
+            state["params"], state["opt_state"], metrics = step_fn(
+                state["params"], state["opt_state"], batch, step, seed_key, hparams
             )
             return metrics["loss"]
 

@@ -25,7 +25,13 @@ from model import make_decoder
 from training import checkpoints
 from training import mesh as mesh_lib
 from training import metrics as metrics_lib
-from training.step import Hyperparams, eval_step, init_train_state, make_optimizer, train_step
+from training.step import (
+    Hyperparams,
+    bind_train_step,
+    eval_step,
+    init_train_state,
+    make_optimizer,
+)
 
 CHECKED_KEYS = ("loss", "grad_norm", "param_norm")
 _SIGTERM = threading.Event()
@@ -157,6 +163,7 @@ def train_variant(
         disable=None if is_main else True,
         dynamic_ncols=True,
     )
+    step_fn = bind_train_step(graphdef, train.objective)
     step, tick = start, time.perf_counter()
     while step < train.num_steps:
         local = task.batch(
@@ -165,15 +172,8 @@ def train_variant(
             process_index=jax.process_index(),
             process_count=jax.process_count(),
         )
-        params, opt_state, step_metrics = train_step(
-            graphdef,
-            params,
-            opt_state,
-            mesh_lib.global_batch(local, mesh),
-            step,
-            seed_key,
-            hparams,
-            objective=train.objective,
+        params, opt_state, step_metrics = step_fn(
+            params, opt_state, mesh_lib.global_batch(local, mesh), step, seed_key, hparams
         )
         step += 1
         bar.update(1)
