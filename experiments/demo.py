@@ -34,13 +34,15 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.update(task="copy", num_symbols=16, min_len=3, max_len=8)
     config.train.update(
         batch_size=32,
-        num_steps=800,
+        # 800 steps left causal_copy at 98.4% exact match on an H100 (TF32 matmuls change the
+        # trajectory); at 1200 every causal and prefix variant reached 100% there and on CPU.
+        num_steps=1200,
         learning_rate=3e-3,
         warmup_steps=50,
-        log_every=50,
-        eval_every=400,
+        log_every=100,
+        eval_every=600,
         eval_batches=2,
-        checkpoint_every=800,
+        checkpoint_every=1200,
         keep_checkpoints=1,
     )
     config.eval.update(
@@ -56,7 +58,7 @@ def get_config() -> ml_collections.ConfigDict:
         speed_batch_size=32,
         speed_throughput_length=128,
         speed_repeats=2,
-        train_speed_batch_size=8,
+        train_speed_batch_size=32,  # The batch the demo trains with.
     )
     for task in ("copy", "reverse"):
         for mask in ("causal", "full", "prefix"):
