@@ -103,10 +103,17 @@ def _nar_tables(nar: dict) -> list[tuple[str, list[dict]]]:
     ]
 
 
-def _cell(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+def _cell(key: str, value) -> str:
+    """A non-AR table cell, formatted by its column: shares as %, seconds as ms, rates as ints."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if key in ("exact_match", "token_accuracy"):
+        return f"{100 * value:.1f}%"
+    if key == "tokens_per_s":
+        return f"{value:,.0f}"
+    if key.endswith("_s"):
+        return f"{1e3 * value:.2f} ms" if key != "compile_s" else f"{value:.2f} s"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def markdown(results: dict, images: dict[str, bytes], tables: list) -> str:
@@ -142,7 +149,7 @@ def markdown(results: dict, images: dict[str, bytes], tables: list) -> str:
                     "|" + "|".join("---" for _ in headers) + "|",
                 ]
                 lines += [
-                    "| " + " | ".join(_cell(r.get(h, "")) for h in headers) + " |" for r in rows
+                    "| " + " | ".join(_cell(h, r.get(h, "")) for h in headers) + " |" for r in rows
                 ] + [""]
             if record["nar"].get("samples"):
                 lines += ["```", *record["nar"]["samples"], "```", ""]
@@ -190,7 +197,7 @@ def page(results: dict, images: dict[str, bytes], tables: list) -> str:
                 headers = list(rows[0])
                 parts += [
                     f"<h3>{esc(key)}</h3>",
-                    _table_html(headers, [[_cell(r.get(h, "")) for h in headers] for r in rows]),
+                    _table_html(headers, [[_cell(h, r.get(h, "")) for h in headers] for r in rows]),
                 ]
             if record["nar"].get("samples"):
                 parts += [f"<pre>{esc(chr(10).join(record['nar']['samples']))}</pre>"]

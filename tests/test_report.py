@@ -214,3 +214,15 @@ def test_index_html_renders_every_image_in_chromium(tmp_path, records):
     dom = subprocess.run(command, capture_output=True, text=True, timeout=60).stdout
     assert "<title>images 6/6</title>" in dom, dom[:300]
     assert "Verdicts" in dom and "<table>" in dom
+
+
+def test_non_ar_table_cells_are_formatted_by_column():
+    from evaluation.html import _cell
+
+    assert _cell("exact_match", 0.99609375) == "99.6%"
+    assert _cell("token_accuracy", 1) == "100.0%"
+    assert _cell("latency_s", 0.006228) == "6.23 ms"
+    assert _cell("compile_s", 3.421) == "3.42 s"
+    assert _cell("tokens_per_s", 5138.4) == "5,138"
+    assert _cell("batch_size", 64) == "64"
+    assert _cell("decoder", "mask-predict K=4") == "mask-predict K=4"

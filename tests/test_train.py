@@ -57,10 +57,10 @@ def test_variant_overriding_an_unknown_key_fails():
         resolve_variant(config, "nope")
 
 
-def test_masked_objective_needs_a_full_mask():
+def test_masked_objective_needs_targets_that_see_each_other():
     config = tiny.get_config()
     config.train.objective = "masked"
-    with pytest.raises(ValueError, match="attention_mask_kind='full'"):
+    with pytest.raises(ValueError, match=r"attention_mask_kind in \('full', 'prefix_full'\)"):
         resolve_variant(config, "causal")
     assert resolve_variant(config, "full").train.objective == "masked"
 
