@@ -20,7 +20,7 @@ With the target length given, each output token of reverse and sort is a functio
 alone, so one parallel pass (K=1) already matches AR; refinement does not help here. Speed (model
 shape below, untrained), 2-core CPU: at batch 1, K=4 takes 6-7 ms at 64 target tokens against
 AR's 10-14 ms, and 25-28 ms at 256 against 61-88 ms; at batch 64, K=1 takes 0.56-0.73x AR's time
-and K=4 1.3-1.8x it (Helcl et al.'s finding). On an H100, K=4 is 3-10x faster than AR at batch 1
+and K=4 1.3-1.8x it (Helcl et al.'s finding). On an H100, K=4 is 2.9-10x faster than AR at batch 1
 and still faster at batch 64 (the GPU is far from busy at this size). Timings vary by ~30% with
 machine load.
 Run time: ~13 min of training on 2 CPU cores (56 s on an H100); eval adds about 9 min on the CPU

@@ -173,6 +173,26 @@ def init_cache(
     return KVCache(layers, key_positions_BxS, jnp.int32(0))
 
 
+_CONFIGS: dict[nnx.GraphDef, ModelConfig] = {}
+
+
+def split_model(
+    model: "Decoder | tuple[nnx.GraphDef, nnx.State]",
+) -> tuple[nnx.GraphDef, nnx.State, ModelConfig]:
+    """(graphdef, state, cfg) of a Decoder or of its `nnx.split`.
+
+    The config lives in the (static) graphdef, so a split model's config is merged out once per
+    graphdef, not on every decoder call.
+    """
+    if not isinstance(model, tuple):
+        graphdef, state = nnx.split(model)
+        return graphdef, state, model.cfg
+    graphdef, state = model
+    if graphdef not in _CONFIGS:
+        _CONFIGS[graphdef] = nnx.merge(graphdef, state).cfg
+    return graphdef, state, _CONFIGS[graphdef]
+
+
 def make_decoder(cfg: ModelConfig, seed: int = 0) -> Decoder:
     """Builds a freshly initialised decoder from a config and an integer seed."""
     return Decoder(cfg, rngs=nnx.Rngs(params=seed))

@@ -28,7 +28,7 @@ import numpy as np
 from flax import nnx
 
 from model.config import NAR_MASK_KINDS
-from model.decoder import Decoder, init_cache
+from model.decoder import Decoder, init_cache, split_model
 from model.sampling import GenerateOutput
 
 LogitsFn = Callable[[jax.Array], jax.Array]
@@ -134,6 +134,8 @@ def _mask_predict_jit(
     cols_W = jnp.arange(W)
     ends_B = prompt_lengths_B + target_lengths_B
     prompts_BxP = jnp.where(jnp.arange(P) < prompt_lengths_B[:, None], prompts_BxP, pad_id)
+    tokens_BxW = jnp.pad(prompts_BxP, ((0, 0), (0, max_target_len)), constant_values=pad_id)
+    target_BxW = (cols_W >= prompt_lengths_B[:, None]) & (cols_W < ends_B[:, None])
     if use_cache:
         tokens_BxT = _refine_with_prompt_cache(
             model, prompts_BxP, prompt_lengths_B, target_lengths_B, num_iterations, mask_id, W
@@ -141,12 +143,8 @@ def _mask_predict_jit(
         # Row b's target goes right after its prompt: column c holds target token c - len_b.
         offsets_BxW = jnp.clip(cols_W - prompt_lengths_B[:, None], 0, max_target_len - 1)
         targets_BxW = jnp.take_along_axis(tokens_BxT, offsets_BxW, axis=1)
-        tokens_BxW = jnp.pad(prompts_BxP, ((0, 0), (0, max_target_len)), constant_values=pad_id)
-        target_BxW = (cols_W >= prompt_lengths_B[:, None]) & (cols_W < ends_B[:, None])
         tokens_BxW = jnp.where(target_BxW, targets_BxW, tokens_BxW)
     else:
-        tokens_BxW = jnp.pad(prompts_BxP, ((0, 0), (0, max_target_len)), constant_values=pad_id)
-        target_BxW = (cols_W >= prompt_lengths_B[:, None]) & (cols_W < ends_B[:, None])
 
         def logits_fn(tokens_BxW):
             # Padding lies beyond ends_B: invisible to every query.
@@ -235,12 +233,7 @@ def mask_predict(
       target, EOS (if eos_id is given), then pad_id; lengths = prompt + target (+ 1 for EOS).
       The EOS slot is never fed to the model, so P + max_target_len <= max_len suffices.
     """
-    if isinstance(model, tuple):
-        graphdef, state = model
-        cfg = nnx.merge(graphdef, state).cfg
-    else:
-        graphdef, state = nnx.split(model)
-        cfg = model.cfg
+    graphdef, state, cfg = split_model(model)
     prompts_BxP, prompt_lengths_B, target_lengths_B, max_target_len = _check_inputs(
         cfg, prompts_BxP, prompt_lengths_B, target_lengths_B, num_iterations, max_target_len
     )

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from model.decoder import Decoder, init_cache
+from model.decoder import Decoder, init_cache, split_model
 
 StepFn = Callable[[jax.Array, jax.Array, Any], tuple[jax.Array, Any]]
 
@@ -224,12 +224,7 @@ def generate(
     Returns:
       GenerateOutput(tokens_BxL, lengths_B) with L = P + max_new_tokens.
     """
-    if isinstance(model, tuple):
-        graphdef, state = model
-        cfg = nnx.merge(graphdef, state).cfg
-    else:
-        graphdef, state = nnx.split(model)
-        cfg = model.cfg
+    graphdef, state, cfg = split_model(model)
     prompts_BxP, prompt_lengths_B = _check_inputs(
         cfg, prompts_BxP, prompt_lengths_B, max_new_tokens, temperature, top_k, top_p
     )
