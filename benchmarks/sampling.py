@@ -11,6 +11,7 @@ import launch
 
 launch.configure_xla_cpu()
 
+import functools  # noqa: E402
 import json  # noqa: E402
 
 import jax  # noqa: E402
@@ -19,6 +20,7 @@ from absl import app, flags  # noqa: E402
 
 from evaluation.speed import time_call  # noqa: E402
 from model import ModelConfig, generate, generate_no_cache, make_decoder  # noqa: E402
+from model.sampling import cache_sizes  # noqa: E402
 
 flags.DEFINE_integer("num_layers", 4, "Decoder layers.")
 flags.DEFINE_integer("d_model", 256, "Model width.")
@@ -30,10 +32,13 @@ flags.DEFINE_integer("prompt_len", 16, "Prompt tokens per row.")
 flags.DEFINE_integer("new_tokens", 240, "Generated tokens per row.")
 flags.DEFINE_integer("repeats", 5, "Timed runs per decoder; the median is reported.")
 flags.DEFINE_list("decoders", ["kv_cache", "no_cache"], "Which decoders to time.")
+flags.DEFINE_integer(
+    "cache_phases", None, "kv_cache: the cache grows in this many steps (default: generate's)."
+)
 flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "Compute and parameter dtype.")
 FLAGS = flags.FLAGS
 
-DECODERS = {"kv_cache": generate, "no_cache": generate_no_cache}
+DECODERS = ("kv_cache", "no_cache")
 
 
 def time_decoder(decode, model, prompts_BxP, new_tokens: int, repeats: int) -> dict:
@@ -53,6 +58,10 @@ def main(argv):
     unknown = set(FLAGS.decoders) - set(DECODERS)
     if unknown:
         raise app.UsageError(f"Unknown decoders {sorted(unknown)}; choose from {list(DECODERS)}")
+    decoders = {
+        "kv_cache": functools.partial(generate, cache_phases=FLAGS.cache_phases),
+        "no_cache": generate_no_cache,
+    }
     total_len = FLAGS.prompt_len + FLAGS.new_tokens
     cfg = ModelConfig(
         vocab_size=FLAGS.vocab_size,
@@ -79,12 +88,13 @@ def main(argv):
         total_len=total_len,
         dtype=FLAGS.dtype,
         sampling="greedy",
+        kv_cache_sizes=cache_sizes(FLAGS.prompt_len, FLAGS.new_tokens, FLAGS.cache_phases),
     )
     device = f"{jax.devices()[0].platform}:{jax.devices()[0].device_kind}"
     results = {}
     for name in FLAGS.decoders:
         results[name] = time_decoder(
-            DECODERS[name], model, prompts_BxP, FLAGS.new_tokens, FLAGS.repeats
+            decoders[name], model, prompts_BxP, FLAGS.new_tokens, FLAGS.repeats
         )
         print(
             json.dumps(

@@ -5,7 +5,7 @@ Everything here is pure and jit-able; there is no I/O in model/.
 
 from model.attention import EMPTY, make_attention_mask
 from model.config import MASK_KINDS, NAR_MASK_KINDS, ModelConfig
-from model.decoder import Decoder, KVCache, init_cache, make_decoder
+from model.decoder import Decoder, KVCache, grow_cache, init_cache, make_decoder
 from model.nar import cmlm_mask, mask_predict, mask_predict_loop
 from model.sampling import (
     GenerateOutput,
@@ -27,6 +27,7 @@ __all__ = [
     "decode_loop",
     "generate",
     "generate_no_cache",
+    "grow_cache",
     "init_cache",
     "make_attention_mask",
     "make_decoder",

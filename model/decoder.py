@@ -173,6 +173,21 @@ def init_cache(
     return KVCache(layers, key_positions_BxS, jnp.int32(0))
 
 
+def grow_cache(cache: KVCache, cache_len: int) -> KVCache:
+    """The same cache with `cache_len` slots: new slots are empty (EMPTY positions, zero K/V).
+
+    Attention reads every slot at every step, so a cache that grows with the sequence reads
+    fewer bytes than one allocated at full length up front; `generate` grows its cache in steps.
+    """
+    grow = cache_len - cache.key_positions_BxS.shape[1]
+    if grow < 0:
+        raise ValueError(f"Cannot shrink a cache of {cache_len + grow} slots to {cache_len}")
+    pad_kv = ((0, 0), (0, 0), (0, grow), (0, 0))
+    layers = tuple({name: jnp.pad(kv, pad_kv) for name, kv in kv.items()} for kv in cache.layers)
+    key_positions_BxS = jnp.pad(cache.key_positions_BxS, ((0, 0), (0, grow)), constant_values=EMPTY)
+    return KVCache(layers, key_positions_BxS, cache.index)
+
+
 _CONFIGS: dict[nnx.GraphDef, ModelConfig] = {}
 
 

@@ -10,7 +10,8 @@ Sampling parameters are traced arrays: changing temperature, top-k or top-p neve
 """
 
 import functools
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -18,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from model.decoder import Decoder, init_cache, split_model
+from model.decoder import Decoder, grow_cache, init_cache, split_model
 
 StepFn = Callable[[jax.Array, jax.Array, Any], tuple[jax.Array, Any]]
 
@@ -87,11 +88,16 @@ def decode_loop(
     eos_id: jax.Array,
     pad_id: int,
     max_new_tokens: int,
+    state_updates: Sequence[tuple[int, Callable[[Any], Any]]] = (),
 ) -> GenerateOutput:
-    """Samples up to `max_new_tokens` per row in one `lax.while_loop`, stopping once all rows end.
+    """Samples up to `max_new_tokens` per row in a `lax.while_loop`, stopping once all rows end.
 
     `first_logits_BxV` predicts the token after each row's prompt (from the prefill). A row ends
     when it emits `eos_id`; after that it is padded with `pad_id`.
+
+    `state_updates` lists (step, fn) pairs in increasing step order: the loop pauses before that
+    step and replaces the state by `fn(state)`, which may change its shapes. `generate` grows its
+    KV cache this way. Each pair adds one while loop (one more compiled copy of `step_fn`).
     """
     B = tokens_BxL.shape[0]
     rows_B = jnp.arange(B)
@@ -104,27 +110,34 @@ def decode_loop(
         lengths_B = lengths_B + (~done_B).astype(lengths_B.dtype)
         return tokens_BxL, lengths_B, done_B | (next_B == eos_id), positions_B
 
-    rng, first_rng = jax.random.split(rng)
+    # One key per step, split up front: on CPU each threefry call is a small while loop, which
+    # would otherwise run inside every decode step, greedy ones included.
+    step_rngs = jax.random.split(rng, max_new_tokens)
     done_B = jnp.zeros((B,), bool)
     tokens_BxL, lengths_B, done_B, _ = emit(
-        0, tokens_BxL, prompt_lengths_B, done_B, first_logits_BxV, first_rng
+        0, tokens_BxL, prompt_lengths_B, done_B, first_logits_BxV, step_rngs[0]
     )
 
-    def cond(carry):
-        i, _, _, done_B, _, _ = carry
-        return (i < max_new_tokens) & ~jnp.all(done_B)
+    def cond(end, carry):
+        i, _, _, done_B, _ = carry
+        return (i < end) & ~jnp.all(done_B)
 
     def body(carry):
-        i, tokens_BxL, lengths_B, done_B, state, rng = carry
-        rng, step_rng = jax.random.split(rng)
+        i, tokens_BxL, lengths_B, done_B, state = carry
         logits_BxV, state = step_fn(tokens_BxL, prompt_lengths_B + i - 1, state)
         tokens_BxL, lengths_B, done_B, _ = emit(
-            i, tokens_BxL, lengths_B, done_B, logits_BxV, step_rng
+            i, tokens_BxL, lengths_B, done_B, logits_BxV, step_rngs[i]
         )
-        return i + 1, tokens_BxL, lengths_B, done_B, state, rng
+        return i + 1, tokens_BxL, lengths_B, done_B, state
 
-    carry = (jnp.int32(1), tokens_BxL, lengths_B, done_B, state, rng)
-    _, tokens_BxL, lengths_B, _, _, _ = jax.lax.while_loop(cond, body, carry)
+    carry = (jnp.int32(1), tokens_BxL, lengths_B, done_B, state)
+    ends = [step for step, _ in state_updates] + [max_new_tokens]
+    updates = [lambda state: state] + [fn for _, fn in state_updates]
+    for end, update in zip(ends, updates, strict=True):
+        i, tokens_BxL, lengths_B, done_B, state = carry
+        carry = (i, tokens_BxL, lengths_B, done_B, update(state))
+        carry = jax.lax.while_loop(functools.partial(cond, end), body, carry)
+    _, tokens_BxL, lengths_B, _, _ = carry
     return GenerateOutput(tokens_BxL, lengths_B)
 
 
@@ -133,7 +146,15 @@ def _last_logits(logits_BxTxV: jax.Array, positions_B: jax.Array) -> jax.Array:
 
 
 @functools.partial(
-    jax.jit, static_argnames=("graphdef", "max_new_tokens", "use_cache", "mask_kind", "pad_id")
+    jax.jit,
+    static_argnames=(
+        "graphdef",
+        "max_new_tokens",
+        "use_cache",
+        "cache_phases",
+        "mask_kind",
+        "pad_id",
+    ),
 )
 def _generate_jit(
     graphdef,
@@ -148,6 +169,7 @@ def _generate_jit(
     *,
     max_new_tokens,
     use_cache,
+    cache_phases,
     mask_kind,
     pad_id,
 ):
@@ -158,12 +180,19 @@ def _generate_jit(
     tokens_BxL = jnp.where(jnp.arange(L) < prompt_lengths_B[:, None], tokens_BxL, pad_id)
     call = functools.partial(model, prefix_lengths_B=prompt_lengths_B, mask_kind=mask_kind)
 
+    state_updates = ()
     if use_cache:
-        # Prefill the whole prompt in one parallel pass, then feed one token per step. The last
-        # sampled token is never fed back, so L - 1 slots suffice (and L may be max_len + 1).
-        cache = init_cache(model.cfg, B, L - 1)
+        # Prefill the whole prompt in one parallel pass, then feed one token per step: step i
+        # writes slot P + i - 1 (each row's padding slots stay EMPTY). The last sampled token is
+        # never fed back, so L - 1 slots suffice (and L may be max_len + 1). Attention reads every
+        # slot, so the cache starts short and grows in phases up to L - 1 slots.
+        sizes = cache_sizes(P, max_new_tokens, cache_phases)
+        cache = init_cache(model.cfg, B, sizes[0])
         logits_BxPxV, cache = call(tokens_BxL[:, :P], lengths_B=prompt_lengths_B, cache=cache)
-        # Decode steps write at slots P, P+1, ...; each row's padding slots stay EMPTY.
+        state_updates = [
+            (size - P + 1, functools.partial(grow_cache, cache_len=next_size))
+            for size, next_size in itertools.pairwise(sizes)
+        ]
 
         def step_fn(tokens_BxL, positions_B, cache):
             token_Bx1 = jnp.take_along_axis(tokens_BxL, positions_B[:, None], axis=1)
@@ -192,7 +221,22 @@ def _generate_jit(
         eos_id,
         pad_id,
         max_new_tokens,
+        state_updates,
     )
+
+
+def cache_sizes(P: int, max_new_tokens: int, phases: int | None) -> list[int]:
+    """Cache lengths for each decode phase: equal steps from P + 1 slots up to P + new - 1.
+
+    None picks one phase per 64 decode steps, at most 3: each phase compiles one more copy of
+    the decode step (about 0.7 s on a 2-core CPU for the README's shape), so short generations
+    keep one phase, and 3 phases already read about 30% fewer cache bytes than one.
+    """
+    steps = max_new_tokens - 1  # Decode steps after the prefill; step i needs P + i slots.
+    if steps == 0:
+        return [P]
+    phases = min(3, max(1, steps // 64)) if phases is None else min(phases, steps)
+    return [P + -(-k * steps // phases) for k in range(1, phases + 1)]
 
 
 def generate(
@@ -209,6 +253,7 @@ def generate(
     pad_id: int = 0,
     mask_kind: str | None = None,
     use_cache: bool = True,
+    cache_phases: int | None = None,
 ) -> GenerateOutput:
     """AR sampling: prefill each (right-padded) prompt, then decode with the KV cache.
 
@@ -221,6 +266,9 @@ def generate(
       eos_id: the token that ends a row (None: rows run to `max_new_tokens`).
       mask_kind: override the model's attention mask kind.
       use_cache: False recomputes the whole prefix each step (see `generate_no_cache`).
+      cache_phases: the KV cache grows in this many equal steps, so early decode steps read a
+        short cache. 1 allocates it at full length; each phase compiles one more loop body.
+        None: one phase per 64 decode steps, at most 3.
     Returns:
       GenerateOutput(tokens_BxL, lengths_B) with L = P + max_new_tokens.
     """
@@ -228,6 +276,8 @@ def generate(
     prompts_BxP, prompt_lengths_B = _check_inputs(
         cfg, prompts_BxP, prompt_lengths_B, max_new_tokens, temperature, top_k, top_p
     )
+    if cache_phases is not None and (not isinstance(cache_phases, int) or cache_phases < 1):
+        raise ValueError(f"cache_phases must be a positive int, got {cache_phases!r}")
     rng = jax.random.key(0) if rng is None else rng
     return _generate_jit(
         graphdef,
@@ -241,6 +291,7 @@ def generate(
         jnp.int32(-1 if eos_id is None else eos_id),
         max_new_tokens=max_new_tokens,
         use_cache=use_cache,
+        cache_phases=cache_phases if use_cache else 1,
         mask_kind=mask_kind,
         pad_id=pad_id,
     )

@@ -9,7 +9,7 @@ import pytest
 from conftest import make_tiny_config
 from flax import nnx
 
-from model import EMPTY, ModelConfig, init_cache, make_attention_mask, make_decoder
+from model import EMPTY, ModelConfig, grow_cache, init_cache, make_attention_mask, make_decoder
 
 T = 12
 
@@ -147,8 +147,9 @@ def test_cache_equals_full_forward_with_mixed_prompt_lengths(kind):
     prompt_lengths_B = jnp.array([2, 6, 4])
     full_logits_BxTxV, _ = forward(model, tokens_BxT, prefix_lengths_B=prompt_lengths_B)
 
-    # Prefill right-padded prompts in one pass, then feed each row's next tokens one at a time.
-    cache = init_cache(cfg, B, P + T)
+    # Prefill right-padded prompts in one pass, then feed each row's next tokens one at a time,
+    # growing the cache by 3 slots whenever it is full (as `generate` does in phases).
+    cache = init_cache(cfg, B, P)
     prompts_BxP = jnp.where(jnp.arange(P) < prompt_lengths_B[:, None], tokens_BxT[:, :P], 0)
     prefill_BxPxV, cache = forward(
         model,
@@ -165,6 +166,8 @@ def test_cache_equals_full_forward_with_mixed_prompt_lengths(kind):
     )
     rows_B = jnp.arange(B)
     for i in range(T - int(prompt_lengths_B.max())):
+        if int(cache.index) == cache.key_positions_BxS.shape[1]:
+            cache = grow_cache(cache, int(cache.index) + 3)
         positions_B = prompt_lengths_B + i
         step_Bx1xV, cache = forward(
             model,

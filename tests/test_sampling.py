@@ -128,13 +128,16 @@ def _mixed_prompts(cfg, B=6, P=7, seed=0):
     return prompts, lengths
 
 
+@pytest.mark.parametrize("cache_phases", [1, 4])
 @pytest.mark.parametrize("kind", ["causal", "prefix"])
-def test_greedy_generate_equals_no_cache_on_mixed_prompt_lengths(kind):
+def test_greedy_generate_equals_no_cache_on_mixed_prompt_lengths(kind, cache_phases):
     cfg = make_tiny_config(attention_mask_kind=kind)
     model = make_decoder(cfg, seed=3)
     for seed in range(2):
         prompts, lengths = _mixed_prompts(cfg, seed=seed)
-        cached = generate(model, prompts, lengths, max_new_tokens=20, eos_id=2)
+        cached = generate(
+            model, prompts, lengths, max_new_tokens=20, eos_id=2, cache_phases=cache_phases
+        )
         honest = generate_no_cache(model, prompts, lengths, max_new_tokens=20, eos_id=2)
         np.testing.assert_array_equal(np.asarray(cached.tokens_BxL), np.asarray(honest.tokens_BxL))
         np.testing.assert_array_equal(np.asarray(cached.lengths_B), np.asarray(honest.lengths_B))
@@ -148,6 +151,17 @@ def test_a_sequence_may_end_exactly_at_max_len():
     cached = generate(model, prompts, lengths, max_new_tokens=8)
     honest = generate_no_cache(model, prompts, lengths, max_new_tokens=8)
     assert cached.tokens_BxL.shape == (6, 13)
+    np.testing.assert_array_equal(np.asarray(cached.tokens_BxL), np.asarray(honest.tokens_BxL))
+
+
+@pytest.mark.parametrize("max_new_tokens", [1, 2, 3, 7])
+def test_cache_phases_cover_short_generations(max_new_tokens):
+    """Fewer decode steps than phases: every step still has a slot, and tokens match."""
+    cfg = make_tiny_config()
+    model = make_decoder(cfg, seed=1)
+    prompts, lengths = _mixed_prompts(cfg)
+    cached = generate(model, prompts, lengths, max_new_tokens=max_new_tokens, cache_phases=4)
+    honest = generate_no_cache(model, prompts, lengths, max_new_tokens=max_new_tokens)
     np.testing.assert_array_equal(np.asarray(cached.tokens_BxL), np.asarray(honest.tokens_BxL))
 
 
@@ -205,6 +219,7 @@ def test_new_sampling_parameters_and_prompts_compile_nothing_new():
         (dict(prompts=np.zeros((5,), np.int32)), "2-D"),
         (dict(top_p=0.0), "top_p"),
         (dict(max_new_tokens=0), "max_new_tokens"),
+        (dict(cache_phases=0), "cache_phases"),
     ],
 )
 def test_bad_input_gives_a_clear_error(change, message):
