@@ -88,8 +88,8 @@ def main(argv):
         total_len=total_len,
         dtype=FLAGS.dtype,
         sampling="greedy",
-        kv_cache_sizes=cache_sizes(FLAGS.prompt_len, FLAGS.new_tokens, FLAGS.cache_phases),
     )
+    kv_cache_sizes = cache_sizes(FLAGS.prompt_len, FLAGS.new_tokens, FLAGS.cache_phases)
     device = f"{jax.devices()[0].platform}:{jax.devices()[0].device_kind}"
     results = {}
     for name in FLAGS.decoders:
@@ -103,6 +103,7 @@ def main(argv):
                     **results[name],
                     "repeats": FLAGS.repeats,
                     **shape,
+                    **({"kv_cache_sizes": kv_cache_sizes} if name == "kv_cache" else {}),
                     "device": device,
                 }
             ),
