@@ -226,7 +226,7 @@ def _generate_jit(
 
 
 def cache_sizes(P: int, max_new_tokens: int, phases: int | None) -> list[int]:
-    """Cache lengths for each decode phase: equal steps from P + 1 slots up to P + new - 1.
+    """The cache length of each decode phase, growing in equal steps to P + max_new_tokens - 1.
 
     None picks one phase per 64 decode steps, at most 3: each phase compiles one more copy of
     the decode step (about 0.7 s on a 2-core CPU for the README's shape), so short generations
