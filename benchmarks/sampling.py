@@ -38,8 +38,6 @@ flags.DEFINE_integer(
 flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "Compute and parameter dtype.")
 FLAGS = flags.FLAGS
 
-DECODERS = ("kv_cache", "no_cache")
-
 
 def time_decoder(decode, model, prompts_BxP, new_tokens: int, repeats: int) -> dict:
     """Median seconds over `repeats` runs after a first (compiling) call."""
@@ -55,13 +53,13 @@ def time_decoder(decode, model, prompts_BxP, new_tokens: int, repeats: int) -> d
 
 def main(argv):
     del argv
-    unknown = set(FLAGS.decoders) - set(DECODERS)
-    if unknown:
-        raise app.UsageError(f"Unknown decoders {sorted(unknown)}; choose from {list(DECODERS)}")
     decoders = {
         "kv_cache": functools.partial(generate, cache_phases=FLAGS.cache_phases),
         "no_cache": generate_no_cache,
     }
+    unknown = set(FLAGS.decoders) - decoders.keys()
+    if unknown:
+        raise app.UsageError(f"Unknown decoders {sorted(unknown)}; choose from {list(decoders)}")
     total_len = FLAGS.prompt_len + FLAGS.new_tokens
     cfg = ModelConfig(
         vocab_size=FLAGS.vocab_size,
