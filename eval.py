@@ -1,6 +1,8 @@
 """Evaluates every trained variant of a run folder and writes runs/<name>/report/.
 
-  python eval.py --workdir=runs/demo [--variants=causal_copy,full_copy] [--nospeed]
+  python eval.py --workdir=runs/demo [--variants=causal_copy,full_copy]
+  python eval.py --workdir=runs/demo --evaluators=leakage,loss,quality   # skip the timings
+  python eval.py --workdir=runs/demo --render_only   # rebuild the report from its results.json
 
 See README, "Evaluation and the report", for what is measured and the results.json schema.
 """
@@ -15,11 +17,17 @@ import time  # noqa: E402
 
 from absl import app, flags, logging  # noqa: E402
 
-from evaluation import report, runner  # noqa: E402
+from evaluation import environment, report, runner  # noqa: E402
+from training import run_folder  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run folder written by train.py.", required=True)
 _VARIANTS = flags.DEFINE_list("variants", [], "Variants to evaluate (default: every trained one).")
-_SPEED = flags.DEFINE_bool("speed", True, "Time sampling (cache vs no cache) and training.")
+_EVALUATORS = flags.DEFINE_list(
+    "evaluators", list(runner.EVALUATORS), "Evaluators to run (evaluation/runner.py's table)."
+)
+_RENDER_ONLY = flags.DEFINE_bool(
+    "render_only", False, "Rebuild report.md, index.html and the figures from results.json alone."
+)
 
 
 def log(message: str) -> None:
@@ -31,24 +39,26 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     if not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)  # Orbax logs every file it reads at INFO.
-    if not os.path.isdir(_WORKDIR.value):
+    workdir = _WORKDIR.value
+    if not os.path.isdir(workdir):
         sys.exit(
-            f"eval.py: --workdir={_WORKDIR.value} does not exist; train first: "
-            f"python train.py --config=experiments/<name>.py --workdir={_WORKDIR.value}"
+            f"eval.py: --workdir={workdir} does not exist; train first: "
+            f"python train.py --config=experiments/<name>.py --workdir={workdir}"
         )
     start = time.perf_counter()
     try:
-        results, pictures = runner.evaluate_workdir(
-            _WORKDIR.value, variants=_VARIANTS.value, with_speed=_SPEED.value, log=log
-        )
-    except FileNotFoundError as error:
+        if _RENDER_ONLY.value:
+            results = report.read_results(run_folder.report_dir(workdir))
+        else:
+            results = runner.evaluate_workdir(
+                workdir, variants=_VARIANTS.value, evaluators=_EVALUATORS.value, log=log
+            )
+            results.update(environment.describe(os.path.dirname(os.path.abspath(__file__))))
+    except (FileNotFoundError, ValueError) as error:
         sys.exit(f"eval.py: {error}")
-    results.update(report.environment(os.path.dirname(os.path.abspath(__file__))))
-    results["verdicts"] = report.verdicts(results["variants"], results["speed"])
-    log("drawing figures")
-    images = report.figures(results["variants"], pictures, results["speed"])
-    path = report.write_report(_WORKDIR.value, results, images)
-    for verdict in results["verdicts"]:
+    log("rendering the report")
+    path = report.write(run_folder.report_dir(workdir), results)
+    for verdict in report.verdicts(results):
         print(f"  - {verdict}")
     log(f"report written to {path}/index.html in {time.perf_counter() - start:.0f} s")
 

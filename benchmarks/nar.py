@@ -3,22 +3,25 @@
   python -m benchmarks.nar                      # experiments/ar_vs_nar.py's model shape
   python -m benchmarks.nar --batch_sizes=1 --target_lens=128 --iterations=1,2,4,8
 
-Untrained models (speed does not depend on the weights): prompt = BOS, a source as long as the
-target, SEP; AR generates target_len tokens, mask-predict fills target_len MASKs in K passes.
-latency_s is the median of --repeats runs; tokens_per_s = batch_size * target_len / latency_s;
-compile_s is the first call's extra time (mask-predict compiles once for every K).
+Untrained models (speed does not depend on the weights), timed by evaluation.speed.time_decoders
+with the decoders table's entries: prompt = a source as long as the target plus 2 tokens (BOS,
+SEP); AR generates target_len tokens (new_tokens), mask-predict fills target_len MASKs in K
+passes. latency_s is the median of --repeats runs; tokens_per_s = batch_size * target_len /
+latency_s; compile_s is the first call's extra time (mask-predict compiles once for every K).
 """
 
 import launch
 
 launch.configure_xla_cpu()
 
+import dataclasses  # noqa: E402
 import json  # noqa: E402
 
 import jax  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from evaluation.nar import speed_records  # noqa: E402
+from evaluation import decoders  # noqa: E402
+from evaluation.speed import time_decoders  # noqa: E402
 from model import ModelConfig  # noqa: E402
 
 flags.DEFINE_integer("num_layers", 2, "Decoder layers.")
@@ -47,23 +50,30 @@ def main(argv):
         num_heads=FLAGS.num_heads,
         num_layers=FLAGS.num_layers,
         d_ff=FLAGS.d_ff,
-        attention_mask_kind=FLAGS.nar_mask,
     )
+    # The decoders table's entries; mask-predict timed on the CMLM mask asked for.
+    specs = [decoders.DECODERS["AR (cache)"]] + [
+        dataclasses.replace(decoders.mask_predict_spec(int(K)), timing_mask=FLAGS.nar_mask)
+        for K in FLAGS.iterations
+    ]
     shape = dict(
         num_layers=cfg.num_layers, d_model=cfg.d_model, d_ff=cfg.d_ff, nar_mask=FLAGS.nar_mask
     )
     device = f"{jax.devices()[0].platform}:{jax.devices()[0].device_kind}"
     for batch_size in map(int, FLAGS.batch_sizes):
         for target_len in map(int, FLAGS.target_lens):
-            for record in speed_records(
+            # A seq2seq prompt: BOS, a source as long as the target, SEP.
+            point = (batch_size, target_len + 2, target_len)
+            for row in time_decoders(
                 cfg,
-                batch_sizes=(batch_size,),
-                target_lens=(target_len,),
-                iterations=tuple(map(int, FLAGS.iterations)),
+                specs,
+                [point],
                 repeats=FLAGS.repeats,
+                no_cache_max_length=0,
+                log=lambda _: None,
             ):
-                record = {k: round(v, 5) if isinstance(v, float) else v for k, v in record.items()}
-                print(json.dumps({**record, **shape, "device": device}), flush=True)
+                row = {k: round(v, 5) if isinstance(v, float) else v for k, v in row.items()}
+                print(json.dumps({**row, **shape, "device": device}), flush=True)
 
 
 if __name__ == "__main__":

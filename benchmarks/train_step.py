@@ -18,14 +18,15 @@ import time  # noqa: E402
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
-import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
 
+from data import vocab  # noqa: E402
 from model import ModelConfig  # noqa: E402
 from training import metrics  # noqa: E402
+from training.config import default_train_config  # noqa: E402
 from training.step import Hyperparams, init_train_state, train_step  # noqa: E402
 
-BYTE_VOCAB = 261  # 256 bytes + 5 special tokens (data/vocab.py).
+BYTE_VOCAB = vocab.vocab_size(vocab.NUM_BYTES)  # 256 bytes + the special tokens.
 
 
 def _batch(batch_size: int, seq_len: int, vocab_size: int) -> dict[str, jax.Array]:
@@ -45,12 +46,7 @@ def measure_step(
     cfg: ModelConfig, batch_size: int, seq_len: int, objective: str, steps: int, peak: float
 ) -> dict:
     """Compile time, median step time, tokens/s and MFU of one objective's train step."""
-    hparams = Hyperparams.from_config(
-        ml_collections.ConfigDict(
-            dict(learning_rate=1e-4, warmup_steps=10, num_steps=1000, min_learning_rate_ratio=0.1,
-                 weight_decay=0.01, adam_b1=0.9, adam_b2=0.98, grad_clip_norm=1.0)
-        )
-    )  # fmt: skip
+    hparams = Hyperparams.from_config(default_train_config())  # Values do not change the cost.
     graphdef, params, opt_state = init_train_state(cfg, hparams, 0)
     batch = _batch(batch_size, seq_len, cfg.vocab_size)
     key = jax.random.key(0)

@@ -30,3 +30,19 @@ def ids_to_bytes(ids: np.ndarray) -> bytes:
     ids = np.asarray(ids)
     ids = ids[(ids >= FIRST_SYMBOL) & (ids < FIRST_SYMBOL + NUM_BYTES)]
     return (ids - FIRST_SYMBOL).astype(np.uint8).tobytes()
+
+
+def render(ids, num_symbols: int) -> str:
+    """Readable text of token ids: bytes for byte-level tasks, letters for small symbol sets."""
+    special = {PAD: "·", BOS: "^", EOS: "$", SEP: "|", MASK: "_"}
+    if num_symbols == NUM_BYTES:
+        return "".join(
+            special[i] if i in special else bytes([i - FIRST_SYMBOL]).decode("latin-1")
+            for i in map(int, ids)
+        )
+    letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    return "".join(
+        special.get(i)
+        or (letters[i - FIRST_SYMBOL] if i - FIRST_SYMBOL < len(letters) else f"<{i}>")
+        for i in map(int, ids)
+    )

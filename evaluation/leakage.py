@@ -1,6 +1,6 @@
 """Leakage metrics: how much a decoder's prediction at position t depends on tokens after t.
 
-Three measurements (DESIGN.md, "Measuring leakage"), all in float32:
+Three measurements (README, "Evaluation and the report"), all in float32:
 - perturbation: change every token after t and take the largest |Δ logits| at positions <= t;
 - dependency map: the norm of ∂ logits_t / ∂ embedding_s for every (t, s), and its mass above the
   diagonal; and the attention probabilities per layer, recomputed from the parameters;
@@ -12,15 +12,20 @@ Shape legend: B rows, T positions, V vocab, D d_model, L layers, H heads, K head
 """
 
 import functools
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 from flax import nnx
 
+from data import vocab
 from evaluation import forward
-from model import Decoder, make_attention_mask
-from model.attention import EMPTY
+from evaluation.run import LoadedRun, Measurement
+from model import EMPTY, Decoder, make_attention_mask
+
+Log = Callable[[str], None]
 
 
 def scored_start(batch: dict[str, np.ndarray]) -> np.ndarray:
@@ -33,11 +38,9 @@ def perturb_after(
 ) -> np.ndarray:
     """Replaces every real token after t_B[b] with a different random non-special token."""
     rng = np.random.default_rng(seed)
-    first_symbol = 5  # data/vocab.py: ids 0..4 are special.
-    shift_BxT = rng.integers(1, vocab_size - first_symbol, size=tokens_BxT.shape)
-    changed_BxT = first_symbol + (tokens_BxT - first_symbol + shift_BxT) % (
-        vocab_size - first_symbol
-    )
+    num_symbols = vocab_size - vocab.FIRST_SYMBOL
+    shift_BxT = rng.integers(1, num_symbols, size=tokens_BxT.shape)
+    changed_BxT = vocab.FIRST_SYMBOL + (tokens_BxT - vocab.FIRST_SYMBOL + shift_BxT) % num_symbols
     position_T = np.arange(tokens_BxT.shape[1])[None]
     after_BxT = (position_T > t_B[:, None]) & (position_T < lengths_B[:, None])
     return np.where(after_BxT, changed_BxT, tokens_BxT).astype(np.int32)
@@ -174,3 +177,33 @@ def attention_maps(
     """Attention probabilities [L, H, length, length] of one example, recomputed from q·k."""
     probs_LxHxTxT = _on_one_example(_attention_probs, model, tokens_T, length, prefix_length)
     return probs_LxHxTxT[:, :, :length, :length]
+
+
+def evaluate(run: LoadedRun, settings: ml_collections.ConfigDict, log: Log) -> Measurement:
+    """The evaluator: perturbation leakage, the dependency map's future share, and the pictures
+    (dependency and attention maps of the first held-out row)."""
+    batch = run.task.batch(0, settings.leakage_examples, split="eval")
+    log("    leakage: perturbation")
+    perturbation = perturbation_leakage(run.model, batch, settings.perturbation_positions)
+    log("    leakage: dependency map (jacobian)")
+    maps, share = dependency_maps(
+        run.model, batch, settings.dependency_examples, settings.dependency_max_len
+    )
+    length = maps[0].shape[0]
+    prefix_length = int(batch["prefix_lengths"][0])
+    attention_LxTxT = attention_maps(
+        run.model, batch["inputs"][0, :length], length, prefix_length
+    ).mean(axis=1)
+    labels = [vocab.render([i], run.task.num_symbols) for i in batch["inputs"][0, :length]]
+    return Measurement(
+        metrics={
+            "perturbation_leakage": (perturbation, None),
+            "dependency_future_share": (share, None),
+        },
+        pictures={
+            "dependency_map": maps[0].tolist(),
+            "attention": attention_LxTxT.tolist(),
+            "labels": labels,
+            "prefix_length": prefix_length,
+        },
+    )

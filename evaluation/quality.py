@@ -1,28 +1,25 @@
-"""Held-out loss (teacher-forced and honest), the random-token floor, and greedy AR generation.
+"""Two evaluators: held-out loss (teacher-forced, honest, the random-token floor) and generation
+quality of every decoder in the decoders table that applies to the variant.
 
-Shape legend: B rows, T positions, V vocab, P prompt width, N new tokens.
+Held-out loss is token-weighted, as training's eval lines are: the summed cross-entropy over the
+scored tokens divided by their number. Its sem over examples is the ratio estimator's.
+Shape legend: B rows, T positions, V vocab, P prompt width.
 """
 
 import functools
 import math
+from collections.abc import Callable, Iterator
 
 import ml_collections
 import numpy as np
 
 import data
 from data import vocab
-from evaluation import forward
-from model import Decoder, generate, generate_no_cache
+from evaluation import decoders, forward
+from evaluation.run import LoadedRun, Measurement
+from model import Decoder
 
-# Decoders by attention mask kind. A KV cache is exact only under a causal mask (the prefix-LM's
-# prompt is prefilled in one pass, so it is exact there too); a full-mask model decoded with the
-# cache is a different (causal-at-decode) function, shown because it is what naive code runs.
-DECODERS = {
-    "causal": ("AR (cache)",),
-    "prefix": ("AR (cache)",),
-    "full": ("AR (no cache, honest)", "AR (cache, naive)"),
-    "prefix_full": ("AR (no cache, honest)", "AR (cache, naive)"),  # Its targets see later ones.
-}
+Log = Callable[[str], None]
 
 
 def mean_sem(values) -> tuple[float, float]:
@@ -32,34 +29,46 @@ def mean_sem(values) -> tuple[float, float]:
     return float(values.mean()), float(sem)
 
 
-def eval_batches(task, num_examples: int, batch_size: int, split: str = "eval"):
+def ratio_mean_sem(sums_N, counts_N) -> tuple[float, float]:
+    """Σ sums / Σ counts, and its standard error over the N examples (the ratio estimator's)."""
+    sums_N, counts_N = np.asarray(sums_N, np.float64), np.asarray(counts_N, np.float64)
+    ratio = sums_N.sum() / max(counts_N.sum(), 1.0)
+    N = len(sums_N)
+    if N < 2:
+        return float(ratio), 0.0
+    residual_N = sums_N - ratio * counts_N
+    sem = math.sqrt((residual_N**2).sum() / (N * (N - 1))) / max(counts_N.mean(), 1e-12)
+    return float(ratio), float(sem)
+
+
+def eval_batches(task, num_examples: int, batch_size: int, split: str = "eval") -> Iterator[dict]:
     """The first `num_examples` rows of `split`, as batches of at most `batch_size`."""
     for step in range(math.ceil(num_examples / batch_size)):
         size = min(batch_size, num_examples - step * batch_size)
-        yield (
-            task.batch(step, batch_size, split=split)
-            if size == batch_size
-            else {k: v[:size] for k, v in task.batch(step, batch_size, split=split).items()}
-        )
+        batch = task.batch(step, batch_size, split=split)
+        yield batch if size == batch_size else {k: v[:size] for k, v in batch.items()}
 
 
-def example_losses(logits_BxTxV: np.ndarray, batch: dict[str, np.ndarray]) -> np.ndarray:
-    """Per-row mean cross-entropy (nats) over the row's loss_mask."""
+def row_losses(logits_BxTxV: np.ndarray, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+    """Per row: summed cross-entropy (nats) over its loss_mask, and the number of scored tokens."""
     shifted_BxTxV = logits_BxTxV - logits_BxTxV.max(axis=-1, keepdims=True)
     log_z_BxT = np.log(np.exp(shifted_BxTxV).sum(axis=-1))
     target_BxT = np.take_along_axis(shifted_BxTxV, batch["targets"][..., None], axis=-1)[..., 0]
     mask_BxT = batch["loss_mask"]
-    return ((log_z_BxT - target_BxT) * mask_BxT).sum(axis=1) / np.maximum(mask_BxT.sum(axis=1), 1)
+    return ((log_z_BxT - target_BxT) * mask_BxT).sum(axis=1), mask_BxT.sum(axis=1)
 
 
 def losses(model: Decoder, task, num_examples: int, batch_size: int) -> dict[str, np.ndarray]:
-    """Per-example held-out losses: "teacher_forced" and "honest" (from the prefix alone)."""
-    per_example = {"teacher_forced": [], "honest": []}
+    """Per-row summed losses "teacher_forced" and "honest" (from the prefix alone), and "count"."""
+    out = {"teacher_forced": [], "honest": [], "count": []}
     for batch in eval_batches(task, num_examples, batch_size):
         args = (batch["inputs"], batch["lengths"], batch["prefix_lengths"])
-        per_example["teacher_forced"].append(example_losses(forward.logits(model, *args), batch))
-        per_example["honest"].append(example_losses(forward.honest_logits(model, *args), batch))
-    return {name: np.concatenate(values) for name, values in per_example.items()}
+        tf_sum, count = row_losses(forward.logits(model, *args), batch)
+        honest_sum, _ = row_losses(forward.honest_logits(model, *args), batch)
+        out["teacher_forced"].append(tf_sum)
+        out["honest"].append(honest_sum)
+        out["count"].append(count)
+    return {name: np.concatenate(values) for name, values in out.items()}
 
 
 def random_task(data_config: ml_collections.ConfigDict, max_len: int):
@@ -76,47 +85,62 @@ def random_task(data_config: ml_collections.ConfigDict, max_len: int):
 def random_floor(
     model: Decoder, data_config: ml_collections.ConfigDict, num_examples: int, batch_size: int
 ) -> dict[str, float]:
-    """Teacher-forced loss on uniform random symbols, and the honest floor ln(num_symbols)."""
+    """Loss on uniform random symbols, and the floor ln(num_symbols) no honest model beats."""
     task = random_task(data_config, model.cfg.max_len)
-    per_example = [
-        example_losses(forward.logits(model, b["inputs"], b["lengths"], b["prefix_lengths"]), b)
-        for b in eval_batches(task, num_examples, batch_size)
-    ]
-    loss, sem = mean_sem(np.concatenate(per_example))
+    sums, counts = [], []
+    for b in eval_batches(task, num_examples, batch_size):
+        loss_sum, count = row_losses(
+            forward.logits(model, b["inputs"], b["lengths"], b["prefix_lengths"]), b
+        )
+        sums.append(loss_sum)
+        counts.append(count)
+    loss, sem = ratio_mean_sem(np.concatenate(sums), np.concatenate(counts))
     return {"loss": loss, "loss_sem": sem, "floor": math.log(task.num_symbols)}
 
 
-def split_prompts(batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, list]:
-    """Right-padded prompts [B, P], their lengths, and each row's reference continuation."""
+def evaluate_loss(run: LoadedRun, settings: ml_collections.ConfigDict, log: Log) -> Measurement:
+    """The loss evaluator; a CMLM model is no next-token predictor, so it has none."""
+    if run.objective == "masked":
+        return Measurement()
+    log("    loss: teacher-forced and honest")
+    per_row = losses(run.model, run.task, settings.num_examples, settings.batch_size)
+    count = per_row["count"]
+    metrics = {
+        "loss_teacher_forced": ratio_mean_sem(per_row["teacher_forced"], count),
+        "loss_honest": ratio_mean_sem(per_row["honest"], count),
+        "leak_gap": ratio_mean_sem(per_row["honest"] - per_row["teacher_forced"], count),
+    }
+    log("    loss: random-token floor")
+    floor = random_floor(
+        run.model, run.config.data, settings.random_floor_examples, settings.batch_size
+    )
+    metrics["random_loss"] = (floor["loss"], floor["loss_sem"])
+    metrics["random_floor"] = (floor["floor"], None)
+    return Measurement(metrics=metrics)
+
+
+def prompts_of(batch: dict[str, np.ndarray], P: int, max_new_tokens: int) -> decoders.Prompts:
+    """The batch's prompts, right-padded to width P, with each row's reference target length."""
     prefix_B, lengths_B = batch["prefix_lengths"], batch["lengths"]
-    P = int(prefix_B.max())
-    position_P = np.arange(P)[None]
-    prompts_BxP = np.where(position_P < prefix_B[:, None], batch["inputs"][:, :P], vocab.PAD)
-    references = [batch["targets"][b, prefix_B[b] - 1 : lengths_B[b]] for b in range(len(prefix_B))]
-    return prompts_BxP.astype(np.int32), prefix_B.astype(np.int32), references
+    prompts_BxP = np.where(np.arange(P) < prefix_B[:, None], batch["inputs"][:, :P], vocab.PAD)
+    return decoders.Prompts(
+        prompts_BxP.astype(np.int32),
+        prefix_B.astype(np.int32),
+        (lengths_B - prefix_B).astype(np.int32),  # The target tokens; EOS is the last position.
+        max_new_tokens,
+    )
 
 
-def greedy_decode(
-    model: Decoder, batch: dict[str, np.ndarray], decoder: str
-) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
-    """Greedy continuations of each row's prompt with `decoder`, references, and prompts."""
-    prompts_BxP, prefix_B, references = split_prompts(batch)
-    P = prompts_BxP.shape[1]
-    # A row ends at most at index max_len (generate allows P + new tokens = max_len + 1). Only
-    # when the longest prompt and the longest reference belong to different rows can a reference
-    # not fit; it is then cut to what fits (see the report's notes).
-    max_new = min(max(len(r) for r in references), model.cfg.max_len + 1 - P)
-    sampler = generate_no_cache if "no cache" in decoder else generate
-    out = sampler(model, prompts_BxP, prefix_B, max_new_tokens=max_new, eos_id=vocab.EOS)
-    tokens_BxL, lengths_B = np.asarray(out.tokens_BxL), np.asarray(out.lengths_B)
-    generated = [tokens_BxL[b, prefix_B[b] : lengths_B[b]] for b in range(len(prefix_B))]
-    return generated, [r[:max_new] for r in references], prompts_BxP
+def references(batch: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """Each row's reference continuation: its target tokens, then EOS."""
+    prefix_B, lengths_B = batch["prefix_lengths"], batch["lengths"]
+    return [batch["targets"][b, prefix_B[b] - 1 : lengths_B[b]] for b in range(len(prefix_B))]
 
 
-def score(generated: list[np.ndarray], references: list[np.ndarray]) -> tuple[np.ndarray, ...]:
+def score(generated: list[np.ndarray], refs: list[np.ndarray]) -> tuple[np.ndarray, ...]:
     """Per-row exact match (0/1) and token accuracy against the reference continuation."""
     exact, accuracy = [], []
-    for gen, ref in zip(generated, references, strict=True):
+    for gen, ref in zip(generated, refs, strict=True):
         padded = np.full(len(ref), -1)
         padded[: min(len(gen), len(ref))] = gen[: len(ref)]
         exact.append(float(len(gen) == len(ref) and np.array_equal(gen, ref)))
@@ -124,45 +148,60 @@ def score(generated: list[np.ndarray], references: list[np.ndarray]) -> tuple[np
     return np.array(exact), np.array(accuracy)
 
 
-def render_tokens(ids: np.ndarray, num_symbols: int) -> str:
-    """Readable text of token ids: bytes for byte tasks, letters for small symbol sets."""
-    special = {vocab.PAD: "·", vocab.BOS: "^", vocab.EOS: "$", vocab.SEP: "|", vocab.MASK: "_"}
-    if num_symbols == vocab.NUM_BYTES:
-        return "".join(
-            special[i] if i in special else bytes([i - vocab.FIRST_SYMBOL]).decode("latin-1")
-            for i in map(int, ids)
+def decode_and_score(
+    spec: decoders.DecoderSpec,
+    models: decoders.Models,
+    batches: list[dict],
+    num_symbols: int,
+    num_samples: int,
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Per-row exact match and token accuracy of one decoder over the batches, and samples.
+
+    Every batch uses one prompt width and buffer, so each decoder compiles once. A row ends at
+    most at index max_len (the last token is never fed back); a reference that does not fit
+    after the widest prompt is cut to what fits (see the report's notes).
+    """
+    P = max(int(b["prefix_lengths"].max()) for b in batches)
+    longest = max(len(r) for b in batches for r in references(b))
+    max_new = min(longest, models.model.cfg.max_len + 1 - P)
+    show = functools.partial(vocab.render, num_symbols=num_symbols)
+    exact, accuracy, samples = [], [], []
+    for batch in batches:
+        prompts = prompts_of(batch, P, max_new)
+        out = spec.decode(models, prompts)
+        tokens_BxL, lengths_B = np.asarray(out.tokens_BxL), np.asarray(out.lengths_B)
+        prefix_B = prompts.prompt_lengths_B
+        generated = [tokens_BxL[b, prefix_B[b] : lengths_B[b]] for b in range(len(prefix_B))]
+        refs = [r[:max_new] for r in references(batch)]
+        e, a = score(generated, refs)
+        exact.append(e)
+        accuracy.append(a)
+        for b in range(min(num_samples - len(samples), len(generated))):
+            samples.append(
+                f"{show(prompts.prompts_BxP[b, : prefix_B[b]])}  →  {show(generated[b])}   "
+                f"(reference {show(refs[b])}) {'✓' if e[b] else '✗'}"
+            )
+    return np.concatenate(exact), np.concatenate(accuracy), samples
+
+
+def evaluate_generation(
+    run: LoadedRun, settings: ml_collections.ConfigDict, log: Log
+) -> Measurement:
+    """The quality evaluator: every decoder that applies to the variant, on held-out prompts."""
+    batches = list(eval_batches(run.task, settings.num_examples, settings.batch_size))
+    if int(batches[0]["prefix_lengths"].max()) <= 1:
+        return Measurement()  # Plain text has no prompt to continue.
+    measurement = Measurement()
+    for spec in decoders.scored_on(run.mask_kind, run.objective, settings.decoders):
+        models = run.models_for(spec)
+        if models is None:
+            log(f"    quality: {spec.name} skipped: its {spec.needs} variant is not trained")
+            continue
+        log(f"    quality: {spec.name}")
+        exact, accuracy, samples = decode_and_score(
+            spec, models, batches, run.task.num_symbols, settings.num_samples
         )
-    letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    return "".join(
-        special.get(i)
-        or (letters[i - vocab.FIRST_SYMBOL] if i - vocab.FIRST_SYMBOL < len(letters) else f"<{i}>")
-        for i in map(int, ids)
-    )
-
-
-def generation_quality(
-    model: Decoder, task, num_examples: int, batch_size: int, num_samples: int
-) -> dict[str, dict]:
-    """Per decoder: per-row exact match and token accuracy, plus a few rendered samples."""
-    results = {}
-    for decoder in DECODERS[model.cfg.attention_mask_kind]:
-        exact, accuracy, samples = [], [], []
-        show = functools.partial(render_tokens, num_symbols=task.num_symbols)
-        for batch in eval_batches(task, num_examples, batch_size):
-            generated, references, prompts_BxP = greedy_decode(model, batch, decoder)
-            e, a = score(generated, references)
-            exact.append(e)
-            accuracy.append(a)
-            for b in range(min(num_samples - len(samples), len(generated))):
-                prompt = prompts_BxP[b, : batch["prefix_lengths"][b]]
-                mark = "✓" if e[b] else "✗"
-                samples.append(
-                    f"{show(prompt)}  →  {show(generated[b])}   (reference {show(references[b])}) "
-                    f"{mark}"
-                )
-        results[decoder] = {
-            "exact_match": np.concatenate(exact),
-            "token_accuracy": np.concatenate(accuracy),
-            "samples": samples,
-        }
-    return results
+        measurement.metrics[f"exact_match/{spec.name}"] = mean_sem(exact)
+        measurement.metrics[f"token_accuracy/{spec.name}"] = mean_sem(accuracy)
+        measurement.samples[spec.name] = samples
+    return measurement

@@ -1,9 +1,11 @@
-"""Speed: AR sampling with and without the KV cache, and training tokens/s per objective.
+"""Two evaluators: decoding speed of the decoders table's entries, and training tokens/s per
+objective.
 
 Decode and train cost depend on shapes, not on weight values, so both are timed on a freshly
-initialised model of the variant's shape (max_len widened to the longest length timed). Each
-figure is the median of `repeats` runs after one compiling run; compile time is reported apart
-(first run minus the median).
+initialised model of the timed variant's shape: each decoder on the attention mask it needs
+(`DecoderSpec.timing_mask`), with max_len widened to the longest length timed. Each figure is
+the median of `repeats` runs after one compiling run; compile time is reported apart (first run
+minus the median).
 """
 
 import dataclasses
@@ -13,10 +15,20 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
+from flax import nnx
 
+import data
 from data import vocab
-from model import ModelConfig, generate, make_decoder
+from evaluation import decoders
+from evaluation.run import LoadedRun, Measurement
+from model import ModelConfig, make_decoder
+from training import step as train_lib
+from training.config import default_train_config
+
+Log = Callable[[str], None]
+Point = tuple[int, int, int]  # (batch size, prompt length, new tokens)
 
 
 def time_call(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
@@ -33,55 +45,110 @@ def time_call(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
     return max(first - median, 0.0), median
 
 
-def _prompts(cfg: ModelConfig, batch_size: int, prompt_len: int) -> np.ndarray:
-    rng = np.random.default_rng(0)
-    return rng.integers(vocab.FIRST_SYMBOL, cfg.vocab_size, (batch_size, prompt_len), np.int32)
+def _timing_models(cfg: ModelConfig, specs, max_len: int, log: Log) -> dict:
+    """name -> (spec, Models): a fresh model of the shape, with the mask each decoder needs."""
+    models = {}
+    for spec in specs:
+        if spec.timing_mask is None or spec.needs is not None:
+            log(
+                f"    speed: {spec.name} is not timed (it needs a second model, or runs the "
+                "program of another decoder)"
+            )
+            continue
+        shape = dataclasses.replace(
+            cfg, max_len=max_len, dropout_rate=0.0, attention_mask_kind=spec.timing_mask
+        )
+        # Split once: calls on (graphdef, state) skip the graph traversal nnx.split costs.
+        models[spec.name] = (spec, decoders.Models(nnx.split(make_decoder(shape, seed=0))))
+    return models
 
 
-def sampling_speed(
+def time_decoders(
     cfg: ModelConfig,
-    lengths: tuple[int, ...],
+    specs: list[decoders.DecoderSpec],
+    points: list[Point],
     *,
-    no_cache_max_length: int,
-    prompt_len: int,
-    batch_size: int,
-    throughput_length: int,
     repeats: int,
-    log: Callable[[str], None] = print,
+    no_cache_max_length: int,
+    log: Log = print,
 ) -> list[dict]:
-    """Rows {decoder, batch_size, length, new_tokens, latency_s, tokens_per_s, ms_per_token,
-    compile_s}: batch-1 latency over `lengths`, then large-batch throughput at one length."""
-    max_len = max(*lengths, throughput_length)
-    model = make_decoder(dataclasses.replace(cfg, max_len=max_len, dropout_rate=0.0), seed=0)
-    plan = [(1, length) for length in lengths] + [(batch_size, throughput_length)]
+    """One row per (point, decoder): {decoder, family, batch_size, prompt_len, new_tokens,
+    length, latency_s, ms_per_token, tokens_per_s, compile_s}.
+
+    The decoders of one point are timed one after another, so their ratios are measured side
+    by side. Decoders that need a second model, or that are not timed (no timing mask), are
+    skipped; so are prefix-recomputing decoders beyond `no_cache_max_length` total tokens.
+    """
+    max_len = max(prompt_len + new for _, prompt_len, new in points)
+    models = _timing_models(cfg, specs, max_len, log)
+    rng = np.random.default_rng(0)
     rows = []
-    for rows_b, length in plan:
-        prompts_BxP = _prompts(model.cfg, rows_b, prompt_len)
-        new_tokens = length - prompt_len
-        for use_cache in (True, False):
-            if not use_cache and length > no_cache_max_length:
+    for batch_size, prompt_len, new_tokens in points:
+        prompts = decoders.Prompts(
+            rng.integers(vocab.FIRST_SYMBOL, cfg.vocab_size, (batch_size, prompt_len), np.int32),
+            np.full((batch_size,), prompt_len, np.int32),
+            np.full((batch_size,), new_tokens, np.int32),
+            new_tokens,
+            eos_id=None,  # Every row runs to new_tokens.
+        )
+        for spec, spec_models in models.values():
+            if spec.recomputes_prefix and prompt_len + new_tokens > no_cache_max_length:
                 continue
-            decoder = "cache" if use_cache else "no cache"
-            log(f"    speed: {decoder:8s} batch {rows_b:3d}, {length:5d} tokens")
-            compile_s, run_s = time_call(
-                lambda p=prompts_BxP, n=new_tokens, c=use_cache: (
-                    generate(model, p, max_new_tokens=n, use_cache=c).tokens_BxL
-                ),
-                repeats,
+            log(f"    speed: {spec.name}, batch {batch_size}, {prompt_len} + {new_tokens} tokens")
+            compile_s, latency = time_call(
+                lambda s=spec, m=spec_models, p=prompts: s.decode(m, p).tokens_BxL, repeats
             )
             rows.append(
                 {
-                    "decoder": decoder,
-                    "batch_size": rows_b,
-                    "length": length,
+                    "decoder": spec.name,
+                    "family": spec.family,
+                    "batch_size": batch_size,
+                    "prompt_len": prompt_len,
                     "new_tokens": new_tokens,
-                    "latency_s": run_s,
-                    "tokens_per_s": rows_b * new_tokens / run_s,
-                    "ms_per_token": 1e3 * run_s / new_tokens,
+                    "length": prompt_len + new_tokens,
+                    "latency_s": latency,
+                    "ms_per_token": 1e3 * latency / new_tokens,
+                    "tokens_per_s": batch_size * new_tokens / latency,
                     "compile_s": compile_s,
                 }
             )
     return rows
+
+
+def timed_shape(run: LoadedRun, speed: ml_collections.ConfigDict) -> ModelConfig:
+    """The timed variant's ModelConfig with the `eval.speed.model` overrides."""
+    return ModelConfig.from_dict(
+        {**dataclasses.asdict(run.model.cfg), **speed.model.to_dict(), "dropout_rate": 0.0}
+    )
+
+
+def evaluate_decoding_speed(
+    run: LoadedRun, settings: ml_collections.ConfigDict, log: Log
+) -> Measurement:
+    """The speed evaluator: `eval.speed.decoders` at batch 1 over `lengths`, then at a large
+    batch."""
+    speed = settings.speed
+    cfg = timed_shape(run, speed)
+    log(f"[speed] decoding, {run.variant} shape ({cfg.num_layers} layers, d={cfg.d_model})")
+    plan = [(1, length) for length in speed.lengths] + [(speed.batch_size, speed.throughput_length)]
+    points = [(b, speed.prompt_len, length - speed.prompt_len) for b, length in plan]
+    rows = time_decoders(
+        cfg,
+        decoders.lookup(speed.decoders),
+        points,
+        repeats=speed.repeats,
+        no_cache_max_length=speed.no_cache_max_length,
+        log=log,
+    )
+    return Measurement(
+        tables={"sampling": rows},
+        info={
+            "variant": run.variant,
+            "model": dataclasses.asdict(cfg),
+            "note": f"Random weights of the variant's shape; median of {speed.repeats} runs "
+            "after a compiling one.",
+        },
+    )
 
 
 def training_speed(
@@ -91,15 +158,10 @@ def training_speed(
     seq_len: int,
     batch_size: int,
     steps: int,
-    log: Callable[[str], None] = print,
+    log: Log = print,
 ) -> list[dict]:
     """Rows {objective, seq_len, batch_size, step_time_s, tokens_per_s, compile_s} on copy data,
     timed with `training.step.bind_train_step`, as train.py runs it."""
-    # Imported here: evaluation works without the training package (e.g. on foreign checkpoints).
-    import data
-    from experiments.base import base_config
-    from training import step as train_lib
-
     data_config = data.default_data_config()
     source_len = (seq_len - 2) // 2
     data_config.update(task="copy", min_len=source_len, max_len=source_len, seq_len=seq_len)
@@ -107,17 +169,17 @@ def training_speed(
     task = data.make_task(data_config)
     model_cfg = dataclasses.replace(cfg, max_len=seq_len, vocab_size=task.vocab_size)
     batch = task.batch(0, batch_size)
-    rows = []
+    hparams = train_lib.Hyperparams.from_config(default_train_config())
     # Made once, outside the timed call, as train.py makes its key once.
     seed_key, step = jax.random.key(0), jnp.int32(0)
+    rows = []
     for objective in objectives:
         log(f"    speed: training, {objective}, {seq_len} tokens x {batch_size} rows")
-        hparams = train_lib.Hyperparams.from_config(base_config().train)
         graphdef, params, opt_state = train_lib.init_train_state(model_cfg, hparams, 0)
         state = {"params": params, "opt_state": opt_state}
         step_fn = train_lib.bind_train_step(graphdef, objective)
 
-        def one_step(state=state, step_fn=step_fn, hparams=hparams):
+        def one_step(state=state, step_fn=step_fn):
             state["params"], state["opt_state"], metrics = step_fn(
                 state["params"], state["opt_state"], batch, step, seed_key, hparams
             )
@@ -135,3 +197,19 @@ def training_speed(
             }
         )
     return rows
+
+
+def evaluate_training_speed(
+    run: LoadedRun, settings: ml_collections.ConfigDict, log: Log
+) -> Measurement:
+    """The training-speed evaluator: teacher forcing vs sequential, one step each."""
+    speed = settings.speed
+    rows = training_speed(
+        timed_shape(run, speed),
+        objectives=("teacher_forcing", "sequential"),
+        seq_len=speed.train_seq_len,
+        batch_size=speed.train_batch_size,
+        steps=speed.train_steps,
+        log=log,
+    )
+    return Measurement(tables={"training": rows})

@@ -29,7 +29,6 @@ Run time: ~13 min of training on 2 CPU cores (56 s on an H100); eval adds about 
 
 import ml_collections
 
-from evaluation.nar import default_nar_config
 from experiments.base import base_config
 
 TASKS = ("reverse", "sort")
@@ -53,8 +52,12 @@ def get_config() -> ml_collections.ConfigDict:
         checkpoint_every=500,
     )
     config.eval.update(num_examples=256, batch_size=64)
-    config.eval.nar = default_nar_config()
-    config.eval.nar.speed_repeats = 3  # Batch 64 at length 256 takes seconds per call.
+    config.eval.speed.update(
+        decoders=("AR (cache)", "mask-predict K=1", "mask-predict K=4"),
+        lengths=(64, 128, 256),
+        batch_size=64,
+        throughput_length=128,
+    )
     for task in TASKS:
         config.variants[f"{task}_ar"] = {
             "data": {"task": task},

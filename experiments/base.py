@@ -12,44 +12,59 @@ import ml_collections
 from data import default_data_config, make_task
 from evaluation.config import default_eval_config
 from model import NAR_MASK_KINDS, ModelConfig
-
-OBJECTIVES = ("teacher_forcing", "sequential", "masked")
+from training.config import OBJECTIVES, default_train_config
 
 
 def base_config() -> ml_collections.ConfigDict:
-    """Defaults for every section; an experiment overrides what it needs."""
+    """Defaults for every section, each from its owner; an experiment overrides what it needs."""
     config = ml_collections.ConfigDict()
     config.name = "base"
     config.seeds = (0,)  # Each seed is one run: model init, dropout and CMLM masks.
-
     # Every ModelConfig field; vocab_size = 0 and max_len = 0 mean "from the task".
     config.model = ml_collections.ConfigDict(dataclasses.asdict(ModelConfig()))
     config.model.vocab_size = 0
     config.model.max_len = 0
-
     config.data = default_data_config()
-
-    config.train = ml_collections.ConfigDict()
-    config.train.objective = "teacher_forcing"  # One of OBJECTIVES.
-    config.train.batch_size = 64  # Global: split over processes and devices.
-    config.train.num_steps = 2000
-    config.train.learning_rate = 1e-3  # Peak, after linear warmup; then cosine decay.
-    config.train.warmup_steps = 100
-    config.train.min_learning_rate_ratio = 0.1  # Cosine decays to this fraction of the peak.
-    config.train.weight_decay = 0.01  # AdamW; applied to matrices only (not biases, norms).
-    config.train.adam_b1 = 0.9
-    config.train.adam_b2 = 0.98
-    config.train.grad_clip_norm = 1.0  # Global-norm clipping; 0 disables it.
-    config.train.log_every = 50
-    config.train.eval_every = 500  # Held-out loss every so many steps (and at the end); 0: never.
-    config.train.eval_batches = 4
-    config.train.checkpoint_every = 500  # Also at the end and on SIGTERM.
-    config.train.keep_checkpoints = 2
-    config.train.peak_flops_per_device = 0.0  # For MFU; 0: measured once by a matmul benchmark.
-
+    config.train = default_train_config()
     config.eval = default_eval_config()
     config.variants = ml_collections.ConfigDict()
     return config
+
+
+def with_defaults(saved: dict) -> tuple[ml_collections.ConfigDict, list[str]]:
+    """A saved config (config.json or experiment.json) over today's defaults.
+
+    Keys added since the run was trained get their defaults; saved keys that no longer exist are
+    dropped and returned by name (dotted), so the caller can say so. `variants` is kept as saved.
+    """
+    config = base_config()
+    dropped = _merge(config, saved, "")
+    if "variants" in saved:
+        config.variants = ml_collections.ConfigDict(saved["variants"] or {})
+    for key in ("seed", "variant"):  # What a run's config.json adds to the experiment's.
+        if key in saved:
+            config[key] = saved[key]
+    return config, dropped
+
+
+def _merge(section: ml_collections.ConfigDict, saved: dict, where: str) -> list[str]:
+    dropped = []
+    for key, value in saved.items():
+        if key in ("variants", "seed", "variant") and not where:
+            continue
+        if key not in section:
+            dropped.append(f"{where}{key}")
+        elif isinstance(section[key], ml_collections.ConfigDict):
+            if isinstance(value, dict) and len(section[key]):
+                dropped += _merge(section[key], value, f"{where}{key}.")
+            elif isinstance(value, dict):  # An open section (e.g. eval.speed.model): as saved.
+                section[key] = ml_collections.ConfigDict(value)
+            else:
+                dropped.append(f"{where}{key}")
+        else:
+            # JSON turned tuples into lists; ConfigDict keeps a field's type, so turn them back.
+            section[key] = tuple(value) if isinstance(value, list) else value
+    return dropped
 
 
 def variant_names(config: ml_collections.ConfigDict) -> list[str]:

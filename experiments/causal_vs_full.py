@@ -36,13 +36,12 @@ def get_config() -> ml_collections.ConfigDict:
         eval_every=500,
         checkpoint_every=500,
     )
-    config.eval.update(
-        num_examples=256,
-        batch_size=128,
-        speed_variants=("causal_copy",),
-        speed_lengths=(64, 128, 256, 512),
-        speed_no_cache_max_length=512,
-        train_speed_batch_size=8,
+    config.eval.update(num_examples=256, batch_size=128)
+    config.eval.speed.update(
+        variants=("causal_copy",),
+        lengths=(64, 128, 256, 512),
+        no_cache_max_length=512,
+        train_batch_size=8,
     )
     for task in ("copy", "reverse", "sort"):
         for mask in ("causal", "full", "prefix"):

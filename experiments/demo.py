@@ -53,13 +53,15 @@ def get_config() -> ml_collections.ConfigDict:
         leakage_examples=32,
         dependency_examples=2,
         random_floor_examples=128,
-        speed_variants=("causal_copy",),
-        speed_lengths=(64, 128, 256, 512),
-        speed_no_cache_max_length=512,
-        speed_batch_size=32,
-        speed_throughput_length=128,
-        speed_repeats=2,
-        train_speed_batch_size=32,  # The batch the demo trains with.
+    )
+    config.eval.speed.update(
+        variants=("causal_copy",),
+        lengths=(64, 128, 256, 512),
+        no_cache_max_length=512,
+        batch_size=32,
+        throughput_length=128,
+        repeats=2,
+        train_batch_size=32,  # The batch the demo trains with.
     )
     for task in ("copy", "reverse"):
         for mask in ("causal", "full", "prefix"):

@@ -45,15 +45,17 @@ def get_config() -> ml_collections.ConfigDict:
         leakage_examples=8,
         dependency_examples=1,
         random_floor_examples=32,
-        speed_variants=("teacher_forcing",),
-        speed_lengths=(64, 128, 256, 512, 1024),
-        speed_no_cache_max_length=1024,
-        speed_batch_size=64,
-        speed_throughput_length=256,
-        speed_repeats=3,
-        train_speed_seq_len=64,
-        train_speed_batch_size=8,
-        train_speed_steps=5,
+    )
+    config.eval.speed.update(
+        variants=("teacher_forcing",),
+        lengths=(64, 128, 256, 512, 1024),
+        no_cache_max_length=1024,
+        batch_size=64,
+        throughput_length=256,
+        repeats=3,
+        train_seq_len=64,
+        train_batch_size=8,
+        train_steps=5,
     )
     config.variants.teacher_forcing = {"train": {"objective": "teacher_forcing"}}
     config.variants.sequential = {"train": {"objective": "sequential"}}

@@ -41,9 +41,9 @@ def get_config() -> ml_collections.ConfigDict:
         dependency_examples=2,
         dependency_max_len=48,
         random_floor_examples=64,
-        speed_variants=("causal",),
-        speed_lengths=(64, 128, 256, 512),
-        speed_no_cache_max_length=256,
+    )
+    config.eval.speed.update(
+        variants=("causal",), lengths=(64, 128, 256, 512), no_cache_max_length=256
     )
     config.variants.causal = {"model": {"attention_mask_kind": "causal"}}
     config.variants.full = {"model": {"attention_mask_kind": "full"}}

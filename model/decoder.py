@@ -77,7 +77,6 @@ class Decoder(nnx.Module):
         lengths_B: jax.Array | None = None,
         prefix_lengths_B: jax.Array | None = None,
         cache: KVCache | None = None,
-        mask_kind: str | None = None,
         dropout_rng: jax.Array | None = None,
     ) -> tuple[jax.Array, KVCache | None]:
         """Logits [B, T, V] (float32) and the updated cache (None without one)."""
@@ -89,7 +88,6 @@ class Decoder(nnx.Module):
             lengths_B=lengths_B,
             prefix_lengths_B=prefix_lengths_B,
             cache=cache,
-            mask_kind=mask_kind,
             dropout_rng=dropout_rng,
         )
 
@@ -101,7 +99,6 @@ class Decoder(nnx.Module):
         lengths_B: jax.Array | None = None,
         prefix_lengths_B: jax.Array | None = None,
         cache: KVCache | None = None,
-        mask_kind: str | None = None,
         dropout_rng: jax.Array | None = None,
     ) -> tuple[jax.Array, KVCache | None]:
         """The decoder after the embedding lookup.
@@ -114,7 +111,7 @@ class Decoder(nnx.Module):
         if lengths_B is None:
             new_key_positions_BxT = positions_BxT
         else:
-            real_BxT = jnp.arange(T) < lengths_B[:, None]
+            real_BxT = jnp.arange(T)[None, :] < lengths_B[:, None]
             new_key_positions_BxT = jnp.where(real_BxT, positions_BxT, EMPTY)
         if cache is None:
             key_positions_BxS = new_key_positions_BxT
@@ -123,7 +120,7 @@ class Decoder(nnx.Module):
                 cache.key_positions_BxS, new_key_positions_BxT.astype(jnp.int32), (0, cache.index)
             )
         mask_Bx1xTxS = make_attention_mask(
-            mask_kind or self.cfg.attention_mask_kind,
+            self.cfg.attention_mask_kind,
             positions_BxT,
             key_positions_BxS,
             prefix_lengths_B,

@@ -9,9 +9,8 @@ Under `prefix_full` (the paper's encoder-decoder attention, in one stack) the pr
 the targets, so it is encoded once into a KV cache and each pass feeds only the T target tokens;
 under `full` every pass re-encodes prompt + target, as the prompt's keys depend on the targets.
 
-Target lengths are given by the caller (no length-prediction head): for the length-preserving
-tasks (copy, reverse, sort) the target is as long as the source, prompt_len - 2 tokens. Tasks
-whose target length is unknown are rejected by the evaluation (evaluation/nar.py).
+Target lengths are given by the caller (there is no length-prediction head yet): the evaluation
+passes each row's reference length (an oracle length; see evaluation/decoders.py).
 
 The number of passes K is a traced scalar (a `fori_loop` bound), not a static argument: one
 compiled program serves K = 1, 2, 4, 8, and the loop's trip count is the only thing K changes.
@@ -29,7 +28,7 @@ from flax import nnx
 
 from model.config import NAR_MASK_KINDS
 from model.decoder import Decoder, init_cache, split_model
-from model.sampling import GenerateOutput
+from model.sampling import GenerateOutput, check_prompts
 
 LogitsFn = Callable[[jax.Array], jax.Array]
 
@@ -39,7 +38,7 @@ def cmlm_mask(
     prefix_lengths_B: jax.Array,
     lengths_B: jax.Array,
     rng: jax.Array,
-    mask_id: int = 4,
+    mask_id: int,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Masks k ~ U{1..m} of each row's m target tokens (span [prefix_len, lengths)).
 
@@ -52,8 +51,8 @@ def cmlm_mask(
     """
     B, T = inputs_BxT.shape
     k_rng, score_rng = jax.random.split(rng)
-    in_span_BxT = (jnp.arange(T) >= prefix_lengths_B[:, None]) & (
-        jnp.arange(T) < lengths_B[:, None]
+    in_span_BxT = (jnp.arange(T)[None, :] >= prefix_lengths_B[:, None]) & (
+        jnp.arange(T)[None, :] < lengths_B[:, None]
     )
     span_B = jnp.maximum(lengths_B - prefix_lengths_B, 1)
     k_B = jax.random.randint(k_rng, (B,), 1, span_B + 1)
@@ -131,17 +130,17 @@ def _mask_predict_jit(
     model = nnx.merge(graphdef, state)
     B, P = prompts_BxP.shape
     W = P + max_target_len  # The model's input width; EOS goes in one more slot, never fed.
-    cols_W = jnp.arange(W)
+    cols_1xW = jnp.arange(W)[None, :]
     ends_B = prompt_lengths_B + target_lengths_B
-    prompts_BxP = jnp.where(jnp.arange(P) < prompt_lengths_B[:, None], prompts_BxP, pad_id)
+    prompts_BxP = jnp.where(jnp.arange(P)[None, :] < prompt_lengths_B[:, None], prompts_BxP, pad_id)
     tokens_BxW = jnp.pad(prompts_BxP, ((0, 0), (0, max_target_len)), constant_values=pad_id)
-    target_BxW = (cols_W >= prompt_lengths_B[:, None]) & (cols_W < ends_B[:, None])
+    target_BxW = (cols_1xW >= prompt_lengths_B[:, None]) & (cols_1xW < ends_B[:, None])
     if use_cache:
         tokens_BxT = _refine_with_prompt_cache(
             model, prompts_BxP, prompt_lengths_B, target_lengths_B, num_iterations, mask_id, W
         )
         # Row b's target goes right after its prompt: column c holds target token c - len_b.
-        offsets_BxW = jnp.clip(cols_W - prompt_lengths_B[:, None], 0, max_target_len - 1)
+        offsets_BxW = jnp.clip(cols_1xW - prompt_lengths_B[:, None], 0, max_target_len - 1)
         targets_BxW = jnp.take_along_axis(tokens_BxT, offsets_BxW, axis=1)
         tokens_BxW = jnp.where(target_BxW, targets_BxW, tokens_BxW)
     else:
@@ -156,7 +155,8 @@ def _mask_predict_jit(
         )
     tokens_BxL = jnp.pad(tokens_BxW, ((0, 0), (0, 1)), constant_values=pad_id)
     with_eos = eos_id >= 0
-    tokens_BxL = jnp.where((jnp.arange(W + 1) == ends_B[:, None]) & with_eos, eos_id, tokens_BxL)
+    eos_BxL = (jnp.arange(W + 1)[None, :] == ends_B[:, None]) & with_eos
+    tokens_BxL = jnp.where(eos_BxL, eos_id, tokens_BxL)
     return GenerateOutput(tokens_BxL, ends_B + with_eos.astype(jnp.int32))
 
 
@@ -176,7 +176,7 @@ def _refine_with_prompt_cache(
     _, prompt_cache = model(
         prompts_BxP, lengths_B=prompt_lengths_B, prefix_lengths_B=prompt_lengths_B, cache=cache
     )
-    positions_BxT = prompt_lengths_B[:, None] + jnp.arange(T, dtype=jnp.int32)
+    positions_BxT = prompt_lengths_B[:, None] + jnp.arange(T, dtype=jnp.int32)[None, :]
 
     def logits_fn(tokens_BxT):
         logits_BxTxV, _ = model(
@@ -188,7 +188,7 @@ def _refine_with_prompt_cache(
         )
         return logits_BxTxV
 
-    target_BxT = jnp.arange(T) < target_lengths_B[:, None]
+    target_BxT = jnp.arange(T)[None, :] < target_lengths_B[:, None]
     tokens_BxT = jnp.full((B, T), mask_id, jnp.int32)
     tokens_BxT, _ = mask_predict_loop(
         logits_fn, tokens_BxT, target_BxT, target_lengths_B, num_iterations, mask_id
@@ -203,7 +203,7 @@ def mask_predict(
     target_lengths_B,
     *,
     num_iterations: int,
-    mask_id: int = 4,
+    mask_id: int,
     pad_id: int = 0,
     eos_id: int | None = None,
     max_target_len: int | None = None,
@@ -221,6 +221,7 @@ def mask_predict(
       prompt_lengths_B: each row's prompt length.
       target_lengths_B: each row's number of target tokens (>= 1).
       num_iterations: K >= 1; traced, so changing it never recompiles.
+      mask_id: the MASK token id the model was trained with (data/vocab.py).
       eos_id: appended after each row's target, as `generate` emits it (None: not appended).
       max_target_len: the static target width (default: the largest target length); fix it to
         reuse one compiled program across batches.
@@ -267,19 +268,9 @@ def _check_inputs(cfg, prompts_BxP, prompt_lengths_B, target_lengths_B, K, max_t
             f"with the masked (CMLM) objective; this model's attention_mask_kind is "
             f"{cfg.attention_mask_kind!r}"
         )
-    prompts_BxP = np.asarray(prompts_BxP)
-    if prompts_BxP.ndim != 2 or not np.issubdtype(prompts_BxP.dtype, np.integer):
-        raise ValueError(
-            f"prompts must be a 2-D int array [batch, len], got "
-            f"{prompts_BxP.dtype}{list(prompts_BxP.shape)}"
-        )
+    prompts_BxP, prompt_lengths_B = check_prompts(cfg, prompts_BxP, prompt_lengths_B)
     B, P = prompts_BxP.shape
-    prompt_lengths_B = np.asarray(prompt_lengths_B)
     target_lengths_B = np.asarray(target_lengths_B)
-    if prompt_lengths_B.shape != (B,) or prompt_lengths_B.min() < 1 or prompt_lengths_B.max() > P:
-        raise ValueError(
-            f"prompt_lengths must be {B} ints in [1, {P}], got {prompt_lengths_B.tolist()}"
-        )
     if target_lengths_B.shape != (B,) or target_lengths_B.min() < 1:
         raise ValueError(f"target_lengths must be {B} ints >= 1, got {target_lengths_B.tolist()}")
     if isinstance(K, bool) or not isinstance(K, int | np.integer) or K < 1:
@@ -295,16 +286,4 @@ def _check_inputs(cfg, prompts_BxP, prompt_lengths_B, target_lengths_B, K, max_t
             f"Prompts padded to {P} tokens plus {max_target_len} target tokens do not fit the "
             f"model's max_len={cfg.max_len}"
         )
-    real_BxP = np.arange(P) < prompt_lengths_B[:, None]
-    ids = prompts_BxP[real_BxP]
-    if ids.min() < 0 or ids.max() >= cfg.vocab_size:
-        raise ValueError(
-            f"Prompt token ids must be in [0, {cfg.vocab_size}), "
-            f"got values in [{ids.min()}, {ids.max()}]"
-        )
-    return (
-        jnp.asarray(prompts_BxP, jnp.int32),
-        jnp.asarray(prompt_lengths_B, jnp.int32),
-        jnp.asarray(target_lengths_B, jnp.int32),
-        max_target_len,
-    )
+    return prompts_BxP, prompt_lengths_B, jnp.asarray(target_lengths_B, jnp.int32), max_target_len

@@ -29,6 +29,24 @@ class GenerateOutput(NamedTuple):
     lengths_B: jax.Array  # Prompt length + generated tokens (an emitted EOS included).
 
 
+class SamplingParams(NamedTuple):
+    """Temperature, top-k and top-p as traced scalars: new values never recompile."""
+
+    temperature: jax.Array
+    top_k: jax.Array
+    top_p: jax.Array
+
+    @classmethod
+    def checked(cls, temperature: float, top_k: int, top_p: float) -> "SamplingParams":
+        """Validated on the host, so bad values fail with a sentence, not a deep traceback."""
+        if temperature < 0 or top_k < 0 or not 0 < top_p <= 1:
+            raise ValueError(
+                f"Need temperature >= 0, top_k >= 0 and 0 < top_p <= 1; got "
+                f"{temperature}, {top_k}, {top_p}"
+            )
+        return cls(jnp.float32(temperature), jnp.int32(top_k), jnp.float32(top_p))
+
+
 def sample_logits(
     logits_BxV: jax.Array,
     rng: jax.Array,
@@ -145,16 +163,47 @@ def _last_logits(logits_BxTxV: jax.Array, positions_B: jax.Array) -> jax.Array:
     return jnp.take_along_axis(logits_BxTxV, positions_B[:, None, None], axis=1)[:, 0]
 
 
+def _prefill_with_cache(model, tokens_BxL, prompt_lengths_B, P, max_new_tokens, cache_phases):
+    """Prefills the prompts into a KV cache; returns (prompt logits, cache, step_fn, updates).
+
+    The whole prompt goes in one parallel pass; then each step feeds one token: step i writes
+    slot P + i - 1 (each row's padding slots stay EMPTY). The last sampled token is never fed
+    back, so P + max_new_tokens - 1 slots suffice. Attention reads every slot, so the cache
+    starts short and grows in phases (`cache_sizes`).
+    """
+    call = functools.partial(model, prefix_lengths_B=prompt_lengths_B)
+    sizes = cache_sizes(P, max_new_tokens, cache_phases)
+    cache = init_cache(model.cfg, tokens_BxL.shape[0], sizes[0])
+    logits_BxPxV, cache = call(tokens_BxL[:, :P], lengths_B=prompt_lengths_B, cache=cache)
+    updates = [
+        (size - P + 1, functools.partial(grow_cache, cache_len=next_size))
+        for size, next_size in itertools.pairwise(sizes)
+    ]
+
+    def step_fn(tokens_BxL, positions_B, cache):
+        token_Bx1 = jnp.take_along_axis(tokens_BxL, positions_B[:, None], axis=1)
+        logits_Bx1xV, cache = call(token_Bx1, positions_BxT=positions_B[:, None], cache=cache)
+        return logits_Bx1xV[:, 0], cache
+
+    return logits_BxPxV, cache, step_fn, updates
+
+
+def _prefill_without_cache(model, tokens_BxL, prompt_lengths_B, P):
+    """The honest reference: every step recomputes every position from the prefix alone."""
+    call = functools.partial(model, prefix_lengths_B=prompt_lengths_B)
+    logits_BxPxV, _ = call(tokens_BxL[:, :P], lengths_B=prompt_lengths_B)
+    L = tokens_BxL.shape[1]
+
+    def step_fn(tokens_BxL, positions_B, state):
+        logits_BxLxV, _ = call(tokens_BxL[:, : L - 1], lengths_B=positions_B + 1)
+        return _last_logits(logits_BxLxV, positions_B), state
+
+    return logits_BxPxV, None, step_fn, []
+
+
 @functools.partial(
     jax.jit,
-    static_argnames=(
-        "graphdef",
-        "max_new_tokens",
-        "use_cache",
-        "cache_phases",
-        "mask_kind",
-        "pad_id",
-    ),
+    static_argnames=("graphdef", "max_new_tokens", "use_cache", "cache_phases", "pad_id"),
 )
 def _generate_jit(
     graphdef,
@@ -162,62 +211,34 @@ def _generate_jit(
     prompts_BxP,
     prompt_lengths_B,
     rng,
-    temperature,
-    top_k,
-    top_p,
+    sampling: SamplingParams,
     eos_id,
     *,
     max_new_tokens,
     use_cache,
     cache_phases,
-    mask_kind,
     pad_id,
 ):
     model = nnx.merge(graphdef, state)
     B, P = prompts_BxP.shape
     L = P + max_new_tokens
     tokens_BxL = jnp.full((B, L), pad_id, jnp.int32).at[:, :P].set(prompts_BxP)
-    tokens_BxL = jnp.where(jnp.arange(L) < prompt_lengths_B[:, None], tokens_BxL, pad_id)
-    call = functools.partial(model, prefix_lengths_B=prompt_lengths_B, mask_kind=mask_kind)
-
-    state_updates = ()
+    tokens_BxL = jnp.where(jnp.arange(L)[None, :] < prompt_lengths_B[:, None], tokens_BxL, pad_id)
     if use_cache:
-        # Prefill the whole prompt in one parallel pass, then feed one token per step: step i
-        # writes slot P + i - 1 (each row's padding slots stay EMPTY). The last sampled token is
-        # never fed back, so L - 1 slots suffice (and L may be max_len + 1). Attention reads every
-        # slot, so the cache starts short and grows in phases up to L - 1 slots.
-        sizes = cache_sizes(P, max_new_tokens, cache_phases)
-        cache = init_cache(model.cfg, B, sizes[0])
-        logits_BxPxV, cache = call(tokens_BxL[:, :P], lengths_B=prompt_lengths_B, cache=cache)
-        state_updates = [
-            (size - P + 1, functools.partial(grow_cache, cache_len=next_size))
-            for size, next_size in itertools.pairwise(sizes)
-        ]
-
-        def step_fn(tokens_BxL, positions_B, cache):
-            token_Bx1 = jnp.take_along_axis(tokens_BxL, positions_B[:, None], axis=1)
-            logits_Bx1xV, cache = call(token_Bx1, positions_BxT=positions_B[:, None], cache=cache)
-            return logits_Bx1xV[:, 0], cache
+        prefill = _prefill_with_cache(
+            model, tokens_BxL, prompt_lengths_B, P, max_new_tokens, cache_phases
+        )
     else:
-        # The honest reference: recompute every position from the prefix alone at each step.
-        cache = None
-        logits_BxPxV, _ = call(tokens_BxL[:, :P], lengths_B=prompt_lengths_B)
-
-        def step_fn(tokens_BxL, positions_B, state):
-            logits_BxLxV, _ = call(tokens_BxL[:, : L - 1], lengths_B=positions_B + 1)
-            return _last_logits(logits_BxLxV, positions_B), state
-
-    first_logits_BxV = _last_logits(logits_BxPxV, prompt_lengths_B - 1)
+        prefill = _prefill_without_cache(model, tokens_BxL, prompt_lengths_B, P)
+    logits_BxPxV, loop_state, step_fn, state_updates = prefill
     return decode_loop(
         step_fn,
-        cache,
-        first_logits_BxV,
+        loop_state,
+        _last_logits(logits_BxPxV, prompt_lengths_B - 1),
         tokens_BxL,
         prompt_lengths_B,
         rng,
-        temperature,
-        top_k,
-        top_p,
+        *sampling,
         eos_id,
         pad_id,
         max_new_tokens,
@@ -251,7 +272,6 @@ def generate(
     top_p: float = 1.0,
     eos_id: int | None = None,
     pad_id: int = 0,
-    mask_kind: str | None = None,
     use_cache: bool = True,
     cache_phases: int | None = None,
 ) -> GenerateOutput:
@@ -264,7 +284,6 @@ def generate(
       max_new_tokens: tokens to generate per row (fewer if the row emits `eos_id`).
       temperature, top_k, top_p: 0 is greedy; top_k 0 and top_p 1 switch those filters off.
       eos_id: the token that ends a row (None: rows run to `max_new_tokens`).
-      mask_kind: override the model's attention mask kind.
       use_cache: False recomputes the whole prefix each step (see `generate_no_cache`).
       cache_phases: the KV cache grows in this many equal steps, so early decode steps read a
         short cache. 1 allocates it at full length; each phase compiles one more loop body.
@@ -273,9 +292,18 @@ def generate(
       GenerateOutput(tokens_BxL, lengths_B) with L = P + max_new_tokens.
     """
     graphdef, state, cfg = split_model(model)
-    prompts_BxP, prompt_lengths_B = _check_inputs(
-        cfg, prompts_BxP, prompt_lengths_B, max_new_tokens, temperature, top_k, top_p
-    )
+    prompts_BxP, prompt_lengths_B = check_prompts(cfg, prompts_BxP, prompt_lengths_B)
+    sampling = SamplingParams.checked(temperature, top_k, top_p)
+    P = prompts_BxP.shape[1]
+    if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be a positive int, got {max_new_tokens!r}")
+    if P + max_new_tokens > cfg.max_len + 1:
+        # The buffer is static-shaped (P + max_new_tokens) so that prompt contents never recompile.
+        # The final token is only sampled, never fed to the model, so it may sit at max_len.
+        raise ValueError(
+            f"max_new_tokens={max_new_tokens} does not fit: prompts are padded to {P} tokens and "
+            f"max_len is {cfg.max_len}, so at most {cfg.max_len + 1 - P} new tokens"
+        )
     if cache_phases is not None and (not isinstance(cache_phases, int) or cache_phases < 1):
         raise ValueError(f"cache_phases must be a positive int, got {cache_phases!r}")
     rng = jax.random.key(0) if rng is None else rng
@@ -285,14 +313,11 @@ def generate(
         prompts_BxP,
         prompt_lengths_B,
         rng,
-        jnp.float32(temperature),
-        jnp.int32(top_k),
-        jnp.float32(top_p),
+        sampling,
         jnp.int32(-1 if eos_id is None else eos_id),
         max_new_tokens=max_new_tokens,
         use_cache=use_cache,
         cache_phases=cache_phases if use_cache else 1,
-        mask_kind=mask_kind,
         pad_id=pad_id,
     )
 
@@ -302,8 +327,11 @@ def generate_no_cache(model, prompts_BxP, prompt_lengths_B=None, **kwargs) -> Ge
     return generate(model, prompts_BxP, prompt_lengths_B, use_cache=False, **kwargs)
 
 
-def _check_inputs(cfg, prompts_BxP, prompt_lengths_B, max_new_tokens, temperature, top_k, top_p):
-    """Validates on the host, so bad input fails with a sentence rather than a deep traceback."""
+def check_prompts(cfg, prompts_BxP, prompt_lengths_B=None) -> tuple[jax.Array, jax.Array]:
+    """Right-padded prompts and their lengths, validated on the host (every decoder's input).
+
+    Returns them as int32 device arrays; prompt_lengths_B defaults to P for every row.
+    """
     prompts_BxP = np.asarray(prompts_BxP)
     if prompts_BxP.ndim != 2 or not np.issubdtype(prompts_BxP.dtype, np.integer):
         raise ValueError(
@@ -312,29 +340,14 @@ def _check_inputs(cfg, prompts_BxP, prompt_lengths_B, max_new_tokens, temperatur
         )
     B, P = prompts_BxP.shape
     lengths_B = np.full((B,), P) if prompt_lengths_B is None else np.asarray(prompt_lengths_B)
-    if lengths_B.shape != (B,) or lengths_B.min() < 1 or lengths_B.max() > P:
+    if B == 0 or lengths_B.shape != (B,) or lengths_B.min() < 1 or lengths_B.max() > P:
         raise ValueError(f"prompt_lengths must be {B} ints in [1, {P}], got {lengths_B.tolist()}")
-    if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens must be a positive int, got {max_new_tokens!r}")
     if P > cfg.max_len:
         raise ValueError(f"Prompts have {P} tokens but the model's max_len is {cfg.max_len}")
-    if P + max_new_tokens > cfg.max_len + 1:
-        # The buffer is static-shaped (P + max_new_tokens) so that prompt contents never recompile.
-        # The final token is only sampled, never fed to the model, so it may sit at max_len.
-        raise ValueError(
-            f"max_new_tokens={max_new_tokens} does not fit: prompts are padded to {P} tokens and "
-            f"max_len is {cfg.max_len}, so at most {cfg.max_len + 1 - P} new tokens"
-        )
-    real_BxP = np.arange(P) < lengths_B[:, None]
-    ids = prompts_BxP[real_BxP]
+    ids = prompts_BxP[np.arange(P) < lengths_B[:, None]]
     if ids.size and (ids.min() < 0 or ids.max() >= cfg.vocab_size):
         raise ValueError(
             f"Prompt token ids must be in [0, {cfg.vocab_size}), "
             f"got values in [{ids.min()}, {ids.max()}]"
-        )
-    if temperature < 0 or top_k < 0 or not 0 < top_p <= 1:
-        raise ValueError(
-            f"Need temperature >= 0, top_k >= 0 and 0 < top_p <= 1; got "
-            f"{temperature}, {top_k}, {top_p}"
         )
     return jnp.asarray(prompts_BxP, jnp.int32), jnp.asarray(lengths_B, jnp.int32)

@@ -1,10 +1,18 @@
-"""Shared fixtures: the tiny model config is the real default config, shrunk."""
+"""Shared fixtures: the tiny model config is the real default config, shrunk.
+
+Implicit rank promotion is an error in every test, so a broadcast that was not meant fails loudly.
+"""
 
 import dataclasses
 
+import jax
+import ml_collections
 import pytest
 
-from model import ModelConfig
+import data
+from model import Decoder, ModelConfig, make_decoder
+
+jax.config.update("jax_numpy_rank_promotion", "raise")
 
 
 def make_tiny_config(**overrides) -> ModelConfig:
@@ -16,3 +24,70 @@ def make_tiny_config(**overrides) -> ModelConfig:
 @pytest.fixture
 def tiny_config() -> ModelConfig:
     return make_tiny_config()
+
+
+@pytest.fixture
+def data_config() -> ml_collections.ConfigDict:
+    """The default data config, shrunk."""
+    config = data.default_data_config()
+    config.num_symbols, config.min_len, config.max_len = 7, 1, 6
+    return config
+
+
+@pytest.fixture(scope="module")
+def copy_task():
+    """A short copy task (8 symbols, sources of 2-6)."""
+    config = data.default_data_config()
+    config.update(task="copy", num_symbols=8, min_len=2, max_len=6)
+    return data.make_task(config)
+
+
+def make_tiny_model(task, kind: str, seed: int = 0) -> Decoder:
+    """A fresh tiny decoder for `task` under mask `kind`."""
+    cfg = make_tiny_config(
+        vocab_size=task.vocab_size, max_len=task.seq_len, attention_mask_kind=kind
+    )
+    return make_decoder(cfg, seed)
+
+
+@pytest.fixture(scope="session")
+def tiny_workdir(tmp_path_factory) -> str:
+    """experiments/tiny.py trained for 3 steps: causal, full and a CMLM variant (baseline:
+    causal), with evaluation settings shrunk to seconds; a fourth variant is never trained."""
+    from experiments import tiny
+    from training.loop import train_experiment
+
+    config = tiny.get_config()
+    config.train.update(
+        num_steps=3, log_every=3, eval_every=0, checkpoint_every=3, peak_flops_per_device=1e11
+    )
+    config.eval.update(
+        num_examples=8,
+        batch_size=8,
+        num_samples=2,
+        leakage_examples=4,
+        dependency_examples=1,
+        random_floor_examples=8,
+    )
+    config.eval.speed.update(
+        decoders=("AR (cache)", "AR (no cache, honest)", "mask-predict K=1"),
+        lengths=(12,),
+        prompt_len=4,
+        no_cache_max_length=12,
+        batch_size=2,
+        throughput_length=12,
+        repeats=1,
+        train_seq_len=12,
+        train_batch_size=2,
+        train_steps=1,
+    )
+    config.variants.cmlm = {
+        "model": {"attention_mask_kind": "prefix_full"},
+        "train": {"objective": "masked"},
+        "eval": {"nar": {"ar_variant": "causal"}},
+    }
+    config.variants.never = {"model": {"attention_mask_kind": "prefix"}}
+    workdir = str(tmp_path_factory.mktemp("tiny"))
+    for variant in ("causal", "full", "cmlm"):
+        train_experiment(config, workdir, variant)
+    return workdir

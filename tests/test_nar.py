@@ -1,6 +1,4 @@
-"""Non-AR decoding: the CMLM mask, mask-predict (with fake models), and its evaluation."""
-
-import dataclasses
+"""Non-AR decoding (model/nar.py): the CMLM mask, and mask-predict with fake and tiny models."""
 
 import jax
 import jax.numpy as jnp
@@ -10,10 +8,14 @@ from flax import nnx
 
 import data
 from data import vocab
-from evaluation import nar as nar_eval
+from evaluation import decoders, quality
+from experiments import ar_vs_nar
 from model import init_cache, make_decoder
 from model.nar import _mask_predict_jit, cmlm_mask, mask_predict, mask_predict_loop
 from tests.conftest import make_tiny_config
+from training import run_folder
+from training.checkpoints import load_params
+from training.loop import train_experiment
 
 MASK = vocab.MASK
 
@@ -23,8 +25,8 @@ def test_cmlm_mask_masks_k_in_1_to_m_target_positions_only():
     inputs_BxT = jnp.asarray(np.random.default_rng(0).integers(5, 20, (B, T)), jnp.int32)
     prefix_B = jnp.asarray(np.random.default_rng(1).integers(2, 8, B), jnp.int32)
     lengths_B = prefix_B + jnp.asarray(np.random.default_rng(2).integers(1, 11, B), jnp.int32)
-    tokens, targets, loss_mask = jax.jit(cmlm_mask)(
-        inputs_BxT, prefix_B, lengths_B, jax.random.key(0)
+    tokens, targets, loss_mask = jax.jit(cmlm_mask, static_argnames="mask_id")(
+        inputs_BxT, prefix_B, lengths_B, jax.random.key(0), mask_id=MASK
     )
     tokens, targets, loss_mask = map(np.asarray, (tokens, targets, loss_mask))
     cols = np.arange(T)
@@ -44,7 +46,7 @@ def test_cmlm_mask_picks_positions_uniformly_within_the_span():
     B, T = 4000, 12
     inputs_BxT = jnp.full((B, T), 7, jnp.int32)
     _, _, loss_mask = cmlm_mask(
-        inputs_BxT, jnp.full((B,), 2), jnp.full((B,), 10), jax.random.key(3)
+        inputs_BxT, jnp.full((B,), 2), jnp.full((B,), 10), jax.random.key(3), mask_id=MASK
     )
     rate_T = np.asarray(loss_mask).mean(0)
     # E[k/m] = (m + 1) / (2m) = 0.5625 for m = 8, the same at every span position.
@@ -98,7 +100,9 @@ def test_k1_is_one_parallel_argmax_of_the_model():
     model = make_decoder(cfg, seed=1)
     prompts = np.array([[1, 7, 8, 9, 3], [1, 6, 3, 0, 0]], np.int32)
     prompt_lengths, target_lengths = np.array([5, 3]), np.array([3, 1])
-    out = mask_predict(model, prompts, prompt_lengths, target_lengths, num_iterations=1)
+    out = mask_predict(
+        model, prompts, prompt_lengths, target_lengths, num_iterations=1, mask_id=MASK
+    )
     # The reference: one plain forward pass over `prompt MASK...`, padded to a common width.
     masked = np.array([[1, 7, 8, 9, 3, MASK, MASK, MASK], [1, 6, 3, MASK, 0, 0, 0, 0]])
     logits = nnx.jit(lambda m, t: m(t, lengths_B=jnp.asarray([8, 4]))[0])(model, masked)
@@ -127,6 +131,7 @@ def test_prompt_cache_decodes_like_re_encoding_the_prompt_every_pass():
                 prompt_lengths,
                 target_lengths,
                 num_iterations=K,
+                mask_id=MASK,
                 eos_id=vocab.EOS,
                 use_cache=use_cache,
             )
@@ -153,7 +158,7 @@ def test_prompt_cache_decodes_like_re_encoding_the_prompt_every_pass():
         )
         targets, _ = model(
             jnp.full((4, T), MASK, jnp.int32),
-            positions_BxT=starts[:, None] + jnp.arange(T),
+            positions_BxT=starts[:, None] + jnp.arange(T)[None, :],
             lengths_B=jnp.asarray(target_lengths),
             prefix_lengths_B=starts,
             cache=cache,
@@ -183,7 +188,9 @@ def test_mask_predict_output_matches_generate_layout_and_k_never_recompiles():
     prompts = np.array([[1, 7, 8, 3], [1, 6, 3, 0]], np.int32)
     before = _mask_predict_jit._cache_size()
     outs = [
-        mask_predict(model, prompts, [4, 3], [2, 1], num_iterations=K, eos_id=vocab.EOS)
+        mask_predict(
+            model, prompts, [4, 3], [2, 1], num_iterations=K, mask_id=MASK, eos_id=vocab.EOS
+        )
         for K in (1, 3, 4)
     ]
     assert _mask_predict_jit._cache_size() == before + 1
@@ -193,7 +200,9 @@ def test_mask_predict_output_matches_generate_layout_and_k_never_recompiles():
     assert tokens[0, 6] == tokens[1, 4] == vocab.EOS
     assert np.all(tokens[1, 5:] == 0)
     # Padding is invisible: row 1 alone decodes the same as inside the batch.
-    alone = mask_predict(model, prompts[1:, :3], [3], [1], num_iterations=4, eos_id=vocab.EOS)
+    alone = mask_predict(
+        model, prompts[1:, :3], [3], [1], num_iterations=4, mask_id=MASK, eos_id=vocab.EOS
+    )
     np.testing.assert_array_equal(alone.tokens_BxL[0, :5], tokens[1, :5])
 
 
@@ -226,133 +235,29 @@ def test_mask_predict_rejects_bad_input(kwargs, message):
             args["prompt_lengths"],
             args["target_lengths"],
             num_iterations=args["num_iterations"],
+            mask_id=MASK,
             use_cache=args.get("use_cache"),
         )
-
-
-def _task(name: str):
-    config = data.default_data_config()
-    config.task = name
-    return data.make_task(config)
-
-
-def test_evaluate_nar_rejects_tasks_without_a_known_target_length():
-    config = _experiment_config()
-    model = make_decoder(make_tiny_config(attention_mask_kind="full"))
-    with pytest.raises(ValueError, match="not length preserving"):
-        nar_eval.evaluate_nar(model, _task("addition"), config)
-
-
-def test_score_counts_the_reference_and_forgives_a_missing_eos_slot():
-    batch = _task("reverse").batch(0, 4, split="eval")
-    prefix, lengths = batch["prefix_lengths"], batch["lengths"]
-    width = int(lengths.max()) + 2
-    perfect = np.zeros((4, width), np.int32)
-    for row in range(4):
-        perfect[row, : lengths[row] + 1] = np.append(
-            batch["inputs"][row, : lengths[row]], vocab.EOS
-        )
-    correct, valid, _ = nar_eval._score(perfect, batch)
-    assert correct.sum() == valid.sum() == (lengths - prefix + 1).sum()
-    wrong = perfect.copy()
-    wrong[0, prefix[0]] += 1
-    correct, valid, _ = nar_eval._score(wrong, batch)
-    assert valid.sum() - correct.sum() == 1
-    # A buffer one slot short of the longest row's EOS scores that row on its target alone.
-    _, valid, _ = nar_eval._score(perfect[:, : int(lengths.max())], batch)
-    assert valid.sum() == (lengths - prefix + 1).sum() - (lengths == lengths.max()).sum()
-
-
-def test_verdicts_are_computed_from_the_numbers():
-    quality = [
-        {"decoder": "AR (cache)", "exact_match": 0.985, "token_accuracy": 0.99},
-        {"decoder": "mask-predict K=4", "exact_match": 0.973, "token_accuracy": 0.99},
-        {"decoder": "mask-predict K=1", "exact_match": 0.80, "token_accuracy": 0.9},
-        {"decoder": "mask-predict K=8", "exact_match": 0.985, "token_accuracy": 0.99},
-    ]
-    speed = [
-        {"decoder": "AR (cache)", "batch_size": 1, "target_len": 128, "latency_s": 0.041},
-        {"decoder": "mask-predict K=4", "batch_size": 1, "target_len": 128, "latency_s": 0.009},
-        {"decoder": "mask-predict K=1", "batch_size": 1, "target_len": 128, "latency_s": 0.005},
-        {"decoder": "AR (cache)", "batch_size": 64, "target_len": 128, "latency_s": 0.1},
-        {"decoder": "mask-predict K=4", "batch_size": 64, "target_len": 128, "latency_s": 0.13},
-    ]
-    sentences = nar_eval.verdicts(quality, speed, "reverse")
-    assert "mask-predict K=4 is 1.2 points below AR exact match on reverse" in sentences[0]
-    assert "18.5 points below" in sentences[1]
-    assert sentences[2].startswith("mask-predict K=8 matches AR exact match on reverse")
-    assert sentences[3] == (
-        "At batch 1, target length 128, AR takes 41.0 ms; mask-predict K=1 takes 5.0 ms (8.2x "
-        "faster); mask-predict K=4 takes 9.0 ms (4.6x faster)."
-    )
-    assert sentences[4].endswith("mask-predict K=4 takes 130.0 ms (AR 1.3x faster).")
-
-
-def _experiment_config():
-    import ml_collections
-
-    config = ml_collections.ConfigDict({"eval": {"num_examples": 8, "batch_size": 8}})
-    config.eval.nar = {
-        "iterations": (1, 2),
-        "speed_batch_sizes": (2,),
-        "speed_target_lens": (4,),
-        "speed_iterations": (2,),
-        "speed_repeats": 1,
-        "num_samples": 2,
-        "ar_variant": "",
-    }
-    return config
-
-
-def test_evaluate_nar_returns_the_contract_records():
-    task = _task("reverse")
-    cfg = make_tiny_config(vocab_size=task.vocab_size, max_len=task.seq_len)
-    nar = make_decoder(dataclasses.replace(cfg, attention_mask_kind="full"))
-    ar = make_decoder(cfg)
-    result = nar_eval.compare_ar_nar(ar, nar, task, _experiment_config())
-    assert [r["decoder"] for r in result["quality"]] == [
-        "AR (cache)",
-        "mask-predict K=1",
-        "mask-predict K=2",
-    ]
-    assert all(0 <= r["exact_match"] <= r["token_accuracy"] <= 1 for r in result["quality"])
-    assert {(r["decoder"], r["batch_size"]) for r in result["speed"]} == {
-        ("AR (cache)", 2),
-        ("mask-predict K=2", 2),
-    }
-    assert all(r["latency_s"] > 0 and r["tokens_per_s"] > 0 for r in result["speed"])
-    assert len(result["verdicts"]) == 2 + 1 and len(result["samples"]) == 2
-    assert result["samples"][0].startswith("source ")
-
-
-def test_ar_baseline_run_dir_is_the_sibling_variant_with_the_same_seed(tmp_path):
-    config = _experiment_config()
-    (tmp_path / "reverse_ar" / "seed_1").mkdir(parents=True)
-    run_dir = str(tmp_path / "reverse_nar" / "seed_1")
-    assert nar_eval.ar_baseline_run_dir(run_dir, config) is None  # No ar_variant named.
-    config.eval.nar.ar_variant = "reverse_ar"
-    assert nar_eval.ar_baseline_run_dir(run_dir, config) == str(tmp_path / "reverse_ar" / "seed_1")
-    assert nar_eval.ar_baseline_run_dir(str(tmp_path / "x" / "seed_0"), config) is None
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("task_name", ["reverse", "sort"])
 def test_mask_predict_k4_is_within_5_points_of_ar(task_name, tmp_path):
     """Trains experiments/ar_vs_nar.py's AR and CMLM variants of one task with train.py's code."""
-    from experiments import ar_vs_nar
-    from training.checkpoints import load_params
-    from training.loop import train_experiment
-
     config = ar_vs_nar.get_config()
     config.train.update(eval_every=0, checkpoint_every=1000)
     for variant in (f"{task_name}_ar", f"{task_name}_nar"):
         train_experiment(config, str(tmp_path), variant)
-    run_dir = str(tmp_path / f"{task_name}_nar" / "seed_0")
-    nar, _, nar_config, _ = load_params(run_dir)
-    ar, _, _, _ = load_params(nar_eval.ar_baseline_run_dir(run_dir, nar_config))
+    nar_run = str(tmp_path / f"{task_name}_nar" / "seed_0")
+    nar, _, nar_config, _ = load_params(nar_run)
+    ar, _, _, _ = load_params(run_folder.sibling_run(nar_run, nar_config.eval.nar.ar_variant))
     task = data.make_task(nar_config.data)
     batches = [task.batch(step, 64, split="eval") for step in range(4)]
-    quality, _ = nar_eval.quality_records(nar, ar, batches, (1, 4))
-    print(task_name, quality)
-    by_name = {r["decoder"]: r["exact_match"] for r in quality}
-    assert by_name["mask-predict K=4"] >= by_name["AR (cache)"] - 0.05
+    exact = {}
+    for name, model in (("AR (cache)", ar), ("mask-predict K=4", nar)):
+        spec = decoders.DECODERS[name]
+        exact[name], _, _ = quality.decode_and_score(
+            spec, decoders.Models(model), batches, task.num_symbols, 0
+        )
+    print(task_name, {name: e.mean() for name, e in exact.items()})
+    assert exact["mask-predict K=4"].mean() >= exact["AR (cache)"].mean() - 0.05

@@ -15,11 +15,10 @@ import optax
 import orbax.checkpoint as ocp
 from flax import nnx
 
-from experiments.base import model_config
+from experiments.base import model_config, with_defaults
 from model import Decoder, ModelConfig, make_decoder
+from training import run_folder
 
-CONFIG_FILE = "config.json"
-CHECKPOINT_DIR = "checkpoints"
 # Keys that change what is logged or kept, not what is computed: a resume may change them.
 BOOKKEEPING_KEYS = (
     "eval.",
@@ -61,7 +60,7 @@ def prepare_run_dir(run_dir: str, run_config: ml_collections.ConfigDict, overwri
     Raises a ValueError naming the differing keys unless `overwrite`, which wipes the folder.
     Call it on process 0 only.
     """
-    config_path = os.path.join(run_dir, CONFIG_FILE)
+    config_path = run_folder.config_path(run_dir)
     # A JSON round trip turns tuples into lists, as in the saved file.
     new = json.loads(run_config.to_json())
     if overwrite and os.path.exists(run_dir):
@@ -83,9 +82,7 @@ def prepare_run_dir(run_dir: str, run_config: ml_collections.ConfigDict, overwri
 def make_manager(run_dir: str, keep: int) -> ocp.CheckpointManager:
     """An async Orbax manager over <run_dir>/checkpoints keeping the `keep` latest steps."""
     options = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=True)
-    return ocp.CheckpointManager(
-        os.path.abspath(os.path.join(run_dir, CHECKPOINT_DIR)), options=options
-    )
+    return ocp.CheckpointManager(run_folder.checkpoint_dir(run_dir), options=options)
 
 
 def save(
@@ -131,22 +128,23 @@ def _abstract(tree):
     )
 
 
-def load_config(run_dir: str) -> ml_collections.ConfigDict:
-    """The resolved config a run was trained with (its config.json)."""
-    with open(os.path.join(run_dir, CONFIG_FILE)) as f:
-        return ml_collections.ConfigDict(json.load(f))
+def load_config(run_dir: str) -> tuple[ml_collections.ConfigDict, list[str]]:
+    """The config a run was trained with (config.json) over today's defaults, and the saved keys
+    that today's code no longer has (dropped)."""
+    with open(run_folder.config_path(run_dir)) as f:
+        return with_defaults(json.load(f))
 
 
 def load_params(run_dir: str) -> tuple[Decoder, ModelConfig, ml_collections.ConfigDict, int]:
     """(decoder with the latest checkpoint's params, its ModelConfig, run config, step)."""
-    config = load_config(run_dir)
+    config, _ = load_config(run_dir)
     cfg = model_config(config)
     template = nnx.eval_shape(lambda: make_decoder(cfg, 0))
     graphdef, abstract_params = nnx.split(template)
-    with ocp.CheckpointManager(os.path.abspath(os.path.join(run_dir, CHECKPOINT_DIR))) as manager:
+    with ocp.CheckpointManager(run_folder.checkpoint_dir(run_dir)) as manager:
         step = manager.latest_step()
         if step is None:
-            raise FileNotFoundError(f"No checkpoint in {run_dir}/{CHECKPOINT_DIR}.")
+            raise FileNotFoundError(f"No checkpoint in {run_folder.checkpoint_dir(run_dir)}.")
         restored = manager.restore(
             step,
             args=ocp.args.Composite(params=ocp.args.StandardRestore(abstract_params)),

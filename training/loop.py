@@ -22,7 +22,7 @@ from jax.experimental import multihost_utils
 from data import make_task
 from experiments.base import model_config, resolve_variant, variant_names
 from model import make_decoder
-from training import checkpoints
+from training import checkpoints, run_folder
 from training import mesh as mesh_lib
 from training import metrics as metrics_lib
 from training.step import (
@@ -47,11 +47,6 @@ class RunResult:
     last_train: dict
     last_eval: dict
     preempted: bool = False
-
-
-def run_dir_for(workdir: str, variant: str, seed: int) -> str:
-    """<workdir>/<variant>/seed_<seed> (variant "default" when the experiment defines none)."""
-    return os.path.join(workdir, variant or "default", f"seed_{seed}")
 
 
 def run_config(config: ml_collections.ConfigDict, variant: str, seed: int):
@@ -102,23 +97,90 @@ def _initial_state(cfg, hparams, seed, mesh, manager):
     return graphdef, params, opt_state, 0
 
 
-def evaluate(graphdef, params, task, run_cfg, mesh) -> dict[str, float]:
-    """Held-out loss over `train.eval_batches` batches of the eval split (token-weighted)."""
+def evaluate(run: "_Run", params) -> dict[str, float]:
+    """Held-out loss over `train.eval_batches` batches of the eval split.
+
+    Token-weighted, as eval.py's: the summed cross-entropy over every scored token divided by
+    the number of scored tokens (README, "Evaluation and the report").
+    """
     total, count = 0.0, 0.0
-    for i in range(run_cfg.train.eval_batches):
-        local = task.batch(
-            i,
-            run_cfg.train.batch_size,
-            split="eval",
-            process_index=jax.process_index(),
-            process_count=jax.process_count(),
-        )
-        batch = mesh_lib.global_batch(local, mesh)
+    for i in range(run.config.train.eval_batches):
         loss_sum, n = eval_step(
-            graphdef, params, batch, jax.random.key(i), objective=run_cfg.train.objective
+            run.graphdef,
+            params,
+            run.batch(i, split="eval"),
+            jax.random.key(i),
+            objective=run.config.train.objective,
         )
         total, count = total + float(loss_sum), count + float(n)
     return {"loss": total / max(count, 1.0), "loss_tokens": count}
+
+
+@dataclasses.dataclass
+class _Run:
+    """Everything one (variant, seed) run needs while it trains."""
+
+    name: str
+    run_dir: str
+    config: ml_collections.ConfigDict
+    task: object
+    mesh: object
+    manager: object
+    writer: metrics_lib.MetricsWriter
+    hparams: Hyperparams
+    graphdef: object
+    start: int
+    tokens_per_step: int
+    flops_per_token: float
+    peak_flops: float
+
+    def say(self, line: str) -> None:
+        if jax.process_index() == 0:
+            tqdm.tqdm.write(line)
+
+    def batch(self, step: int, split: str = "train") -> dict:
+        local = self.task.batch(
+            step,
+            self.config.train.batch_size,
+            split=split,
+            process_index=jax.process_index(),
+            process_count=jax.process_count(),
+        )
+        return mesh_lib.global_batch(local, self.mesh)
+
+
+def _open_run(config, workdir: str, variant: str, seed: int, overwrite: bool):
+    """Prepares the run folder and restores (or initialises) the state: (_Run, params, opt)."""
+    run_cfg = run_config(config, variant, seed)
+    train = run_cfg.train
+    run_dir = run_folder.run_dir(workdir, variant, seed)
+    if jax.process_index() == 0:
+        checkpoints.prepare_run_dir(run_dir, run_cfg, overwrite)
+    if jax.process_count() > 1:
+        multihost_utils.sync_global_devices(f"prepared {run_dir}")
+    cfg, hparams = model_config(run_cfg), Hyperparams.from_config(train)
+    task, mesh = make_task(run_cfg.data), mesh_lib.make_mesh()
+    mesh_lib.check_batch_size(train.batch_size)
+    manager = checkpoints.make_manager(run_dir, train.keep_checkpoints)
+    graphdef, params, opt_state, start = _initial_state(cfg, hparams, seed, mesh, manager)
+    run = _Run(
+        name=f"{variant or run_folder.DEFAULT_VARIANT}/seed_{seed}",
+        run_dir=run_dir,
+        config=run_cfg,
+        task=task,
+        mesh=mesh,
+        manager=manager,
+        writer=metrics_lib.MetricsWriter(
+            run_dir, enabled=jax.process_index() == 0, keep_up_to_step=start
+        ),
+        hparams=hparams,
+        graphdef=graphdef,
+        start=start,
+        tokens_per_step=train.batch_size * task.seq_len,
+        flops_per_token=metrics_lib.train_flops_per_token(cfg, task.seq_len),
+        peak_flops=train.peak_flops_per_device or metrics_lib.measure_peak_flops(),
+    )
+    return run, params, opt_state
 
 
 def train_variant(
@@ -129,58 +191,56 @@ def train_variant(
     *,
     overwrite: bool = False,
 ) -> RunResult:
-    """Trains one (variant, seed) run into run_dir_for(...), resuming its latest checkpoint."""
-    run_cfg = run_config(config, variant, seed)
-    train = run_cfg.train
-    run_dir = run_dir_for(workdir, variant, seed)
-    is_main = jax.process_index() == 0
-    if is_main:
-        checkpoints.prepare_run_dir(run_dir, run_cfg, overwrite)
-    if jax.process_count() > 1:
-        multihost_utils.sync_global_devices(f"prepared {run_dir}")
-    cfg, hparams = model_config(run_cfg), Hyperparams.from_config(train)
-    task = make_task(run_cfg.data)
-    mesh = mesh_lib.make_mesh()
-    mesh_lib.check_batch_size(train.batch_size)
-    manager = checkpoints.make_manager(run_dir, train.keep_checkpoints)
-    graphdef, params, opt_state, start = _initial_state(cfg, hparams, seed, mesh, manager)
-    seed_key = jax.random.key(seed)
-    writer = metrics_lib.MetricsWriter(run_dir, enabled=is_main, keep_up_to_step=start)
-    flops_per_token = metrics_lib.train_flops_per_token(cfg, task.seq_len)
-    peak = train.peak_flops_per_device or metrics_lib.measure_peak_flops()
-    tokens_per_step = train.batch_size * task.seq_len
-    name = f"{variant or 'default'}/seed_{seed}"
-    say = tqdm.tqdm.write if is_main else (lambda line: None)
-    say(f"[{name}] {'resuming at step ' + str(start) if start else 'starting'} in {run_dir}")
-
-    pending, interval = [], Interval()
-    last_train, last_eval, preempted = {}, {}, False
+    """Trains one (variant, seed) run into run_folder.run_dir(...), resuming its latest
+    checkpoint."""
+    run, params, opt_state = _open_run(config, workdir, variant, seed, overwrite)
+    train = run.config.train
+    run.say(
+        f"[{run.name}] {'resuming at step ' + str(run.start) if run.start else 'starting'} "
+        f"in {run.run_dir}"
+    )
     bar = tqdm.tqdm(
         total=train.num_steps,
-        initial=start,
-        desc=name,
+        initial=run.start,
+        desc=run.name,
         unit="step",
-        disable=None if is_main else True,
+        disable=None if jax.process_index() == 0 else True,
         dynamic_ncols=True,
     )
-    step_fn = bind_train_step(graphdef, train.objective)
-    step, tick = start, time.perf_counter()
+    try:
+        result = _train_steps(run, params, opt_state, bar)
+    finally:
+        bar.close()
+        run.manager.wait_until_finished()
+        run.manager.close()
+        run.writer.close()
+    run.say(
+        f"[{run.name}] done at step {result.step}: checkpoints in "
+        f"{run_folder.checkpoint_dir(run.run_dir)}; metrics in "
+        f"{run_folder.metrics_path(run.run_dir)}; tensorboard --logdir "
+        f"{run_folder.tensorboard_dir(run.run_dir)}"
+    )
+    return result
+
+
+def _train_steps(run: _Run, params, opt_state, bar) -> RunResult:
+    """The loop: steps queue on the device; logs, evals and saves sync with it."""
+    train = run.config.train
+    step_fn = bind_train_step(run.graphdef, train.objective)
+    seed_key = jax.random.key(run.config.seed)
+    pending, interval = [], Interval()
+    last_train, last_eval, preempted = {}, {}, False
+    step, tick = run.start, time.perf_counter()
     while step < train.num_steps:
-        local = task.batch(
-            step,
-            train.batch_size,
-            process_index=jax.process_index(),
-            process_count=jax.process_count(),
-        )
         params, opt_state, step_metrics = step_fn(
-            params, opt_state, mesh_lib.global_batch(local, mesh), step, seed_key, hparams
+            params, opt_state, run.batch(step), step, seed_key, run.hparams
         )
         step += 1
         bar.update(1)
         pending.append((step, step_metrics))
-        if step == start + 1:
+        if step == run.start + 1:
             # The first step compiles: time it apart from the throughput.
-            interval.rows += _checked_rows(pending, manager, run_dir)
+            interval.rows += _checked_rows(pending, run.manager, run.run_dir)
             interval.compile_s, pending, tick = time.perf_counter() - tick, [], time.perf_counter()
         preempted = _stop_requested(step)
         last = step == train.num_steps
@@ -189,35 +249,30 @@ def train_variant(
         do_save = step % train.checkpoint_every == 0 or last or preempted
         if not (do_log or do_eval or do_save):
             continue
-        rows = _checked_rows(pending, manager, run_dir)  # Syncs with the device.
-        interval.add(rows, time.perf_counter() - tick)
+        interval.add(_checked_rows(pending, run.manager, run.run_dir), time.perf_counter() - tick)
         pending = []
         if do_log:
-            last_train = interval.summary(tokens_per_step, flops_per_token, peak)
-            interval = Interval()
-            writer.write(step, "train", last_train)
-            if last_train["tokens_per_s"] is not None:
-                bar.set_postfix(tokens_per_s=f"{last_train['tokens_per_s']:,.0f}")
-            say(_format_line(name, step, train.num_steps, last_train))
+            last_train, interval = _log_interval(run, step, interval, bar), Interval()
         if do_eval:
-            last_eval = evaluate(graphdef, params, task, run_cfg, mesh)
-            writer.write(step, "eval", last_eval)
-            say(f"[{name}] step {step}: eval loss {last_eval['loss']:.4f}")
+            last_eval = evaluate(run, params)
+            run.writer.write(step, "eval", last_eval)
+            run.say(f"[{run.name}] step {step}: eval loss {last_eval['loss']:.4f}")
         if do_save:
-            checkpoints.save(manager, step, params, opt_state)
+            checkpoints.save(run.manager, step, params, opt_state)
         if preempted:
-            say(f"[{name}] SIGTERM: saved step {step}; rerun the same command to resume.")
+            run.say(f"[{run.name}] SIGTERM: saved step {step}; rerun the same command to resume.")
             break
         tick = time.perf_counter()
-    bar.close()
-    manager.wait_until_finished()
-    manager.close()
-    writer.close()
-    say(
-        f"[{name}] done at step {step}: checkpoints {run_dir}/{checkpoints.CHECKPOINT_DIR}, "
-        f"metrics {run_dir}/metrics.jsonl, tensorboard --logdir {run_dir}/tensorboard"
-    )
-    return RunResult(run_dir, step, params, last_train, last_eval, preempted)
+    return RunResult(run.run_dir, step, params, last_train, last_eval, preempted)
+
+
+def _log_interval(run: _Run, step: int, interval: "Interval", bar) -> dict:
+    line = interval.summary(run.tokens_per_step, run.flops_per_token, run.peak_flops)
+    run.writer.write(step, "train", line)
+    if line["tokens_per_s"] is not None:
+        bar.set_postfix(tokens_per_s=f"{line['tokens_per_s']:,.0f}")
+    run.say(_format_line(run.name, step, run.config.train.num_steps, line))
+    return line
 
 
 @dataclasses.dataclass
@@ -261,7 +316,7 @@ def _checked_rows(pending: list, manager, run_dir: str) -> list[dict[str, float]
             f"Non-finite training metrics at step {pending[bad][0]} ("
             + ", ".join(f"{k}={rows[bad][k]}" for k in CHECKED_KEYS)
             + "); stopped without saving. Last good checkpoint: "
-            + (f"step {kept} in {run_dir}/{checkpoints.CHECKPOINT_DIR}." if kept else "none.")
+            + (f"step {kept} in {run_folder.checkpoint_dir(run_dir)}." if kept else "none.")
         )
     return rows
 
@@ -291,7 +346,7 @@ def train_experiment(
         resolve_variant(config, name)  # Fail on a bad variant before any training starts.
     if jax.process_index() == 0:
         os.makedirs(workdir, exist_ok=True)
-        with open(os.path.join(workdir, "experiment.json"), "w") as f:
+        with open(run_folder.experiment_path(workdir), "w") as f:
             f.write(config.to_json(indent=2) + "\n")
     results = []
     with sigterm_requests_stop():

@@ -22,6 +22,7 @@ import numpy as np
 import tensorboardX
 
 from model import ModelConfig
+from training import run_folder
 
 _PEAK_FLOPS_CACHE: dict[int, float] = {}
 
@@ -81,9 +82,9 @@ class MetricsWriter:
         self._file = None
         self._tensorboard = None
         if enabled:
-            _truncate(os.path.join(run_dir, "metrics.jsonl"), keep_up_to_step)
-            self._file = open(os.path.join(run_dir, "metrics.jsonl"), "a")  # noqa: SIM115
-            self._tensorboard = tensorboardX.SummaryWriter(os.path.join(run_dir, "tensorboard"))
+            _truncate(run_folder.metrics_path(run_dir), keep_up_to_step)
+            self._file = open(run_folder.metrics_path(run_dir), "a")  # noqa: SIM115
+            self._tensorboard = tensorboardX.SummaryWriter(run_folder.tensorboard_dir(run_dir))
 
     def write(self, step: int, split: str, values: dict[str, Any]) -> None:
         """Writes {"step", "split", **values}; numbers go to TensorBoard as `<split>/<key>`."""

@@ -1,10 +1,7 @@
-"""Training in-process: configs, the pure train step and its objectives, schedule, run folders.
-
-The subprocess tests (train.py: resume, devices, signals, NaN) are in test_train_runs.py.
-"""
+"""training/step.py: the learning-rate schedule, weight decay, the pure train step and its
+objectives (teacher forcing, sequential, masked), and traced hyperparameters."""
 
 import dataclasses
-import json
 
 import jax
 import jax.numpy as jnp
@@ -14,9 +11,8 @@ import pytest
 
 from data import make_task
 from experiments import tiny
-from experiments.base import model_config, resolve_variant, variant_names
+from experiments.base import model_config, resolve_variant
 from model import ModelConfig, make_decoder
-from training import checkpoints, metrics
 from training.step import (
     Hyperparams,
     free_running_logits,
@@ -46,35 +42,6 @@ def _setup(variant="causal", seed=0, **train):
     task = make_task(resolved.data)
     batch = {k: jnp.asarray(v) for k, v in task.batch(0, BATCH).items()}
     return resolved, hparams, graphdef, params, opt_state, batch
-
-
-def test_variant_overriding_an_unknown_key_fails():
-    config = tiny.get_config()
-    config.variants.typo = {"model": {"num_layer": 3}}
-    with pytest.raises(KeyError, match=r"variants\.typo\.model\.num_layer"):
-        resolve_variant(config, "typo")
-    with pytest.raises(ValueError, match="Unknown variant 'nope'"):
-        resolve_variant(config, "nope")
-
-
-def test_masked_objective_needs_targets_that_see_each_other():
-    config = tiny.get_config()
-    config.train.objective = "masked"
-    with pytest.raises(ValueError, match=r"attention_mask_kind in \('full', 'prefix_full'\)"):
-        resolve_variant(config, "causal")
-    assert resolve_variant(config, "full").train.objective == "masked"
-
-
-def test_resolved_config_rebuilds_the_same_model_from_json():
-    config = tiny.get_config()
-    assert variant_names(config) == ["causal", "full"]
-    resolved = resolve_variant(config, "full")
-    task = make_task(resolved.data)
-    cfg = model_config(resolved)
-    assert (cfg.vocab_size, cfg.max_len) == (task.vocab_size, task.seq_len)
-    assert cfg.attention_mask_kind == "full" and resolved.variant == "full"
-    reloaded = ml_collections.ConfigDict(json.loads(resolved.to_json()))
-    assert model_config(reloaded) == cfg
 
 
 def test_learning_rate_warms_up_linearly_then_decays_to_the_floor():
@@ -191,54 +158,6 @@ def test_sequential_equals_teacher_forcing_exactly_when_predictions_are_perfect(
         teacher_forcing_loss(wrong, batch, rng, None)[0],
     )
     assert abs(float(seq) - float(tf)) > 1e-3
-
-
-def test_flops_per_token_counts_every_matmul_weight():
-    cfg = ModelConfig(
-        vocab_size=261, d_model=512, num_heads=8, num_layers=6, d_ff=2048, max_len=256
-    )
-    d, f, v, L = 512, 2048, 261, 6
-    biases_norms = L * (4 * d + f + d + 4 * d) + 2 * d + v
-    assert metrics.matmul_params(cfg) == cfg.num_params() - (v + 256) * d - biases_norms
-    assert (
-        metrics.train_flops_per_token(cfg, 256) == 6 * metrics.matmul_params(cfg) + 12 * L * 256 * d
-    )
-
-
-def test_first_non_finite_names_the_first_bad_row():
-    rows = [{"loss": 1.0, "grad_norm": 1.0}, {"loss": 1.0, "grad_norm": float("inf")}]
-    assert metrics.first_non_finite(rows, ("loss", "grad_norm")) == 1
-    assert metrics.first_non_finite(rows[:1], ("loss", "grad_norm")) is None
-
-
-def test_metrics_writer_drops_lines_past_the_resumed_checkpoint(tmp_path):
-    writer = metrics.MetricsWriter(str(tmp_path))
-    for step in (10, 20, 30):
-        writer.write(step, "train", {"loss": 1.0})
-    writer.close()
-    with open(tmp_path / "metrics.jsonl", "a") as f:
-        f.write('{"step": 40, "spl')  # Cut short by a crash.
-    metrics.MetricsWriter(str(tmp_path), keep_up_to_step=20).close()
-    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
-    assert [json.loads(line)["step"] for line in lines] == [10, 20]
-
-
-def test_a_run_folder_with_another_config_is_refused_unless_overwritten(tmp_path):
-    run_dir = str(tmp_path / "run")
-    config = resolve_variant(tiny.get_config(), "causal")
-    checkpoints.prepare_run_dir(run_dir, config, overwrite=False)
-    (tmp_path / "run" / "marker").write_text("old run")
-    changed = ml_collections.ConfigDict(config.to_dict())
-    changed.model.d_model = 64
-    changed.train.log_every = 7  # Bookkeeping: allowed on resume, not reported.
-    with pytest.raises(ValueError, match=r"model\.d_model: 32 -> 64") as error:
-        checkpoints.prepare_run_dir(run_dir, changed, overwrite=False)
-    assert "log_every" not in str(error.value)
-    checkpoints.prepare_run_dir(run_dir, config, overwrite=False)  # Same config: resumes.
-    assert (tmp_path / "run" / "marker").exists()
-    checkpoints.prepare_run_dir(run_dir, changed, overwrite=True)
-    assert not (tmp_path / "run" / "marker").exists()
-    assert checkpoints.load_config(run_dir).model.d_model == 64
 
 
 def test_hyperparams_are_traced_so_changing_them_does_not_recompile():

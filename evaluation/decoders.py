@@ -1,0 +1,179 @@
+"""The decoders table: every way this project turns a prompt into a continuation.
+
+Quality scoring (evaluation/quality.py), speed timing (evaluation/speed.py) and the benchmarks all
+read `DECODERS`, so a new decoder is one `register(DecoderSpec(...))` call: it then appears in the
+report's quality, speed and verdict tables. A decoder is a function
+`decode(models, prompts) -> GenerateOutput` (model/sampling.py's layout: prompt, continuation,
+EOS, then padding; `lengths_B` counts the prompt and the continuation), plus what the tables need
+to know about it: its family, the variants it is scored on, and the mask of the model it is timed
+on. Shape legend: B rows, P prompt width.
+"""
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+from flax import nnx
+
+from data import vocab
+from model import NAR_MASK_KINDS, Decoder, GenerateOutput, generate, mask_predict
+
+FAMILIES = ("AR", "non-AR", "exact-parallel")
+Model = Decoder | tuple[nnx.GraphDef, nnx.State]
+
+
+@dataclasses.dataclass(frozen=True)
+class Prompts:
+    """A batch of right-padded prompts and the room the decoder has after them."""
+
+    prompts_BxP: np.ndarray
+    prompt_lengths_B: np.ndarray
+    # Each row's reference target length (EOS excluded): the oracle length that a non-AR decoder
+    # without a length head is given. Timing passes max_new_tokens for every row.
+    target_lengths_B: np.ndarray
+    max_new_tokens: int  # Tokens a decoder may write after the widest prompt, EOS included.
+    eos_id: int | None = vocab.EOS  # None: no EOS (timing runs every row to max_new_tokens).
+
+
+@dataclasses.dataclass(frozen=True)
+class Models:
+    """The variant's own model, and the second model a decoder `needs` (a baseline, a draft)."""
+
+    model: Model
+    second: Model | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class DecoderSpec:
+    """One row of the decoders table."""
+
+    name: str
+    family: str  # One of FAMILIES.
+    description: str  # One sentence for the report's methods section (Markdown).
+    decode: Callable[[Models, Prompts], GenerateOutput]
+    # Whether the decoder is scored on a variant, from its (attention mask kind, objective).
+    applies_to: Callable[[str, str], bool]
+    # The mask of the random-weights model the decoder is timed on; None: not timed (it runs
+    # the same program as another decoder).
+    timing_mask: str | None
+    # The key under config.eval that names the variant of the second model (same seed), e.g.
+    # "nar.ar_variant"; None when the decoder needs one model.
+    needs: str | None = None
+    recomputes_prefix: bool = False  # O(L^2) per row: timed only up to no_cache_max_length.
+
+    def __post_init__(self):
+        if self.family not in FAMILIES:
+            raise ValueError(f"Decoder {self.name!r}: family must be one of {FAMILIES}")
+
+
+DECODERS: dict[str, DecoderSpec] = {}
+
+
+def register(spec: DecoderSpec) -> DecoderSpec:
+    """Adds a decoder to the table (a later spec of the same name replaces the earlier one)."""
+    DECODERS[spec.name] = spec
+    return spec
+
+
+def lookup(names) -> list[DecoderSpec]:
+    """The specs of `names`, in that order; a ValueError names any unknown one."""
+    unknown = [name for name in names if name not in DECODERS]
+    if unknown:
+        raise ValueError(f"Unknown decoders {unknown}; the decoders table has {list(DECODERS)}.")
+    return [DECODERS[name] for name in names]
+
+
+def scored_on(mask_kind: str, objective: str, selection=()) -> list[DecoderSpec]:
+    """The decoders scored on a variant, in table order; `selection` (names) narrows them."""
+    chosen = lookup(selection) if selection else list(DECODERS.values())
+    return [spec for spec in chosen if spec.applies_to(mask_kind, objective)]
+
+
+def _ar(use_cache: bool) -> Callable[[Models, Prompts], GenerateOutput]:
+    def decode(models: Models, prompts: Prompts) -> GenerateOutput:
+        return generate(
+            models.model,
+            prompts.prompts_BxP,
+            prompts.prompt_lengths_B,
+            max_new_tokens=prompts.max_new_tokens,
+            eos_id=prompts.eos_id,
+            use_cache=use_cache,
+        )
+
+    return decode
+
+
+def _next_token_model(*mask_kinds: str) -> Callable[[str, str], bool]:
+    return lambda mask_kind, objective: objective != "masked" and mask_kind in mask_kinds
+
+
+def mask_predict_spec(num_iterations: int) -> DecoderSpec:
+    """Mask-predict with K passes (model/nar.py), given each row's reference target length."""
+
+    def decode(models: Models, prompts: Prompts) -> GenerateOutput:
+        # The EOS slot is appended after the target, never fed to the model.
+        max_target_len = prompts.max_new_tokens - (prompts.eos_id is not None)
+        return mask_predict(
+            models.model,
+            prompts.prompts_BxP,
+            prompts.prompt_lengths_B,
+            np.minimum(prompts.target_lengths_B, max_target_len),
+            num_iterations=num_iterations,
+            mask_id=vocab.MASK,
+            eos_id=prompts.eos_id,
+            max_target_len=max_target_len,
+        )
+
+    return DecoderSpec(
+        name=f"mask-predict K={num_iterations}",
+        family="non-AR",
+        description=(
+            f"Mask-Predict with {num_iterations} parallel pass(es) over `prompt MASK…MASK`, given "
+            "each row's reference target length (oracle length); CMLM models only."
+        ),
+        decode=decode,
+        applies_to=lambda mask_kind, objective: objective == "masked",
+        timing_mask="prefix_full",
+    )
+
+
+register(
+    DecoderSpec(
+        name="AR (cache)",
+        family="AR",
+        description="Greedy AR decoding with the KV cache: exact for causal and prefix masks.",
+        decode=_ar(use_cache=True),
+        applies_to=_next_token_model("causal", "prefix"),
+        timing_mask="causal",
+    )
+)
+register(
+    DecoderSpec(
+        name="AR (no cache, honest)",
+        family="AR",
+        description=(
+            "Greedy AR decoding that recomputes the whole prefix at every step under the model's "
+            "own mask: the honest decoder of a full-mask model, and the reference for the cache."
+        ),
+        decode=_ar(use_cache=False),
+        applies_to=_next_token_model(*NAR_MASK_KINDS),
+        timing_mask="full",
+        recomputes_prefix=True,
+    )
+)
+register(
+    DecoderSpec(
+        name="AR (cache, naive)",
+        family="AR",
+        description=(
+            "Greedy AR decoding of a full-mask model with the KV cache, as code written for causal "
+            "models would run it: cached keys never see later tokens, so it is a different "
+            "function from the one trained."
+        ),
+        decode=_ar(use_cache=True),
+        applies_to=_next_token_model(*NAR_MASK_KINDS),
+        timing_mask=None,  # The same program as "AR (cache)".
+    )
+)
+for _K in (1, 2, 4, 8):
+    register(mask_predict_spec(_K))

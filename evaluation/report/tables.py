@@ -1,0 +1,163 @@
+"""The report's tables, as (headers, rows of cells), and the number format they share."""
+
+Table = tuple[list[str], list[list[str]]]  # (headers, rows of cells)
+
+SUMMARY_TITLE = "Summary (mean ± sem over seeds; † = one seed, sem over examples)"
+
+
+def fmt(metric: dict | None, digits: int = 3, percent: bool = False) -> str:
+    """'mean ± sem' over seeds; with one seed, ± the sem over examples, marked †."""
+    if metric is None:
+        return "—"
+    scale = 100.0 if percent else 1.0
+    unit = "%" if percent else ""
+
+    def number(x: float) -> str:
+        if x == 0.0:
+            return "0.0"
+        return f"{scale * x:.1f}" if percent else f"{x:.{digits}g}"
+
+    text = number(metric["mean"]) + unit
+    if metric["sem"] is not None:
+        return f"{text} ± {number(metric['sem'])}{unit}"
+    example_sem = (metric.get("per_seed_sem") or [None])[0]
+    if example_sem:
+        return f"{text} ± {number(example_sem)}{unit}†"
+    return text
+
+
+def decoders_of(record: dict) -> list[str]:
+    """The decoders scored on a variant, in the order of its metrics."""
+    return [k.split("/", 1)[1] for k in record["metrics"] if k.startswith("exact_match/")]
+
+
+def family_of(results: dict, decoder: str) -> str:
+    """ "AR", "non-AR" or "exact-parallel" from results["decoders"]; "—" when it is not listed."""
+    return results.get("decoders", {}).get(decoder, {}).get("family", "—")
+
+
+def _steps(record: dict) -> str:
+    """'1200/1200': the step evaluated (each distinct one, over seeds) of the configured steps."""
+    steps = ",".join(str(s) for s in dict.fromkeys(record.get("steps", [])))
+    return f"{steps or '—'}/{record.get('num_steps', '—')}"
+
+
+def summary_table(records: list[dict]) -> Table:
+    headers = [
+        "variant",
+        "task",
+        "mask",
+        "objective",
+        "seeds",
+        "params",
+        "step",
+        "max |Δ logits| (past)",
+        "future share",
+        "loss, teacher-forced",
+        "loss, honest",
+        "random-token loss (floor)",
+        "train tokens/s (logged)",
+    ]
+    rows = []
+    for r in records:
+        m = r["metrics"]
+        floor = m.get("random_floor")
+        rows.append(
+            [
+                r["name"],
+                r["task"],
+                r["mask_kind"],
+                r["objective"],
+                str(len(r["seeds"])),
+                f"{r['num_params']:,}" if r.get("num_params") is not None else "—",
+                _steps(r),
+                fmt(m.get("perturbation_leakage")),
+                fmt(m.get("dependency_future_share"), percent=True),
+                fmt(m.get("loss_teacher_forced")),
+                fmt(m.get("loss_honest")),
+                f"{fmt(m.get('random_loss'))} ({floor['mean']:.3g})" if floor else "—",
+                f"{r['train_tokens_per_s']:,.0f}" if r.get("train_tokens_per_s") else "—",
+            ]
+        )
+    return headers, rows
+
+
+def quality_table(results: dict) -> Table:
+    """One row per (variant, decoder): AR and non-AR decoders side by side."""
+    rows = [
+        [
+            r["name"],
+            decoder,
+            family_of(results, decoder),
+            fmt(r["metrics"][f"exact_match/{decoder}"], percent=True),
+            fmt(r["metrics"].get(f"token_accuracy/{decoder}"), percent=True),
+        ]
+        for r in results["variants"]
+        for decoder in decoders_of(r)
+    ]
+    return ["variant", "decoder", "family", "exact match", "token accuracy"], rows
+
+
+def sampling_table(rows: list[dict]) -> Table:
+    """Decoding speed of every decoder, whatever its family."""
+    headers = [
+        "decoder",
+        "family",
+        "batch",
+        "prompt",
+        "new tokens",
+        "latency (ms)",
+        "ms / token",
+        "tokens / s",
+        "compile (s)",
+    ]
+    cells = [
+        [
+            s["decoder"],
+            s.get("family", "—"),
+            str(s["batch_size"]),
+            str(s["prompt_len"]),
+            str(s["new_tokens"]),
+            f"{1e3 * s['latency_s']:.2f}",
+            f"{s['ms_per_token']:.3f}",
+            f"{s['tokens_per_s']:,.0f}",
+            f"{s['compile_s']:.2f}",
+        ]
+        for s in rows
+    ]
+    return headers, cells
+
+
+def training_table(rows: list[dict]) -> Table:
+    headers = ["objective", "length", "batch", "step (s)", "tokens / s", "compile (s)"]
+    cells = [
+        [
+            t["objective"],
+            str(t["seq_len"]),
+            str(t["batch_size"]),
+            f"{t['step_time_s']:.4f}",
+            f"{t['tokens_per_s']:,.0f}",
+            f"{t['compile_s']:.2f}",
+        ]
+        for t in rows
+    ]
+    return headers, cells
+
+
+def speed_note(speed: dict) -> str:
+    """Which variant's shape was timed, that shape, and how (Markdown)."""
+    model = speed.get("model", {})
+    formats = {
+        "num_layers": "{} layers",
+        "d_model": "d_model {}",
+        "num_heads": "{} heads",
+        "d_ff": "d_ff {}",
+        "vocab_size": "vocabulary {}",
+        "max_len": "max_len {}",
+    }
+    shape = [text.format(model[key]) for key, text in formats.items() if key in model]
+    if "attention_mask_kind" in model:
+        shape.append(f"{model['attention_mask_kind']} mask")
+    text = f"Timed on the shape of **{speed.get('variant', '?')}**"
+    text += f" ({', '.join(shape)})." if shape else "."
+    return f"{text} {speed['note']}" if speed.get("note") else text

@@ -1,0 +1,187 @@
+"""Verdicts: one claim per sentence, each computed from the numbers of a results dict."""
+
+from evaluation.report.tables import decoders_of, family_of
+
+AR_CACHE = "AR (cache)"  # The AR decoder that non-AR decoders and the no-cache sampler face.
+AR_NO_CACHE = "AR (no cache, honest)"
+PARALLEL_FAMILIES = ("non-AR", "exact-parallel")
+
+
+def verdicts(results: dict) -> list[str]:
+    """Sentences computed from the numbers: per variant, then speed."""
+    records = results.get("variants", [])
+    out = []
+    for record in records:
+        out += _leakage_verdicts(record)
+        out += _loss_verdicts(records, record)
+        out += _generation_verdicts(results, record)
+    speed = results.get("speed") or {}
+    out += _cache_verdicts(speed.get("sampling", []))
+    out += _training_verdicts(speed.get("training", []))
+    out += _parallel_speed_verdicts(speed.get("sampling", []), results.get("decoders", {}))
+    return out
+
+
+def _example_sem(metric: dict) -> float:
+    """The sem over seeds, else the first seed's sem over examples, else 0."""
+    return metric["sem"] or ((metric.get("per_seed_sem") or [None])[0] or 0.0)
+
+
+def _reference(records: list[dict], record: dict) -> dict | None:
+    """The causal, teacher-forced variant on the same task: the honest baseline."""
+    for r in records:
+        if (r["task"], r["mask_kind"], r["objective"]) == (
+            record["task"],
+            "causal",
+            "teacher_forcing",
+        ) and "loss_honest" in r["metrics"]:
+            return r
+    return None
+
+
+def _leakage_verdicts(record: dict) -> list[str]:
+    metric, name = record["metrics"].get("perturbation_leakage"), record["name"]
+    if metric is None:
+        return []
+    largest = max(metric["per_seed"])
+    if largest == 0.0:
+        return [
+            f"{name}: perturbation leakage is exactly 0.0 (fp32) in every seed; no "
+            "scored prediction reads a later token."
+        ]
+    return [
+        f"{name}: changing the tokens after t moves the logits at positions ≤ t "
+        f"by up to {largest:.3g}; it sees the future."
+    ]
+
+
+def _loss_verdicts(records: list[dict], record: dict) -> list[str]:
+    """Honest vs teacher-forced loss, and the random-token floor (next-token variants only)."""
+    m, name, out = record["metrics"], record["name"], []
+    if {"loss_teacher_forced", "loss_honest", "leak_gap"} <= set(m):
+        tf, honest, gap = (m[k]["mean"] for k in ("loss_teacher_forced", "loss_honest", "leak_gap"))
+        ref = _reference(records, record)
+        base = ""
+        if ref is not None and ref is not record:
+            base = (
+                f" (causal on {record['task']}: "
+                f"{ref['metrics']['loss_teacher_forced']['mean']:.3g}"
+                f" / {ref['metrics']['loss_honest']['mean']:.3g})"
+            )
+        if gap > max(0.05, 3 * _example_sem(m["leak_gap"])):
+            out.append(
+                f"{name}: teacher-forced loss {tf:.3g} but honest loss {honest:.3g}"
+                f"{base}; it leaks, so its teacher-forced loss is not a LM loss."
+            )
+        else:
+            out.append(
+                f"{name}: honest loss {honest:.3g} = teacher-forced loss {tf:.3g}"
+                f"{base}; nothing leaks into the scored predictions."
+            )
+    if {"random_floor", "random_loss"} <= set(m):
+        floor, rand = m["random_floor"]["mean"], m["random_loss"]
+        if rand["mean"] < floor - 3 * _example_sem(rand):
+            out.append(
+                f"{name}: loss {rand['mean']:.3g} on uniform random tokens is below "
+                f"the floor ln({round(2.718281828**floor)}) = {floor:.3g} that no "
+                "honest model can beat: proof of leakage."
+            )
+    return out
+
+
+def _relation(em: float, ar: float) -> str:
+    """How an exact match (in %) compares with the AR one."""
+    gap = em - ar
+    if abs(gap) < 0.05:
+        return "matches"
+    if abs(gap) <= 1:
+        return f"is within {abs(gap):.1f} points of"
+    return f"is {abs(gap):.1f} points {'above' if gap > 0 else 'below'}"
+
+
+def _generation_verdicts(results: dict, record: dict) -> list[str]:
+    """Exact match per decoder; a parallel decoder is set against its baseline's AR (cache)."""
+    by_name = {r["name"]: r for r in results.get("variants", [])}
+    baseline = by_name.get(record.get("baseline") or "")
+    ar = baseline["metrics"].get(f"exact_match/{AR_CACHE}") if baseline else None
+    out, name, task = [], record["name"], record["task"]
+    for decoder in decoders_of(record):
+        em = 100 * record["metrics"][f"exact_match/{decoder}"]["mean"]
+        if ar is not None and family_of(results, decoder) in PARALLEL_FAMILIES:
+            ar_em = 100 * ar["mean"]
+            out.append(
+                f"{name}: {decoder} {_relation(em, ar_em)} AR exact match on {task} "
+                f"({em:.1f}% vs {ar_em:.1f}%)."
+            )
+        else:
+            out.append(f"{name}: greedy {decoder} exact match {em:.1f}% on {task}.")
+    return out
+
+
+def _cache_verdicts(rows: list[dict]) -> list[str]:
+    """KV cache vs no cache at batch 1, by total length (same prompt length)."""
+    batch1 = {(s["decoder"], s["prompt_len"], s["length"]): s for s in rows if s["batch_size"] == 1}
+    both = sorted(
+        (length, prompt_len)
+        for decoder, prompt_len, length in batch1
+        if decoder == AR_NO_CACHE and (AR_CACHE, prompt_len, length) in batch1
+    )
+    if not both:
+        return []
+    ratios = [
+        batch1[AR_NO_CACHE, p, n]["latency_s"] / batch1[AR_CACHE, p, n]["latency_s"]
+        for n, p in both
+    ]
+    trend = "grows with length" if ratios[-1] > ratios[0] else "does not grow with length here"
+    speedups = ", ".join(
+        f"{ratio:.1f}× faster at {n} tokens" for (n, _), ratio in zip(both, ratios, strict=True)
+    )
+    return [f"KV cache vs no cache (batch 1): {speedups}; the speed-up {trend}."]
+
+
+def _training_verdicts(rows: list[dict]) -> list[str]:
+    training = {t["objective"]: t for t in rows}
+    if not {"teacher_forcing", "sequential"} <= set(training):
+        return []
+    tf, seq = training["teacher_forcing"], training["sequential"]
+    return [
+        f"Training at length {tf['seq_len']}: teacher forcing "
+        f"{tf['tokens_per_s']:,.0f} tokens/s vs sequential {seq['tokens_per_s']:,.0f}"
+        f" ({tf['tokens_per_s'] / seq['tokens_per_s']:.1f}×): one parallel pass "
+        "instead of one pass per position."
+    ]
+
+
+def _parallel_speed_verdicts(rows: list[dict], decoders: dict) -> list[str]:
+    """Per timed point, each non-AR / exact-parallel decoder's latency against AR (cache)."""
+
+    def family(row: dict) -> str:
+        return row.get("family") or decoders.get(row["decoder"], {}).get("family", "")
+
+    def point(row: dict) -> tuple[int, int, int]:
+        return row["batch_size"], row["prompt_len"], row["new_tokens"]
+
+    parallel = [r for r in rows if family(r) in PARALLEL_FAMILIES]
+    order = list(decoders)
+    names = sorted(
+        {r["decoder"] for r in parallel},
+        key=lambda n: (order.index(n) if n in order else len(order), n),
+    )
+    timings = {(r["decoder"], *point(r)): r["latency_s"] for r in rows}
+    out = []
+    for batch_size, prompt_len, new_tokens in sorted({point(r) for r in parallel}):
+        ar_s = timings.get((AR_CACHE, batch_size, prompt_len, new_tokens))
+        if ar_s is None:
+            continue
+        parts = []
+        for name in names:
+            other_s = timings.get((name, batch_size, prompt_len, new_tokens))
+            if other_s is not None:
+                ratio = max(ar_s, other_s) / min(ar_s, other_s)
+                who = f"{ratio:.1f}x faster" if other_s < ar_s else f"AR {ratio:.1f}x faster"
+                parts.append(f"{name} takes {1e3 * other_s:.1f} ms ({who})")
+        out.append(
+            f"At batch {batch_size}, {prompt_len} prompt + {new_tokens} new tokens, "
+            f"{AR_CACHE} takes {1e3 * ar_s:.1f} ms; " + "; ".join(parts) + "."
+        )
+    return out

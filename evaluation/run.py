@@ -1,0 +1,67 @@
+"""A trained run loaded for evaluation, and the `Measurement` every evaluator returns."""
+
+import dataclasses
+import functools
+
+import ml_collections
+
+import data
+from evaluation.decoders import DecoderSpec, Models
+from model import Decoder
+from training import checkpoints, run_folder
+
+Scalars = dict[str, tuple[float, float | None]]  # name -> (value, sem over examples or None)
+
+
+@dataclasses.dataclass
+class Measurement:
+    """What an evaluator found: scalars for the variant's metrics, and whatever else it made."""
+
+    metrics: Scalars = dataclasses.field(default_factory=dict)
+    samples: dict[str, list[str]] = dataclasses.field(default_factory=dict)  # Decoder -> lines.
+    pictures: dict | None = None  # The report's per-variant figures (dependency map, ...).
+    tables: dict[str, list[dict]] = dataclasses.field(default_factory=dict)  # e.g. "sampling".
+    info: dict = dataclasses.field(default_factory=dict)  # e.g. the timed model's shape.
+
+
+@dataclasses.dataclass
+class LoadedRun:
+    """One (variant, seed) run: its model at the latest checkpoint and its config."""
+
+    variant: str
+    seed: int
+    run_dir: str
+    model: Decoder
+    config: ml_collections.ConfigDict  # config.json over today's defaults.
+    step: int
+
+    @functools.cached_property
+    def task(self):
+        return data.make_task(self.config.data)
+
+    @property
+    def objective(self) -> str:
+        return self.config.train.objective
+
+    @property
+    def mask_kind(self) -> str:
+        return self.model.cfg.attention_mask_kind
+
+    def models_for(self, spec: DecoderSpec) -> Models | None:
+        """The models `spec` runs on; None when the second model it needs is not trained."""
+        if spec.needs is None:
+            return Models(self.model)
+        variant = self.config.eval
+        for key in spec.needs.split("."):
+            variant = variant[key]
+        sibling = run_folder.sibling_run(self.run_dir, variant) if variant else None
+        if sibling is None:
+            return None
+        return Models(self.model, checkpoints.load_params(sibling)[0])
+
+
+def load_run(variant: str, seed: int, run_dir: str) -> tuple[LoadedRun, list[str]]:
+    """The run at its latest checkpoint, and the saved config keys today's code no longer has."""
+    model, _, config, step = checkpoints.load_params(run_dir)
+    _, dropped = checkpoints.load_config(run_dir)
+    return LoadedRun(variant, seed, run_dir, model, config, step), dropped

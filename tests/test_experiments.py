@@ -1,0 +1,91 @@
+"""experiments/: every experiment loads and resolves each variant, variant overrides and checks,
+resolved configs rebuild the same model, and saved configs are read over today's defaults."""
+
+import glob
+import importlib
+import json
+import os
+
+import ml_collections
+import pytest
+
+from data import make_task
+from experiments import tiny
+from experiments.base import (
+    base_config,
+    model_config,
+    resolve_variant,
+    variant_names,
+    with_defaults,
+)
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXPERIMENTS = sorted(
+    os.path.splitext(os.path.basename(path))[0]
+    for path in glob.glob(os.path.join(REPO, "experiments", "*.py"))
+    if os.path.basename(path) not in ("base.py", "__init__.py")
+)
+TFDS_TASKS = ("tfds_text", "tfds_translation")  # Need prepared TFDS data, absent here.
+
+
+def test_variant_overriding_an_unknown_key_fails():
+    config = tiny.get_config()
+    config.variants.typo = {"model": {"num_layer": 3}}
+    with pytest.raises(KeyError, match=r"variants\.typo\.model\.num_layer"):
+        resolve_variant(config, "typo")
+    with pytest.raises(ValueError, match="Unknown variant 'nope'"):
+        resolve_variant(config, "nope")
+
+
+def test_masked_objective_needs_targets_that_see_each_other():
+    config = tiny.get_config()
+    config.train.objective = "masked"
+    with pytest.raises(ValueError, match=r"attention_mask_kind in \('full', 'prefix_full'\)"):
+        resolve_variant(config, "causal")
+    assert resolve_variant(config, "full").train.objective == "masked"
+
+
+def test_resolved_config_rebuilds_the_same_model_from_json():
+    config = tiny.get_config()
+    assert variant_names(config) == ["causal", "full"]
+    resolved = resolve_variant(config, "full")
+    task = make_task(resolved.data)
+    cfg = model_config(resolved)
+    assert (cfg.vocab_size, cfg.max_len) == (task.vocab_size, task.seq_len)
+    assert cfg.attention_mask_kind == "full" and resolved.variant == "full"
+    reloaded = ml_collections.ConfigDict(json.loads(resolved.to_json()))
+    assert model_config(reloaded) == cfg
+
+
+def _task_of(config: ml_collections.ConfigDict, variant: str) -> str:
+    """The data task a variant trains on: its override, else the experiment's."""
+    overrides = config.variants[variant].to_dict() if variant else {}
+    return overrides.get("data", {}).get("task", config.data.task)
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_experiment_loads_and_resolves_every_variant(name):
+    module = importlib.import_module(f"experiments.{name}")
+    assert module.__doc__ and f"python train.py --config=experiments/{name}.py" in module.__doc__
+    config = module.get_config()
+    for variant in variant_names(config):
+        if _task_of(config, variant) in TFDS_TASKS:
+            with pytest.raises(FileNotFoundError, match="data_dir"):
+                resolve_variant(config, variant)
+            continue
+        resolved = resolve_variant(config, variant)
+        model_config(resolved)
+
+
+def test_with_defaults_fills_new_keys_and_names_dropped_ones():
+    saved = tiny.get_config().to_dict()
+    del saved["eval"]["speed"]
+    saved["eval"]["old_key"] = 1
+    saved["eval"]["speed_lengths"] = [1, 2]
+    saved["eval"]["decoders"] = ["AR (cache)"]
+    saved["train"]["num_steps"] = 7
+    config, dropped = with_defaults(saved)
+    assert config.eval.speed.lengths == base_config().eval.speed.lengths
+    assert config.train.num_steps == 7
+    assert sorted(dropped) == ["eval.old_key", "eval.speed_lengths"]
+    assert config.eval.decoders == ("AR (cache)",)  # JSON's list is a tuple again.

@@ -1,0 +1,36 @@
+"""training/metrics.py: FLOPs per token, the first non-finite row, and the metrics writer."""
+
+import json
+
+from model import ModelConfig
+from training import metrics
+
+
+def test_flops_per_token_counts_every_matmul_weight():
+    cfg = ModelConfig(
+        vocab_size=261, d_model=512, num_heads=8, num_layers=6, d_ff=2048, max_len=256
+    )
+    d, f, v, L = 512, 2048, 261, 6
+    biases_norms = L * (4 * d + f + d + 4 * d) + 2 * d + v
+    assert metrics.matmul_params(cfg) == cfg.num_params() - (v + 256) * d - biases_norms
+    assert (
+        metrics.train_flops_per_token(cfg, 256) == 6 * metrics.matmul_params(cfg) + 12 * L * 256 * d
+    )
+
+
+def test_first_non_finite_names_the_first_bad_row():
+    rows = [{"loss": 1.0, "grad_norm": 1.0}, {"loss": 1.0, "grad_norm": float("inf")}]
+    assert metrics.first_non_finite(rows, ("loss", "grad_norm")) == 1
+    assert metrics.first_non_finite(rows[:1], ("loss", "grad_norm")) is None
+
+
+def test_metrics_writer_drops_lines_past_the_resumed_checkpoint(tmp_path):
+    writer = metrics.MetricsWriter(str(tmp_path))
+    for step in (10, 20, 30):
+        writer.write(step, "train", {"loss": 1.0})
+    writer.close()
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write('{"step": 40, "spl')  # Cut short by a crash.
+    metrics.MetricsWriter(str(tmp_path), keep_up_to_step=20).close()
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == [10, 20]

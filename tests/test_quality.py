@@ -1,0 +1,146 @@
+"""Held-out loss and generation quality (evaluation/quality.py), with known answers."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import make_tiny_model
+
+import data
+from data import vocab
+from evaluation import decoders, quality
+from evaluation.run import LoadedRun
+from experiments.base import base_config
+
+
+def _run(task, kind, objective="teacher_forcing"):
+    config = base_config()
+    config.data.update(task="copy", num_symbols=8, min_len=2, max_len=6)
+    config.train.objective = objective
+    config.eval.update(num_examples=8, batch_size=8, random_floor_examples=8, num_samples=2)
+    return LoadedRun(kind, 0, "/nowhere", make_tiny_model(task, kind), config, 0)
+
+
+def test_honest_loss_equals_teacher_forced_for_causal_and_not_for_full(copy_task):
+    causal = quality.losses(make_tiny_model(copy_task, "causal"), copy_task, 16, 16)
+    np.testing.assert_allclose(causal["honest"], causal["teacher_forced"], rtol=1e-6)
+    full = quality.losses(make_tiny_model(copy_task, "full"), copy_task, 16, 16)
+    assert np.max(np.abs(full["honest"] - full["teacher_forced"])) > 1e-4
+
+
+def test_uniform_model_loss_is_ln_vocab_and_the_random_floor_is_ln_symbols(copy_task):
+    model = make_tiny_model(copy_task, "causal")
+    model.lm_head.kernel.value = jnp.zeros_like(model.lm_head.kernel.value)
+    model.lm_head.bias.value = jnp.zeros_like(model.lm_head.bias.value)
+    losses = quality.losses(model, copy_task, 8, 8)
+    np.testing.assert_allclose(
+        losses["teacher_forced"] / losses["count"], np.log(copy_task.vocab_size), rtol=1e-6
+    )
+    config = data.default_data_config()
+    config.update(task="copy", num_symbols=8, min_len=2, max_len=6)
+    floor = quality.random_floor(model, config, 8, 8)
+    assert floor["floor"] == pytest.approx(np.log(8))
+    assert floor["loss"] == pytest.approx(np.log(copy_task.vocab_size), rel=1e-6)
+
+
+def test_held_out_loss_is_token_weighted_with_the_ratio_estimators_sem():
+    # Two rows: 1 token with loss 1, 3 tokens with loss 2 each. Token-weighted: 7 / 4.
+    mean, sem = quality.ratio_mean_sem([1.0, 6.0], [1, 3])
+    assert mean == pytest.approx(7 / 4)
+    # Residuals s - r n: 1 - 7/4 and 6 - 21/4; sem = sqrt(sum e^2 / (N (N - 1))) / mean(n).
+    assert sem == pytest.approx(np.sqrt((0.75**2 + 0.75**2) / 2) / 2)
+    # Equal counts: the ratio estimator is the plain mean of per-row means, and its sem.
+    assert quality.ratio_mean_sem([2.0, 4.0, 9.0], [2, 2, 2]) == pytest.approx(
+        quality.mean_sem([1.0, 2.0, 4.5])
+    )
+    assert quality.ratio_mean_sem([3.0], [2]) == (1.5, 0.0)
+
+
+def test_the_loss_evaluator_skips_cmlm_models_and_reports_every_loss(copy_task):
+    found = quality.evaluate_loss(
+        _run(copy_task, "causal"), _run(copy_task, "causal").config.eval, print
+    )
+    assert set(found.metrics) == {
+        "loss_teacher_forced",
+        "loss_honest",
+        "leak_gap",
+        "random_loss",
+        "random_floor",
+    }
+    assert found.metrics["loss_honest"][0] == pytest.approx(found.metrics["loss_teacher_forced"][0])
+    masked = _run(copy_task, "prefix_full", objective="masked")
+    assert quality.evaluate_loss(masked, masked.config.eval, lambda _: None).metrics == {}
+
+
+def test_references_are_the_source_then_eos(copy_task):
+    batch = copy_task.batch(0, 8, split="eval")
+    prompts = quality.prompts_of(batch, int(batch["prefix_lengths"].max()), 10)
+    for b, reference in enumerate(quality.references(batch)):
+        source = prompts.prompts_BxP[b, 1 : prompts.prompt_lengths_B[b] - 1]  # BOS source SEP.
+        np.testing.assert_array_equal(reference, np.append(source, vocab.EOS))
+        assert prompts.target_lengths_B[b] == len(reference) - 1  # The oracle length.
+
+
+def test_score_known_answers():
+    ref = np.array([5, 6, 2])
+    exact, accuracy = quality.score(
+        [np.array([5, 6, 2]), np.array([5, 7, 2]), np.array([5]), np.array([5, 6, 2, 2])],
+        [ref] * 4,
+    )
+    np.testing.assert_array_equal(exact, [1, 0, 0, 0])
+    np.testing.assert_allclose(accuracy, [1, 2 / 3, 1 / 3, 1])
+
+
+def test_mean_sem_known_answers():
+    assert quality.mean_sem([1.0, 3.0]) == (2.0, 1.0)
+    assert quality.mean_sem([4.0]) == (4.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    "kind, objective, expected",
+    [
+        ("causal", "teacher_forcing", ["AR (cache)"]),
+        ("full", "teacher_forcing", ["AR (no cache, honest)", "AR (cache, naive)"]),
+        ("prefix_full", "masked", [f"mask-predict K={k}" for k in (1, 2, 4, 8)]),
+    ],
+)
+def test_the_quality_evaluator_scores_every_decoder_that_applies(
+    copy_task, kind, objective, expected
+):
+    run = _run(copy_task, kind, objective)
+    found = quality.evaluate_generation(run, run.config.eval, lambda _: None)
+    assert list(found.samples) == expected
+    for name in expected:
+        exact, _ = found.metrics[f"exact_match/{name}"]
+        accuracy, _ = found.metrics[f"token_accuracy/{name}"]
+        assert 0 <= exact <= accuracy <= 1 and len(found.samples[name]) == 2
+
+
+def test_the_cache_and_no_cache_score_alike_on_a_causalmake_tiny_model(copy_task):
+    # The same greedy continuations, so the same per-row scores: the scoring is decoder-blind.
+    model, batches = make_tiny_model(copy_task, "causal"), [copy_task.batch(0, 8, split="eval")]
+    scores = [
+        quality.decode_and_score(decoders.DECODERS[name], decoders.Models(model), batches, 8, 0)
+        for name in ("AR (cache)", "AR (no cache, honest)")
+    ]
+    np.testing.assert_array_equal(scores[0][0], scores[1][0])
+    np.testing.assert_array_equal(scores[0][1], scores[1][1])
+
+
+def test_a_perfect_decoder_scores_100_percent(copy_task):
+    def copier(models, prompts):  # Writes each prompt's source, then EOS: the copy answer.
+        B, P = prompts.prompts_BxP.shape
+        tokens = np.zeros((B, P + prompts.max_new_tokens), np.int32)
+        lengths = np.zeros(B, np.int32)
+        for b, p in enumerate(prompts.prompt_lengths_B):
+            row = np.concatenate([prompts.prompts_BxP[b, :p], prompts.prompts_BxP[b, 1 : p - 1]])
+            row = np.append(row, vocab.EOS)
+            tokens[b, : len(row)], lengths[b] = row, len(row)
+        return decoders.GenerateOutput(tokens, lengths)
+
+    spec = decoders.DecoderSpec("copier", "AR", "test", copier, lambda m, o: True, None)
+    batches = list(quality.eval_batches(copy_task, 20, 8))
+    exact, accuracy, samples = quality.decode_and_score(
+        spec, decoders.Models(make_tiny_model(copy_task, "causal")), batches, 8, 3
+    )
+    assert exact.shape == (20,) and exact.mean() == accuracy.mean() == 1.0
+    assert len(samples) == 3 and all(line.endswith("✓") for line in samples)

@@ -1,0 +1,56 @@
+"""Speed (evaluation/speed.py): the decoders table timed side by side, and training tokens/s."""
+
+import pytest
+from conftest import make_tiny_config
+
+from evaluation import decoders, speed
+
+
+def test_time_call_reports_the_median_and_the_first_calls_extra_time():
+    calls = []
+
+    def fn():
+        calls.append(1)
+        return 0
+
+    compile_s, run_s = speed.time_call(fn, repeats=3)
+    assert len(calls) == 4 and compile_s >= 0 and run_s >= 0
+
+
+def test_decoders_are_timed_at_every_point_each_on_the_mask_it_needs():
+    cfg = make_tiny_config(attention_mask_kind="causal")
+    specs = decoders.lookup(
+        ["AR (cache)", "AR (no cache, honest)", "AR (cache, naive)", "mask-predict K=2"]
+    )
+    rows = speed.time_decoders(
+        cfg, specs, [(1, 4, 12), (3, 4, 28)], repeats=1, no_cache_max_length=16, log=lambda _: None
+    )
+    # The naive decoder runs AR (cache)'s program, so it is not timed again; the no-cache
+    # decoder stops at no_cache_max_length total tokens.
+    assert [(r["decoder"], r["batch_size"], r["length"]) for r in rows] == [
+        ("AR (cache)", 1, 16),
+        ("AR (no cache, honest)", 1, 16),
+        ("mask-predict K=2", 1, 16),
+        ("AR (cache)", 3, 32),
+        ("mask-predict K=2", 3, 32),
+    ]
+    for row in rows:
+        assert row["family"] == decoders.DECODERS[row["decoder"]].family
+        assert row["tokens_per_s"] == pytest.approx(
+            row["batch_size"] * row["new_tokens"] / row["latency_s"]
+        )
+
+
+@pytest.mark.slow
+def test_training_speed_rows():
+    cfg = make_tiny_config()
+    train = speed.training_speed(
+        cfg,
+        objectives=("teacher_forcing", "sequential"),
+        seq_len=16,
+        batch_size=4,
+        steps=1,
+        log=lambda _: None,
+    )
+    assert [r["objective"] for r in train] == ["teacher_forcing", "sequential"]
+    assert all(r["tokens_per_s"] > 0 and r["compile_s"] >= 0 for r in train)

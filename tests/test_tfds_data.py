@@ -1,0 +1,156 @@
+"""data/tfds_data.py: text windows and translation pairs from tiny TFDS sets built here,
+determinism, process slices and clear errors for missing or bad TFDS configs."""
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+from batch_contract import check_contract, full_sequences, make, split_rows
+
+from data import vocab
+
+TEXT_DOCS = {
+    "train": ["To be, or not to be: that is the question. " * 40 + "Fin.", "Short.", "Ça va?"],
+    "test": ["Now is the winter of our discontent " * 20],
+}
+PAIRS = {
+    "train": [(f"Satz {i}.", f"Sentence {i}.") for i in range(20)] + [("lang " * 30, "long " * 30)],
+    "test": [(f"Prüfung {i}", f"Test {i}") for i in range(5)],
+}
+
+
+class DataTestText(tfds.core.GeneratorBasedBuilder):
+    """A tiny text set: one long document, as in tiny_shakespeare, and short ones."""
+
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self):
+        features = tfds.features.FeaturesDict({"text": tfds.features.Text()})
+        return tfds.core.DatasetInfo(builder=self, features=features)
+
+    def _split_generators(self, dl_manager):
+        return {split: self._generate_examples(docs) for split, docs in TEXT_DOCS.items()}
+
+    def _generate_examples(self, docs):
+        for i, doc in enumerate(docs):
+            yield i, {"text": doc}
+
+
+class DataTestTranslation(tfds.core.GeneratorBasedBuilder):
+    """A tiny de-en set with one pair too long for the tests' seq_len."""
+
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self):
+        features = tfds.features.Translation(languages=("de", "en"))
+        return tfds.core.DatasetInfo(builder=self, features=features)
+
+    def _split_generators(self, dl_manager):
+        return {split: self._generate_examples(pairs) for split, pairs in PAIRS.items()}
+
+    def _generate_examples(self, pairs):
+        for i, (de, en) in enumerate(pairs):
+            yield i, {"de": de, "en": en}
+
+
+@pytest.fixture(scope="module")
+def tfds_dir(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("tfds")
+    for builder_class in (DataTestText, DataTestTranslation):
+        builder_class(data_dir=str(data_dir), file_format="array_record").download_and_prepare()
+    return str(data_dir)
+
+
+def test_tfds_text_rows_are_windows_of_the_documents(data_config, tfds_dir):
+    task = make(
+        data_config, task="tfds_text", tfds_name="data_test_text", data_dir=tfds_dir, seq_len=32
+    )
+    assert (task.vocab_size, task.num_symbols, task.length_preserving) == (261, 256, False)
+    batch = task.batch(0, 24)
+    check_contract(task, batch, 24)
+    assert (batch["prefix_lengths"] == 1).all()
+    np.testing.assert_array_equal(batch["loss_mask"], batch["targets"] != vocab.PAD)
+    docs = [doc.encode() for doc in TEXT_DOCS["train"]]
+    windows = set()
+    for seq, length in zip(full_sequences(batch), batch["lengths"], strict=True):
+        text = vocab.ids_to_bytes(seq)
+        if seq[length] == vocab.EOS:  # A short document, taken whole.
+            assert text in docs[1:]
+        else:  # A window of exactly seq_len bytes of the long document.
+            assert len(text) == 32 and text in docs[0]
+            windows.add(text)
+    assert len(windows) > 5
+    eval_text = vocab.ids_to_bytes(full_sequences(task.batch(0, 4, split="eval"))[0])
+    assert eval_text in TEXT_DOCS["test"][0].encode()
+
+
+def test_tfds_text_is_deterministic_and_sliced_per_process(data_config, tfds_dir):
+    task = make(
+        data_config, task="tfds_text", tfds_name="data_test_text", data_dir=tfds_dir, seq_len=32
+    )
+    again = make(data_config)
+    whole = task.batch(7, 8)
+    for key, value in again.batch(7, 8).items():
+        np.testing.assert_array_equal(value, whole[key])
+    assert not np.array_equal(task.batch(8, 8)["inputs"], whole["inputs"])
+    parts = [task.batch(7, 8, process_index=i, process_count=2) for i in range(2)]
+    for key, value in whole.items():
+        np.testing.assert_array_equal(np.concatenate([part[key] for part in parts]), value)
+
+
+def test_tfds_translation_rows_are_sentence_pairs(data_config, tfds_dir):
+    task = make(
+        data_config,
+        task="tfds_translation",
+        tfds_name="data_test_translation",
+        data_dir=tfds_dir,
+        seq_len=40,
+    )
+    batch = task.batch(1, 32)
+    check_contract(task, batch, 32)
+    train_pairs = {(de.encode(), en.encode()) for de, en in PAIRS["train"]}
+    rows = {(vocab.ids_to_bytes(s), vocab.ids_to_bytes(t)) for s, t in split_rows(batch)}
+    assert rows <= train_pairs and len(rows) > 10  # The long pair never fits: it is redrawn.
+    position = np.arange(task.seq_len)[None, :]
+    in_target = (position >= batch["prefix_lengths"][:, None] - 1) & (batch["targets"] != 0)
+    np.testing.assert_array_equal(batch["loss_mask"], in_target.astype(np.float32))
+    eval_batch = task.batch(1, 4, split="eval")
+    test_pairs = {(de.encode(), en.encode()) for de, en in PAIRS["test"]}
+    assert {(vocab.ids_to_bytes(s), vocab.ids_to_bytes(t)) for s, t in split_rows(eval_batch)} <= (
+        test_pairs
+    )
+    np.testing.assert_array_equal(task.batch(1, 32)["inputs"], batch["inputs"])
+
+
+def test_tfds_translation_truncates_when_nothing_fits(data_config, tfds_dir):
+    task = make(
+        data_config,
+        task="tfds_translation",
+        tfds_name="data_test_translation",
+        data_dir=tfds_dir,
+        seq_len=8,
+    )
+    batch = task.batch(0, 16)
+    check_contract(task, batch, 16)
+    for source, target in split_rows(batch):
+        assert len(source) + len(target) == 6 and len(source) >= 3
+
+
+def test_missing_tfds_dataset_names_the_config_key_and_the_fix(data_config, tmp_path):
+    empty = tmp_path / "nothing_here"
+    with pytest.raises(FileNotFoundError) as error:
+        make(data_config, task="tfds_text", tfds_name="data_test_text", data_dir=str(empty))
+    assert "data.data_dir" in str(error.value)
+    assert str(empty) in str(error.value) and "scripts/prepare_data.py" in str(error.value)
+
+
+def test_bad_tfds_configs_raise_clear_errors(data_config, tfds_dir):
+    with pytest.raises(ValueError, match="data.eval_split='validation'"):
+        make(
+            data_config,
+            task="tfds_text",
+            tfds_name="data_test_text",
+            data_dir=tfds_dir,
+            eval_split="validation",
+        )
+    with pytest.raises(ValueError, match="not a known TFDS dataset"):
+        make(data_config, task="tfds_text", tfds_name="no_such_set_xyz", data_dir=tfds_dir)

@@ -1,0 +1,111 @@
+"""The run-folder layout: the one place that knows where train.py and eval.py keep things.
+
+  runs/<experiment>/                 the workdir
+    experiment.json                  the whole experiment config (every variant)
+    <variant>/seed_<s>/              one run
+      config.json                    the resolved config of that run (checked on resume)
+      checkpoints/<step>/            Orbax checkpoints
+      metrics.jsonl, tensorboard/    training metrics
+    report/                          eval.py's report: results.json, report.md, index.html, *.png
+
+Plain paths and JSON only (no JAX), so every entry point can use it.
+"""
+
+import json
+import os
+
+EXPERIMENT_FILE = "experiment.json"
+CONFIG_FILE = "config.json"
+CHECKPOINT_DIR = "checkpoints"
+METRICS_FILE = "metrics.jsonl"
+TENSORBOARD_DIR = "tensorboard"
+REPORT_DIR = "report"
+RESULTS_FILE = "results.json"
+SEED_PREFIX = "seed_"
+DEFAULT_VARIANT = "default"  # The folder of an experiment that defines no variants.
+
+
+def run_dir(workdir: str, variant: str, seed: int) -> str:
+    """<workdir>/<variant>/seed_<seed>."""
+    return os.path.join(workdir, variant or DEFAULT_VARIANT, f"{SEED_PREFIX}{seed}")
+
+
+def config_path(run: str) -> str:
+    return os.path.join(run, CONFIG_FILE)
+
+
+def checkpoint_dir(run: str) -> str:
+    """Absolute, as Orbax requires."""
+    return os.path.abspath(os.path.join(run, CHECKPOINT_DIR))
+
+
+def metrics_path(run: str) -> str:
+    return os.path.join(run, METRICS_FILE)
+
+
+def tensorboard_dir(run: str) -> str:
+    return os.path.join(run, TENSORBOARD_DIR)
+
+
+def experiment_path(workdir: str) -> str:
+    return os.path.join(workdir, EXPERIMENT_FILE)
+
+
+def report_dir(workdir: str) -> str:
+    return os.path.join(workdir, REPORT_DIR)
+
+
+def results_path(workdir: str) -> str:
+    return os.path.join(report_dir(workdir), RESULTS_FILE)
+
+
+def read_experiment(workdir: str) -> dict | None:
+    """The experiment config saved by train.py, or None when there is none."""
+    path = experiment_path(workdir)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def seed_runs(variant_dir: str) -> list[tuple[int, str]]:
+    """(seed, run folder) of each trained seed (one holding a checkpoints folder), by seed."""
+    if not os.path.isdir(variant_dir):
+        return []
+    found = []
+    for entry in os.listdir(variant_dir):
+        path = os.path.join(variant_dir, entry)
+        suffix = entry.removeprefix(SEED_PREFIX)
+        if (
+            entry.startswith(SEED_PREFIX)
+            and suffix.isdigit()
+            and os.path.isdir(os.path.join(path, CHECKPOINT_DIR))
+        ):
+            found.append((int(suffix), path))
+    return sorted(found)
+
+
+def defined_variants(workdir: str) -> list[str]:
+    """The variant names experiment.json defines, in its order ([] without the file)."""
+    experiment = read_experiment(workdir) or {}
+    return list(experiment.get("variants") or {}) or ([DEFAULT_VARIANT] if experiment else [])
+
+
+def trained_variants(workdir: str) -> list[tuple[str, str]]:
+    """(variant, folder) of each variant with a trained seed: the experiment's order first."""
+    present = sorted(
+        entry
+        for entry in os.listdir(workdir)
+        if entry != REPORT_DIR and seed_runs(os.path.join(workdir, entry))
+    )
+    order = defined_variants(workdir)
+    names = [n for n in order if n in present] + [n for n in present if n not in order]
+    return [(name, os.path.join(workdir, name)) for name in names]
+
+
+def sibling_run(run: str, variant: str) -> str | None:
+    """The run of `variant` with this run's seed (e.g. a non-AR variant's AR baseline), if any."""
+    run = os.path.normpath(run)
+    workdir, seed_folder = os.path.dirname(os.path.dirname(run)), os.path.basename(run)
+    path = os.path.join(workdir, variant, seed_folder)
+    return path if os.path.isdir(os.path.join(path, CHECKPOINT_DIR)) else None
