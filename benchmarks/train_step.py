@@ -5,6 +5,15 @@ in the same process), the teacher_forcing step at the target shape (6 layers, d_
 length 256, batch 16, fp32, byte vocabulary), and teacher_forcing vs sequential at length 64.
 Step times are medians over --steps runs after one warm-up; compile time is reported apart.
 XLA flags: launch.CPU_XLA_FLAGS, unless XLA_FLAGS sets the same flag (to compare flags).
+
+Measured (2026-11-24, 2-core CPU, fp32; the peak, a 2048² fp32 matmul in the same run, 0.119
+TFLOP/s): teacher forcing at length 256: 5.50 s a step, 745 tokens/s, MFU 77.6%; at length 64:
+1.31 s, 783 tokens/s, 76.9%; sequential (free-running, KV cache, `lax.scan`) at length 64: 6.45 s,
+159 tokens/s, 15.6%, so teacher forcing trains 4.9x the tokens/s (compile 5.3 s / 7.4 s). The two
+objectives do the same FLOPs; on two cores the parallel pass only wins by using them better. On an
+H100 (JAX 0.11.2, XLA's default TF32 matmuls): teacher forcing at length 256 takes 12.5 ms (47% of
+the 85.5 TFLOP/s a 2048² fp32 matmul reached); at length 64 teacher forcing 5.0 ms vs sequential
+69.3 ms (14.0x).
 """
 
 import launch

@@ -145,8 +145,8 @@ def evaluate_decoding_speed(
         info={
             "variant": run.variant,
             "model": dataclasses.asdict(cfg),
-            "note": f"Random weights of the variant's shape; median of {speed.repeats} runs "
-            "after a compiling one.",
+            "note": "Random weights of the variant's shape, each decoder with the attention mask "
+            f"it needs; median of {speed.repeats} runs after a compiling one.",
         },
     )
 

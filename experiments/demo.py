@@ -10,15 +10,16 @@ Command (from the repository root; `make demo` runs the same two lines):
   python train.py --config=experiments/demo.py --workdir=runs/demo
   python eval.py --workdir=runs/demo
 
-Expected (runs/demo/report/index.html; measured 2026-11-24 on the 2-core CPU, from a fresh
-clone): perturbation leakage exactly 0.0 for causal and prefix, ~24 for full; full's
-teacher-forced loss ~1e-7 (below causal's ~1e-4) but its honest loss ~8-9 (above causal's);
-causal and prefix greedy exact match 100% on copy and reverse, full (honest decode) 0-3%; the
-cache 4x faster than no cache at 64 tokens, ~44x at 512. Teacher forcing trains ~4-8x the
-tokens/s of sequential (free-running, KV-cached) training at length 64 here: the FLOPs are the
-same and a 2-core CPU has little parallelism for the one-pass version to exploit; on an H100 it
-is 14x. Run time: 3.5 min on 2 CPU cores (training ~2 min, evaluation 79 s); on an H100, 75 s of
-training and 99 s of evaluation.
+Expected (runs/demo/report/index.html). Measured 2026-11-26 on the 2-core CPU by `make demo` in
+a fresh clone (3 min 1 s, venv and install included; evaluation 70 s): perturbation leakage
+exactly 0.0 for causal and prefix, 25.4 and 23.6 for full; full's teacher-forced loss 7.8e-08 and
+8.3e-08 (below causal's 7.8e-05 and 2.3e-05) but its honest loss 9.00 and 8.91 (token-weighted);
+causal and prefix greedy exact match 100% on copy and reverse, full (honest decode) 0.0% and 3.1%;
+the cache 6.3x faster than no cache at 64 tokens, 77.4x at 512 (batch 1); teacher forcing 6.4x
+the training tokens/s of sequential (free-running, KV-cached) training at length 64. Earlier runs
+(2026-11-24, same machine type) gave 3.8-8x for that last ratio: the FLOPs are the same and a
+2-core CPU has little parallelism for the one-pass version to exploit; on an H100 it was 14x, with
+75 s of training and 99 s of evaluation.
 """
 
 import ml_collections

@@ -153,11 +153,8 @@ def speed_note(speed: dict) -> str:
         "num_heads": "{} heads",
         "d_ff": "d_ff {}",
         "vocab_size": "vocabulary {}",
-        "max_len": "max_len {}",
     }
     shape = [text.format(model[key]) for key, text in formats.items() if key in model]
-    if "attention_mask_kind" in model:
-        shape.append(f"{model['attention_mask_kind']} mask")
     text = f"Timed on the shape of **{speed.get('variant', '?')}**"
     text += f" ({', '.join(shape)})." if shape else "."
     return f"{text} {speed['note']}" if speed.get("note") else text
