@@ -15,7 +15,7 @@ import os  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
-from absl import app, flags, logging  # noqa: E402
+from absl import flags  # noqa: E402
 
 from evaluation import environment, report, runner  # noqa: E402
 from training import run_folder  # noqa: E402
@@ -35,27 +35,23 @@ def log(message: str) -> None:
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    if not flags.FLAGS["verbosity"].present:
-        logging.set_verbosity(logging.WARNING)  # Orbax logs every file it reads at INFO.
+    del argv  # launch.run refuses positional arguments.
     workdir = _WORKDIR.value
     if not os.path.isdir(workdir):
-        sys.exit(
-            f"eval.py: --workdir={workdir} does not exist; train first: "
+        raise FileNotFoundError(
+            f"--workdir={workdir} is not a folder; train first: "
             f"python train.py --config=experiments/<name>.py --workdir={workdir}"
         )
     start = time.perf_counter()
-    try:
-        if _RENDER_ONLY.value:
-            results = report.read_results(run_folder.report_dir(workdir))
-        else:
-            results = runner.evaluate_workdir(
-                workdir, variants=_VARIANTS.value, evaluators=_EVALUATORS.value, log=log
-            )
-            results.update(environment.describe(os.path.dirname(os.path.abspath(__file__))))
-    except (FileNotFoundError, ValueError) as error:
-        sys.exit(f"eval.py: {error}")
+    if _RENDER_ONLY.value:
+        results = report.read_results(run_folder.report_dir(workdir))
+    else:
+        results = runner.evaluate_workdir(
+            workdir, variants=_VARIANTS.value, evaluators=_EVALUATORS.value, log=log
+        )
+        results.update(environment.describe(os.path.dirname(os.path.abspath(__file__))))
+    for warning in report.warnings(results):
+        log(f"warning: {warning}")
     log("rendering the report")
     path = report.write(run_folder.report_dir(workdir), results)
     for verdict in report.verdicts(results):
@@ -64,4 +60,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    launch.run(main)

@@ -1,21 +1,94 @@
-"""Process set-up shared by the entry points: XLA CPU flags, then (multi-host) JAX distributed.
+"""Process set-up shared by the entry points: XLA CPU flags, and `run`, which turns every user
+error into one line on stderr.
 
 Import this before anything runs a JAX computation: XLA reads XLA_FLAGS once, when the backend
 starts. Flags the user already set win.
 """
 
 import os
+import sys
+from collections.abc import Callable
 
-# Measured on the 2-core CI machine for small-batch decoding (README, "Speed"): Eigen's dots beat
-# the experimental YNNPACK fusions at M = 8 (about 1.5x), and splitting tiny ops over threads
-# costs more than it saves. Both only affect the CPU backend.
+from absl import app, flags, logging
+
+# Measured on the 2-core CI machine for small-batch decoding (benchmarks/sampling.py): Eigen's
+# dots beat the experimental YNNPACK fusions at M = 8 (about 1.5x), and splitting tiny ops over
+# threads costs more than it saves. Both only affect the CPU backend.
 CPU_XLA_FLAGS = ("--xla_cpu_experimental_ynn_fusion_type=", "--xla_cpu_multi_thread_eigen=false")
+
+# What a user can cause: bad values (ValueError, KeyError, TypeError), missing or unwritable
+# files and full disks (OSError), a diverged run (FloatingPointError).
+USER_ERRORS = (ValueError, KeyError, TypeError, OSError, FloatingPointError)
+
+_VERBOSE = flags.DEFINE_bool(
+    "verbose", False, "On an error, show the full traceback (for bug reports), not one line."
+)
 
 
 def configure_xla_cpu() -> None:
     """Adds CPU_XLA_FLAGS to XLA_FLAGS, unless the user set the same flag already."""
-    flags = os.environ.get("XLA_FLAGS", "")
+    flags_value = os.environ.get("XLA_FLAGS", "")
     for flag in CPU_XLA_FLAGS:
-        if flag.split("=")[0] not in flags:
-            flags = f"{flags} {flag}".strip()
-    os.environ["XLA_FLAGS"] = flags
+        if flag.split("=")[0] not in flags_value:
+            flags_value = f"{flags_value} {flag}".strip()
+    os.environ["XLA_FLAGS"] = flags_value
+
+
+def message_of(error: BaseException) -> str:
+    """The text of an error on one line: nested causes unwrapped, a KeyError's quotes dropped,
+    line breaks joined ("; ", or a space after a colon)."""
+    while len(error.args) == 1 and isinstance(error.args[0], BaseException):
+        error = error.args[0]
+    text = error.args[0] if len(error.args) == 1 and isinstance(error.args[0], str) else str(error)
+    line = ""
+    for part in (p.strip() for p in text.splitlines() if p.strip()):
+        line += part if not line else (" " if line.endswith(":") else "; ") + part
+    return line or type(error).__name__
+
+
+def _verbose_requested() -> bool:
+    """--verbose from argv itself: the flags may be what failed to parse."""
+    return any(arg in ("--verbose", "--verbose=true", "--verbose=True") for arg in sys.argv[1:])
+
+
+def _fail(program: str, text: str, code: int) -> None:
+    print(f"{program}: {text}", file=sys.stderr, flush=True)
+    sys.exit(code)
+
+
+def run(main: Callable[[list[str]], None]) -> None:
+    """`absl.app.run(main)`, where a bad command line (a mistyped flag or config key, a missing or
+    broken config file, an out-of-range value, a stray argument) ends in one line and exit code
+    2, a user error
+    raised by `main` (USER_ERRORS) in one line and exit code 1, and Ctrl-C in exit code 130.
+    With --verbose, errors keep their traceback.
+    """
+    program = os.path.relpath(sys.argv[0]) if sys.argv[0] else "python"
+
+    def parse(argv: list[str]) -> list[str]:
+        try:
+            return flags.FLAGS(argv)
+        except Exception as error:  # Anything raised while parsing comes from the command line.
+            if _verbose_requested():
+                raise
+            _fail(program, f"bad command line: {message_of(error)}", 2)
+
+    def guarded(argv: list[str]) -> None:
+        if len(argv) > 1:  # No entry point takes positional arguments: a typo, not a wish.
+            _fail(program, f"bad command line: unexpected arguments {argv[1:]}", 2)
+        if not flags.FLAGS["verbosity"].present:
+            logging.set_verbosity(logging.WARNING)  # Orbax and TFDS log every file at INFO.
+        try:
+            main(argv)
+        except app.UsageError as error:
+            _fail(program, f"bad command line: {message_of(error)}", 2)
+        except USER_ERRORS as error:
+            if _VERBOSE.value:
+                raise
+            _fail(program, message_of(error), 1)
+        except KeyboardInterrupt:
+            if _VERBOSE.value:
+                raise
+            _fail(program, "interrupted (Ctrl-C).", 130)
+
+    app.run(guarded, flags_parser=parse)

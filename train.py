@@ -1,9 +1,11 @@
 """Trains an experiment: python train.py --config=experiments/<name>.py --workdir=runs/<name>.
 
 Flags: --variant=NAME trains one variant; --config.train.num_steps=5 (any key) overrides the
-config, and a key that does not exist fails at once; --overwrite wipes run folders whose config
-differs. Rerunning the same command resumes from the latest checkpoints. Several processes
-(multi-host): see training/mesh.py:initialize_distributed and the README.
+config, and a key that does not exist fails at once; --overwrite wipes the run folders whose
+config differs, after every check has passed. Rerunning the same command resumes from the
+latest checkpoints. SIGTERM or Ctrl-C saves, then stops; a second Ctrl-C stops at once. Every
+error ends in one line (--verbose shows the traceback). Several processes (multi-host): see
+training/mesh.py:initialize_distributed and the README.
 """
 
 import launch
@@ -12,7 +14,7 @@ launch.configure_xla_cpu()  # Before JAX starts its backend: XLA reads its flags
 
 import sys  # noqa: E402
 
-from absl import app, flags, logging  # noqa: E402
+from absl import flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from training import loop, mesh  # noqa: E402
@@ -33,23 +35,18 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    if not flags.FLAGS["verbosity"].present:
-        logging.set_verbosity(logging.WARNING)  # Orbax logs every file it writes at INFO.
+    del argv  # launch.run refuses positional arguments.
     mesh.initialize_distributed(auto_detect=_DISTRIBUTED.value)
-    try:
-        results = loop.train_experiment(
-            _CONFIG.value, _WORKDIR.value, _VARIANT.value, overwrite=_OVERWRITE.value
-        )
-    except (ValueError, KeyError, FloatingPointError) as error:
-        # Config errors and a non-finite loss: one clear message, no traceback, exit code 1.
-        sys.exit(f"train.py: {error}")
+    results = loop.train_experiment(
+        _CONFIG.value, _WORKDIR.value, _VARIANT.value, overwrite=_OVERWRITE.value
+    )
     for result in results:
-        state = "stopped by SIGTERM" if result.preempted else "finished"
+        state = f"stopped by {result.stopped_by}" if result.stopped_by else "finished"
         loss = result.last_train.get("loss")
         print(f"{result.run_dir}: {state} at step {result.step}, last train loss {loss}")
+    if results and results[-1].stopped_by == "Ctrl-C":
+        sys.exit(130)  # Like any program Ctrl-C stops: `train.py && eval.py` stops here too.
 
 
 if __name__ == "__main__":
-    app.run(main)
+    launch.run(main)

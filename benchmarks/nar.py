@@ -34,21 +34,21 @@ import dataclasses  # noqa: E402
 import json  # noqa: E402
 
 import jax  # noqa: E402
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
 from evaluation import decoders  # noqa: E402
 from evaluation.speed import time_decoders  # noqa: E402
 from model import ModelConfig  # noqa: E402
 
-flags.DEFINE_integer("num_layers", 2, "Decoder layers.")
-flags.DEFINE_integer("d_model", 128, "Model width.")
-flags.DEFINE_integer("num_heads", 4, "Attention heads.")
-flags.DEFINE_integer("d_ff", 512, "MLP width.")
-flags.DEFINE_integer("vocab_size", 21, "Vocabulary size (16 symbols + 5 specials).")
+flags.DEFINE_integer("num_layers", 2, "Decoder layers.", lower_bound=1)
+flags.DEFINE_integer("d_model", 128, "Model width.", lower_bound=1)
+flags.DEFINE_integer("num_heads", 4, "Attention heads.", lower_bound=1)
+flags.DEFINE_integer("d_ff", 512, "MLP width.", lower_bound=1)
+flags.DEFINE_integer("vocab_size", 21, "Vocabulary size (16 symbols + 5 specials).", lower_bound=1)
 flags.DEFINE_list("batch_sizes", ["1", "64"], "Rows decoded together.")
 flags.DEFINE_list("target_lens", ["32", "64", "128", "256"], "Target tokens per row.")
 flags.DEFINE_list("iterations", ["1", "4"], "Mask-predict passes K.")
-flags.DEFINE_integer("repeats", 5, "Timed runs per decoder; the median is reported.")
+flags.DEFINE_integer("repeats", 5, "Timed runs per decoder; the median is reported.", lower_bound=1)
 flags.DEFINE_enum(
     "nar_mask",
     "prefix_full",
@@ -56,6 +56,12 @@ flags.DEFINE_enum(
     "The CMLM model's mask: prefix_full encodes the prompt once (KV cache), full every pass.",
 )
 FLAGS = flags.FLAGS
+for _name in ("batch_sizes", "target_lens", "iterations"):
+    flags.register_validator(
+        _name,
+        lambda values: all(v.isdigit() and int(v) >= 1 for v in values),
+        message=f"--{_name} takes a comma-separated list of ints >= 1",
+    )
 
 
 def main(argv):
@@ -93,4 +99,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    launch.run(main)

@@ -50,18 +50,21 @@ from evaluation.speed import time_call  # noqa: E402
 from model import ModelConfig, generate, generate_no_cache, make_decoder  # noqa: E402
 from model.sampling import cache_sizes  # noqa: E402
 
-flags.DEFINE_integer("num_layers", 4, "Decoder layers.")
-flags.DEFINE_integer("d_model", 256, "Model width.")
-flags.DEFINE_integer("num_heads", 4, "Attention heads.")
-flags.DEFINE_integer("d_ff", 1024, "MLP width.")
-flags.DEFINE_integer("vocab_size", 256, "Vocabulary size.")
-flags.DEFINE_integer("batch_size", 8, "Rows decoded together.")
-flags.DEFINE_integer("prompt_len", 16, "Prompt tokens per row.")
-flags.DEFINE_integer("new_tokens", 240, "Generated tokens per row.")
-flags.DEFINE_integer("repeats", 5, "Timed runs per decoder; the median is reported.")
+flags.DEFINE_integer("num_layers", 4, "Decoder layers.", lower_bound=1)
+flags.DEFINE_integer("d_model", 256, "Model width.", lower_bound=1)
+flags.DEFINE_integer("num_heads", 4, "Attention heads.", lower_bound=1)
+flags.DEFINE_integer("d_ff", 1024, "MLP width.", lower_bound=1)
+flags.DEFINE_integer("vocab_size", 256, "Vocabulary size.", lower_bound=1)
+flags.DEFINE_integer("batch_size", 8, "Rows decoded together.", lower_bound=1)
+flags.DEFINE_integer("prompt_len", 16, "Prompt tokens per row.", lower_bound=1)
+flags.DEFINE_integer("new_tokens", 240, "Generated tokens per row.", lower_bound=1)
+flags.DEFINE_integer("repeats", 5, "Timed runs per decoder; the median is reported.", lower_bound=1)
 flags.DEFINE_list("decoders", ["kv_cache", "no_cache"], "Which decoders to time.")
 flags.DEFINE_integer(
-    "cache_phases", None, "kv_cache: the cache grows in this many steps (default: generate's)."
+    "cache_phases",
+    None,
+    "kv_cache: the cache grows in this many steps (default: generate's).",
+    lower_bound=1,
 )
 flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "Compute and parameter dtype.")
 FLAGS = flags.FLAGS
@@ -87,7 +90,7 @@ def main(argv):
     }
     unknown = set(FLAGS.decoders) - decoders.keys()
     if unknown:
-        raise app.UsageError(f"Unknown decoders {sorted(unknown)}; choose from {list(decoders)}")
+        raise app.UsageError(f"unknown decoders {sorted(unknown)}; choose from {list(decoders)}")
     total_len = FLAGS.prompt_len + FLAGS.new_tokens
     cfg = ModelConfig(
         vocab_size=FLAGS.vocab_size,
@@ -150,4 +153,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    launch.run(main)

@@ -20,7 +20,6 @@ import launch
 
 launch.configure_xla_cpu()  # Before JAX starts its backend.
 
-import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import time  # noqa: E402
@@ -28,6 +27,7 @@ import time  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+from absl import flags  # noqa: E402
 
 from data import vocab  # noqa: E402
 from model import ModelConfig  # noqa: E402
@@ -89,19 +89,22 @@ def measure_step(
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--num_layers", type=int, default=6)
-    parser.add_argument("--d_model", type=int, default=512)
-    parser.add_argument("--num_heads", type=int, default=8)
-    parser.add_argument("--seq_len", type=int, default=256)
-    parser.add_argument("--batch_size", type=int, default=16)
-    parser.add_argument("--dtype", default="float32")
-    parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--sequential_seq_len", type=int, default=64, help="0 skips it.")
-    parser.add_argument("--matmul_size", type=int, default=2048)
-    args = parser.parse_args()
+_NUM_LAYERS = flags.DEFINE_integer("num_layers", 6, "Decoder layers.", lower_bound=1)
+_D_MODEL = flags.DEFINE_integer("d_model", 512, "Model width.", lower_bound=1)
+_NUM_HEADS = flags.DEFINE_integer("num_heads", 8, "Attention heads.", lower_bound=1)
+_SEQ_LEN = flags.DEFINE_integer("seq_len", 256, "Tokens per row.", lower_bound=4)
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 16, "Rows per step.", lower_bound=1)
+_DTYPE = flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "Compute dtype.")
+_STEPS = flags.DEFINE_integer("steps", 5, "Timed steps; the median is reported.", lower_bound=1)
+_SEQUENTIAL_SEQ_LEN = flags.DEFINE_integer(
+    "sequential_seq_len", 64, "Length for teacher forcing vs sequential; 0 skips it.", lower_bound=0
+)
+_MATMUL_SIZE = flags.DEFINE_integer("matmul_size", 2048, "Peak-FLOP/s matmul size.", lower_bound=1)
 
+
+def main(argv: list[str]) -> None:
+    del argv
+    args = flags.FLAGS
     peak = metrics.measure_peak_flops(args.matmul_size, repeats=10)
     print(json.dumps({
         "measurement": "peak/dense_matmul_fp32",
@@ -135,4 +138,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    launch.run(main)

@@ -2,6 +2,8 @@
 
 import ml_collections
 
+from evaluation import decoders
+
 
 def default_speed_config() -> ml_collections.ConfigDict:
     """`eval.speed`: decoding and training speed, timed on random weights of one variant's shape.
@@ -48,3 +50,31 @@ def default_eval_config() -> ml_collections.ConfigDict:
     config.nar = ml_collections.ConfigDict({"ar_variant": ""})
     config.speed = default_speed_config()
     return config
+
+
+def _at_least(section: ml_collections.ConfigDict, where: str, minimum: int, *keys: str) -> None:
+    for key in keys:
+        if section[key] < minimum:
+            raise ValueError(f"{where}.{key} must be >= {minimum}, got {section[key]}.")
+
+
+def check_eval_config(config: ml_collections.ConfigDict) -> None:
+    """Raises a ValueError naming the first `eval` setting that cannot be evaluated, so a typo
+    fails when training starts rather than hours later in eval.py."""
+    _at_least(config, "eval", 1, "num_examples", "batch_size", "leakage_examples")
+    _at_least(config, "eval", 1, "perturbation_positions", "dependency_examples")
+    _at_least(config, "eval", 1, "random_floor_examples")
+    _at_least(config, "eval", 0, "num_samples")
+    _at_least(config, "eval", 2, "dependency_max_len")
+    decoders.lookup(config.decoders)
+    speed = config.speed
+    decoders.lookup(speed.decoders)
+    _at_least(speed, "eval.speed", 1, "prompt_len", "batch_size", "repeats")
+    _at_least(speed, "eval.speed", 1, "train_batch_size", "train_steps")
+    _at_least(speed, "eval.speed", 4, "train_seq_len")
+    too_short = [n for n in (*speed.lengths, speed.throughput_length) if n <= speed.prompt_len]
+    if too_short:
+        raise ValueError(
+            f"eval.speed lengths {too_short} leave no new tokens after "
+            f"eval.speed.prompt_len={speed.prompt_len}; each total length must be larger."
+        )

@@ -10,9 +10,9 @@ import dataclasses
 import ml_collections
 
 from data import default_data_config, make_task
-from evaluation.config import default_eval_config
+from evaluation.config import check_eval_config, default_eval_config
 from model import NAR_MASK_KINDS, ModelConfig
-from training.config import OBJECTIVES, default_train_config
+from training.config import check_train_config, default_train_config
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -91,7 +91,7 @@ def resolve_variant(config: ml_collections.ConfigDict, name: str) -> ml_collecti
     if resolved.model.max_len == 0:
         resolved.model.max_len = task.seq_len
     resolved.variant = name
-    check_config(resolved)
+    check_config(resolved, task)
     resolved.lock()
     return resolved
 
@@ -101,23 +101,32 @@ def model_config(resolved: ml_collections.ConfigDict) -> ModelConfig:
     return ModelConfig.from_dict(resolved.model.to_dict())
 
 
-def check_config(resolved: ml_collections.ConfigDict) -> None:
-    """Raises a ValueError for settings that cannot train, before any work is done."""
-    train = resolved.train
-    if train.objective not in OBJECTIVES:
-        raise ValueError(f"train.objective={train.objective!r}; expected one of {OBJECTIVES}.")
-    if train.objective == "masked" and resolved.model.attention_mask_kind not in NAR_MASK_KINDS:
+def check_config(resolved: ml_collections.ConfigDict, task) -> None:
+    """Raises a ValueError for settings that cannot train, before any work is done: each
+    section's own checks, then the model against the task."""
+    check_train_config(resolved.train)
+    check_eval_config(resolved.eval)
+    model = resolved.model
+    if resolved.train.objective == "masked" and model.attention_mask_kind not in NAR_MASK_KINDS:
         raise ValueError(
             "train.objective='masked' (CMLM) predicts masked tokens from both sides, so it needs "
-            f"model.attention_mask_kind in {NAR_MASK_KINDS}, not "
-            f"{resolved.model.attention_mask_kind!r}."
+            f"model.attention_mask_kind in {NAR_MASK_KINDS}, not {model.attention_mask_kind!r}."
         )
     if not resolved.seeds:
         raise ValueError("config.seeds is empty; give at least one seed.")
-    for key in ("batch_size", "num_steps", "log_every", "checkpoint_every", "keep_checkpoints"):
-        if train[key] < 1:
-            raise ValueError(f"train.{key} must be >= 1, got {train[key]}.")
     model_config(resolved)  # Validates the model section.
+    if model.max_len < task.seq_len:
+        raise ValueError(
+            f"model.max_len={model.max_len} is shorter than the task's sequences "
+            f"(data.seq_len is {task.seq_len} for data.task={task.name!r}); set model.max_len=0 "
+            f"to take it from the task, or >= {task.seq_len}."
+        )
+    if model.vocab_size < task.vocab_size:
+        raise ValueError(
+            f"model.vocab_size={model.vocab_size} cannot hold the task's tokens: "
+            f"data.num_symbols={task.num_symbols} plus the special ids need {task.vocab_size}; "
+            "set model.vocab_size=0 to take it from the task, or larger."
+        )
 
 
 def _override(section: ml_collections.ConfigDict, overrides: dict, where: str) -> None:

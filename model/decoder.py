@@ -4,6 +4,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from model.attention import (
@@ -79,7 +80,13 @@ class Decoder(nnx.Module):
         cache: KVCache | None = None,
         dropout_rng: jax.Array | None = None,
     ) -> tuple[jax.Array, KVCache | None]:
-        """Logits [B, T, V] (float32) and the updated cache (None without one)."""
+        """Logits [B, T, V] (float32) and the updated cache (None without one).
+
+        Called eagerly (not under jit), token ids outside [0, vocab_size) raise a ValueError:
+        an embedding lookup would otherwise return NaN for them, silently.
+        """
+        if not isinstance(tokens_BxT, jax.core.Tracer):
+            _check_token_ids(tokens_BxT, self.cfg.vocab_size)
         positions_BxT = _default_positions(tokens_BxT, positions_BxT)
         x_BxTxD = self.embed(tokens_BxT, positions_BxT)
         return self.from_embeddings(
@@ -147,6 +154,17 @@ class Decoder(nnx.Module):
         if cache is None:
             return logits_BxTxV, None
         return logits_BxTxV, KVCache(tuple(new_layers), key_positions_BxS, cache.index + T)
+
+
+def _check_token_ids(tokens_BxT, vocab_size: int) -> None:
+    tokens = np.asarray(tokens_BxT)
+    if not np.issubdtype(tokens.dtype, np.integer):
+        raise ValueError(f"tokens must be ints, got {tokens.dtype}")
+    if tokens.size and (tokens.min() < 0 or tokens.max() >= vocab_size):
+        raise ValueError(
+            f"token ids must be in [0, {vocab_size}) (vocab_size), got values in "
+            f"[{tokens.min()}, {tokens.max()}]"
+        )
 
 
 def _default_positions(tokens_BxT: jax.Array, positions_BxT: jax.Array | None) -> jax.Array:

@@ -271,6 +271,8 @@ def _check_inputs(cfg, prompts_BxP, prompt_lengths_B, target_lengths_B, K, max_t
     prompts_BxP, prompt_lengths_B = check_prompts(cfg, prompts_BxP, prompt_lengths_B)
     B, P = prompts_BxP.shape
     target_lengths_B = np.asarray(target_lengths_B)
+    if not np.issubdtype(target_lengths_B.dtype, np.integer):
+        raise ValueError(f"target_lengths must be ints, got {target_lengths_B.tolist()}")
     if target_lengths_B.shape != (B,) or target_lengths_B.min() < 1:
         raise ValueError(f"target_lengths must be {B} ints >= 1, got {target_lengths_B.tolist()}")
     if isinstance(K, bool) or not isinstance(K, int | np.integer) or K < 1:

@@ -39,12 +39,35 @@ class SamplingParams(NamedTuple):
     @classmethod
     def checked(cls, temperature: float, top_k: int, top_p: float) -> "SamplingParams":
         """Validated on the host, so bad values fail with a sentence, not a deep traceback."""
-        if temperature < 0 or top_k < 0 or not 0 < top_p <= 1:
+        if not _is_real(temperature) or not temperature >= 0:
             raise ValueError(
-                f"Need temperature >= 0, top_k >= 0 and 0 < top_p <= 1; got "
-                f"{temperature}, {top_k}, {top_p}"
+                f"temperature must be a finite number >= 0 (0: greedy), got {temperature!r}"
             )
+        if not _is_int(top_k) or top_k < 0:
+            raise ValueError(f"top_k must be an int >= 0 (0: off), got {top_k!r}")
+        if not _is_real(top_p) or not 0 < top_p <= 1:
+            raise ValueError(f"top_p must be a number in (0, 1] (1: off), got {top_p!r}")
         return cls(jnp.float32(temperature), jnp.int32(top_k), jnp.float32(top_p))
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and bool(np.isfinite(value))
+
+
+def check_rng(rng) -> jax.Array:
+    """A JAX PRNG key (new-style `jax.random.key` or legacy uint32[2]); None gives key(0)."""
+    if rng is None:
+        return jax.random.key(0)
+    dtype = getattr(rng, "dtype", None)
+    typed = dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
+    legacy = dtype == np.uint32 and getattr(rng, "shape", None) == (2,)
+    if not (typed and rng.shape == () or legacy):
+        raise ValueError(f"rng must be one key from jax.random.key(seed), got {rng!r}")
+    return rng
 
 
 def sample_logits(
@@ -295,8 +318,10 @@ def generate(
     prompts_BxP, prompt_lengths_B = check_prompts(cfg, prompts_BxP, prompt_lengths_B)
     sampling = SamplingParams.checked(temperature, top_k, top_p)
     P = prompts_BxP.shape[1]
-    if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+    if not _is_int(max_new_tokens) or max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be a positive int, got {max_new_tokens!r}")
+    if eos_id is not None and not _is_int(eos_id):
+        raise ValueError(f"eos_id must be an int or None, got {eos_id!r}")
     if P + max_new_tokens > cfg.max_len + 1:
         # The buffer is static-shaped (P + max_new_tokens) so that prompt contents never recompile.
         # The final token is only sampled, never fed to the model, so it may sit at max_len.
@@ -304,9 +329,9 @@ def generate(
             f"max_new_tokens={max_new_tokens} does not fit: prompts are padded to {P} tokens and "
             f"max_len is {cfg.max_len}, so at most {cfg.max_len + 1 - P} new tokens"
         )
-    if cache_phases is not None and (not isinstance(cache_phases, int) or cache_phases < 1):
+    if cache_phases is not None and (not _is_int(cache_phases) or cache_phases < 1):
         raise ValueError(f"cache_phases must be a positive int, got {cache_phases!r}")
-    rng = jax.random.key(0) if rng is None else rng
+    rng = check_rng(rng)
     return _generate_jit(
         graphdef,
         state,
@@ -339,8 +364,12 @@ def check_prompts(cfg, prompts_BxP, prompt_lengths_B=None) -> tuple[jax.Array, j
             f"{prompts_BxP.dtype}{list(prompts_BxP.shape)}"
         )
     B, P = prompts_BxP.shape
+    if B == 0 or P == 0:
+        raise ValueError(f"prompts must hold at least one row and one token, got shape {[B, P]}")
     lengths_B = np.full((B,), P) if prompt_lengths_B is None else np.asarray(prompt_lengths_B)
-    if B == 0 or lengths_B.shape != (B,) or lengths_B.min() < 1 or lengths_B.max() > P:
+    if not np.issubdtype(lengths_B.dtype, np.integer):
+        raise ValueError(f"prompt_lengths must be ints, got {lengths_B.tolist()}")
+    if lengths_B.shape != (B,) or lengths_B.min() < 1 or lengths_B.max() > P:
         raise ValueError(f"prompt_lengths must be {B} ints in [1, {P}], got {lengths_B.tolist()}")
     if P > cfg.max_len:
         raise ValueError(f"Prompts have {P} tokens but the model's max_len is {cfg.max_len}")

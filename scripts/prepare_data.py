@@ -11,11 +11,18 @@ machine and pass --config.data.data_dir=/path/to/it (or leave data.data_dir empt
 folder at $TFDS_DATA_DIR or ~/tensorflow_datasets).
 """
 
+import difflib
 import importlib
 import os
+import sys
 
-import tensorflow_datasets as tfds
-from absl import app, flags
+# Run as `python scripts/prepare_data.py`: the repository root holds launch.py.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import tensorflow_datasets as tfds  # noqa: E402
+from absl import flags  # noqa: E402
+
+import launch  # noqa: E402
 
 _NAMES = flags.DEFINE_multi_string(
     "name",
@@ -34,17 +41,24 @@ def prepare(name: str, data_dir: str) -> str:
     # TFDS registers the text and translation builders (wmt14_translate...) only once imported.
     for module in ("tensorflow_datasets.text", "tensorflow_datasets.translate"):
         importlib.import_module(module)
-    builder = tfds.builder(name, data_dir=os.path.expanduser(data_dir) or None)
+    try:
+        builder = tfds.builder(name, data_dir=os.path.expanduser(data_dir) or None)
+    except tfds.core.registered.DatasetNotFoundError as error:
+        known = tfds.core.registered.list_imported_builders()
+        close = difflib.get_close_matches(name.split("/")[0], known, n=3)
+        raise ValueError(
+            f"--name={name} is not a TFDS dataset"
+            + (f"; did you mean {' or '.join(close)}?" if close else ".")
+        ) from error
     builder.download_and_prepare(file_format="array_record")
     return str(builder.data_dir)
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    del argv  # launch.run refuses positional arguments.
     for name in _NAMES.value:
         print(f"{name}: prepared in {prepare(name, _DATA_DIR.value)}")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    launch.run(main)

@@ -1,26 +1,80 @@
-"""training/checkpoints.py: a run folder with another config is refused unless overwritten."""
+"""training/checkpoints.py: starting a run folder (refused, resumed, overwritten), and restoring
+past a damaged checkpoint."""
 
+import os
+
+import jax
 import ml_collections
+import numpy as np
 import pytest
 
 from experiments import tiny
-from experiments.base import resolve_variant
-from training import checkpoints
+from experiments.base import model_config, resolve_variant
+from training import checkpoints, run_folder
+from training.step import Hyperparams, init_train_state
 
 
-def test_a_run_folder_with_another_config_is_refused_unless_overwritten(tmp_path):
+def _config():
+    return resolve_variant(tiny.get_config(), "causal")
+
+
+def _save_steps(run_dir, config, steps, keep=3):
+    """Real Orbax checkpoints of a fresh state at `steps`, with the params scaled by the step."""
+    hparams = Hyperparams.from_config(config.train)
+    _, params, opt_state = init_train_state(model_config(config), hparams, 0)
+    manager = checkpoints.make_manager(run_dir, keep)
+    for step in steps:
+        scaled = jax.tree.map(lambda x, s=step: x * s, params)
+        checkpoints.save(manager, step, scaled, opt_state)
+    manager.wait_until_finished()
+    manager.close()
+    return params
+
+
+def test_a_trained_run_with_another_config_is_refused_unless_overwritten(tmp_path):
     run_dir = str(tmp_path / "run")
-    config = resolve_variant(tiny.get_config(), "causal")
-    checkpoints.prepare_run_dir(run_dir, config, overwrite=False)
-    (tmp_path / "run" / "marker").write_text("old run")
+    config = _config()
+    assert checkpoints.plan_start(run_dir, config, overwrite=False) == "new"
+    checkpoints.prepare_run_dir(run_dir, config, "new")
+    _save_steps(run_dir, config, [5])
     changed = ml_collections.ConfigDict(config.to_dict())
     changed.model.d_model = 64
     changed.train.log_every = 7  # Bookkeeping: allowed on resume, not reported.
     with pytest.raises(ValueError, match=r"model\.d_model: 32 -> 64") as error:
-        checkpoints.prepare_run_dir(run_dir, changed, overwrite=False)
+        checkpoints.plan_start(run_dir, changed, overwrite=False)
     assert "log_every" not in str(error.value)
-    checkpoints.prepare_run_dir(run_dir, config, overwrite=False)  # Same config: resumes.
-    assert (tmp_path / "run" / "marker").exists()
-    checkpoints.prepare_run_dir(run_dir, changed, overwrite=True)
-    assert not (tmp_path / "run" / "marker").exists()
+    assert checkpoints.plan_start(run_dir, config, overwrite=False) == "resume"
+    # --overwrite wipes only what differs: the same config still resumes.
+    assert checkpoints.plan_start(run_dir, config, overwrite=True) == "resume"
+    assert checkpoints.plan_start(run_dir, changed, overwrite=True) == "overwrite"
+    checkpoints.prepare_run_dir(run_dir, changed, "overwrite")
+    assert run_folder.checkpoint_steps(run_dir) == []
     assert checkpoints.load_config(run_dir)[0].model.d_model == 64
+
+
+def test_a_start_that_failed_before_its_first_checkpoint_blocks_nothing(tmp_path):
+    run_dir = str(tmp_path / "run")
+    config = _config()
+    checkpoints.prepare_run_dir(run_dir, config, "new")  # Then the start failed: no checkpoint.
+    changed = ml_collections.ConfigDict(config.to_dict())
+    changed.model.d_model = 64
+    assert checkpoints.plan_start(run_dir, changed, overwrite=False) == "new"
+
+
+def test_restore_falls_back_past_a_damaged_checkpoint_with_a_warning(tmp_path, capsys):
+    run_dir = str(tmp_path / "run")
+    config = _config()
+    checkpoints.prepare_run_dir(run_dir, config, "new")
+    params = _save_steps(run_dir, config, [10, 20])
+    # Truncate every file of step 20's params, as a full disk or a crash mid-write would.
+    damaged = os.path.join(run_folder.checkpoint_dir(run_dir), "20", "params")
+    for folder, _, files in os.walk(damaged):
+        for name in files:
+            with open(os.path.join(folder, name), "r+b") as f:
+                f.truncate(max(os.path.getsize(f.name) // 3, 0))
+    model, _, _, step = checkpoints.load_params(run_dir)
+    assert step == 10
+    assert "checkpoint step 20" in capsys.readouterr().err
+    expected = jax.tree.leaves(jax.tree.map(lambda x: x * 10, params))
+    for leaf, want in zip(jax.tree.leaves(model), expected, strict=True):
+        np.testing.assert_array_equal(np.asarray(leaf), np.asarray(want))

@@ -147,10 +147,11 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path, env):
 
 
 def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, env):
-    # Right after warmup (10 steps) the cosine "decay" climbs towards 1e27: params overflow.
+    # AdamW's decoupled weight decay with lr x wd = 3e-3 x 2500 = 7.5 multiplies every matrix
+    # by about -6.5 per step: the params overflow a few steps after the checkpoint at step 10.
     result = _train(
-        str(tmp_path), "--config.train.warmup_steps=10",
-        "--config.train.min_learning_rate_ratio=1e30", env=env, check=False,
+        str(tmp_path), "--config.train.warmup_steps=0", "--config.train.weight_decay=2500",
+        env=env, check=False,
     )  # fmt: skip
     assert result.returncode == 1
     assert re.search(r"Non-finite training metrics at step 1[1-9] ", result.stderr), result.stderr
@@ -170,10 +171,78 @@ def test_a_mistyped_config_override_fails_at_once(tmp_path, env):
 def test_a_mismatched_resume_is_refused_and_overwrite_allows_it(reference, tmp_path, env):
     workdir = str(tmp_path / "run")
     shutil.copytree(reference, workdir)
+    experiment = (tmp_path / "run" / "experiment.json").read_bytes()
     refused = _train(workdir, "--config.data.seed=1", env=env, check=False)
     assert refused.returncode == 1
     assert "data.seed: 0 -> 1" in refused.stderr and "--overwrite" in refused.stderr
-    assert _steps(workdir) == _steps(reference)  # Untouched.
+    assert _steps(workdir) == _steps(reference)  # Untouched, experiment.json included.
+    assert (tmp_path / "run" / "experiment.json").read_bytes() == experiment
     _train(workdir, "--config.data.seed=1", "--config.train.num_steps=20", "--overwrite", env=env)
     _, _, config, step = load_params(_run_dir(workdir))
     assert (config.data.seed, step) == (1, 20)
+
+
+def test_overwrite_wipes_nothing_when_a_later_check_fails(reference, tmp_path, env):
+    """The data loss once seen: --overwrite wiped a finished run, then the batch did not split
+    over the devices. Every check now runs before anything is written or wiped."""
+    workdir = str(tmp_path / "run")
+    shutil.copytree(reference, workdir)
+    failed = _train(workdir, "--config.data.seed=1", "--overwrite", env=env, devices=3, check=False)
+    assert failed.returncode == 1
+    assert "divisible by the 3 devices" in failed.stderr and "Traceback" not in failed.stderr
+    assert _steps(workdir) == _steps(reference) and _losses(workdir) == _losses(reference)
+
+
+def test_ctrl_c_saves_then_stops_and_a_second_ctrl_c_aborts_at_once(tmp_path, env):
+    workdir = str(tmp_path)
+    process = _popen(
+        workdir, "--config.train.num_steps=100000", "--config.train.checkpoint_every=100000",
+        env=env,
+    )  # fmt: skip
+    metrics_path = os.path.join(_run_dir(workdir), "metrics.jsonl")
+    _wait_for(lambda: os.path.exists(metrics_path) and os.path.getsize(metrics_path), process)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr[-3000:]
+    assert "stopped by Ctrl-C" in stdout and "Traceback" not in stderr
+    (step,) = _steps(workdir)
+    assert 10 <= step < 100000 and load_params(_run_dir(workdir))[3] == step
+    assert not os.path.exists(os.path.join(workdir, ".lock"))  # Released.
+    # Twice: the second press stops without waiting for a save, in one line.
+    process = _popen(workdir, "--config.train.num_steps=100000", env=env)
+    _wait_for(lambda: os.path.exists(os.path.join(workdir, ".lock")), process)
+    time.sleep(1.0)  # Into the training loop.
+    process.send_signal(signal.SIGINT)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and "Traceback" not in stderr, stderr[-3000:]
+    assert not os.path.exists(os.path.join(workdir, ".lock"))
+
+
+def test_a_second_training_on_the_same_workdir_is_refused_and_names_the_first(tmp_path, env):
+    workdir = str(tmp_path)
+    first = _popen(workdir, "--config.train.num_steps=100000", env=env)
+    try:
+        _wait_for(lambda: os.path.exists(os.path.join(workdir, ".lock")), first)
+        second = _train(workdir, env=env, check=False)
+        assert second.returncode == 1
+        assert f"in use by pid {first.pid}" in second.stderr and "Traceback" not in second.stderr
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=60)
+
+
+def test_resume_falls_back_past_a_damaged_newest_checkpoint(reference, tmp_path, env):
+    workdir = str(tmp_path / "run")
+    shutil.copytree(reference, workdir)
+    newest = os.path.join(_run_dir(workdir), "checkpoints", str(STEPS), "params")
+    for folder, _, files in os.walk(newest):
+        for name in files:
+            os.truncate(os.path.join(folder, name), 0)
+    resumed = _train(workdir, env=env)
+    assert f"checkpoint step {STEPS}" in resumed.stderr and "resuming at step 90" in resumed.stdout
+    # From the older checkpoint the run is recomputed exactly: it ends bitwise as the reference.
+    model, reference_model = load_params(_run_dir(workdir))[0], load_params(_run_dir(reference))[0]
+    for leaf, reference_leaf in zip(jax.tree.leaves(model), jax.tree.leaves(reference_model),
+                                    strict=True):  # fmt: skip
+        np.testing.assert_array_equal(np.asarray(leaf), np.asarray(reference_leaf))

@@ -7,7 +7,8 @@ from training import run_folder
 
 def _make_run(workdir, variant, seed, trained=True):
     path = workdir / variant / f"seed_{seed}"
-    (path / ("checkpoints" if trained else "tensorboard")).mkdir(parents=True)
+    # A trained run has a checkpoint step; an untrained one may have an empty checkpoints/.
+    (path / "checkpoints" / ("10" if trained else "")).mkdir(parents=True)
     return str(path)
 
 

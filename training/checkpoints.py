@@ -8,6 +8,8 @@ A checkpoint at step s holds the state after s updates: items "params" (the mode
 import json
 import os
 import shutil
+import sys
+import time
 
 import jax
 import ml_collections
@@ -54,29 +56,53 @@ def config_differences(old: dict, new: dict) -> list[str]:
     return lines
 
 
-def prepare_run_dir(run_dir: str, run_config: ml_collections.ConfigDict, overwrite: bool) -> None:
-    """Creates run_dir and writes config.json; an existing run must have the same config.
+def plan_start(run_dir: str, run_config: ml_collections.ConfigDict, overwrite: bool) -> str:
+    """What starting this run will do, decided before anything is written.
 
-    Raises a ValueError naming the differing keys unless `overwrite`, which wipes the folder.
-    Call it on process 0 only.
+    "new": no checkpoint yet (a fresh folder, or a start that failed before its first save: its
+    config.json is replaced); "resume": the saved config matches; "overwrite": it differs and
+    `overwrite` wipes the folder. A trained run whose config differs is refused with a
+    ValueError naming each changed key. Reads only.
     """
+    if os.path.exists(run_dir) and not os.path.isdir(run_dir):
+        raise NotADirectoryError(f"{run_dir} is a file, not a run folder.")
+    if not run_folder.checkpoint_steps(run_dir):
+        return "new"
     config_path = run_folder.config_path(run_dir)
+    if not os.path.exists(config_path):
+        raise FileNotFoundError(
+            f"{run_dir} has checkpoints but no {run_folder.CONFIG_FILE}; pass --overwrite to wipe "
+            "it, or choose another --workdir."
+        )
     # A JSON round trip turns tuples into lists, as in the saved file.
-    new = json.loads(run_config.to_json())
-    if overwrite and os.path.exists(run_dir):
+    differences = config_differences(
+        run_folder.read_json(config_path), json.loads(run_config.to_json())
+    )
+    if not differences:
+        return "resume"
+    if overwrite:
+        return "overwrite"
+    raise ValueError(
+        f"{run_dir} holds a run with a different config; pass --overwrite to wipe it, or choose "
+        "another --workdir. Differences (saved -> now):\n  " + "\n  ".join(differences)
+    )
+
+
+def prepare_run_dir(run_dir: str, run_config: ml_collections.ConfigDict, start: str) -> None:
+    """Carries out `plan_start`'s decision: wipes for "overwrite", then writes config.json
+    atomically. Call it on process 0 only, after every check has passed."""
+    if start == "overwrite":
         shutil.rmtree(run_dir)
-    elif os.path.exists(config_path):
-        with open(config_path) as f:
-            differences = config_differences(json.load(f), new)
-        if differences:
-            raise ValueError(
-                f"{run_dir} holds a run with a different config; pass --overwrite to wipe it, or "
-                "choose another --workdir. Differences (saved -> now):\n  "
-                + "\n  ".join(differences)
-            )
     os.makedirs(run_dir, exist_ok=True)
-    with open(config_path, "w") as f:
-        f.write(run_config.to_json(indent=2) + "\n")
+    write_text_atomically(run_folder.config_path(run_dir), run_config.to_json(indent=2) + "\n")
+
+
+def write_text_atomically(path: str, text: str) -> None:
+    """Writes beside `path`, then renames: a crash leaves the old file or the new one whole."""
+    temporary = f"{path}.tmp-{os.getpid()}"
+    with open(temporary, "w") as f:
+        f.write(text)
+    os.replace(temporary, path)
 
 
 def make_manager(run_dir: str, keep: int) -> ocp.CheckpointManager:
@@ -101,22 +127,63 @@ def save(
     )
 
 
+def _restore_newest_readable(manager: ocp.CheckpointManager, args_for_step, damaged: list):
+    """(step, restored) of the newest checkpoint that can be read; None when there is none.
+
+    A checkpoint that fails to load (a truncated file, a crash mid-write) is skipped with a
+    one-line warning naming its step, added to `damaged`, and the next older one is tried.
+    """
+    for step in sorted(manager.all_steps(), reverse=True):
+        try:
+            return step, manager.restore(step, args=args_for_step(step))
+        except Exception as error:  # Orbax and TensorStore raise many kinds; all mean "damaged".
+            damaged.append(step)
+            text = " ".join(str(error).split())[:160]
+            print(
+                f"warning: checkpoint step {step} in {manager.directory} cannot be read "
+                f"({type(error).__name__}: {text}); trying an older one.",
+                file=sys.stderr,
+                flush=True,
+            )
+    return None
+
+
+def _set_aside(manager: ocp.CheckpointManager, run_dir: str, steps: list[int]) -> None:
+    """Moves damaged checkpoints to <run>/damaged_checkpoints/, so that training writes those
+    steps afresh (and nothing is deleted that someone may want to inspect)."""
+    aside = os.path.join(run_dir, "damaged_checkpoints")
+    os.makedirs(aside, exist_ok=True)
+    for step in steps:
+        target = os.path.join(aside, f"{step}-{time.strftime('%Y%m%d-%H%M%S')}")
+        os.replace(os.path.join(run_folder.checkpoint_dir(run_dir), str(step)), target)
+        print(f"warning: moved the damaged checkpoint step {step} to {target}.", file=sys.stderr)
+    manager.reload()
+
+
 def restore_latest(
-    manager: ocp.CheckpointManager, params: nnx.State, opt_state: optax.OptState
+    manager: ocp.CheckpointManager,
+    params: nnx.State,
+    opt_state: optax.OptState,
+    run_dir: str | None = None,
 ) -> tuple[int, nnx.State, optax.OptState] | None:
-    """(step, params, opt_state) of the latest checkpoint, shaped and sharded like the given
-    (possibly abstract) templates; None when there is none."""
-    step = manager.latest_step()
-    if step is None:
-        return None
-    restored = manager.restore(
-        step,
-        args=ocp.args.Composite(
+    """(step, params, opt_state) of the newest readable checkpoint, shaped and sharded like the
+    given (possibly abstract) templates; None when there is none. With `run_dir` (a resume, on
+    the process that writes), damaged newer checkpoints are set aside."""
+    damaged = []
+    found = _restore_newest_readable(
+        manager,
+        lambda step: ocp.args.Composite(
             params=ocp.args.StandardRestore(_abstract(params)),
             opt_state=ocp.args.StandardRestore(_abstract(opt_state)),
             meta=ocp.args.JsonRestore(),
         ),
+        damaged,
     )
+    if damaged and run_dir is not None:
+        _set_aside(manager, run_dir, damaged)
+    if found is None:
+        return None
+    _, restored = found
     return restored.meta["step"], restored.params, restored.opt_state
 
 
@@ -131,8 +198,7 @@ def _abstract(tree):
 def load_config(run_dir: str) -> tuple[ml_collections.ConfigDict, list[str]]:
     """The config a run was trained with (config.json) over today's defaults, and the saved keys
     that today's code no longer has (dropped)."""
-    with open(run_folder.config_path(run_dir)) as f:
-        return with_defaults(json.load(f))
+    return with_defaults(run_folder.read_json(run_folder.config_path(run_dir)))
 
 
 def load_params(run_dir: str) -> tuple[Decoder, ModelConfig, ml_collections.ConfigDict, int]:
@@ -142,11 +208,12 @@ def load_params(run_dir: str) -> tuple[Decoder, ModelConfig, ml_collections.Conf
     template = nnx.eval_shape(lambda: make_decoder(cfg, 0))
     graphdef, abstract_params = nnx.split(template)
     with ocp.CheckpointManager(run_folder.checkpoint_dir(run_dir)) as manager:
-        step = manager.latest_step()
-        if step is None:
-            raise FileNotFoundError(f"No checkpoint in {run_folder.checkpoint_dir(run_dir)}.")
-        restored = manager.restore(
-            step,
-            args=ocp.args.Composite(params=ocp.args.StandardRestore(abstract_params)),
+        found = _restore_newest_readable(
+            manager,
+            lambda step: ocp.args.Composite(params=ocp.args.StandardRestore(abstract_params)),
+            damaged=[],
         )
+    if found is None:
+        raise FileNotFoundError(f"No readable checkpoint in {run_folder.checkpoint_dir(run_dir)}.")
+    step, restored = found
     return nnx.merge(graphdef, restored.params), cfg, config, step

@@ -1,5 +1,7 @@
 """The `train` section of every experiment config: its defaults live here and nowhere else."""
 
+import math
+
 import ml_collections
 
 OBJECTIVES = ("teacher_forcing", "sequential", "masked")
@@ -25,3 +27,35 @@ def default_train_config() -> ml_collections.ConfigDict:
     config.keep_checkpoints = 2
     config.peak_flops_per_device = 0.0  # For MFU; 0: measured once by a matmul benchmark.
     return config
+
+
+_RANGES = {
+    "learning_rate": (lambda v: v > 0, "> 0"),
+    "warmup_steps": (lambda v: v >= 0, ">= 0"),
+    "min_learning_rate_ratio": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "weight_decay": (lambda v: v >= 0, ">= 0"),
+    "adam_b1": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "adam_b2": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "grad_clip_norm": (lambda v: v >= 0, ">= 0 (0: no clipping)"),
+    "peak_flops_per_device": (lambda v: v >= 0, ">= 0 (0: measured)"),
+}
+
+
+def check_train_config(train: ml_collections.ConfigDict) -> None:
+    """Raises a ValueError naming the first `train` setting that cannot train."""
+    if train.objective not in OBJECTIVES:
+        raise ValueError(f"train.objective={train.objective!r}; expected one of {OBJECTIVES}.")
+    for key in ("batch_size", "num_steps", "log_every", "checkpoint_every", "keep_checkpoints"):
+        if train[key] < 1:
+            raise ValueError(f"train.{key} must be >= 1, got {train[key]}.")
+    if train.eval_every < 0:
+        raise ValueError(f"train.eval_every must be >= 0 (0: never), got {train.eval_every}.")
+    if train.eval_batches < 1:
+        raise ValueError(
+            f"train.eval_batches must be >= 1, got {train.eval_batches}; set train.eval_every=0 "
+            "for no held-out loss during training."
+        )
+    for key, (allowed, text) in _RANGES.items():
+        value = train[key]
+        if not (math.isfinite(value) and allowed(value)):
+            raise ValueError(f"train.{key} must be {text}, got {value}.")

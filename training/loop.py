@@ -8,8 +8,6 @@ logged. A checkpoint is written only after that check, so no non-finite state is
 import contextlib
 import dataclasses
 import os
-import signal
-import threading
 import time
 
 import jax
@@ -22,7 +20,7 @@ from jax.experimental import multihost_utils
 from data import make_task
 from experiments.base import model_config, resolve_variant, variant_names
 from model import make_decoder
-from training import checkpoints, run_folder
+from training import checkpoints, run_folder, run_lock, stop
 from training import mesh as mesh_lib
 from training import metrics as metrics_lib
 from training.step import (
@@ -34,19 +32,19 @@ from training.step import (
 )
 
 CHECKED_KEYS = ("loss", "grad_norm", "param_norm")
-_SIGTERM = threading.Event()
 
 
 @dataclasses.dataclass
 class RunResult:
-    """What a run ended with; `preempted` when SIGTERM stopped it (a checkpoint was saved)."""
+    """What a run ended with; `stopped_by` "SIGTERM" or "Ctrl-C" when it stopped early (after
+    saving a checkpoint)."""
 
     run_dir: str
     step: int
     params: nnx.State
     last_train: dict
     last_eval: dict
-    preempted: bool = False
+    stopped_by: str | None = None
 
 
 def run_config(config: ml_collections.ConfigDict, variant: str, seed: int):
@@ -57,31 +55,8 @@ def run_config(config: ml_collections.ConfigDict, variant: str, seed: int):
     return resolved
 
 
-@contextlib.contextmanager
-def sigterm_requests_stop():
-    """While active, SIGTERM sets a flag; the loop then saves a checkpoint and returns.
-
-    Multi-process runs leave SIGTERM to JAX's preemption service (see _stop_requested).
-    """
-    if threading.current_thread() is not threading.main_thread() or jax.process_count() > 1:
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: _SIGTERM.set())
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _stop_requested(step: int) -> bool:
-    if jax.process_count() > 1:
-        # Every process must stop at the same step; JAX's preemption service agrees on one.
-        return multihost_utils.reached_preemption_sync_point(step)
-    return _SIGTERM.is_set()
-
-
-def _initial_state(cfg, hparams, seed, mesh, manager):
-    """(graphdef, params, opt_state, step): the latest checkpoint, or a fresh init."""
+def _initial_state(cfg, hparams, seed, mesh, manager, run_dir: str):
+    """(graphdef, params, opt_state, step): the newest readable checkpoint, or a fresh init."""
     replicated = mesh_lib.replicated(mesh)
     if manager.latest_step() is not None:
         graphdef, abstract_params = nnx.split(nnx.eval_shape(lambda: make_decoder(cfg, seed)))
@@ -90,8 +65,12 @@ def _initial_state(cfg, hparams, seed, mesh, manager):
             lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated),
             (abstract_params, abstract_opt),
         )
-        step, params, opt_state = checkpoints.restore_latest(manager, *template)
-        return graphdef, params, opt_state, step
+        restored = checkpoints.restore_latest(
+            manager, *template, run_dir=run_dir if jax.process_index() == 0 else None
+        )
+        if restored is not None:
+            step, params, opt_state = restored
+            return graphdef, params, opt_state, step
     graphdef, params, opt_state = init_train_state(cfg, hparams, seed)
     params, opt_state = jax.device_put((params, opt_state), replicated)
     return graphdef, params, opt_state, 0
@@ -149,20 +128,21 @@ class _Run:
         return mesh_lib.global_batch(local, self.mesh)
 
 
-def _open_run(config, workdir: str, variant: str, seed: int, overwrite: bool):
-    """Prepares the run folder and restores (or initialises) the state: (_Run, params, opt)."""
+def _open_run(config, workdir: str, variant: str, seed: int, start: str):
+    """Prepares the run folder as planned (`checkpoints.plan_start`) and restores (or
+    initialises) the state: (_Run, params, opt_state)."""
     run_cfg = run_config(config, variant, seed)
     train = run_cfg.train
     run_dir = run_folder.run_dir(workdir, variant, seed)
     if jax.process_index() == 0:
-        checkpoints.prepare_run_dir(run_dir, run_cfg, overwrite)
+        checkpoints.prepare_run_dir(run_dir, run_cfg, start)
     if jax.process_count() > 1:
         multihost_utils.sync_global_devices(f"prepared {run_dir}")
     cfg, hparams = model_config(run_cfg), Hyperparams.from_config(train)
     task, mesh = make_task(run_cfg.data), mesh_lib.make_mesh()
     mesh_lib.check_batch_size(train.batch_size)
     manager = checkpoints.make_manager(run_dir, train.keep_checkpoints)
-    graphdef, params, opt_state, start = _initial_state(cfg, hparams, seed, mesh, manager)
+    graphdef, params, opt_state, start = _initial_state(cfg, hparams, seed, mesh, manager, run_dir)
     run = _Run(
         name=f"{variant or run_folder.DEFAULT_VARIANT}/seed_{seed}",
         run_dir=run_dir,
@@ -188,12 +168,11 @@ def train_variant(
     workdir: str,
     variant: str,
     seed: int,
-    *,
-    overwrite: bool = False,
+    start: str,
 ) -> RunResult:
     """Trains one (variant, seed) run into run_folder.run_dir(...), resuming its latest
-    checkpoint."""
-    run, params, opt_state = _open_run(config, workdir, variant, seed, overwrite)
+    checkpoint; `start` is `checkpoints.plan_start`'s decision for it."""
+    run, params, opt_state = _open_run(config, workdir, variant, seed, start)
     train = run.config.train
     run.say(
         f"[{run.name}] {'resuming at step ' + str(run.start) if run.start else 'starting'} "
@@ -229,7 +208,7 @@ def _train_steps(run: _Run, params, opt_state, bar) -> RunResult:
     step_fn = bind_train_step(run.graphdef, train.objective)
     seed_key = jax.random.key(run.config.seed)
     pending, interval = [], Interval()
-    last_train, last_eval, preempted = {}, {}, False
+    last_train, last_eval, stopped_by = {}, {}, None
     step, tick = run.start, time.perf_counter()
     while step < train.num_steps:
         params, opt_state, step_metrics = step_fn(
@@ -242,11 +221,11 @@ def _train_steps(run: _Run, params, opt_state, bar) -> RunResult:
             # The first step compiles: time it apart from the throughput.
             interval.rows += _checked_rows(pending, run.manager, run.run_dir)
             interval.compile_s, pending, tick = time.perf_counter() - tick, [], time.perf_counter()
-        preempted = _stop_requested(step)
+        stopped_by = stop.stop_requested(step)
         last = step == train.num_steps
-        do_log = step % train.log_every == 0 or last
+        do_log = step % train.log_every == 0 or last or stopped_by
         do_eval = train.eval_every > 0 and (step % train.eval_every == 0 or last)
-        do_save = step % train.checkpoint_every == 0 or last or preempted
+        do_save = step % train.checkpoint_every == 0 or last or stopped_by
         if not (do_log or do_eval or do_save):
             continue
         interval.add(_checked_rows(pending, run.manager, run.run_dir), time.perf_counter() - tick)
@@ -259,11 +238,14 @@ def _train_steps(run: _Run, params, opt_state, bar) -> RunResult:
             run.say(f"[{run.name}] step {step}: eval loss {last_eval['loss']:.4f}")
         if do_save:
             checkpoints.save(run.manager, step, params, opt_state)
-        if preempted:
-            run.say(f"[{run.name}] SIGTERM: saved step {step}; rerun the same command to resume.")
+        if stopped_by:
+            run.manager.wait_until_finished()
+            run.say(
+                f"[{run.name}] {stopped_by}: saved step {step}; rerun the same command to resume."
+            )
             break
         tick = time.perf_counter()
-    return RunResult(run.run_dir, step, params, last_train, last_eval, preempted)
+    return RunResult(run.run_dir, step, params, last_train, last_eval, stopped_by)
 
 
 def _log_interval(run: _Run, step: int, interval: "Interval", bar) -> dict:
@@ -333,6 +315,26 @@ def _format_line(name: str, step: int, num_steps: int, line: dict) -> str:
     return text
 
 
+def plan_experiment(
+    config: ml_collections.ConfigDict, workdir: str, names: list[str], overwrite: bool
+) -> list[tuple[str, int, str]]:
+    """(variant, seed, start) of every run, after checking everything that can be checked
+    before a file is written: the workdir, each variant's config against its task, the batch
+    against the devices, and each run folder against its saved config. Reads only."""
+    run_folder.check_writable(workdir)
+    plan = []
+    for name in names:
+        resolved = resolve_variant(config, name)
+        mesh_lib.check_batch_size(resolved.train.batch_size)
+        for seed in config.seeds:
+            run_cfg = run_config(config, name, seed)
+            start = checkpoints.plan_start(
+                run_folder.run_dir(workdir, name, seed), run_cfg, overwrite
+            )
+            plan.append((name, seed, start))
+    return plan
+
+
 def train_experiment(
     config: ml_collections.ConfigDict,
     workdir: str,
@@ -340,19 +342,25 @@ def train_experiment(
     *,
     overwrite: bool = False,
 ) -> list[RunResult]:
-    """Trains every variant x seed (or one variant); writes <workdir>/experiment.json."""
+    """Trains every variant x seed (or one variant); writes <workdir>/experiment.json.
+
+    Nothing is written or wiped until every run has passed `plan_experiment`, so a refused start
+    leaves the workdir as it was. `overwrite` wipes only the runs whose config differs.
+    """
     names = variant_names(config) if variant is None else [variant]
-    for name in names:
-        resolve_variant(config, name)  # Fail on a bad variant before any training starts.
-    if jax.process_index() == 0:
+    plan = plan_experiment(config, workdir, names, overwrite)
+    is_main = jax.process_index() == 0
+    if is_main:
         os.makedirs(workdir, exist_ok=True)
-        with open(run_folder.experiment_path(workdir), "w") as f:
-            f.write(config.to_json(indent=2) + "\n")
+    lock = run_lock.hold(workdir) if is_main else contextlib.nullcontext()
     results = []
-    with sigterm_requests_stop():
-        for name in names:
-            for seed in config.seeds:
-                results.append(train_variant(config, workdir, name, seed, overwrite=overwrite))
-                if results[-1].preempted:
-                    return results
+    with lock, stop.signals_request_stop():
+        if is_main:
+            checkpoints.write_text_atomically(
+                run_folder.experiment_path(workdir), config.to_json(indent=2) + "\n"
+            )
+        for name, seed, start in plan:
+            results.append(train_variant(config, workdir, name, seed, start))
+            if results[-1].stopped_by:
+                break
     return results

@@ -21,6 +21,7 @@ METRICS_FILE = "metrics.jsonl"
 TENSORBOARD_DIR = "tensorboard"
 REPORT_DIR = "report"
 RESULTS_FILE = "results.json"
+LOCK_FILE = ".lock"  # training/run_lock.py: one training process per workdir.
 SEED_PREFIX = "seed_"
 DEFAULT_VARIANT = "default"  # The folder of an experiment that defines no variants.
 
@@ -47,6 +48,31 @@ def tensorboard_dir(run: str) -> str:
     return os.path.join(run, TENSORBOARD_DIR)
 
 
+def lock_path(workdir: str) -> str:
+    return os.path.join(workdir, LOCK_FILE)
+
+
+def checkpoint_steps(run: str) -> list[int]:
+    """The steps with a checkpoint folder, ascending ([] when none was ever saved)."""
+    path = checkpoint_dir(run)
+    if not os.path.isdir(path):
+        return []
+    return sorted(int(name) for name in os.listdir(path) if name.isdigit())
+
+
+def check_writable(workdir: str) -> None:
+    """Raises an OSError naming the problem when `workdir` cannot hold runs. Creates nothing."""
+    if os.path.exists(workdir) and not os.path.isdir(workdir):
+        raise NotADirectoryError(f"--workdir={workdir} is a file, not a folder.")
+    existing = os.path.abspath(workdir)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise NotADirectoryError(f"--workdir={workdir}: {existing} is a file, not a folder.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(f"--workdir={workdir}: {existing} is not writable.")
+
+
 def experiment_path(workdir: str) -> str:
     return os.path.join(workdir, EXPERIMENT_FILE)
 
@@ -64,23 +90,27 @@ def read_experiment(workdir: str) -> dict | None:
     path = experiment_path(workdir)
     if not os.path.exists(path):
         return None
+    return read_json(path)
+
+
+def read_json(path: str) -> dict:
+    """A JSON file of the run folder; a ValueError names the file if it is damaged."""
     with open(path) as f:
-        return json.load(f)
+        try:
+            return json.load(f)
+        except ValueError as error:
+            raise ValueError(f"{path} is damaged (not valid JSON: {error}).") from None
 
 
 def seed_runs(variant_dir: str) -> list[tuple[int, str]]:
-    """(seed, run folder) of each trained seed (one holding a checkpoints folder), by seed."""
+    """(seed, run folder) of each trained seed (one with a saved checkpoint), by seed."""
     if not os.path.isdir(variant_dir):
         return []
     found = []
     for entry in os.listdir(variant_dir):
         path = os.path.join(variant_dir, entry)
         suffix = entry.removeprefix(SEED_PREFIX)
-        if (
-            entry.startswith(SEED_PREFIX)
-            and suffix.isdigit()
-            and os.path.isdir(os.path.join(path, CHECKPOINT_DIR))
-        ):
+        if entry.startswith(SEED_PREFIX) and suffix.isdigit() and checkpoint_steps(path):
             found.append((int(suffix), path))
     return sorted(found)
 
@@ -108,4 +138,4 @@ def sibling_run(run: str, variant: str) -> str | None:
     run = os.path.normpath(run)
     workdir, seed_folder = os.path.dirname(os.path.dirname(run)), os.path.basename(run)
     path = os.path.join(workdir, variant, seed_folder)
-    return path if os.path.isdir(os.path.join(path, CHECKPOINT_DIR)) else None
+    return path if checkpoint_steps(path) else None

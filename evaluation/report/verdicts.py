@@ -49,9 +49,12 @@ def _leakage_verdicts(record: dict) -> list[str]:
             f"{name}: perturbation leakage is exactly 0.0 (fp32) in every seed; no "
             "scored prediction reads a later token."
         ]
+    design = " (by design: a CMLM model reads every target position)"
     return [
         f"{name}: changing the tokens after t moves the logits at positions ≤ t "
-        f"by up to {largest:.3g}; it sees the future."
+        f"by up to {largest:.3g}; it sees the future"
+        + (design if record.get("objective") == "masked" else "")
+        + "."
     ]
 
 

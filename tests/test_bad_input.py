@@ -1,0 +1,215 @@
+"""The bad-input battery: what a user can get wrong, one test per case, grouped by entry point.
+
+Every command-line case must end in one line on stderr, `<program>: <what is wrong>`, with no
+traceback, and must leave the disk as it was. Every API case must raise a ValueError that names
+the argument. Checkpoint damage, locks, Ctrl-C, SIGTERM, --overwrite and non-finite losses are
+tested where they live (test_loop.py, test_checkpoints.py, test_run_lock.py).
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import make_tiny_config
+
+from data import vocab
+from model import generate, make_decoder, mask_predict
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run(*command: str, cwd: str = REPO) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, *command], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+
+
+def _one_line(result: subprocess.CompletedProcess, program: str, *fragments: str) -> None:
+    """Exit code 1 or 2, and stderr ends in one `program: ...` line naming every fragment."""
+    assert result.returncode in (1, 2), result.stderr[-2000:]
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"{program}: "), result.stderr[-2000:]
+    for fragment in fragments:
+        assert fragment in last, last
+
+
+# train.py ----------------------------------------------------------------------------------
+
+BAD_CONFIG = {
+    "mistyped key": (["--config.train.num_stepz=5"], 'Did you mean "num_steps"'),
+    "not an int": (["--config.train.num_steps=2.5"], "num_steps"),
+    "unknown variant": (["--variant=casual"], "Unknown variant 'casual'"),
+    "max_len below the task": (["--config.model.max_len=5"], "model.max_len=5"),
+    "symbols beyond the vocabulary": (
+        ["--config.model.vocab_size=12", "--config.data.num_symbols=16"],
+        "model.vocab_size=12",
+    ),
+    "negative learning rate": (["--config.train.learning_rate=-1"], "train.learning_rate"),
+    "negative warmup": (["--config.train.warmup_steps=-5"], "train.warmup_steps"),
+    "no eval batches": (["--config.train.eval_batches=0"], "train.eval_batches"),
+    "unknown eval decoder": (["--config.eval.decoders=('AR (cahce)',)"], "Unknown decoders"),
+    "TFDS data not prepared": (
+        ["--config.data.task=tfds_text", "--config.data.data_dir=/nonexistent/tfds"],
+        "data.data_dir",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_CONFIG)
+def test_train_py_refuses_a_bad_config_in_one_line_and_writes_nothing(case, tmp_path):
+    flags, fragment = BAD_CONFIG[case]
+    workdir = tmp_path / "run"
+    result = _run("train.py", "--config=experiments/tiny.py", f"--workdir={workdir}", *flags)
+    _one_line(result, "train.py", fragment)
+    assert not workdir.exists()
+
+
+def test_train_py_names_a_missing_config_file(tmp_path):
+    result = _run("train.py", "--config=experiments/nope.py", f"--workdir={tmp_path / 'w'}")
+    _one_line(result, "train.py", "experiments/nope.py")
+
+
+def test_train_py_names_a_config_file_that_does_not_parse(tmp_path):
+    (tmp_path / "broken.py").write_text("def get_config(:\n")
+    result = _run("train.py", f"--config={tmp_path / 'broken.py'}", f"--workdir={tmp_path / 'w'}")
+    _one_line(result, "train.py", "invalid syntax")
+
+
+def test_train_py_refuses_a_workdir_that_is_a_file(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    result = _run("train.py", "--config=experiments/tiny.py", f"--workdir={tmp_path / 'file'}")
+    _one_line(result, "train.py", "is a file")
+    assert (tmp_path / "file").read_text() == "not a folder"
+
+
+def test_train_py_refuses_a_workdir_inside_a_file(tmp_path):
+    (tmp_path / "file").write_text("x")
+    result = _run("train.py", "--config=experiments/tiny.py", f"--workdir={tmp_path}/file/run")
+    _one_line(result, "train.py", "is a file")
+
+
+def test_verbose_shows_the_traceback_for_bug_reports(tmp_path):
+    result = _run(
+        "train.py", "--config=experiments/tiny.py", f"--workdir={tmp_path}", "--verbose",
+        "--config.train.learning_rate=-1",
+    )  # fmt: skip
+    assert result.returncode == 1 and "Traceback" in result.stderr
+
+
+# eval.py -----------------------------------------------------------------------------------
+
+
+def test_eval_py_names_a_missing_workdir(tmp_path):
+    _one_line(_run("eval.py", f"--workdir={tmp_path / 'nope'}"), "eval.py", "train first")
+
+
+def test_eval_py_names_a_damaged_experiment_json(tmp_path):
+    (tmp_path / "experiment.json").write_text('{"name": "demo", "eval": {"num_ex')
+    _one_line(_run("eval.py", f"--workdir={tmp_path}"), "eval.py", "experiment.json is damaged")
+
+
+def test_eval_py_names_a_damaged_run_config(tmp_path):
+    run = tmp_path / "causal" / "seed_0"
+    (run / "checkpoints" / "10").mkdir(parents=True)
+    (run / "config.json").write_text('{"model": ')
+    _one_line(_run("eval.py", f"--workdir={tmp_path}"), "eval.py", "config.json is damaged")
+
+
+def test_eval_py_names_an_unknown_evaluator(tmp_path):
+    result = _run("eval.py", f"--workdir={tmp_path}", "--evaluators=leakage,speeed")
+    _one_line(result, "eval.py", "Unknown evaluators ['speeed']")
+
+
+def test_eval_py_says_untrained_and_unfinished_variants_out_loud(tiny_workdir, tmp_path):
+    workdir = tmp_path / "tiny"
+    shutil.copytree(tiny_workdir, workdir)
+    config = workdir / "causal" / "seed_0" / "config.json"
+    saved = json.loads(config.read_text())
+    saved["train"]["num_steps"] = 40  # As if the run had been killed at step 3 of 40.
+    config.write_text(json.dumps(saved))
+    result = _run("eval.py", f"--workdir={workdir}", "--evaluators=leakage", "--variants=causal")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "causal: evaluated at step 3 of 40" in result.stderr
+    markdown = (workdir / "report" / "report.md").read_text()
+    assert "evaluated at step 3 of 40" in markdown
+
+
+# benchmarks and scripts --------------------------------------------------------------------
+
+BAD_FLAGS = {
+    "sampling, batch 0": (["-m", "benchmarks.sampling", "--batch_size=0"], "--batch_size=0"),
+    "sampling, 0 repeats": (["-m", "benchmarks.sampling", "--repeats=0"], "--repeats=0"),
+    "sampling, 0 new tokens": (["-m", "benchmarks.sampling", "--new_tokens=0"], "--new_tokens"),
+    "sampling, unknown decoder": (["-m", "benchmarks.sampling", "--decoders=kv"], "['kv']"),
+    "nar, batch 0": (["-m", "benchmarks.nar", "--batch_sizes=1,0"], "--batch_sizes"),
+    "train_step, 0 steps": (["-m", "benchmarks.train_step", "--steps=0"], "--steps=0"),
+    "a stray argument": (["-m", "benchmarks.nar", "oops"], "oops"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_FLAGS)
+def test_benchmarks_refuse_bad_flags_in_one_line(case):
+    command, fragment = BAD_FLAGS[case]
+    program = command[1].replace(".", "/") + ".py"
+    _one_line(_run(*command), program, fragment)
+
+
+def test_prepare_data_names_an_unknown_dataset_and_a_close_match(tmp_path):
+    result = _run("scripts/prepare_data.py", "--name=tiny_shakespear", f"--data_dir={tmp_path}")
+    _one_line(result, "scripts/prepare_data.py", "did you mean tiny_shakespeare")
+
+
+# the Python API ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def model():
+    return make_decoder(make_tiny_config())  # vocab 23, max_len 48.
+
+
+BAD_GENERATE = {
+    "NaN temperature": (dict(temperature=float("nan")), "temperature"),
+    "infinite temperature": (dict(temperature=float("inf")), "temperature"),
+    "fractional top_k": (dict(top_k=2.5), "top_k"),
+    "NaN top_p": (dict(top_p=float("nan")), "top_p"),
+    "fractional prompt lengths": (dict(prompt_lengths=[3.0, 2.5]), "prompt_lengths"),
+    "an empty batch": (dict(prompts=np.zeros((0, 5), np.int32)), "at least one row"),
+    "an int for rng": (dict(rng=0), "rng"),
+    "a batch of keys for rng": (dict(rng=jax.random.split(jax.random.key(0), 2)), "rng"),
+    "a bool for max_new_tokens": (dict(max_new_tokens=True), "max_new_tokens"),
+    "a float eos_id": (dict(eos_id=2.0), "eos_id"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_GENERATE)
+def test_generate_refuses_bad_arguments_on_the_host(model, case):
+    change, message = BAD_GENERATE[case]
+    args = dict(prompts=np.ones((2, 5), np.int32), prompt_lengths=None, max_new_tokens=4) | change
+    with pytest.raises(ValueError, match=message):
+        generate(model, args.pop("prompts"), args.pop("prompt_lengths"), **args)
+
+
+def test_generate_takes_legacy_keys_too(model):
+    out = generate(model, np.ones((2, 5), np.int32), max_new_tokens=2, rng=jax.random.PRNGKey(0))
+    assert out.tokens_BxL.shape == (2, 7)
+
+
+def test_mask_predict_refuses_fractional_target_lengths():
+    cmlm = make_decoder(make_tiny_config(attention_mask_kind="prefix_full"))
+    with pytest.raises(ValueError, match="target_lengths must be ints"):
+        mask_predict(cmlm, np.ones((2, 3), np.int32), [3, 3], [2.0, 1.5], num_iterations=2,
+                     mask_id=vocab.MASK)  # fmt: skip
+
+
+@pytest.mark.parametrize("token", [23, -1])
+def test_the_decoder_called_eagerly_refuses_ids_outside_the_vocabulary(model, token):
+    tokens = jnp.asarray([[1, 5, token]])
+    with pytest.raises(ValueError, match=r"token ids must be in \[0, 23\)"):
+        model(tokens)
