@@ -55,6 +55,7 @@ flags.DEFINE_enum(
     ["prefix_full", "full"],
     "The CMLM model's mask: prefix_full encodes the prompt once (KV cache), full every pass.",
 )
+flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "Compute dtype (params fp32).")
 FLAGS = flags.FLAGS
 for _name in ("batch_sizes", "target_lens", "iterations"):
     flags.register_validator(
@@ -72,6 +73,7 @@ def main(argv):
         num_heads=FLAGS.num_heads,
         num_layers=FLAGS.num_layers,
         d_ff=FLAGS.d_ff,
+        dtype=FLAGS.dtype,
     )
     # The decoders table's entries; mask-predict timed on the CMLM mask asked for.
     specs = [decoders.DECODERS["AR (cache)"]] + [
@@ -79,7 +81,11 @@ def main(argv):
         for K in FLAGS.iterations
     ]
     shape = dict(
-        num_layers=cfg.num_layers, d_model=cfg.d_model, d_ff=cfg.d_ff, nar_mask=FLAGS.nar_mask
+        num_layers=cfg.num_layers,
+        d_model=cfg.d_model,
+        d_ff=cfg.d_ff,
+        nar_mask=FLAGS.nar_mask,
+        dtype=FLAGS.dtype,
     )
     device = f"{jax.devices()[0].platform}:{jax.devices()[0].device_kind}"
     for batch_size in map(int, FLAGS.batch_sizes):

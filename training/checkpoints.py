@@ -205,8 +205,12 @@ def load_params(run_dir: str) -> tuple[Decoder, ModelConfig, ml_collections.Conf
     """(decoder with the latest checkpoint's params, its ModelConfig, run config, step)."""
     config, _ = load_config(run_dir)
     cfg = model_config(config)
-    template = nnx.eval_shape(lambda: make_decoder(cfg, 0))
-    graphdef, abstract_params = nnx.split(template)
+    graphdef, abstract_params = nnx.split(nnx.eval_shape(lambda: make_decoder(cfg, 0)))
+    # Restore onto this process's first device, whatever topology saved it (a pod, 8 devices).
+    here = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    abstract_params = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=here), abstract_params
+    )
     with ocp.CheckpointManager(run_folder.checkpoint_dir(run_dir)) as manager:
         found = _restore_newest_readable(
             manager,
