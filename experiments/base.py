@@ -12,7 +12,7 @@ import ml_collections
 from data import default_data_config, make_task
 from evaluation.config import check_eval_config, default_eval_config
 from model import NAR_MASK_KINDS, ModelConfig
-from training.config import check_train_config, default_train_config
+from training.config import check_train_config, default_mesh_config, default_train_config
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -26,6 +26,7 @@ def base_config() -> ml_collections.ConfigDict:
     config.model.max_len = 0
     config.data = default_data_config()
     config.train = default_train_config()
+    config.mesh = default_mesh_config()
     config.eval = default_eval_config()
     config.variants = ml_collections.ConfigDict()
     return config

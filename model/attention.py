@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from model import sharding
 from model.config import MASK_KINDS, ModelConfig
 
 # Head-major, {"k": [B, H, S, K], "v": [B, H, S, K]}: the CPU dot wants (B, H) as batch dims, so
@@ -66,8 +67,8 @@ class SelfAttention(nnx.Module):
     def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
         self.cfg = cfg
         dense = dict(dtype=cfg.compute_dtype, param_dtype=cfg.weight_dtype, rngs=rngs)
-        self.qkv = nnx.Linear(cfg.d_model, 3 * cfg.d_model, **dense)
-        self.out = nnx.Linear(cfg.d_model, cfg.d_model, **dense)
+        self.qkv = sharding.linear(cfg.d_model, 3 * cfg.d_model, ("embed", "heads"), **dense)
+        self.out = sharding.linear(cfg.d_model, cfg.d_model, ("heads", "embed"), **dense)
 
     def __call__(
         self,

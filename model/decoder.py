@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from model import sharding
 from model.attention import (
     EMPTY,
     LayerCache,
@@ -37,12 +38,12 @@ class Block(nnx.Module):
 
     def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
         self.cfg = cfg
-        norm = dict(dtype=cfg.compute_dtype, param_dtype=cfg.weight_dtype, rngs=rngs)
-        self.ln_attn = nnx.LayerNorm(cfg.d_model, **norm)
+        kw = dict(dtype=cfg.compute_dtype, param_dtype=cfg.weight_dtype, rngs=rngs)
+        self.ln_attn = sharding.layer_norm(cfg.d_model, **kw)
         self.attn = SelfAttention(cfg, rngs=rngs)
-        self.ln_mlp = nnx.LayerNorm(cfg.d_model, **norm)
-        self.mlp_in = nnx.Linear(cfg.d_model, cfg.d_ff, **norm)
-        self.mlp_out = nnx.Linear(cfg.d_ff, cfg.d_model, **norm)
+        self.ln_mlp = sharding.layer_norm(cfg.d_model, **kw)
+        self.mlp_in = sharding.linear(cfg.d_model, cfg.d_ff, ("embed", "mlp"), **kw)
+        self.mlp_out = sharding.linear(cfg.d_ff, cfg.d_model, ("mlp", "embed"), **kw)
 
     def __call__(self, x_BxTxD, mask_Bx1xTxS, cache, cache_index, dropout_rng):
         rngs = jax.random.split(dropout_rng, 2) if dropout_rng is not None else (None, None)
@@ -60,11 +61,20 @@ class Decoder(nnx.Module):
         self.cfg = cfg
         kw = dict(dtype=cfg.compute_dtype, param_dtype=cfg.weight_dtype, rngs=rngs)
         init = nnx.initializers.normal(0.02)
-        self.token_embed = nnx.Embed(cfg.vocab_size, cfg.d_model, embedding_init=init, **kw)
-        self.position_embed = nnx.Embed(cfg.max_len, cfg.d_model, embedding_init=init, **kw)
-        self.blocks = nnx.List([Block(cfg, rngs=rngs) for _ in range(cfg.num_layers)])
-        self.ln_final = nnx.LayerNorm(cfg.d_model, **kw)
-        self.lm_head = nnx.Linear(cfg.d_model, cfg.vocab_size, **kw)
+        # Parameters record their logical axis names (model/sharding.py); training places them
+        # on the mesh afterwards, so none is sharded while it is created.
+        with nnx.use_eager_sharding(False):
+            self.token_embed = nnx.Embed(
+                cfg.vocab_size, cfg.d_model, embedding_init=sharding.named(init, "vocab", "embed"),
+                **kw,
+            )  # fmt: skip
+            self.position_embed = nnx.Embed(
+                cfg.max_len, cfg.d_model, embedding_init=sharding.named(init, "positions", "embed"),
+                **kw,
+            )  # fmt: skip
+            self.blocks = nnx.List([Block(cfg, rngs=rngs) for _ in range(cfg.num_layers)])
+            self.ln_final = sharding.layer_norm(cfg.d_model, **kw)
+            self.lm_head = sharding.linear(cfg.d_model, cfg.vocab_size, ("embed", "vocab"), **kw)
 
     def embed(self, tokens_BxT: jax.Array, positions_BxT: jax.Array) -> jax.Array:
         """Input embeddings; split out so leakage metrics can differentiate through them."""

@@ -3,6 +3,7 @@ jax.distributed (gloo collectives on CPU), train as one run and can be evaluated
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -109,3 +110,72 @@ def test_killing_both_processes_then_rerunning_resumes(tmp_path):
     stdouts = _finish(_launch(tmp_path, steps=150))
     assert f"resuming at step {killed_at}" in stdouts[0]
     assert all("finished at step 150" in out for out in stdouts)
+
+
+SHARD_CHECK = """
+import json
+import jax
+from experiments import tiny
+from experiments.base import model_config, resolve_variant
+from training import mesh as mesh_lib
+from training.step import Hyperparams, init_train_state, make_optimizer
+config = resolve_variant(tiny.get_config(), "causal")
+hparams = Hyperparams.from_config(config.train)
+_, params, opt_state = init_train_state(model_config(config), hparams, 0)
+mesh = mesh_lib.make_mesh(fsdp=4)
+shardings = mesh_lib.state_shardings(make_optimizer(hparams), params, opt_state, mesh)
+params, opt_state = jax.device_put((params, opt_state), shardings)
+rows = [
+    {"path": jax.tree_util.keystr(path), "shape": list(x.shape),
+     "shard": list(x.addressable_shards[0].data.shape), "devices": len(x.sharding.device_set)}
+    for tree in (params, opt_state)
+    for path, x in jax.tree_util.tree_leaves_with_path(tree)
+]
+print(json.dumps({"mesh": dict(mesh.shape), "rows": rows}))
+"""
+
+
+def test_fsdp_gives_each_device_a_quarter_of_every_tensor_that_splits():
+    result = subprocess.run(
+        [sys.executable, "-c", SHARD_CHECK], cwd=REPO, capture_output=True, text=True,
+        timeout=120, env={**os.environ,
+                          "XLA_FLAGS": "--xla_force_host_platform_device_count=8"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["mesh"] == {"data": 2, "fsdp": 4}
+    tensors = [row for row in found["rows"] if row["shape"]]  # Not Adam's step counter.
+    assert len(tensors) == 3 * 30  # 30 params, and Adam's two moments of each.
+    for row in tensors:
+        assert row["devices"] == 8
+        if any(n % 4 == 0 for n in row["shape"]):  # Split along one dimension into 4.
+            split = [
+                i for i, (n, m) in enumerate(zip(row["shape"], row["shard"], strict=True)) if n != m
+            ]
+            assert len(split) == 1 and row["shard"][split[0]] * 4 == row["shape"][split[0]], row
+        else:  # Nothing divides by 4 (the 21-entry vocabulary bias): replicated.
+            assert row["shard"] == row["shape"], row
+
+
+def test_fsdp_on_eight_devices_trains_like_one_and_moves_between_meshes(one_process, tmp_path):
+    flags = ["--config.train.num_steps=40", "--config.mesh.fsdp=4"]
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
+    result = subprocess.run([sys.executable, *TINY, f"--workdir={tmp_path / 'fsdp'}", *flags],
+                            cwd=REPO, env=env, capture_output=True, text=True,
+                            timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    one, fsdp = _losses(one_process), _losses(tmp_path / "fsdp")
+    np.testing.assert_allclose([fsdp[s] for s in sorted(fsdp)], [one[s] for s in sorted(one)],
+                               rtol=1e-3)  # fmt: skip
+    # Saved sharded over 8 devices, restored on one: eval works anywhere.
+    assert load_params(run_folder.run_dir(str(tmp_path / "fsdp"), "causal", 0))[3] == 40
+    # Saved by one device, resumed sharded 4 ways: drop the last checkpoint and finish again.
+    moved = tmp_path / "moved"
+    shutil.copytree(one_process, moved)
+    run = run_folder.run_dir(str(moved), "causal", 0)
+    shutil.rmtree(os.path.join(run_folder.checkpoint_dir(run), "40"))
+    result = subprocess.run([sys.executable, *TINY, f"--workdir={moved}", *flags], cwd=REPO,
+                            env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "resuming at step 30" in result.stdout
+    np.testing.assert_allclose(_losses(moved)[40], one[40], rtol=1e-3)

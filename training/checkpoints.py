@@ -30,6 +30,7 @@ BOOKKEEPING_KEYS = (
     "train.checkpoint_every",
     "train.keep_checkpoints",
     "train.peak_flops_per_device",
+    "mesh.",  # Where the state lives, not what it is: a run may resume on another mesh.
 )
 
 

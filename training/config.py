@@ -41,6 +41,13 @@ _RANGES = {
 }
 
 
+def default_mesh_config() -> ml_collections.ConfigDict:
+    """Defaults for `config.mesh`: devices per FSDP group; the data axis takes the rest."""
+    config = ml_collections.ConfigDict()
+    config.fsdp = 1  # 1: plain data parallelism (params replicated); 4: each param split in 4.
+    return config
+
+
 def check_train_config(train: ml_collections.ConfigDict) -> None:
     """Raises a ValueError naming the first `train` setting that cannot train."""
     if train.objective not in OBJECTIVES:

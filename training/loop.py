@@ -56,24 +56,28 @@ def run_config(config: ml_collections.ConfigDict, variant: str, seed: int):
 
 
 def _initial_state(cfg, hparams, seed, mesh, manager, run_dir: str):
-    """(graphdef, params, opt_state, step): the newest readable checkpoint, or a fresh init."""
-    replicated = mesh_lib.replicated(mesh)
+    """(graphdef, params, opt_state, step, shardings): the newest readable checkpoint, or a
+    fresh init, placed on the mesh (training/mesh.py); `shardings` is (params, opt_state)'s."""
+    optimizer = make_optimizer(hparams)
+    graphdef, abstract_params = nnx.split(nnx.eval_shape(lambda: make_decoder(cfg, seed)))
+    abstract_opt = jax.eval_shape(optimizer.init, abstract_params)
+    shardings = mesh_lib.state_shardings(optimizer, abstract_params, abstract_opt, mesh)
     if manager.latest_step() is not None:
-        graphdef, abstract_params = nnx.split(nnx.eval_shape(lambda: make_decoder(cfg, seed)))
-        abstract_opt = jax.eval_shape(make_optimizer(hparams).init, abstract_params)
+        # Restored straight into this mesh's shardings, whatever mesh saved it.
         template = jax.tree.map(
-            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated),
+            lambda x, sharding: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
             (abstract_params, abstract_opt),
+            shardings,
         )
         restored = checkpoints.restore_latest(
             manager, *template, run_dir=run_dir if jax.process_index() == 0 else None
         )
         if restored is not None:
             step, params, opt_state = restored
-            return graphdef, params, opt_state, step
+            return graphdef, params, opt_state, step, shardings
     graphdef, params, opt_state = init_train_state(cfg, hparams, seed)
-    params, opt_state = jax.device_put((params, opt_state), replicated)
-    return graphdef, params, opt_state, 0
+    params, opt_state = jax.device_put((params, opt_state), shardings)
+    return graphdef, params, opt_state, 0, shardings
 
 
 def evaluate(run: "_Run", params) -> dict[str, float]:
@@ -108,6 +112,7 @@ class _Run:
     writer: metrics_lib.MetricsWriter
     hparams: Hyperparams
     graphdef: object
+    shardings: tuple  # (params, opt_state): where the state lives on the mesh.
     start: int
     tokens_per_step: int
     flops_per_token: float
@@ -139,10 +144,12 @@ def _open_run(config, workdir: str, variant: str, seed: int, start: str):
     if jax.process_count() > 1:
         multihost_utils.sync_global_devices(f"prepared {run_dir}")
     cfg, hparams = model_config(run_cfg), Hyperparams.from_config(train)
-    task, mesh = make_task(run_cfg.data), mesh_lib.make_mesh()
+    task, mesh = make_task(run_cfg.data), mesh_lib.make_mesh(run_cfg.mesh.fsdp)
     mesh_lib.check_batch_size(train.batch_size)
     manager = checkpoints.make_manager(run_dir, train.keep_checkpoints)
-    graphdef, params, opt_state, start = _initial_state(cfg, hparams, seed, mesh, manager, run_dir)
+    graphdef, params, opt_state, start, shardings = _initial_state(
+        cfg, hparams, seed, mesh, manager, run_dir
+    )
     run = _Run(
         name=f"{variant or run_folder.DEFAULT_VARIANT}/seed_{seed}",
         run_dir=run_dir,
@@ -155,6 +162,7 @@ def _open_run(config, workdir: str, variant: str, seed: int, start: str):
         ),
         hparams=hparams,
         graphdef=graphdef,
+        shardings=shardings,
         start=start,
         tokens_per_step=train.batch_size * task.seq_len,
         flops_per_token=metrics_lib.train_flops_per_token(cfg, task.seq_len),
@@ -205,7 +213,9 @@ def train_variant(
 def _train_steps(run: _Run, params, opt_state, bar) -> RunResult:
     """The loop: steps queue on the device; logs, evals and saves sync with it."""
     train = run.config.train
-    step_fn = bind_train_step(run.graphdef, train.objective)
+    step_fn = bind_train_step(
+        run.graphdef, train.objective, (*run.shardings, mesh_lib.replicated(run.mesh))
+    )
     seed_key = jax.random.key(run.config.seed)
     pending, interval = [], Interval()
     last_train, last_eval, stopped_by = {}, {}, None
@@ -326,6 +336,7 @@ def plan_experiment(
     for name in names:
         resolved = resolve_variant(config, name)
         mesh_lib.check_batch_size(resolved.train.batch_size)
+        mesh_lib.check_mesh(resolved.mesh.fsdp)
         for seed in config.seeds:
             run_cfg = run_config(config, name, seed)
             start = checkpoints.plan_start(

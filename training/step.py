@@ -205,13 +205,14 @@ train_step = jax.jit(
 )
 
 
-def bind_train_step(graphdef: nnx.GraphDef, objective: str):
+def bind_train_step(graphdef: nnx.GraphDef, objective: str, out_shardings=None):
     """`train_step` with graphdef and objective fixed: the callable a training loop should use.
 
     `fn(params, opt_state, batch, step, seed_key, hparams) -> (params, opt_state, metrics)`,
     the same compiled program. jit hashes static arguments on every call, and hashing an NNX
     GraphDef walks the whole module graph: on an H100 host that was ~0.4 ms of a 1.7 ms step
-    for the demo's model. A closure skips the hash.
+    for the demo's model. A closure skips the hash. `out_shardings` (params, opt_state,
+    metrics) keeps a sharded state where it is (training/mesh.py); None lets XLA choose.
     """
 
     def step_fn(params, opt_state, batch, step, seed_key, hparams):
@@ -219,7 +220,7 @@ def bind_train_step(graphdef: nnx.GraphDef, objective: str):
             graphdef, params, opt_state, batch, step, seed_key, hparams, objective=objective
         )
 
-    return jax.jit(step_fn, donate_argnums=(0, 1))
+    return jax.jit(step_fn, donate_argnums=(0, 1), out_shardings=out_shardings)
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "objective"))
