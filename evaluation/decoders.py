@@ -16,7 +16,7 @@ import numpy as np
 from flax import nnx
 
 from data import vocab
-from model import NAR_MASK_KINDS, Decoder, GenerateOutput, generate, mask_predict
+from model import NAR_MASK_KINDS, Decoder, GenerateOutput, beam_search, generate, mask_predict
 
 FAMILIES = ("AR", "non-AR", "exact-parallel")
 Model = Decoder | tuple[nnx.GraphDef, nnx.State]
@@ -60,6 +60,9 @@ class DecoderSpec:
     # "nar.ar_variant"; None when the decoder needs one model.
     needs: str | None = None
     recomputes_prefix: bool = False  # O(L^2) per row: timed only up to no_cache_max_length.
+    # Scored when `eval.decoders` is empty; False: only when `eval.decoders` names it (a decoder
+    # whose cost is not worth paying in every experiment).
+    default: bool = True
 
     def __post_init__(self):
         if self.family not in FAMILIES:
@@ -84,8 +87,9 @@ def lookup(names) -> list[DecoderSpec]:
 
 
 def scored_on(mask_kind: str, objective: str, selection=()) -> list[DecoderSpec]:
-    """The decoders scored on a variant, in table order; `selection` (names) narrows them."""
-    chosen = lookup(selection) if selection else list(DECODERS.values())
+    """The decoders scored on a variant, in table order: those `selection` names, or else every
+    default one."""
+    chosen = lookup(selection) if selection else [s for s in DECODERS.values() if s.default]
     return [spec for spec in chosen if spec.applies_to(mask_kind, objective)]
 
 
@@ -99,6 +103,24 @@ def _ar(use_cache: bool) -> Callable[[Models, Prompts], GenerateOutput]:
             eos_id=prompts.eos_id,
             use_cache=use_cache,
         )
+
+    return decode
+
+
+def _beam(beam_size: int, alpha: float) -> Callable[[Models, Prompts], GenerateOutput]:
+    def decode(models: Models, prompts: Prompts) -> GenerateOutput:
+        # Timing passes no EOS: every beam then runs to max_new_tokens.
+        eos_id = -1 if prompts.eos_id is None else prompts.eos_id
+        out = beam_search(
+            models.model,
+            prompts.prompts_BxP,
+            prompts.prompt_lengths_B,
+            beam_size=beam_size,
+            max_new_tokens=prompts.max_new_tokens,
+            eos_id=eos_id,
+            length_penalty=alpha,
+        )
+        return GenerateOutput(out.tokens_BxKxL[:, 0], out.lengths_BxK[:, 0])
 
     return decode
 
@@ -173,6 +195,21 @@ register(
         decode=_ar(use_cache=True),
         applies_to=_next_token_model(*NAR_MASK_KINDS),
         timing_mask=None,  # The same program as "AR (cache)".
+    )
+)
+register(
+    DecoderSpec(
+        name="beam search (4 beams)",
+        family="AR",
+        description=(
+            "Beam search over the KV cache with 4 beams and length penalty ((5 + n) / 6)^0.6, "
+            "stopping a row once no live beam can beat its worst finished one; the best beam is "
+            "scored. Not in the default set: list it in `eval.decoders`."
+        ),
+        decode=_beam(beam_size=4, alpha=0.6),
+        applies_to=_next_token_model("causal", "prefix"),
+        timing_mask="causal",
+        default=False,
     )
 )
 for _K in (1, 2, 4, 8):

@@ -4,6 +4,7 @@ Everything here is pure and jit-able; there is no I/O in model/.
 """
 
 from model.attention import EMPTY, make_attention_mask
+from model.beam import BeamOutput, beam_loop, beam_search
 from model.config import MASK_KINDS, NAR_MASK_KINDS, ModelConfig
 from model.decoder import Decoder, KVCache, grow_cache, init_cache, make_decoder
 from model.nar import cmlm_mask, mask_predict, mask_predict_loop
@@ -17,10 +18,13 @@ from model.sampling import (
 
 __all__ = [
     "EMPTY",
+    "BeamOutput",
     "MASK_KINDS",
     "NAR_MASK_KINDS",
     "Decoder",
     "GenerateOutput",
+    "beam_loop",
+    "beam_search",
     "KVCache",
     "ModelConfig",
     "cmlm_mask",

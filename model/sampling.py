@@ -39,22 +39,22 @@ class SamplingParams(NamedTuple):
     @classmethod
     def checked(cls, temperature: float, top_k: int, top_p: float) -> "SamplingParams":
         """Validated on the host, so bad values fail with a sentence, not a deep traceback."""
-        if not _is_real(temperature) or not temperature >= 0:
+        if not is_real(temperature) or not temperature >= 0:
             raise ValueError(
                 f"temperature must be a finite number >= 0 (0: greedy), got {temperature!r}"
             )
-        if not _is_int(top_k) or top_k < 0:
+        if not is_int(top_k) or top_k < 0:
             raise ValueError(f"top_k must be an int >= 0 (0: off), got {top_k!r}")
-        if not _is_real(top_p) or not 0 < top_p <= 1:
+        if not is_real(top_p) or not 0 < top_p <= 1:
             raise ValueError(f"top_p must be a number in (0, 1] (1: off), got {top_p!r}")
         return cls(jnp.float32(temperature), jnp.int32(top_k), jnp.float32(top_p))
 
 
-def _is_int(value) -> bool:
+def is_int(value) -> bool:
     return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
-def _is_real(value) -> bool:
+def is_real(value) -> bool:
     return isinstance(value, int | float | np.integer | np.floating) and bool(np.isfinite(value))
 
 
@@ -318,9 +318,9 @@ def generate(
     prompts_BxP, prompt_lengths_B = check_prompts(cfg, prompts_BxP, prompt_lengths_B)
     sampling = SamplingParams.checked(temperature, top_k, top_p)
     P = prompts_BxP.shape[1]
-    if not _is_int(max_new_tokens) or max_new_tokens < 1:
+    if not is_int(max_new_tokens) or max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be a positive int, got {max_new_tokens!r}")
-    if eos_id is not None and not _is_int(eos_id):
+    if eos_id is not None and not is_int(eos_id):
         raise ValueError(f"eos_id must be an int or None, got {eos_id!r}")
     if P + max_new_tokens > cfg.max_len + 1:
         # The buffer is static-shaped (P + max_new_tokens) so that prompt contents never recompile.
@@ -329,7 +329,7 @@ def generate(
             f"max_new_tokens={max_new_tokens} does not fit: prompts are padded to {P} tokens and "
             f"max_len is {cfg.max_len}, so at most {cfg.max_len + 1 - P} new tokens"
         )
-    if cache_phases is not None and (not _is_int(cache_phases) or cache_phases < 1):
+    if cache_phases is not None and (not is_int(cache_phases) or cache_phases < 1):
         raise ValueError(f"cache_phases must be a positive int, got {cache_phases!r}")
     rng = check_rng(rng)
     return _generate_jit(

@@ -128,17 +128,23 @@ def test_eight_devices_match_one_device(reference, tmp_path, env):
     assert one[10] - one[STEPS] > 0.5  # The curves being compared do move.
 
 
-def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path, env):
-    workdir = str(tmp_path)
+def _signal_a_long_run(workdir: str, sig: int, env) -> tuple[int, str, str]:
+    """Starts a run too long to finish, sends `sig` once it has logged, and waits for it."""
     process = _popen(
         workdir, "--config.train.num_steps=100000", "--config.train.checkpoint_every=100000",
         env=env,
     )  # fmt: skip
     metrics_path = os.path.join(_run_dir(workdir), "metrics.jsonl")
     _wait_for(lambda: os.path.exists(metrics_path) and os.path.getsize(metrics_path), process)
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(sig)
     stdout, stderr = process.communicate(timeout=60)
-    assert process.returncode == 0, stderr[-3000:]
+    return process.returncode, stdout, stderr
+
+
+def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path, env):
+    workdir = str(tmp_path)
+    returncode, stdout, stderr = _signal_a_long_run(workdir, signal.SIGTERM, env)
+    assert returncode == 0, stderr[-3000:]
     assert "SIGTERM" in stdout
     (step,) = _steps(workdir)
     assert 10 <= step < 100000
@@ -195,15 +201,8 @@ def test_overwrite_wipes_nothing_when_a_later_check_fails(reference, tmp_path, e
 
 def test_ctrl_c_saves_then_stops_and_a_second_ctrl_c_aborts_at_once(tmp_path, env):
     workdir = str(tmp_path)
-    process = _popen(
-        workdir, "--config.train.num_steps=100000", "--config.train.checkpoint_every=100000",
-        env=env,
-    )  # fmt: skip
-    metrics_path = os.path.join(_run_dir(workdir), "metrics.jsonl")
-    _wait_for(lambda: os.path.exists(metrics_path) and os.path.getsize(metrics_path), process)
-    process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr[-3000:]
+    returncode, stdout, stderr = _signal_a_long_run(workdir, signal.SIGINT, env)
+    assert returncode == 130, stderr[-3000:]
     assert "stopped by Ctrl-C" in stdout and "Traceback" not in stderr
     (step,) = _steps(workdir)
     assert 10 <= step < 100000 and load_params(_run_dir(workdir))[3] == step

@@ -144,3 +144,16 @@ def test_a_perfect_decoder_scores_100_percent(copy_task):
     )
     assert exact.shape == (20,) and exact.mean() == accuracy.mean() == 1.0
     assert len(samples) == 3 and all(line.endswith("✓") for line in samples)
+
+
+def test_beam_search_is_scored_when_eval_decoders_names_it(copy_task):
+    run = _run(copy_task, "causal")
+    assert "beam search (4 beams)" not in [
+        s.name for s in decoders.scored_on("causal", "teacher_forcing")
+    ]  # Not in the default set: it costs 4x the decoding.
+    run.config.eval.decoders = ("AR (cache)", "beam search (4 beams)")
+    found = quality.evaluate_generation(run, run.config.eval, lambda _: None)
+    assert list(found.samples) == ["AR (cache)", "beam search (4 beams)"]
+    exact, _ = found.metrics["exact_match/beam search (4 beams)"]
+    accuracy, _ = found.metrics["token_accuracy/beam search (4 beams)"]
+    assert 0 <= exact <= accuracy <= 1

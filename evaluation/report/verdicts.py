@@ -117,7 +117,9 @@ def _generation_verdicts(results: dict, record: dict) -> list[str]:
                 f"({em:.1f}% vs {ar_em:.1f}%)."
             )
         else:
-            out.append(f"{name}: greedy {decoder} exact match {em:.1f}% on {task}.")
+            # The "AR (...)" decoders are greedy; others (beam search, ...) say what they are.
+            greedy = "greedy " if decoder.startswith("AR (") else ""
+            out.append(f"{name}: {greedy}{decoder} exact match {em:.1f}% on {task}.")
     return out
 
 

@@ -1,0 +1,268 @@
+"""Beam search over the KV cache, with a correct per-row stopping rule.
+
+Each step scores every (beam, token) continuation of the K live beams, keeps the 2K best
+candidates (so K can still live when up to K of them end), moves those among the K best that end
+in EOS to the row's finished list (fairseq's rule, under which a beam of 1 is greedy decoding),
+scored by log-probability / length penalty ((5 + length) / 6) ** alpha (Wu et al. 2016), and
+continues with the K best candidates that do not end. A row stops when it has K finished beams
+and no live beam can still beat the worst of them: a live beam's log-probability only falls, so
+its best possible score is its log-probability over the largest penalty it could reach, at
+`max_new_tokens` (for alpha >= 0). Rows stop independently; the loop ends when every row has.
+
+Like `decode_loop`, `beam_loop` knows nothing about the model: it calls
+`step_fn(tokens, positions, state) -> (logits, state)` on B*K rows and
+`gather_state(state, rows) -> state` to reorder the cache after beams are picked, so tests run it
+on fake models. Shape legend: B rows, K beams, C = 2K candidates, V vocab, L buffer, P prompt.
+"""
+
+import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from model.decoder import Decoder, KVCache, init_cache, split_model
+from model.sampling import check_prompts, is_int, is_real
+
+NEG_INF = -jnp.inf
+
+
+class BeamOutput(NamedTuple):
+    tokens_BxKxL: jax.Array  # The n-best continuations of each prompt, best first.
+    lengths_BxK: jax.Array  # Prompt + generated tokens (EOS included).
+    scores_BxK: jax.Array  # log p / length penalty; -inf for an empty slot.
+
+
+def length_penalty(length: jax.Array, alpha: float) -> jax.Array:
+    """((5 + length) / 6) ** alpha (Wu et al. 2016); 1 for alpha = 0."""
+    return ((5.0 + length) / 6.0) ** alpha
+
+
+def _merge(scores_a, tokens_a, lengths_a, scores_b, tokens_b, lengths_b, K: int):
+    """The K best of two scored sets of sequences (per row), best first."""
+    scores = jnp.concatenate([scores_a, scores_b], axis=1)
+    best_BxK, pick_BxK = jax.lax.top_k(scores, K)
+    tokens = jnp.concatenate([tokens_a, tokens_b], axis=1)
+    lengths = jnp.concatenate([lengths_a, lengths_b], axis=1)
+    return (
+        best_BxK,
+        jnp.take_along_axis(tokens, pick_BxK[..., None], axis=1),
+        jnp.take_along_axis(lengths, pick_BxK, axis=1),
+    )
+
+
+def _extend(tokens_BxKxL, parent_BxC, token_BxC, positions_B):
+    """The parents' token rows with each candidate's token written at `positions_B`."""
+    rows = jnp.take_along_axis(tokens_BxKxL, parent_BxC[..., None], axis=1)
+    at_BxCxL = jnp.arange(rows.shape[-1])[None, None, :] == positions_B[:, None, None]
+    return jnp.where(at_BxCxL, token_BxC[..., None], rows)
+
+
+def beam_loop(
+    step_fn: Callable[[jax.Array, jax.Array, Any], tuple[jax.Array, Any]],
+    gather_state: Callable[[Any, jax.Array], Any],
+    state: Any,
+    first_logits_BxV: jax.Array,
+    tokens_BxL: jax.Array,
+    prompt_lengths_B: jax.Array,
+    *,
+    beam_size: int,
+    max_new_tokens: int,
+    eos_id: int,
+    alpha: float,
+) -> BeamOutput:
+    """Beam search from prefilled prompts; `state` already holds K copies of each row (B*K)."""
+    B, L = tokens_BxL.shape
+    K = beam_size
+    best_bound = length_penalty(jnp.float32(max_new_tokens), alpha)
+    live_BxK = jnp.where(jnp.arange(K)[None, :] == 0, 0.0, NEG_INF) * jnp.ones((B, 1))
+    tokens_BxKxL = jnp.broadcast_to(tokens_BxL[:, None], (B, K, L))
+    finished = (
+        jnp.full((B, K), NEG_INF),
+        tokens_BxKxL,
+        jnp.broadcast_to(prompt_lengths_B[:, None], (B, K)),
+    )
+    logits_BxKxV = jnp.broadcast_to(first_logits_BxV[:, None], (B, K, first_logits_BxV.shape[-1]))
+
+    def body(carry):
+        i, live_BxK, tokens_BxKxL, finished, logits_BxKxV, state, done_B = carry
+        V = logits_BxKxV.shape[-1]
+        scores_BxKxV = live_BxK[..., None] + jax.nn.log_softmax(logits_BxKxV, axis=-1)
+        top_BxC, index_BxC = jax.lax.top_k(scores_BxKxV.reshape(B, K * V), 2 * K)
+        parent_BxC, token_BxC = index_BxC // V, (index_BxC % V).astype(tokens_BxKxL.dtype)
+        positions_B = prompt_lengths_B + i
+        candidates_BxCxL = _extend(tokens_BxKxL, parent_BxC, token_BxC, positions_B)
+        ends_BxC = token_BxC == eos_id
+        # Candidates that end among the K best join the finished ones (as in fairseq: so a beam
+        # of 1 is greedy decoding); the K best candidates that do not end live on.
+        in_top_k_1xC = jnp.arange(2 * K)[None, :] < K
+        ended = jnp.where(
+            ends_BxC & in_top_k_1xC, top_BxC / length_penalty(i + 1.0, alpha), NEG_INF
+        )
+        new_finished = _merge(
+            *finished,
+            ended,
+            candidates_BxCxL,
+            jnp.broadcast_to(positions_B[:, None] + 1, ended.shape),
+            K,
+        )
+        new_live_BxK, pick_BxK = jax.lax.top_k(jnp.where(ends_BxC, NEG_INF, top_BxC), K)
+        new_tokens_BxKxL = jnp.take_along_axis(candidates_BxCxL, pick_BxK[..., None], axis=1)
+        parent_BxK = jnp.take_along_axis(parent_BxC, pick_BxK, axis=1)
+        # Rows already done keep everything as it was.
+        keep = done_B[:, None]
+        live_BxK = jnp.where(keep, live_BxK, new_live_BxK)
+        tokens_BxKxL = jnp.where(keep[..., None], tokens_BxKxL, new_tokens_BxKxL)
+        finished = jax.tree.map(
+            lambda old, new: jnp.where(keep.reshape(keep.shape + (1,) * (old.ndim - 2)), old, new),
+            finished,
+            new_finished,
+        )
+        parent_BxK = jnp.where(keep, jnp.arange(K)[None, :], parent_BxK)
+        rows_BK = (jnp.arange(B)[:, None] * K + parent_BxK).reshape(B * K)
+        state = gather_state(state, rows_BK)
+        # A row is done once its K finished beams cannot be beaten by any live one.
+        worst_finished_B = finished[0][:, K - 1]
+        done_B = done_B | (worst_finished_B >= live_BxK[:, 0] / best_bound)
+
+        def feed(state):
+            logits_BKxV, state = step_fn(
+                tokens_BxKxL.reshape(B * K, L), jnp.repeat(positions_B, K), state
+            )
+            return logits_BKxV.reshape(B, K, V), state
+
+        # The last token is never fed back (the buffer may end at max_len + 1).
+        logits_BxKxV, state = jax.lax.cond(
+            i + 1 < max_new_tokens, feed, lambda state: (logits_BxKxV, state), state
+        )
+        return i + 1, live_BxK, tokens_BxKxL, finished, logits_BxKxV, state, done_B
+
+    def cond(carry):
+        i, *_, done_B = carry
+        return (i < max_new_tokens) & ~jnp.all(done_B)
+
+    carry = (
+        jnp.int32(0),
+        live_BxK,
+        tokens_BxKxL,
+        finished,
+        logits_BxKxV,
+        state,
+        jnp.zeros(B, bool),
+    )
+    i, live_BxK, tokens_BxKxL, finished, _, _, _ = jax.lax.while_loop(cond, body, carry)
+    # Beams still live at the end compete with the finished ones at their current length.
+    live_scores = live_BxK / length_penalty(i.astype(jnp.float32), alpha)
+    lengths_BxK = jnp.broadcast_to(prompt_lengths_B[:, None] + i, (B, K))
+    scores, tokens, lengths = _merge(*finished, live_scores, tokens_BxKxL, lengths_BxK, K)
+    return BeamOutput(tokens, lengths, scores)
+
+
+def _gather_cache(cache: KVCache, rows: jax.Array) -> KVCache:
+    """The cache rows of the picked beams; the shared slot index is left alone."""
+    take = functools.partial(jnp.take, indices=rows, axis=0)
+    return KVCache(
+        tuple({name: take(kv) for name, kv in layer.items()} for layer in cache.layers),
+        take(cache.key_positions_BxS),
+        cache.index,
+    )
+
+
+@functools.partial(
+    jax.jit,
+    static_argnames=("graphdef", "beam_size", "max_new_tokens", "eos_id", "alpha", "pad_id"),
+)
+def _beam_search_jit(
+    graphdef,
+    state,
+    prompts_BxP,
+    prompt_lengths_B,
+    *,
+    beam_size,
+    max_new_tokens,
+    eos_id,
+    alpha,
+    pad_id,
+):
+    model = nnx.merge(graphdef, state)
+    B, P = prompts_BxP.shape
+    K, L = beam_size, P + max_new_tokens
+    tokens_BxL = jnp.full((B, L), pad_id, jnp.int32).at[:, :P].set(prompts_BxP)
+    tokens_BxL = jnp.where(jnp.arange(L)[None, :] < prompt_lengths_B[:, None], tokens_BxL, pad_id)
+    call = functools.partial(model, prefix_lengths_B=jnp.repeat(prompt_lengths_B, K))
+    # Prefill once per row, then copy each row's cache to its K beams.
+    cache = init_cache(model.cfg, B, max(L - 1, P))
+    logits_BxPxV, cache = model(
+        tokens_BxL[:, :P],
+        lengths_B=prompt_lengths_B,
+        prefix_lengths_B=prompt_lengths_B,
+        cache=cache,
+    )
+    first_logits_BxV = jnp.take_along_axis(
+        logits_BxPxV, (prompt_lengths_B - 1)[:, None, None], axis=1
+    )[:, 0]
+    cache = _gather_cache(cache, jnp.repeat(jnp.arange(B), K))
+
+    def step_fn(tokens_BKxL, positions_BK, cache):
+        token_BKx1 = jnp.take_along_axis(tokens_BKxL, positions_BK[:, None], axis=1)
+        logits, cache = call(token_BKx1, positions_BxT=positions_BK[:, None], cache=cache)
+        return logits[:, 0], cache
+
+    return beam_loop(
+        step_fn,
+        _gather_cache,
+        cache,
+        first_logits_BxV,
+        tokens_BxL,
+        prompt_lengths_B,
+        beam_size=K,
+        max_new_tokens=max_new_tokens,
+        eos_id=eos_id,
+        alpha=alpha,
+    )
+
+
+def beam_search(
+    model: Decoder | tuple[nnx.GraphDef, nnx.State],
+    prompts_BxP,
+    prompt_lengths_B=None,
+    *,
+    beam_size: int,
+    max_new_tokens: int,
+    eos_id: int,
+    length_penalty: float = 0.6,
+    pad_id: int = 0,
+) -> BeamOutput:
+    """The `beam_size` best continuations of each prompt (n-best, best first), with scores.
+
+    Exact for causal and prefix models (it decodes with the KV cache). `length_penalty` is the
+    alpha of ((5 + length) / 6) ** alpha; 0 scores by log-probability alone, under which
+    beam_size = 1 is greedy decoding.
+    """
+    graphdef, state, cfg = split_model(model)
+    prompts_BxP, prompt_lengths_B = check_prompts(cfg, prompts_BxP, prompt_lengths_B)
+    P = prompts_BxP.shape[1]
+    if not is_int(beam_size) or beam_size < 1:
+        raise ValueError(f"beam_size must be a positive int, got {beam_size!r}")
+    if not is_int(max_new_tokens) or not 1 <= max_new_tokens <= cfg.max_len + 1 - P:
+        raise ValueError(
+            f"max_new_tokens must be an int in [1, {cfg.max_len + 1 - P}] (max_len "
+            f"{cfg.max_len}, prompts padded to {P}), got {max_new_tokens!r}"
+        )
+    if not is_int(eos_id):
+        raise ValueError(f"eos_id must be an int, got {eos_id!r}")
+    if not is_real(length_penalty) or length_penalty < 0:
+        raise ValueError(f"length_penalty must be a number >= 0, got {length_penalty!r}")
+    return _beam_search_jit(
+        graphdef,
+        state,
+        prompts_BxP,
+        prompt_lengths_B,
+        beam_size=int(beam_size),
+        max_new_tokens=int(max_new_tokens),
+        eos_id=int(eos_id),
+        alpha=float(length_penalty),
+        pad_id=pad_id,
+    )
