@@ -25,7 +25,7 @@ from evaluation import decoders
 from evaluation.run import LoadedRun, Measurement
 from model import ModelConfig, make_decoder
 from training import step as train_lib
-from training.config import default_train_config
+from training.config import CPU_SEQUENTIAL_BF16, default_train_config
 
 Log = Callable[[str], None]
 Point = tuple[int, int, int]  # (batch size, prompt length, new tokens)
@@ -189,6 +189,7 @@ def training_speed(
         rows.append(
             {
                 "objective": objective,
+                "dtype": cfg.dtype,
                 "seq_len": seq_len,
                 "batch_size": batch_size,
                 "step_time_s": step_s,
@@ -204,8 +205,12 @@ def evaluate_training_speed(
 ) -> Measurement:
     """The training-speed evaluator: teacher forcing vs sequential, one step each."""
     speed = settings.speed
+    cfg = timed_shape(run, speed)
+    if jax.default_backend() == "cpu" and cfg.dtype != "float32":
+        log(f"[speed] training timed in float32: {CPU_SEQUENTIAL_BF16}")
+        cfg = dataclasses.replace(cfg, dtype="float32")
     rows = training_speed(
-        timed_shape(run, speed),
+        cfg,
         objectives=("teacher_forcing", "sequential"),
         seq_len=speed.train_seq_len,
         batch_size=speed.train_batch_size,

@@ -7,12 +7,18 @@ train.py and eval.py build identical models from it (train.py saves it as the ru
 
 import dataclasses
 
+import jax
 import ml_collections
 
 from data import default_data_config, make_task
 from evaluation.config import check_eval_config, default_eval_config
 from model import NAR_MASK_KINDS, ModelConfig
-from training.config import check_train_config, default_mesh_config, default_train_config
+from training.config import (
+    CPU_SEQUENTIAL_BF16,
+    check_train_config,
+    default_mesh_config,
+    default_train_config,
+)
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -116,6 +122,12 @@ def check_config(resolved: ml_collections.ConfigDict, task) -> None:
     if not resolved.seeds:
         raise ValueError("config.seeds is empty; give at least one seed.")
     model_config(resolved)  # Validates the model section.
+    on_cpu = jax.default_backend() == "cpu"
+    if resolved.train.objective == "sequential" and model.dtype != "float32" and on_cpu:
+        raise ValueError(
+            f"train.objective='sequential' with model.dtype={model.dtype!r}: "
+            f"{CPU_SEQUENTIAL_BF16}; use model.dtype='float32' on CPU."
+        )
     if model.max_len < task.seq_len:
         raise ValueError(
             f"model.max_len={model.max_len} is shorter than the task's sequences "

@@ -1,9 +1,12 @@
 """Shared fixtures: the tiny model config is the real default config, shrunk.
 
 Implicit rank promotion is an error in every test, so a broadcast that was not meant fails loudly.
+The entry points the tests start (train.py, eval.py, ...) share one persistent compilation cache
+under .pytest_cache/, so a program compiles once per test run, not once per subprocess.
 """
 
 import dataclasses
+import os
 
 import jax
 import ml_collections
@@ -13,6 +16,10 @@ import data
 from model import Decoder, ModelConfig, make_decoder
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
+os.environ.setdefault(
+    "JAX_COMPILATION_CACHE_DIR",
+    os.path.join(os.path.dirname(os.path.dirname(__file__)), ".pytest_cache", "jax"),
+)
 
 
 def make_tiny_config(**overrides) -> ModelConfig:

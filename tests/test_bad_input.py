@@ -55,6 +55,10 @@ BAD_CONFIG = {
     "negative warmup": (["--config.train.warmup_steps=-5"], "train.warmup_steps"),
     "no eval batches": (["--config.train.eval_batches=0"], "train.eval_batches"),
     "unknown eval decoder": (["--config.eval.decoders=('AR (cahce)',)"], "Unknown decoders"),
+    "sequential training in bf16 on CPU": (
+        ["--config.train.objective=sequential", "--config.model.dtype=bfloat16"],
+        "use model.dtype='float32' on CPU",
+    ),
     "TFDS data not prepared": (
         ["--config.data.task=tfds_text", "--config.data.data_dir=/nonexistent/tfds"],
         "data.data_dir",

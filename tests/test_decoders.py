@@ -72,4 +72,4 @@ def test_a_registered_decoder_appears_in_the_quality_speed_and_verdict_tables(
     quality_rows = [line for line in markdown.splitlines() if line.startswith(f"| causal | {FAKE}")]
     speed_rows = [line for line in markdown.splitlines() if line.startswith(f"| {FAKE} |")]
     assert len(quality_rows) == 1 and len(speed_rows) == 2  # Batch 1 and the large batch.
-    assert f"causal: greedy {FAKE} exact match 100.0% on copy." in report.verdicts(results)
+    assert f"causal: {FAKE} exact match 100.0% on copy." in report.verdicts(results)

@@ -5,6 +5,12 @@ import math
 import ml_collections
 
 OBJECTIVES = ("teacher_forcing", "sequential", "masked")
+# Seen with jax 0.10.2: the gradient of the sequential objective's cached attention needs a bf16
+# dot with two contracting dimensions, which XLA:CPU does not implement.
+CPU_SEQUENTIAL_BF16 = (
+    "XLA:CPU cannot differentiate the sequential objective in low precision (UNIMPLEMENTED: Dot "
+    "with multiple contracting dimensions)"
+)
 
 
 def default_train_config() -> ml_collections.ConfigDict:

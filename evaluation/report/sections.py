@@ -88,7 +88,7 @@ def _speed_sections(speed: dict) -> list[dict]:
         out.append(_table("Decoding speed", tables.sampling_table(speed["sampling"]), 2, note))
         note = None
     if speed.get("training"):
-        out.append(_table("Training speed", tables.training_table(speed["training"]), 1, note))
+        out.append(_table("Training speed", tables.training_table(speed["training"]), 2, note))
     return out
 
 

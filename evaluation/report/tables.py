@@ -129,10 +129,11 @@ def sampling_table(rows: list[dict]) -> Table:
 
 
 def training_table(rows: list[dict]) -> Table:
-    headers = ["objective", "length", "batch", "step (s)", "tokens / s", "compile (s)"]
+    headers = ["objective", "dtype", "length", "batch", "step (s)", "tokens / s", "compile (s)"]
     cells = [
         [
             t["objective"],
+            t.get("dtype", "float32"),
             str(t["seq_len"]),
             str(t["batch_size"]),
             f"{t['step_time_s']:.4f}",
