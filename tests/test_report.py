@@ -202,9 +202,7 @@ def test_non_ar_verdicts_compare_with_the_baseline(results):
         "20.0 ms (5.0x faster); fake decoder takes 200.0 ms (AR 2.0x faster)." in text
     )
     results["variants"][2]["baseline"] = None  # Without a baseline: the plain sentence.
-    assert "copy_nar: mask-predict K=1 exact match 90.0% on copy." in report.verdicts(
-        results
-    )
+    assert "copy_nar: mask-predict K=1 exact match 90.0% on copy." in report.verdicts(results)
 
 
 def test_verdicts_survive_absent_pieces(results):
@@ -265,6 +263,17 @@ def test_write_swaps_in_a_complete_report(tmp_path, results):
     assert stat.S_IMODE(os.stat(os.path.join(path, "index.html")).st_mode) == 0o644
     report.write(path, results)  # Over an existing report.
     assert sorted(os.listdir(tmp_path)) == ["report"]
+
+
+def test_a_running_evals_staging_folder_is_left_alone(tmp_path, results):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as running:
+        (tmp_path / f".report-tmp-{running.pid}-abc").mkdir()  # Another eval, writing now.
+        (tmp_path / f".report-tmp-{dead}-abc").mkdir()  # An eval that died.
+        report.write(str(tmp_path / "report"), results)
+        assert sorted(os.listdir(tmp_path)) == [f".report-tmp-{running.pid}-abc", "report"]
+        running.kill()
 
 
 def test_failed_render_leaves_the_old_report_intact(tmp_path, results, monkeypatch):

@@ -11,12 +11,30 @@ SCHEMA_VERSION = 2
 STAGING_PREFIXES = (".report-tmp-", ".report-old-")
 
 
+def _owner_alive(entry: str) -> bool:
+    """Whether the eval that made staging folder `entry` (.report-tmp-<pid>-...) still runs."""
+    prefix = next(p for p in STAGING_PREFIXES if entry.startswith(p))
+    pid, _, rest = entry.removeprefix(prefix).partition("-")
+    if not (pid.isdigit() and rest):
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _remove_leftovers(final: str) -> None:
-    """Staging folders of an earlier eval that died; a report it had moved aside goes back."""
+    """Staging folders of an earlier eval that died (not those of one still running); a report
+    it had moved aside goes back."""
     parent = os.path.dirname(final)
     for entry in sorted(os.listdir(parent)):
         path = os.path.join(parent, entry)
         if not (entry.startswith(STAGING_PREFIXES) and os.path.isdir(path)):
+            continue
+        if _owner_alive(entry):
             continue
         moved_aside = os.path.join(path, "report")
         # An eval that died between its two renames left the only report in a .report-old-*.
@@ -27,7 +45,7 @@ def _remove_leftovers(final: str) -> None:
 
 def _stage(parent: str, files: dict[str, str | bytes]) -> str:
     """A complete report folder (mode 0755, files 0644) beside the final one; its path."""
-    staging = tempfile.mkdtemp(prefix=STAGING_PREFIXES[0], dir=parent)
+    staging = tempfile.mkdtemp(prefix=f"{STAGING_PREFIXES[0]}{os.getpid()}-", dir=parent)
     try:
         os.chmod(staging, 0o755)
         for name, content in files.items():
@@ -61,7 +79,7 @@ def write(report_dir: str, results: dict) -> str:
     # fails, the old report goes back.
     old = None
     if os.path.exists(final):
-        old = tempfile.mkdtemp(prefix=STAGING_PREFIXES[1], dir=parent)
+        old = tempfile.mkdtemp(prefix=f"{STAGING_PREFIXES[1]}{os.getpid()}-", dir=parent)
         os.replace(final, os.path.join(old, "report"))
     try:
         os.replace(staging, final)
