@@ -13,6 +13,11 @@ FIRST_SYMBOL + i and a source length n drawn uniformly from [min_len, max_len]:
   the target is the n digits of (a + b) mod base**n. Target length n = source length / 2, so the
   task is not length preserving, but the carries make the target tokens depend on one another,
   which is what a one-shot non-AR decoder finds hard.
+- two_alphabets (multi-modal): the target is the source written in one of two alphabets, symbol
+  i as i (alphabet A) or as num_symbols + i (alphabet B), chosen at random per row; nothing in the
+  source says which. Any output wholly in one alphabet that spells the source is correct; one
+  with tokens of both is *mixed*, the failure of decoders that pick each token independently
+  (Gu et al. 2018). The vocabulary holds 2 * num_symbols symbols.
 - random: `BOS x_1 ... x_n EOS` with uniform random symbols and no source or SEP
   (prefix_lengths = 1). With loss_on="target" the loss covers the n symbols only, not EOS, so no
   honest model can beat ln(num_symbols) nats per token: a lower loss proves that the model sees
@@ -29,8 +34,11 @@ import numpy as np
 
 from data import batching, vocab
 
-TASKS = ("copy", "reverse", "sort", "addition", "random")
-LENGTH_PRESERVING = ("copy", "reverse", "sort")
+TASKS = ("copy", "reverse", "sort", "addition", "random", "two_alphabets")
+LENGTH_PRESERVING = ("copy", "reverse", "sort", "two_alphabets")
+# Tasks with several correct outputs per source, scored by `SyntheticTask.outcome`.
+MULTIMODAL = ("two_alphabets",)
+OUTCOMES = ("correct", "mixed", "wrong")
 
 
 def min_seq_len(task: str, max_len: int) -> int:
@@ -109,7 +117,23 @@ class SyntheticTask:
 
     @property
     def vocab_size(self) -> int:
-        return vocab.vocab_size(self.num_symbols)
+        alphabets = 2 if self.name == "two_alphabets" else 1
+        return vocab.vocab_size(alphabets * self.num_symbols)
+
+    def outcome(self, source: np.ndarray, generated: np.ndarray) -> str | None:
+        """For a multi-modal task, "correct", "mixed" or "wrong" of one generated continuation
+        (its target tokens, then EOS) of a prompt's `source` tokens; None for other tasks."""
+        if self.name not in MULTIMODAL:
+            return None
+        symbols = np.asarray(source) - vocab.FIRST_SYMBOL
+        body = np.asarray(generated)[:-1] - vocab.FIRST_SYMBOL
+        ends = len(generated) == len(source) + 1 and generated[-1] == vocab.EOS
+        spelled = [ends and np.array_equal(body, symbols + k * self.num_symbols) for k in (0, 1)]
+        if any(spelled):
+            return "correct"
+        in_a = (body >= 0) & (body < self.num_symbols)
+        in_b = (body >= self.num_symbols) & (body < 2 * self.num_symbols)
+        return "mixed" if in_a.any() and in_b.any() else "wrong"
 
     @property
     def length_preserving(self) -> bool:
@@ -147,6 +171,9 @@ class SyntheticTask:
             source_BxL, source_lengths_B, target_lengths_B = symbols_BxL, lengths_B, lengths_B
             if self.name == "copy":
                 target_BxM = symbols_BxL
+            elif self.name == "two_alphabets":
+                alphabet_B = rng.integers(0, 2, size=batch_size, dtype=np.int32)
+                target_BxM = symbols_BxL + self.num_symbols * alphabet_B[:, None]
             elif self.name == "reverse":
                 target_BxM = _reverse(symbols_BxL, lengths_B)
             else:

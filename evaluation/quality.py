@@ -9,6 +9,7 @@ Shape legend: B rows, T positions, V vocab, P prompt width.
 import functools
 import math
 from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 import ml_collections
 import numpy as np
@@ -148,14 +149,24 @@ def score(generated: list[np.ndarray], refs: list[np.ndarray]) -> tuple[np.ndarr
     return np.array(exact), np.array(accuracy)
 
 
+class Scores(NamedTuple):
+    """Per-row scores of one decoder over the eval batches."""
+
+    exact_match: np.ndarray
+    token_accuracy: np.ndarray
+    outcomes: dict[str, np.ndarray]  # Multi-modal tasks: "correct", "mixed", "wrong" (0/1).
+    samples: list[str]
+
+
 def decode_and_score(
     spec: decoders.DecoderSpec,
     models: decoders.Models,
     batches: list[dict],
-    num_symbols: int,
+    task,
     num_samples: int,
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Per-row exact match and token accuracy of one decoder over the batches, and samples.
+) -> Scores:
+    """Per-row exact match and token accuracy of one decoder over the batches, the outcome of
+    each row on a multi-modal task (`task.outcome`), and sample lines.
 
     Every batch uses one prompt width and buffer, so each decoder compiles once. A row ends at
     most at index max_len (the last token is never fed back); a reference that does not fit
@@ -164,8 +175,8 @@ def decode_and_score(
     P = max(int(b["prefix_lengths"].max()) for b in batches)
     longest = max(len(r) for b in batches for r in references(b))
     max_new = min(longest, models.model.cfg.max_len + 1 - P)
-    show = functools.partial(vocab.render, num_symbols=num_symbols)
-    exact, accuracy, samples = [], [], []
+    show = functools.partial(vocab.render, num_symbols=task.num_symbols)
+    exact, accuracy, outcomes, samples = [], [], [], []
     for batch in batches:
         prompts = prompts_of(batch, P, max_new)
         out = spec.decode(models, prompts)
@@ -176,12 +187,21 @@ def decode_and_score(
         e, a = score(generated, refs)
         exact.append(e)
         accuracy.append(a)
+        outcomes += [
+            task.outcome(prompts.prompts_BxP[b, 1 : prefix_B[b] - 1], generated[b])
+            for b in range(len(generated))
+        ]
         for b in range(min(num_samples - len(samples), len(generated))):
+            mark = outcomes[-len(generated) + b] or ("✓" if e[b] else "✗")
             samples.append(
                 f"{show(prompts.prompts_BxP[b, : prefix_B[b]])}  →  {show(generated[b])}   "
-                f"(reference {show(refs[b])}) {'✓' if e[b] else '✗'}"
+                f"(reference {show(refs[b])}) {mark}"
             )
-    return np.concatenate(exact), np.concatenate(accuracy), samples
+    by_outcome = {}
+    if outcomes and outcomes[0] is not None:
+        labels = np.array(outcomes)
+        by_outcome = {name: (labels == name).astype(float) for name in data.synthetic.OUTCOMES}
+    return Scores(np.concatenate(exact), np.concatenate(accuracy), by_outcome, samples)
 
 
 def evaluate_generation(
@@ -198,10 +218,10 @@ def evaluate_generation(
             log(f"    quality: {spec.name} skipped: its {spec.needs} variant is not trained")
             continue
         log(f"    quality: {spec.name}")
-        exact, accuracy, samples = decode_and_score(
-            spec, models, batches, run.task.num_symbols, settings.num_samples
-        )
-        measurement.metrics[f"exact_match/{spec.name}"] = mean_sem(exact)
-        measurement.metrics[f"token_accuracy/{spec.name}"] = mean_sem(accuracy)
-        measurement.samples[spec.name] = samples
+        scores = decode_and_score(spec, models, batches, run.task, settings.num_samples)
+        measurement.metrics[f"exact_match/{spec.name}"] = mean_sem(scores.exact_match)
+        measurement.metrics[f"token_accuracy/{spec.name}"] = mean_sem(scores.token_accuracy)
+        for outcome, rows in scores.outcomes.items():
+            measurement.metrics[f"{outcome}/{spec.name}"] = mean_sem(rows)
+        measurement.samples[spec.name] = scores.samples
     return measurement

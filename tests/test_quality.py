@@ -119,7 +119,9 @@ def test_the_cache_and_no_cache_score_alike_on_a_causalmake_tiny_model(copy_task
     # The same greedy continuations, so the same per-row scores: the scoring is decoder-blind.
     model, batches = make_tiny_model(copy_task, "causal"), [copy_task.batch(0, 8, split="eval")]
     scores = [
-        quality.decode_and_score(decoders.DECODERS[name], decoders.Models(model), batches, 8, 0)
+        quality.decode_and_score(
+            decoders.DECODERS[name], decoders.Models(model), batches, copy_task, 0
+        )
         for name in ("AR (cache)", "AR (no cache, honest)")
     ]
     np.testing.assert_array_equal(scores[0][0], scores[1][0])
@@ -139,9 +141,10 @@ def test_a_perfect_decoder_scores_100_percent(copy_task):
 
     spec = decoders.DecoderSpec("copier", "AR", "test", copier, lambda m, o: True, None)
     batches = list(quality.eval_batches(copy_task, 20, 8))
-    exact, accuracy, samples = quality.decode_and_score(
-        spec, decoders.Models(make_tiny_model(copy_task, "causal")), batches, 8, 3
+    exact, accuracy, outcomes, samples = quality.decode_and_score(
+        spec, decoders.Models(make_tiny_model(copy_task, "causal")), batches, copy_task, 3
     )
+    assert outcomes == {}  # Copy has one right answer.
     assert exact.shape == (20,) and exact.mean() == accuracy.mean() == 1.0
     assert len(samples) == 3 and all(line.endswith("✓") for line in samples)
 
@@ -157,3 +160,29 @@ def test_beam_search_is_scored_when_eval_decoders_names_it(copy_task):
     exact, _ = found.metrics["exact_match/beam search (4 beams)"]
     accuracy, _ = found.metrics["token_accuracy/beam search (4 beams)"]
     assert 0 <= exact <= accuracy <= 1
+
+
+def test_a_multi_modal_task_is_scored_correct_mixed_or_wrong(data_config):
+    data_config.update(task="two_alphabets", num_symbols=4, min_len=3, max_len=5)
+    task = data.make_task(data_config)
+    n = data_config.num_symbols
+
+    def alternate(models, prompts):  # Even positions in alphabet A, odd ones in B: "mixed".
+        B, P = prompts.prompts_BxP.shape
+        tokens = np.zeros((B, P + prompts.max_new_tokens), np.int32)
+        lengths = np.zeros(B, np.int32)
+        for b, p in enumerate(prompts.prompt_lengths_B):
+            source = prompts.prompts_BxP[b, 1 : p - 1]
+            body = source + n * (np.arange(len(source)) % 2)
+            row = np.concatenate([prompts.prompts_BxP[b, :p], body, [vocab.EOS]])
+            tokens[b, : len(row)], lengths[b] = row, len(row)
+        return decoders.GenerateOutput(tokens, lengths)
+
+    spec = decoders.DecoderSpec("alternate", "non-AR", "test", alternate, lambda m, o: True, None)
+    model = make_tiny_model(task, "causal")
+    scores = quality.decode_and_score(
+        spec, decoders.Models(model), [task.batch(0, 16, split="eval")], task, 2
+    )
+    assert scores.outcomes["mixed"].mean() == 1.0  # Every source has >= 2 tokens.
+    assert scores.outcomes["correct"].sum() == scores.outcomes["wrong"].sum() == 0
+    assert scores.samples[0].endswith("mixed")

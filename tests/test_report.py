@@ -14,6 +14,7 @@ import pytest
 
 from evaluation import report
 from evaluation.report import rendering
+from evaluation.report import tables as report_tables
 from evaluation.report.tables import fmt
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -203,6 +204,21 @@ def test_non_ar_verdicts_compare_with_the_baseline(results):
     )
     results["variants"][2]["baseline"] = None  # Without a baseline: the plain sentence.
     assert "copy_nar: mask-predict K=1 exact match 90.0% on copy." in report.verdicts(results)
+
+
+def test_a_multi_modal_task_gets_outcome_columns_and_its_own_verdict(results):
+    record = results["variants"][-1]
+    decoder = "mask-predict K=1"
+    for outcome, share in (("correct", 0.55), ("mixed", 0.41), ("wrong", 0.04)):
+        record["metrics"][f"{outcome}/{decoder}"] = _metric(share)
+    headers, rows = report_tables.quality_table(results)
+    assert headers[-3:] == ["correct", "mixed", "wrong"]
+    row = next(r for r in rows if r[:2] == [record["name"], decoder])
+    assert row[-3:] == ["55.0%", "41.0%", "4.0%"]
+    assert (
+        f"{record['name']}: {decoder} on {record['task']}: 55.0% correct, 41.0% mixed (tokens of "
+        "both modes), 4.0% wrong otherwise."
+    ) in report.verdicts(results)
 
 
 def test_verdicts_survive_absent_pieces(results):

@@ -126,3 +126,35 @@ def test_bad_batch_arguments_raise_clear_errors(data_config):
         task.batch(0, 8, process_index=4, process_count=4)
     with pytest.raises(ValueError, match="Unknown split 'test'"):
         task.batch(0, 8, split="test")
+
+
+def test_two_alphabets_writes_each_target_wholly_in_one_random_alphabet(data_config):
+    task = make(data_config, task="two_alphabets")
+    assert task.vocab_size == vocab.FIRST_SYMBOL + 2 * data_config.num_symbols
+    batch = task.batch(step=0, batch_size=64)
+    check_contract(task, batch, 64)
+    alphabets = []
+    for source, target in split_rows(batch):
+        shift = target - source
+        assert len(set(shift.tolist())) == 1 and shift[0] in (0, data_config.num_symbols)
+        alphabets.append(shift[0])
+    assert 0.3 < np.mean(np.array(alphabets) > 0) < 0.7  # Both modes, about evenly.
+
+
+def test_two_alphabets_scorer_on_hand_made_outputs(data_config):
+    task = make(data_config, task="two_alphabets")
+    n, eos = data_config.num_symbols, vocab.EOS
+    source = np.array([0, 3, 5]) + vocab.FIRST_SYMBOL
+    cases = {
+        "correct": [source.tolist() + [eos], (source + n).tolist() + [eos]],
+        "mixed": [[source[0], source[1] + n, source[2], eos]],
+        "wrong": [
+            [source[0], source[1], source[1], eos],  # One alphabet, a wrong symbol.
+            source.tolist(),  # No EOS.
+            source.tolist() + [source[0], eos],  # Too long.
+        ],
+    }
+    for expected, outputs in cases.items():
+        for output in outputs:
+            assert task.outcome(source, np.array(output)) == expected, output
+    assert make(data_config, task="copy").outcome(source, source) is None

@@ -82,8 +82,21 @@ def summary_table(records: list[dict]) -> Table:
     return headers, rows
 
 
+def outcome_names(results: dict) -> list[str]:
+    """Per-decoder metrics beyond exact match and token accuracy (a multi-modal task's
+    "correct", "mixed", "wrong"), in the order they first appear."""
+    names = []
+    for r in results["variants"]:
+        for key in r["metrics"]:
+            name = key.split("/", 1)[0]
+            if "/" in key and name not in ("exact_match", "token_accuracy", *names):
+                names.append(name)
+    return names
+
+
 def quality_table(results: dict) -> Table:
     """One row per (variant, decoder): AR and non-AR decoders side by side."""
+    extra = outcome_names(results)
     rows = [
         [
             r["name"],
@@ -91,11 +104,12 @@ def quality_table(results: dict) -> Table:
             family_of(results, decoder),
             fmt(r["metrics"][f"exact_match/{decoder}"], percent=True),
             fmt(r["metrics"].get(f"token_accuracy/{decoder}"), percent=True),
+            *(fmt(r["metrics"].get(f"{name}/{decoder}"), percent=True) for name in extra),
         ]
         for r in results["variants"]
         for decoder in decoders_of(r)
     ]
-    return ["variant", "decoder", "family", "exact match", "token accuracy"], rows
+    return ["variant", "decoder", "family", "exact match", "token accuracy", *extra], rows
 
 
 def sampling_table(rows: list[dict]) -> Table:

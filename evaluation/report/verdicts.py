@@ -102,6 +102,9 @@ def _relation(em: float, ar: float) -> str:
     return f"is {abs(gap):.1f} points {'above' if gap > 0 else 'below'}"
 
 
+MULTIMODAL = ("correct", "mixed", "wrong")
+
+
 def _generation_verdicts(results: dict, record: dict) -> list[str]:
     """Exact match per decoder; a parallel decoder is set against its baseline's AR (cache)."""
     by_name = {r["name"]: r for r in results.get("variants", [])}
@@ -110,7 +113,14 @@ def _generation_verdicts(results: dict, record: dict) -> list[str]:
     out, name, task = [], record["name"], record["task"]
     for decoder in decoders_of(record):
         em = 100 * record["metrics"][f"exact_match/{decoder}"]["mean"]
-        if ar is not None and family_of(results, decoder) in PARALLEL_FAMILIES:
+        if f"mixed/{decoder}" in record["metrics"]:  # A multi-modal task: exact match misleads.
+            share = {k: 100 * record["metrics"][f"{k}/{decoder}"]["mean"] for k in MULTIMODAL}
+            out.append(
+                f"{name}: {decoder} on {task}: {share['correct']:.1f}% correct, "
+                f"{share['mixed']:.1f}% mixed (tokens of both modes), {share['wrong']:.1f}% "
+                "wrong otherwise."
+            )
+        elif ar is not None and family_of(results, decoder) in PARALLEL_FAMILIES:
             ar_em = 100 * ar["mean"]
             out.append(
                 f"{name}: {decoder} {_relation(em, ar_em)} AR exact match on {task} "
