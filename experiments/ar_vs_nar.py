@@ -27,6 +27,8 @@ alone, so one parallel pass (K=1) already matches AR; refinement does not help h
 takes 195 ms, K=1 96 ms and K=4 342 ms: refinement pays only at small batch (Helcl et al.).
 Timings vary by ~30% with machine load.
 
+The whole experiment (six variants) evaluates in 60 s.
+
 two_alphabets (measured 2026-11-26, 2-core CPU; `--variant=two_alphabets_ar` then `_nar`: 2 min
 12 s of training for both, `eval.py --variants=two_alphabets_ar,two_alphabets_nar
 --evaluators=leakage,loss,quality`: 17 s), 256 held-out prompts, share of outputs that are
