@@ -60,6 +60,30 @@ def _extend(tokens_BxKxL, parent_BxC, token_BxC, positions_B):
     return jnp.where(at_BxCxL, token_BxC[..., None], rows)
 
 
+def _select(live_BxK, tokens_BxKxL, finished, logits_BxKxV, positions_B, i, eos_id, alpha):
+    """One step's choice: (live scores, live tokens, finished set, each live beam's parent).
+
+    Scores every (beam, token) continuation, keeps the 2K best; those among the K best that end
+    in EOS join the finished set (fairseq's rule: so a beam of 1 is greedy decoding), and the K
+    best that do not end live on.
+    """
+    B, K, V = logits_BxKxV.shape
+    scores_BxKxV = live_BxK[..., None] + jax.nn.log_softmax(logits_BxKxV, axis=-1)
+    top_BxC, index_BxC = jax.lax.top_k(scores_BxKxV.reshape(B, K * V), 2 * K)
+    parent_BxC, token_BxC = index_BxC // V, (index_BxC % V).astype(tokens_BxKxL.dtype)
+    candidates_BxCxL = _extend(tokens_BxKxL, parent_BxC, token_BxC, positions_B)
+    ends_BxC = token_BxC == eos_id
+    in_top_k_1xC = jnp.arange(2 * K)[None, :] < K
+    ended_BxC = jnp.where(
+        ends_BxC & in_top_k_1xC, top_BxC / length_penalty(i + 1.0, alpha), NEG_INF
+    )
+    ended_lengths_BxC = jnp.broadcast_to(positions_B[:, None] + 1, ended_BxC.shape)
+    finished = _merge(*finished, ended_BxC, candidates_BxCxL, ended_lengths_BxC, K)
+    live_BxK, pick_BxK = jax.lax.top_k(jnp.where(ends_BxC, NEG_INF, top_BxC), K)
+    tokens_BxKxL = jnp.take_along_axis(candidates_BxCxL, pick_BxK[..., None], axis=1)
+    return live_BxK, tokens_BxKxL, finished, jnp.take_along_axis(parent_BxC, pick_BxK, axis=1)
+
+
 def beam_loop(
     step_fn: Callable[[jax.Array, jax.Array, Any], tuple[jax.Array, Any]],
     gather_state: Callable[[Any, jax.Array], Any],
@@ -88,29 +112,10 @@ def beam_loop(
 
     def body(carry):
         i, live_BxK, tokens_BxKxL, finished, logits_BxKxV, state, done_B = carry
-        V = logits_BxKxV.shape[-1]
-        scores_BxKxV = live_BxK[..., None] + jax.nn.log_softmax(logits_BxKxV, axis=-1)
-        top_BxC, index_BxC = jax.lax.top_k(scores_BxKxV.reshape(B, K * V), 2 * K)
-        parent_BxC, token_BxC = index_BxC // V, (index_BxC % V).astype(tokens_BxKxL.dtype)
         positions_B = prompt_lengths_B + i
-        candidates_BxCxL = _extend(tokens_BxKxL, parent_BxC, token_BxC, positions_B)
-        ends_BxC = token_BxC == eos_id
-        # Candidates that end among the K best join the finished ones (as in fairseq: so a beam
-        # of 1 is greedy decoding); the K best candidates that do not end live on.
-        in_top_k_1xC = jnp.arange(2 * K)[None, :] < K
-        ended = jnp.where(
-            ends_BxC & in_top_k_1xC, top_BxC / length_penalty(i + 1.0, alpha), NEG_INF
+        new_live_BxK, new_tokens_BxKxL, new_finished, parent_BxK = _select(
+            live_BxK, tokens_BxKxL, finished, logits_BxKxV, positions_B, i, eos_id, alpha
         )
-        new_finished = _merge(
-            *finished,
-            ended,
-            candidates_BxCxL,
-            jnp.broadcast_to(positions_B[:, None] + 1, ended.shape),
-            K,
-        )
-        new_live_BxK, pick_BxK = jax.lax.top_k(jnp.where(ends_BxC, NEG_INF, top_BxC), K)
-        new_tokens_BxKxL = jnp.take_along_axis(candidates_BxCxL, pick_BxK[..., None], axis=1)
-        parent_BxK = jnp.take_along_axis(parent_BxC, pick_BxK, axis=1)
         # Rows already done keep everything as it was.
         keep = done_B[:, None]
         live_BxK = jnp.where(keep, live_BxK, new_live_BxK)
@@ -131,7 +136,7 @@ def beam_loop(
             logits_BKxV, state = step_fn(
                 tokens_BxKxL.reshape(B * K, L), jnp.repeat(positions_B, K), state
             )
-            return logits_BKxV.reshape(B, K, V), state
+            return logits_BKxV.reshape(logits_BxKxV.shape), state
 
         # The last token is never fed back (the buffer may end at max_len + 1).
         logits_BxKxV, state = jax.lax.cond(
