@@ -3,6 +3,7 @@
   python eval.py --workdir=runs/demo [--variants=causal_copy,full_copy]
   python eval.py --workdir=runs/demo --evaluators=leakage,loss,quality   # skip the timings
   python eval.py --workdir=runs/demo --render_only   # rebuild the report from its results.json
+  python eval.py --workdir=runs/demo --eval.num_examples=32 --eval.speed.repeats=1
 
 See README, "Evaluation and the report", for what is measured and the results.json schema.
 """
@@ -16,8 +17,10 @@ import sys  # noqa: E402
 import time  # noqa: E402
 
 from absl import flags  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
 
 from evaluation import environment, report, runner  # noqa: E402
+from evaluation.config import default_eval_config  # noqa: E402
 from training import run_folder  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run folder written by train.py.", required=True)
@@ -25,6 +28,15 @@ _VARIANTS = flags.DEFINE_list("variants", [], "Variants to evaluate (default: ev
 _EVALUATORS = flags.DEFINE_list(
     "evaluators", list(runner.EVALUATORS), "Evaluators to run (evaluation/runner.py's table)."
 )
+try:  # The overrides are parsed here, as the flag is defined.
+    _EVAL = config_flags.DEFINE_config_dict(
+        "eval",
+        default_eval_config(),
+        "Overrides of the `eval` section the runs were trained with, e.g. --eval.num_examples=32.",
+        lock_config=True,
+    )
+except (AttributeError, KeyError, TypeError, ValueError) as error:
+    launch.refuse_command_line(error)
 _RENDER_ONLY = flags.DEFINE_bool(
     "render_only", False, "Rebuild report.md, index.html and the figures from results.json alone."
 )
@@ -47,7 +59,11 @@ def main(argv: list[str]) -> None:
         results = report.read_results(run_folder.report_dir(workdir))
     else:
         results = runner.evaluate_workdir(
-            workdir, variants=_VARIANTS.value, evaluators=_EVALUATORS.value, log=log
+            workdir,
+            variants=_VARIANTS.value,
+            evaluators=_EVALUATORS.value,
+            eval_overrides=config_flags.get_override_values(flags.FLAGS["eval"]),
+            log=log,
         )
         results.update(environment.describe(os.path.dirname(os.path.abspath(__file__))))
     for warning in report.warnings(results):

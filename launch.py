@@ -69,6 +69,15 @@ def _verbose_requested() -> bool:
     return any(arg in ("--verbose", "--verbose=true", "--verbose=True") for arg in sys.argv[1:])
 
 
+def refuse_command_line(error: BaseException) -> None:
+    """For flags parsed while they are defined (ml_collections' DEFINE_config_dict reads its
+    overrides from argv then): the one-line exit `run` gives any bad command line."""
+    if _verbose_requested():
+        raise error
+    program = os.path.relpath(sys.argv[0]) if sys.argv[0] else "python"
+    _fail(program, f"bad command line: {message_of(error)}", 2)
+
+
 def _fail(program: str, text: str, code: int) -> None:
     print(f"{program}: {text}", file=sys.stderr, flush=True)
     sys.exit(code)

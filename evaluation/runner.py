@@ -17,6 +17,7 @@ import ml_collections
 import numpy as np
 
 from evaluation import decoders, leakage, quality, speed
+from evaluation.config import check_eval_config
 from evaluation.run import LoadedRun, Measurement, load_run
 from experiments.base import with_defaults
 from training import run_folder
@@ -108,6 +109,7 @@ def evaluate_variant(
     evaluators: list[str],
     timed_settings: ml_collections.ConfigDict | None,
     log: Log = print,
+    eval_overrides: dict | None = None,
 ) -> tuple[dict, dict]:
     """The results.json record of one variant, and the timed evaluators' output when
     `timed_settings` is given (this is the timed variant): results.json's `speed` section."""
@@ -116,6 +118,7 @@ def evaluate_variant(
         start = time.perf_counter()
         log(f"[{name} seed {seed}] loading {run_dir}")
         run, dropped = load_run(name, seed, run_dir)
+        override(run.config.eval, eval_overrides or {})
         if dropped:
             log(f"[{name} seed {seed}] config keys this version no longer has, ignored: {dropped}")
         scalars = {}
@@ -144,6 +147,17 @@ def experiment_eval_config(workdir: str) -> ml_collections.ConfigDict:
     return config.eval
 
 
+def override(eval_config: ml_collections.ConfigDict, overrides: dict) -> None:
+    """Sets flat dotted `overrides` ({"speed.repeats": 1}) in an eval section, then checks it."""
+    for key, value in overrides.items():
+        *path, name = key.split(".")
+        section = eval_config
+        for part in path:
+            section = section[part]
+        section[name] = value
+    check_eval_config(eval_config)
+
+
 def _timed_variant(names: list[str], eval_config: ml_collections.ConfigDict) -> str | None:
     wanted = [n for n in eval_config.speed.variants if n in names]
     return (wanted or names or [None])[0]
@@ -166,14 +180,20 @@ def evaluate_workdir(
     *,
     variants: list[str] | None = None,
     evaluators: list[str] | None = None,
+    eval_overrides: dict | None = None,
     log: Log = print,
 ) -> dict:
-    """results.json's content, without the environment fields, for runs/<name>/."""
+    """results.json's content, without the environment fields, for runs/<name>/.
+
+    `eval_overrides` (flat dotted keys of the eval section, e.g. {"num_examples": 32}) replace
+    what the experiment and each run were trained with.
+    """
     evaluators = list(evaluators or EVALUATORS)
     unknown = [e for e in evaluators if e not in EVALUATORS]
     if unknown:
         raise ValueError(f"Unknown evaluators {unknown}; choose from {list(EVALUATORS)}.")
     eval_config = experiment_eval_config(workdir)
+    override(eval_config, eval_overrides or {})
     found = run_folder.trained_variants(workdir)
     if variants:
         found = [(n, p) for n, p in found if n in variants]
@@ -187,7 +207,9 @@ def evaluate_workdir(
     records, timed = [], {}
     for name, path in found:
         settings = eval_config if name == timed_variant else None
-        record, variant_timed = evaluate_variant(name, path, evaluators, settings, log)
+        record, variant_timed = evaluate_variant(
+            name, path, evaluators, settings, log, eval_overrides
+        )
         records.append(record)
         timed.update(variant_timed)
     wanted = variants or run_folder.defined_variants(workdir)

@@ -126,6 +126,18 @@ def test_eval_py_names_a_damaged_run_config(tmp_path):
     _one_line(_run("eval.py", f"--workdir={tmp_path}"), "eval.py", "config.json is damaged")
 
 
+def test_eval_py_names_a_mistyped_eval_override(tmp_path):
+    result = _run("eval.py", f"--workdir={tmp_path}", "--eval.num_examplez=8")
+    _one_line(result, "eval.py", 'Did you mean "num_examples"')
+    assert result.returncode == 2
+
+
+def test_eval_py_checks_eval_override_values(tmp_path):
+    (tmp_path / "experiment.json").write_text("{}")
+    result = _run("eval.py", f"--workdir={tmp_path}", "--eval.num_examples=0")
+    _one_line(result, "eval.py", "eval.num_examples must be >= 1")
+
+
 def test_eval_py_names_an_unknown_evaluator(tmp_path):
     result = _run("eval.py", f"--workdir={tmp_path}", "--evaluators=leakage,speeed")
     _one_line(result, "eval.py", "Unknown evaluators ['speeed']")

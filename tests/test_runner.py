@@ -90,6 +90,21 @@ def test_evaluators_and_variants_can_be_chosen(tiny_workdir):
         runner.evaluate_workdir(tiny_workdir, evaluators=["leakag"])
 
 
+def test_eval_overrides_replace_what_the_runs_were_trained_with(tiny_workdir):
+    chosen = runner.evaluate_workdir(
+        tiny_workdir,
+        variants=["causal"],
+        evaluators=["quality"],
+        eval_overrides={"num_samples": 1, "decoders": ("AR (cache)", "beam search (4 beams)")},
+        log=lambda _: None,
+    )
+    samples = chosen["variants"][0]["samples"]
+    assert list(samples) == ["AR (cache)", "beam search (4 beams)"]
+    assert [len(lines) for lines in samples.values()] == [1, 1]
+    with pytest.raises(ValueError, match="eval.num_examples must be >= 1"):
+        runner.evaluate_workdir(tiny_workdir, eval_overrides={"num_examples": 0})
+
+
 def _eval_py(*flags) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "eval.py", *flags], cwd=REPO, capture_output=True, text=True, timeout=120
