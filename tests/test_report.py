@@ -188,7 +188,7 @@ def test_verdicts_are_computed_from_the_numbers(results):
     assert "causal: honest loss 0.02 = teacher-forced loss 0.02" in text
     assert "full: loss 0.2 on uniform random tokens is below the floor ln(16)" in text
     assert "causal: loss 2.9" not in text  # Above the floor proves nothing; no claim is made.
-    assert "causal: greedy AR (cache) exact match 100.0% on copy." in text
+    assert "causal: AR (cache) exact match 100.0% on copy." in text
     assert "2.0× faster at 64 tokens, 4.0× faster at 128 tokens; the speed-up grows" in text
     assert "(20.0×)" in text
 

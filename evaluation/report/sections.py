@@ -24,7 +24,8 @@ METHODS = [
     "**Random-token floor**: loss on uniformly random symbols (the `random` task, same symbols "
     "and lengths). No honest model beats ln(num_symbols); a model not trained on random tokens "
     "may sit far above it, so only a loss *below* the floor says something (it proves leakage).",
-    "**Generation**: greedy AR decoding of each held-out prompt, compared with the reference "
+    "**Generation**: each decoder (listed below) continues each held-out prompt; the output is "
+    "compared with the reference "
     "continuation (target tokens, then EOS). For a full-mask model, *AR (no cache, honest)* "
     "recomputes the prefix at each step (the function it was trained as); *AR (cache, naive)* is "
     "what code written for causal models runs: with a cache, keys never see later tokens, so it "

@@ -127,9 +127,8 @@ def _generation_verdicts(results: dict, record: dict) -> list[str]:
                 f"({em:.1f}% vs {ar_em:.1f}%)."
             )
         else:
-            # The "AR (...)" decoders are greedy; others (beam search, ...) say what they are.
-            greedy = "greedy " if decoder.startswith("AR (") else ""
-            out.append(f"{name}: {greedy}{decoder} exact match {em:.1f}% on {task}.")
+            # How a decoder decodes (greedy, beam, ...) is in its description, not guessed here.
+            out.append(f"{name}: {decoder} exact match {em:.1f}% on {task}.")
     return out
 
 
