@@ -8,6 +8,7 @@ from model.beam import BeamOutput, beam_loop, beam_search
 from model.config import MASK_KINDS, NAR_MASK_KINDS, ModelConfig
 from model.decoder import Decoder, KVCache, grow_cache, init_cache, make_decoder
 from model.nar import cmlm_mask, mask_predict, mask_predict_loop
+from model.speculative import ParallelOutput, jacobi_generate, speculative_generate
 from model.sampling import (
     GenerateOutput,
     decode_loop,
@@ -20,6 +21,7 @@ __all__ = [
     "EMPTY",
     "BeamOutput",
     "MASK_KINDS",
+    "ParallelOutput",
     "NAR_MASK_KINDS",
     "Decoder",
     "GenerateOutput",
@@ -33,9 +35,11 @@ __all__ = [
     "generate_no_cache",
     "grow_cache",
     "init_cache",
+    "jacobi_generate",
     "make_attention_mask",
     "make_decoder",
     "mask_predict",
     "mask_predict_loop",
     "sample_logits",
+    "speculative_generate",
 ]

@@ -52,6 +52,28 @@ def make_attention_mask(
     return allowed_BxTxS[:, None]
 
 
+def write_slots(cache_Bx: jax.Array, new_Bx: jax.Array, index: jax.Array, axis: int) -> jax.Array:
+    """`cache_Bx` with `new_Bx` written along `axis` from slot `index` on.
+
+    A scalar index is one slot for the whole batch: an in-place dynamic_update_slice, not a
+    scatter (rows may hold different positions in the same slot; the mask reads positions). An
+    index per row ([B]) lets rows write at different slots: speculative decoding keeps each
+    token at the slot of its position, as rows accept different numbers of tokens.
+    """
+    new_Bx = new_Bx.astype(cache_Bx.dtype)
+    if index.ndim == 0:
+        start = [0] * cache_Bx.ndim
+        start[axis] = index
+        return jax.lax.dynamic_update_slice(cache_Bx, new_Bx, start)
+
+    def write_row(row, new, i):
+        start = [0] * row.ndim
+        start[axis - 1] = i
+        return jax.lax.dynamic_update_slice(row, new, start)
+
+    return jax.vmap(write_row)(cache_Bx, new_Bx, index)
+
+
 def init_layer_cache(
     batch_size: int, cache_len: int, cfg: ModelConfig, dtype: jnp.dtype | None = None
 ) -> LayerCache:
@@ -82,15 +104,8 @@ class SelfAttention(nnx.Module):
         qkv_BxTx3xHxK = self.qkv(x_BxTxD).reshape(B, T, 3, H, K)
         q_BxTxHxK, k_BxTxHxK, v_BxTxHxK = (qkv_BxTx3xHxK[:, :, i] for i in range(3))
         if cache is not None:
-            # One slot index for the whole batch: an in-place dynamic_update_slice, not a scatter.
-            # Rows may hold different positions in the same slot; the mask reads positions.
-            start = (0, 0, cache_index, 0)
-            k_BxHxSxK = jax.lax.dynamic_update_slice(
-                cache["k"], k_BxTxHxK.swapaxes(1, 2).astype(cache["k"].dtype), start
-            )
-            v_BxHxSxK = jax.lax.dynamic_update_slice(
-                cache["v"], v_BxTxHxK.swapaxes(1, 2).astype(cache["v"].dtype), start
-            )
+            k_BxHxSxK = write_slots(cache["k"], k_BxTxHxK.swapaxes(1, 2), cache_index, axis=2)
+            v_BxHxSxK = write_slots(cache["v"], v_BxTxHxK.swapaxes(1, 2), cache_index, axis=2)
             cache = {"k": k_BxHxSxK, "v": v_BxHxSxK}
             # XLA cancels this swap against the one inside dot_product_attention: no copy.
             k_BxSxHxK, v_BxSxHxK = k_BxHxSxK.swapaxes(1, 2), v_BxHxSxK.swapaxes(1, 2)

@@ -14,6 +14,7 @@ from model.attention import (
     SelfAttention,
     init_layer_cache,
     make_attention_mask,
+    write_slots,
 )
 from model.config import ModelConfig
 
@@ -23,7 +24,9 @@ class KVCache(NamedTuple):
 
     layers: tuple[LayerCache, ...]
     key_positions_BxS: jax.Array  # Position of the token in each slot; EMPTY if none (or pad).
-    index: jax.Array  # int32 scalar: the next free slot, shared by the whole batch.
+    # The next free slot: an int32 scalar shared by the whole batch, or int32[B], one per row
+    # (model/speculative.py, where rows accept different numbers of tokens).
+    index: jax.Array
 
 
 def _dropout(x: jax.Array, rate: float, rng: jax.Array | None) -> jax.Array:
@@ -133,8 +136,8 @@ class Decoder(nnx.Module):
         if cache is None:
             key_positions_BxS = new_key_positions_BxT
         else:
-            key_positions_BxS = jax.lax.dynamic_update_slice(
-                cache.key_positions_BxS, new_key_positions_BxT.astype(jnp.int32), (0, cache.index)
+            key_positions_BxS = write_slots(
+                cache.key_positions_BxS, new_key_positions_BxT, cache.index, axis=1
             )
         mask_Bx1xTxS = make_attention_mask(
             self.cfg.attention_mask_kind,
@@ -187,10 +190,14 @@ def _default_positions(tokens_BxT: jax.Array, positions_BxT: jax.Array | None) -
 def init_cache(
     cfg: ModelConfig, batch_size: int, cache_len: int | None = None, dtype=None
 ) -> KVCache:
-    """An empty KV cache of `cache_len` slots (default max_len). Writing past the end is a bug."""
+    """An empty KV cache of `cache_len` slots (default max_len). Writing past the end is a bug.
+
+    max_len bounds positions, not slots: speculative decoding keeps a few slots beyond the last
+    position it will accept, for draft tokens that are verified and then dropped.
+    """
     cache_len = cfg.max_len if cache_len is None else cache_len
-    if not 1 <= cache_len <= cfg.max_len:
-        raise ValueError(f"cache_len must be in [1, max_len={cfg.max_len}], got {cache_len}")
+    if cache_len < 1:
+        raise ValueError(f"cache_len must be >= 1, got {cache_len}")
     layers = tuple(
         init_layer_cache(batch_size, cache_len, cfg, dtype) for _ in range(cfg.num_layers)
     )

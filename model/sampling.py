@@ -90,7 +90,7 @@ def sample_logits(
         scaled_BxV = logits_BxV / temperature
         scaled_BxV = jax.lax.cond(
             (top_k > 0) | (top_p < 1),
-            _filter_top_k_top_p,
+            filter_top_k_top_p,
             lambda x, k, p: x,
             scaled_BxV,
             top_k,
@@ -101,7 +101,7 @@ def sample_logits(
     return jax.lax.cond(temperature > 0, sample, greedy, logits_BxV)
 
 
-def _filter_top_k_top_p(scaled_BxV: jax.Array, top_k: jax.Array, top_p: jax.Array) -> jax.Array:
+def filter_top_k_top_p(scaled_BxV: jax.Array, top_k: jax.Array, top_p: jax.Array) -> jax.Array:
     """Masks tokens outside the top-k, then outside the smallest set reaching mass top_p."""
     V = scaled_BxV.shape[-1]
     neg_inf = jnp.finfo(scaled_BxV.dtype).min

@@ -18,8 +18,26 @@ from model import Decoder, ModelConfig, make_decoder
 jax.config.update("jax_numpy_rank_promotion", "raise")
 os.environ.setdefault(
     "JAX_COMPILATION_CACHE_DIR",
-    os.path.join(os.path.dirname(os.path.dirname(__file__)), ".pytest_cache", "jax"),
+    # One cache per pytest-xdist worker (scripts/gpu_checks.sh runs 4): no two writers share one.
+    os.path.join(
+        os.path.dirname(os.path.dirname(__file__)),
+        ".pytest_cache",
+        "jax" + os.environ.get("PYTEST_XDIST_WORKER", ""),
+    ),
 )
+
+
+def cpu_devices_env(devices: int = 1, env: dict | None = None) -> dict[str, str]:
+    """The environment for a subprocess that runs on `devices` CPU devices, on any machine.
+
+    The multi-device and multi-process tests are about CPU devices (forced host devices, gloo
+    collectives); on a GPU machine JAX would otherwise pick its one GPU and find one device.
+    """
+    return {
+        **(os.environ if env is None else env),
+        "JAX_PLATFORMS": "cpu",
+        "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+    }
 
 
 def make_tiny_config(**overrides) -> ModelConfig:

@@ -18,6 +18,7 @@ import jax
 import numpy as np
 import pytest
 
+from conftest import cpu_devices_env
 from training.checkpoints import load_params
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -34,16 +35,17 @@ TINY = [
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     cache = tmp_path_factory.mktemp("jax_cache")
-    return {
+    # On CPU on every machine: runs on 1 and on 8 devices are compared, and resumed runs too.
+    return cpu_devices_env(1, {
         **os.environ,
         "JAX_COMPILATION_CACHE_DIR": str(cache),
         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
         "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
-    }
+    })  # fmt: skip
 
 
 def _train(workdir, *flags, env, devices: int = 1, check=True) -> subprocess.CompletedProcess:
-    env = dict(env, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+    env = cpu_devices_env(devices, env)
     result = subprocess.run(
         [sys.executable, "train.py", f"--workdir={workdir}", *TINY, *flags],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=120,

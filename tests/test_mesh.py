@@ -13,6 +13,7 @@ import time
 import numpy as np
 import pytest
 
+from conftest import cpu_devices_env
 from training import run_folder
 from training.checkpoints import load_params
 
@@ -39,7 +40,7 @@ def _launch(workdir, steps: int, processes: int = 2) -> list[subprocess.Popen]:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env={
-                **os.environ,
+                **cpu_devices_env(1),
                 "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}",
                 "JAX_NUM_PROCESSES": str(processes),
                 "JAX_PROCESS_ID": str(i),
@@ -69,7 +70,7 @@ def one_process(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("one")
     result = subprocess.run([sys.executable, *TINY, f"--workdir={workdir}",
                              "--config.train.num_steps=40"], cwd=REPO, capture_output=True,
-                            text=True, timeout=120)  # fmt: skip
+                            text=True, timeout=120, env=cpu_devices_env(1))  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     return workdir
 
@@ -138,8 +139,7 @@ print(json.dumps({"mesh": dict(mesh.shape), "rows": rows}))
 def test_fsdp_gives_each_device_a_quarter_of_every_tensor_that_splits():
     result = subprocess.run(
         [sys.executable, "-c", SHARD_CHECK], cwd=REPO, capture_output=True, text=True,
-        timeout=120, env={**os.environ,
-                          "XLA_FLAGS": "--xla_force_host_platform_device_count=8"},
+        timeout=120, env=cpu_devices_env(8),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     found = json.loads(result.stdout.strip().splitlines()[-1])
@@ -159,7 +159,7 @@ def test_fsdp_gives_each_device_a_quarter_of_every_tensor_that_splits():
 
 def test_fsdp_on_eight_devices_trains_like_one_and_moves_between_meshes(one_process, tmp_path):
     flags = ["--config.train.num_steps=40", "--config.mesh.fsdp=4"]
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
+    env = cpu_devices_env(8)
     result = subprocess.run([sys.executable, *TINY, f"--workdir={tmp_path / 'fsdp'}", *flags],
                             cwd=REPO, env=env, capture_output=True, text=True,
                             timeout=120)  # fmt: skip

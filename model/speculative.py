@@ -1,0 +1,284 @@
+"""Exact parallel decoding of an AR model: speculative decoding and Jacobi decoding.
+
+Both compute the target model's own output with fewer sequential target passes. Each round a
+draft proposes G tokens after each row's committed text, and the target scores all of them in one
+pass of G + 1 tokens over its KV cache. Verification (model/verify.py) keeps the drafts the
+target accepts and adds one token of its own, so the output is the target's own: token for token
+when greedy, in distribution when sampling.
+
+Rows accept different numbers of tokens. Every cache here keeps each token at the slot of its
+position (a per-row slot index; model/attention.py `write_slots`): a row's rejected drafts are
+undone by marking their slots EMPTY (`forget`), and the next round overwrites them.
+
+The drafts (model/drafts.py): an AR decoder with its own KV cache, a CMLM model filling G masks
+after the committed text in one pass, or the target's own guesses from its previous pass
+(Jacobi decoding). Shape legend: B rows, G draft tokens, V vocab, W buffer width.
+"""
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from model import drafts
+from model.config import NAR_MASK_KINDS
+from model.decoder import Decoder, KVCache, init_cache, split_model
+from model.sampling import SamplingParams, check_prompts, check_rng, is_int
+from model.verify import call_at, distribution, draw, forget, verify
+
+
+class ParallelOutput(NamedTuple):
+    """`GenerateOutput`'s two fields, then how much parallel work each row needed."""
+
+    tokens_BxL: jax.Array  # Prompt, then generated tokens, then pad_id.
+    lengths_B: jax.Array  # Prompt length + generated tokens (an emitted EOS included).
+    target_passes_B: jax.Array  # Target passes while the row was live, the prefill included.
+    drafted_B: jax.Array  # Draft tokens proposed to the row while it was live.
+    accepted_B: jax.Array  # Draft tokens the row kept.
+
+
+class _Carry(NamedTuple):
+    tokens_BxW: jax.Array
+    lengths_B: jax.Array
+    done_B: jax.Array
+    cache: KVCache
+    draft_state: object
+    rng: jax.Array
+    passes_B: jax.Array
+    drafted_B: jax.Array
+    accepted_B: jax.Array
+
+
+def _round(target, drafter, sampling, eos_id, prompt_lengths_B, max_new_tokens, G, c: _Carry):
+    """One round: draft G tokens per row, verify them in one target pass, commit, forget."""
+    rng, draft_rng, verify_rng = jax.random.split(c.rng, 3)
+    n_B = c.lengths_B
+    drafts_BxG, q_BxGxV, draft_state = drafter.propose(c.draft_state, c.tokens_BxW, n_B, draft_rng)
+    last_Bx1 = jnp.take_along_axis(c.tokens_BxW, (n_B - 1)[:, None], axis=1)
+    positions_BxG1 = (n_B - 1)[:, None] + jnp.arange(G + 1, dtype=jnp.int32)[None, :]
+    inputs_BxG1 = jnp.concatenate([last_Bx1, drafts_BxG], axis=1)
+    logits_BxG1xV, cache = call_at(target, inputs_BxG1, positions_BxG1, prompt_lengths_B, c.cache)
+    p_BxG1xV = distribution(logits_BxG1xV, sampling)
+    accepted_B, next_B = verify(p_BxG1xV, q_BxGxV, drafts_BxG, verify_rng)
+    # The kept drafts, then the target's own token in the slot after them.
+    at_kept_end_BxG1 = jnp.arange(G + 1)[None, :] == accepted_B[:, None]
+    drafts_BxG1 = jnp.pad(drafts_BxG, ((0, 0), (0, 1)))
+    proposal_BxG1 = jnp.where(at_kept_end_BxG1, next_B[:, None], drafts_BxG1)
+    # Keep accepted + 1 tokens, cut at the row's budget and after its first EOS.
+    is_eos_BxG1 = proposal_BxG1 == eos_id
+    first_eos_B = jnp.where(is_eos_BxG1.any(1), jnp.argmax(is_eos_BxG1, axis=1), G + 1)
+    budget_B = prompt_lengths_B + max_new_tokens - n_B
+    count_B = jnp.minimum(jnp.minimum(accepted_B + 1, budget_B), first_eos_B + 1)
+    count_B = jnp.where(c.done_B, 0, count_B)
+    offsets_BxW = jnp.arange(c.tokens_BxW.shape[1])[None, :] - n_B[:, None]
+    write_BxW = (offsets_BxW >= 0) & (offsets_BxW < count_B[:, None])
+    written_BxW = jnp.take_along_axis(proposal_BxG1, jnp.clip(offsets_BxW, 0, G), axis=1)
+    tokens_BxW = jnp.where(write_BxW, written_BxW, c.tokens_BxW)
+    lengths_B = n_B + count_B
+    ended_B = (first_eos_B < count_B) | (lengths_B - prompt_lengths_B >= max_new_tokens)
+    live_B = ~c.done_B
+    return _Carry(
+        tokens_BxW,
+        lengths_B,
+        c.done_B | ended_B,
+        forget(cache, lengths_B),
+        drafter.commit(draft_state, lengths_B, count_B, logits_BxG1xV),
+        rng,
+        c.passes_B + live_B,
+        c.drafted_B + G * live_B,
+        c.accepted_B + jnp.where(live_B, jnp.minimum(accepted_B, count_B), 0),
+    )
+
+
+@functools.partial(
+    jax.jit,
+    static_argnames=("graphdef", "drafter", "num_draft_tokens", "max_new_tokens", "pad_id"),
+)
+def _parallel_jit(
+    graphdef,
+    state,
+    drafter,
+    draft_params,
+    prompts_BxP,
+    prompt_lengths_B,
+    target_lengths_B,
+    rng,
+    sampling: SamplingParams,
+    eos_id,
+    *,
+    num_draft_tokens,
+    max_new_tokens,
+    pad_id,
+):
+    target = nnx.merge(graphdef, state)
+    B, P = prompts_BxP.shape
+    G = num_draft_tokens
+    W = P + max_new_tokens + G + 1  # Room for a round's proposal past the last kept token.
+    cols_1xW = jnp.arange(W)[None, :]
+    tokens_BxW = jnp.pad(prompts_BxP, ((0, 0), (0, W - P)), constant_values=pad_id)
+    tokens_BxW = jnp.where(cols_1xW < prompt_lengths_B[:, None], tokens_BxW, pad_id)
+    # The prefill writes slot j = position j; padding slots stay EMPTY until tokens reach them.
+    cache = init_cache(target.cfg, B, P + max_new_tokens + G)
+    logits_BxPxV, cache = target(
+        tokens_BxW[:, :P],
+        lengths_B=prompt_lengths_B,
+        prefix_lengths_B=prompt_lengths_B,
+        cache=cache,
+    )
+    cache = cache._replace(index=prompt_lengths_B)  # From here on, one slot index per row.
+    rng, first_rng = jax.random.split(rng)
+    last_Bx1xV = jnp.take_along_axis(logits_BxPxV, (prompt_lengths_B - 1)[:, None, None], axis=1)
+    first_B = draw(first_rng, distribution(last_Bx1xV, sampling))[:, 0]
+    tokens_BxW = jnp.where(cols_1xW == prompt_lengths_B[:, None], first_B[:, None], tokens_BxW)
+    lengths_B = prompt_lengths_B + 1
+    live_B = jnp.ones((B,), jnp.int32)
+    carry = _Carry(
+        tokens_BxW,
+        lengths_B,
+        (first_B == eos_id) | (max_new_tokens == 1),
+        cache,
+        drafter.start(
+            draft_params, tokens_BxW[:, :P], prompt_lengths_B, target_lengths_B, sampling, eos_id, W
+        ),
+        rng,
+        live_B,
+        0 * live_B,
+        0 * live_B,
+    )
+    body = functools.partial(
+        _round, target, drafter, sampling, eos_id, prompt_lengths_B, max_new_tokens, G
+    )
+    c = jax.lax.while_loop(lambda c: ~jnp.all(c.done_B), body, carry)
+    L = P + max_new_tokens
+    tokens_BxL = jnp.where(cols_1xW[:, :L] < c.lengths_B[:, None], c.tokens_BxW[:, :L], pad_id)
+    return ParallelOutput(tokens_BxL, c.lengths_B, c.passes_B, c.drafted_B, c.accepted_B)
+
+
+def speculative_generate(
+    target: Decoder | tuple[nnx.GraphDef, nnx.State],
+    draft: Decoder | tuple[nnx.GraphDef, nnx.State],
+    prompts_BxP,
+    prompt_lengths_B=None,
+    *,
+    num_draft_tokens: int,
+    max_new_tokens: int,
+    temperature: float = 0.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    eos_id: int | None = None,
+    rng: jax.Array | None = None,
+    pad_id: int = 0,
+    draft_mask_id: int | None = None,
+    target_lengths_B=None,
+) -> ParallelOutput:
+    """Speculative decoding: `generate(target, ...)`'s output, with fewer target passes.
+
+    Args:
+      target: the AR model whose output this is (causal or prefix mask: its cache is exact).
+      draft: an AR decoder (causal or prefix mask) with the target's vocabulary, or, with
+        `draft_mask_id`, a CMLM model (model/nar.py) that fills masks after the committed text.
+      num_draft_tokens: G, the tokens drafted per round (one target pass verifies them all).
+      draft_mask_id: the MASK id the CMLM draft was trained with; None: `draft` is AR.
+      target_lengths_B: each row's target length for the CMLM draft (default: max_new_tokens).
+      Everything else as `generate`; the sampling parameters are traced (no recompiles).
+    Returns:
+      ParallelOutput: generate's tokens and lengths, then per row the target passes, draft
+      tokens proposed and draft tokens kept.
+    """
+    graphdef, state, cfg = split_model(target)
+    draft_graphdef, draft_state, draft_cfg = split_model(draft)
+    _check_ar(cfg, "target")
+    if draft_cfg.vocab_size != cfg.vocab_size:
+        raise ValueError(
+            f"The draft's vocabulary ({draft_cfg.vocab_size}) differs from the target's "
+            f"({cfg.vocab_size}): its tokens would mean different things"
+        )
+    G = _check_positive(num_draft_tokens, "num_draft_tokens")
+    if draft_mask_id is None:
+        _check_ar(draft_cfg, "draft")
+        drafter = drafts.ARDraft(draft_graphdef, G)
+    elif draft_cfg.attention_mask_kind not in NAR_MASK_KINDS:
+        raise ValueError(
+            f"A CMLM draft (draft_mask_id given) needs a mask whose targets see each other "
+            f"({NAR_MASK_KINDS}); the draft's is {draft_cfg.attention_mask_kind!r}"
+        )
+    else:
+        drafter = drafts.CMLMDraft(draft_graphdef, G, draft_mask_id, pad_id)
+    return _run(
+        graphdef, state, cfg, drafter, draft_state, prompts_BxP, prompt_lengths_B,
+        target_lengths_B, SamplingParams.checked(temperature, top_k, top_p), check_rng(rng),
+        max_new_tokens=max_new_tokens, eos_id=eos_id, pad_id=pad_id,
+    )  # fmt: skip
+
+
+def jacobi_generate(
+    model: Decoder | tuple[nnx.GraphDef, nnx.State],
+    prompts_BxP,
+    prompt_lengths_B=None,
+    *,
+    block_size: int,
+    max_new_tokens: int,
+    eos_id: int | None = None,
+    pad_id: int = 0,
+) -> ParallelOutput:
+    """Jacobi decoding: greedy `generate`'s output, iterating a block of `block_size` guesses.
+
+    Each pass feeds the last committed token and block_size - 1 guesses; every guess that equals
+    the model's greedy prediction from the guesses before it is a fixed point and is kept, with
+    one more token of the model's own, and the pass's other predictions are the next guesses.
+    So a pass keeps at least one token: target passes per token never exceed 1.
+    """
+    graphdef, state, cfg = split_model(model)
+    _check_ar(cfg, "model")
+    G = _check_positive(block_size, "block_size") - 1
+    if G < 1:
+        raise ValueError("block_size must be >= 2 (1 is plain greedy decoding: use generate)")
+    return _run(
+        graphdef, state, cfg, drafts.JacobiDraft(G, cfg.vocab_size, pad_id), None, prompts_BxP,
+        prompt_lengths_B, None, SamplingParams.checked(0.0, 0, 1.0), jax.random.key(0),
+        max_new_tokens=max_new_tokens, eos_id=eos_id, pad_id=pad_id,
+    )  # fmt: skip
+
+
+def _run(
+    graphdef, state, cfg, drafter, draft_state, prompts_BxP, prompt_lengths_B, target_lengths_B,
+    sampling, rng, *, max_new_tokens, eos_id, pad_id,
+) -> ParallelOutput:  # fmt: skip
+    prompts_BxP, prompt_lengths_B = check_prompts(cfg, prompts_BxP, prompt_lengths_B)
+    B, P = prompts_BxP.shape
+    _check_positive(max_new_tokens, "max_new_tokens")
+    if P + max_new_tokens > cfg.max_len + 1:
+        raise ValueError(
+            f"max_new_tokens={max_new_tokens} does not fit: prompts are padded to {P} tokens and "
+            f"max_len is {cfg.max_len}, so at most {cfg.max_len + 1 - P} new tokens"
+        )
+    if eos_id is not None and not is_int(eos_id):
+        raise ValueError(f"eos_id must be an int or None, got {eos_id!r}")
+    if target_lengths_B is None:
+        target_lengths_B = np.full((B,), max_new_tokens)
+    target_lengths_B = np.asarray(target_lengths_B)
+    if target_lengths_B.shape != (B,) or not np.issubdtype(target_lengths_B.dtype, np.integer):
+        raise ValueError(f"target_lengths must be {B} ints, got {target_lengths_B.tolist()}")
+    return _parallel_jit(
+        graphdef, state, drafter, draft_state, prompts_BxP, prompt_lengths_B,
+        jnp.asarray(target_lengths_B, jnp.int32), rng, sampling,
+        jnp.int32(-1 if eos_id is None else eos_id),
+        num_draft_tokens=drafter.num_tokens, max_new_tokens=max_new_tokens, pad_id=pad_id,
+    )  # fmt: skip
+
+
+def _check_ar(cfg, role: str) -> None:
+    if cfg.attention_mask_kind not in ("causal", "prefix"):
+        raise ValueError(
+            f"The {role} must be an AR model (causal or prefix mask), whose KV cache is exact; "
+            f"its attention_mask_kind is {cfg.attention_mask_kind!r}"
+        )
+
+
+def _check_positive(value, name: str) -> int:
+    if not is_int(value) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
