@@ -8,7 +8,6 @@ from model.beam import BeamOutput, beam_loop, beam_search
 from model.config import MASK_KINDS, NAR_MASK_KINDS, ModelConfig
 from model.decoder import Decoder, KVCache, grow_cache, init_cache, make_decoder
 from model.nar import cmlm_mask, mask_predict, mask_predict_loop
-from model.speculative import ParallelOutput, jacobi_generate, speculative_generate
 from model.sampling import (
     GenerateOutput,
     decode_loop,
@@ -16,6 +15,7 @@ from model.sampling import (
     generate_no_cache,
     sample_logits,
 )
+from model.speculative import ParallelOutput, jacobi_generate, speculative_generate
 
 __all__ = [
     "EMPTY",

@@ -17,8 +17,8 @@ import time
 import jax
 import numpy as np
 import pytest
-
 from conftest import cpu_devices_env
+
 from training.checkpoints import load_params
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

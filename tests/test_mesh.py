@@ -12,8 +12,8 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import cpu_devices_env
+
 from training import run_folder
 from training.checkpoints import load_params
 
