@@ -40,6 +40,14 @@ def cpu_devices_env(devices: int = 1, env: dict | None = None) -> dict[str, str]
     }
 
 
+@pytest.fixture
+def exact_fp32_matmuls():
+    """fp32 matmuls at full fp32 precision for the test, where a GPU would use TF32 (10-bit
+    mantissa) by default: for tests that compare two fp32 computations to 1e-5."""
+    with jax.default_matmul_precision("highest"):
+        yield
+
+
 def make_tiny_config(**overrides) -> ModelConfig:
     """ModelConfig() shrunk to test size; keyword overrides win."""
     tiny = dict(vocab_size=23, d_model=32, num_heads=4, num_layers=2, d_ff=64, max_len=48)

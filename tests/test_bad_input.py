@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import make_tiny_config
+from conftest import cpu_devices_env, make_tiny_config
 
 from data import vocab
 from model import generate, make_decoder, mask_predict
@@ -24,9 +24,9 @@ from model import generate, make_decoder, mask_predict
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _run(*command: str, cwd: str = REPO) -> subprocess.CompletedProcess:
+def _run(*command: str, cwd: str = REPO, env=None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, *command], cwd=cwd, capture_output=True, text=True, timeout=120
+        [sys.executable, *command], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
     )
 
 
@@ -70,7 +70,11 @@ BAD_CONFIG = {
 def test_train_py_refuses_a_bad_config_in_one_line_and_writes_nothing(case, tmp_path):
     flags, fragment = BAD_CONFIG[case]
     workdir = tmp_path / "run"
-    result = _run("train.py", "--config=experiments/tiny.py", f"--workdir={workdir}", *flags)
+    # On CPU on any machine: one of the refusals (sequential bf16) is the CPU's.
+    result = _run(
+        "train.py", "--config=experiments/tiny.py", f"--workdir={workdir}", *flags,
+        env=cpu_devices_env(1),
+    )  # fmt: skip
     _one_line(result, "train.py", fragment)
     assert not workdir.exists()
 

@@ -109,7 +109,7 @@ def _greedy_continuation(model, batch) -> jax.Array:
     return jnp.asarray(tokens)
 
 
-def test_sequential_objective_feeds_the_models_own_predictions():
+def test_sequential_objective_feeds_the_models_own_predictions(exact_fp32_matmuls):
     resolved, *_, batch = _setup()
     model = make_decoder(model_config(resolved), 0)
     rng = jax.random.key(0)

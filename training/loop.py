@@ -331,6 +331,7 @@ def plan_experiment(
     """(variant, seed, start) of every run, after checking everything that can be checked
     before a file is written: the workdir, each variant's config against its task, the batch
     against the devices, and each run folder against its saved config. Reads only."""
+    run_lock.check_free(workdir)
     run_folder.check_writable(workdir)
     plan = []
     for name in names:

@@ -49,6 +49,24 @@ def _describe(holder: dict) -> str:
     )
 
 
+def _in_use(path: str, holder: dict) -> WorkdirInUseError:
+    return WorkdirInUseError(
+        f"{os.path.dirname(path)} is in use by {_describe(holder)}. Wait for it or stop it; if "
+        f"that process is gone, delete {path}."
+    )
+
+
+def check_free(workdir: str) -> None:
+    """Raises WorkdirInUseError if a live process holds the workdir's lock.
+
+    Called before anything else is checked: while a run is live, its workdir is in use, and
+    that (not, say, a config that differs from the live run's) is what a second start is told.
+    """
+    path = run_folder.lock_path(workdir)
+    if os.path.exists(path) and not _stale(holder := _holder(path)):
+        raise _in_use(path, holder)
+
+
 def _take(path: str, me: dict) -> None:
     """Creates the lock file atomically, or raises WorkdirInUseError naming the live holder."""
     for _ in range(2):
@@ -57,10 +75,7 @@ def _take(path: str, me: dict) -> None:
         except FileExistsError:
             holder = _holder(path)
             if not _stale(holder):
-                raise WorkdirInUseError(
-                    f"{os.path.dirname(path)} is in use by {_describe(holder)}. Wait for it or "
-                    f"stop it; if that process is gone, delete {path}."
-                ) from None
+                raise _in_use(path, holder) from None
             print(f"note: taking over the lock of {_describe(holder)}, which is no longer "
                   "running.", file=sys.stderr)  # fmt: skip
             with contextlib.suppress(FileNotFoundError):
