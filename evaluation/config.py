@@ -48,6 +48,9 @@ def default_eval_config() -> ml_collections.ConfigDict:
     config.random_floor_examples = 256  # Rows of the `random` task for the ln(num_symbols) floor.
     # Non-AR variants: the AR variant (same experiment, same seed) the report compares them with.
     config.nar = ml_collections.ConfigDict({"ar_variant": ""})
+    # AR variants: the drafts speculative decoding uses (same experiment, same seed): a smaller AR
+    # model, and a CMLM model that proposes the next tokens in one masked pass. "": not scored.
+    config.speculative = ml_collections.ConfigDict({"draft_variant": "", "cmlm_variant": ""})
     config.speed = default_speed_config()
     return config
 

@@ -16,7 +16,16 @@ import numpy as np
 from flax import nnx
 
 from data import vocab
-from model import NAR_MASK_KINDS, Decoder, GenerateOutput, beam_search, generate, mask_predict
+from model import (
+    NAR_MASK_KINDS,
+    Decoder,
+    GenerateOutput,
+    beam_search,
+    generate,
+    jacobi_generate,
+    mask_predict,
+    speculative_generate,
+)
 
 FAMILIES = ("AR", "non-AR", "exact-parallel")
 Model = Decoder | tuple[nnx.GraphDef, nnx.State]
@@ -50,6 +59,8 @@ class DecoderSpec:
     name: str
     family: str  # One of FAMILIES.
     description: str  # One sentence for the report's methods section (Markdown).
+    # An exact-parallel decoder returns model.ParallelOutput (GenerateOutput's fields, then its
+    # target passes, drafted and accepted tokens per row).
     decode: Callable[[Models, Prompts], GenerateOutput]
     # Whether the decoder is scored on a variant, from its (attention mask kind, objective).
     applies_to: Callable[[str, str], bool]
@@ -214,3 +225,80 @@ register(
 )
 for _K in (1, 2, 4, 8):
     register(mask_predict_spec(_K))
+
+
+def _jacobi(block_size: int) -> Callable[[Models, Prompts], GenerateOutput]:
+    def decode(models: Models, prompts: Prompts) -> GenerateOutput:
+        return jacobi_generate(
+            models.model,
+            prompts.prompts_BxP,
+            prompts.prompt_lengths_B,
+            block_size=block_size,
+            max_new_tokens=prompts.max_new_tokens,
+            eos_id=prompts.eos_id,
+        )
+
+    return decode
+
+
+def _speculative(num_draft_tokens: int, cmlm: bool) -> Callable[[Models, Prompts], GenerateOutput]:
+    def decode(models: Models, prompts: Prompts) -> GenerateOutput:
+        return speculative_generate(
+            models.model,
+            models.second,
+            prompts.prompts_BxP,
+            prompts.prompt_lengths_B,
+            num_draft_tokens=num_draft_tokens,
+            max_new_tokens=prompts.max_new_tokens,
+            eos_id=prompts.eos_id,
+            draft_mask_id=vocab.MASK if cmlm else None,
+            target_lengths_B=prompts.target_lengths_B if cmlm else None,
+        )
+
+    return decode
+
+
+register(
+    DecoderSpec(
+        name="Jacobi (block 4)",
+        family="exact-parallel",
+        description=(
+            "Jacobi decoding: each pass feeds a block of 3 guesses after the committed text and "
+            "keeps those that are fixed points of the model's greedy map, plus one token; the "
+            "guesses are the previous pass's predictions. Greedy AR's output, in fewer passes."
+        ),
+        decode=_jacobi(block_size=4),
+        applies_to=_next_token_model("causal", "prefix"),
+        timing_mask="causal",
+    )
+)
+register(
+    DecoderSpec(
+        name="speculative (AR draft, 4)",
+        family="exact-parallel",
+        description=(
+            "Speculative decoding: the experiment's small AR draft (`eval.speculative."
+            "draft_variant`) proposes 4 tokens, one pass of the target verifies them; greedy "
+            "AR's output, in fewer target passes."
+        ),
+        decode=_speculative(num_draft_tokens=4, cmlm=False),
+        applies_to=_next_token_model("causal", "prefix"),
+        timing_mask=None,  # Two models: timed on the trained pair by benchmarks.decoders.
+        needs="speculative.draft_variant",
+    )
+)
+register(
+    DecoderSpec(
+        name="speculative (CMLM draft, 8)",
+        family="exact-parallel",
+        description=(
+            "Speculative decoding with the experiment's CMLM model as the draft (`eval."
+            "speculative.cmlm_variant`): one masked pass proposes the next 8 tokens (given the "
+            "reference length, as mask-predict is) and the AR target verifies them."
+        ),
+        decode=_speculative(num_draft_tokens=8, cmlm=True),
+        applies_to=_next_token_model("causal", "prefix"),
+        timing_mask=None,
+        needs="speculative.cmlm_variant",
+    )
+)

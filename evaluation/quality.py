@@ -156,6 +156,9 @@ class Scores(NamedTuple):
     token_accuracy: np.ndarray
     outcomes: dict[str, np.ndarray]  # Multi-modal tasks: "correct", "mixed", "wrong" (0/1).
     samples: list[str]
+    # Exact-parallel decoders, per row: "equals_greedy" (0/1: the same tokens as "AR (cache)"),
+    # "generated", "target_passes", "drafted" and "accepted" tokens.
+    parallel: dict[str, np.ndarray]
 
 
 def decode_and_score(
@@ -176,13 +179,14 @@ def decode_and_score(
     longest = max(len(r) for b in batches for r in references(b))
     max_new = min(longest, models.model.cfg.max_len + 1 - P)
     show = functools.partial(vocab.render, num_symbols=task.num_symbols)
-    exact, accuracy, outcomes, samples = [], [], [], []
+    exact, accuracy, outcomes, samples, parallel = [], [], [], [], []
     for batch in batches:
         prompts = prompts_of(batch, P, max_new)
         out = spec.decode(models, prompts)
-        tokens_BxL, lengths_B = np.asarray(out.tokens_BxL), np.asarray(out.lengths_B)
+        generated = _continuations(out, prompts)
+        if spec.family == "exact-parallel":
+            parallel.append(_parallel_stats(out, generated, models, prompts))
         prefix_B = prompts.prompt_lengths_B
-        generated = [tokens_BxL[b, prefix_B[b] : lengths_B[b]] for b in range(len(prefix_B))]
         refs = [r[:max_new] for r in references(batch)]
         e, a = score(generated, refs)
         exact.append(e)
@@ -201,7 +205,28 @@ def decode_and_score(
     if outcomes and outcomes[0] is not None:
         labels = np.array(outcomes)
         by_outcome = {name: (labels == name).astype(float) for name in data.synthetic.OUTCOMES}
-    return Scores(np.concatenate(exact), np.concatenate(accuracy), by_outcome, samples)
+    parallel = {k: np.concatenate([p[k] for p in parallel]) for k in (parallel or [{}])[0]}
+    return Scores(np.concatenate(exact), np.concatenate(accuracy), by_outcome, samples, parallel)
+
+
+def _continuations(out, prompts: decoders.Prompts) -> list[np.ndarray]:
+    """Each row's generated tokens (its EOS included)."""
+    tokens_BxL, lengths_B = np.asarray(out.tokens_BxL), np.asarray(out.lengths_B)
+    prefix_B = prompts.prompt_lengths_B
+    return [tokens_BxL[b, prefix_B[b] : lengths_B[b]] for b in range(len(prefix_B))]
+
+
+def _parallel_stats(out, generated, models: decoders.Models, prompts) -> dict[str, np.ndarray]:
+    """An exact-parallel decoder's work per row, and whether it gave greedy AR's tokens."""
+    greedy = _continuations(decoders.DECODERS["AR (cache)"].decode(models, prompts), prompts)
+    same = [float(np.array_equal(g, r)) for g, r in zip(generated, greedy, strict=True)]
+    return {
+        "equals_greedy": np.array(same),
+        "generated": np.array([len(g) for g in generated], np.float64),
+        "target_passes": np.asarray(out.target_passes_B, np.float64),
+        "drafted": np.asarray(out.drafted_B, np.float64),
+        "accepted": np.asarray(out.accepted_B, np.float64),
+    }
 
 
 def evaluate_generation(
@@ -213,6 +238,8 @@ def evaluate_generation(
         return Measurement()  # Plain text has no prompt to continue.
     measurement = Measurement()
     for spec in decoders.scored_on(run.mask_kind, run.objective, settings.decoders):
+        if spec.needs and not run.needed_variant(spec):
+            continue  # The experiment names no such variant: nothing to report.
         models = run.models_for(spec)
         if models is None:
             log(f"    quality: {spec.name} skipped: its {spec.needs} variant is not trained")
@@ -223,5 +250,15 @@ def evaluate_generation(
         measurement.metrics[f"token_accuracy/{spec.name}"] = mean_sem(scores.token_accuracy)
         for outcome, rows in scores.outcomes.items():
             measurement.metrics[f"{outcome}/{spec.name}"] = mean_sem(rows)
+        if scores.parallel:
+            work = scores.parallel
+            measurement.metrics[f"equals_greedy/{spec.name}"] = mean_sem(work["equals_greedy"])
+            measurement.metrics[f"target_passes_per_token/{spec.name}"] = ratio_mean_sem(
+                work["target_passes"], work["generated"]
+            )
+            if work["drafted"].sum() > 0:
+                measurement.metrics[f"acceptance/{spec.name}"] = ratio_mean_sem(
+                    work["accepted"], work["drafted"]
+                )
         measurement.samples[spec.name] = scores.samples
     return measurement

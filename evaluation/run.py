@@ -47,13 +47,18 @@ class LoadedRun:
     def mask_kind(self) -> str:
         return self.model.cfg.attention_mask_kind
 
+    def needed_variant(self, spec: DecoderSpec) -> str:
+        """The variant named at `config.eval.<spec.needs>` ("" if none, or none needed)."""
+        variant = self.config.eval if spec.needs else ""
+        for key in spec.needs.split(".") if spec.needs else ():
+            variant = variant[key]
+        return variant
+
     def models_for(self, spec: DecoderSpec) -> Models | None:
         """The models `spec` runs on; None when the second model it needs is not trained."""
         if spec.needs is None:
             return Models(self.model)
-        variant = self.config.eval
-        for key in spec.needs.split("."):
-            variant = variant[key]
+        variant = self.needed_variant(spec)
         sibling = run_folder.sibling_run(self.run_dir, variant) if variant else None
         if sibling is None:
             return None

@@ -37,7 +37,9 @@ class ParallelOutput(NamedTuple):
     lengths_B: jax.Array  # Prompt length + generated tokens (an emitted EOS included).
     target_passes_B: jax.Array  # Target passes while the row was live, the prefill included.
     drafted_B: jax.Array  # Draft tokens proposed to the row while it was live.
-    accepted_B: jax.Array  # Draft tokens the row kept.
+    # Draft tokens the target accepted: accepted / drafted is the acceptance rate. The last
+    # round's may run past the row's end (EOS, max_new_tokens) and are then not kept.
+    accepted_B: jax.Array
 
 
 class _Carry(NamedTuple):
@@ -89,7 +91,7 @@ def _round(target, drafter, sampling, eos_id, prompt_lengths_B, max_new_tokens, 
         rng,
         c.passes_B + live_B,
         c.drafted_B + G * live_B,
-        c.accepted_B + jnp.where(live_B, jnp.minimum(accepted_B, count_B), 0),
+        c.accepted_B + jnp.where(live_B, accepted_B, 0),
     )
 
 

@@ -86,7 +86,8 @@ def make_tiny_model(task, kind: str, seed: int = 0) -> Decoder:
 @pytest.fixture(scope="session")
 def tiny_workdir(tmp_path_factory) -> str:
     """experiments/tiny.py trained for 3 steps: causal, full and a CMLM variant (baseline:
-    causal), with evaluation settings shrunk to seconds; a fourth variant is never trained."""
+    causal; the causal variant's speculative drafts: itself and the CMLM variant), with
+    evaluation settings shrunk to seconds; a fourth variant is never trained."""
     from experiments import tiny
     from training.loop import train_experiment
 
@@ -118,6 +119,11 @@ def tiny_workdir(tmp_path_factory) -> str:
         "model": {"attention_mask_kind": "prefix_full"},
         "train": {"objective": "masked"},
         "eval": {"nar": {"ar_variant": "causal"}},
+    }
+    # Speculative decoding of the causal variant, drafted by itself and by the CMLM variant.
+    config.variants.causal = {
+        **config.variants.causal.to_dict(),
+        "eval": {"speculative": {"draft_variant": "causal", "cmlm_variant": "cmlm"}},
     }
     config.variants.never = {"model": {"attention_mask_kind": "prefix"}}
     workdir = str(tmp_path_factory.mktemp("tiny"))

@@ -56,6 +56,12 @@ def test_every_evaluator_fills_its_part_of_results(results):
     assert [k for k in cmlm["metrics"] if k.startswith("exact_match/")] == [
         f"exact_match/mask-predict K={k}" for k in (1, 2, 4, 8)
     ]
+    # Exact-parallel decoders give greedy AR's tokens on every held-out row, in fewer passes.
+    for name in ("Jacobi (block 4)", "speculative (AR draft, 4)", "speculative (CMLM draft, 8)"):
+        assert causal["metrics"][f"equals_greedy/{name}"]["mean"] == 1.0, name
+        assert causal["metrics"][f"target_passes_per_token/{name}"]["mean"] <= 1.0, name
+    assert causal["metrics"]["acceptance/speculative (AR draft, 4)"]["mean"] == 1.0  # Itself.
+    assert "equals_greedy/Jacobi (block 4)" not in full["metrics"]  # Not an AR model.
     assert causal["steps"] == [3] and causal["num_steps"] == 3 and causal["num_params"] > 0
     assert len(causal["pictures"]["dependency_map"]) == len(causal["pictures"]["labels"])
     assert results["decoders"]["mask-predict K=1"]["family"] == "non-AR"

@@ -94,6 +94,10 @@ def outcome_names(results: dict) -> list[str]:
     return names
 
 
+# Per-decoder metrics that are not shares of rows or tokens: shown as numbers, not percentages.
+RATES = ("target_passes_per_token",)
+
+
 def quality_table(results: dict) -> Table:
     """One row per (variant, decoder): AR and non-AR decoders side by side."""
     extra = outcome_names(results)
@@ -104,12 +108,16 @@ def quality_table(results: dict) -> Table:
             family_of(results, decoder),
             fmt(r["metrics"][f"exact_match/{decoder}"], percent=True),
             fmt(r["metrics"].get(f"token_accuracy/{decoder}"), percent=True),
-            *(fmt(r["metrics"].get(f"{name}/{decoder}"), percent=True) for name in extra),
+            *(
+                fmt(r["metrics"].get(f"{name}/{decoder}"), percent=name not in RATES)
+                for name in extra
+            ),
         ]
         for r in results["variants"]
         for decoder in decoders_of(r)
     ]
-    return ["variant", "decoder", "family", "exact match", "token accuracy", *extra], rows
+    names = [name.replace("_", " ") for name in extra]
+    return ["variant", "decoder", "family", "exact match", "token accuracy", *names], rows
 
 
 def sampling_table(rows: list[dict]) -> Table:

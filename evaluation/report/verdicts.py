@@ -113,7 +113,9 @@ def _generation_verdicts(results: dict, record: dict) -> list[str]:
     out, name, task = [], record["name"], record["task"]
     for decoder in decoders_of(record):
         em = 100 * record["metrics"][f"exact_match/{decoder}"]["mean"]
-        if f"mixed/{decoder}" in record["metrics"]:  # A multi-modal task: exact match misleads.
+        if f"equals_greedy/{decoder}" in record["metrics"]:
+            out.append(_exact_parallel_verdict(record, decoder, task))
+        elif f"mixed/{decoder}" in record["metrics"]:  # A multi-modal task: exact match misleads.
             share = {k: 100 * record["metrics"][f"{k}/{decoder}"]["mean"] for k in MULTIMODAL}
             out.append(
                 f"{name}: {decoder} on {task}: {share['correct']:.1f}% correct, "
@@ -130,6 +132,20 @@ def _generation_verdicts(results: dict, record: dict) -> list[str]:
             # How a decoder decodes (greedy, beam, ...) is in its description, not guessed here.
             out.append(f"{name}: {decoder} exact match {em:.1f}% on {task}.")
     return out
+
+
+def _exact_parallel_verdict(record: dict, decoder: str, task: str) -> str:
+    """Whether an exact-parallel decoder gave greedy AR's tokens, and how much work it saved."""
+    metrics = record["metrics"]
+    same = 100 * metrics[f"equals_greedy/{decoder}"]["mean"]
+    passes = metrics[f"target_passes_per_token/{decoder}"]["mean"]
+    acceptance = metrics.get(f"acceptance/{decoder}")
+    accepted = f", {100 * acceptance['mean']:.0f}% of drafts accepted" if acceptance else ""
+    exact = "the same tokens as" if same == 100 else f"only {same:.1f}% of rows equal to"
+    return (
+        f"{record['name']}: {decoder} gave {exact} greedy AR on {task}, with "
+        f"{passes:.2f} target passes per token{accepted}."
+    )
 
 
 def _cache_verdicts(rows: list[dict]) -> list[str]:
