@@ -19,7 +19,18 @@ prompt 16, 240 new tokens, greedy, median of 5 repeats per line:
 
 Peers at this shape (../shared/bench/, HF `generate` with its cache): 1,121-1,167 tokens/s; the
 Flax lm1b example sampler: 744-781 (the figures measured on the CI machine type, from the bench
-README). At 1024 total tokens (`--batch_size=1 --prompt_len=16 --new_tokens=1008 --repeats=3`),
+README). Side by side with HF `generate` (torch 2.13.0, 2 threads) on a 2-core AMD EPYC of the
+CI kind, 2026-11-26, alternating runs, `generate` / HF tokens/s and their ratio:
+  - this shape (8 pairs): 3,997/1,313 3.04x, 3,527/1,579 2.23x, 3,935/1,434 2.74x, 4,968/1,787
+    2.78x, 4,842/1,576 3.07x, 4,550/1,518 3.00x, 3,974/1,676 2.37x, 4,833/1,791 2.70x: median
+    2.76x (HF is faster on this processor than on the bench README's Intel one);
+  - GPT-2 small (`--num_layers=12 --d_model=768 --num_heads=12 --d_ff=3072 --vocab_size=50257
+    --batch_size=8 --prompt_len=16 --new_tokens=112 --repeats=3`, 3 pairs): 195.6/92.3 2.12x,
+    182.4/95.3 1.91x, 192.5/90.4 2.13x (compile 1.2-4.5 s). launch.py's flags, chosen at the
+    tiny shape, checked here: Eigen's multi-threaded dots (`XLA_FLAGS=
+    --xla_cpu_multi_thread_eigen=true`) gave 198-200 tokens/s against 189-200 without, in
+    alternating runs: no gain, as a step streams ~500 MB of weights (memory-bound).
+At 1024 total tokens (`--batch_size=1 --prompt_len=16 --new_tokens=1008 --repeats=3`),
 `generate` ran at 1,040 tokens/s and `generate_no_cache` at 8.0: 130x (median 0.97 s vs 126.2 s;
 compile 3.6 s, caches of 352, 688 and 1023 slots).
 
