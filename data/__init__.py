@@ -20,7 +20,7 @@ from typing import Protocol
 import ml_collections
 import numpy as np
 
-from data import synthetic
+from data import distilled, synthetic
 
 TFDS_TASKS = ("tfds_text", "tfds_translation")
 TASKS = synthetic.TASKS + TFDS_TASKS
@@ -65,11 +65,21 @@ def default_data_config() -> ml_collections.ConfigDict:
     config.target_key = "en"
     config.train_split = "train"
     config.eval_split = "test"
+    # A distill.py output folder: train on a teacher's outputs instead of the task's targets
+    # (sequence-level knowledge distillation; data/distilled.py). "": the task's own data.
+    config.distilled_dir = ""
     return config
 
 
 def make_task(config: ml_collections.ConfigDict) -> Task:
-    """The task that the `data` sub-config describes."""
+    """The task that the `data` sub-config describes (trained on `distilled_dir` if set)."""
+    task = _base_task(config)
+    if config.distilled_dir:
+        return distilled.DistilledTask(task, config, config.distilled_dir)
+    return task
+
+
+def _base_task(config: ml_collections.ConfigDict) -> Task:
     if config.task in synthetic.TASKS:
         return synthetic.SyntheticTask(
             name=config.task,

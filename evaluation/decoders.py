@@ -26,6 +26,7 @@ from model import (
     mask_predict,
     speculative_generate,
 )
+from training.config import MASKED_OBJECTIVES
 
 FAMILIES = ("AR", "non-AR", "exact-parallel")
 Model = Decoder | tuple[nnx.GraphDef, nnx.State]
@@ -137,7 +138,9 @@ def _beam(beam_size: int, alpha: float) -> Callable[[Models, Prompts], GenerateO
 
 
 def _next_token_model(*mask_kinds: str) -> Callable[[str, str], bool]:
-    return lambda mask_kind, objective: objective != "masked" and mask_kind in mask_kinds
+    return lambda mask_kind, objective: (
+        objective not in MASKED_OBJECTIVES and mask_kind in mask_kinds
+    )
 
 
 def mask_predict_spec(num_iterations: int) -> DecoderSpec:
@@ -165,7 +168,7 @@ def mask_predict_spec(num_iterations: int) -> DecoderSpec:
             "each row's reference target length (oracle length); CMLM models only."
         ),
         decode=decode,
-        applies_to=lambda mask_kind, objective: objective == "masked",
+        applies_to=lambda mask_kind, objective: objective in MASKED_OBJECTIVES,
         timing_mask="prefix_full",
     )
 

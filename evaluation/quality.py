@@ -19,6 +19,7 @@ from data import vocab
 from evaluation import decoders, forward
 from evaluation.run import LoadedRun, Measurement
 from model import Decoder
+from training.config import MASKED_OBJECTIVES
 
 Log = Callable[[str], None]
 
@@ -101,7 +102,7 @@ def random_floor(
 
 def evaluate_loss(run: LoadedRun, settings: ml_collections.ConfigDict, log: Log) -> Measurement:
     """The loss evaluator; a CMLM model is no next-token predictor, so it has none."""
-    if run.objective == "masked":
+    if run.objective in MASKED_OBJECTIVES:
         return Measurement()
     log("    loss: teacher-forced and honest")
     per_row = losses(run.model, run.task, settings.num_examples, settings.batch_size)

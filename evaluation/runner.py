@@ -21,6 +21,7 @@ from evaluation.config import check_eval_config
 from evaluation.run import LoadedRun, Measurement, load_run
 from experiments.base import with_defaults
 from training import run_folder
+from training.config import MASKED_OBJECTIVES
 
 SCHEMA_VERSION = 2
 Log = Callable[[str], None]
@@ -80,16 +81,23 @@ def read_metrics(run_dir: str) -> dict[str, list]:
     return curves
 
 
+def _task_label(run: LoadedRun) -> str:
+    """The task's name, and the teacher whose outputs the variant trained on, if any."""
+    teacher = getattr(run.task, "teacher", None)  # data/distilled.py's DistilledTask.
+    task = run.config.data.task
+    return f"{task} (distilled from {teacher})" if teacher else task
+
+
 def _variant_record(name: str, runs: list[LoadedRun]) -> dict:
     """The fields of a variant's record that come from its config and its runs."""
     config = runs[0].config
     cfg = runs[0].model.cfg
     curves = {str(run.seed): read_metrics(run.run_dir) for run in runs}
     logged = [c["tokens_per_s"] for c in curves.values() if c.get("tokens_per_s")]
-    baseline = config.eval.nar.ar_variant if config.train.objective == "masked" else ""
+    baseline = config.eval.nar.ar_variant if config.train.objective in MASKED_OBJECTIVES else ""
     return {
         "name": name,
-        "task": config.data.task,
+        "task": _task_label(runs[0]),
         "mask_kind": cfg.attention_mask_kind,
         "objective": config.train.objective,
         "seeds": [run.seed for run in runs],

@@ -54,6 +54,8 @@ import ml_collections
 from experiments.base import base_config
 
 TASKS = ("reverse", "sort", "two_alphabets")
+# Where distill.py writes two_alphabets_ar's outputs (relative to the repository root).
+DISTILLED_DIR = "runs/ar_vs_nar_distilled/two_alphabets"
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -99,6 +101,22 @@ def get_config() -> ml_collections.ConfigDict:
             "model": {"attention_mask_kind": "prefix_full"},
             "train": {"objective": "masked"},
             "eval": {"nar": {"ar_variant": f"{task}_ar"}},
+        }
+    # Sequence-level knowledge distillation: the CMLM student of two_alphabets trained on the AR
+    # model's greedy outputs (distill.py writes them; see the docstring for the order).
+    config.variants.two_alphabets_nar_distilled = {
+        "data": {"task": "two_alphabets", "distilled_dir": DISTILLED_DIR},
+        "model": {"attention_mask_kind": "prefix_full"},
+        "train": {"objective": "masked"},
+        "eval": {"nar": {"ar_variant": "two_alphabets_ar"}},
+    }
+    # Glancing training (GLAT): one-pass non-AR decoding, on raw and on distilled data.
+    for suffix, data in (("", {}), ("_distilled", {"distilled_dir": DISTILLED_DIR})):
+        config.variants[f"two_alphabets_glat{suffix}"] = {
+            "data": {"task": "two_alphabets", **data},
+            "model": {"attention_mask_kind": "prefix_full"},
+            "train": {"objective": "glancing"},
+            "eval": {"nar": {"ar_variant": "two_alphabets_ar"}},
         }
     # The small AR draft for speculative decoding of reverse_ar (benchmarks.decoders): half the
     # width, a quarter of the weights (1 layer of width 32 reached only 0.95 nats here).

@@ -15,6 +15,7 @@ from evaluation.config import check_eval_config, default_eval_config
 from model import NAR_MASK_KINDS, ModelConfig
 from training.config import (
     CPU_SEQUENTIAL_BF16,
+    MASKED_OBJECTIVES,
     check_train_config,
     default_mesh_config,
     default_train_config,
@@ -114,9 +115,10 @@ def check_config(resolved: ml_collections.ConfigDict, task) -> None:
     check_train_config(resolved.train)
     check_eval_config(resolved.eval)
     model = resolved.model
-    if resolved.train.objective == "masked" and model.attention_mask_kind not in NAR_MASK_KINDS:
+    objective = resolved.train.objective
+    if objective in MASKED_OBJECTIVES and model.attention_mask_kind not in NAR_MASK_KINDS:
         raise ValueError(
-            "train.objective='masked' (CMLM) predicts masked tokens from both sides, so it needs "
+            f"train.objective={objective!r} predicts masked tokens from both sides, so it needs "
             f"model.attention_mask_kind in {NAR_MASK_KINDS}, not {model.attention_mask_kind!r}."
         )
     if not resolved.seeds:

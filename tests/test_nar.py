@@ -11,7 +11,13 @@ from data import vocab
 from evaluation import decoders, quality
 from experiments import ar_vs_nar
 from model import init_cache, make_decoder
-from model.nar import _mask_predict_jit, cmlm_mask, mask_predict, mask_predict_loop
+from model.nar import (
+    _mask_predict_jit,
+    cmlm_mask,
+    glancing_mask,
+    mask_predict,
+    mask_predict_loop,
+)
 from tests.conftest import make_tiny_config
 from training import run_folder
 from training.checkpoints import load_params
@@ -79,6 +85,35 @@ def _run_loop(logits_fn, T, K, L=10, start=2):
     target_1xL = (jnp.arange(L) >= start) & (jnp.arange(L) < start + T)
     loop = jax.jit(mask_predict_loop, static_argnums=(0, 5))
     return loop(logits_fn, tokens_1xL, target_1xL[None], jnp.asarray([T]), jnp.int32(K), MASK)
+
+
+def test_glancing_reveals_ratio_times_the_first_pass_errors_within_the_target():
+    # Rows: prompt of 3, then targets of 8; a fake first pass gets 0, 2, 5 and 8 of them wrong.
+    B, T, prefix, length = 4, 12, 3, 11
+    inputs = jnp.asarray(np.random.default_rng(0).integers(5, 20, (B, T)), jnp.int32)
+    wrong = np.zeros((B, T), bool)
+    for b, n in enumerate((0, 2, 5, 8)):
+        wrong[b, prefix : prefix + n] = True
+    predicted = jnp.where(wrong, 4, inputs)  # 4 is never an input here: a wrong prediction.
+    lengths = jnp.full((B,), length)
+    for ratio in (0.5, 1.0):
+        for seed in range(5):
+            tokens, loss_mask = glancing_mask(
+                inputs, jnp.full((B,), prefix), lengths, predicted, ratio,
+                jax.random.key(seed), mask_id=vocab.MASK,
+            )  # fmt: skip
+            tokens, loss_mask = np.asarray(tokens), np.asarray(loss_mask)
+            revealed = ((tokens == np.asarray(inputs)) & (loss_mask == 0))[:, prefix:length]
+            np.testing.assert_array_equal(
+                revealed.sum(1), np.floor(ratio * np.array([0, 2, 5, 8])).astype(int)
+            )
+            # Outside the target nothing changes or counts; inside, unrevealed means MASK.
+            np.testing.assert_array_equal(tokens[:, :prefix], inputs[:, :prefix])
+            np.testing.assert_array_equal(tokens[:, length:], inputs[:, length:])
+            assert (loss_mask[:, :prefix] == 0).all() and (loss_mask[:, length:] == 0).all()
+            assert (tokens[loss_mask == 1] == vocab.MASK).all()
+    # A perfect first pass reveals nothing: the whole target is masked and learnt.
+    assert loss_mask[0, prefix:length].sum() == length - prefix
 
 
 def test_remasking_picks_the_least_confident_tokens_and_updates_them():

@@ -15,7 +15,8 @@ import pytest
 from evaluation import report
 from evaluation.report import rendering
 from evaluation.report import tables as report_tables
-from evaluation.report.tables import fmt
+from evaluation.report.tables import NON_AR_OBJECTIVES, fmt
+from training.config import MASKED_OBJECTIVES
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIGURES = {
@@ -24,6 +25,7 @@ FIGURES = {
     "losses.png",
     "loss_curves.png",
     "sampling_speed.png",
+    "quality_latency.png",
     "training_speed.png",
 }
 DECODERS = {
@@ -221,6 +223,33 @@ def test_a_multi_modal_task_gets_outcome_columns_and_its_own_verdict(results):
     ) in report.verdicts(results)
 
 
+def test_distilled_and_exact_parallel_variants_get_their_own_verdicts(results):
+    raw, student = results["variants"][-1], copy.deepcopy(results["variants"][-1])
+    raw["config"] = {"data": {"task": "copy", "num_symbols": 16, "distilled_dir": ""}}
+    student["name"] = "copy_nar_distilled"
+    student["config"] = {"data": {**raw["config"]["data"], "distilled_dir": "runs/d"}}
+    for record, mixed in ((raw, 0.41), (student, 0.03)):
+        for outcome, share in (("correct", 1 - mixed), ("mixed", mixed), ("wrong", 0.0)):
+            record["metrics"][f"{outcome}/mask-predict K=1"] = _metric(share)
+    causal = results["variants"][0]
+    for name, value in (("equals_greedy", 1.0), ("target_passes_per_token", 0.25),
+                        ("acceptance", 0.8), ("exact_match", 1.0)):  # fmt: skip
+        causal["metrics"][f"{name}/fake decoder"] = _metric(value)
+    results["variants"].append(student)
+    text = report.verdicts(results)
+    assert (
+        "mask-predict K=1 (masked): 41.0% mixed outputs on raw data (copy_nar); 3.0% after "
+        "distillation (copy_nar_distilled)." in text
+    )
+    assert (
+        "causal: fake decoder gave the same tokens as greedy AR on copy, with 0.25 target passes "
+        "per token, 80% of drafts accepted." in text
+    )
+    headers, rows = report_tables.quality_table(results)
+    row = next(r for r in rows if r[:2] == ["causal", "fake decoder"])
+    assert dict(zip(headers, row, strict=True))["target passes per token"] == "0.25"
+
+
 def test_verdicts_survive_absent_pieces(results):
     results["speed"] = {}
     for record in results["variants"]:
@@ -350,7 +379,7 @@ def test_the_renderer_imports_no_model_code(tmp_path, results):
     script = (
         "import sys; import evaluation.report as r\n"
         f"files = r.render(r.read_results({str(report_dir)!r}))\n"
-        "assert len(files) == 9, sorted(files)\n"
+        "assert len(files) == 10, sorted(files)\n"
         "top = {m.split('.')[0] for m in sys.modules}\n"
         "print(sorted(top & {'jax', 'model', 'training', 'data', 'flax'}))\n"
         "print(sorted(m for m in sys.modules if m.startswith('evaluation.')"
@@ -388,3 +417,7 @@ def test_index_html_renders_every_image_in_chromium(tmp_path, results):
     assert count == len(FIGURES)
     assert f"<title>images {count}/{count}</title>" in dom, dom[:300]
     assert "Verdicts" in dom and "<table>" in dom
+
+
+def test_the_renderer_knows_the_non_ar_objectives_that_training_defines():
+    assert NON_AR_OBJECTIVES == MASKED_OBJECTIVES

@@ -85,9 +85,9 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch():
     assert np.isfinite(float(step_metrics["grad_norm"])) and float(step_metrics["grad_norm"]) > 0
 
 
-@pytest.mark.parametrize("objective", ["teacher_forcing", "sequential", "masked"])
+@pytest.mark.parametrize("objective", ["teacher_forcing", "sequential", "masked", "glancing"])
 def test_each_objective_trains_with_a_finite_loss(objective):
-    variant = "full" if objective == "masked" else "causal"
+    variant = "full" if objective in ("masked", "glancing") else "causal"
     _, hparams, graphdef, params, opt_state, batch = _setup(variant, objective=objective)
     before = jax.tree.map(np.array, params)  # A copy: params are donated.
     params, opt_state, step_metrics = train_step(

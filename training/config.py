@@ -4,7 +4,9 @@ import math
 
 import ml_collections
 
-OBJECTIVES = ("teacher_forcing", "sequential", "masked")
+OBJECTIVES = ("teacher_forcing", "sequential", "masked", "glancing")
+# The non-AR objectives: the model fills masked target tokens (decoded by mask-predict).
+MASKED_OBJECTIVES = ("masked", "glancing")
 # Seen with jax 0.10.2: the gradient of the sequential objective's cached attention needs a bf16
 # dot with two contracting dimensions, which XLA:CPU does not implement.
 CPU_SEQUENTIAL_BF16 = (
@@ -26,6 +28,8 @@ def default_train_config() -> ml_collections.ConfigDict:
     config.adam_b1 = 0.9
     config.adam_b2 = 0.98
     config.grad_clip_norm = 1.0  # Global-norm clipping; 0 disables it.
+    # objective="glancing" (GLAT): reference tokens revealed per error of the first pass.
+    config.glancing_ratio = 0.5
     config.log_every = 50
     config.eval_every = 500  # Held-out loss every so many steps (and at the end); 0: never.
     config.eval_batches = 4
@@ -43,6 +47,7 @@ _RANGES = {
     "adam_b1": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "adam_b2": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "grad_clip_norm": (lambda v: v >= 0, ">= 0 (0: no clipping)"),
+    "glancing_ratio": (lambda v: 0 <= v <= 1, "in [0, 1]"),
     "peak_flops_per_device": (lambda v: v >= 0, ">= 0 (0: measured)"),
 }
 

@@ -31,6 +31,16 @@ def run_dir(workdir: str, variant: str, seed: int) -> str:
     return os.path.join(workdir, variant or DEFAULT_VARIANT, f"{SEED_PREFIX}{seed}")
 
 
+def variant_and_seed(run: str) -> tuple[str, int]:
+    """(variant, seed) of a run folder <workdir>/<variant>/seed_<seed>; ValueError otherwise."""
+    run = os.path.normpath(run)
+    variant, seed_folder = os.path.basename(os.path.dirname(run)), os.path.basename(run)
+    seed = seed_folder.removeprefix(SEED_PREFIX)
+    if not seed_folder.startswith(SEED_PREFIX) or not seed.isdigit():
+        raise ValueError(f"{run} is not a run folder <workdir>/<variant>/{SEED_PREFIX}<seed>")
+    return variant, int(seed)
+
+
 def config_path(run: str) -> str:
     return os.path.join(run, CONFIG_FILE)
 

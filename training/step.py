@@ -11,6 +11,9 @@ Objectives (`train.objective`):
     backward pass.
   masked: CMLM (mask-predict). `model.nar.cmlm_mask` hides k ~ U{1..m} target tokens, and a
     model whose targets see each other (mask prefix_full or full) predicts them from both sides.
+  glancing: GLAT (Qian et al. 2021). A first pass (no gradient) predicts every target token
+    from MASKs; `model.nar.glancing_mask` reveals glancing_ratio x its errors reference tokens,
+    and a second pass learns the rest. It trains one-pass (K=1) decoding.
 """
 
 import dataclasses
@@ -23,7 +26,8 @@ import optax
 from flax import nnx
 
 from data import vocab
-from model import Decoder, ModelConfig, cmlm_mask, init_cache, make_decoder
+from model import Decoder, ModelConfig, cmlm_mask, glancing_mask, init_cache, make_decoder
+from training.config import MASKED_OBJECTIVES
 
 Batch = dict[str, jax.Array]
 
@@ -45,6 +49,7 @@ class Hyperparams:
     adam_b1: jax.Array | float
     adam_b2: jax.Array | float
     grad_clip_norm: jax.Array | float  # 0 disables clipping.
+    glancing_ratio: jax.Array | float  # objective="glancing" only.
 
     @classmethod
     def from_config(cls, train: ml_collections.ConfigDict) -> "Hyperparams":
@@ -154,10 +159,37 @@ def masked_loss(
     return masked_cross_entropy(logits_BxTxV, targets_BxT, loss_mask_BxT.astype(jnp.float32))
 
 
+def glancing_loss(
+    model: Decoder,
+    batch: Batch,
+    rng: jax.Array,
+    dropout_rng: jax.Array | None,
+    ratio: jax.Array | float = 0.5,
+) -> tuple[jax.Array, jax.Array]:
+    """GLAT: CE on the target tokens still masked after glancing at the first pass's errors."""
+    call = functools.partial(
+        model, lengths_B=batch["lengths"], prefix_lengths_B=batch["prefix_lengths"]
+    )
+    T = batch["inputs"].shape[1]
+    cols_1xT = jnp.arange(T)[None, :]
+    span_BxT = (cols_1xT >= batch["prefix_lengths"][:, None]) & (
+        cols_1xT < batch["lengths"][:, None]
+    )
+    first_logits_BxTxV, _ = call(jnp.where(span_BxT, vocab.MASK, batch["inputs"]))
+    predicted_BxT = jnp.argmax(jax.lax.stop_gradient(first_logits_BxTxV), axis=-1)
+    tokens_BxT, loss_mask_BxT = glancing_mask(
+        batch["inputs"], batch["prefix_lengths"], batch["lengths"], predicted_BxT, ratio, rng,
+        mask_id=vocab.MASK,
+    )  # fmt: skip
+    logits_BxTxV, _ = call(tokens_BxT, dropout_rng=dropout_rng)
+    return masked_cross_entropy(logits_BxTxV, batch["inputs"], loss_mask_BxT)
+
+
 OBJECTIVE_LOSSES = {
     "teacher_forcing": teacher_forcing_loss,
     "sequential": sequential_loss,
     "masked": masked_loss,
+    "glancing": glancing_loss,
 }
 
 
@@ -180,6 +212,8 @@ def train_step_fn(
     rng = jax.random.fold_in(seed_key, step)
     objective_rng, dropout_rng = jax.random.split(rng)
     loss_fn = OBJECTIVE_LOSSES[objective]
+    if objective == "glancing":
+        loss_fn = functools.partial(glancing_loss, ratio=hparams.glancing_ratio)
 
     def loss_of(params):
         return loss_fn(nnx.merge(graphdef, params), batch, objective_rng, dropout_rng)
@@ -232,7 +266,7 @@ def eval_step(
     The loss is teacher-forced for the next-token objectives, and the CMLM loss (masks drawn
     from `rng`) for `masked`, whose model is not a next-token predictor.
     """
-    loss_fn = masked_loss if objective == "masked" else teacher_forcing_loss
+    loss_fn = masked_loss if objective in MASKED_OBJECTIVES else teacher_forcing_loss
     loss, count = loss_fn(nnx.merge(graphdef, params), batch, rng, None)
     return loss * count, count
 

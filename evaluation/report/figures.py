@@ -7,9 +7,12 @@ that is exactly 0.0 (a masked attention weight, a zero gradient) reads different
 import io
 
 import matplotlib
+import matplotlib.lines
 import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+
+from evaluation.report.tables import NON_AR_OBJECTIVES, decoders_of
 
 # (file, title, caption): the report shows the figures in this order, each with its caption.
 FIGURES = (
@@ -40,6 +43,15 @@ FIGURES = (
         "Batch 1, random prompt, random weights; one line per decoder, against the total length "
         "(prompt + generated tokens). The no-cache sampler recomputes the whole prefix at every "
         "step; mask-predict runs K passes over the whole target.",
+    ),
+    (
+        "quality_latency.png",
+        "Quality vs latency",
+        "One panel per task and batch size: each point is a (variant, decoder), its quality on "
+        "the held-out prompts (the correct share on a multi-modal task, else exact match) against "
+        "the decoder's latency per call in the speed table (random weights of the timed shape; "
+        "batch 1 at the shortest length timed, and the large batch). Decoders the speed table "
+        "does not time (those needing a second model) are left out.",
     ),
     (
         "training_speed.png",
@@ -80,6 +92,9 @@ def figures(results: dict) -> dict[str, bytes]:
             out["sampling_speed.png"] = sampling_speed(
                 speed["sampling"], list(results.get("decoders", {}))
             )
+        points = quality_latency_points(records, speed.get("sampling", []))
+        if points:
+            out["quality_latency.png"] = quality_latency(points)
         if speed.get("training"):
             out["training_speed.png"] = training_speed(speed["training"])
     return out
@@ -93,7 +108,7 @@ def _png(fig: Figure) -> bytes:
 
 def color_of(record: dict, index: int) -> str:
     """One colour per mask kind; NAR and extra variants cycle through the default palette."""
-    if record.get("objective") == "masked":
+    if record.get("objective") in NON_AR_OBJECTIVES:
         return "#9467bd"
     return MASK_COLORS.get(record.get("mask_kind"), f"C{index % 10}")
 
@@ -274,4 +289,60 @@ def training_speed(rows: list[dict]) -> bytes:
     ax.set_xlim(0, max(rates) * 1.2)
     ax.set_xlabel("training tokens / s")
     ax.set_title(f"Training speed at length {rows[0]['seq_len']}")
+    return _png(fig)
+
+
+def _quality(record: dict, decoder: str) -> float | None:
+    metrics = record["metrics"]
+    metric = metrics.get(f"correct/{decoder}") or metrics.get(f"exact_match/{decoder}")
+    return None if metric is None else 100 * metric["mean"]
+
+
+def quality_latency_points(records: list[dict], rows: list[dict]) -> dict:
+    """{(task, batch label): [(variant, decoder, latency ms, quality %)]}: every scored decoder
+    that the speed rows time, at batch 1 (the shortest length timed) and at the large batch."""
+    batch1 = [r for r in rows if r["batch_size"] == 1]
+    shortest = min((r["length"] for r in batch1), default=None)
+    chosen = [r for r in batch1 if r["length"] == shortest] + [
+        r for r in rows if r["batch_size"] > 1
+    ]
+    latency = {(r["decoder"], r["batch_size"]): 1e3 * r["latency_s"] for r in chosen}
+    points = {}
+    for record in records:
+        # The task itself: variants trained on distilled data of a task share its panel.
+        task = record.get("config", {}).get("data", {}).get("task", record["task"])
+        for (decoder, batch_size), ms in latency.items():
+            quality = _quality(record, decoder) if decoder in decoders_of(record) else None
+            if quality is not None:
+                key = (task, f"batch {batch_size}")
+                points.setdefault(key, []).append((record["name"], decoder, ms, quality))
+    return points
+
+
+def quality_latency(points: dict) -> bytes:
+    """Quality against latency, one panel per (task, batch size): a colour per variant, each
+    point labelled with its decoder."""
+    keys = sorted(points)
+    variants = list(dict.fromkeys(p[0] for key in keys for p in points[key]))
+    rows, cols = _grid(len(keys), 2)
+    fig = Figure(figsize=(5.2 * cols, 3.8 * rows))
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for ax, key in zip(axes, keys, strict=False):
+        for variant, decoder, ms, quality in points[key]:
+            color = f"C{variants.index(variant) % 10}"
+            ax.plot(ms, quality, "o", color=color, alpha=0.8)
+            ax.annotate(decoder.replace("mask-predict ", ""), (ms, quality), fontsize=6,
+                        xytext=(4, -2), textcoords="offset points", color=color)  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_xlabel("latency per call (ms)")
+        ax.set_ylabel("quality (%)")
+        ax.set_title(f"{key[0]}, {key[1]}")
+    handles = [
+        matplotlib.lines.Line2D([], [], marker="o", ls="", color=f"C{i % 10}", label=v)
+        for i, v in enumerate(variants)
+    ]
+    axes[0].legend(handles=handles, frameon=False, fontsize=7, loc="lower right")
+    for ax in axes[len(keys) :]:
+        ax.set_visible(False)
+    fig.tight_layout()
     return _png(fig)

@@ -26,6 +26,11 @@ def fmt(metric: dict | None, digits: int = 3, percent: bool = False) -> str:
     return text
 
 
+# The objectives of non-AR (CMLM-family) variants: training/config.py's MASKED_OBJECTIVES, named
+# here because the renderer imports nothing from training (tests/test_report.py checks both).
+NON_AR_OBJECTIVES = ("masked", "glancing")
+
+
 def decoders_of(record: dict) -> list[str]:
     """The decoders scored on a variant, in the order of its metrics."""
     return [k.split("/", 1)[1] for k in record["metrics"] if k.startswith("exact_match/")]

@@ -1,6 +1,6 @@
 """Verdicts: one claim per sentence, each computed from the numbers of a results dict."""
 
-from evaluation.report.tables import decoders_of, family_of
+from evaluation.report.tables import NON_AR_OBJECTIVES, decoders_of, family_of
 
 AR_CACHE = "AR (cache)"  # The AR decoder that non-AR decoders and the no-cache sampler face.
 AR_NO_CACHE = "AR (no cache, honest)"
@@ -15,6 +15,7 @@ def verdicts(results: dict) -> list[str]:
         out += _leakage_verdicts(record)
         out += _loss_verdicts(records, record)
         out += _generation_verdicts(results, record)
+    out += _distillation_verdicts(records)
     speed = results.get("speed") or {}
     out += _cache_verdicts(speed.get("sampling", []))
     out += _training_verdicts(speed.get("training", []))
@@ -53,7 +54,7 @@ def _leakage_verdicts(record: dict) -> list[str]:
     return [
         f"{name}: changing the tokens after t moves the logits at positions ≤ t "
         f"by up to {largest:.3g}; it sees the future"
-        + (design if record.get("objective") == "masked" else "")
+        + (design if record.get("objective") in NON_AR_OBJECTIVES else "")
         + "."
     ]
 
@@ -131,6 +132,37 @@ def _generation_verdicts(results: dict, record: dict) -> list[str]:
         else:
             # How a decoder decodes (greedy, beam, ...) is in its description, not guessed here.
             out.append(f"{name}: {decoder} exact match {em:.1f}% on {task}.")
+    return out
+
+
+def _distillation_verdicts(records: list[dict]) -> list[str]:
+    """A variant trained on distilled data against its twin on the raw data (same task, mask and
+    objective): the mixed share per decoder on a multi-modal task."""
+
+    def data_of(record: dict) -> dict:
+        return record.get("config", {}).get("data", {})
+
+    out = []
+    for student in records:
+        if not data_of(student).get("distilled_dir"):
+            continue
+        same = ("task", "num_symbols")
+        twins = [
+            r for r in records
+            if not data_of(r).get("distilled_dir")
+            and all(data_of(r).get(k) == data_of(student).get(k) for k in same)
+            and (r["mask_kind"], r["objective"]) == (student["mask_kind"], student["objective"])
+        ]  # fmt: skip
+        for twin in twins[:1]:
+            for decoder in decoders_of(student):
+                raw = twin["metrics"].get(f"mixed/{decoder}")
+                distilled = student["metrics"].get(f"mixed/{decoder}")
+                if raw and distilled:
+                    out.append(
+                        f"{decoder} ({student['objective']}): {100 * raw['mean']:.1f}% mixed "
+                        f"outputs on raw data ({twin['name']}); {100 * distilled['mean']:.1f}% "
+                        f"after distillation ({student['name']})."
+                    )
     return out
 
 

@@ -1,0 +1,130 @@
+"""Sequence-level knowledge distillation's data (Kim & Rush 2016): a teacher's outputs on a task's
+training split, read back like any other task.
+
+`distill.py` writes two files into a folder:
+  - `train.npz`: the batch arrays (see data/__init__.py) of every distilled row, each row the
+    original prompt followed by the teacher's continuation;
+  - `provenance.json`: the teacher's run folder, variant, seed and step, the decoder, the number
+    of rows, and the data config they were made from.
+With `data.distilled_dir = <folder>`, `make_task` wraps the configured task in a `DistilledTask`:
+its train split is the folder's rows, in order, cycling; every other split is the original
+task's, so a student is still scored against the real references.
+"""
+
+import json
+import os
+
+import numpy as np
+
+from data import batching, vocab
+
+ROWS = "train.npz"
+PROVENANCE = "provenance.json"
+KEYS = ("inputs", "targets", "loss_mask", "lengths", "prefix_lengths")
+# Data settings that must be the teacher's: they fix the vocabulary, the row width and the loss.
+MATCHED = ("task", "num_symbols", "loss_on", "tfds_name")
+
+
+def rows_from_continuations(
+    batch: dict[str, np.ndarray], continuations: list[np.ndarray], seq_len: int, loss_on: str
+) -> dict[str, np.ndarray]:
+    """The batch arrays of each row's prompt followed by its (generated) continuation.
+
+    A continuation that ends in EOS keeps it; one cut at the length limit has none.
+    """
+    prefix_B = batch["prefix_lengths"]
+    sources = [batch["inputs"][b, 1 : prefix_B[b] - 1] for b in range(len(prefix_B))]
+    ends_B = np.array([len(c) > 0 and c[-1] == vocab.EOS for c in continuations])
+    targets = [c[:-1] if end else c for c, end in zip(continuations, ends_B, strict=True)]
+    source_BxL, source_lengths_B = batching.pad_rows(sources)
+    target_BxM, target_lengths_B = batching.pad_rows(targets)
+    seq_BxS, prefix_lengths_B, lengths_B = batching.assemble(
+        source_BxL, source_lengths_B, target_BxM, target_lengths_B, seq_len=seq_len,
+        with_eos_B=ends_B,
+    )  # fmt: skip
+    loss_start_B = prefix_lengths_B - 1 if loss_on == "target" else np.zeros_like(lengths_B)
+    return batching.make_batch(seq_BxS, prefix_lengths_B, lengths_B, loss_start_B, lengths_B)
+
+
+def write(directory: str, rows: dict[str, np.ndarray], provenance: dict) -> None:
+    """Writes the rows and their provenance; each file appears whole (written, then renamed)."""
+    os.makedirs(directory, exist_ok=True)
+    staging = os.path.join(directory, f".{ROWS}.tmp.npz")
+    np.savez_compressed(staging, **{key: rows[key] for key in KEYS})
+    os.replace(staging, os.path.join(directory, ROWS))
+    staging = os.path.join(directory, f".{PROVENANCE}.tmp")
+    with open(staging, "w") as f:
+        json.dump(provenance, f, indent=2)
+        f.write("\n")
+    os.replace(staging, os.path.join(directory, PROVENANCE))
+
+
+def read_provenance(directory: str) -> dict:
+    """provenance.json of a distilled folder; a ValueError says what is missing."""
+    path = os.path.join(directory, PROVENANCE)
+    if not os.path.isfile(path) or not os.path.isfile(os.path.join(directory, ROWS)):
+        raise ValueError(
+            f"data.distilled_dir={directory!r} holds no distilled data ({ROWS} and {PROVENANCE}); "
+            "make it with python distill.py --teacher=<run folder> --out=<folder>"
+        )
+    with open(path) as f:
+        return json.load(f)
+
+
+class DistilledTask:
+    """A task whose train split is a teacher's outputs; everything else is `base`'s."""
+
+    def __init__(self, base, data_config, directory: str):
+        self.base, self.directory = base, directory
+        self.provenance = read_provenance(directory)
+        made_from = self.provenance["data"]
+        differs = [
+            f"data.{key}: {made_from.get(key)!r} -> {data_config[key]!r}"
+            for key in MATCHED
+            if made_from.get(key) != data_config[key]
+        ]
+        if differs:
+            raise ValueError(
+                f"data.distilled_dir={directory!r} was distilled from other data: "
+                + ", ".join(differs)
+            )
+        with np.load(os.path.join(directory, ROWS)) as arrays:
+            self.rows = {key: arrays[key] for key in KEYS}
+        width = self.rows["inputs"].shape[1]
+        if width != base.seq_len:
+            raise ValueError(
+                f"data.distilled_dir={directory!r} holds rows of seq_len {width}, but this data "
+                f"config gives seq_len {base.seq_len}: set data.seq_len={width}"
+            )
+
+    @property
+    def teacher(self) -> str:
+        return self.provenance["teacher"]["variant"]
+
+    def __getattr__(self, name: str):
+        # name, vocab_size, seq_len, num_symbols, length_preserving, outcome: the base task's.
+        if name == "base":
+            raise AttributeError(name)
+        return getattr(self.base, name)
+
+    def batch(
+        self,
+        step: int,
+        batch_size: int,
+        *,
+        split: str = "train",
+        process_index: int = 0,
+        process_count: int = 1,
+    ) -> dict[str, np.ndarray]:
+        """Train: rows step * batch_size ... of the teacher's, cycling; else the base task's."""
+        if split != "train":
+            return self.base.batch(
+                step, batch_size, split=split,
+                process_index=process_index, process_count=process_count,
+            )  # fmt: skip
+        if step < 0:
+            raise ValueError(f"step={step} must be non-negative.")
+        rows = batching.process_rows(batch_size, process_index, process_count)
+        count = len(self.rows["inputs"])
+        index = ((step * batch_size + np.arange(batch_size)) % count)[rows]
+        return {key: value[index] for key, value in self.rows.items()}

@@ -1,0 +1,124 @@
+"""Sequence-level knowledge distillation: a trained AR teacher decodes its task's training split,
+and the result is a dataset that students train on (data/distilled.py).
+
+  python distill.py --teacher=runs/ar_vs_nar/two_alphabets_ar/seed_0 \
+      --out=runs/distilled/two_alphabets [--num_examples=64000] [--decoder="AR (cache)"]
+  # then train a student with --config.data.distilled_dir=runs/distilled/two_alphabets, or a
+  # variant that sets it (experiments/ar_vs_nar.py: two_alphabets_nar_distilled).
+
+The teacher's prompts are the training split's first --num_examples rows; each distilled row is
+that prompt followed by the teacher's continuation (greedy by default, or any AR decoder of the
+decoders table, e.g. "beam search (4 beams)"). provenance.json records the teacher run, variant,
+seed and step, the decoder and the data config.
+"""
+
+import launch
+
+launch.configure_xla_cpu()  # Before any JAX computation: XLA reads its flags once.
+
+import math  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+from absl import flags  # noqa: E402
+
+import data  # noqa: E402
+from data import distilled  # noqa: E402
+from evaluation import decoders, quality  # noqa: E402
+from training import checkpoints, run_folder  # noqa: E402
+
+_TEACHER = flags.DEFINE_string(
+    "teacher", None, "A trained AR run folder: <workdir>/<variant>/seed_<s>.", required=True
+)
+_OUT = flags.DEFINE_string("out", None, "The folder to write the distilled data to.", required=True)
+_NUM_EXAMPLES = flags.DEFINE_integer(
+    "num_examples", 64_000, "Training rows to distill (a student cycles through them).",
+    lower_bound=1,
+)  # fmt: skip
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 500, "Rows decoded together.", lower_bound=1)
+_DECODER = flags.DEFINE_string("decoder", "AR (cache)", "An AR decoder of the decoders table.")
+_OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace distilled data already in --out.")
+
+
+def _teacher(run_dir: str):
+    if not run_folder.checkpoint_steps(run_dir):
+        raise ValueError(
+            f"--teacher={run_dir} holds no trained run (no checkpoints); pass a run folder "
+            "<workdir>/<variant>/seed_<s> that train.py finished"
+        )
+    model, _, config, step = checkpoints.load_params(run_dir)
+    spec = decoders.lookup([_DECODER.value])[0]
+    if spec.family != "AR" or not spec.applies_to(
+        model.cfg.attention_mask_kind, config.train.objective
+    ):
+        raise ValueError(
+            f"--decoder={spec.name!r} cannot decode this teacher (mask "
+            f"{model.cfg.attention_mask_kind!r}, objective {config.train.objective!r}); the "
+            "teacher must be an AR model and the decoder one of the table's AR decoders"
+        )
+    return model, config, step, spec
+
+
+def _check_out(out: str) -> None:
+    if os.path.exists(os.path.join(out, distilled.ROWS)) and not _OVERWRITE.value:
+        raise ValueError(
+            f"--out={out} already holds distilled data; pass --overwrite to replace it"
+        )
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ValueError(f"--out={out} is a file, not a folder")
+
+
+def _distill_batch(task, batch, model, spec, loss_on: str) -> dict[str, np.ndarray]:
+    """The batch's prompts, each followed by the teacher's continuation."""
+    P = int(batch["prefix_lengths"].max())
+    if P <= 1:
+        raise ValueError(f"Task {task.name!r} has no prompts to continue: nothing to distill")
+    # Room for the longest continuation the row format holds (EOS included).
+    max_new = min(task.seq_len + 1 - P, model.cfg.max_len + 1 - P)
+    prompts = quality.prompts_of(batch, P, max_new)
+    out = spec.decode(decoders.Models(model), prompts)
+    tokens_BxL, lengths_B = np.asarray(out.tokens_BxL), np.asarray(out.lengths_B)
+    continuations = [
+        tokens_BxL[b, start:end]
+        for b, (start, end) in enumerate(zip(prompts.prompt_lengths_B, lengths_B, strict=True))
+    ]
+    return distilled.rows_from_continuations(batch, continuations, task.seq_len, loss_on)
+
+
+def main(argv: list[str]) -> None:
+    del argv  # launch.run refuses positional arguments.
+    run_dir, out = os.path.normpath(_TEACHER.value), _OUT.value
+    _check_out(out)
+    model, config, step, spec = _teacher(run_dir)
+    task = data.make_task(config.data)
+    size, total = _BATCH_SIZE.value, _NUM_EXAMPLES.value
+    batches, start, parts = math.ceil(total / size), time.perf_counter(), []
+    for i in range(batches):
+        batch = task.batch(i, size, split="train")
+        batch = {key: value[: total - i * size] for key, value in batch.items()}
+        parts.append(_distill_batch(task, batch, model, spec, config.data.loss_on))
+        done = min((i + 1) * size, total)
+        print(f"distill: {done:,}/{total:,} rows ({time.perf_counter() - start:.0f} s)",
+              file=sys.stderr, flush=True)  # fmt: skip
+    rows = {key: np.concatenate([p[key] for p in parts]) for key in distilled.KEYS}
+    variant, seed = run_folder.variant_and_seed(run_dir)
+    provenance = {
+        "teacher": {
+            "run": os.path.abspath(run_dir),
+            "variant": variant,
+            "seed": seed,
+            "step": step,
+        },
+        "decoder": spec.name,
+        "num_examples": total,
+        "data": config.data.to_dict(),
+        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    distilled.write(out, rows, provenance)
+    print(f"distill: wrote {total:,} rows of {variant} (step {step}, {spec.name}) to {out}")
+
+
+if __name__ == "__main__":
+    launch.run(main)
