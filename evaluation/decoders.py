@@ -75,6 +75,8 @@ class DecoderSpec:
     # Scored when `eval.decoders` is empty; False: only when `eval.decoders` names it (a decoder
     # whose cost is not worth paying in every experiment).
     default: bool = True
+    # Scored only on models with a length head (ModelConfig.length_head); timed with one.
+    needs_length_head: bool = False
 
     def __post_init__(self):
         if self.family not in FAMILIES:
@@ -140,6 +142,37 @@ def _beam(beam_size: int, alpha: float) -> Callable[[Models, Prompts], GenerateO
 def _next_token_model(*mask_kinds: str) -> Callable[[str, str], bool]:
     return lambda mask_kind, objective: (
         objective not in MASKED_OBJECTIVES and mask_kind in mask_kinds
+    )
+
+
+def predicted_length_spec(num_iterations: int, length_beam: int = 3) -> DecoderSpec:
+    """Mask-predict with K passes, the lengths from the model's length head (a length beam)."""
+
+    def decode(models: Models, prompts: Prompts) -> GenerateOutput:
+        return mask_predict(
+            models.model,
+            prompts.prompts_BxP,
+            prompts.prompt_lengths_B,
+            None,
+            num_iterations=num_iterations,
+            mask_id=vocab.MASK,
+            eos_id=prompts.eos_id,
+            max_target_len=prompts.max_new_tokens - (prompts.eos_id is not None),
+            length_beam=length_beam,
+        )
+
+    return DecoderSpec(
+        name=f"mask-predict K={num_iterations}, predicted length",
+        family="non-AR",
+        description=(
+            f"Mask-Predict with {num_iterations} pass(es), the target length predicted by the "
+            f"model's length head: its {length_beam} likeliest lengths decoded side by side, the "
+            "best mean log-probability kept. Models with a length head only."
+        ),
+        decode=decode,
+        applies_to=lambda mask_kind, objective: objective in MASKED_OBJECTIVES,
+        timing_mask="prefix_full",
+        needs_length_head=True,
     )
 
 
@@ -228,6 +261,8 @@ register(
 )
 for _K in (1, 2, 4, 8):
     register(mask_predict_spec(_K))
+for _K in (1, 4):
+    register(predicted_length_spec(_K))
 
 
 def _jacobi(block_size: int) -> Callable[[Models, Prompts], GenerateOutput]:

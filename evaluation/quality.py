@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -185,7 +186,7 @@ def decode_and_score(
         prompts = prompts_of(batch, P, max_new)
         out = spec.decode(models, prompts)
         generated = _continuations(out, prompts)
-        if spec.family == "exact-parallel":
+        if hasattr(out, "target_passes_B"):  # model.ParallelOutput: its work, and a greedy check.
             parallel.append(_parallel_stats(out, generated, models, prompts))
         prefix_B = prompts.prompt_lengths_B
         refs = [r[:max_new] for r in references(batch)]
@@ -230,6 +231,18 @@ def _parallel_stats(out, generated, models: decoders.Models, prompts) -> dict[st
     }
 
 
+def length_hits(model: Decoder, batches: list[dict]) -> np.ndarray:
+    """Per row, 1.0 where the length head's likeliest length is the reference target length."""
+    hits = []
+    for batch in batches:
+        prompts = prompts_of(batch, int(batch["prefix_lengths"].max()), 1)
+        logits_BxC = model.length_logits(
+            jnp.asarray(prompts.prompts_BxP), jnp.asarray(prompts.prompt_lengths_B)
+        )
+        hits.append(np.argmax(np.asarray(logits_BxC), axis=1) == prompts.target_lengths_B)
+    return np.concatenate(hits).astype(float)
+
+
 def evaluate_generation(
     run: LoadedRun, settings: ml_collections.ConfigDict, log: Log
 ) -> Measurement:
@@ -238,9 +251,14 @@ def evaluate_generation(
     if int(batches[0]["prefix_lengths"].max()) <= 1:
         return Measurement()  # Plain text has no prompt to continue.
     measurement = Measurement()
+    if run.model.cfg.length_head:
+        log("    quality: length head")
+        measurement.metrics["length_accuracy"] = mean_sem(length_hits(run.model, batches))
     for spec in decoders.scored_on(run.mask_kind, run.objective, settings.decoders):
         if spec.needs and not run.needed_variant(spec):
             continue  # The experiment names no such variant: nothing to report.
+        if spec.needs_length_head and not run.model.cfg.length_head:
+            continue
         models = run.models_for(spec)
         if models is None:
             log(f"    quality: {spec.name} skipped: its {spec.needs} variant is not trained")

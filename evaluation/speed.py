@@ -56,7 +56,11 @@ def _timing_models(cfg: ModelConfig, specs, max_len: int, log: Log) -> dict:
             )
             continue
         shape = dataclasses.replace(
-            cfg, max_len=max_len, dropout_rate=0.0, attention_mask_kind=spec.timing_mask
+            cfg,
+            max_len=max_len,
+            dropout_rate=0.0,
+            attention_mask_kind=spec.timing_mask,
+            length_head=spec.needs_length_head,
         )
         # Split once: calls on (graphdef, state) skip the graph traversal nnx.split costs.
         models[spec.name] = (spec, decoders.Models(nnx.split(make_decoder(shape, seed=0))))

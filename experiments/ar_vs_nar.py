@@ -127,6 +127,20 @@ def get_config() -> ml_collections.ConfigDict:
         "train": {"objective": "masked"},
         "eval": {"nar": {"ar_variant": "two_alphabets_ar"}},
     }
+    # Addition (the sum has n or n + 1 digits): the CMLM model predicts its target length with a
+    # length head, and is scored with the predicted length beside the oracle one.
+    addition = {"task": "addition", "num_symbols": 10, "min_len": 2, "max_len": 6, "seq_len": 0}
+    config.variants.addition_ar = {
+        "data": addition,
+        "model": {"attention_mask_kind": "causal"},
+        "train": {"objective": "teacher_forcing"},
+    }
+    config.variants.addition_nar = {
+        "data": addition,
+        "model": {"attention_mask_kind": "prefix_full", "length_head": True},
+        "train": {"objective": "masked"},
+        "eval": {"nar": {"ar_variant": "addition_ar"}},
+    }
     # Glancing training (GLAT): one-pass non-AR decoding, on raw and on distilled data.
     for suffix, data in (("", {}), ("_distilled", {"distilled_dir": DISTILLED_DIR})):
         config.variants[f"two_alphabets_glat{suffix}"] = {

@@ -34,6 +34,9 @@ class ModelConfig:
     attention_mask_kind: str = "causal"
     dtype: str = "float32"
     param_dtype: str = "float32"
+    # A length head (CMLM models): predicts each row's target length, 0 .. max_len, from the
+    # prompt's last hidden state, for mask-predict without a given length (model/nar.py).
+    length_head: bool = False
 
     def __post_init__(self):
         for name in ("vocab_size", "d_model", "num_heads", "num_layers", "d_ff", "max_len"):
@@ -82,4 +85,5 @@ class ModelConfig:
         """Parameter count (embeddings included), for MFU and the report."""
         d, f, v = self.d_model, self.d_ff, self.vocab_size
         per_layer = (4 * d * d + 4 * d) + (2 * d * f + f + d) + 4 * d
-        return v * d + self.max_len * d + self.num_layers * per_layer + 2 * d + d * v + v
+        head = (d + 1) * (self.max_len + 1) if self.length_head else 0
+        return v * d + self.max_len * d + self.num_layers * per_layer + 2 * d + d * v + v + head

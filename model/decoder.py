@@ -78,6 +78,10 @@ class Decoder(nnx.Module):
             self.blocks = nnx.List([Block(cfg, rngs=rngs) for _ in range(cfg.num_layers)])
             self.ln_final = sharding.layer_norm(cfg.d_model, **kw)
             self.lm_head = sharding.linear(cfg.d_model, cfg.vocab_size, ("embed", "vocab"), **kw)
+            if cfg.length_head:  # Classes 0 .. max_len: a target length.
+                self.length_head = sharding.linear(
+                    cfg.d_model, cfg.max_len + 1, ("embed", "vocab"), **kw
+                )
 
     def embed(self, tokens_BxT: jax.Array, positions_BxT: jax.Array) -> jax.Array:
         """Input embeddings; split out so leakage metrics can differentiate through them."""
@@ -153,6 +157,31 @@ class Decoder(nnx.Module):
         x_BxTxD = _dropout(
             x_BxTxD.astype(self.cfg.compute_dtype), self.cfg.dropout_rate, layer_rngs[-1]
         )
+        x_BxTxD, new_layers = self._blocks(x_BxTxD, mask_Bx1xTxS, cache, layer_rngs)
+        logits_BxTxV = self.lm_head(x_BxTxD).astype(jnp.float32)
+        if cache is None:
+            return logits_BxTxV, None
+        return logits_BxTxV, KVCache(tuple(new_layers), key_positions_BxS, cache.index + T)
+
+    def length_logits(self, prompts_BxP: jax.Array, prompt_lengths_B: jax.Array) -> jax.Array:
+        """Logits [B, max_len + 1] of each row's target length, from its prompt alone (the
+        hidden state of its last prompt token, e.g. SEP). Needs `length_head=True`."""
+        P = prompts_BxP.shape[1]
+        positions_BxP = _default_positions(prompts_BxP, None)
+        real_BxP = jnp.arange(P)[None, :] < prompt_lengths_B[:, None]
+        mask_Bx1xPxP = make_attention_mask(
+            self.cfg.attention_mask_kind,
+            positions_BxP,
+            jnp.where(real_BxP, positions_BxP, EMPTY),
+            prompt_lengths_B,
+        )
+        x_BxPxD = self.embed(prompts_BxP, positions_BxP).astype(self.cfg.compute_dtype)
+        x_BxPxD, _ = self._blocks(x_BxPxD, mask_Bx1xPxP, None, [None] * self.cfg.num_layers)
+        last_BxD = jnp.take_along_axis(x_BxPxD, (prompt_lengths_B - 1)[:, None, None], axis=1)
+        return self.length_head(last_BxD[:, 0]).astype(jnp.float32)
+
+    def _blocks(self, x_BxTxD, mask_Bx1xTxS, cache, layer_rngs):
+        """The blocks, then the final LayerNorm: (hidden states, each layer's cache)."""
         new_layers = []
         for i, block in enumerate(self.blocks):
             x_BxTxD, layer_cache = block(
@@ -163,10 +192,7 @@ class Decoder(nnx.Module):
                 layer_rngs[i],
             )
             new_layers.append(layer_cache)
-        logits_BxTxV = self.lm_head(self.ln_final(x_BxTxD)).astype(jnp.float32)
-        if cache is None:
-            return logits_BxTxV, None
-        return logits_BxTxV, KVCache(tuple(new_layers), key_positions_BxS, cache.index + T)
+        return self.ln_final(x_BxTxD), new_layers
 
 
 def _check_token_ids(tokens_BxT, vocab_size: int) -> None:

@@ -9,8 +9,8 @@ Under `prefix_full` (the paper's encoder-decoder attention, in one stack) the pr
 the targets, so it is encoded once into a KV cache and each pass feeds only the T target tokens;
 under `full` every pass re-encodes prompt + target, as the prompt's keys depend on the targets.
 
-Target lengths are given by the caller (there is no length-prediction head yet): the evaluation
-passes each row's reference length (an oracle length; see evaluation/decoders.py).
+Target lengths are given by the caller (the evaluation's oracle lengths: each row's reference
+length), or predicted by the model's length head (`ModelConfig.length_head`) with a length beam.
 
 The number of passes K is a traced scalar (a `fori_loop` bound), not a static argument: one
 compiled program serves K = 1, 2, 4, 8, and the loop's trip count is the only thing K changes.
@@ -28,7 +28,7 @@ from flax import nnx
 
 from model.config import NAR_MASK_KINDS
 from model.decoder import Decoder, init_cache, split_model
-from model.sampling import GenerateOutput, check_prompts
+from model.sampling import GenerateOutput, check_prompts, is_int
 
 LogitsFn = Callable[[jax.Array], jax.Array]
 
@@ -143,8 +143,11 @@ def mask_predict_loop(
 
 
 @functools.partial(
-    jax.jit, static_argnames=("graphdef", "max_target_len", "mask_id", "pad_id", "use_cache")
-)
+    jax.jit,
+    static_argnames=(
+        "graphdef", "max_target_len", "mask_id", "pad_id", "use_cache", "length_beam"
+    ),
+)  # fmt: skip
 def _mask_predict_jit(
     graphdef,
     state,
@@ -158,8 +161,39 @@ def _mask_predict_jit(
     mask_id,
     pad_id,
     use_cache,
+    length_beam,
 ):
     model = nnx.merge(graphdef, state)
+    decode = functools.partial(
+        _decode, model, num_iterations=num_iterations, eos_id=eos_id,
+        max_target_len=max_target_len, mask_id=mask_id, pad_id=pad_id, use_cache=use_cache,
+    )  # fmt: skip
+    if not length_beam:
+        return decode(prompts_BxP, prompt_lengths_B, target_lengths_B)[0]
+    # A length beam: the length head's top-l lengths (1 .. max_target_len) decoded side by side;
+    # each row keeps the candidate with the best mean log-probability of its tokens.
+    B, beam = prompts_BxP.shape[0], length_beam
+    logits_BxC = model.length_logits(prompts_BxP, prompt_lengths_B)
+    allowed_C = (jnp.arange(logits_BxC.shape[1]) >= 1) & (
+        jnp.arange(logits_BxC.shape[1]) <= max_target_len
+    )
+    _, candidates_BxN = jax.lax.top_k(jnp.where(allowed_C, logits_BxC, -jnp.inf), beam)
+    out, score_R = decode(
+        jnp.repeat(prompts_BxP, beam, axis=0),
+        jnp.repeat(prompt_lengths_B, beam, axis=0),
+        candidates_BxN.reshape(-1).astype(jnp.int32),
+    )
+    best_B = jnp.argmax(score_R.reshape(B, beam), axis=1)
+    rows_B = jnp.arange(B) * beam + best_B
+    return GenerateOutput(out.tokens_BxL[rows_B], out.lengths_B[rows_B])
+
+
+def _decode(
+    model, prompts_BxP, prompt_lengths_B, target_lengths_B, *, num_iterations, eos_id,
+    max_target_len, mask_id, pad_id, use_cache,
+) -> tuple[GenerateOutput, jax.Array]:  # fmt: skip
+    """Mask-predict given each row's target length: its output, and each row's mean
+    log-probability of its target tokens (what a length beam ranks candidates by)."""
     B, P = prompts_BxP.shape
     W = P + max_target_len  # The model's input width; EOS goes in one more slot, never fed.
     cols_1xW = jnp.arange(W)[None, :]
@@ -168,13 +202,16 @@ def _mask_predict_jit(
     tokens_BxW = jnp.pad(prompts_BxP, ((0, 0), (0, max_target_len)), constant_values=pad_id)
     target_BxW = (cols_1xW >= prompt_lengths_B[:, None]) & (cols_1xW < ends_B[:, None])
     if use_cache:
-        tokens_BxT = _refine_with_prompt_cache(
+        tokens_BxT, probs_BxT = _refine_with_prompt_cache(
             model, prompts_BxP, prompt_lengths_B, target_lengths_B, num_iterations, mask_id, W
         )
         # Row b's target goes right after its prompt: column c holds target token c - len_b.
         offsets_BxW = jnp.clip(cols_1xW - prompt_lengths_B[:, None], 0, max_target_len - 1)
         targets_BxW = jnp.take_along_axis(tokens_BxT, offsets_BxW, axis=1)
         tokens_BxW = jnp.where(target_BxW, targets_BxW, tokens_BxW)
+        target_probs_BxT = jnp.where(
+            jnp.arange(max_target_len)[None, :] < target_lengths_B[:, None], probs_BxT, 1.0
+        )
     else:
 
         def logits_fn(tokens_BxW):
@@ -182,14 +219,15 @@ def _mask_predict_jit(
             logits_BxWxV, _ = model(tokens_BxW, lengths_B=ends_B, prefix_lengths_B=prompt_lengths_B)
             return logits_BxWxV
 
-        tokens_BxW, _ = mask_predict_loop(
+        tokens_BxW, target_probs_BxT = mask_predict_loop(
             logits_fn, tokens_BxW, target_BxW, target_lengths_B, num_iterations, mask_id
         )
+    score_B = jnp.log(target_probs_BxT).sum(axis=1) / jnp.maximum(target_lengths_B, 1)
     tokens_BxL = jnp.pad(tokens_BxW, ((0, 0), (0, 1)), constant_values=pad_id)
     with_eos = eos_id >= 0
     eos_BxL = (jnp.arange(W + 1)[None, :] == ends_B[:, None]) & with_eos
     tokens_BxL = jnp.where(eos_BxL, eos_id, tokens_BxL)
-    return GenerateOutput(tokens_BxL, ends_B + with_eos.astype(jnp.int32))
+    return GenerateOutput(tokens_BxL, ends_B + with_eos.astype(jnp.int32)), score_B
 
 
 def _refine_with_prompt_cache(
@@ -200,7 +238,8 @@ def _refine_with_prompt_cache(
     The prompt never attends to the targets, so its keys and values are the same in every pass:
     one prefill writes them to cache slots [0, P), and each pass feeds only the target tokens
     (positions prompt_len + j), writing slots [P, P + T) of that same prefilled cache afresh.
-    Returns the target tokens [B, T] (T = max target length; beyond each row's length: MASK).
+    Returns the target tokens [B, T] (T = max target length; beyond each row's length: MASK)
+    and their probabilities (mask_predict_loop's).
     """
     B, P = prompts_BxP.shape
     T = cache_len - P
@@ -222,10 +261,9 @@ def _refine_with_prompt_cache(
 
     target_BxT = jnp.arange(T)[None, :] < target_lengths_B[:, None]
     tokens_BxT = jnp.full((B, T), mask_id, jnp.int32)
-    tokens_BxT, _ = mask_predict_loop(
+    return mask_predict_loop(
         logits_fn, tokens_BxT, target_BxT, target_lengths_B, num_iterations, mask_id
     )
-    return tokens_BxT
 
 
 def mask_predict(
@@ -240,23 +278,27 @@ def mask_predict(
     eos_id: int | None = None,
     max_target_len: int | None = None,
     use_cache: bool | None = None,
+    length_beam: int = 3,
 ) -> GenerateOutput:
     """Mask-Predict with K = `num_iterations` passes over `prompt MASK * target_len`.
 
-    K = 1 is one-shot parallel decoding. The model must be trained with the `masked` objective,
-    under a `full` or `prefix_full` mask. Target lengths are given (no length prediction; see
-    the module docstring).
+    K = 1 is one-shot parallel decoding. The model must be trained with a masked objective
+    (`masked`, `glancing`), under a `full` or `prefix_full` mask. Target lengths are given, or,
+    with `target_lengths_B=None`, predicted by the model's length head: its `length_beam` most
+    likely lengths are decoded side by side, and each row keeps the one whose tokens have the
+    best mean log-probability (Ghazvininejad et al. 2019's length beam).
 
     Args:
       model: a Decoder, or its `nnx.split` (graphdef, state).
       prompts_BxP: int token ids, each row right-padded; rows may have different lengths.
       prompt_lengths_B: each row's prompt length.
-      target_lengths_B: each row's number of target tokens (>= 1).
+      target_lengths_B: each row's number of target tokens (>= 1), or None: predicted.
       num_iterations: K >= 1; traced, so changing it never recompiles.
       mask_id: the MASK token id the model was trained with (data/vocab.py).
       eos_id: appended after each row's target, as `generate` emits it (None: not appended).
-      max_target_len: the static target width (default: the largest target length); fix it to
-        reuse one compiled program across batches.
+      max_target_len: the static target width (default: the largest target length, or with
+        predicted lengths max_len - P); fix it to reuse one compiled program across batches.
+      length_beam: lengths tried per row when they are predicted.
       use_cache: encode the prompt once and feed only the targets in each pass. Exact only for
         `prefix_full` (there the prompt never sees the targets), so None means "if prefix_full";
         False re-encodes prompt + target every pass (the reference the cached path is tested
@@ -267,6 +309,21 @@ def mask_predict(
       The EOS slot is never fed to the model, so P + max_target_len <= max_len suffices.
     """
     graphdef, state, cfg = split_model(model)
+    predicted = target_lengths_B is None
+    if predicted:
+        if not cfg.length_head:
+            raise ValueError(
+                "mask_predict without target_lengths needs a model with a length head "
+                "(model.length_head=True, trained with a masked objective)"
+            )
+        B, P = np.shape(prompts_BxP)
+        max_target_len = cfg.max_len - P if max_target_len is None else max_target_len
+        target_lengths_B = np.ones((B,), np.int32)  # Checked as a placeholder; not used.
+        if not is_int(length_beam) or not 1 <= length_beam <= max_target_len:
+            raise ValueError(
+                f"length_beam must be an int in [1, max_target_len={max_target_len}], "
+                f"got {length_beam!r}"
+            )
     prompts_BxP, prompt_lengths_B, target_lengths_B, max_target_len = _check_inputs(
         cfg, prompts_BxP, prompt_lengths_B, target_lengths_B, num_iterations, max_target_len
     )
@@ -289,6 +346,7 @@ def mask_predict(
         mask_id=mask_id,
         pad_id=pad_id,
         use_cache=use_cache,
+        length_beam=length_beam if predicted else 0,
     )
 
 

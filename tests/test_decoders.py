@@ -33,10 +33,16 @@ def test_each_variant_gets_the_decoders_that_are_exact_or_honest_for_it():
     def names(*args):
         return [s.name for s in decoders.scored_on(*args)]
 
-    assert names("causal", "teacher_forcing") == ["AR (cache)"]
-    assert names("prefix", "sequential") == ["AR (cache)"]
+    exact_parallel = [
+        "Jacobi (block 4)", "speculative (AR draft, 4)", "speculative (CMLM draft, 8)"
+    ]  # fmt: skip
+    assert names("causal", "teacher_forcing") == ["AR (cache)", *exact_parallel]
+    assert names("prefix", "sequential") == ["AR (cache)", *exact_parallel]
     assert names("full", "teacher_forcing") == ["AR (no cache, honest)", "AR (cache, naive)"]
-    assert names("prefix_full", "masked") == [f"mask-predict K={k}" for k in (1, 2, 4, 8)]
+    oracle = [f"mask-predict K={k}" for k in (1, 2, 4, 8)]
+    predicted = [f"mask-predict K={k}, predicted length" for k in (1, 4)]
+    assert names("prefix_full", "masked") == oracle + predicted
+    assert names("full", "glancing") == oracle + predicted
     assert names("prefix_full", "masked", ("mask-predict K=4",)) == ["mask-predict K=4"]
     with pytest.raises(ValueError, match="family"):
         decoders.DecoderSpec("x", "semi-AR", "", _copier, lambda m, o: True, None)

@@ -10,7 +10,7 @@ import data
 from data import vocab
 from evaluation import decoders, quality
 from experiments import ar_vs_nar
-from model import init_cache, make_decoder
+from model import Decoder, init_cache, make_decoder
 from model.nar import (
     _mask_predict_jit,
     cmlm_mask,
@@ -296,3 +296,42 @@ def test_mask_predict_k4_is_within_5_points_of_ar(task_name, tmp_path):
         ).exact_match
     print(task_name, {name: e.mean() for name, e in exact.items()})
     assert exact["mask-predict K=4"].mean() >= exact["AR (cache)"].mean() - 0.05
+
+
+class _PerfectLength(Decoder):
+    """A fake length head: every row's target is as long as its source (prompt - BOS - SEP)."""
+
+    def length_logits(self, prompts_BxP, prompt_lengths_B):
+        return 100.0 * jax.nn.one_hot(prompt_lengths_B - 2, self.cfg.max_len + 1)
+
+
+def test_a_perfect_length_head_decodes_as_the_oracle_length_does():
+    cfg = make_tiny_config(max_len=30, attention_mask_kind="prefix_full", length_head=True)
+    model = _PerfectLength(cfg, rngs=nnx.Rngs(params=0))
+    prompts = np.random.default_rng(0).integers(5, cfg.vocab_size, (5, 8))
+    prompt_lengths = np.array([8, 4, 3, 6, 5])
+    kwargs = dict(num_iterations=2, mask_id=vocab.MASK, eos_id=vocab.EOS, max_target_len=10)
+    oracle = mask_predict(model, prompts, prompt_lengths, prompt_lengths - 2, **kwargs)
+    predicted = mask_predict(model, prompts, prompt_lengths, None, length_beam=1, **kwargs)
+    np.testing.assert_array_equal(np.asarray(predicted.tokens_BxL), np.asarray(oracle.tokens_BxL))
+    np.testing.assert_array_equal(predicted.lengths_B, oracle.lengths_B)
+    # A beam of 3 keeps, per row, the decode of one of its 3 likeliest lengths.
+    beam = mask_predict(model, prompts, prompt_lengths, None, length_beam=3, **kwargs)
+    logits = np.array(model.length_logits(jnp.asarray(prompts), jnp.asarray(prompt_lengths)))
+    logits[:, 0] = logits[:, 11:] = -np.inf
+    for b in range(5):
+        length = int(beam.lengths_B[b]) - prompt_lengths[b] - 1
+        assert length in np.argsort(-logits[b], kind="stable")[:3]
+        single = mask_predict(
+            model, prompts[b : b + 1], prompt_lengths[b : b + 1], [length], **kwargs
+        )
+        np.testing.assert_array_equal(
+            np.asarray(beam.tokens_BxL)[b, : int(beam.lengths_B[b])],
+            np.asarray(single.tokens_BxL)[0, : int(single.lengths_B[0])],
+        )
+
+
+def test_predicted_lengths_need_a_length_head():
+    model = make_decoder(make_tiny_config(attention_mask_kind="prefix_full"), 0)
+    with pytest.raises(ValueError, match="length head"):
+        mask_predict(model, np.ones((1, 4), int), [4], None, num_iterations=1, mask_id=vocab.MASK)

@@ -98,7 +98,8 @@ def test_mean_sem_known_answers():
 @pytest.mark.parametrize(
     "kind, objective, expected",
     [
-        ("causal", "teacher_forcing", ["AR (cache)"]),
+        # Jacobi needs no second model; the speculative decoders' drafts are not configured.
+        ("causal", "teacher_forcing", ["AR (cache)", "Jacobi (block 4)"]),
         ("full", "teacher_forcing", ["AR (no cache, honest)", "AR (cache, naive)"]),
         ("prefix_full", "masked", [f"mask-predict K={k}" for k in (1, 2, 4, 8)]),
     ],
@@ -141,10 +142,10 @@ def test_a_perfect_decoder_scores_100_percent(copy_task):
 
     spec = decoders.DecoderSpec("copier", "AR", "test", copier, lambda m, o: True, None)
     batches = list(quality.eval_batches(copy_task, 20, 8))
-    exact, accuracy, outcomes, samples = quality.decode_and_score(
+    exact, accuracy, outcomes, samples, parallel = quality.decode_and_score(
         spec, decoders.Models(make_tiny_model(copy_task, "causal")), batches, copy_task, 3
     )
-    assert outcomes == {}  # Copy has one right answer.
+    assert outcomes == {} and parallel == {}  # Copy has one right answer; no parallel work.
     assert exact.shape == (20,) and exact.mean() == accuracy.mean() == 1.0
     assert len(samples) == 3 and all(line.endswith("✓") for line in samples)
 

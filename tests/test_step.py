@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import pytest
+from flax import nnx
 
 from data import make_task
 from experiments import tiny
@@ -18,11 +19,14 @@ from training.step import (
     free_running_logits,
     init_train_state,
     learning_rate_at,
+    length_loss,
     make_optimizer,
     masked_cross_entropy,
+    masked_loss,
     sequential_loss,
     teacher_forcing_loss,
     train_step,
+    with_length_loss,
 )
 
 BATCH = 8
@@ -96,6 +100,23 @@ def test_each_objective_trains_with_a_finite_loss(objective):
     assert np.isfinite(float(step_metrics["loss"])) and float(step_metrics["loss"]) > 0
     changed = jax.tree.map(lambda a, b: not np.array_equal(a, np.asarray(b)), before, params)
     assert all(jax.tree.leaves(changed))
+
+
+def test_the_length_head_trains_with_the_masked_objectives_and_only_adds_its_weighted_loss():
+    config = _config(objective="masked")
+    config.model.length_head = True
+    resolved = resolve_variant(config, "full")
+    model = make_decoder(model_config(resolved), 0)
+    batch = {k: jnp.asarray(v) for k, v in make_task(resolved.data).batch(0, BATCH).items()}
+    rng = jax.random.key(0)
+    plain, _ = masked_loss(model, batch, rng, None)
+    for weight in (0.0, 0.5):
+        total, _ = with_length_loss(masked_loss, weight)(model, batch, rng, None)
+        expected = float(plain) + weight * float(length_loss(model, batch))
+        np.testing.assert_allclose(float(total), expected, rtol=1e-6)
+    # The head learns: its gradient from the weighted loss is not zero.
+    grads = nnx.grad(lambda m: with_length_loss(masked_loss, 0.5)(m, batch, rng, None)[0])(model)
+    assert float(jnp.abs(grads.length_head.kernel.value).sum()) > 0
 
 
 def _greedy_continuation(model, batch) -> jax.Array:

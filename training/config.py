@@ -30,6 +30,9 @@ def default_train_config() -> ml_collections.ConfigDict:
     config.grad_clip_norm = 1.0  # Global-norm clipping; 0 disables it.
     # objective="glancing" (GLAT): reference tokens revealed per error of the first pass.
     config.glancing_ratio = 0.5
+    # masked / glancing with model.length_head: weight of the length head's cross-entropy in the
+    # loss (fairseq's length_loss_factor).
+    config.length_loss_weight = 0.1
     config.log_every = 50
     config.eval_every = 500  # Held-out loss every so many steps (and at the end); 0: never.
     config.eval_batches = 4
@@ -48,6 +51,7 @@ _RANGES = {
     "adam_b2": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "grad_clip_norm": (lambda v: v >= 0, ">= 0 (0: no clipping)"),
     "glancing_ratio": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "length_loss_weight": (lambda v: v >= 0, ">= 0"),
     "peak_flops_per_device": (lambda v: v >= 0, ">= 0 (0: measured)"),
 }
 

@@ -50,6 +50,7 @@ class Hyperparams:
     adam_b2: jax.Array | float
     grad_clip_norm: jax.Array | float  # 0 disables clipping.
     glancing_ratio: jax.Array | float  # objective="glancing" only.
+    length_loss_weight: jax.Array | float  # CMLM objectives with a length head only.
 
     @classmethod
     def from_config(cls, train: ml_collections.ConfigDict) -> "Hyperparams":
@@ -143,6 +144,26 @@ def sequential_loss(
     return masked_cross_entropy(logits_BxTxV, batch["targets"], batch["loss_mask"])
 
 
+def length_loss(model: Decoder, batch: Batch) -> jax.Array:
+    """Mean CE of the length head on each row's target length (EOS excluded), from its prompt."""
+    # The whole row goes in; keys past each prompt are padding to the length head's pass.
+    logits_BxC = model.length_logits(batch["inputs"], batch["prefix_lengths"])
+    target_lengths_B = batch["lengths"] - batch["prefix_lengths"]
+    return optax.softmax_cross_entropy_with_integer_labels(logits_BxC, target_lengths_B).mean()
+
+
+def with_length_loss(loss_fn, weight):
+    """`loss_fn` plus weight x the length head's loss, for a model that has one."""
+
+    def loss(model, batch, rng, dropout_rng):
+        value, count = loss_fn(model, batch, rng, dropout_rng)
+        if model.cfg.length_head:
+            value = value + weight * length_loss(model, batch)
+        return value, count
+
+    return loss
+
+
 def masked_loss(
     model: Decoder, batch: Batch, rng: jax.Array, dropout_rng: jax.Array | None
 ) -> tuple[jax.Array, jax.Array]:
@@ -214,6 +235,8 @@ def train_step_fn(
     loss_fn = OBJECTIVE_LOSSES[objective]
     if objective == "glancing":
         loss_fn = functools.partial(glancing_loss, ratio=hparams.glancing_ratio)
+    if objective in MASKED_OBJECTIVES:
+        loss_fn = with_length_loss(loss_fn, hparams.length_loss_weight)
 
     def loss_of(params):
         return loss_fn(nnx.merge(graphdef, params), batch, objective_rng, dropout_rng)

@@ -108,6 +108,17 @@ MULTIMODAL = ("correct", "mixed", "wrong")
 
 def _generation_verdicts(results: dict, record: dict) -> list[str]:
     """Exact match per decoder; a parallel decoder is set against its baseline's AR (cache)."""
+    out = []
+    if "length_accuracy" in record["metrics"]:
+        share = 100 * record["metrics"]["length_accuracy"]["mean"]
+        out.append(
+            f"{record['name']}: the length head predicts the reference target length of "
+            f"{share:.1f}% of held-out prompts."
+        )
+    return out + _decoder_verdicts(results, record)
+
+
+def _decoder_verdicts(results: dict, record: dict) -> list[str]:
     by_name = {r["name"]: r for r in results.get("variants", [])}
     baseline = by_name.get(record.get("baseline") or "")
     ar = baseline["metrics"].get(f"exact_match/{AR_CACHE}") if baseline else None
