@@ -145,7 +145,7 @@ def _next_token_model(*mask_kinds: str) -> Callable[[str, str], bool]:
     )
 
 
-def predicted_length_spec(num_iterations: int, length_beam: int = 3) -> DecoderSpec:
+def predicted_length_spec(num_iterations: int, length_beam: int) -> DecoderSpec:
     """Mask-predict with K passes, the lengths from the model's length head (a length beam)."""
 
     def decode(models: Models, prompts: Prompts) -> GenerateOutput:
@@ -162,12 +162,12 @@ def predicted_length_spec(num_iterations: int, length_beam: int = 3) -> DecoderS
         )
 
     return DecoderSpec(
-        name=f"mask-predict K={num_iterations}, predicted length",
+        name=f"mask-predict K={num_iterations}, predicted length (beam {length_beam})",
         family="non-AR",
         description=(
             f"Mask-Predict with {num_iterations} pass(es), the target length predicted by the "
-            f"model's length head: its {length_beam} likeliest lengths decoded side by side, the "
-            "best mean log-probability kept. Models with a length head only."
+            f"model's length head: its {length_beam} likeliest length(s) decoded side by side, "
+            "the best mean log-probability kept. Models with a length head only."
         ),
         decode=decode,
         applies_to=lambda mask_kind, objective: objective in MASKED_OBJECTIVES,
@@ -261,8 +261,8 @@ register(
 )
 for _K in (1, 2, 4, 8):
     register(mask_predict_spec(_K))
-for _K in (1, 4):
-    register(predicted_length_spec(_K))
+for _K, _beam in ((1, 1), (4, 1), (4, 3)):
+    register(predicted_length_spec(_K, _beam))
 
 
 def _jacobi(block_size: int) -> Callable[[Models, Prompts], GenerateOutput]:

@@ -40,7 +40,9 @@ def test_each_variant_gets_the_decoders_that_are_exact_or_honest_for_it():
     assert names("prefix", "sequential") == ["AR (cache)", *exact_parallel]
     assert names("full", "teacher_forcing") == ["AR (no cache, honest)", "AR (cache, naive)"]
     oracle = [f"mask-predict K={k}" for k in (1, 2, 4, 8)]
-    predicted = [f"mask-predict K={k}, predicted length" for k in (1, 4)]
+    predicted = [
+        f"mask-predict K={k}, predicted length (beam {b})" for k, b in ((1, 1), (4, 1), (4, 3))
+    ]
     assert names("prefix_full", "masked") == oracle + predicted
     assert names("full", "glancing") == oracle + predicted
     assert names("prefix_full", "masked", ("mask-predict K=4",)) == ["mask-predict K=4"]

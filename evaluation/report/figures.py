@@ -341,8 +341,10 @@ def quality_latency(points: dict) -> bytes:
         matplotlib.lines.Line2D([], [], marker="o", ls="", color=f"C{i % 10}", label=v)
         for i, v in enumerate(variants)
     ]
-    axes[0].legend(handles=handles, frameon=False, fontsize=7, loc="lower right")
     for ax in axes[len(keys) :]:
         ax.set_visible(False)
     fig.tight_layout()
+    # Beside the panels, not over their points; savefig's tight box takes it in.
+    fig.legend(handles=handles, frameon=False, fontsize=7, loc="center left",
+               bbox_to_anchor=(1.0, 0.5))  # fmt: skip
     return _png(fig)
