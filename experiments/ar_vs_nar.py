@@ -67,6 +67,9 @@ base-10 operands of 2-6 digits, whose sum has n or n + 1 digits, 256 held-out pr
 reference length. Its length head predicts the reference length of 100.0% of prompts, so the
 predicted-length decode with a beam of 1 is the oracle one (38.7%, K=1 and K=4); a beam of 3
 drops to 21.9% (K=4): this weak model's mean token log-probability prefers wrong lengths.
+`python eval.py --workdir=runs/ar_vs_nar` on the 12 variants trained above (sort_ar and sort_nar
+not trained: the report warns) took 48 s and wrote one report with every table, verdict and the
+quality-vs-latency plot of addition, reverse and two_alphabets.
 
 Earlier (2026-11-24, before this experiment moved onto
 the shared evaluation): sort K=4 99.6% (trained without launch.py's XLA CPU flags); on an H100

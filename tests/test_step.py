@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from data import make_task
+from data import make_task, vocab
 from experiments import tiny
 from experiments.base import model_config, resolve_variant
 from model import ModelConfig, make_decoder
 from training.step import (
     Hyperparams,
     free_running_logits,
+    glancing_loss,
     init_train_state,
     learning_rate_at,
     length_loss,
@@ -117,6 +118,36 @@ def test_the_length_head_trains_with_the_masked_objectives_and_only_adds_its_wei
     # The head learns: its gradient from the weighted loss is not zero.
     grads = nnx.grad(lambda m: with_length_loss(masked_loss, 0.5)(m, batch, rng, None)[0])(model)
     assert float(jnp.abs(grads.length_head.kernel.value).sum()) > 0
+
+
+class _WrongAtFirst:
+    """A fake CMLM model: it predicts each row's own input tokens, except the first `wrong[b]`
+    target positions of row b, where it predicts MASK (which no input holds)."""
+
+    def __init__(self, cfg, wrong_B):
+        self.cfg, self.wrong_B = cfg, wrong_B
+        self.inputs = None
+
+    def __call__(self, tokens_BxT, *, lengths_B, prefix_lengths_B, dropout_rng=None):
+        T = tokens_BxT.shape[1]
+        offset_BxT = jnp.arange(T)[None, :] - prefix_lengths_B[:, None]
+        wrong_BxT = (offset_BxT >= 0) & (offset_BxT < self.wrong_B[:, None])
+        predicted_BxT = jnp.where(wrong_BxT, vocab.MASK, self.inputs)
+        return 10.0 * jax.nn.one_hot(predicted_BxT, self.cfg.vocab_size), None
+
+
+def test_glancing_learns_what_remains_after_revealing_ratio_times_the_first_pass_errors():
+    resolved, *_, batch = _setup("full", objective="glancing")
+    span_B = np.asarray(batch["lengths"] - batch["prefix_lengths"])
+    wrong_B = np.minimum(np.arange(BATCH) % 4 * 2, span_B)  # 0, 2, 4, 6 errors (capped).
+    fake = _WrongAtFirst(model_config(resolved), jnp.asarray(wrong_B))
+    fake.inputs = batch["inputs"]
+    assert (np.asarray(batch["inputs"]) != vocab.MASK).all()
+    for ratio in (0.0, 0.5, 1.0):
+        _, count = glancing_loss(fake, batch, jax.random.key(1), None, ratio=ratio)
+        # Masked (and learnt) = the target minus the revealed floor(ratio x errors) tokens;
+        # a row the first pass got right reveals nothing.
+        assert int(count) == int((span_B - np.floor(ratio * wrong_B)).sum())
 
 
 def _greedy_continuation(model, batch) -> jax.Array:
