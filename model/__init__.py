@@ -7,7 +7,8 @@ from model.attention import EMPTY, make_attention_mask
 from model.beam import BeamOutput, beam_loop, beam_search
 from model.config import MASK_KINDS, NAR_MASK_KINDS, ModelConfig
 from model.decoder import Decoder, KVCache, grow_cache, init_cache, make_decoder
-from model.nar import cmlm_mask, glancing_mask, mask_predict, mask_predict_loop
+from model.nar import mask_predict, mask_predict_loop
+from model.nar_masks import cmlm_mask, glancing_mask
 from model.sampling import (
     GenerateOutput,
     decode_loop,

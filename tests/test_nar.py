@@ -11,13 +11,8 @@ from data import vocab
 from evaluation import decoders, quality
 from experiments import ar_vs_nar
 from model import Decoder, init_cache, make_decoder
-from model.nar import (
-    _mask_predict_jit,
-    cmlm_mask,
-    glancing_mask,
-    mask_predict,
-    mask_predict_loop,
-)
+from model.nar import _mask_predict_jit, mask_predict, mask_predict_loop
+from model.nar_masks import cmlm_mask, glancing_mask
 from tests.conftest import make_tiny_config
 from training import run_folder
 from training.checkpoints import load_params

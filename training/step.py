@@ -9,11 +9,11 @@ Objectives (`train.objective`):
     a time through the KV cache (true tokens inside the prompt); the same masked CE on the logits.
     Through a cache every mask kind is causal (README, "The model"); O(T^2) memory for the
     backward pass.
-  masked: CMLM (mask-predict). `model.nar.cmlm_mask` hides k ~ U{1..m} target tokens, and a
+  masked: CMLM (mask-predict). `model.nar_masks.cmlm_mask` hides k ~ U{1..m} target tokens, and a
     model whose targets see each other (mask prefix_full or full) predicts them from both sides.
   glancing: GLAT (Qian et al. 2021). A first pass (no gradient) predicts every target token
-    from MASKs; `model.nar.glancing_mask` reveals glancing_ratio x its errors reference tokens,
-    and a second pass learns the rest. It trains one-pass (K=1) decoding.
+    from MASKs; `model.nar_masks.glancing_mask` reveals glancing_ratio x its errors reference
+    tokens, and a second pass learns the rest. It trains one-pass (K=1) decoding.
 """
 
 import dataclasses
@@ -167,7 +167,7 @@ def with_length_loss(loss_fn, weight):
 def masked_loss(
     model: Decoder, batch: Batch, rng: jax.Array, dropout_rng: jax.Array | None
 ) -> tuple[jax.Array, jax.Array]:
-    """CMLM: CE on the target tokens that `model.nar.cmlm_mask` replaced by MASK."""
+    """CMLM: CE on the target tokens that `model.nar_masks.cmlm_mask` replaced by MASK."""
     tokens_BxT, targets_BxT, loss_mask_BxT = cmlm_mask(
         batch["inputs"], batch["prefix_lengths"], batch["lengths"], rng, mask_id=vocab.MASK
     )
