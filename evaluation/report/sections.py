@@ -32,8 +32,9 @@ METHODS = [
     "is a different function. Should a reference not fit in max_len + 1 tokens after the batch's "
     "longest prompt, it is cut to what fits.",
     "**Non-AR decoders** (mask-predict) are given each row's reference target length (an oracle "
-    "length: there is no length-prediction head) and append EOS after it; an AR decoder has to "
-    "find the end itself.",
+    "length) and append EOS after it, except those named *predicted length*, which take it from "
+    "the model's length head; an AR decoder has to find the end itself. **Exact-parallel "
+    "decoders** (speculative, Jacobi) are checked against greedy AR on every row.",
     "**Speed**: random weights of the variant's shape (cost does not depend on weight values); "
     "median of several runs after a compiling run, compile time reported apart.",
 ]
