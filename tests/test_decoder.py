@@ -126,11 +126,13 @@ def test_padding_is_invisible_under_full_attention():
 
 
 @pytest.mark.parametrize("kind", ["causal", "prefix"])
-@pytest.mark.parametrize("dtype, atol", [("float32", 1e-5), ("bfloat16", 3e-2)])
-def test_cache_equals_full_forward_with_mixed_prompt_lengths(kind, dtype, atol, exact_fp32_matmuls):
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_cache_equals_full_forward_with_mixed_prompt_lengths(kind, dtype, exact_fp32_matmuls):
     # bf16 logits of this model differ from fp32 ones by ~4e-2 (bf16 really computes). The cached
     # and the full bf16 paths agreed to 1e-4 on the CPU, but to 2.3e-2 on an H100, whose kernels
-    # round at other points: 3e-2 is 4 bf16 steps (2^-7) at the logits' size (|logit| < 2).
+    # round at other points: there 3e-2, 4 bf16 steps (2^-7) at the logits' size (|logit| < 2).
+    on_cpu = jax.default_backend() == "cpu"
+    atol = 1e-5 if dtype == "float32" else (1e-3 if on_cpu else 3e-2)
     cfg = make_tiny_config(attention_mask_kind=kind, dtype=dtype)
     model = make_decoder(cfg)
     B, P = 3, 6
