@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from model.decoder import Decoder, KVCache, init_cache, split_model
-from model.sampling import check_prompts, is_int, is_real
+from model.sampling import check_prompts, is_int, is_real, prompt_buffer
 
 NEG_INF = -jnp.inf
 
@@ -194,8 +194,7 @@ def _beam_search_jit(
     model = nnx.merge(graphdef, state)
     B, P = prompts_BxP.shape
     K, L = beam_size, P + max_new_tokens
-    tokens_BxL = jnp.full((B, L), pad_id, jnp.int32).at[:, :P].set(prompts_BxP)
-    tokens_BxL = jnp.where(jnp.arange(L)[None, :] < prompt_lengths_B[:, None], tokens_BxL, pad_id)
+    tokens_BxL = prompt_buffer(prompts_BxP, prompt_lengths_B, L, pad_id)
     call = functools.partial(model, prefix_lengths_B=jnp.repeat(prompt_lengths_B, K))
     # Prefill once per row, then copy each row's cache to its K beams.
     cache = init_cache(model.cfg, B, max(L - 1, P))

@@ -244,9 +244,7 @@ def _generate_jit(
 ):
     model = nnx.merge(graphdef, state)
     B, P = prompts_BxP.shape
-    L = P + max_new_tokens
-    tokens_BxL = jnp.full((B, L), pad_id, jnp.int32).at[:, :P].set(prompts_BxP)
-    tokens_BxL = jnp.where(jnp.arange(L)[None, :] < prompt_lengths_B[:, None], tokens_BxL, pad_id)
+    tokens_BxL = prompt_buffer(prompts_BxP, prompt_lengths_B, P + max_new_tokens, pad_id)
     if use_cache:
         prefill = _prefill_with_cache(
             model, tokens_BxL, prompt_lengths_B, P, max_new_tokens, cache_phases
@@ -267,6 +265,15 @@ def _generate_jit(
         max_new_tokens,
         state_updates,
     )
+
+
+def prompt_buffer(prompts_BxP, prompt_lengths_B, width: int, pad_id: int) -> jax.Array:
+    """The token buffer every decoder writes into: each row's prompt, then pad_id to `width`
+    (whatever the caller had in a row's padding is replaced by pad_id)."""
+    P = prompts_BxP.shape[1]
+    tokens_BxW = jnp.pad(prompts_BxP.astype(jnp.int32), ((0, 0), (0, width - P)))
+    real_BxW = jnp.arange(width)[None, :] < prompt_lengths_B[:, None]
+    return jnp.where(real_BxW, tokens_BxW, pad_id)
 
 
 def cache_sizes(P: int, max_new_tokens: int, phases: int | None) -> list[int]:

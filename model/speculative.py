@@ -26,7 +26,7 @@ from flax import nnx
 from model import drafts
 from model.config import NAR_MASK_KINDS
 from model.decoder import Decoder, KVCache, init_cache, split_model
-from model.sampling import SamplingParams, check_prompts, check_rng, is_int
+from model.sampling import SamplingParams, check_prompts, check_rng, is_int, prompt_buffer
 from model.verify import call_at, distribution, draw, forget, verify
 
 
@@ -120,8 +120,7 @@ def _parallel_jit(
     G = num_draft_tokens
     W = P + max_new_tokens + G + 1  # Room for a round's proposal past the last kept token.
     cols_1xW = jnp.arange(W)[None, :]
-    tokens_BxW = jnp.pad(prompts_BxP, ((0, 0), (0, W - P)), constant_values=pad_id)
-    tokens_BxW = jnp.where(cols_1xW < prompt_lengths_B[:, None], tokens_BxW, pad_id)
+    tokens_BxW = prompt_buffer(prompts_BxP, prompt_lengths_B, W, pad_id)
     # The prefill writes slot j = position j; padding slots stay EMPTY until tokens reach them.
     cache = init_cache(target.cfg, B, P + max_new_tokens + G)
     logits_BxPxV, cache = target(
