@@ -23,7 +23,7 @@ from flax import nnx
 from data import vocab
 from evaluation import forward
 from evaluation.run import LoadedRun, Measurement
-from model import EMPTY, Decoder, make_attention_mask
+from model import EMPTY, Decoder
 
 Log = Callable[[str], None]
 
@@ -153,12 +153,12 @@ def _attention_probs(graphdef, state, tokens_1xT, lengths_1, prefix_lengths_1):
     T = tokens_1xT.shape[1]
     positions_1xT = jnp.arange(T, dtype=jnp.int32)[None]
     keys_1xT = jnp.where(positions_1xT < lengths_1[:, None], positions_1xT, EMPTY)
-    mask_1x1xTxT = make_attention_mask(
-        cfg.attention_mask_kind, positions_1xT, keys_1xT, prefix_lengths_1
-    )
+    mask_1x1xTxT = model.self_attention_mask(positions_1xT, keys_1xT, prefix_lengths_1)
     x_1xTxD = model.embed(tokens_1xT, positions_1xT).astype(cfg.compute_dtype)
+    # An encoder-decoder's decoder blocks also cross-attend to the encoder output.
+    memory = model.memory(x_1xTxD, keys_1xT, prefix_lengths_1, None, [None] * cfg.num_layers)
     probs = []
-    for block in model.blocks:
+    for block, cross in zip(model.blocks, model.cross_inputs(memory, T), strict=True):
         qkv_1xTx3xHxK = block.attn.qkv(block.ln_attn(x_1xTxD)).reshape(
             1, T, 3, cfg.num_heads, cfg.head_dim
         )
@@ -167,7 +167,7 @@ def _attention_probs(graphdef, state, tokens_1xT, lengths_1, prefix_lengths_1):
         scores_1xHxTxT = scores_1xHxTxT / np.sqrt(cfg.head_dim)
         scores_1xHxTxT = jnp.where(mask_1x1xTxT, scores_1xHxTxT, jnp.finfo(jnp.float32).min)
         probs.append(jax.nn.softmax(scores_1xHxTxT, axis=-1)[0])
-        x_1xTxD, _ = block(x_1xTxD, mask_1x1xTxT, None, None, None)
+        x_1xTxD, _ = block(x_1xTxD, mask_1x1xTxT, None, None, None, cross)
     return jnp.stack(probs)
 
 

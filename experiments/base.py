@@ -121,6 +121,11 @@ def check_config(resolved: ml_collections.ConfigDict, task) -> None:
             f"train.objective={objective!r} predicts masked tokens from both sides, so it needs "
             f"model.attention_mask_kind in {NAR_MASK_KINDS}, not {model.attention_mask_kind!r}."
         )
+    if objective == "sequential" and model.get("architecture") == "encoder_decoder":
+        raise ValueError(
+            "train.objective='sequential' feeds one token at a time from BOS, but an "
+            "encoder_decoder must encode the whole source first; use teacher_forcing."
+        )
     if not resolved.seeds:
         raise ValueError("config.seeds is empty; give at least one seed.")
     model_config(resolved)  # Validates the model section.

@@ -1,12 +1,14 @@
-"""The decoder with a switchable attention mask, its KV cache, and its AR and non-AR decoders.
+"""The decoder (and the encoder-decoder) with a switchable attention mask, its KV cache, and its
+AR and non-AR decoders.
 
 Everything here is pure and jit-able; there is no I/O in model/.
 """
 
 from model.attention import EMPTY, make_attention_mask
 from model.beam import BeamOutput, beam_loop, beam_search
-from model.config import MASK_KINDS, NAR_MASK_KINDS, ModelConfig
+from model.config import ARCHITECTURES, MASK_KINDS, NAR_MASK_KINDS, ModelConfig
 from model.decoder import Decoder, KVCache, grow_cache, init_cache, make_decoder
+from model.encoder_decoder import EncoderDecoder
 from model.nar import mask_predict, mask_predict_loop
 from model.nar_masks import cmlm_mask, glancing_mask
 from model.sampling import (
@@ -19,7 +21,9 @@ from model.sampling import (
 from model.speculative import ParallelOutput, jacobi_generate, speculative_generate
 
 __all__ = [
+    "ARCHITECTURES",
     "EMPTY",
+    "EncoderDecoder",
     "BeamOutput",
     "MASK_KINDS",
     "ParallelOutput",

@@ -1,9 +1,12 @@
-"""The attention mask builder and multi-head self-attention with a functional KV cache.
+"""The attention mask builder, multi-head self-attention with a functional KV cache, and the
+encoder-decoder's cross-attention with its once-per-prompt memory.
 
 Shape legend (used in names across model/):
   B batch, T query length, S key length (T without a cache, the cache size with one),
   D d_model, H heads, K head dim, F d_ff, V vocab, L layers.
 """
+
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -119,3 +122,48 @@ class SelfAttention(nnx.Module):
             mask=mask_Bx1xTxS,
         )
         return self.out(y_BxTxHxK.reshape(B, T, H * K)), cache
+
+
+class Memory(NamedTuple):
+    """What an encoder-decoder's decoder reads from the encoder (model/encoder_decoder.py).
+
+    Computed once per prompt and kept in `KVCache.memory`, so decode steps never run the encoder.
+    """
+
+    # Each decoder layer's cross-attention keys and values, {"k", "v"}: [B, H, P, K]; or, with
+    # ModelConfig.cross_kv_cache=False, () and the layers project `states_BxPxD` at every call.
+    layers: tuple[LayerCache, ...]
+    states_BxPxD: jax.Array | None  # The encoder output; None once `layers` holds its K/V.
+    key_positions_BxP: jax.Array  # The position of each source token; EMPTY elsewhere.
+
+
+class CrossAttention(nnx.Module):
+    """Multi-head attention from the decoder's states to the encoder output (every source token)."""
+
+    def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+        self.cfg = cfg
+        dense = dict(dtype=cfg.compute_dtype, param_dtype=cfg.weight_dtype, rngs=rngs)
+        self.q = sharding.linear(cfg.d_model, cfg.d_model, ("embed", "heads"), **dense)
+        self.kv = sharding.linear(cfg.d_model, 2 * cfg.d_model, ("embed", "heads"), **dense)
+        self.out = sharding.linear(cfg.d_model, cfg.d_model, ("heads", "embed"), **dense)
+
+    def keys_values(self, states_BxPxD: jax.Array) -> LayerCache:
+        """This layer's keys and values of the encoder output, head-major as the KV cache is."""
+        B, P, _ = states_BxPxD.shape
+        kv_BxPx2xHxK = self.kv(states_BxPxD).reshape(B, P, 2, self.cfg.num_heads, -1)
+        return {
+            "k": kv_BxPx2xHxK[:, :, 0].swapaxes(1, 2),
+            "v": kv_BxPx2xHxK[:, :, 1].swapaxes(1, 2),
+        }
+
+    def __call__(self, x_BxTxD: jax.Array, kv: LayerCache, mask_Bx1xTxP: jax.Array) -> jax.Array:
+        B, T, _ = x_BxTxD.shape
+        H, K = self.cfg.num_heads, self.cfg.head_dim
+        q_BxTxHxK = self.q(x_BxTxD).reshape(B, T, H, K)
+        y_BxTxHxK = jax.nn.dot_product_attention(
+            q_BxTxHxK,
+            kv["k"].swapaxes(1, 2).astype(q_BxTxHxK.dtype),
+            kv["v"].swapaxes(1, 2).astype(q_BxTxHxK.dtype),
+            mask=mask_Bx1xTxP,
+        )
+        return self.out(y_BxTxHxK.reshape(B, T, H * K))

@@ -168,10 +168,10 @@ def beam_loop(
 def _gather_cache(cache: KVCache, rows: jax.Array) -> KVCache:
     """The cache rows of the picked beams; the shared slot index is left alone."""
     take = functools.partial(jnp.take, indices=rows, axis=0)
-    return KVCache(
-        tuple({name: take(kv) for name, kv in layer.items()} for layer in cache.layers),
-        take(cache.key_positions_BxS),
-        cache.index,
+    return cache._replace(
+        layers=jax.tree.map(take, cache.layers),
+        key_positions_BxS=take(cache.key_positions_BxS),
+        memory=jax.tree.map(take, cache.memory),  # An encoder-decoder's: one copy per beam.
     )
 
 

@@ -10,7 +10,9 @@ from flax import nnx
 from model import sharding
 from model.attention import (
     EMPTY,
+    CrossAttention,
     LayerCache,
+    Memory,
     SelfAttention,
     init_layer_cache,
     make_attention_mask,
@@ -27,6 +29,9 @@ class KVCache(NamedTuple):
     # The next free slot: an int32 scalar shared by the whole batch, or int32[B], one per row
     # (model/speculative.py, where rows accept different numbers of tokens).
     index: jax.Array
+    # An encoder-decoder's encoder output (cross-attention K/V), written by the prefill; None
+    # for a decoder, and before the prefill.
+    memory: Memory | None = None
 
 
 def _dropout(x: jax.Array, rate: float, rng: jax.Array | None) -> jax.Array:
@@ -37,21 +42,31 @@ def _dropout(x: jax.Array, rate: float, rng: jax.Array | None) -> jax.Array:
 
 
 class Block(nnx.Module):
-    """Pre-LN residual block: x + attn(ln(x)), then x + mlp(ln(x))."""
+    """Pre-LN residual block: x + attn(ln(x)), [x + cross(ln(x), memory),] then x + mlp(ln(x)).
 
-    def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+    With `cross_attention` (an encoder-decoder's decoder), `cross` is a (keys and values, mask
+    [B, 1, T, P]) pair: this layer's K/V of the encoder output, and which source keys exist.
+    """
+
+    def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs, cross_attention: bool = False):
         self.cfg = cfg
         kw = dict(dtype=cfg.compute_dtype, param_dtype=cfg.weight_dtype, rngs=rngs)
         self.ln_attn = sharding.layer_norm(cfg.d_model, **kw)
         self.attn = SelfAttention(cfg, rngs=rngs)
+        if cross_attention:
+            self.ln_cross = sharding.layer_norm(cfg.d_model, **kw)
+            self.cross = CrossAttention(cfg, rngs=rngs)
         self.ln_mlp = sharding.layer_norm(cfg.d_model, **kw)
         self.mlp_in = sharding.linear(cfg.d_model, cfg.d_ff, ("embed", "mlp"), **kw)
         self.mlp_out = sharding.linear(cfg.d_ff, cfg.d_model, ("mlp", "embed"), **kw)
 
-    def __call__(self, x_BxTxD, mask_Bx1xTxS, cache, cache_index, dropout_rng):
-        rngs = jax.random.split(dropout_rng, 2) if dropout_rng is not None else (None, None)
+    def __call__(self, x_BxTxD, mask_Bx1xTxS, cache, cache_index, dropout_rng, cross=None):
+        rngs = jax.random.split(dropout_rng, 3) if dropout_rng is not None else (None,) * 3
         y_BxTxD, cache = self.attn(self.ln_attn(x_BxTxD), mask_Bx1xTxS, cache, cache_index)
         x_BxTxD = x_BxTxD + _dropout(y_BxTxD, self.cfg.dropout_rate, rngs[0])
+        if cross is not None:
+            y_BxTxD = self.cross(self.ln_cross(x_BxTxD), *cross)
+            x_BxTxD = x_BxTxD + _dropout(y_BxTxD, self.cfg.dropout_rate, rngs[2])
         h_BxTxF = jax.nn.gelu(self.mlp_in(self.ln_mlp(x_BxTxD)))
         x_BxTxD = x_BxTxD + _dropout(self.mlp_out(h_BxTxF), self.cfg.dropout_rate, rngs[1])
         return x_BxTxD, cache
@@ -143,25 +158,37 @@ class Decoder(nnx.Module):
             key_positions_BxS = write_slots(
                 cache.key_positions_BxS, new_key_positions_BxT, cache.index, axis=1
             )
-        mask_Bx1xTxS = make_attention_mask(
-            self.cfg.attention_mask_kind,
-            positions_BxT,
-            key_positions_BxS,
-            prefix_lengths_B,
-        )
-        layer_rngs = (
-            jax.random.split(dropout_rng, self.cfg.num_layers + 1)
+        mask_Bx1xTxS = self.self_attention_mask(positions_BxT, key_positions_BxS, prefix_lengths_B)
+        rngs = (
+            jax.random.split(dropout_rng, 2 * self.cfg.num_layers + 1)
             if dropout_rng is not None
-            else [None] * (self.cfg.num_layers + 1)
+            else [None] * (2 * self.cfg.num_layers + 1)
         )
-        x_BxTxD = _dropout(
-            x_BxTxD.astype(self.cfg.compute_dtype), self.cfg.dropout_rate, layer_rngs[-1]
+        x_BxTxD = _dropout(x_BxTxD.astype(self.cfg.compute_dtype), self.cfg.dropout_rate, rngs[-1])
+        memory = self.memory(
+            x_BxTxD, new_key_positions_BxT, prefix_lengths_B, cache, rngs[self.cfg.num_layers : -1]
         )
-        x_BxTxD, new_layers = self._blocks(x_BxTxD, mask_Bx1xTxS, cache, layer_rngs)
+        x_BxTxD, new_layers = self._blocks(x_BxTxD, mask_Bx1xTxS, cache, rngs, memory)
         logits_BxTxV = self.lm_head(x_BxTxD).astype(jnp.float32)
         if cache is None:
             return logits_BxTxV, None
-        return logits_BxTxV, KVCache(tuple(new_layers), key_positions_BxS, cache.index + T)
+        return logits_BxTxV, cache._replace(
+            layers=tuple(new_layers),
+            key_positions_BxS=key_positions_BxS,
+            index=cache.index + T,
+            memory=memory,
+        )
+
+    def self_attention_mask(self, positions_BxT, key_positions_BxS, prefix_lengths_B):
+        """Boolean [B, 1, T, S]: which keys each query's self-attention sees."""
+        return make_attention_mask(
+            self.cfg.attention_mask_kind, positions_BxT, key_positions_BxS, prefix_lengths_B
+        )
+
+    def memory(self, x_BxTxD, key_positions_BxT, prefix_lengths_B, cache, dropout_rngs):
+        """What the blocks cross-attend to: nothing in a decoder (model/encoder_decoder.py)."""
+        del x_BxTxD, key_positions_BxT, prefix_lengths_B, cache, dropout_rngs
+        return None
 
     def length_logits(self, prompts_BxP: jax.Array, prompt_lengths_B: jax.Array) -> jax.Array:
         """Logits [B, max_len + 1] of each row's target length, from its prompt alone (the
@@ -176,13 +203,14 @@ class Decoder(nnx.Module):
             prompt_lengths_B,
         )
         x_BxPxD = self.embed(prompts_BxP, positions_BxP).astype(self.cfg.compute_dtype)
-        x_BxPxD, _ = self._blocks(x_BxPxD, mask_Bx1xPxP, None, [None] * self.cfg.num_layers)
+        x_BxPxD, _ = self._blocks(x_BxPxD, mask_Bx1xPxP, None, [None] * self.cfg.num_layers, None)
         last_BxD = jnp.take_along_axis(x_BxPxD, (prompt_lengths_B - 1)[:, None, None], axis=1)
         return self.length_head(last_BxD[:, 0]).astype(jnp.float32)
 
-    def _blocks(self, x_BxTxD, mask_Bx1xTxS, cache, layer_rngs):
+    def _blocks(self, x_BxTxD, mask_Bx1xTxS, cache, layer_rngs, memory: Memory | None):
         """The blocks, then the final LayerNorm: (hidden states, each layer's cache)."""
         new_layers = []
+        crosses = self.cross_inputs(memory, x_BxTxD.shape[1])
         for i, block in enumerate(self.blocks):
             x_BxTxD, layer_cache = block(
                 x_BxTxD,
@@ -190,9 +218,25 @@ class Decoder(nnx.Module):
                 None if cache is None else cache.layers[i],
                 None if cache is None else cache.index,
                 layer_rngs[i],
+                crosses[i],
             )
             new_layers.append(layer_cache)
         return self.ln_final(x_BxTxD), new_layers
+
+    def cross_inputs(self, memory: Memory | None, T: int) -> list:
+        """Each block's `cross` argument for T queries: None without an encoder; else its keys
+        and values of the encoder output (projected here unless the memory holds them), and
+        the mask [B, 1, T, P] of the source keys."""
+        if memory is None:
+            return [None] * len(self.blocks)
+        real_Bx1x1xP = (memory.key_positions_BxP != EMPTY)[:, None, None, :]
+        B, _, _, P = real_Bx1x1xP.shape
+        mask_Bx1xTxP = jnp.broadcast_to(real_Bx1x1xP, (B, 1, T, P))
+        return [
+            (memory.layers[i] if memory.layers else block.cross.keys_values(memory.states_BxPxD),
+             mask_Bx1xTxP)
+            for i, block in enumerate(self.blocks)
+        ]  # fmt: skip
 
 
 def _check_token_ids(tokens_BxT, vocab_size: int) -> None:
@@ -243,7 +287,7 @@ def grow_cache(cache: KVCache, cache_len: int) -> KVCache:
     pad_kv = ((0, 0), (0, 0), (0, grow), (0, 0))
     layers = tuple({name: jnp.pad(kv, pad_kv) for name, kv in kv.items()} for kv in cache.layers)
     key_positions_BxS = jnp.pad(cache.key_positions_BxS, ((0, 0), (0, grow)), constant_values=EMPTY)
-    return KVCache(layers, key_positions_BxS, cache.index)
+    return cache._replace(layers=layers, key_positions_BxS=key_positions_BxS)
 
 
 _CONFIGS: dict[nnx.GraphDef, ModelConfig] = {}
@@ -267,5 +311,9 @@ def split_model(
 
 
 def make_decoder(cfg: ModelConfig, seed: int = 0) -> Decoder:
-    """Builds a freshly initialised decoder from a config and an integer seed."""
+    """A freshly initialised model of `cfg.architecture`, from a config and an integer seed."""
+    if cfg.architecture == "encoder_decoder":
+        from model.encoder_decoder import EncoderDecoder  # It builds on this module.
+
+        return EncoderDecoder(cfg, rngs=nnx.Rngs(params=seed))
     return Decoder(cfg, rngs=nnx.Rngs(params=seed))

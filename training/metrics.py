@@ -30,12 +30,17 @@ _PEAK_FLOPS_CACHE: dict[int, float] = {}
 def matmul_params(cfg: ModelConfig) -> int:
     """The number of weights that take part in matmuls (all but embeddings, biases and norms)."""
     per_layer = 4 * cfg.d_model * cfg.d_model + 2 * cfg.d_model * cfg.d_ff
+    if cfg.architecture == "encoder_decoder":
+        # Every position runs through both stacks (one row holds source and target), and the
+        # decoder's cross-attention projects queries, keys, values and outputs (4 d^2).
+        per_layer = 2 * per_layer + 4 * cfg.d_model * cfg.d_model
     return cfg.num_layers * per_layer + cfg.d_model * cfg.vocab_size
 
 
 def train_flops_per_token(cfg: ModelConfig, seq_len: int) -> float:
     """Forward + backward FLOPs per token position (module docstring)."""
-    return 6.0 * matmul_params(cfg) + 12.0 * cfg.num_layers * seq_len * cfg.d_model
+    stacks = 3 if cfg.architecture == "encoder_decoder" else 1  # Encoder, self and cross.
+    return 6.0 * matmul_params(cfg) + 12.0 * stacks * cfg.num_layers * seq_len * cfg.d_model
 
 
 def measure_peak_flops(size: int = 2048, repeats: int = 5) -> float:

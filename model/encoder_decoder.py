@@ -1,0 +1,95 @@
+"""The seed's encoder-decoder: a bidirectional encoder over the source, and a decoder with the
+switchable self-attention mask plus cross-attention to the encoder output.
+
+It reads the decoder's one-row layout, `BOS source SEP target EOS` with `prefix_lengths` (the
+`BOS source SEP` tokens; data/batching.py), and answers the decoder's calls, so every sampler,
+trainer and evaluator serves both architectures unchanged:
+- The encoder reads positions [0, prefix_len): each sees every real source token, never a target.
+- The decoder reads `SEP target...`: its self-attention sees keys at positions >= prefix_len - 1
+  only, under `attention_mask_kind` ("causal", or "full": the leak), and every block
+  cross-attends to every source token. Its outputs at source positions attend to themselves
+  alone and are never scored.
+- With a cache, the first call (the prefill: `cache.memory` is None) runs the encoder and keeps
+  each decoder layer's cross-attention keys and values in `cache.memory`; later calls reuse them,
+  and only the self-attention cache grows. Decode steps never run the encoder.
+The token and position embeddings are shared by both stacks.
+"""
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from model import sharding
+from model.attention import EMPTY, Memory, make_attention_mask
+from model.config import ModelConfig
+from model.decoder import Block, Decoder, _default_positions
+
+
+class EncoderDecoder(Decoder):
+    """`num_layers` encoder blocks, `num_layers` decoder blocks that cross-attend, one LM head."""
+
+    def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+        super().__init__(cfg, rngs=rngs)  # Embeddings, LM head, length head; blocks replaced here.
+        kw = dict(dtype=cfg.compute_dtype, param_dtype=cfg.weight_dtype, rngs=rngs)
+        with nnx.use_eager_sharding(False):
+            self.encoder = nnx.List([Block(cfg, rngs=rngs) for _ in range(cfg.num_layers)])
+            self.ln_encoder = sharding.layer_norm(cfg.d_model, **kw)
+            self.blocks = nnx.List(
+                [Block(cfg, rngs=rngs, cross_attention=True) for _ in range(cfg.num_layers)]
+            )
+
+    def self_attention_mask(self, positions_BxT, key_positions_BxS, prefix_lengths_B):
+        """The decoder's mask over `SEP target...` keys; a source query sees itself alone."""
+        if prefix_lengths_B is None:
+            raise ValueError(
+                "An encoder_decoder needs prefix_lengths (each row's `BOS source SEP` length)"
+            )
+        base_Bx1xTxS = make_attention_mask(
+            self.cfg.attention_mask_kind, positions_BxT, key_positions_BxS
+        )
+        k_Bx1x1xS = key_positions_BxS[:, None, None, :]
+        decoder_key_Bx1x1xS = k_Bx1x1xS >= (prefix_lengths_B - 1)[:, None, None, None]
+        itself_Bx1xTxS = k_Bx1x1xS == positions_BxT[:, None, :, None]
+        return (base_Bx1xTxS & decoder_key_Bx1x1xS) | itself_Bx1xTxS
+
+    def memory(self, x_BxTxD, key_positions_BxT, prefix_lengths_B, cache, dropout_rngs):
+        """The encoder output of this call's source tokens, or the cache's (after the prefill)."""
+        if cache is not None and cache.memory is not None:
+            return cache.memory
+        states_BxTxD, source_keys_BxT = self.encode(
+            x_BxTxD, key_positions_BxT, prefix_lengths_B, dropout_rngs
+        )
+        if not self.cfg.cross_kv_cache:
+            return Memory((), states_BxTxD, source_keys_BxT)
+        layers = tuple(block.cross.keys_values(states_BxTxD) for block in self.blocks)
+        return Memory(layers, None, source_keys_BxT)
+
+    def encode(self, x_BxTxD, key_positions_BxT, prefix_lengths_B, dropout_rngs):
+        """(encoder states [B, T, D], source key positions [B, T] with EMPTY off the source).
+
+        Every query sees every real source key; states at non-source positions are computed
+        but never read (the memory's key positions hide them).
+        """
+        source_BxT = key_positions_BxT < prefix_lengths_B[:, None]  # EMPTY is never < a length.
+        source_keys_BxT = jnp.where(source_BxT, key_positions_BxT, EMPTY)
+        T = x_BxTxD.shape[1]
+        mask_Bx1xTxT = jnp.broadcast_to(source_BxT[:, None, None, :], (x_BxTxD.shape[0], 1, T, T))
+        for i, block in enumerate(self.encoder):
+            x_BxTxD, _ = block(x_BxTxD, mask_Bx1xTxT, None, None, dropout_rngs[i])
+        return self.ln_encoder(x_BxTxD), source_keys_BxT
+
+    def length_logits(self, prompts_BxP: jax.Array, prompt_lengths_B: jax.Array) -> jax.Array:
+        """Logits [B, max_len + 1] of each row's target length, from the encoder state of its
+        last prompt token (SEP). Needs `length_head=True`."""
+        P = prompts_BxP.shape[1]
+        positions_BxP = _default_positions(prompts_BxP, None)
+        real_BxP = jnp.arange(P)[None, :] < prompt_lengths_B[:, None]
+        x_BxPxD = self.embed(prompts_BxP, positions_BxP).astype(self.cfg.compute_dtype)
+        states_BxPxD, _ = self.encode(
+            x_BxPxD,
+            jnp.where(real_BxP, positions_BxP, EMPTY),
+            prompt_lengths_B,
+            [None] * self.cfg.num_layers,
+        )
+        last_BxD = jnp.take_along_axis(states_BxPxD, (prompt_lengths_B - 1)[:, None, None], axis=1)
+        return self.length_head(last_BxD[:, 0]).astype(jnp.float32)
