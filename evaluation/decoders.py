@@ -17,6 +17,7 @@ from flax import nnx
 
 from data import vocab
 from model import (
+    ARCHITECTURES,
     NAR_MASK_KINDS,
     Decoder,
     GenerateOutput,
@@ -77,6 +78,10 @@ class DecoderSpec:
     default: bool = True
     # Scored only on models with a length head (ModelConfig.length_head); timed with one.
     needs_length_head: bool = False
+    # The model architectures (ModelConfig.architecture) it is timed on.
+    architectures: tuple[str, ...] = ARCHITECTURES
+    # ModelConfig fields of the random-weights model it is timed on, beyond the mask.
+    timing_config: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         if self.family not in FAMILIES:
@@ -214,6 +219,24 @@ register(
         decode=_ar(use_cache=True),
         applies_to=_next_token_model("causal", "prefix"),
         timing_mask="causal",
+    )
+)
+register(
+    DecoderSpec(
+        name="AR (cache), cross-attention K/V every step",
+        family="AR",
+        description=(
+            "`AR (cache)` on an encoder-decoder whose decode steps project the cross-attention "
+            "keys and values of the encoder output again (`cross_kv_cache=False`), instead of "
+            "reading the ones the prefill cached: the same tokens, timed to show what that "
+            "cache saves. Timed only (`eval.speed.decoders`)."
+        ),
+        decode=_ar(use_cache=True),
+        applies_to=lambda mask_kind, objective: False,  # Its tokens are AR (cache)'s.
+        timing_mask="causal",
+        default=False,
+        architectures=("encoder_decoder",),
+        timing_config={"cross_kv_cache": False},
     )
 )
 register(

@@ -29,6 +29,8 @@ from training.config import CPU_SEQUENTIAL_BF16, default_train_config
 
 Log = Callable[[str], None]
 Point = tuple[int, int, int]  # (batch size, prompt length, new tokens)
+# A decoder's timing mask on an encoder-decoder, whose encoder sees the whole prompt anyway.
+ENCODER_DECODER_MASK = {"prefix": "causal", "prefix_full": "full"}
 
 
 def time_call(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
@@ -55,12 +57,19 @@ def _timing_models(cfg: ModelConfig, specs, max_len: int, log: Log) -> dict:
                 "program of another decoder)"
             )
             continue
+        if cfg.architecture not in spec.architectures:
+            log(f"    speed: {spec.name} is not timed on a {cfg.architecture} model")
+            continue
+        mask = spec.timing_mask
+        if cfg.architecture == "encoder_decoder":  # Its encoder is the prefix.
+            mask = ENCODER_DECODER_MASK.get(mask, mask)
         shape = dataclasses.replace(
             cfg,
             max_len=max_len,
             dropout_rate=0.0,
-            attention_mask_kind=spec.timing_mask,
+            attention_mask_kind=mask,
             length_head=spec.needs_length_head,
+            **spec.timing_config,
         )
         # Split once: calls on (graphdef, state) skip the graph traversal nnx.split costs.
         models[spec.name] = (spec, decoders.Models(nnx.split(make_decoder(shape, seed=0))))
@@ -213,9 +222,13 @@ def evaluate_training_speed(
     if jax.default_backend() == "cpu" and cfg.dtype != "float32":
         log(f"[speed] training timed in float32: {CPU_SEQUENTIAL_BF16}")
         cfg = dataclasses.replace(cfg, dtype="float32")
+    objectives = ("teacher_forcing", "sequential")
+    if cfg.architecture == "encoder_decoder":
+        log("[speed] training: an encoder_decoder has no sequential objective (it encodes first)")
+        objectives = ("teacher_forcing",)
     rows = training_speed(
         cfg,
-        objectives=("teacher_forcing", "sequential"),
+        objectives=objectives,
         seq_len=speed.train_seq_len,
         batch_size=speed.train_batch_size,
         steps=speed.train_steps,

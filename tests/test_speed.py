@@ -54,3 +54,21 @@ def test_training_speed_rows():
     )
     assert [r["objective"] for r in train] == ["teacher_forcing", "sequential"]
     assert all(r["tokens_per_s"] > 0 and r["compile_s"] >= 0 for r in train)
+
+
+def test_an_encoder_decoder_is_timed_with_and_without_its_cross_attention_cache():
+    names = ["AR (cache)", "AR (cache), cross-attention K/V every step", "mask-predict K=2"]
+    log = []
+    enc_dec = make_tiny_config(architecture="encoder_decoder")
+    rows = speed.time_decoders(
+        enc_dec, decoders.lookup(names), [(2, 4, 8)], repeats=1, no_cache_max_length=16,
+        log=log.append,
+    )  # fmt: skip
+    # mask-predict's prefix_full mask becomes the encoder-decoder's full decoder mask.
+    assert [r["decoder"] for r in rows] == names
+    decoder_only = speed.time_decoders(
+        make_tiny_config(), decoders.lookup(names[:2]), [(2, 4, 8)], repeats=1,
+        no_cache_max_length=16, log=log.append,
+    )  # fmt: skip
+    assert [r["decoder"] for r in decoder_only] == ["AR (cache)"]
+    assert any("not timed on a decoder model" in line for line in log)
