@@ -2,7 +2,8 @@
 quality of every decoder in the decoders table that applies to the variant.
 
 Held-out loss is token-weighted, as training's eval lines are: the summed cross-entropy over the
-scored tokens divided by their number. Its sem over examples is the ratio estimator's.
+scored tokens divided by their number. Its sem over examples is the ratio estimator's. A
+translation task is also scored on detokenised text (BLEU, chrF: evaluation/translation.py).
 Shape legend: B rows, T positions, V vocab, P prompt width.
 """
 
@@ -17,7 +18,7 @@ import numpy as np
 
 import data
 from data import vocab
-from evaluation import decoders, forward
+from evaluation import decoders, forward, translation
 from evaluation.run import LoadedRun, Measurement
 from model import Decoder
 from training.config import MASKED_OBJECTIVES
@@ -157,10 +158,12 @@ class Scores(NamedTuple):
     exact_match: np.ndarray
     token_accuracy: np.ndarray
     outcomes: dict[str, np.ndarray]  # Multi-modal tasks: "correct", "mixed", "wrong" (0/1).
-    samples: list[str]
+    samples: list[str] | list[dict[str, str]]  # Translation: {source, reference, hypothesis}.
     # Exact-parallel decoders, per row: "equals_greedy" (0/1: the same tokens as "AR (cache)"),
     # "generated", "target_passes", "drafted" and "accepted" tokens.
     parallel: dict[str, np.ndarray]
+    # Translation tasks: every row's {source, reference, hypothesis} text; else empty.
+    texts: list[dict[str, str]]
 
 
 def decode_and_score(
@@ -171,7 +174,8 @@ def decode_and_score(
     num_samples: int,
 ) -> Scores:
     """Per-row exact match and token accuracy of one decoder over the batches, the outcome of
-    each row on a multi-modal task (`task.outcome`), and sample lines.
+    each row on a multi-modal task (`task.outcome`), and sample lines; on a translation task,
+    every row as text (its reference whole), and samples as text.
 
     Every batch uses one prompt width and buffer, so each decoder compiles once. A row ends at
     most at index max_len (the last token is never fed back); a reference that does not fit
@@ -180,35 +184,42 @@ def decode_and_score(
     P = max(int(b["prefix_lengths"].max()) for b in batches)
     longest = max(len(r) for b in batches for r in references(b))
     max_new = min(longest, models.model.cfg.max_len + 1 - P)
-    show = functools.partial(vocab.render, num_symbols=task.num_symbols)
-    exact, accuracy, outcomes, samples, parallel = [], [], [], [], []
+    as_text = translation.is_translation(task)
+    exact, accuracy, outcomes, samples, parallel, texts = [], [], [], [], [], []
     for batch in batches:
         prompts = prompts_of(batch, P, max_new)
         out = spec.decode(models, prompts)
         generated = _continuations(out, prompts)
         if hasattr(out, "target_passes_B"):  # model.ParallelOutput: its work, and a greedy check.
             parallel.append(_parallel_stats(out, generated, models, prompts))
-        prefix_B = prompts.prompt_lengths_B
-        refs = [r[:max_new] for r in references(batch)]
+        prompt_rows = [prompts.prompts_BxP[b, :p] for b, p in enumerate(prompts.prompt_lengths_B)]
+        whole_refs = references(batch)
+        refs = [r[:max_new] for r in whole_refs]
         e, a = score(generated, refs)
         exact.append(e)
         accuracy.append(a)
-        outcomes += [
-            task.outcome(prompts.prompts_BxP[b, 1 : prefix_B[b] - 1], generated[b])
-            for b in range(len(generated))
-        ]
-        for b in range(min(num_samples - len(samples), len(generated))):
-            mark = outcomes[-len(generated) + b] or ("✓" if e[b] else "✗")
-            samples.append(
-                f"{show(prompts.prompts_BxP[b, : prefix_B[b]])}  →  {show(generated[b])}   "
-                f"(reference {show(refs[b])}) {mark}"
-            )
+        outcomes += [task.outcome(p[1:-1], g) for p, g in zip(prompt_rows, generated, strict=True)]
+        if as_text:
+            rows = zip(prompt_rows, whole_refs, generated, strict=True)
+            texts += [translation.row_texts(task, *row) for row in rows]
+        else:
+            for b in range(min(num_samples - len(samples), len(generated))):
+                mark = outcomes[-len(generated) + b] or ("✓" if e[b] else "✗")
+                samples.append(_sample_line(task, prompt_rows[b], generated[b], refs[b], mark))
     by_outcome = {}
     if outcomes and outcomes[0] is not None:
         labels = np.array(outcomes)
         by_outcome = {name: (labels == name).astype(float) for name in data.synthetic.OUTCOMES}
     parallel = {k: np.concatenate([p[k] for p in parallel]) for k in (parallel or [{}])[0]}
-    return Scores(np.concatenate(exact), np.concatenate(accuracy), by_outcome, samples, parallel)
+    samples = texts[:num_samples] if as_text else samples
+    exact, accuracy = np.concatenate(exact), np.concatenate(accuracy)
+    return Scores(exact, accuracy, by_outcome, samples, parallel, texts)
+
+
+def _sample_line(task, prompt, generated, reference, mark: str) -> str:
+    """A sample in the task's symbols: prompt → continuation (reference) and its mark."""
+    show = functools.partial(vocab.render, num_symbols=task.num_symbols)
+    return f"{show(prompt)}  →  {show(generated)}   (reference {show(reference)}) {mark}"
 
 
 def _continuations(out, prompts: decoders.Prompts) -> list[np.ndarray]:
@@ -279,5 +290,9 @@ def evaluate_generation(
                 measurement.metrics[f"acceptance/{spec.name}"] = ratio_mean_sem(
                     work["accepted"], work["drafted"]
                 )
+        if scores.texts:  # A translation task: BLEU and chrF on the detokenised text.
+            scalars, signatures = translation.decoder_scores(spec.name, scores.texts)
+            measurement.metrics.update(scalars)
+            measurement.signatures.update(signatures)
         measurement.samples[spec.name] = scores.samples
     return measurement

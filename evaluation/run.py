@@ -18,10 +18,13 @@ class Measurement:
     """What an evaluator found: scalars for the variant's metrics, and whatever else it made."""
 
     metrics: Scalars = dataclasses.field(default_factory=dict)
-    samples: dict[str, list[str]] = dataclasses.field(default_factory=dict)  # Decoder -> lines.
+    # Decoder -> sample lines, or on a translation task {source, reference, hypothesis} texts.
+    samples: dict[str, list[str] | list[dict[str, str]]] = dataclasses.field(default_factory=dict)
     pictures: dict | None = None  # The report's per-variant figures (dependency map, ...).
     tables: dict[str, list[dict]] = dataclasses.field(default_factory=dict)  # e.g. "sampling".
     info: dict = dataclasses.field(default_factory=dict)  # e.g. the timed model's shape.
+    # Metric -> the provenance of its numbers, e.g. {"bleu": sacrebleu's signature}.
+    signatures: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass

@@ -4,7 +4,9 @@ An evaluator is a function `(run, eval settings, log) -> Measurement` (evaluatio
 scope "run" measure every (variant, seed) with that run's own `config.eval`; those of scope
 "timed" run once per experiment on the first seed of the timed variant (`eval.speed.variants`),
 with the experiment's `eval` section. Seeds are aggregated as {mean, sem, n_seeds, per_seed,
-per_seed_sem}. The report (evaluation/report/) renders the results dict this returns.
+per_seed_sem}, BLEU and chrF like every other metric; the signatures that a "run" evaluator
+gives (sacrebleu's) go into the variant's record. The report (evaluation/report/) renders the
+results dict this returns.
 """
 
 import dataclasses
@@ -121,7 +123,8 @@ def evaluate_variant(
 ) -> tuple[dict, dict]:
     """The results.json record of one variant, and the timed evaluators' output when
     `timed_settings` is given (this is the timed variant): results.json's `speed` section."""
-    per_seed, runs, record, timed = [], [], {"samples": {}, "pictures": None}, {}
+    per_seed, runs, timed = [], [], {}
+    record = {"samples": {}, "pictures": None, "signatures": {}}
     for seed, run_dir in run_folder.seed_runs(path):
         start = time.perf_counter()
         log(f"[{name} seed {seed}] loading {run_dir}")
@@ -134,6 +137,7 @@ def evaluate_variant(
             if evaluator.scope == "run":
                 found = evaluator.fn(run, run.config.eval, log)
                 scalars.update(found.metrics)
+                record["signatures"].update(found.signatures)  # The same for every seed.
                 if not runs:  # Samples and pictures of the first seed.
                     record["samples"].update(found.samples)
                     record["pictures"] = found.pictures or record["pictures"]

@@ -110,6 +110,8 @@ def test_the_quality_evaluator_scores_every_decoder_that_applies(
     run = _run(copy_task, kind, objective)
     found = quality.evaluate_generation(run, run.config.eval, lambda _: None)
     assert list(found.samples) == expected
+    assert found.signatures == {}  # Not a translation task: no BLEU, no chrF.
+    assert not [key for key in found.metrics if key.startswith(("bleu/", "chrf/"))]
     for name in expected:
         exact, _ = found.metrics[f"exact_match/{name}"]
         accuracy, _ = found.metrics[f"token_accuracy/{name}"]
@@ -142,10 +144,11 @@ def test_a_perfect_decoder_scores_100_percent(copy_task):
 
     spec = decoders.DecoderSpec("copier", "AR", "test", copier, lambda m, o: True, None)
     batches = list(quality.eval_batches(copy_task, 20, 8))
-    exact, accuracy, outcomes, samples, parallel = quality.decode_and_score(
+    exact, accuracy, outcomes, samples, parallel, texts = quality.decode_and_score(
         spec, decoders.Models(make_tiny_model(copy_task, "causal")), batches, copy_task, 3
     )
     assert outcomes == {} and parallel == {}  # Copy has one right answer; no parallel work.
+    assert texts == []  # Not a translation task: no text, no BLEU.
     assert exact.shape == (20,) and exact.mean() == accuracy.mean() == 1.0
     assert len(samples) == 3 and all(line.endswith("✓") for line in samples)
 

@@ -3,6 +3,8 @@
 A section is a dict with `kind` (warning, verdicts, table, figure, samples, bullets), `title`
 (None for none), `note` (Markdown or None) and the fields of its kind. Text fields that may hold
 Markdown (entries, notes, captions) are Markdown; table cells and sample lines are plain text.
+A samples block has `lines`; a translation task's also has `headers` and `rows` (source,
+reference, hypothesis), which index.html shows as a table.
 """
 
 from evaluation.report import tables
@@ -110,6 +112,31 @@ def _methods(results: dict) -> list[dict]:
     return items
 
 
+TRANSLATION_COLUMNS = ("source", "reference", "hypothesis")
+
+
+def _one_line(text: str) -> str:
+    """`text` on one line, any control character (an untrained model writes some) shown as �."""
+    return "".join(c if c.isprintable() else "\ufffd" for c in " ".join(text.split()))
+
+
+def _sample_block(variant: str, decoder: str, samples: list) -> dict:
+    """Sample lines; translation samples ({source, reference, hypothesis}) as table rows too,
+    and as labelled lines, one sample after another."""
+    rows = [
+        [_one_line(sample[column]) for column in TRANSLATION_COLUMNS]
+        for sample in samples
+        if isinstance(sample, dict)
+    ]
+    lines = [line for line in samples if isinstance(line, str)]
+    for index, row in enumerate(rows):
+        labelled = zip(TRANSLATION_COLUMNS, row, strict=True)
+        lines += [""] if index else []  # A blank line between samples.
+        lines += [f"{column + ':':<12}{text}" for column, text in labelled]
+    headers = list(TRANSLATION_COLUMNS) if rows else []
+    return dict(variant=variant, decoder=decoder, lines=lines, headers=headers, rows=rows)
+
+
 def sections(results: dict, images: dict[str, bytes]) -> list[dict]:
     """Every section of the report, in order; `images` are the figures drawn."""
     out = []
@@ -119,7 +146,8 @@ def sections(results: dict, images: dict[str, bytes]) -> list[dict]:
     out.append(_table(tables.SUMMARY_TITLE, tables.summary_table(results["variants"]), 4))
     quality = tables.quality_table(results)
     if quality[1]:
-        out.append(_table("Generation on held-out examples", quality, 3))
+        note = tables.signature_note(results["variants"])
+        out.append(_table("Generation on held-out examples", quality, 3, note))
     out += _speed_sections(results.get("speed") or {})
     out += [
         _section("figure", title, file=name, caption=caption)
@@ -127,9 +155,9 @@ def sections(results: dict, images: dict[str, bytes]) -> list[dict]:
         if name in images
     ]
     blocks = [
-        {"variant": r["name"], "decoder": decoder, "lines": lines}
+        _sample_block(r["name"], decoder, samples)
         for r in results["variants"]
-        for decoder, lines in r.get("samples", {}).items()
+        for decoder, samples in r.get("samples", {}).items()
     ]
     if blocks:
         out.append(_section("samples", "Sample generations", blocks=blocks))

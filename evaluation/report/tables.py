@@ -5,8 +5,9 @@ Table = tuple[list[str], list[list[str]]]  # (headers, rows of cells)
 SUMMARY_TITLE = "Summary (mean ± sem over seeds; † = one seed, sem over examples)"
 
 
-def fmt(metric: dict | None, digits: int = 3, percent: bool = False) -> str:
-    """'mean ± sem' over seeds; with one seed, ± the sem over examples, marked †."""
+def fmt(metric: dict | None, digits: int = 3, percent: bool = False, points: bool = False) -> str:
+    """'mean ± sem' over seeds; with one seed, ± the sem over examples, marked †. Percentages
+    and `points` (a 0-100 score: BLEU, chrF) get one decimal, other numbers `digits` digits."""
     if metric is None:
         return "—"
     scale = 100.0 if percent else 1.0
@@ -15,7 +16,7 @@ def fmt(metric: dict | None, digits: int = 3, percent: bool = False) -> str:
     def number(x: float) -> str:
         if x == 0.0:
             return "0.0"
-        return f"{scale * x:.1f}" if percent else f"{x:.{digits}g}"
+        return f"{scale * x:.1f}" if percent or points else f"{x:.{digits}g}"
 
     text = number(metric["mean"]) + unit
     if metric["sem"] is not None:
@@ -87,20 +88,24 @@ def summary_table(records: list[dict]) -> Table:
     return headers, rows
 
 
+# Per-decoder corpus scores of a translation task, on sacrebleu's 0-100 scale, and their headers.
+SCORES = {"bleu": "BLEU", "chrf": "chrF"}
+
+
 def outcome_names(results: dict) -> list[str]:
-    """Per-decoder metrics beyond exact match and token accuracy (a multi-modal task's
-    "correct", "mixed", "wrong"), in the order they first appear."""
+    """Per-decoder metrics beyond exact match and token accuracy (BLEU and chrF first; a
+    multi-modal task's "correct", "mixed", "wrong"), in the order they first appear."""
     names = []
     for r in results["variants"]:
         for key in r["metrics"]:
             name = key.split("/", 1)[0]
             if "/" in key and name not in ("exact_match", "token_accuracy", *names):
                 names.append(name)
-    return names
+    return sorted(names, key=lambda name: name not in SCORES)
 
 
 # Per-decoder metrics that are not shares of rows or tokens: shown as numbers, not percentages.
-RATES = ("target_passes_per_token",)
+RATES = ("target_passes_per_token", *SCORES)
 
 
 def quality_table(results: dict) -> Table:
@@ -114,15 +119,40 @@ def quality_table(results: dict) -> Table:
             fmt(r["metrics"][f"exact_match/{decoder}"], percent=True),
             fmt(r["metrics"].get(f"token_accuracy/{decoder}"), percent=True),
             *(
-                fmt(r["metrics"].get(f"{name}/{decoder}"), percent=name not in RATES)
+                fmt(
+                    r["metrics"].get(f"{name}/{decoder}"),
+                    percent=name not in RATES,
+                    points=name in SCORES,
+                )
                 for name in extra
             ),
         ]
         for r in results["variants"]
         for decoder in decoders_of(r)
     ]
-    names = [name.replace("_", " ") for name in extra]
+    names = [SCORES.get(name, name.replace("_", " ")) for name in extra]
     return ["variant", "decoder", "family", "exact match", "token accuracy", *names], rows
+
+
+def signature_note(records: list[dict]) -> str | None:
+    """What the BLEU and chrF columns are, with each distinct sacrebleu signature once
+    (Markdown); None when no variant has any."""
+    found = {}
+    for r in records:
+        for metric, signature in (r.get("signatures") or {}).items():
+            found.setdefault(metric, {})[signature] = None
+    if not found:
+        return None
+    named = "; ".join(
+        f"{SCORES.get(metric, metric)} `{signature}`"
+        for metric, signatures in found.items()
+        for signature in signatures
+    )
+    return (
+        "BLEU and chrF: sacrebleu's corpus scores (0-100) of the detokenised outputs against "
+        "the references; ± over examples is the sem from resampling the sentences (a bootstrap "
+        f"of `bs` resamples). Signatures: {named}."
+    )
 
 
 def sampling_table(rows: list[dict]) -> Table:

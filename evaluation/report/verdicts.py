@@ -16,6 +16,7 @@ def verdicts(results: dict) -> list[str]:
         out += _loss_verdicts(records, record)
         out += _generation_verdicts(results, record)
     out += _distillation_verdicts(records)
+    out += _honest_translation_verdicts(records)
     speed = results.get("speed") or {}
     out += _cache_verdicts(speed.get("sampling", []))
     out += _training_verdicts(speed.get("training", []))
@@ -127,6 +128,8 @@ def _decoder_verdicts(results: dict, record: dict) -> list[str]:
         em = 100 * record["metrics"][f"exact_match/{decoder}"]["mean"]
         if f"equals_greedy/{decoder}" in record["metrics"]:
             out.append(_exact_parallel_verdict(record, decoder, task))
+        elif f"bleu/{decoder}" in record["metrics"]:  # Translation: exact match misleads.
+            out.append(_translation_verdict(results, record, decoder, baseline))
         elif f"mixed/{decoder}" in record["metrics"]:  # A multi-modal task: exact match misleads.
             share = {k: 100 * record["metrics"][f"{k}/{decoder}"]["mean"] for k in MULTIMODAL}
             out.append(
@@ -143,6 +146,48 @@ def _decoder_verdicts(results: dict, record: dict) -> list[str]:
         else:
             # How a decoder decodes (greedy, beam, ...) is in its description, not guessed here.
             out.append(f"{name}: {decoder} exact match {em:.1f}% on {task}.")
+    return out
+
+
+def _translation_verdict(results: dict, record: dict, decoder: str, baseline: dict | None) -> str:
+    """A decoder's BLEU and chrF; a parallel decoder's BLEU against its baseline's AR (cache)."""
+    metrics = record["metrics"]
+    bleu, chrf = metrics[f"bleu/{decoder}"]["mean"], metrics.get(f"chrf/{decoder}")
+    text = f"{record['name']}: {decoder} BLEU {bleu:.1f}"
+    text += (f", chrF {chrf['mean']:.1f}" if chrf else "") + f" on {record['task']}"
+    ar = baseline["metrics"].get(f"bleu/{AR_CACHE}") if baseline else None
+    if ar is not None and family_of(results, decoder) in PARALLEL_FAMILIES:
+        text += f"; its BLEU {_relation(bleu, ar['mean'])} AR's ({ar['mean']:.1f})"
+    return text + "."
+
+
+def _architecture(record: dict) -> str:
+    return record.get("config", {}).get("model", {}).get("architecture", "decoder")
+
+
+def _honest_translation_verdicts(records: list[dict]) -> list[str]:
+    """A leaky (full-mask) model decoded honestly against the causal model of the same task and
+    architecture: BLEU of AR (no cache, honest) against that of AR (cache)."""
+    out = []
+    for leaky in records:
+        honest = leaky["metrics"].get(f"bleu/{AR_NO_CACHE}")
+        causal = next(
+            (
+                r for r in records
+                if (r["task"], r["mask_kind"], r["objective"], _architecture(r))
+                == (leaky["task"], "causal", "teacher_forcing", _architecture(leaky))
+                and f"bleu/{AR_CACHE}" in r["metrics"]
+            ),
+            None,
+        )  # fmt: skip
+        if honest is None or causal is None:
+            continue
+        ar = causal["metrics"][f"bleu/{AR_CACHE}"]["mean"]
+        out.append(
+            f"{leaky['name']}: decoded honestly ({AR_NO_CACHE}), BLEU {honest['mean']:.1f} on "
+            f"{leaky['task']} {_relation(honest['mean'], ar)} the causal {causal['name']}'s "
+            f"{ar:.1f} ({AR_CACHE}, same architecture)."
+        )
     return out
 
 

@@ -1,0 +1,84 @@
+"""Translation metrics: corpus BLEU and chrF with sacrebleu, on detokenised text.
+
+A translation task (`task.name == "tfds_translation"`, with `task.detokenize(ids) -> str`, which
+drops the special tokens) is scored on text as well as on tokens: each held-out row's source
+(the prompt `BOS source SEP`), reference and hypothesis are detokenised, and sacrebleu scores the
+corpus of hypotheses against the references (one reference each) with its defaults: BLEU with 13a
+tokenisation and exponential smoothing, chrF2 (character 6-grams, beta 2). Both are on
+sacrebleu's 0-100 scale.
+
+The sem is the standard deviation of the corpus score over BOOTSTRAP_RESAMPLES resamplings of the
+sentences (with replacement): the same draws as sacrebleu's `corpus_score(n_bootstrap=...)` (its
+seed, 12345), which the signature records as `bs` and `seed`. They are scored here, with the
+metric's own statistics, because sacrebleu 2.6.0's bootstrap raises a TypeError for chrF as soon
+as one resample scores 0 (a float among float32s), as a barely trained model's do. The signatures
+(taken after `corpus_score`, which fills in nrefs) go into results.json, so a reader can tell
+which BLEU this is.
+"""
+
+from collections.abc import Sequence
+
+import numpy as np
+from sacrebleu.metrics import BLEU, CHRF
+
+TRANSLATION_TASK = "tfds_translation"
+BOOTSTRAP_RESAMPLES = 300  # About 0.1 s per metric for 300 sentences.
+SEED = 12345  # sacrebleu's default bootstrap seed.
+METRICS = {"bleu": BLEU, "chrf": CHRF}  # Name in results.json -> sacrebleu metric.
+Scalars = dict[str, tuple[float, float | None]]
+
+
+def is_translation(task) -> bool:
+    """Whether `task` (or the task a DistilledTask wraps) is scored on detokenised text."""
+    return getattr(task, "name", None) == TRANSLATION_TASK and callable(
+        getattr(task, "detokenize", None)
+    )
+
+
+def row_texts(
+    task, prompt_ids: np.ndarray, reference_ids: np.ndarray, generated_ids: np.ndarray
+) -> dict[str, str]:
+    """One row as text: {source, reference, hypothesis} (special tokens dropped)."""
+    return {
+        "source": task.detokenize(prompt_ids),
+        "reference": task.detokenize(reference_ids),
+        "hypothesis": task.detokenize(generated_ids),
+    }
+
+
+def bootstrap_sem(metric, hypotheses: list[str], references: list[str], resamples: int) -> float:
+    """The standard deviation of `metric`'s corpus score over resamplings of the sentences."""
+    stats_NxK = np.asarray(metric._extract_corpus_statistics(hypotheses, [references]), np.float64)
+    N = len(stats_NxK)
+    rows_RxN = np.random.default_rng(SEED).choice(N, size=(resamples, N), replace=True)
+    scores_R = [
+        float(metric._compute_score_from_stats(stats_NxK[r].sum(0)).score) for r in rows_RxN
+    ]
+    return float(np.std(scores_R, ddof=1))
+
+
+def corpus_scores(
+    hypotheses: Sequence[str],
+    references: Sequence[str],
+    resamples: int = BOOTSTRAP_RESAMPLES,
+) -> tuple[Scalars, dict[str, str]]:
+    """{"bleu", "chrf"} -> (corpus score, bootstrap sem), and each metric's sacrebleu signature."""
+    hypotheses, references = list(hypotheses), list(references)
+    scalars, signatures = {}, {}
+    for name, metric_class in METRICS.items():
+        metric = metric_class()
+        score = float(metric.corpus_score(hypotheses, [references]).score)
+        sem = bootstrap_sem(metric, hypotheses, references, resamples) if resamples > 1 else None
+        scalars[name] = (score, sem)
+        if resamples > 1:  # What corpus_score(n_bootstrap=resamples) would record.
+            metric.n_bootstrap, metric.seed = resamples, str(SEED)
+        signatures[name] = str(metric.get_signature())  # After corpus_score: it needs nrefs.
+    return scalars, signatures
+
+
+def decoder_scores(decoder: str, texts: list[dict[str, str]]) -> tuple[Scalars, dict[str, str]]:
+    """`bleu/<decoder>` and `chrf/<decoder>` over every row's texts, and the signatures."""
+    scalars, signatures = corpus_scores(
+        [t["hypothesis"] for t in texts], [t["reference"] for t in texts]
+    )
+    return {f"{name}/{decoder}": value for name, value in scalars.items()}, signatures
