@@ -1,4 +1,5 @@
-"""Data for every experiment: synthetic seq2seq tasks and byte-level TFDS text and translation.
+"""Data for every experiment: synthetic seq2seq tasks, and TFDS text and translation tokenised as
+bytes or SentencePiece pieces (data/tokenizer.py; the offline Bible corpus is data/bible.py).
 
 `make_task(config.data)` returns a Task whose `batch(step, batch_size, split=...)` is a pure
 function of (seed, split, step), which is what makes resumed training bitwise-exact. A batch is a
@@ -20,7 +21,7 @@ from typing import Protocol
 import ml_collections
 import numpy as np
 
-from data import distilled, synthetic
+from data import distilled, synthetic, tokenizer
 
 TFDS_TASKS = ("tfds_text", "tfds_translation")
 TASKS = synthetic.TASKS + TFDS_TASKS
@@ -57,14 +58,19 @@ def default_data_config() -> ml_collections.ConfigDict:
     config.max_len = 12
     config.seq_len = 0  # 0: the smallest that fits (synthetic), or 256 (TFDS).
     config.loss_on = "target"  # "target" or "all"; text without a source always uses all.
-    # TFDS tasks (byte-level; prepare them with scripts/prepare_data.py).
-    config.tfds_name = "tiny_shakespeare"  # e.g. "lm1b", "wmt14_translate/de-en".
+    # TFDS tasks (prepare them with scripts/prepare_data.py).
+    config.tfds_name = "tiny_shakespeare"  # e.g. "bible/en-es", "lm1b", "wmt14_translate/de-en".
     config.data_dir = ""  # "": $TFDS_DATA_DIR or ~/tensorflow_datasets.
     config.text_key = "text"
     config.source_key = "de"
     config.target_key = "en"
     config.train_split = "train"
     config.eval_split = "test"
+    # One of tokenizer.TOKENIZERS: "bytes" (256 symbols) or "sentencepiece", trained once on the
+    # train split and stored beside the prepared data (or in tokenizer_dir, "" = beside it).
+    config.tokenizer = "bytes"
+    config.vocab_size = 0  # SentencePiece pieces (0: 4000); the model's vocabulary adds 5 ids.
+    config.tokenizer_dir = ""
     # A distill.py output folder: train on a teacher's outputs instead of the task's targets
     # (sequence-level knowledge distillation; data/distilled.py). "": the task's own data.
     config.distilled_dir = ""
@@ -80,7 +86,13 @@ def make_task(config: ml_collections.ConfigDict) -> Task:
 
 
 def _base_task(config: ml_collections.ConfigDict) -> Task:
+    tokenizer.check_tokenizer(config.tokenizer)
     if config.task in synthetic.TASKS:
+        if config.tokenizer != "bytes" or config.vocab_size:
+            raise ValueError(
+                f"data.tokenizer={config.tokenizer!r} (data.vocab_size={config.vocab_size}) is for "
+                f"the TFDS tasks {TFDS_TASKS}; data.task={config.task!r} has its own symbols."
+            )
         return synthetic.SyntheticTask(
             name=config.task,
             num_symbols=config.num_symbols,

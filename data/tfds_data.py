@@ -1,37 +1,42 @@
-"""Byte-level text and translation tasks read from prepared TFDS datasets, without TensorFlow.
+"""Text and translation tasks read from prepared TFDS datasets, without TensorFlow.
 
 Datasets are read with `tfds` builders' array_record data sources (random access) and grain's
 MapDataset on top: `source.seed(s).shuffle().repeat().random_map(make_row)`, where element g is a
 pure function of g. Row r of global batch `step` is element step * batch_size + r, so a batch is a
 pure function of (seed, split, step), and every epoch sees each example once, in a new order.
-Each byte b is token FIRST_SYMBOL + b, so no vocabulary has to be trained.
+Text becomes token ids through `task.tokenizer` (data/tokenizer.py, chosen by data.tokenizer):
+bytes (byte b is token FIRST_SYMBOL + b) or SentencePiece pieces; `task.detokenize(ids)` inverts
+it. Lengths below count tokens.
 
-- tfds_text: language-model rows `BOS bytes...` with no source (prefix_lengths = 1) and the loss
-  on every non-pad target. A document that fits (at most seq_len - 1 bytes) is taken whole and
-  ends with EOS; a longer one gives a window of seq_len bytes at a uniformly random offset, drawn
+- tfds_text: language-model rows `BOS tokens...` with no source (prefix_lengths = 1) and the loss
+  on every non-pad target. A document that fits (at most seq_len - 1 tokens) is taken whole and
+  ends with EOS; a longer one gives a window of seq_len tokens at a uniformly random offset, drawn
   per element (so per (seed, split, step, row)), without EOS. This handles datasets that hold one
   huge document per split (tiny_shakespeare) as well as sentence-level ones (lm1b). Rows are not
   packed, because packing would need a segment mask the model contract does not carry.
-- tfds_translation: `BOS source_bytes SEP target_bytes EOS`, loss on the target and EOS by
-  default. A pair that does not fit seq_len + 1 tokens is replaced by another pair drawn at random
-  (up to 16 draws, so the kept pairs lean a little towards short ones, as filtering would); if
-  none fits, the pair is truncated (the source to at least half of the room), still ending in EOS.
+- tfds_translation: `BOS source SEP target EOS`, loss on the target and EOS by default. A pair
+  that does not fit seq_len + 1 tokens is replaced by another pair drawn at random (up to 16
+  draws, so the kept pairs lean a little towards short ones, as filtering would); if none fits,
+  the pair is truncated (the source to at least half of the room), still ending in EOS.
 
-Prepare datasets once on a machine with internet (scripts/prepare_data.py); reading them here
-never touches the network.
+Prepare datasets once (scripts/prepare_data.py: with internet for TFDS's own sets, offline for
+bible/...); reading them here never touches the network.
 """
 
 import functools
 import importlib
+import os
+import re
 
 import grain
 import numpy as np
 import tensorflow_datasets as tfds
 
-from data import batching, vocab
+from data import batching, bible, tokenizer, vocab
 
 DEFAULT_SEQ_LEN = 256
 MAX_RESAMPLES = 16
+MAX_TOKENIZER_RECORDS = 1_000_000  # Training records of a SentencePiece model (lm1b has 30 M).
 # TFDS registers a builder only once its family module is imported, and imports those lazily:
 # without this, tfds.builder("wmt14_translate/de-en") reports that the dataset does not exist.
 _BUILDER_FAMILIES = ("tensorflow_datasets.text", "tensorflow_datasets.translate")
@@ -46,6 +51,13 @@ def load_builder(name: str, data_dir: str) -> tfds.core.DatasetBuilder:
     except tfds.core.registered.DatasetNotFoundError as error:
         raise ValueError(f"data.tfds_name={name!r} is not a known TFDS dataset.") from error
     if not builder.is_prepared():
+        if builder.name == bible.Bible.name:  # Prepared from Debian packages: no internet.
+            raise FileNotFoundError(
+                f"TFDS dataset {name!r} is not prepared in {builder.data_dir_root}. Prepare it "
+                f"once, offline, with `python scripts/prepare_data.py --name={name}` (add "
+                "--data_dir=DIR and set data.data_dir=DIR for another folder than "
+                "$TFDS_DATA_DIR or ~/tensorflow_datasets)."
+            )
         raise FileNotFoundError(
             f"TFDS dataset {name!r} is not prepared in {builder.data_dir_root} (looked for "
             f"{builder.data_dir}). Point the config key data.data_dir at the folder that holds it "
@@ -73,37 +85,77 @@ def _open_split(builder: tfds.core.DatasetBuilder, split: str, config_key: str):
     source = builder.as_data_source(split=split)
     if not len(source):
         raise ValueError(f"data.{config_key}={split!r} of {builder.name} has no examples.")
-    return _CachedSource(source)
+    return source
 
 
-class _CachedSource:
-    """Random access to a TFDS data source that keeps the most recently read records."""
+def _as_text(value) -> str:
+    return value if isinstance(value, str) else bytes(value).decode("utf-8")
 
-    def __init__(self, source, max_records: int = 64):
-        self._source = source
-        # Why: tiny_shakespeare holds one 1 MB document per split, and reading and decoding it
-        # again for every row costs about a millisecond a row.
-        self._read = functools.lru_cache(maxsize=max_records)(source.__getitem__)
+
+def make_tokenizer(
+    config, builder: tfds.core.DatasetBuilder, keys: tuple[str, ...]
+) -> tokenizer.Tokenizer:
+    """The tokenizer data.tokenizer names; a SentencePiece model is trained on the train split's
+    `keys` (one joint vocabulary) the first time, and stored beside the prepared data (or under
+    data.tokenizer_dir, in a folder named like the dataset's)."""
+    tokenizer.check_tokenizer(config.tokenizer)
+    if config.tokenizer == "bytes":
+        if config.vocab_size:
+            raise ValueError(
+                f"data.vocab_size={config.vocab_size} is for data.tokenizer='sentencepiece'; "
+                "bytes have 256 symbols (leave data.vocab_size=0)."
+            )
+        return tokenizer.ByteTokenizer()
+    vocab_size = int(config.vocab_size) or tokenizer.DEFAULT_VOCAB_SIZE
+    split = config.train_split
+    source = _open_split(builder, split, "train_split")
+    stem = "_".join([f"sentencepiece_{vocab_size}", "-".join(keys), re.sub(r"\W+", "-", split)])
+    folder = os.fspath(builder.data_dir)
+    if config.tokenizer_dir:
+        folder = os.path.join(os.path.expanduser(config.tokenizer_dir), builder.info.full_name)
+
+    def texts():
+        # The first records of a split that TFDS shuffled as it wrote: enough for a vocabulary.
+        for start in range(0, min(len(source), MAX_TOKENIZER_RECORDS), 4096):
+            stop = min(start + 4096, len(source), MAX_TOKENIZER_RECORDS)
+            for record in source.__getitems__(list(range(start, stop))):  # Batched: 2x faster.
+                yield from (_as_text(record[key]) for key in keys)
+
+    return tokenizer.sentencepiece_tokenizer(
+        os.path.join(folder, stem + ".model"),
+        vocab_size,
+        texts,
+        what=f"{builder.info.full_name} {split} ({', '.join(keys)})",
+    )
+
+
+class _EncodedSource:
+    """Random access to the token ids (of `keys`) of a TFDS data source's records; keeps the most
+    recently read ones."""
+
+    def __init__(self, source, encode, keys: tuple[str, ...], max_records: int = 64):
+        self._source, self._encode, self._keys = source, encode, keys
+        # Why: tiny_shakespeare holds one 1 MB document per split, and reading, decoding and
+        # tokenising it again for every row costs a millisecond (bytes) or more a row.
+        self._read = functools.lru_cache(maxsize=max_records)(self._read_uncached)
+
+    def _read_uncached(self, index: int) -> dict[str, np.ndarray]:
+        record = self._source[index]
+        return {key: self._encode(_as_text(record[key])) for key in self._keys}
 
     def __len__(self) -> int:
         return len(self._source)
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, index: int) -> dict[str, np.ndarray]:
         return self._read(int(index))
-
-
-def _as_bytes(value) -> bytes:
-    return value.encode("utf-8") if isinstance(value, str) else bytes(value)
 
 
 class _TfdsTask:
     """What the text and translation tasks share: sources per split, seeding, and batching."""
 
-    num_symbols = vocab.NUM_BYTES
-    vocab_size = vocab.vocab_size(vocab.NUM_BYTES)
     length_preserving = False
 
-    def __init__(self, name: str, config):
+    def __init__(self, name: str, config, keys: tuple[str, ...]):
         self.name = name
         self.seq_len = int(config.seq_len) or DEFAULT_SEQ_LEN
         self.loss_on = config.loss_on
@@ -113,9 +165,14 @@ class _TfdsTask:
         if config.seed < 0:
             raise ValueError(f"data.seed={config.seed} must be non-negative.")
         builder = load_builder(config.tfds_name, config.data_dir)
+        self.tokenizer = make_tokenizer(config, builder, keys)
+        self.num_symbols = self.tokenizer.num_symbols
+        self.vocab_size = vocab.vocab_size(self.num_symbols)
         sources = {
-            "train": _open_split(builder, config.train_split, "train_split"),
-            "eval": _open_split(builder, config.eval_split, "eval_split"),
+            split: _EncodedSource(
+                _open_split(builder, config[key], key), self.tokenizer.encode, keys
+            )
+            for split, key in (("train", "train_split"), ("eval", "eval_split"))
         }
         self._datasets = {}
         for split, records in sources.items():
@@ -132,9 +189,15 @@ class _TfdsTask:
                 .random_map(functools.partial(self._row, records))
             )
 
-    def _row(self, records, record, rng: np.random.Generator) -> tuple[bytes, bytes, bool]:
-        """(source bytes, target bytes, whether EOS ends the row) of one element of `records`."""
+    def _row(
+        self, records, record, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, bool]:
+        """(source ids, target ids, whether EOS ends the row) of one element of `records`."""
         raise NotImplementedError
+
+    def detokenize(self, ids) -> str:
+        """The text of token ids; special tokens (and ids outside the vocabulary) are dropped."""
+        return self.tokenizer.decode(ids)
 
     def batch(
         self,
@@ -152,12 +215,8 @@ class _TfdsTask:
             raise ValueError(f"step={step} must be non-negative.")
         dataset = self._datasets[split]
         elements = [dataset[step * batch_size + row] for row in range(rows.start, rows.stop)]
-        source_BxL, source_lengths_B = batching.pad_rows(
-            [vocab.bytes_to_ids(s) for s, _, _ in elements]
-        )
-        target_BxM, target_lengths_B = batching.pad_rows(
-            [vocab.bytes_to_ids(t) for _, t, _ in elements]
-        )
+        source_BxL, source_lengths_B = batching.pad_rows([s for s, _, _ in elements])
+        target_BxM, target_lengths_B = batching.pad_rows([t for _, t, _ in elements])
         with_eos_B = np.array([eos for _, _, eos in elements], dtype=bool)
         return self._to_batch(
             source_BxL, source_lengths_B, target_BxM, target_lengths_B, with_eos_B
@@ -170,18 +229,21 @@ class _TfdsTask:
 
 
 class TfdsTextTask(_TfdsTask):
-    """Language modelling on byte windows of a TFDS text dataset (`data.text_key`)."""
+    """Language modelling on token windows of a TFDS text dataset (`data.text_key`)."""
 
     def __init__(self, config):
         self.text_key = config.text_key
-        super().__init__("tfds_text", config)
+        super().__init__("tfds_text", config, (config.text_key,))
 
-    def _row(self, records, record, rng: np.random.Generator) -> tuple[bytes, bytes, bool]:
-        text = _as_bytes(record[self.text_key])
+    def _row(
+        self, records, record, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, bool]:
+        text = record[self.text_key]
+        nothing = text[:0]
         if len(text) <= self.seq_len - 1:  # BOS + text + EOS fits seq_len + 1 tokens.
-            return b"", text, True
+            return nothing, text, True
         start = int(rng.integers(0, len(text) - self.seq_len + 1))
-        return b"", text[start : start + self.seq_len], False
+        return nothing, text[start : start + self.seq_len], False
 
     def _to_batch(
         self, source_BxL, source_lengths_B, target_BxM, target_lengths_B, with_eos_B
@@ -202,17 +264,19 @@ class TfdsTextTask(_TfdsTask):
 
 
 class TfdsTranslationTask(_TfdsTask):
-    """Byte-level translation from `data.source_key` to `data.target_key` of a TFDS dataset."""
+    """Translation from `data.source_key` to `data.target_key` of a TFDS dataset."""
 
     def __init__(self, config):
         self.source_key, self.target_key = config.source_key, config.target_key
-        super().__init__("tfds_translation", config)
+        super().__init__("tfds_translation", config, (self.source_key, self.target_key))
         self._room = self.seq_len - 2  # seq_len + 1 tokens, less BOS, SEP and EOS.
 
-    def _pair(self, record) -> tuple[bytes, bytes]:
-        return _as_bytes(record[self.source_key]), _as_bytes(record[self.target_key])
+    def _pair(self, record) -> tuple[np.ndarray, np.ndarray]:
+        return record[self.source_key], record[self.target_key]
 
-    def _row(self, records, record, rng: np.random.Generator) -> tuple[bytes, bytes, bool]:
+    def _row(
+        self, records, record, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, bool]:
         pair = self._pair(record)
         for _ in range(MAX_RESAMPLES):
             if len(pair[0]) + len(pair[1]) <= self._room:
@@ -220,7 +284,7 @@ class TfdsTranslationTask(_TfdsTask):
             pair = self._pair(records[int(rng.integers(len(records)))])
         return (*self._truncate(*pair), True)
 
-    def _truncate(self, source: bytes, target: bytes) -> tuple[bytes, bytes]:
+    def _truncate(self, source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Cuts a pair to fit, keeping the whole target if the source keeps half of the room."""
         kept_source = source[: max(self._room - len(target), self._room // 2)]
         return kept_source, target[: self._room - len(kept_source)]

@@ -1,5 +1,8 @@
-"""data/tfds_data.py: text windows and translation pairs from tiny TFDS sets built here,
-determinism, process slices and clear errors for missing or bad TFDS configs."""
+"""data/tfds_data.py: text windows and translation pairs from tiny TFDS sets built here, as bytes
+and as SentencePiece pieces, determinism, process slices and clear errors for missing or bad TFDS
+configs."""
+
+import os
 
 import numpy as np
 import pytest
@@ -135,12 +138,78 @@ def test_tfds_translation_truncates_when_nothing_fits(data_config, tfds_dir):
         assert len(source) + len(target) == 6 and len(source) >= 3
 
 
+def sentencepiece_task(data_config, tfds_dir, **overrides):
+    """The translation task with a 28-piece SentencePiece model (the most its text allows)."""
+    settings = dict(
+        task="tfds_translation",
+        tfds_name="data_test_translation",
+        data_dir=tfds_dir,
+        seq_len=18,
+        tokenizer="sentencepiece",
+        vocab_size=28,
+    )
+    return make(data_config, **{**settings, **overrides})
+
+
+def test_tfds_translation_with_sentencepiece_fits_pairs_by_tokens(data_config, tfds_dir):
+    task = sentencepiece_task(data_config, tfds_dir)
+    assert (task.vocab_size, task.num_symbols) == (vocab.FIRST_SYMBOL + 28, 28)
+    model = "data_test_translation/1.0.0/sentencepiece_28_de-en_train.model"
+    assert os.path.exists(os.path.join(tfds_dir, model))
+    batch = task.batch(1, 32)
+    check_contract(task, batch, 32)
+    rows = {(task.detokenize(s), task.detokenize(t)) for s, t in split_rows(batch)}
+    # Each pair is at least 18 bytes, more than the room of 16 tokens: only as pieces do they fit
+    # whole, with no truncation; the long pair (60 pieces) never fits and is redrawn.
+    assert rows <= set(PAIRS["train"][:-1]) and len(rows) > 10
+    for de, en in PAIRS["train"]:
+        assert task.detokenize(task.tokenizer.encode(de)) == de
+        assert len(de.encode()) + len(en.encode()) > task.seq_len - 2
+    again = make(data_config)  # Loads the stored model: the same ids, the same batch.
+    np.testing.assert_array_equal(again.batch(1, 32)["inputs"], batch["inputs"])
+    specials = [vocab.BOS, *task.tokenizer.encode("Satz 3."), vocab.SEP, vocab.EOS, vocab.PAD]
+    assert task.detokenize(specials) == "Satz 3."
+
+
+def test_sentencepiece_model_goes_to_tokenizer_dir(data_config, tfds_dir, tmp_path):
+    sentencepiece_task(data_config, tfds_dir, tokenizer_dir=str(tmp_path))
+    model = "data_test_translation/1.0.0/sentencepiece_28_de-en_train.model"
+    assert os.path.exists(tmp_path / model)
+
+
+def test_tfds_text_with_sentencepiece_windows_tokens(data_config, tfds_dir):
+    task = make(
+        data_config,
+        task="tfds_text",
+        tfds_name="data_test_text",
+        data_dir=tfds_dir,
+        seq_len=32,
+        tokenizer="sentencepiece",
+        vocab_size=28,
+    )
+    batch = task.batch(0, 16)
+    check_contract(task, batch, 16)
+    for seq, length in zip(full_sequences(batch), batch["lengths"], strict=True):
+        text = task.detokenize(seq)
+        if seq[length] == vocab.EOS:
+            assert text in TEXT_DOCS["train"][1:]
+        else:  # A window of seq_len pieces: fewer pieces than bytes.
+            assert text in TEXT_DOCS["train"][0] and len(text.encode()) > 32
+
+
 def test_missing_tfds_dataset_names_the_config_key_and_the_fix(data_config, tmp_path):
     empty = tmp_path / "nothing_here"
     with pytest.raises(FileNotFoundError) as error:
         make(data_config, task="tfds_text", tfds_name="data_test_text", data_dir=str(empty))
     assert "data.data_dir" in str(error.value)
     assert str(empty) in str(error.value) and "scripts/prepare_data.py" in str(error.value)
+
+
+def test_unprepared_bible_names_the_offline_prepare_command(data_config, tmp_path):
+    with pytest.raises(FileNotFoundError) as error:
+        make(data_config, task="tfds_translation", tfds_name="bible/en-es", data_dir=str(tmp_path))
+    assert "`python scripts/prepare_data.py --name=bible/en-es`" in str(error.value)
+    assert "offline" in str(error.value) and str(tmp_path) in str(error.value)
 
 
 def test_bad_tfds_configs_raise_clear_errors(data_config, tfds_dir):
@@ -154,3 +223,7 @@ def test_bad_tfds_configs_raise_clear_errors(data_config, tfds_dir):
         )
     with pytest.raises(ValueError, match="not a known TFDS dataset"):
         make(data_config, task="tfds_text", tfds_name="no_such_set_xyz", data_dir=tfds_dir)
+    with pytest.raises(ValueError, match="data.vocab_size=100 is for data.tokenizer='sentencep"):
+        make(data_config, tfds_name="data_test_text", vocab_size=100)
+    with pytest.raises(ValueError, match=r"data.vocab_size=5000: Vocabulary size too high"):
+        sentencepiece_task(data_config, tfds_dir, vocab_size=5000)
