@@ -22,7 +22,9 @@ ROWS = "train.npz"
 PROVENANCE = "provenance.json"
 KEYS = ("inputs", "targets", "loss_mask", "lengths", "prefix_lengths")
 # Data settings that must be the teacher's: they fix the vocabulary, the row width and the loss.
-MATCHED = ("task", "num_symbols", "loss_on", "tfds_name")
+MATCHED = ("task", "num_symbols", "loss_on", "tfds_name", "tokenizer", "vocab_size")
+# What a provenance written before a key existed stands for.
+_BEFORE_THE_KEY = {"tokenizer": "bytes", "vocab_size": 0}
 
 
 def rows_from_continuations(
@@ -79,9 +81,9 @@ class DistilledTask:
         self.provenance = read_provenance(directory)
         made_from = self.provenance["data"]
         differs = [
-            f"data.{key}: {made_from.get(key)!r} -> {data_config[key]!r}"
+            f"data.{key}: {made_from.get(key, _BEFORE_THE_KEY.get(key))!r} -> {data_config[key]!r}"
             for key in MATCHED
-            if made_from.get(key) != data_config[key]
+            if made_from.get(key, _BEFORE_THE_KEY.get(key)) != data_config[key]
         ]
         if differs:
             raise ValueError(

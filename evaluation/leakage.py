@@ -179,6 +179,12 @@ def attention_maps(
     return probs_LxHxTxT[:, :, :length, :length]
 
 
+def token_label(task, token: int) -> str:
+    """A token as the maps' axes show it: its text (a subword piece, a byte) or its symbol."""
+    text = task.detokenize([token]) if hasattr(task, "detokenize") else ""
+    return text.strip() or vocab.render([token], task.num_symbols)
+
+
 def evaluate(run: LoadedRun, settings: ml_collections.ConfigDict, log: Log) -> Measurement:
     """The evaluator: perturbation leakage, the dependency map's future share, and the pictures
     (dependency and attention maps of the first held-out row)."""
@@ -194,7 +200,7 @@ def evaluate(run: LoadedRun, settings: ml_collections.ConfigDict, log: Log) -> M
     attention_LxTxT = attention_maps(
         run.model, batch["inputs"][0, :length], length, prefix_length
     ).mean(axis=1)
-    labels = [vocab.render([i], run.task.num_symbols) for i in batch["inputs"][0, :length]]
+    labels = [token_label(run.task, i) for i in batch["inputs"][0, :length]]
     return Measurement(
         metrics={
             "perturbation_leakage": (perturbation, None),

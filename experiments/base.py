@@ -144,7 +144,7 @@ def check_config(resolved: ml_collections.ConfigDict, task) -> None:
     if model.vocab_size < task.vocab_size:
         raise ValueError(
             f"model.vocab_size={model.vocab_size} cannot hold the task's tokens: "
-            f"data.num_symbols={task.num_symbols} plus the special ids need {task.vocab_size}; "
+            f"its {task.num_symbols} symbols plus the special ids need {task.vocab_size}; "
             "set model.vocab_size=0 to take it from the task, or larger."
         )
 

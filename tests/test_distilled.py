@@ -61,6 +61,10 @@ def test_distilled_data_from_another_task_or_a_missing_folder_is_refused(tmp_pat
     distilled.write(str(tmp_path), rows, {"teacher": {}, "data": _config().to_dict()})
     with pytest.raises(ValueError, match="data.task: 'reverse' -> 'sort'"):
         data.make_task(_config(task="sort", distilled_dir=str(tmp_path)))
+    # Data distilled before the tokenizer keys existed was byte-level, with no vocab_size.
+    older = {k: v for k, v in _config().to_dict().items() if k not in ("tokenizer", "vocab_size")}
+    distilled.write(str(tmp_path), rows, {"teacher": {}, "data": older})
+    data.make_task(_config(distilled_dir=str(tmp_path)))
 
 
 def test_distill_py_decodes_with_the_teacher_and_records_it(tiny_workdir, tmp_path):
