@@ -86,7 +86,12 @@ def read_metrics(run_dir: str) -> dict[str, list]:
 def _task_label(run: LoadedRun) -> str:
     """The task's name, and the teacher whose outputs the variant trained on, if any."""
     teacher = getattr(run.task, "teacher", None)  # data/distilled.py's DistilledTask.
-    task = run.config.data.task
+    data_config = run.config.data
+    task = data_config.task
+    if task == "tfds_translation":  # e.g. "bible/en-es (en→es)"
+        task = f"{data_config.tfds_name} ({data_config.source_key}→{data_config.target_key})"
+    elif task == "tfds_text":
+        task = f"{data_config.tfds_name} ({data_config.text_key})"
     return f"{task} (distilled from {teacher})" if teacher else task
 
 

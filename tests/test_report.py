@@ -493,3 +493,11 @@ def test_index_html_renders_every_image_in_chromium(tmp_path, results):
 
 def test_the_renderer_knows_the_non_ar_objectives_that_training_defines():
     assert NON_AR_OBJECTIVES == MASKED_OBJECTIVES
+
+
+def test_the_summary_marks_an_encoder_decoder():
+    from evaluation.report import tables
+
+    record = {"mask_kind": "causal", "config": {"model": {"architecture": "encoder_decoder"}}}
+    assert tables._mask(record) == "enc-dec, causal"
+    assert tables._mask({"mask_kind": "prefix", "config": {"model": {}}}) == "prefix"

@@ -149,3 +149,22 @@ def test_eval_py_writes_a_complete_report(tiny_workdir, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     names = set(os.listdir(workdir / "report"))
     assert {"results.json", "report.md", "index.html", "attention_maps.png"} <= names
+
+
+def test_task_labels_name_the_dataset_and_the_teacher():
+    from types import SimpleNamespace
+
+    import data
+
+    def label(teacher=None, **data_keys):
+        config = SimpleNamespace(data=data.default_data_config())
+        config.data.update(data_keys)
+        return runner._task_label(
+            SimpleNamespace(config=config, task=SimpleNamespace(teacher=teacher))
+        )
+
+    assert label(task="reverse") == "reverse"
+    assert label(task="reverse", teacher="reverse_ar") == "reverse (distilled from reverse_ar)"
+    translation = dict(task="tfds_translation", tfds_name="bible/en-es", source_key="en")
+    assert label(**translation, target_key="es") == "bible/en-es (en→es)"
+    assert label(task="tfds_text", tfds_name="bible/en-es", text_key="en") == "bible/en-es (en)"

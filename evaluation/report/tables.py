@@ -42,6 +42,13 @@ def family_of(results: dict, decoder: str) -> str:
     return results.get("decoders", {}).get(decoder, {}).get("family", "—")
 
 
+def _mask(record: dict) -> str:
+    """The mask kind, and "enc-dec" for an encoder-decoder (whose mask is its decoder's)."""
+    model = record.get("config", {}).get("model", {})
+    enc_dec = model.get("architecture") == "encoder_decoder"
+    return f"enc-dec, {record['mask_kind']}" if enc_dec else record["mask_kind"]
+
+
 def _steps(record: dict) -> str:
     """'1200/1200': the step evaluated (each distinct one, over seeds) of the configured steps."""
     steps = ",".join(str(s) for s in dict.fromkeys(record.get("steps", [])))
@@ -72,7 +79,7 @@ def summary_table(records: list[dict]) -> Table:
             [
                 r["name"],
                 r["task"],
-                r["mask_kind"],
+                _mask(r),
                 r["objective"],
                 str(len(r["seeds"])),
                 f"{r['num_params']:,}" if r.get("num_params") is not None else "—",
