@@ -5,7 +5,6 @@ import copy
 import json
 import os
 import shutil
-import stat
 import subprocess
 import sys
 
@@ -144,6 +143,11 @@ def _speed():
 
 @pytest.fixture
 def results():
+    return make_results()
+
+
+def make_results() -> dict:
+    """A results dict with a causal, a full-mask and a CMLM variant (test_report_*.py share it)."""
     nar = _record(
         "copy_nar",
         "prefix_full",
@@ -250,77 +254,6 @@ def test_distilled_and_exact_parallel_variants_get_their_own_verdicts(results):
     assert dict(zip(headers, row, strict=True))["target passes per token"] == "0.25"
 
 
-SIGNATURES = {
-    "bleu": "nrefs:1|bs:300|seed:12345|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0",
-    "chrf": "nrefs:1|bs:300|seed:12345|case:mixed|eff:yes|nc:6|nw:0|space:no|version:2.6.0",
-}
-
-
-def _with_translation(results: dict) -> dict:
-    """The results plus a translation task: a causal variant, a full-mask one decoded honestly,
-    and a CMLM one whose baseline is the causal one; BLEU and chrF as quality.py writes them."""
-    sample = {
-        "source": "Ich trinke <b>Kaffee</b> & Tee.",
-        "reference": "I drink <b>coffee</b> & tea.",
-        "hypothesis": "I drink coffee | tea.\x13",  # A control character: shown as �.
-    }
-    for name, kind, decoder, bleu, chrf, objective in (
-        ("causal_de_en", "causal", "AR (cache)", 21.34, 45.6, "teacher_forcing"),
-        ("full_de_en", "full", "AR (no cache, honest)", 3.21, 20.5, "teacher_forcing"),
-        ("cmlm_de_en", "prefix_full", "mask-predict K=4", 18.3, 44.0, "masked"),
-    ):
-        record = _record(name, kind, 0.0, {decoder: 0.02}, objective=objective)
-        record["task"] = "tfds_translation"
-        record["metrics"][f"bleu/{decoder}"] = _metric(bleu, example_sem=1.2)
-        record["metrics"][f"chrf/{decoder}"] = _metric(chrf, example_sem=0.8)
-        record["signatures"] = dict(SIGNATURES)
-        record["samples"] = {decoder: [sample]}
-        results["variants"].append(record)
-    results["variants"][-1]["baseline"] = "causal_de_en"
-    return results
-
-
-def test_translation_variants_get_bleu_and_chrf_columns_and_verdicts(results):
-    base = ["variant", "decoder", "family", "exact match", "token accuracy"]
-    assert report_tables.quality_table(results)[0] == base  # No BLEU: the table as before.
-    headers, rows = report_tables.quality_table(_with_translation(results))
-    assert headers == [*base, "BLEU", "chrF"]
-    cells = {tuple(row[:2]): row[5:] for row in rows}
-    assert cells["causal_de_en", "AR (cache)"] == ["21.3 ± 1.2†", "45.6 ± 0.8†"]
-    assert cells["cmlm_de_en", "mask-predict K=4"] == ["18.3 ± 1.2†", "44.0 ± 0.8†"]
-    assert cells["causal", "AR (cache)"] == ["—", "—"]
-    text = report.verdicts(results)
-    assert "causal_de_en: AR (cache) BLEU 21.3, chrF 45.6 on tfds_translation." in text
-    assert (
-        "cmlm_de_en: mask-predict K=4 BLEU 18.3, chrF 44.0 on tfds_translation; its BLEU is 3.0 "
-        "points below AR's (21.3)." in text
-    )
-    assert (
-        "full_de_en: decoded honestly (AR (no cache, honest)), BLEU 3.2 on tfds_translation is "
-        "18.1 points below the causal causal_de_en's 21.3 (AR (cache), same architecture)."
-    ) in text
-    assert not [v for v in text if "de_en" in v and "exact match" in v]  # BLEU says it instead.
-
-
-def test_translation_report_shows_the_signatures_once_and_samples_as_text(tmp_path, results):
-    path = report.write(str(tmp_path / "report"), _with_translation(results))
-    files = {}
-    for name in ("report.md", "index.html"):
-        with open(os.path.join(path, name), encoding="utf-8") as f:
-            files[name] = f.read()
-    markdown, html = files["report.md"], files["index.html"]
-    for signature in SIGNATURES.values():
-        assert markdown.count(signature) == html.count(signature) == 1
-    assert f"<code>{SIGNATURES['bleu']}</code>" in html
-    assert "source:     Ich trinke <b>Kaffee</b> & Tee.\n" in markdown
-    assert "hypothesis: I drink coffee | tea.�\n" in markdown
-    assert '<table class="samples">' in html and "<b>Kaffee" not in html  # Escaped text.
-    assert '<td class="text">Ich trinke &lt;b&gt;Kaffee&lt;/b&gt; &amp; Tee.</td>' in html
-    assert "<pre>^ab|  →  ab$" in html  # The synthetic variants keep their sample lines.
-    again = report.render(report.read_results(path))
-    assert again["report.md"] == markdown and again["index.html"] == html
-
-
 def test_verdicts_survive_absent_pieces(results):
     results["speed"] = {}
     for record in results["variants"]:
@@ -366,82 +299,6 @@ def test_report_content(results):
     assert "<li><strong>Perturbation</strong>: every real token" in html
     assert "Greedy, with a <em>KV cache</em>." in html
     assert "<b>Warning</b>: not trained" in html and "**" not in html
-
-
-def test_write_swaps_in_a_complete_report(tmp_path, results):
-    (tmp_path / ".report-tmp-x").mkdir()  # Left behind by an eval that died.
-    path = report.write(str(tmp_path / "report"), results)
-    assert path == str(tmp_path / "report")
-    assert {"report.md", "index.html", "results.json"} | FIGURES == set(os.listdir(path))
-    with open(os.path.join(path, "results.json")) as f:
-        assert json.load(f) == results
-    assert sorted(os.listdir(tmp_path)) == ["report"]  # No staging folders left behind.
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o755
-    assert stat.S_IMODE(os.stat(os.path.join(path, "index.html")).st_mode) == 0o644
-    report.write(path, results)  # Over an existing report.
-    assert sorted(os.listdir(tmp_path)) == ["report"]
-
-
-def test_a_running_evals_staging_folder_is_left_alone(tmp_path, results):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
-    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as running:
-        (tmp_path / f".report-tmp-{running.pid}-abc").mkdir()  # Another eval, writing now.
-        (tmp_path / f".report-tmp-{dead}-abc").mkdir()  # An eval that died.
-        report.write(str(tmp_path / "report"), results)
-        assert sorted(os.listdir(tmp_path)) == [f".report-tmp-{running.pid}-abc", "report"]
-        running.kill()
-
-
-def test_failed_render_leaves_the_old_report_intact(tmp_path, results, monkeypatch):
-    old = tmp_path / "report"
-    old.mkdir()
-    (old / "index.html").write_text("the good old report")
-
-    def broken(results):
-        raise RuntimeError("drawing failed half-way")
-
-    monkeypatch.setattr(rendering, "figures", broken)
-    with pytest.raises(RuntimeError):
-        report.write(str(old), results)
-    monkeypatch.undo()
-    # A failure while writing the staging folder (a name that cannot be created).
-    files = report.render(results) | {"missing/x.png": b"png"}
-    monkeypatch.setattr("evaluation.report.store.render", lambda results: files)
-    with pytest.raises(FileNotFoundError):
-        report.write(str(old), results)
-    assert (old / "index.html").read_text() == "the good old report"
-    assert sorted(os.listdir(tmp_path)) == ["report"]
-
-
-def test_results_json_rejects_nan(tmp_path, results):
-    results["variants"][0]["metrics"]["loss_honest"]["mean"] = float("nan")
-    with pytest.raises(ValueError):
-        report.write(str(tmp_path / "report"), results)
-    assert os.listdir(tmp_path) == []
-
-
-def test_render_only_gives_the_same_report(tmp_path, results):
-    path = report.write(str(tmp_path / "report"), results)
-    again = report.render(report.read_results(path))
-    for name in ("report.md", "index.html", "results.json"):
-        with open(os.path.join(path, name), encoding="utf-8") as f:
-            assert again[name] == f.read(), name
-
-
-def test_read_results_errors_are_one_clear_line(tmp_path, results):
-    report_dir = tmp_path / "report"
-    with pytest.raises(ValueError, match="does not exist: rerun python eval.py --workdir="):
-        report.read_results(str(report_dir))
-    report_dir.mkdir()
-    (report_dir / "results.json").write_text(json.dumps(results)[:100])
-    with pytest.raises(ValueError, match="is not valid JSON") as truncated:
-        report.read_results(str(report_dir))
-    (report_dir / "results.json").write_text(json.dumps(results | {"schema_version": 1}))
-    with pytest.raises(ValueError, match="schema_version 1, this renderer reads 2") as old:
-        report.read_results(str(report_dir))
-    for error in (truncated, old):
-        assert "\n" not in str(error.value) and "without --render_only" in str(error.value)
 
 
 def test_the_renderer_imports_no_model_code(tmp_path, results):
@@ -493,11 +350,3 @@ def test_index_html_renders_every_image_in_chromium(tmp_path, results):
 
 def test_the_renderer_knows_the_non_ar_objectives_that_training_defines():
     assert NON_AR_OBJECTIVES == MASKED_OBJECTIVES
-
-
-def test_the_summary_marks_an_encoder_decoder():
-    from evaluation.report import tables
-
-    record = {"mask_kind": "causal", "config": {"model": {"architecture": "encoder_decoder"}}}
-    assert tables._mask(record) == "enc-dec, causal"
-    assert tables._mask({"mask_kind": "prefix", "config": {"model": {}}}) == "prefix"
