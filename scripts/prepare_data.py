@@ -33,7 +33,7 @@ from data import bible  # noqa: E402  (registers bible/en-es and bible/kjv-web w
 
 _NAMES = flags.DEFINE_multi_string(
     "name",
-    ["bible/en-es"],  # Offline; the corpus of experiments/translate.py and text.py.,
+    ["bible/en-es"],  # Offline; the corpus of experiments/translate.py and text.py.
     "TFDS dataset[/config] to prepare: "
     + ", ".join(f"{bible.Bible.name}/{config.name}" for config in bible.Bible.BUILDER_CONFIGS)
     + " (offline), lm1b, wmt14_translate/de-en, ...",
