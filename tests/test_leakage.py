@@ -49,6 +49,16 @@ def test_causal_dependency_map_is_exactly_lower_triangular(copy_task, batch):
     assert leakage.future_share(map_TxT) == 0.0
 
 
+@pytest.mark.parametrize("kind", ["causal", "full"])
+def test_forward_and_reverse_mode_give_the_same_map(copy_task, batch, kind, exact_fp32_matmuls):
+    model = make_tiny_model(copy_task, kind)
+    args = (batch["inputs"][0], int(batch["lengths"][0]), int(batch["prefix_lengths"][0]))
+    forward = leakage.dependency_map(model, *args, forward_mode=True)
+    reverse = leakage.dependency_map(model, *args, forward_mode=False)
+    np.testing.assert_allclose(forward, reverse, rtol=1e-5, atol=1e-7)
+    assert np.all((forward == 0.0) == (reverse == 0.0))  # The same exact zeros.
+
+
 def test_full_map_has_future_mass_and_prefix_only_inside_the_prompt(copy_task, batch):
     length, prefix = int(batch["lengths"][0]), int(batch["prefix_lengths"][0])
     full = leakage.dependency_map(
