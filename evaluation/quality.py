@@ -75,11 +75,13 @@ def losses(model: Decoder, task, num_examples: int, batch_size: int) -> dict[str
     return {name: np.concatenate(values) for name, values in out.items()}
 
 
-def random_task(data_config: ml_collections.ConfigDict, max_len: int):
+def random_task(data_config: ml_collections.ConfigDict, max_len: int, vocab_size: int):
     """The `random` task with the data config's symbols and lengths, fitted to the model."""
     config = ml_collections.ConfigDict(data_config.to_dict())
     if config.task not in data.synthetic.TASKS:
-        config.num_symbols = vocab.NUM_BYTES  # Byte-level text: 256 symbols.
+        # Text: every ordinary id of the model's vocabulary (256 bytes, or the subword pieces).
+        config.num_symbols = vocab_size - vocab.FIRST_SYMBOL
+    config.tokenizer, config.vocab_size = "bytes", 0  # A synthetic task has its own symbols.
     config.task, config.seq_len, config.loss_on = "random", 0, "target"
     config.max_len = min(config.max_len, max_len - 1)
     config.min_len = min(config.min_len, config.max_len)
@@ -90,7 +92,7 @@ def random_floor(
     model: Decoder, data_config: ml_collections.ConfigDict, num_examples: int, batch_size: int
 ) -> dict[str, float]:
     """Loss on uniform random symbols, and the floor ln(num_symbols) no honest model beats."""
-    task = random_task(data_config, model.cfg.max_len)
+    task = random_task(data_config, model.cfg.max_len, model.cfg.vocab_size)
     sums, counts = [], []
     for b in eval_batches(task, num_examples, batch_size):
         loss_sum, count = row_losses(

@@ -190,3 +190,10 @@ def test_a_multi_modal_task_is_scored_correct_mixed_or_wrong(data_config):
     assert scores.outcomes["mixed"].mean() == 1.0  # Every source has >= 2 tokens.
     assert scores.outcomes["correct"].sum() == scores.outcomes["wrong"].sum() == 0
     assert scores.samples[0].endswith("mixed")
+
+
+def test_the_random_floor_of_a_subword_text_task_spans_its_pieces():
+    config = data.default_data_config()
+    config.update(task="tfds_translation", tokenizer="sentencepiece", vocab_size=4000)
+    task = quality.random_task(config, max_len=32, vocab_size=4005)
+    assert task.num_symbols == 4000 and task.vocab_size == 4005
