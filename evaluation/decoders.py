@@ -229,7 +229,9 @@ register(
             "`AR (cache)` on an encoder-decoder whose decode steps project the cross-attention "
             "keys and values of the encoder output again (`cross_kv_cache=False`), instead of "
             "reading the ones the prefill cached: the same tokens, timed to show what that "
-            "cache saves. Timed only (`eval.speed.decoders`)."
+            "cache saves. An optimization barrier keeps XLA from hoisting the loop-invariant "
+            "projection out of the decode loop, which would cache it anyway. Timed only "
+            "(`eval.speed.decoders`)."
         ),
         decode=_ar(use_cache=True),
         applies_to=lambda mask_kind, objective: False,  # Its tokens are AR (cache)'s.

@@ -48,8 +48,8 @@ class ModelConfig:
     length_head: bool = False
     architecture: str = "decoder"
     # Encoder-decoder only: keep each layer's cross-attention keys and values of the encoder output
-    # in the cache (computed once per prompt). False projects them again at every decode step:
-    # the same function, kept to time what the cache saves.
+    # in the cache (computed once per prompt). False projects them again at every decode step,
+    # as a decoder without this cache must: the same function, kept to time what the cache saves.
     cross_kv_cache: bool = True
 
     def __post_init__(self):

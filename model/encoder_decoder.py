@@ -55,7 +55,12 @@ class EncoderDecoder(Decoder):
     def memory(self, x_BxTxD, key_positions_BxT, prefix_lengths_B, cache, dropout_rngs):
         """The encoder output of this call's source tokens, or the cache's (after the prefill)."""
         if cache is not None and cache.memory is not None:
-            return cache.memory
+            if self.cfg.cross_kv_cache:
+                return cache.memory
+            # Tied to the step's slot index, the projection stays in the decode loop: XLA would
+            # otherwise hoist it out (loop-invariant code motion), caching the K/V itself.
+            states_BxPxD, _ = jax.lax.optimization_barrier((cache.memory.states_BxPxD, cache.index))
+            return cache.memory._replace(states_BxPxD=states_BxPxD)
         states_BxTxD, source_keys_BxT = self.encode(
             x_BxTxD, key_positions_BxT, prefix_lengths_B, dropout_rngs
         )
