@@ -158,10 +158,11 @@ def dependency_maps(records: list[dict]) -> bytes:
 
 
 def attention_maps(records: list[dict]) -> bytes:
-    """Attention probabilities per layer (mean over heads) of one example; 3 variants per row."""
+    """Attention probabilities per layer (mean over heads) of one example; at most 6 panels (and
+    3 variants) per row, so that deep models keep legible panels."""
     attention = [np.asarray(r["pictures"]["attention"], float) for r in records]
     num_layers = max(a_LxTxT.shape[0] for a_LxTxT in attention)
-    rows, per_row = _grid(len(records), 3)
+    rows, per_row = _grid(len(records), max(1, min(3, 6 // num_layers)))
     cols = per_row * num_layers
     fig = Figure(figsize=(2.5 * cols, 3.1 * rows))
     axes = fig.subplots(rows, cols, squeeze=False)
