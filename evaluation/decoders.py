@@ -7,6 +7,26 @@ report's quality, speed and verdict tables. A decoder is a function
 EOS, then padding; `lengths_B` counts the prompt and the continuation), plus what the tables need
 to know about it: its family, the variants it is scored on, and the mask of the model it is timed
 on. Shape legend: B rows, P prompt width.
+
+Example: sampling at temperature 0.8 as a new decoder (add its name to `eval.speed.decoders` to
+time it):
+
+    from evaluation import decoders
+    from model import generate
+
+    def sample_t08(models, prompts):          # -> GenerateOutput(tokens_BxL, lengths_B)
+        return generate(models.model, prompts.prompts_BxP, prompts.prompt_lengths_B,
+                        max_new_tokens=prompts.max_new_tokens, eos_id=prompts.eos_id,
+                        temperature=0.8)
+
+    decoders.register(decoders.DecoderSpec(
+        name="AR (cache, T=0.8)", family="AR", description="Sampling at temperature 0.8.",
+        decode=sample_t08,
+        applies_to=lambda mask_kind, objective: mask_kind == "causal",
+        timing_mask="causal"))
+
+A decoder that needs a second model (a draft, a baseline) sets `needs="speculative.draft_variant"`
+(the key under `config.eval` naming that variant) and receives it as `models.second`.
 """
 
 import dataclasses

@@ -7,6 +7,20 @@ with the experiment's `eval` section. Seeds are aggregated as {mean, sem, n_seed
 per_seed_sem}, BLEU and chrF like every other metric; the signatures that a "run" evaluator
 gives (sacrebleu's) go into the variant's record. The report (evaluation/report/) renders the
 results dict this returns.
+
+Example, a new evaluator:
+
+    from evaluation import runner
+    from evaluation.run import Measurement
+
+    def param_norm(run, settings, log):
+        norm = sum(float((x ** 2).sum()) for x in jax.tree.leaves(nnx.state(run.model))) ** 0.5
+        return Measurement(metrics={"param_norm": (norm, None)})
+
+    runner.EVALUATORS["param_norm"] = runner.Evaluator(param_norm, "run")
+
+Its `metrics` become rows of the variant's metrics (mean ± sem over seeds); `tables` and `info` of
+a "timed" evaluator go into `results["speed"]`.
 """
 
 import dataclasses
