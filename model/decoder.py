@@ -75,6 +75,8 @@ class Block(nnx.Module):
 class Decoder(nnx.Module):
     """Token + learned position embeddings, `num_layers` blocks, final LayerNorm, LM head."""
 
+    cross_attention = False  # Whether the blocks cross-attend (model/encoder_decoder.py).
+
     def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
         self.cfg = cfg
         kw = dict(dtype=cfg.compute_dtype, param_dtype=cfg.weight_dtype, rngs=rngs)
@@ -90,7 +92,12 @@ class Decoder(nnx.Module):
                 cfg.max_len, cfg.d_model, embedding_init=sharding.named(init, "positions", "embed"),
                 **kw,
             )  # fmt: skip
-            self.blocks = nnx.List([Block(cfg, rngs=rngs) for _ in range(cfg.num_layers)])
+            self.blocks = nnx.List(
+                [
+                    Block(cfg, rngs=rngs, cross_attention=self.cross_attention)
+                    for _ in range(cfg.num_layers)
+                ]
+            )
             self.ln_final = sharding.layer_norm(cfg.d_model, **kw)
             self.lm_head = sharding.linear(cfg.d_model, cfg.vocab_size, ("embed", "vocab"), **kw)
             if cfg.length_head:  # Classes 0 .. max_len: a target length.

@@ -28,15 +28,14 @@ from model.decoder import Block, Decoder, _default_positions
 class EncoderDecoder(Decoder):
     """`num_layers` encoder blocks, `num_layers` decoder blocks that cross-attend, one LM head."""
 
+    cross_attention = True  # The decoder's blocks, which Decoder.__init__ builds.
+
     def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
-        super().__init__(cfg, rngs=rngs)  # Embeddings, LM head, length head; blocks replaced here.
+        super().__init__(cfg, rngs=rngs)  # Embeddings, decoder blocks, LM head, length head.
         kw = dict(dtype=cfg.compute_dtype, param_dtype=cfg.weight_dtype, rngs=rngs)
         with nnx.use_eager_sharding(False):
             self.encoder = nnx.List([Block(cfg, rngs=rngs) for _ in range(cfg.num_layers)])
             self.ln_encoder = sharding.layer_norm(cfg.d_model, **kw)
-            self.blocks = nnx.List(
-                [Block(cfg, rngs=rngs, cross_attention=True) for _ in range(cfg.num_layers)]
-            )
 
     def self_attention_mask(self, positions_BxT, key_positions_BxS, prefix_lengths_B):
         """The decoder's mask over `SEP target...` keys; a source query sees itself alone."""
