@@ -36,6 +36,9 @@ class Task(Protocol):
     num_symbols: int  # Ordinary symbols (256 for bytes).
     length_preserving: bool  # Target length == source length (copy, reverse, sort).
 
+    def outcome(self, source: np.ndarray, generated: np.ndarray) -> str | None:
+        """The grade of a continuation on a multi-modal task (correct, mixed, wrong); else None."""
+
     def batch(
         self,
         step: int,

@@ -199,6 +199,10 @@ class _TfdsTask:
         """The text of token ids; special tokens (and ids outside the vocabulary) are dropped."""
         return self.tokenizer.decode(ids)
 
+    def outcome(self, source: np.ndarray, generated: np.ndarray) -> None:
+        """No multi-modal grading (correct, mixed, wrong) for real text."""
+        del source, generated
+
     def batch(
         self,
         step: int,

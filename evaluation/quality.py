@@ -200,9 +200,7 @@ def decode_and_score(
         e, a = score(generated, refs)
         exact.append(e)
         accuracy.append(a)
-        # Only a multi-modal synthetic task grades outcomes (correct, mixed, wrong).
-        outcome = getattr(task, "outcome", lambda source, generated: None)
-        outcomes += [outcome(p[1:-1], g) for p, g in zip(prompt_rows, generated, strict=True)]
+        outcomes += [task.outcome(p[1:-1], g) for p, g in zip(prompt_rows, generated, strict=True)]
         if as_text:
             rows = zip(prompt_rows, whole_refs, generated, strict=True)
             texts += [translation.row_texts(task, *row) for row in rows]

@@ -227,3 +227,21 @@ def test_bad_tfds_configs_raise_clear_errors(data_config, tfds_dir):
         make(data_config, tfds_name="data_test_text", vocab_size=100)
     with pytest.raises(ValueError, match=r"data.vocab_size=5000: Vocabulary size too high"):
         sentencepiece_task(data_config, tfds_dir, vocab_size=5000)
+
+
+def test_a_translation_task_is_scored_by_the_quality_evaluator(data_config, tfds_dir):
+    """The real task through decode_and_score (eval.py once crashed here on task.outcome)."""
+
+    from evaluation import decoders, quality
+    from model import ModelConfig, make_decoder
+
+    task = sentencepiece_task(data_config, tfds_dir)
+    cfg = ModelConfig(vocab_size=task.vocab_size, d_model=16, num_heads=2, num_layers=1,
+                      d_ff=32, max_len=task.seq_len, architecture="encoder_decoder")  # fmt: skip
+    models = decoders.Models(make_decoder(cfg))
+    batches = [task.batch(0, 4, split="eval")]
+    scores = quality.decode_and_score(decoders.DECODERS["AR (cache)"], models, batches, task, 2)
+    assert len(scores.texts) == 4 and not scores.outcomes
+    assert scores.texts[0]["source"] == task.detokenize(
+        batches[0]["inputs"][0, : batches[0]["prefix_lengths"][0]]
+    )
