@@ -15,9 +15,14 @@ from flax import nnx
 from model import sharding
 from model.config import MASK_KINDS, ModelConfig
 
-# Head-major, {"k": [B, H, S, K], "v": [B, H, S, K]}: the CPU dot wants (B, H) as batch dims, so
-# a [B, S, H, K] cache would be transposed (copied) whole at every decode step: 4-8x slower.
+# Head-major, {"k": [B, H, K, S], "v": [B, H, S, K]}: keys slot-minor, values slot-major. A decode
+# step's attention (`cached_attention`) is then two multiply-reduce loops that run along each
+# array's contiguous axis (scores along S, outputs along K), which XLA CPU vectorises; as batched
+# dots over (B, H) the same step took 1.6x as long (benchmarks/sampling.py has the figures). A
+# [B, S, H, K] cache would be transposed (copied) whole at every decode step: 4-8x slower still.
 LayerCache = dict[str, jax.Array]
+SLOT_AXIS = {"k": 3, "v": 2}  # The axis of a layer cache's arrays along which slots lie.
+
 
 # The position recorded for a key that does not exist: padding, or a cache slot not yet written.
 EMPTY = jnp.iinfo(jnp.int32).max
@@ -81,9 +86,45 @@ def init_layer_cache(
     batch_size: int, cache_len: int, cfg: ModelConfig, dtype: jnp.dtype | None = None
 ) -> LayerCache:
     """An empty cache for one layer; the mask (not zeros) keeps unwritten slots out of reach."""
-    shape = (batch_size, cfg.num_heads, cache_len, cfg.head_dim)
+    H, K = cfg.num_heads, cfg.head_dim
     dtype = dtype or cfg.compute_dtype
-    return {"k": jnp.zeros(shape, dtype), "v": jnp.zeros(shape, dtype)}
+    return {
+        "k": jnp.zeros((batch_size, H, K, cache_len), dtype),
+        "v": jnp.zeros((batch_size, H, cache_len, K), dtype),
+    }
+
+
+def cached_attention(
+    q_BxTxHxK: jax.Array, k_BxHxKxS: jax.Array, v_BxHxSxK: jax.Array, mask_Bx1xTxS: jax.Array
+) -> jax.Array:
+    """Attention of T queries to a cache's keys and values; [B, T, H, K].
+
+    The arithmetic of `jax.nn.dot_product_attention` (fp32 logits and softmax, masked logits set
+    to the same large negative number), on the cache's layout. One query per row (a decode step)
+    takes a multiply-reduce over K for its logits (contiguous along S) and one over S for its
+    output (contiguous along K). More queries (a prefill; a speculative round's G + 1) take
+    dots, which reuse each key across the queries: XLA CPU writes a multiply-reduce's products
+    out whole before reducing them, T times the cache's bytes.
+    """
+    B, T, H, K = q_BxTxHxK.shape
+    f32 = jnp.promote_types(q_BxTxHxK.dtype, jnp.float32)
+    q_BxHxTxK = q_BxTxHxK.swapaxes(1, 2)
+    if T == 1:
+        products_BxHxTxKxS = q_BxHxTxK[..., None].astype(f32) * k_BxHxKxS[:, :, None].astype(f32)
+        logits_BxHxTxS = products_BxHxTxKxS.sum(axis=3)
+    else:
+        logits_BxHxTxS = jnp.einsum(
+            "bhtk,bhks->bhts", q_BxHxTxK, k_BxHxKxS, preferred_element_type=f32
+        )
+    logits_BxHxTxS = logits_BxHxTxS * jnp.asarray(K**-0.5, f32)
+    logits_BxHxTxS = jnp.where(mask_Bx1xTxS, logits_BxHxTxS, -0.7 * jnp.finfo(f32).max)
+    probs_BxHxTxS = jax.nn.softmax(logits_BxHxTxS, axis=-1).astype(v_BxHxSxK.dtype)
+    if T == 1:
+        products_BxHxTxSxK = probs_BxHxTxS[..., None].astype(f32) * v_BxHxSxK[:, :, None]
+        y_BxHxTxK = products_BxHxTxSxK.sum(axis=3).astype(v_BxHxSxK.dtype)
+    else:
+        y_BxHxTxK = jnp.einsum("bhts,bhsk->bhtk", probs_BxHxTxS, v_BxHxSxK)
+    return y_BxHxTxK.swapaxes(1, 2)
 
 
 class SelfAttention(nnx.Module):
@@ -106,21 +147,17 @@ class SelfAttention(nnx.Module):
         H, K = self.cfg.num_heads, self.cfg.head_dim
         qkv_BxTx3xHxK = self.qkv(x_BxTxD).reshape(B, T, 3, H, K)
         q_BxTxHxK, k_BxTxHxK, v_BxTxHxK = (qkv_BxTx3xHxK[:, :, i] for i in range(3))
-        if cache is not None:
-            k_BxHxSxK = write_slots(cache["k"], k_BxTxHxK.swapaxes(1, 2), cache_index, axis=2)
-            v_BxHxSxK = write_slots(cache["v"], v_BxTxHxK.swapaxes(1, 2), cache_index, axis=2)
-            cache = {"k": k_BxHxSxK, "v": v_BxHxSxK}
-            # XLA cancels this swap against the one inside dot_product_attention: no copy.
-            k_BxSxHxK, v_BxSxHxK = k_BxHxSxK.swapaxes(1, 2), v_BxHxSxK.swapaxes(1, 2)
-        else:
-            k_BxSxHxK, v_BxSxHxK = k_BxTxHxK, v_BxTxHxK
-        # implementation=None: XLA on CPU/TPU; no is_causal, the mask carries causality (flax#5591).
-        y_BxTxHxK = jax.nn.dot_product_attention(
-            q_BxTxHxK,
-            k_BxSxHxK.astype(q_BxTxHxK.dtype),
-            v_BxSxHxK.astype(q_BxTxHxK.dtype),
-            mask=mask_Bx1xTxS,
-        )
+        if cache is None:
+            # implementation=None: XLA on CPU/TPU; no is_causal, the mask carries causality
+            # (flax#5591).
+            y_BxTxHxK = jax.nn.dot_product_attention(
+                q_BxTxHxK, k_BxTxHxK, v_BxTxHxK, mask=mask_Bx1xTxS
+            )
+            return self.out(y_BxTxHxK.reshape(B, T, H * K)), None
+        new = {"k": k_BxTxHxK.transpose(0, 2, 3, 1), "v": v_BxTxHxK.swapaxes(1, 2)}
+        cache = {n: write_slots(cache[n], new[n], cache_index, SLOT_AXIS[n]) for n in ("k", "v")}
+        k_BxHxKxS, v_BxHxSxK = (cache[n].astype(q_BxTxHxK.dtype) for n in ("k", "v"))
+        y_BxTxHxK = cached_attention(q_BxTxHxK, k_BxHxKxS, v_BxHxSxK, mask_Bx1xTxS)
         return self.out(y_BxTxHxK.reshape(B, T, H * K)), cache
 
 
@@ -130,8 +167,9 @@ class Memory(NamedTuple):
     Computed once per prompt and kept in `KVCache.memory`, so decode steps never run the encoder.
     """
 
-    # Each decoder layer's cross-attention keys and values, {"k", "v"}: [B, H, P, K]; or, with
-    # ModelConfig.cross_kv_cache=False, () and the layers project `states_BxPxD` at every call.
+    # Each decoder layer's cross-attention keys and values, in the self-attention cache's layout
+    # ({"k": [B, H, K, P], "v": [B, H, P, K]}); or, with ModelConfig.cross_kv_cache=False, () and
+    # the layers project `states_BxPxD` at every call.
     layers: tuple[LayerCache, ...]
     states_BxPxD: jax.Array | None  # The encoder output; None once `layers` holds its K/V.
     key_positions_BxP: jax.Array  # The position of each source token; EMPTY elsewhere.
@@ -148,11 +186,11 @@ class CrossAttention(nnx.Module):
         self.out = sharding.linear(cfg.d_model, cfg.d_model, ("heads", "embed"), **dense)
 
     def keys_values(self, states_BxPxD: jax.Array) -> LayerCache:
-        """This layer's keys and values of the encoder output, head-major as the KV cache is."""
+        """This layer's keys and values of the encoder output, in the KV cache's layout."""
         B, P, _ = states_BxPxD.shape
         kv_BxPx2xHxK = self.kv(states_BxPxD).reshape(B, P, 2, self.cfg.num_heads, -1)
         return {
-            "k": kv_BxPx2xHxK[:, :, 0].swapaxes(1, 2),
+            "k": kv_BxPx2xHxK[:, :, 0].transpose(0, 2, 3, 1),
             "v": kv_BxPx2xHxK[:, :, 1].swapaxes(1, 2),
         }
 
@@ -160,10 +198,6 @@ class CrossAttention(nnx.Module):
         B, T, _ = x_BxTxD.shape
         H, K = self.cfg.num_heads, self.cfg.head_dim
         q_BxTxHxK = self.q(x_BxTxD).reshape(B, T, H, K)
-        y_BxTxHxK = jax.nn.dot_product_attention(
-            q_BxTxHxK,
-            kv["k"].swapaxes(1, 2).astype(q_BxTxHxK.dtype),
-            kv["v"].swapaxes(1, 2).astype(q_BxTxHxK.dtype),
-            mask=mask_Bx1xTxP,
-        )
+        k_BxHxKxP, v_BxHxPxK = (kv[n].astype(q_BxTxHxK.dtype) for n in ("k", "v"))
+        y_BxTxHxK = cached_attention(q_BxTxHxK, k_BxHxKxP, v_BxHxPxK, mask_Bx1xTxP)
         return self.out(y_BxTxHxK.reshape(B, T, H * K))

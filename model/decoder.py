@@ -10,6 +10,7 @@ from flax import nnx
 from model import sharding
 from model.attention import (
     EMPTY,
+    SLOT_AXIS,
     CrossAttention,
     LayerCache,
     Memory,
@@ -291,8 +292,13 @@ def grow_cache(cache: KVCache, cache_len: int) -> KVCache:
     grow = cache_len - cache.key_positions_BxS.shape[1]
     if grow < 0:
         raise ValueError(f"Cannot shrink a cache of {cache_len + grow} slots to {cache_len}")
-    pad_kv = ((0, 0), (0, 0), (0, grow), (0, 0))
-    layers = tuple({name: jnp.pad(kv, pad_kv) for name, kv in kv.items()} for kv in cache.layers)
+
+    def pad(kv, name):
+        widths = [(0, 0)] * kv.ndim
+        widths[SLOT_AXIS[name]] = (0, grow)
+        return jnp.pad(kv, widths)
+
+    layers = tuple({name: pad(kv, name) for name, kv in kv.items()} for kv in cache.layers)
     key_positions_BxS = jnp.pad(cache.key_positions_BxS, ((0, 0), (0, grow)), constant_values=EMPTY)
     return cache._replace(layers=layers, key_positions_BxS=key_positions_BxS)
 

@@ -1,9 +1,13 @@
-"""model/attention.py: the mask builder follows the causal, full, prefix and prefix_full rules."""
+"""model/attention.py: the mask builder follows the causal, full, prefix and prefix_full rules;
+cached attention on the cache's layout is jax.nn's attention."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from model import EMPTY, make_attention_mask
+from model.attention import cached_attention
 
 
 def test_mask_builder_matches_explicit_rules():
@@ -20,3 +24,20 @@ def test_mask_builder_matches_explicit_rules():
     np.testing.assert_array_equal(full, np.broadcast_to(real, (5, 5)))
     np.testing.assert_array_equal(prefix, ((k <= q) | (k < 2)) & real)
     np.testing.assert_array_equal(prefix_full, ((q >= 2) | (k < 2)) & real)
+
+
+@pytest.mark.parametrize("T", [1, 5])
+def test_cached_attention_equals_dot_product_attention(T):
+    # One query per row takes the multiply-reduce path, more take dots; both must be the
+    # attention jax.nn computes, on the cache's layout (keys [B, H, K, S], values [B, H, S, K]),
+    # including a row whose every key is masked (uniform weights, as in jax.nn).
+    B, H, S, K = 3, 2, 7, 4
+    rng = np.random.default_rng(0)
+    q, k, v = (
+        rng.normal(size=shape).astype(np.float32) for shape in [(B, T, H, K)] + [(B, S, H, K)] * 2
+    )
+    mask = rng.random((B, 1, T, S)) < 0.6
+    mask[2] = False
+    expected = jax.nn.dot_product_attention(q, k, v, mask=mask)
+    got = cached_attention(q, k.transpose(0, 2, 3, 1), v.swapaxes(1, 2), mask)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
