@@ -4,8 +4,9 @@ A drafter is a hashable (static) description; its arrays live in a state threade
 decode loop. Three methods:
   - `start(params, prompts_BxP, prompt_lengths_B, target_lengths_B, sampling, eos_id, width)`
     -> state;
-  - `propose(state, tokens_BxW, lengths_B, rng)` -> (drafts_BxG, q_BxGxV, state): G tokens after
-    each row's `lengths_B` committed tokens, and the distributions they were drawn from;
+  - `propose(state, tokens_BxW, lengths_B, rngs_G)` -> (drafts_BxG, q_BxGxV, state): G tokens
+    after each row's `lengths_B` committed tokens, and the distributions they were drawn from
+    (rngs_G: G keys, one per draft position);
   - `commit(state, lengths_B, count_B, target_logits_BxG1xV)` -> state, after a round kept
     `count_B` tokens per row.
 Shape legend: B rows, G draft tokens, V vocab, W buffer width, P prompt width.
@@ -46,30 +47,32 @@ class ARDraft:
         )
         return _ARState(params, cache._replace(index=prompt_lengths_B), prompt_lengths_B, sampling)
 
-    def propose(self, state: _ARState, tokens_BxW, lengths_B, rng):
+    def propose(self, state: _ARState, tokens_BxW, lengths_B, rngs_G):
         model = nnx.merge(self.graphdef, state.params)
         G, B, V = self.num_tokens, tokens_BxW.shape[0], model.cfg.vocab_size
-        rngs = jax.random.split(rng, G)
+        greedy = verify.is_greedy(state.sampling)
 
         def step(positions_BxT, tokens_BxT, cache, rng):
             logits_BxTxV, cache = verify.call_at(
                 model, tokens_BxT, positions_BxT, state.prompt_lengths_B, cache
             )
             q_Bx1xV = verify.distribution(logits_BxTxV[:, -1:], state.sampling)
-            return verify.draw(rng, q_Bx1xV)[:, 0], q_Bx1xV[:, 0], cache
+            return verify.draw(rng, q_Bx1xV, greedy)[:, 0], q_Bx1xV[:, 0], cache
 
         # The first step feeds the last two committed tokens: after a round that kept every
         # draft, the draft has not seen the one before the last (its slot is rewritten as is).
         positions_Bx2 = lengths_B[:, None] + jnp.array([-2, -1], jnp.int32)[None, :]
         last_two_Bx2 = jnp.take_along_axis(tokens_BxW, positions_Bx2, axis=1)
-        draft_B, q_BxV, cache = step(positions_Bx2, last_two_Bx2, state.cache, rngs[0])
+        draft_B, q_BxV, cache = step(positions_Bx2, last_two_Bx2, state.cache, rngs_G[0])
         drafts_BxG = jnp.zeros((B, G), jnp.int32).at[:, 0].set(draft_B)
         q_BxGxV = jnp.zeros((B, G, V), jnp.float32).at[:, 0].set(q_BxV)
 
         def next_draft(j, carry):
             drafts_BxG, q_BxGxV, cache = carry
             previous_Bx1 = jax.lax.dynamic_slice_in_dim(drafts_BxG, j - 1, 1, axis=1)
-            draft_B, q_BxV, cache = step((lengths_B - 1 + j)[:, None], previous_Bx1, cache, rngs[j])
+            draft_B, q_BxV, cache = step(
+                (lengths_B - 1 + j)[:, None], previous_Bx1, cache, rngs_G[j]
+            )
             drafts_BxG = jax.lax.dynamic_update_slice_in_dim(drafts_BxG, draft_B[:, None], j, 1)
             q_BxGxV = jax.lax.dynamic_update_slice_in_dim(q_BxGxV, q_BxV[:, None], j, 1)
             return drafts_BxG, q_BxGxV, cache
@@ -110,7 +113,7 @@ class CMLMDraft:
         ends_B = prompt_lengths_B + target_lengths_B
         return _CMLMState(params, prompt_lengths_B, ends_B, sampling, eos_id)
 
-    def propose(self, state: _CMLMState, tokens_BxW, lengths_B, rng):
+    def propose(self, state: _CMLMState, tokens_BxW, lengths_B, rngs_G):
         model = nnx.merge(self.graphdef, state.params)
         G, V = self.num_tokens, model.cfg.vocab_size
         width = min(tokens_BxW.shape[1], model.cfg.max_len)
@@ -134,7 +137,7 @@ class CMLMDraft:
         )
         beyond_BxGx1 = (positions_BxG >= ends_B[:, None])[..., None]
         q_BxGxV = jnp.where(beyond_BxGx1, jax.nn.one_hot(fixed_BxG, V), q_BxGxV)
-        return verify.draw(rng, q_BxGxV), q_BxGxV, state
+        return verify.draw(rngs_G[0], q_BxGxV, verify.is_greedy(state.sampling)), q_BxGxV, state
 
     def commit(self, state: _CMLMState, lengths_B, count_B, target_logits_BxG1xV):
         return state
@@ -160,7 +163,7 @@ class JacobiDraft:
         guesses_BxG = jnp.full((prompts_BxP.shape[0], self.num_tokens), self.pad_id, jnp.int32)
         return _JacobiState(guesses_BxG, sampling)
 
-    def propose(self, state: _JacobiState, tokens_BxW, lengths_B, rng):
+    def propose(self, state: _JacobiState, tokens_BxW, lengths_B, rngs_G):
         return state.guesses_BxG, jax.nn.one_hot(state.guesses_BxG, self.vocab_size), state
 
     def commit(self, state: _JacobiState, lengths_B, count_B, target_logits_BxG1xV):

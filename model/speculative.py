@@ -27,7 +27,7 @@ from model import drafts
 from model.config import NAR_MASK_KINDS
 from model.decoder import Decoder, KVCache, init_cache, split_model
 from model.sampling import SamplingParams, check_prompts, check_rng, is_int, prompt_buffer
-from model.verify import call_at, distribution, draw, forget, verify
+from model.verify import call_at, distribution, draw, forget, is_greedy, verify
 
 
 class ParallelOutput(NamedTuple):
@@ -48,23 +48,25 @@ class _Carry(NamedTuple):
     done_B: jax.Array
     cache: KVCache
     draft_state: object
-    rng: jax.Array
+    round: jax.Array  # Rounds run so far: the row of `rngs_RxK` the next round uses.
     passes_B: jax.Array
     drafted_B: jax.Array
     accepted_B: jax.Array
 
 
-def _round(target, drafter, sampling, eos_id, prompt_lengths_B, max_new_tokens, G, c: _Carry):
+def _round(
+    target, drafter, sampling, eos_id, prompt_lengths_B, max_new_tokens, G, rngs_RxK, c: _Carry
+):
     """One round: draft G tokens per row, verify them in one target pass, commit, forget."""
-    rng, draft_rng, verify_rng = jax.random.split(c.rng, 3)
+    rngs_K = rngs_RxK[c.round]  # G for the draft, then 2 for verification.
     n_B = c.lengths_B
-    drafts_BxG, q_BxGxV, draft_state = drafter.propose(c.draft_state, c.tokens_BxW, n_B, draft_rng)
+    drafts_BxG, q_BxGxV, draft_state = drafter.propose(c.draft_state, c.tokens_BxW, n_B, rngs_K[:G])
     last_Bx1 = jnp.take_along_axis(c.tokens_BxW, (n_B - 1)[:, None], axis=1)
     positions_BxG1 = (n_B - 1)[:, None] + jnp.arange(G + 1, dtype=jnp.int32)[None, :]
     inputs_BxG1 = jnp.concatenate([last_Bx1, drafts_BxG], axis=1)
     logits_BxG1xV, cache = call_at(target, inputs_BxG1, positions_BxG1, prompt_lengths_B, c.cache)
     p_BxG1xV = distribution(logits_BxG1xV, sampling)
-    accepted_B, next_B = verify(p_BxG1xV, q_BxGxV, drafts_BxG, verify_rng)
+    accepted_B, next_B = verify(p_BxG1xV, q_BxGxV, drafts_BxG, rngs_K[G:], is_greedy(sampling))
     # The kept drafts, then the target's own token in the slot after them.
     at_kept_end_BxG1 = jnp.arange(G + 1)[None, :] == accepted_B[:, None]
     drafts_BxG1 = jnp.pad(drafts_BxG, ((0, 0), (0, 1)))
@@ -88,7 +90,7 @@ def _round(target, drafter, sampling, eos_id, prompt_lengths_B, max_new_tokens, 
         c.done_B | ended_B,
         forget(cache, lengths_B),
         drafter.commit(draft_state, lengths_B, count_B, logits_BxG1xV),
-        rng,
+        c.round + 1,
         c.passes_B + live_B,
         c.drafted_B + G * live_B,
         c.accepted_B + jnp.where(live_B, accepted_B, 0),
@@ -131,8 +133,11 @@ def _parallel_jit(
     )
     cache = cache._replace(index=prompt_lengths_B)  # From here on, one slot index per row.
     rng, first_rng = jax.random.split(rng)
+    # Every round commits at least one token, so max_new_tokens rounds of keys suffice; split
+    # up front, as threefry is a small rolled loop on CPU that would run in every round.
+    rngs_RxK = jax.random.split(rng, (max_new_tokens, G + 2))
     last_Bx1xV = jnp.take_along_axis(logits_BxPxV, (prompt_lengths_B - 1)[:, None, None], axis=1)
-    first_B = draw(first_rng, distribution(last_Bx1xV, sampling))[:, 0]
+    first_B = draw(first_rng, distribution(last_Bx1xV, sampling), is_greedy(sampling))[:, 0]
     tokens_BxW = jnp.where(cols_1xW == prompt_lengths_B[:, None], first_B[:, None], tokens_BxW)
     lengths_B = prompt_lengths_B + 1
     live_B = jnp.ones((B,), jnp.int32)
@@ -144,13 +149,13 @@ def _parallel_jit(
         drafter.start(
             draft_params, tokens_BxW[:, :P], prompt_lengths_B, target_lengths_B, sampling, eos_id, W
         ),
-        rng,
+        jnp.int32(0),
         live_B,
         0 * live_B,
         0 * live_B,
     )
     body = functools.partial(
-        _round, target, drafter, sampling, eos_id, prompt_lengths_B, max_new_tokens, G
+        _round, target, drafter, sampling, eos_id, prompt_lengths_B, max_new_tokens, G, rngs_RxK
     )
     c = jax.lax.while_loop(lambda c: ~jnp.all(c.done_B), body, carry)
     L = P + max_new_tokens

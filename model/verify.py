@@ -40,25 +40,46 @@ def distribution(logits_BxTxV: jax.Array, sampling: SamplingParams) -> jax.Array
     return jax.lax.cond(sampling.temperature > 0, sample, greedy, logits_BxTxV)
 
 
-def draw(rng: jax.Array, probs_BxTxV: jax.Array) -> jax.Array:
-    """One token per row and position from `probs` (exact for one-hot rows: their argmax)."""
-    return jax.random.categorical(rng, jnp.log(probs_BxTxV), axis=-1).astype(jnp.int32)
+def is_greedy(sampling: SamplingParams) -> jax.Array:
+    """Whether `distribution` gives one-hot rows (traced: no recompiles either way)."""
+    return sampling.temperature <= 0
+
+
+def draw(rng: jax.Array, probs_BxTxV: jax.Array, greedy: jax.Array | bool = False) -> jax.Array:
+    """One token per row and position from `probs`. Greedy (one-hot rows) takes the argmax
+    without drawing random bits: on CPU each draw is a small rolled loop (threefry)."""
+    return jax.lax.cond(
+        greedy,
+        lambda: jnp.argmax(probs_BxTxV, axis=-1).astype(jnp.int32),
+        lambda: jax.random.categorical(rng, jnp.log(probs_BxTxV), axis=-1).astype(jnp.int32),
+    )
 
 
 def verify(
-    p_BxG1xV: jax.Array, q_BxGxV: jax.Array, drafts_BxG: jax.Array, rng: jax.Array
+    p_BxG1xV: jax.Array,
+    q_BxGxV: jax.Array,
+    drafts_BxG: jax.Array,
+    rngs_2: jax.Array,
+    greedy: jax.Array | bool = False,
 ) -> tuple[jax.Array, jax.Array]:
     """Speculative verification of G drafts per row against the target's G + 1 distributions.
 
+    rngs_2: two keys, for the acceptance tests and for the next token. greedy: p and q are
+    one-hot, so a draft is kept iff p(draft) > 0 and no random bits are drawn.
     Returns (accepted_B, next_B): the number of leading drafts kept, and the token that follows
     them: drawn from max(p - q, 0) at the first rejection, or from p after G acceptances.
     """
     B, G = drafts_BxG.shape
-    accept_rng, next_rng = jax.random.split(rng)
+    accept_rng, next_rng = rngs_2[0], rngs_2[1]
     p_BxG = jnp.take_along_axis(p_BxG1xV[:, :G], drafts_BxG[..., None], axis=-1)[..., 0]
     q_BxG = jnp.take_along_axis(q_BxGxV, drafts_BxG[..., None], axis=-1)[..., 0]
     # u < p / q, written without the division: P(accept) = min(1, p / q).
-    kept_BxG = jax.random.uniform(accept_rng, (B, G)) * q_BxG < p_BxG
+    u_BxG = jax.lax.cond(
+        greedy,
+        lambda: jnp.zeros((B, G), p_BxG.dtype),
+        lambda: jax.random.uniform(accept_rng, (B, G), p_BxG.dtype),
+    )
+    kept_BxG = u_BxG * q_BxG < p_BxG
     accepted_B = jnp.sum(jnp.cumprod(kept_BxG, axis=1), axis=1).astype(jnp.int32)
     q_BxG1xV = jnp.pad(q_BxGxV, ((0, 0), (0, 1), (0, 0)))  # No draft after the last: p itself.
     at_B11 = accepted_B[:, None, None]
@@ -66,7 +87,7 @@ def verify(
     residual_Bx1xV = jnp.maximum(p_Bx1xV - jnp.take_along_axis(q_BxG1xV, at_B11, axis=1), 0.0)
     # A rejection implies p != q there, so the residual has mass; the fallback guards rounding.
     has_mass_Bx1x1 = residual_Bx1xV.sum(-1, keepdims=True) > 0
-    next_B = draw(next_rng, jnp.where(has_mass_Bx1x1, residual_Bx1xV, p_Bx1xV))[:, 0]
+    next_B = draw(next_rng, jnp.where(has_mass_Bx1x1, residual_Bx1xV, p_Bx1xV), greedy)[:, 0]
     return accepted_B, next_B
 
 
