@@ -45,16 +45,16 @@ compile 3.6 s, caches of 352, 688 and 1023 slots).
 
 What made it fast (JAX profiler; details in the commit messages): one `lax.while_loop` in one
 jitted program, the prompt prefilled in one pass; a head-major cache (a `[B, S, H, K]` one was
-transposed whole at every step: 4-8x slower attention), keys stored `[B, H, K, S]`; cache writes as one
-in-place `dynamic_update_slice` at a slot shared by the batch; greedy decoding skips the sampling
-branch (`lax.cond`; the top-k/top-p sort cost 0.45 ms a step); launch.py's XLA CPU flags (Eigen
-dots over YNNPACK fusions, about 1.5x at batch 8); the cache grows in phases (a decode step took
-0.8-0.9 ms with 64 slots, 1.4-2.1 ms with 255); one random key per step split before the loop
-(threefry is a small rolled loop on CPU). What remains is mostly arithmetic: the 17 weight dots
-of a step run near one core's peak (about 0.6 ms of a step at batch 8, ~85 GFLOP/s). On an H100 (JAX 0.11.2, before the cache grew in phases):
-53,200 generated tokens/s, compile 4.3 s; on an H100 on 2026-11-26 (`scripts/gpu_checks.sh`, one
-run, cache phases of 96, 176, 255 slots): 54,062 tokens/s, compile 6.1 s, and no cache 17,551
-(3.1x).
+transposed whole at every step: 4-8x slower attention), keys stored `[B, H, K, S]`; cache writes as
+one in-place `dynamic_update_slice` at a slot shared by the batch; greedy decoding skips the
+sampling branch (`lax.cond`; the top-k/top-p sort cost 0.45 ms a step); launch.py's XLA CPU flags
+(Eigen dots over YNNPACK fusions, about 1.5x at batch 8); the cache grows in phases (a decode step
+took 0.8-0.9 ms with 64 slots, 1.4-2.1 ms with 255); one random key per step split before the loop
+(threefry is a small rolled loop on CPU). What remains is mostly arithmetic: the 17 weight dots of
+a step run near one core's peak (about 0.6 ms of a step at batch 8, ~85 GFLOP/s). On an H100 (JAX
+0.11.2, before the cache grew in phases): 53,200 generated tokens/s, compile 4.3 s; on an H100 on
+2026-11-26 (`scripts/gpu_checks.sh`, one run, cache phases of 96, 176, 255 slots): 54,062 tokens/s,
+compile 6.1 s, and no cache 17,551 (3.1x).
 
 `--dtype=bfloat16` (bf16 parameters and compute) against float32, alternating runs on the 2-core
 CPU (2026-11-26, `--decoders=kv_cache`, default shape): float32 3,879 and 3,932 tokens/s,

@@ -58,4 +58,15 @@ def get_config() -> ml_collections.ConfigDict:
     config.eval.speed.update(variants=("causal",), lengths=(64, 128, 256), no_cache_max_length=256)
     config.variants.causal = {"model": {"attention_mask_kind": "causal"}}
     config.variants.full = {"model": {"attention_mask_kind": "full"}}
+    # A 1-layer, d_model 64 draft of the causal model for speculative decoding (benchmarks.decoders
+    # --workdir=runs/text --target=causal --draft=draft --cmlm=): an eighth of its width-layers.
+    config.variants.draft = {
+        "model": {
+            "attention_mask_kind": "causal",
+            "num_layers": 1,
+            "d_model": 64,
+            "num_heads": 2,
+            "d_ff": 256,
+        }
+    }
     return config
