@@ -45,6 +45,7 @@ from model import (
     generate,
     jacobi_generate,
     mask_predict,
+    prompt_lookup_generate,
     speculative_generate,
 )
 from training.config import MASKED_OBJECTIVES
@@ -324,6 +325,20 @@ def _jacobi(block_size: int) -> Callable[[Models, Prompts], GenerateOutput]:
     return decode
 
 
+def _prompt_lookup(num_draft_tokens: int) -> Callable[[Models, Prompts], GenerateOutput]:
+    def decode(models: Models, prompts: Prompts) -> GenerateOutput:
+        return prompt_lookup_generate(
+            models.model,
+            prompts.prompts_BxP,
+            prompts.prompt_lengths_B,
+            num_draft_tokens=num_draft_tokens,
+            max_new_tokens=prompts.max_new_tokens,
+            eos_id=prompts.eos_id,
+        )
+
+    return decode
+
+
 def _speculative(num_draft_tokens: int, cmlm: bool) -> Callable[[Models, Prompts], GenerateOutput]:
     def decode(models: Models, prompts: Prompts) -> GenerateOutput:
         return speculative_generate(
@@ -353,6 +368,23 @@ register(
         decode=_jacobi(block_size=4),
         applies_to=_next_token_model("causal", "prefix"),
         timing_mask="causal",
+    )
+)
+register(
+    DecoderSpec(
+        name="prompt lookup (8)",
+        family="exact-parallel",
+        description=(
+            "Speculative decoding without a draft model: the 8 tokens that followed the latest "
+            "earlier occurrence of the row's last two tokens (in its prompt or its output) are "
+            "verified in one pass; greedy AR's output, one pass per round."
+        ),
+        decode=_prompt_lookup(num_draft_tokens=8),
+        applies_to=_next_token_model("causal", "prefix"),
+        timing_mask="causal",
+        # It pays off on repeats, which depend on what the model learned: scored where
+        # eval.decoders names it, and timed on trained models by benchmarks.decoders.
+        default=False,
     )
 )
 register(

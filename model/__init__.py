@@ -18,7 +18,12 @@ from model.sampling import (
     generate_no_cache,
     sample_logits,
 )
-from model.speculative import ParallelOutput, jacobi_generate, speculative_generate
+from model.speculative import (
+    ParallelOutput,
+    jacobi_generate,
+    prompt_lookup_generate,
+    speculative_generate,
+)
 
 __all__ = [
     "ARCHITECTURES",
@@ -46,6 +51,7 @@ __all__ = [
     "make_decoder",
     "mask_predict",
     "mask_predict_loop",
+    "prompt_lookup_generate",
     "sample_logits",
     "speculative_generate",
 ]

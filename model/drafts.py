@@ -172,3 +172,45 @@ class JacobiDraft:
         predicted_BxG1 = jnp.argmax(target_logits_BxG1xV, axis=-1).astype(jnp.int32)
         at_BxG = jnp.minimum(count_B[:, None] + jnp.arange(G)[None, :], G)
         return state._replace(guesses_BxG=jnp.take_along_axis(predicted_BxG1, at_BxG, axis=1))
+
+
+@dataclasses.dataclass(frozen=True)
+class NgramDraft:
+    """No draft model: the G tokens that followed the latest earlier occurrence of the row's last
+    `ngram_size` tokens, in the prompt or the text generated so far (prompt lookup decoding;
+    vLLM's n-gram speculator). Where that occurrence overlaps the end of the row, the repeat
+    continues with the same period. Rows without a match propose their last token again.
+
+    The draft is deterministic (one-hot q), so verification keeps sampling exact as well.
+    """
+
+    num_tokens: int
+    vocab_size: int
+    ngram_size: int
+
+    def start(
+        self, params, prompts_BxP, prompt_lengths_B, target_lengths_B, sampling, eos_id, width
+    ):
+        return ()
+
+    def propose(self, state, tokens_BxW, lengths_B, rngs_G):
+        G, n = self.num_tokens, self.ngram_size
+        W = tokens_BxW.shape[1]
+        L_Bx1 = lengths_B[:, None]
+        at_Bxn = jnp.maximum(L_Bx1 - n + jnp.arange(n)[None, :], 0)
+        ngram_Bxn = jnp.take_along_axis(tokens_BxW, at_Bxn, axis=1)
+        # An earlier start j matches if tokens j .. j + n - 1 equal the last n and a committed
+        # token follows them (j + n < L).
+        starts_1xW = jnp.arange(W)[None, :]
+        matches_BxW = (starts_1xW + n < L_Bx1) & (L_Bx1 >= n + 1)
+        for i in range(n):
+            shifted_BxW = jnp.pad(tokens_BxW[:, i:], ((0, 0), (0, i)))
+            matches_BxW = matches_BxW & (shifted_BxW == ngram_Bxn[:, i : i + 1])
+        latest_Bx1 = jnp.max(jnp.where(matches_BxW, starts_1xW, -1), axis=1, keepdims=True)
+        period_Bx1 = jnp.where(latest_Bx1 >= 0, L_Bx1 - n - latest_Bx1, 1)
+        sources_BxG = L_Bx1 - period_Bx1 + jnp.arange(G)[None, :] % period_Bx1
+        drafts_BxG = jnp.take_along_axis(tokens_BxW, sources_BxG, axis=1)
+        return drafts_BxG, jax.nn.one_hot(drafts_BxG, self.vocab_size), state
+
+    def commit(self, state, lengths_B, count_B, target_logits_BxG1xV):
+        return state

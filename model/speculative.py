@@ -11,8 +11,9 @@ position (a per-row slot index; model/attention.py `write_slots`): a row's rejec
 undone by marking their slots EMPTY (`forget`), and the next round overwrites them.
 
 The drafts (model/drafts.py): an AR decoder with its own KV cache, a CMLM model filling G masks
-after the committed text in one pass, or the target's own guesses from its previous pass
-(Jacobi decoding). Shape legend: B rows, G draft tokens, V vocab, W buffer width.
+after the committed text in one pass, the target's own guesses from its previous pass (Jacobi
+decoding), or the tokens that followed the row's last n-gram earlier in the row (prompt lookup).
+Shape legend: B rows, G draft tokens, V vocab, W buffer width.
 """
 
 import functools
@@ -246,6 +247,39 @@ def jacobi_generate(
         graphdef, state, cfg, drafts.JacobiDraft(G, cfg.vocab_size, pad_id), None, prompts_BxP,
         prompt_lengths_B, None, SamplingParams.checked(0.0, 0, 1.0), jax.random.key(0),
         max_new_tokens=max_new_tokens, eos_id=eos_id, pad_id=pad_id,
+    )  # fmt: skip
+
+
+def prompt_lookup_generate(
+    model: Decoder | tuple[nnx.GraphDef, nnx.State],
+    prompts_BxP,
+    prompt_lengths_B=None,
+    *,
+    num_draft_tokens: int,
+    max_new_tokens: int,
+    ngram_size: int = 2,
+    temperature: float = 0.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    eos_id: int | None = None,
+    rng: jax.Array | None = None,
+    pad_id: int = 0,
+) -> ParallelOutput:
+    """Speculative decoding with no draft model: `generate(model, ...)`'s output.
+
+    Each round drafts the `num_draft_tokens` tokens that followed the latest earlier occurrence
+    of the row's last `ngram_size` tokens (model/drafts.py `NgramDraft`), and one pass verifies
+    them. Repeats (names copied from a prompt, a phrase the model says again) cost one pass for
+    several tokens; elsewhere a round keeps one token, as a decode step does.
+    """
+    graphdef, state, cfg = split_model(model)
+    _check_ar(cfg, "model")
+    G = _check_positive(num_draft_tokens, "num_draft_tokens")
+    n = _check_positive(ngram_size, "ngram_size")
+    return _run(
+        graphdef, state, cfg, drafts.NgramDraft(G, cfg.vocab_size, n), None, prompts_BxP,
+        prompt_lengths_B, None, SamplingParams.checked(temperature, top_k, top_p),
+        check_rng(rng), max_new_tokens=max_new_tokens, eos_id=eos_id, pad_id=pad_id,
     )  # fmt: skip
 
 

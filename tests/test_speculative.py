@@ -1,5 +1,5 @@
-"""Exact parallel decoding (model/speculative.py): speculative and Jacobi decoding give greedy
-`generate`'s tokens, and speculative sampling draws from the target's distribution."""
+"""Exact parallel decoding (model/speculative.py): speculative, Jacobi and prompt-lookup decoding
+give greedy `generate`'s tokens, and speculative sampling draws from the target's distribution."""
 
 import itertools
 import math
@@ -10,7 +10,13 @@ import pytest
 from conftest import make_tiny_config
 
 from model import generate, make_decoder
-from model.speculative import _parallel_jit, jacobi_generate, speculative_generate
+from model.drafts import NgramDraft
+from model.speculative import (
+    _parallel_jit,
+    jacobi_generate,
+    prompt_lookup_generate,
+    speculative_generate,
+)
 from model.verify import verify
 
 V, EOS, MASK = 23, 5, 4
@@ -85,6 +91,37 @@ def test_jacobi_equals_greedy_in_at_most_one_pass_per_token(target, prompts, gre
         assert np.all(np.asarray(out.target_passes_B) <= generated)
 
 
+def test_prompt_lookup_equals_greedy_in_at_most_one_pass_per_token(target, prompts, greedy):
+    generated = np.asarray(greedy.lengths_B) - PROMPT_LENGTHS
+    accepted = 0
+    for ngram_size in (1, 2, 3):
+        out = prompt_lookup_generate(
+            target, prompts, PROMPT_LENGTHS, num_draft_tokens=4, ngram_size=ngram_size,
+            max_new_tokens=20, eos_id=EOS,
+        )  # fmt: skip
+        _assert_same(out, greedy)
+        assert np.all(np.asarray(out.target_passes_B) <= generated)
+        accepted += int(np.asarray(out.accepted_B).sum())
+    assert accepted > 0  # Some rows repeat themselves, and their drafts are kept.
+
+
+def test_ngram_draft_continues_the_latest_earlier_occurrence():
+    rows = np.array(
+        [
+            [9, 7, 8, 6, 7, 8, 5, 7, 8, 0, 0, 0],  # "7 8" last seen before at 4: then 5.
+            [7, 8, 6, 6, 7, 8, 0, 0, 0, 0, 0, 0],  # At 0, period 4: 6 6 7 8, then again.
+            [1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0],  # No earlier "3 4": the last token again.
+        ]
+    )
+    drafts, q, _ = NgramDraft(num_tokens=6, vocab_size=10, ngram_size=2).propose(
+        (), rows, np.array([9, 6, 4]), None
+    )
+    np.testing.assert_array_equal(
+        drafts, [[5, 7, 8, 5, 7, 8], [6, 6, 7, 8, 6, 6], [4, 4, 4, 4, 4, 4]]
+    )
+    np.testing.assert_array_equal(q, jax.nn.one_hot(drafts, 10))
+
+
 def test_sampling_params_and_prompts_never_recompile(target, prompts):
     draft = make_decoder(make_tiny_config(vocab_size=V, max_len=40, num_layers=1), 1)
     kwargs = dict(num_draft_tokens=2, max_new_tokens=8, eos_id=EOS)
@@ -151,6 +188,24 @@ def test_speculative_sampling_draws_from_the_target_not_the_draft():
     assert 0 < np.asarray(out.accepted_B).sum() < np.asarray(out.drafted_B).sum()
 
 
+def test_prompt_lookup_sampling_draws_from_the_model():
+    # The n-gram draft is deterministic (one-hot q): verification keeps the target's
+    # distribution, with drafts both kept and rejected.
+    target = _peaked_model(10, 3.0)
+    prompt = np.array([1, 4, 2, 5])
+    p_exact = _continuation_probs(target, prompt)
+    out = prompt_lookup_generate(
+        target, np.tile(prompt, (SAMPLES, 1)), num_draft_tokens=2, ngram_size=1,
+        max_new_tokens=SAMPLED_NEW, temperature=1.0, rng=jax.random.key(1),
+    )  # fmt: skip
+    conts = np.asarray(out.tokens_BxL)[:, len(prompt) :]
+    index = (conts * SAMPLED_V ** np.arange(SAMPLED_NEW)[::-1]).sum(axis=1)
+    empirical = np.bincount(index, minlength=SAMPLED_V**SAMPLED_NEW) / SAMPLES
+    bound = 0.5 * np.sqrt(p_exact / SAMPLES).sum() + math.sqrt(math.log(1e6) / (2 * SAMPLES))
+    assert 0.5 * np.abs(empirical - p_exact).sum() < bound
+    assert 0 < np.asarray(out.accepted_B).sum() < np.asarray(out.drafted_B).sum()
+
+
 def test_bad_arguments_fail_with_a_sentence(target, prompts):
     cmlm = make_decoder(make_tiny_config(vocab_size=V, max_len=40, attention_mask_kind="full"), 3)
     small = make_decoder(make_tiny_config(vocab_size=V + 1, max_len=40), 3)
@@ -165,5 +220,9 @@ def test_bad_arguments_fail_with_a_sentence(target, prompts):
         speculative_generate(target, target, prompts, num_draft_tokens=0, **kwargs)
     with pytest.raises(ValueError, match="block_size"):
         jacobi_generate(target, prompts, block_size=1, **kwargs)
+    with pytest.raises(ValueError, match="ngram_size"):
+        prompt_lookup_generate(target, prompts, num_draft_tokens=2, ngram_size=0, **kwargs)
+    with pytest.raises(ValueError, match="AR model"):
+        prompt_lookup_generate(cmlm, prompts, num_draft_tokens=2, **kwargs)
     with pytest.raises(ValueError, match="does not fit"):
         jacobi_generate(target, prompts, block_size=3, max_new_tokens=36)
