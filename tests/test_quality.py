@@ -166,6 +166,15 @@ def test_beam_search_is_scored_when_eval_decoders_names_it(copy_task):
     assert 0 <= exact <= accuracy <= 1
 
 
+def test_prompt_lookup_is_scored_against_greedy_when_eval_decoders_names_it(copy_task):
+    run = _run(copy_task, "causal")
+    run.config.eval.decoders = ("AR (cache)", "prompt lookup (8)")
+    found = quality.evaluate_generation(run, run.config.eval, lambda _: None)
+    assert list(found.samples) == ["AR (cache)", "prompt lookup (8)"]
+    assert found.metrics["equals_greedy/prompt lookup (8)"][0] == 1.0
+    assert 0 < found.metrics["target_passes_per_token/prompt lookup (8)"][0] <= 1
+
+
 def test_a_multi_modal_task_is_scored_correct_mixed_or_wrong(data_config):
     data_config.update(task="two_alphabets", num_symbols=4, min_len=3, max_len=5)
     task = data.make_task(data_config)
