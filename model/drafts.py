@@ -202,7 +202,7 @@ class NgramDraft:
         # An earlier start j matches if tokens j .. j + n - 1 equal the last n and a committed
         # token follows them (j + n < L).
         starts_1xW = jnp.arange(W)[None, :]
-        matches_BxW = (starts_1xW + n < L_Bx1) & (L_Bx1 >= n + 1)
+        matches_BxW = starts_1xW + n < L_Bx1
         for i in range(n):
             shifted_BxW = jnp.pad(tokens_BxW[:, i:], ((0, 0), (0, i)))
             matches_BxW = matches_BxW & (shifted_BxW == ngram_Bxn[:, i : i + 1])
