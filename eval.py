@@ -5,7 +5,8 @@
   python eval.py --workdir=runs/demo --render_only   # rebuild the report from its results.json
   python eval.py --workdir=runs/demo --eval.num_examples=32 --eval.speed.repeats=1
 
-See README, "Evaluation and the report", for what is measured and the results.json schema.
+See docs/evaluation.md for what is measured, and evaluation/report/store.py for the results.json
+schema.
 """
 
 import launch

@@ -5,7 +5,7 @@ config, and a key that does not exist fails at once; --overwrite wipes the run f
 config differs, after every check has passed. Rerunning the same command resumes from the
 latest checkpoints. SIGTERM or Ctrl-C saves, then stops; a second Ctrl-C stops at once. Every
 error ends in one line (--verbose shows the traceback). Several processes (multi-host): see
-training/mesh.py:initialize_distributed and the README.
+training/mesh.py:initialize_distributed and docs/training.md.
 """
 
 import launch

@@ -1,6 +1,6 @@
 """Leakage metrics: how much a decoder's prediction at position t depends on tokens after t.
 
-Three measurements (README, "Evaluation and the report"), all in float32:
+Three measurements (docs/evaluation.md), all in float32:
 - perturbation: change every token after t and take the largest |Δ logits| at positions <= t;
 - dependency map: the norm of ∂ logits_t / ∂ embedding_s for every (t, s), and its mass above the
   diagonal; and the attention probabilities per layer, recomputed from the parameters;

@@ -84,7 +84,7 @@ def evaluate(run: "_Run", params) -> dict[str, float]:
     """Held-out loss over `train.eval_batches` batches of the eval split.
 
     Token-weighted, as eval.py's: the summed cross-entropy over every scored token divided by
-    the number of scored tokens (README, "Evaluation and the report").
+    the number of scored tokens (docs/evaluation.md).
     """
     total, count = 0.0, 0.0
     for i in range(run.config.train.eval_batches):

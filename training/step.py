@@ -7,7 +7,7 @@ Objectives (`train.objective`):
   teacher_forcing: every position predicts the next token from the true prefix, in one pass.
   sequential: free-running AR training. The model reads its own greedy predictions, one token at
     a time through the KV cache (true tokens inside the prompt); the same masked CE on the logits.
-    Through a cache every mask kind is causal (README, "The model"); O(T^2) memory for the
+    Through a cache every mask kind is causal (docs/model.md); O(T^2) memory for the
     backward pass.
   masked: CMLM (mask-predict). `model.nar_masks.cmlm_mask` hides k ~ U{1..m} target tokens, and a
     model whose targets see each other (mask prefix_full or full) predicts them from both sides.
