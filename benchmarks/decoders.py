@@ -37,16 +37,16 @@ On the English Bible (`python -m benchmarks.decoders --workdir=runs/text --targe
 The drafts cut the target's passes 2-4x, but at these sizes that buys no time on a CPU: a target
 step of a 2- or 4-layer model (0.1-0.14 ms) is not much dearer than a step of its draft, and a
 round adds the draft's steps, a (G + 1)-token pass and the bookkeeping. Even with no draft model
-(prompt lookup), a round on the text model cost about 0.4 ms against 0.11 ms for a decode step:
-under the JAX profiler its 25 dots of G + 1 = 9 rows took ~16 µs each, likely Eigen GEMM calls
-where a one-row step gets XLA's matrix-vector code. On the reverse task a call's fixed cost (about
-1.5 ms of prefill, dispatch and Python for a 5-token row) also dwarfs the decode steps. Greedy
-rounds draw no random bits (their keys are split before the loop and the draws are skipped): in
-three runs just after that change, speculative decoding at batch 1 went from 570 to 1,208 tokens/s
-on reverse, and Jacobi from 1,287 to 2,308 (the AR baseline moved from 1,578 to 2,314 with the
-cache layout change in between). The report's quality table (eval.py, 256 held-out prompts of
-reverse) gives the same kind of figures: 0.53, 0.33 and 0.26 target passes per token, 44%, 86% and
-71% of drafts accepted.
+(prompt lookup), a round on the text model costs about 3.7 decode steps (0.49 passes per token at
+0.55x greedy's tokens/s), likely because at batch 1 a step of these small models is mostly per-op
+cost, which a 9-token pass (its 9-row dots and attention dots) pays several times over. On the
+reverse task a call's fixed cost (about 1.5 ms of prefill, dispatch and Python for a 5-token row)
+also dwarfs the decode steps. Greedy rounds draw no random bits (their keys are split before the
+loop and the draws are skipped): in three runs just after that change, speculative decoding at
+batch 1 went from 570 to 1,208 tokens/s on reverse, and Jacobi from 1,287 to 2,308 (the AR baseline
+moved from 1,578 to 2,314 with the cache layout change in between). The report's quality table
+(eval.py, 256 held-out prompts of reverse) gives the same kind of figures: 0.53, 0.33 and 0.26
+target passes per token, 44%, 86% and 71% of drafts accepted.
 """
 
 import launch
