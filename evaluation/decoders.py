@@ -43,10 +43,7 @@ from model import (
     GenerateOutput,
     beam_search,
     generate,
-    jacobi_generate,
     mask_predict,
-    prompt_lookup_generate,
-    speculative_generate,
 )
 from training.config import MASKED_OBJECTIVES
 
@@ -165,7 +162,8 @@ def _beam(beam_size: int, alpha: float) -> Callable[[Models, Prompts], GenerateO
     return decode
 
 
-def _next_token_model(*mask_kinds: str) -> Callable[[str, str], bool]:
+def next_token_model(*mask_kinds: str) -> Callable[[str, str], bool]:
+    """Scored on next-token (not CMLM) models with one of these mask kinds."""
     return lambda mask_kind, objective: (
         objective not in MASKED_OBJECTIVES and mask_kind in mask_kinds
     )
@@ -238,7 +236,7 @@ register(
         family="AR",
         description="Greedy AR decoding with the KV cache: exact for causal and prefix masks.",
         decode=_ar(use_cache=True),
-        applies_to=_next_token_model("causal", "prefix"),
+        applies_to=next_token_model("causal", "prefix"),
         timing_mask="causal",
     )
 )
@@ -271,7 +269,7 @@ register(
             "own mask: the honest decoder of a full-mask model, and the reference for the cache."
         ),
         decode=_ar(use_cache=False),
-        applies_to=_next_token_model(*NAR_MASK_KINDS),
+        applies_to=next_token_model(*NAR_MASK_KINDS),
         timing_mask="full",
         recomputes_prefix=True,
     )
@@ -286,7 +284,7 @@ register(
             "function from the one trained."
         ),
         decode=_ar(use_cache=True),
-        applies_to=_next_token_model(*NAR_MASK_KINDS),
+        applies_to=next_token_model(*NAR_MASK_KINDS),
         timing_mask=None,  # The same program as "AR (cache)".
     )
 )
@@ -300,7 +298,7 @@ register(
             "scored. Not in the default set: list it in `eval.decoders`."
         ),
         decode=_beam(beam_size=4, alpha=0.6),
-        applies_to=_next_token_model("causal", "prefix"),
+        applies_to=next_token_model("causal", "prefix"),
         timing_mask="causal",
         default=False,
     )
@@ -310,110 +308,6 @@ for _K in (1, 2, 4, 8):
 for _K, _beam in ((1, 1), (4, 1), (4, 3)):
     register(predicted_length_spec(_K, _beam))
 
-
-def _jacobi(block_size: int) -> Callable[[Models, Prompts], GenerateOutput]:
-    def decode(models: Models, prompts: Prompts) -> GenerateOutput:
-        return jacobi_generate(
-            models.model,
-            prompts.prompts_BxP,
-            prompts.prompt_lengths_B,
-            block_size=block_size,
-            max_new_tokens=prompts.max_new_tokens,
-            eos_id=prompts.eos_id,
-        )
-
-    return decode
-
-
-def _prompt_lookup(num_draft_tokens: int) -> Callable[[Models, Prompts], GenerateOutput]:
-    def decode(models: Models, prompts: Prompts) -> GenerateOutput:
-        return prompt_lookup_generate(
-            models.model,
-            prompts.prompts_BxP,
-            prompts.prompt_lengths_B,
-            num_draft_tokens=num_draft_tokens,
-            max_new_tokens=prompts.max_new_tokens,
-            eos_id=prompts.eos_id,
-        )
-
-    return decode
-
-
-def _speculative(num_draft_tokens: int, cmlm: bool) -> Callable[[Models, Prompts], GenerateOutput]:
-    def decode(models: Models, prompts: Prompts) -> GenerateOutput:
-        return speculative_generate(
-            models.model,
-            models.second,
-            prompts.prompts_BxP,
-            prompts.prompt_lengths_B,
-            num_draft_tokens=num_draft_tokens,
-            max_new_tokens=prompts.max_new_tokens,
-            eos_id=prompts.eos_id,
-            draft_mask_id=vocab.MASK if cmlm else None,
-            target_lengths_B=prompts.target_lengths_B if cmlm else None,
-        )
-
-    return decode
-
-
-register(
-    DecoderSpec(
-        name="Jacobi (block 4)",
-        family="exact-parallel",
-        description=(
-            "Jacobi decoding: each pass feeds a block of 3 guesses after the committed text and "
-            "keeps those that are fixed points of the model's greedy map, plus one token; the "
-            "guesses are the previous pass's predictions. Greedy AR's output, in fewer passes."
-        ),
-        decode=_jacobi(block_size=4),
-        applies_to=_next_token_model("causal", "prefix"),
-        timing_mask="causal",
-    )
-)
-register(
-    DecoderSpec(
-        name="prompt lookup (8)",
-        family="exact-parallel",
-        description=(
-            "Speculative decoding without a draft model: the 8 tokens that followed the latest "
-            "earlier occurrence of the row's last two tokens (in its prompt or its output) are "
-            "verified in one pass; greedy AR's output, one pass per round."
-        ),
-        decode=_prompt_lookup(num_draft_tokens=8),
-        applies_to=_next_token_model("causal", "prefix"),
-        timing_mask="causal",
-        # It pays off on repeats, which depend on what the model learned: scored where
-        # eval.decoders names it, and timed on trained models by benchmarks.decoders.
-        default=False,
-    )
-)
-register(
-    DecoderSpec(
-        name="speculative (AR draft, 4)",
-        family="exact-parallel",
-        description=(
-            "Speculative decoding: the experiment's small AR draft (`eval.speculative."
-            "draft_variant`) proposes 4 tokens, one pass of the target verifies them; greedy "
-            "AR's output, in fewer target passes."
-        ),
-        decode=_speculative(num_draft_tokens=4, cmlm=False),
-        applies_to=_next_token_model("causal", "prefix"),
-        timing_mask=None,  # Two models: timed on the trained pair by benchmarks.decoders.
-        needs="speculative.draft_variant",
-    )
-)
-register(
-    DecoderSpec(
-        name="speculative (CMLM draft, 8)",
-        family="exact-parallel",
-        description=(
-            "Speculative decoding with the experiment's CMLM model as the draft (`eval."
-            "speculative.cmlm_variant`): one masked pass proposes the next 8 tokens (given the "
-            "reference length, as mask-predict is) and the AR target verifies them."
-        ),
-        decode=_speculative(num_draft_tokens=8, cmlm=True),
-        applies_to=_next_token_model("causal", "prefix"),
-        timing_mask=None,
-        needs="speculative.cmlm_variant",
-    )
-)
+# The exact-parallel family (speculative, Jacobi and prompt-lookup decoding) registers its rows
+# from its own module; importing it here keeps DECODERS whole for every reader of this one.
+from evaluation import exact_parallel  # noqa: E402, F401
