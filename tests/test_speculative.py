@@ -165,6 +165,19 @@ def _continuation_probs(model, prompt) -> np.ndarray:
     return np.exp(picked[..., 0].sum(axis=1))
 
 
+def _empirical_and_bound(out, prompt, p_exact) -> tuple[np.ndarray, float]:
+    """The sampled continuations' empirical distribution, and the TV bound it must meet.
+
+    Bound: E[TV] <= 1/2 sum_k sqrt(p_k / N) (Jensen), and TV moves by at most 1/N per sample,
+    so McDiarmid puts TV above E[TV] + sqrt(ln(1e6) / 2N) with probability below 1e-6.
+    """
+    conts = np.asarray(out.tokens_BxL)[:, len(prompt) :]
+    index = (conts * SAMPLED_V ** np.arange(SAMPLED_NEW)[::-1]).sum(axis=1)
+    empirical = np.bincount(index, minlength=SAMPLED_V**SAMPLED_NEW) / SAMPLES
+    bound = 0.5 * np.sqrt(p_exact / SAMPLES).sum() + math.sqrt(math.log(1e6) / (2 * SAMPLES))
+    return empirical, bound
+
+
 def test_speculative_sampling_draws_from_the_target_not_the_draft():
     # A target spread over many continuations (entropy 3.2 nats of ln 216 = 5.4), and a draft
     # that agrees with it often enough for both acceptances and rejections (about 40% kept).
@@ -175,12 +188,7 @@ def test_speculative_sampling_draws_from_the_target_not_the_draft():
         target, draft, np.tile(prompt, (SAMPLES, 1)), num_draft_tokens=2,
         max_new_tokens=SAMPLED_NEW, temperature=1.0, rng=jax.random.key(0),
     )  # fmt: skip
-    conts = np.asarray(out.tokens_BxL)[:, len(prompt) :]
-    index = (conts * SAMPLED_V ** np.arange(SAMPLED_NEW)[::-1]).sum(axis=1)
-    empirical = np.bincount(index, minlength=SAMPLED_V**SAMPLED_NEW) / SAMPLES
-    # Bound: E[TV] <= 1/2 sum_k sqrt(p_k / N) (Jensen), and TV moves by at most 1/N per sample,
-    # so McDiarmid puts TV above E[TV] + sqrt(ln(1e6) / 2N) with probability below 1e-6.
-    bound = 0.5 * np.sqrt(p_exact / SAMPLES).sum() + math.sqrt(math.log(1e6) / (2 * SAMPLES))
+    empirical, bound = _empirical_and_bound(out, prompt, p_exact)
     tv = 0.5 * np.abs(empirical - p_exact).sum()
     assert tv < bound, (tv, bound)
     # The same test has the power to reject the draft's distribution.
@@ -198,10 +206,7 @@ def test_prompt_lookup_sampling_draws_from_the_model():
         target, np.tile(prompt, (SAMPLES, 1)), num_draft_tokens=2, ngram_size=1,
         max_new_tokens=SAMPLED_NEW, temperature=1.0, rng=jax.random.key(1),
     )  # fmt: skip
-    conts = np.asarray(out.tokens_BxL)[:, len(prompt) :]
-    index = (conts * SAMPLED_V ** np.arange(SAMPLED_NEW)[::-1]).sum(axis=1)
-    empirical = np.bincount(index, minlength=SAMPLED_V**SAMPLED_NEW) / SAMPLES
-    bound = 0.5 * np.sqrt(p_exact / SAMPLES).sum() + math.sqrt(math.log(1e6) / (2 * SAMPLES))
+    empirical, bound = _empirical_and_bound(out, prompt, p_exact)
     assert 0.5 * np.abs(empirical - p_exact).sum() < bound
     assert 0 < np.asarray(out.accepted_B).sum() < np.asarray(out.drafted_B).sum()
 
