@@ -38,7 +38,8 @@ as two multiply-reduces along the contiguous axes, model/attention.py `cached_at
 against the commit before it, 5 alternating pairs of `--decoders=kv_cache`: batch 8, 6,831-7,225
 tokens/s (median 6,940) against 5,601-6,975 (6,204); `--batch_size=1`, 3,221-3,467 (3,331)
 against 2,566-2,884 (2,793). As batched dots over (B, H), the attention of a step at batch 8
-was 0.5 of its 1.2 ms (JAX profiler): 32 tiny [1, 64] x [64, S] products per layer.
+took about 0.4 ms of its 1.2-1.3 ms (thunk times of `jax.profiler.trace` around one `generate`
+call at this shape): 32 tiny [1, 64] x [64, S] products per layer.
 At 1024 total tokens (`--batch_size=1 --prompt_len=16 --new_tokens=1008 --repeats=3`),
 `generate` ran at 1,040 tokens/s and `generate_no_cache` at 8.0: 130x (median 0.97 s vs 126.2 s;
 compile 3.6 s, caches of 352, 688 and 1023 slots).
@@ -51,10 +52,10 @@ sampling branch (`lax.cond`; the top-k/top-p sort cost 0.45 ms a step); launch.p
 (Eigen dots over YNNPACK fusions, about 1.5x at batch 8); the cache grows in phases (a decode step
 took 0.8-0.9 ms with 64 slots, 1.4-2.1 ms with 255); one random key per step split before the loop
 (threefry is a small rolled loop on CPU). What remains is mostly arithmetic: the 17 weight dots of
-a step run near one core's peak (about 0.6 ms of a step at batch 8, ~85 GFLOP/s). On an H100 (JAX
-0.11.2, before the cache grew in phases): 53,200 generated tokens/s, compile 4.3 s; on an H100 on
-2026-11-26 (`scripts/gpu_checks.sh`, one run, cache phases of 96, 176, 255 slots): 54,062 tokens/s,
-compile 6.1 s, and no cache 17,551 (3.1x).
+a batch-8 step (50 MFLOP) took 0.68-0.88 ms in three such traces, 55-75 GFLOP/s on one core. On an
+H100 (JAX 0.11.2, before the cache grew in phases): 53,200 generated tokens/s, compile 4.3 s; on an
+H100 on 2026-11-26 (`scripts/gpu_checks.sh`, one run, cache phases of 96, 176, 255 slots): 54,062
+tokens/s, compile 6.1 s, and no cache 17,551 (3.1x).
 
 `--dtype=bfloat16` (bf16 parameters and compute) against float32, alternating runs on the 2-core
 CPU (2026-11-26, `--decoders=kv_cache`, default shape): float32 3,879 and 3,932 tokens/s,

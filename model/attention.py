@@ -16,10 +16,10 @@ from model import sharding
 from model.config import MASK_KINDS, ModelConfig
 
 # Head-major, {"k": [B, H, K, S], "v": [B, H, S, K]}: keys slot-minor, values slot-major. A decode
-# step's attention (`cached_attention`) is then two multiply-reduce loops that run along each
-# array's contiguous axis (scores along S, outputs along K), which XLA CPU vectorises; as batched
-# dots over (B, H) the same step took 1.6x as long (benchmarks/sampling.py has the figures). A
-# [B, S, H, K] cache would be transposed (copied) whole at every decode step: 4-8x slower still.
+# step's attention (`cached_attention`) is then two multiply-reduces along each array's
+# contiguous axis (scores along S, outputs along K); with batched dots over (B, H) a decode step
+# took 1.12x as long at batch 8 and 1.19x at batch 1 (medians; benchmarks/sampling.py has the
+# figures). A [B, S, H, K] cache would be transposed (copied) whole at every decode step.
 LayerCache = dict[str, jax.Array]
 SLOT_AXIS = {"k": 3, "v": 2}  # The axis of a layer cache's arrays along which slots lie.
 
