@@ -1,5 +1,6 @@
-"""experiments/: every experiment loads and resolves each variant, variant overrides and checks,
-resolved configs rebuild the same model, and saved configs are read over today's defaults."""
+"""experiments/: every experiment loads and plans each variant, variant overrides and checks,
+a plan read back from its JSON is the same plan, and saved configs are read over today's
+defaults."""
 
 import glob
 import importlib
@@ -11,13 +12,7 @@ import pytest
 
 from data import make_task
 from experiments import tiny
-from experiments.base import (
-    base_config,
-    model_config,
-    resolve_variant,
-    variant_names,
-    with_defaults,
-)
+from plan import base_config, load_plan, make_plan, variant_names, with_defaults
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPERIMENTS = sorted(
@@ -32,29 +27,29 @@ def test_variant_overriding_an_unknown_key_fails():
     config = tiny.get_config()
     config.variants.typo = {"model": {"num_layer": 3}}
     with pytest.raises(KeyError, match=r"variants\.typo\.model\.num_layer"):
-        resolve_variant(config, "typo")
+        make_plan(config, "typo")
     with pytest.raises(ValueError, match="Unknown variant 'nope'"):
-        resolve_variant(config, "nope")
+        make_plan(config, "nope")
 
 
 def test_masked_objective_needs_targets_that_see_each_other():
     config = tiny.get_config()
     config.train.objective = "masked"
     with pytest.raises(ValueError, match=r"attention_mask_kind in \('full', 'prefix_full'\)"):
-        resolve_variant(config, "causal")
-    assert resolve_variant(config, "full").train.objective == "masked"
+        make_plan(config, "causal")
+    assert make_plan(config, "full").train.objective == "masked"
 
 
-def test_resolved_config_rebuilds_the_same_model_from_json():
+def test_plan_read_back_from_json_is_the_same_plan():
     config = tiny.get_config()
     assert variant_names(config) == ["causal", "full"]
-    resolved = resolve_variant(config, "full")
-    task = make_task(resolved.data)
-    cfg = model_config(resolved)
+    run_plan = make_plan(config, "full")
+    task = make_task(run_plan.data)
+    cfg = run_plan.model
     assert (cfg.vocab_size, cfg.max_len) == (task.vocab_size, task.seq_len)
-    assert cfg.attention_mask_kind == "full" and resolved.variant == "full"
-    reloaded = ml_collections.ConfigDict(json.loads(resolved.to_json()))
-    assert model_config(reloaded) == cfg
+    assert cfg.attention_mask_kind == "full" and run_plan.variant == "full"
+    reloaded, dropped = load_plan(json.loads(json.dumps(run_plan.to_dict())))
+    assert reloaded == run_plan and dropped == []
 
 
 def _data_of(config: ml_collections.ConfigDict, variant: str) -> dict:
@@ -77,16 +72,15 @@ def test_every_experiment_loads_and_resolves_every_variant(name, tmp_path):
     for variant in variant_names(config):
         if _task_of(config, variant) in TFDS_TASKS:
             with pytest.raises(FileNotFoundError, match="data_dir"):
-                resolve_variant(config, variant)
+                make_plan(config, variant)
             continue
         distilled_dir = _data_of(config, variant)["distilled_dir"]
         if distilled_dir and not os.path.isdir(os.path.join(REPO, distilled_dir)):
             # distill.py makes it after the teacher trains; until then the variant refuses.
             with pytest.raises(ValueError, match="distill.py"):
-                resolve_variant(config, variant)
+                make_plan(config, variant)
             continue
-        resolved = resolve_variant(config, variant)
-        model_config(resolved)
+        make_plan(config, variant)
 
 
 def test_with_defaults_fills_new_keys_and_names_dropped_ones():
