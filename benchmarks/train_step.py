@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
 from data import vocab  # noqa: E402
-from model import ModelConfig  # noqa: E402
+from model import ModelConfig, architecture_of  # noqa: E402
 from training import metrics  # noqa: E402
 from training.config import default_train_config  # noqa: E402
 from training.step import Hyperparams, init_train_state, train_step  # noqa: E402
@@ -73,7 +73,7 @@ def measure_step(
         times.append(time.perf_counter() - start)
     step_s = float(np.median(times[1:]))
     tokens_per_s = batch_size * seq_len / step_s
-    flops_per_token = metrics.train_flops_per_token(cfg, seq_len)
+    flops_per_token = architecture_of(cfg).train_flops_per_token(cfg, seq_len)
     return {
         "measurement": f"train_step/{objective}",
         "num_layers": cfg.num_layers,

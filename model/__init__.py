@@ -4,10 +4,18 @@ AR and non-AR decoders.
 Everything here is pure and jit-able; there is no I/O in model/.
 """
 
+from model.architectures import (
+    ARCHITECTURES,
+    architecture_of,
+    check_model,
+    make_decoder,
+    num_params,
+    register_architecture,
+)
 from model.attention import EMPTY, make_attention_mask
 from model.beam import BeamOutput, beam_loop, beam_search
-from model.config import ARCHITECTURES, MASK_KINDS, NAR_MASK_KINDS, ModelConfig
-from model.decoder import Decoder, KVCache, grow_cache, init_cache, make_decoder
+from model.config import MASK_KINDS, NAR_MASK_KINDS, ModelConfig
+from model.decoder import Decoder, KVCache, grow_cache, init_cache
 from model.encoder_decoder import EncoderDecoder
 from model.nar import mask_predict, mask_predict_loop
 from model.nar_masks import cmlm_mask, glancing_mask
@@ -35,10 +43,12 @@ __all__ = [
     "NAR_MASK_KINDS",
     "Decoder",
     "GenerateOutput",
+    "architecture_of",
     "beam_loop",
     "beam_search",
     "KVCache",
     "ModelConfig",
+    "check_model",
     "cmlm_mask",
     "glancing_mask",
     "decode_loop",
@@ -51,7 +61,9 @@ __all__ = [
     "make_decoder",
     "mask_predict",
     "mask_predict_loop",
+    "num_params",
     "prompt_lookup_generate",
+    "register_architecture",
     "sample_logits",
     "speculative_generate",
 ]

@@ -9,20 +9,16 @@ MASK_KINDS = ("causal", "full", "prefix", "prefix_full")
 # Kinds a CMLM (masked objective) model can use: targets see each other in both directions.
 NAR_MASK_KINDS = ("full", "prefix_full")
 FLOAT_DTYPES = ("float32", "bfloat16", "float16")
-# "decoder": one stack over `BOS source SEP target`, masked by `attention_mask_kind`.
-# "encoder_decoder": a bidirectional encoder over the source, and a decoder over the target
-# with that mask plus cross-attention (model/encoder_decoder.py).
-ARCHITECTURES = ("decoder", "encoder_decoder")
-# An encoder-decoder's decoder mask: the encoder already sees the whole source.
-ENCODER_DECODER_MASK_KINDS = ("causal", "full")
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """Shape and behaviour of the model.
 
-    `architecture` is "decoder" or "encoder_decoder" (ARCHITECTURES). An encoder-decoder has
-    `num_layers` encoder blocks and `num_layers` decoder blocks, and shares one token embedding.
+    `architecture` is the id of a registered architecture (model/architectures.py: "decoder",
+    one stack; "encoder_decoder", `num_layers` encoder and `num_layers` decoder blocks sharing
+    one token embedding). `check_model` (called by `make_decoder`) validates it and the mask
+    kinds it takes; this class does not know the architectures.
 
     `attention_mask_kind` selects how self-attention is masked:
       causal: position t sees positions <= t (the honest AR decoder).
@@ -69,20 +65,6 @@ class ModelConfig:
                 f"ModelConfig.attention_mask_kind must be one of {MASK_KINDS}, "
                 f"got {self.attention_mask_kind!r}"
             )
-        if self.architecture not in ARCHITECTURES:
-            raise ValueError(
-                f"ModelConfig.architecture must be one of {ARCHITECTURES}, "
-                f"got {self.architecture!r}"
-            )
-        if (
-            self.architecture == "encoder_decoder"
-            and self.attention_mask_kind not in ENCODER_DECODER_MASK_KINDS
-        ):
-            raise ValueError(
-                f"An encoder_decoder's attention_mask_kind must be one of "
-                f"{ENCODER_DECODER_MASK_KINDS} (its encoder already sees the whole source), "
-                f"got {self.attention_mask_kind!r}"
-            )
         for name in ("dtype", "param_dtype"):
             value = getattr(self, name)
             if value not in FLOAT_DTYPES:
@@ -108,13 +90,3 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"Unknown ModelConfig keys {unknown}; known keys are {sorted(known)}")
         return cls(**values)
-
-    def num_params(self) -> int:
-        """Parameter count (embeddings included), for MFU and the report."""
-        d, f, v = self.d_model, self.d_ff, self.vocab_size
-        per_layer = (4 * d * d + 4 * d) + (2 * d * f + f + d) + 4 * d
-        head = (d + 1) * (self.max_len + 1) if self.length_head else 0
-        layers = self.num_layers * per_layer
-        if self.architecture == "encoder_decoder":  # Encoder blocks and LayerNorm; cross-attention.
-            layers += self.num_layers * (per_layer + 4 * d * d + 6 * d) + 2 * d
-        return v * d + self.max_len * d + layers + 2 * d + d * v + v + head

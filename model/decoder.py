@@ -1,6 +1,11 @@
-"""A pre-LN transformer decoder: one function of (tokens, mask kind), with an optional KV cache."""
+"""A pre-LN transformer decoder: one function of (tokens, mask kind), with an optional KV cache.
 
-from typing import NamedTuple
+`Decoder` is also the "decoder" architecture: its class attributes and classmethods (`name`,
+`mask_kinds`, `num_params`, ...) are what the rest of the code knows about it, and a subclass
+with its own `name` is another architecture (model/architectures.py registers them).
+"""
+
+from typing import ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -19,7 +24,7 @@ from model.attention import (
     make_attention_mask,
     write_slots,
 )
-from model.config import ModelConfig
+from model.config import MASK_KINDS, ModelConfig
 
 
 class KVCache(NamedTuple):
@@ -72,11 +77,79 @@ class Block(nnx.Module):
         x_BxTxD = x_BxTxD + _dropout(self.mlp_out(h_BxTxF), self.cfg.dropout_rate, rngs[1])
         return x_BxTxD, cache
 
+    @staticmethod
+    def num_params(cfg: ModelConfig, cross_attention: bool = False) -> int:
+        """Parameters of one block: attention (4 D x D projections and biases), MLP, LayerNorms."""
+        d, f = cfg.d_model, cfg.d_ff
+        attention = 4 * d * d + 4 * d
+        params = attention + (2 * d * f + f + d) + 2 * (2 * d)
+        return params + (attention + 2 * d if cross_attention else 0)
+
+    @staticmethod
+    def matmul_params(cfg: ModelConfig, cross_attention: bool = False) -> int:
+        """The weights of one block's matmuls (its kernels, not its biases or norms)."""
+        d = cfg.d_model
+        return 4 * d * d * (2 if cross_attention else 1) + 2 * d * cfg.d_ff
+
 
 class Decoder(nnx.Module):
     """Token + learned position embeddings, `num_layers` blocks, final LayerNorm, LM head."""
 
-    cross_attention = False  # Whether the blocks cross-attend (model/encoder_decoder.py).
+    # The architecture's id (ModelConfig.architecture, flags, metric keys), and its label.
+    name: ClassVar[str] = "decoder"
+    label: ClassVar[str] = "decoder"
+    # One stack over `BOS source SEP target` takes every mask kind; `mask_kinds_reason` says
+    # why an architecture takes fewer (it ends the error that names a kind it refuses).
+    mask_kinds: ClassVar[tuple[str, ...]] = MASK_KINDS
+    mask_kinds_reason: ClassVar[str] = ""
+    # train.objective -> the one-line error refusing it (training/config.py lists OBJECTIVES).
+    refused_objectives: ClassVar[dict[str, str]] = {}
+    cross_attention: ClassVar[bool] = False  # Whether the blocks cross-attend.
+    attention_stacks: ClassVar[int] = 1  # Attention score products per layer and token.
+
+    @classmethod
+    def supports(cls, objective: str) -> bool:
+        """Whether this architecture trains with `train.objective=objective`."""
+        return objective not in cls.refused_objectives
+
+    @classmethod
+    def timing_mask(cls, mask_kind: str) -> str:
+        """The mask of the random-weights model that a decoder wanting `mask_kind` is timed on."""
+        return mask_kind
+
+    @classmethod
+    def mask_label(cls, mask_kind: str) -> str:
+        """A model's mask, as the report's summary names it."""
+        return mask_kind
+
+    @classmethod
+    def num_params(cls, cfg: ModelConfig) -> int:
+        """Parameter count (embeddings included), for the report; the module's own count."""
+        d, v = cfg.d_model, cfg.vocab_size
+        blocks = cfg.num_layers * Block.num_params(cfg, cls.cross_attention)
+        length_head = (d + 1) * (cfg.max_len + 1) if cfg.length_head else 0
+        return (v + cfg.max_len) * d + blocks + 2 * d + (d * v + v) + length_head
+
+    @classmethod
+    def matmul_params(cls, cfg: ModelConfig) -> int:
+        """N: the weights of the matmuls every token position runs through (all but the
+        embeddings, which are gathers, the biases and norms, and the length head, run once
+        per row)."""
+        blocks = cfg.num_layers * Block.matmul_params(cfg, cls.cross_attention)
+        return blocks + cfg.d_model * cfg.vocab_size
+
+    @classmethod
+    def train_flops_per_token(cls, cfg: ModelConfig, seq_len: int) -> float:
+        """Forward + backward FLOPs per token position: 6 N + 12 A L T D.
+
+        6 = 2 (multiply-add) x 3 (forward, then backward for activations and for weights), on
+        N = `matmul_params` (Kaplan et al. 2020; PaLM, appendix B). The second term is each of
+        the A = `attention_stacks` attention products per layer: Q.K^T and its use on V, 2
+        matmuls of 2 T D FLOPs per token, times 3. Masked-out entries count: XLA computes the
+        full T x T product.
+        """
+        attention = 12.0 * cls.attention_stacks * cfg.num_layers * seq_len * cfg.d_model
+        return 6.0 * cls.matmul_params(cfg) + attention
 
     def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
         self.cfg = cfg
@@ -127,7 +200,7 @@ class Decoder(nnx.Module):
         """
         if not isinstance(tokens_BxT, jax.core.Tracer):
             _check_token_ids(tokens_BxT, self.cfg.vocab_size)
-        positions_BxT = _default_positions(tokens_BxT, positions_BxT)
+        positions_BxT = default_positions(tokens_BxT, positions_BxT)
         x_BxTxD = self.embed(tokens_BxT, positions_BxT)
         return self.from_embeddings(
             x_BxTxD,
@@ -202,7 +275,7 @@ class Decoder(nnx.Module):
         """Logits [B, max_len + 1] of each row's target length, from its prompt alone (the
         hidden state of its last prompt token, e.g. SEP). Needs `length_head=True`."""
         P = prompts_BxP.shape[1]
-        positions_BxP = _default_positions(prompts_BxP, None)
+        positions_BxP = default_positions(prompts_BxP, None)
         real_BxP = jnp.arange(P)[None, :] < prompt_lengths_B[:, None]
         mask_Bx1xPxP = make_attention_mask(
             self.cfg.attention_mask_kind,
@@ -258,7 +331,8 @@ def _check_token_ids(tokens_BxT, vocab_size: int) -> None:
         )
 
 
-def _default_positions(tokens_BxT: jax.Array, positions_BxT: jax.Array | None) -> jax.Array:
+def default_positions(tokens_BxT: jax.Array, positions_BxT: jax.Array | None) -> jax.Array:
+    """`positions_BxT`, or 0 .. T - 1 in every row when it is None."""
     if positions_BxT is not None:
         return positions_BxT
     B, T = tokens_BxT.shape
@@ -321,12 +395,3 @@ def split_model(
     if graphdef not in _CONFIGS:
         _CONFIGS[graphdef] = nnx.merge(graphdef, state).cfg
     return graphdef, state, _CONFIGS[graphdef]
-
-
-def make_decoder(cfg: ModelConfig, seed: int = 0) -> Decoder:
-    """A freshly initialised model of `cfg.architecture`, from a config and an integer seed."""
-    if cfg.architecture == "encoder_decoder":
-        from model.encoder_decoder import EncoderDecoder  # It builds on this module.
-
-        return EncoderDecoder(cfg, rngs=nnx.Rngs(params=seed))
-    return Decoder(cfg, rngs=nnx.Rngs(params=seed))

@@ -22,13 +22,44 @@ from flax import nnx
 from model import sharding
 from model.attention import EMPTY, Memory, make_attention_mask
 from model.config import ModelConfig
-from model.decoder import Block, Decoder, _default_positions
+from model.decoder import Block, Decoder, default_positions
 
 
 class EncoderDecoder(Decoder):
     """`num_layers` encoder blocks, `num_layers` decoder blocks that cross-attend, one LM head."""
 
+    name = "encoder_decoder"
+    label = "encoder-decoder"
+    mask_kinds = ("causal", "full")  # The decoder's self-attention mask.
+    mask_kinds_reason = "its encoder already sees the whole source"
+    refused_objectives = {
+        "sequential": "train.objective='sequential' feeds one token at a time from BOS, but an "
+        "encoder_decoder must encode the whole source first; use teacher_forcing."
+    }
     cross_attention = True  # The decoder's blocks, which Decoder.__init__ builds.
+    attention_stacks = 3  # The encoder's self-attention, the decoder's self- and cross-attention.
+
+    @classmethod
+    def timing_mask(cls, mask_kind: str) -> str:
+        """A decoder wanting a prefix mask is timed on the decoder mask it has here: the encoder
+        is the prefix."""
+        return {"prefix": "causal", "prefix_full": "full"}.get(mask_kind, mask_kind)
+
+    @classmethod
+    def mask_label(cls, mask_kind: str) -> str:
+        """The kind after "enc-dec, ": the mask is its decoder's (the encoder sees the source)."""
+        return f"enc-dec, {mask_kind}"
+
+    @classmethod
+    def num_params(cls, cfg: ModelConfig) -> int:
+        """The decoder's (with cross-attention), plus the encoder blocks and LayerNorm."""
+        return super().num_params(cfg) + cfg.num_layers * Block.num_params(cfg) + 2 * cfg.d_model
+
+    @classmethod
+    def matmul_params(cls, cfg: ModelConfig) -> int:
+        """The decoder's, plus the encoder's: every position runs through both stacks (one row
+        holds source and target)."""
+        return super().matmul_params(cfg) + cfg.num_layers * Block.matmul_params(cfg)
 
     def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
         super().__init__(cfg, rngs=rngs)  # Embeddings, decoder blocks, LM head, length head.
@@ -86,7 +117,7 @@ class EncoderDecoder(Decoder):
         """Logits [B, max_len + 1] of each row's target length, from the encoder state of its
         last prompt token (SEP). Needs `length_head=True`."""
         P = prompts_BxP.shape[1]
-        positions_BxP = _default_positions(prompts_BxP, None)
+        positions_BxP = default_positions(prompts_BxP, None)
         real_BxP = jnp.arange(P)[None, :] < prompt_lengths_B[:, None]
         x_BxPxD = self.embed(prompts_BxP, positions_BxP).astype(self.cfg.compute_dtype)
         states_BxPxD, _ = self.encode(

@@ -12,7 +12,6 @@ from flax import nnx
 
 from evaluation import leakage
 from model import (
-    EncoderDecoder,
     ModelConfig,
     beam_search,
     generate,
@@ -41,19 +40,7 @@ def _tokens(cfg, shape, seed=0):
     return jax.random.randint(jax.random.key(seed), shape, 5, cfg.vocab_size)
 
 
-def test_parameter_count_matches_the_module():
-    for cfg in (enc_dec_config(), enc_dec_config(length_head=True, num_layers=3)):
-        model = make_decoder(cfg)
-        assert isinstance(model, EncoderDecoder)
-        counted = sum(x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
-        assert counted == cfg.num_params()
-
-
-def test_bad_architecture_and_mask_are_clear_errors():
-    with pytest.raises(ValueError, match="architecture must be one of"):
-        ModelConfig(architecture="encoder")
-    with pytest.raises(ValueError, match="encoder_decoder's attention_mask_kind"):
-        enc_dec_config(attention_mask_kind="prefix")
+def test_a_call_without_prefix_lengths_is_a_clear_error():
     model = make_decoder(enc_dec_config())
     with pytest.raises(ValueError, match="needs prefix_lengths"):
         model(np.full((1, 4), 5, np.int32))

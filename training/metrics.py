@@ -1,13 +1,9 @@
 """Model FLOPs and MFU, the peak-FLOP/s benchmark, and the metrics writer (jsonl + TensorBoard).
 
-MFU = (model FLOPs per token x tokens per second) / (peak FLOP/s per device x devices), with
-    FLOPs per token = 6 * N + 12 * L * T * D
-(Kaplan et al. 2020; PaLM, appendix B). N counts the weights of the matmuls (attention and MLP
-projections of every layer, and the LM head); the embedding lookups are gathers, not FLOPs.
-6 = 2 (multiply-add) x 3 (forward, then backward for activations and for weights). The second
-term is the attention scores Q.K^T and their use on V: 2 matmuls of 2*T*D FLOPs per token and
-layer, times 3. Masked-out entries are counted too: XLA computes the full T x T product. Padding
-positions count as tokens, since they are computed.
+MFU = (model FLOPs per token x tokens per second) / (peak FLOP/s per device x devices). Each
+architecture counts its own FLOPs per token (`train_flops_per_token` on its class in model/:
+6 N for the matmul weights plus the attention products, Kaplan et al. 2020; PaLM, appendix B).
+Padding positions count as tokens, since they are computed.
 """
 
 import json
@@ -21,26 +17,15 @@ import jax.numpy as jnp
 import numpy as np
 import tensorboardX
 
-from model import ModelConfig
+from model import ModelConfig, architecture_of
 from training import run_folder
 
 _PEAK_FLOPS_CACHE: dict[int, float] = {}
 
 
-def matmul_params(cfg: ModelConfig) -> int:
-    """The number of weights that take part in matmuls (all but embeddings, biases and norms)."""
-    per_layer = 4 * cfg.d_model * cfg.d_model + 2 * cfg.d_model * cfg.d_ff
-    if cfg.architecture == "encoder_decoder":
-        # Every position runs through both stacks (one row holds source and target), and the
-        # decoder's cross-attention projects queries, keys, values and outputs (4 d^2).
-        per_layer = 2 * per_layer + 4 * cfg.d_model * cfg.d_model
-    return cfg.num_layers * per_layer + cfg.d_model * cfg.vocab_size
-
-
 def train_flops_per_token(cfg: ModelConfig, seq_len: int) -> float:
-    """Forward + backward FLOPs per token position (module docstring)."""
-    stacks = 3 if cfg.architecture == "encoder_decoder" else 1  # Encoder, self and cross.
-    return 6.0 * matmul_params(cfg) + 12.0 * stacks * cfg.num_layers * seq_len * cfg.d_model
+    """Forward + backward FLOPs per token position of a model of `cfg`, at `seq_len`."""
+    return architecture_of(cfg).train_flops_per_token(cfg, seq_len)
 
 
 def measure_peak_flops(size: int = 2048, repeats: int = 5) -> float:
