@@ -1,15 +1,15 @@
 """Sequence-level knowledge distillation: a trained AR teacher decodes its task's training split,
 and the result is a dataset that students train on (data/distilled.py).
 
-  python distill.py --teacher=runs/ar_vs_nar/two_alphabets_ar/seed_0 \
-      --out=runs/distilled/two_alphabets [--num_examples=64000] [--decoder="AR (cache)"]
-  # then train a student with --config.data.distilled_dir=runs/distilled/two_alphabets, or a
-  # variant that sets it (experiments/ar_vs_nar.py: two_alphabets_nar_distilled).
+  python distill.py --teacher=runs/two_alphabets/ar/seed_0 \
+      --out=runs/two_alphabets_distilled [--num_examples=64000] [--decoder=ar_cache]
+  # then train a student with --config.data.distilled_dir=runs/two_alphabets_distilled, or a
+  # variant that sets it (experiments/two_alphabets.py: nar_distilled, glat_distilled).
 
 The teacher's prompts are the training split's first --num_examples rows; each distilled row is
 that prompt followed by the teacher's continuation (greedy by default, or any AR decoder of the
-decoders table, e.g. "beam search (4 beams)"). provenance.json records the teacher run, variant,
-seed and step, the decoder and the data config.
+decoders table, by id: beam4 is beam search with 4 beams). provenance.json records the teacher
+run, variant, seed and step, the decoder and the data config.
 """
 
 import launch
@@ -38,7 +38,9 @@ _NUM_EXAMPLES = flags.DEFINE_integer(
     lower_bound=1,
 )  # fmt: skip
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 500, "Rows decoded together.", lower_bound=1)
-_DECODER = flags.DEFINE_string("decoder", "AR (cache)", "An AR decoder of the decoders table.")
+_DECODER = flags.DEFINE_string(
+    "decoder", "ar_cache", "The id of an AR decoder of the decoders table."
+)
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace distilled data already in --out.")
 
 
@@ -54,7 +56,7 @@ def _teacher(run_dir: str):
         model.cfg.attention_mask_kind, config.train.objective
     ):
         raise ValueError(
-            f"--decoder={spec.name!r} cannot decode this teacher (mask "
+            f"--decoder={spec.id} cannot decode this teacher (mask "
             f"{model.cfg.attention_mask_kind!r}, objective {config.train.objective!r}); the "
             "teacher must be an AR model and the decoder one of the table's AR decoders"
         )
@@ -111,13 +113,13 @@ def main(argv: list[str]) -> None:
             "seed": seed,
             "step": step,
         },
-        "decoder": spec.name,
+        "decoder": spec.id,
         "num_examples": total,
         "data": config.data.to_dict(),
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     distilled.write(out, rows, provenance)
-    print(f"distill: wrote {total:,} rows of {variant} (step {step}, {spec.name}) to {out}")
+    print(f"distill: wrote {total:,} rows of {variant} (step {step}, {spec.label}) to {out}")
 
 
 if __name__ == "__main__":

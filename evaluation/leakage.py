@@ -16,12 +16,13 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 from flax import nnx
 
 from data import vocab
 from evaluation import forward
+from evaluation.config import EvalConfig
+from evaluation.report.schema import MetricSpec
 from evaluation.run import LoadedRun, Measurement
 from model import EMPTY, Decoder
 
@@ -201,13 +202,28 @@ def attention_maps(
     return probs_LxHxTxT[:, :, :length, :length]
 
 
-def token_label(task, token: int) -> str:
-    """A token as the maps' axes show it: its text (a subword piece, a byte) or its symbol."""
-    text = task.detokenize([token]) if hasattr(task, "detokenize") else ""
-    return text.strip() or vocab.render([token], task.num_symbols)
+METRICS = (
+    MetricSpec(
+        "perturbation_leakage",
+        "max |Δ logits| (past)",
+        verdicts=({"rule": "leakage"},),
+        method="**Perturbation**: every real token after position t is replaced by a different "
+        "random symbol; the number is the largest |Δ logits| (fp32) at positions ≤ t, over "
+        "several t in the scored range of each row and over the rows. Exactly 0.0 means no "
+        "scored prediction reads the future.",
+    ),
+    MetricSpec(
+        "dependency_future_share",
+        "future share",
+        "percent",
+        method="**Future share**: share of the dependency map's mass strictly above the "
+        "diagonal, over the scored rows (a prefix-LM reads its prompt by design; the prompt "
+        "rows are not scored).",
+    ),
+)
 
 
-def evaluate(run: LoadedRun, settings: ml_collections.ConfigDict, log: Log) -> Measurement:
+def evaluate(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
     """The evaluator: perturbation leakage, the dependency map's future share, and the pictures
     (dependency and attention maps of the first held-out row)."""
     batch = run.task.batch(0, settings.leakage_examples, split="eval")
@@ -222,7 +238,7 @@ def evaluate(run: LoadedRun, settings: ml_collections.ConfigDict, log: Log) -> M
     attention_LxTxT = attention_maps(
         run.model, batch["inputs"][0, :length], length, prefix_length
     ).mean(axis=1)
-    labels = [token_label(run.task, i) for i in batch["inputs"][0, :length]]
+    labels = [run.task.token_label(int(i)) for i in batch["inputs"][0, :length]]
     return Measurement(
         metrics={
             "perturbation_leakage": (perturbation, None),

@@ -13,36 +13,105 @@ from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
-import data
 from data import vocab
+from data.synthetic import OUTCOMES
 from evaluation import decoders, forward, translation
+from evaluation.config import EvalConfig
+from evaluation.report.schema import QUALITY, MetricSpec
 from evaluation.run import LoadedRun, Measurement
+from evaluation.stats import mean_sem, ratio_mean_sem
 from model import Decoder
 from training.config import MASKED_OBJECTIVES
 
 Log = Callable[[str], None]
+PARALLEL_FAMILIES = ["non-AR", "exact-parallel"]
 
-
-def mean_sem(values) -> tuple[float, float]:
-    """Mean and standard error of the mean (0.0 for a single value)."""
-    values = np.asarray(values, np.float64)
-    sem = values.std(ddof=1) / math.sqrt(len(values)) if len(values) > 1 else 0.0
-    return float(values.mean()), float(sem)
-
-
-def ratio_mean_sem(sums_N, counts_N) -> tuple[float, float]:
-    """Σ sums / Σ counts, and its standard error over the N examples (the ratio estimator's)."""
-    sums_N, counts_N = np.asarray(sums_N, np.float64), np.asarray(counts_N, np.float64)
-    ratio = sums_N.sum() / max(counts_N.sum(), 1.0)
-    N = len(sums_N)
-    if N < 2:
-        return float(ratio), 0.0
-    residual_N = sums_N - ratio * counts_N
-    sem = math.sqrt((residual_N**2).sum() / (N * (N - 1))) / max(counts_N.mean(), 1e-12)
-    return float(ratio), float(sem)
+LOSS_METRICS = (
+    MetricSpec(
+        "loss_teacher_forced",
+        "loss, teacher-forced",
+        method="**Held-out loss** is token-weighted: the summed cross-entropy over every scored "
+        "token divided by the number of scored tokens (the same definition as training's eval "
+        "lines); its sem is the ratio estimator's over examples.",
+    ),
+    MetricSpec(
+        "loss_honest",
+        "loss, honest",
+        method="**Honest loss**: the held-out next-token loss with position t computed from "
+        "x[:t+1] alone (later tokens become padding, which every mask hides). It is what an AR "
+        "decoder would see.",
+    ),
+    MetricSpec(
+        "leak_gap",
+        "honest − teacher-forced loss",
+        hidden=True,
+        verdicts=(
+            {
+                "rule": "loss_gap",
+                "teacher_forced": "loss_teacher_forced",
+                "honest": "loss_honest",
+                "reference": {"mask_kind": "causal", "objective": "teacher_forcing"},
+            },
+        ),
+    ),
+    MetricSpec(
+        "random_loss",
+        "random-token loss (floor)",
+        paired_with="random_floor",
+        verdicts=({"rule": "random_floor", "floor": "random_floor"},),
+        method="**Random-token floor**: loss on uniformly random symbols (the `random` task, "
+        "same symbols and lengths). No honest model beats ln(num_symbols); a model not trained "
+        "on random tokens may sit far above it, so only a loss *below* the floor says something "
+        "(it proves leakage).",
+    ),
+    MetricSpec("random_floor", "ln(num_symbols)", hidden=True),
+)
+GENERATION_METRICS = (
+    MetricSpec(
+        "length_accuracy",
+        "length accuracy",
+        "percent",
+        verdicts=(
+            {
+                "rule": "state",
+                "text": "{variant}: the length head predicts the reference target length of "
+                "{value} of held-out prompts.",
+            },
+        ),
+    ),
+    MetricSpec(
+        "exact_match",
+        "exact match",
+        "percent",
+        QUALITY,
+        per_decoder=True,
+        verdicts=({"rule": "exact_match", "against": "ar_cache", "families": PARALLEL_FAMILIES},),
+        method="**Generation**: each decoder (listed below) continues each held-out prompt; the "
+        "output is compared with the reference continuation (target tokens, then EOS). For a "
+        "full-mask model, *AR (no cache, honest)* recomputes the prefix at each step (the "
+        "function it was trained as); *AR (cache, naive)* is what code written for causal "
+        "models runs: with a cache, keys never see later tokens, so it is a different function. "
+        "Should a reference not fit in max_len + 1 tokens after the batch's longest prompt, it "
+        "is cut to what fits.",
+    ),
+    MetricSpec("token_accuracy", "token accuracy", "percent", QUALITY, per_decoder=True),
+    *translation.METRIC_SPECS,
+    MetricSpec("correct", "correct", "percent", QUALITY, per_decoder=True),
+    MetricSpec(
+        "mixed",
+        "mixed",
+        "percent",
+        QUALITY,
+        per_decoder=True,
+        verdicts=(
+            {"rule": "multimodal", "priority": 1, "outcomes": list(OUTCOMES)},
+            {"rule": "distillation"},
+        ),
+    ),
+    MetricSpec("wrong", "wrong", "percent", QUALITY, per_decoder=True),
+)
 
 
 def eval_batches(task, num_examples: int, batch_size: int, split: str = "eval") -> Iterator[dict]:
@@ -75,24 +144,10 @@ def losses(model: Decoder, task, num_examples: int, batch_size: int) -> dict[str
     return {name: np.concatenate(values) for name, values in out.items()}
 
 
-def random_task(data_config: ml_collections.ConfigDict, max_len: int, vocab_size: int):
-    """The `random` task with the data config's symbols and lengths, fitted to the model."""
-    config = ml_collections.ConfigDict(data_config.to_dict())
-    if config.task not in data.synthetic.TASKS:
-        # Text: every ordinary id of the model's vocabulary (256 bytes, or the subword pieces).
-        config.num_symbols = vocab_size - vocab.FIRST_SYMBOL
-    config.tokenizer, config.vocab_size = "bytes", 0  # A synthetic task has its own symbols.
-    config.task, config.seq_len, config.loss_on = "random", 0, "target"
-    config.max_len = min(config.max_len, max_len - 1)
-    config.min_len = min(config.min_len, config.max_len)
-    return data.make_task(config)
-
-
-def random_floor(
-    model: Decoder, data_config: ml_collections.ConfigDict, num_examples: int, batch_size: int
-) -> dict[str, float]:
-    """Loss on uniform random symbols, and the floor ln(num_symbols) no honest model beats."""
-    task = random_task(data_config, model.cfg.max_len, model.cfg.vocab_size)
+def random_floor(model: Decoder, task, num_examples: int, batch_size: int) -> dict[str, float]:
+    """Loss on uniform random symbols (the task's random-token control, fitted to the model),
+    and the floor ln(num_symbols) no honest model beats."""
+    task = task.random_control(model.cfg.max_len, model.cfg.vocab_size)
     sums, counts = [], []
     for b in eval_batches(task, num_examples, batch_size):
         loss_sum, count = row_losses(
@@ -104,7 +159,7 @@ def random_floor(
     return {"loss": loss, "loss_sem": sem, "floor": math.log(task.num_symbols)}
 
 
-def evaluate_loss(run: LoadedRun, settings: ml_collections.ConfigDict, log: Log) -> Measurement:
+def evaluate_loss(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
     """The loss evaluator; a CMLM model is no next-token predictor, so it has none."""
     if run.objective in MASKED_OBJECTIVES:
         return Measurement()
@@ -117,9 +172,7 @@ def evaluate_loss(run: LoadedRun, settings: ml_collections.ConfigDict, log: Log)
         "leak_gap": ratio_mean_sem(per_row["honest"] - per_row["teacher_forced"], count),
     }
     log("    loss: random-token floor")
-    floor = random_floor(
-        run.model, run.config.data, settings.random_floor_examples, settings.batch_size
-    )
+    floor = random_floor(run.model, run.task, settings.random_floor_examples, settings.batch_size)
     metrics["random_loss"] = (floor["loss"], floor["loss_sem"])
     metrics["random_floor"] = (floor["floor"], None)
     return Measurement(metrics=metrics)
@@ -161,9 +214,9 @@ class Scores(NamedTuple):
     token_accuracy: np.ndarray
     outcomes: dict[str, np.ndarray]  # Multi-modal tasks: "correct", "mixed", "wrong" (0/1).
     samples: list[str] | list[dict[str, str]]  # Translation: {source, reference, hypothesis}.
-    # Exact-parallel decoders, per row: "equals_greedy" (0/1: the same tokens as "AR (cache)"),
-    # "generated", "target_passes", "drafted" and "accepted" tokens.
-    parallel: dict[str, np.ndarray]
+    # The decoder's own statistics per row (DecoderSpec.statistics), e.g. an exact-parallel
+    # decoder's target passes; {} for a decoder without any.
+    statistics: dict[str, np.ndarray]
     # Translation tasks: every row's {source, reference, hypothesis} text; else empty.
     texts: list[dict[str, str]]
 
@@ -186,14 +239,14 @@ def decode_and_score(
     P = max(int(b["prefix_lengths"].max()) for b in batches)
     longest = max(len(r) for b in batches for r in references(b))
     max_new = min(longest, models.model.cfg.max_len + 1 - P)
-    as_text = translation.is_translation(task)
-    exact, accuracy, outcomes, samples, parallel, texts = [], [], [], [], [], []
+    as_text = task.text_metrics
+    exact, accuracy, outcomes, samples, statistics, texts = [], [], [], [], [], []
     for batch in batches:
         prompts = prompts_of(batch, P, max_new)
         out = spec.decode(models, prompts)
         generated = _continuations(out, prompts)
-        if hasattr(out, "target_passes_B"):  # model.ParallelOutput: its work, and a greedy check.
-            parallel.append(_parallel_stats(out, generated, models, prompts))
+        if spec.statistics is not None:
+            statistics.append(spec.statistics(out, generated, models, prompts))
         prompt_rows = [prompts.prompts_BxP[b, :p] for b, p in enumerate(prompts.prompt_lengths_B)]
         whole_refs = references(batch)
         refs = [r[:max_new] for r in whole_refs]
@@ -211,11 +264,11 @@ def decode_and_score(
     by_outcome = {}
     if outcomes and outcomes[0] is not None:
         labels = np.array(outcomes)
-        by_outcome = {name: (labels == name).astype(float) for name in data.synthetic.OUTCOMES}
-    parallel = {k: np.concatenate([p[k] for p in parallel]) for k in (parallel or [{}])[0]}
+        by_outcome = {name: (labels == name).astype(float) for name in OUTCOMES}
+    statistics = {k: np.concatenate([p[k] for p in statistics]) for k in (statistics or [{}])[0]}
     samples = texts[:num_samples] if as_text else samples
     exact, accuracy = np.concatenate(exact), np.concatenate(accuracy)
-    return Scores(exact, accuracy, by_outcome, samples, parallel, texts)
+    return Scores(exact, accuracy, by_outcome, samples, statistics, texts)
 
 
 def _sample_line(task, prompt, generated, reference, mark: str) -> str:
@@ -231,19 +284,6 @@ def _continuations(out, prompts: decoders.Prompts) -> list[np.ndarray]:
     return [tokens_BxL[b, prefix_B[b] : lengths_B[b]] for b in range(len(prefix_B))]
 
 
-def _parallel_stats(out, generated, models: decoders.Models, prompts) -> dict[str, np.ndarray]:
-    """An exact-parallel decoder's work per row, and whether it gave greedy AR's tokens."""
-    greedy = _continuations(decoders.DECODERS["AR (cache)"].decode(models, prompts), prompts)
-    same = [float(np.array_equal(g, r)) for g, r in zip(generated, greedy, strict=True)]
-    return {
-        "equals_greedy": np.array(same),
-        "generated": np.array([len(g) for g in generated], np.float64),
-        "target_passes": np.asarray(out.target_passes_B, np.float64),
-        "drafted": np.asarray(out.drafted_B, np.float64),
-        "accepted": np.asarray(out.accepted_B, np.float64),
-    }
-
-
 def length_hits(model: Decoder, batches: list[dict]) -> np.ndarray:
     """Per row, 1.0 where the length head's likeliest length is the reference target length."""
     hits = []
@@ -256,9 +296,7 @@ def length_hits(model: Decoder, batches: list[dict]) -> np.ndarray:
     return np.concatenate(hits).astype(float)
 
 
-def evaluate_generation(
-    run: LoadedRun, settings: ml_collections.ConfigDict, log: Log
-) -> Measurement:
+def evaluate_generation(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
     """The quality evaluator: every decoder that applies to the variant, on held-out prompts."""
     batches = list(eval_batches(run.task, settings.num_examples, settings.batch_size))
     if int(batches[0]["prefix_lengths"].max()) <= 1:
@@ -274,27 +312,23 @@ def evaluate_generation(
             continue
         models = run.models_for(spec)
         if models is None:
-            log(f"    quality: {spec.name} skipped: its {spec.needs} variant is not trained")
+            log(f"    quality: {spec.label} skipped: its {spec.needs} variant is not trained")
             continue
-        log(f"    quality: {spec.name}")
+        log(f"    quality: {spec.label}")
         scores = decode_and_score(spec, models, batches, run.task, settings.num_samples)
-        measurement.metrics[f"exact_match/{spec.name}"] = mean_sem(scores.exact_match)
-        measurement.metrics[f"token_accuracy/{spec.name}"] = mean_sem(scores.token_accuracy)
-        for outcome, rows in scores.outcomes.items():
-            measurement.metrics[f"{outcome}/{spec.name}"] = mean_sem(rows)
-        if scores.parallel:
-            work = scores.parallel
-            measurement.metrics[f"equals_greedy/{spec.name}"] = mean_sem(work["equals_greedy"])
-            measurement.metrics[f"target_passes_per_token/{spec.name}"] = ratio_mean_sem(
-                work["target_passes"], work["generated"]
+        found = {
+            "exact_match": mean_sem(scores.exact_match),
+            "token_accuracy": mean_sem(scores.token_accuracy),
+            **{outcome: mean_sem(rows) for outcome, rows in scores.outcomes.items()},
+        }
+        if spec.summarize is not None:
+            found.update(spec.summarize(scores.statistics))
+        if scores.texts:  # Scored on text too (BLEU and chrF).
+            scalars, signatures = translation.corpus_scores(
+                [t["hypothesis"] for t in scores.texts], [t["reference"] for t in scores.texts]
             )
-            if work["drafted"].sum() > 0:
-                measurement.metrics[f"acceptance/{spec.name}"] = ratio_mean_sem(
-                    work["accepted"], work["drafted"]
-                )
-        if scores.texts:  # A translation task: BLEU and chrF on the detokenised text.
-            scalars, signatures = translation.decoder_scores(spec.name, scores.texts)
-            measurement.metrics.update(scalars)
+            found.update(scalars)
             measurement.signatures.update(signatures)
-        measurement.samples[spec.name] = scores.samples
+        measurement.metrics.update({f"{name}/{spec.id}": value for name, value in found.items()})
+        measurement.samples[spec.id] = scores.samples
     return measurement

@@ -3,11 +3,10 @@
 import dataclasses
 import functools
 
-import ml_collections
-
 import data
 from evaluation.decoders import DecoderSpec, Models
 from model import Decoder
+from plan import RunPlan
 from training import checkpoints, run_folder
 
 Scalars = dict[str, tuple[float, float | None]]  # name -> (value, sem over examples or None)
@@ -35,7 +34,7 @@ class LoadedRun:
     seed: int
     run_dir: str
     model: Decoder
-    config: ml_collections.ConfigDict  # config.json over today's defaults.
+    config: RunPlan  # config.json over today's defaults.
     step: int
 
     @functools.cached_property
@@ -54,7 +53,7 @@ class LoadedRun:
         """The variant named at `config.eval.<spec.needs>` ("" if none, or none needed)."""
         variant = self.config.eval if spec.needs else ""
         for key in spec.needs.split(".") if spec.needs else ():
-            variant = variant[key]
+            variant = getattr(variant, key)
         return variant
 
     def models_for(self, spec: DecoderSpec) -> Models | None:

@@ -8,16 +8,23 @@ per_seed_sem}, BLEU and chrF like every other metric; the signatures that a "run
 gives (sacrebleu's) go into the variant's record. The report (evaluation/report/) renders the
 results dict this returns.
 
-Example, a new evaluator:
+Each evaluator describes what it measures (report/schema.py): a MetricSpec per metric (its label,
+format, table and verdict rules) and a TableSpec per table of timed rows. The runner stores those
+descriptions in results.json, and the report builds its tables, verdicts and methods from them.
+
+Example, a new evaluator, which then has a column in the summary and a verdict per variant:
 
     from evaluation import runner
+    from evaluation.report.schema import MetricSpec
     from evaluation.run import Measurement
 
     def param_norm(run, settings, log):
         norm = sum(float((x ** 2).sum()) for x in jax.tree.leaves(nnx.state(run.model))) ** 0.5
         return Measurement(metrics={"param_norm": (norm, None)})
 
-    runner.EVALUATORS["param_norm"] = runner.Evaluator(param_norm, "run")
+    runner.EVALUATORS["param_norm"] = runner.Evaluator(param_norm, "run", metrics=(
+        MetricSpec("param_norm", "‖θ‖", verdicts=(
+            {"rule": "state", "text": "{variant}: parameter norm {value}."},)),))
 
 Its `metrics` become rows of the variant's metrics (mean ± sem over seeds); `tables` and `info` of
 a "timed" evaluator go into `results["speed"]`.
@@ -29,32 +36,37 @@ import os
 import time
 from collections.abc import Callable
 
-import ml_collections
 import numpy as np
 
 from evaluation import decoders, leakage, quality, speed
-from evaluation.config import check_eval_config
+from evaluation.config import EvalConfig
+from evaluation.report.schema import SCHEMA_VERSION, MetricSpec, TableSpec
 from evaluation.run import LoadedRun, Measurement, load_run
-from experiments.base import with_defaults
+from evaluation.stats import mean_sem
+from model import architecture_of, num_params
+from plan import experiment_eval
 from training import run_folder
 from training.config import MASKED_OBJECTIVES
 
-SCHEMA_VERSION = 2
 Log = Callable[[str], None]
 
 
 @dataclasses.dataclass(frozen=True)
 class Evaluator:
-    fn: Callable[[LoadedRun, ml_collections.ConfigDict, Log], Measurement]
+    fn: Callable[[LoadedRun, EvalConfig, Log], Measurement]
     scope: str  # "run": every (variant, seed); "timed": once, on the timed variant.
+    metrics: tuple[MetricSpec, ...] = ()  # What its Measurement.metrics hold.
+    tables: tuple[TableSpec, ...] = ()  # What its Measurement.tables hold (timed rows).
 
 
 EVALUATORS: dict[str, Evaluator] = {
-    "leakage": Evaluator(leakage.evaluate, "run"),
-    "loss": Evaluator(quality.evaluate_loss, "run"),
-    "quality": Evaluator(quality.evaluate_generation, "run"),
-    "speed": Evaluator(speed.evaluate_decoding_speed, "timed"),
-    "training_speed": Evaluator(speed.evaluate_training_speed, "timed"),
+    "leakage": Evaluator(leakage.evaluate, "run", metrics=leakage.METRICS),
+    "loss": Evaluator(quality.evaluate_loss, "run", metrics=quality.LOSS_METRICS),
+    "quality": Evaluator(quality.evaluate_generation, "run", metrics=quality.GENERATION_METRICS),
+    "speed": Evaluator(speed.evaluate_decoding_speed, "timed", tables=(speed.SAMPLING_TABLE,)),
+    "training_speed": Evaluator(
+        speed.evaluate_training_speed, "timed", tables=(speed.TRAINING_TABLE,)
+    ),
 }
 
 
@@ -65,7 +77,7 @@ def aggregate(per_seed: list[dict[str, tuple[float, float | None]]]) -> dict[str
     for name in names:
         values = [scalars[name][0] for scalars in per_seed if name in scalars]
         sems = [scalars[name][1] for scalars in per_seed if name in scalars]
-        mean, sem = quality.mean_sem(values)
+        mean, sem = mean_sem(values)
         out[name] = {
             "mean": mean,
             "sem": sem if len(values) > 1 else None,
@@ -97,34 +109,26 @@ def read_metrics(run_dir: str) -> dict[str, list]:
     return curves
 
 
-def _task_label(run: LoadedRun) -> str:
-    """The task's name, and the teacher whose outputs the variant trained on, if any."""
-    teacher = getattr(run.task, "teacher", None)  # data/distilled.py's DistilledTask.
-    data_config = run.config.data
-    task = data_config.task
-    if task == "tfds_translation":  # e.g. "bible/en-es (en→es)"
-        task = f"{data_config.tfds_name} ({data_config.source_key}→{data_config.target_key})"
-    elif task == "tfds_text":
-        task = f"{data_config.tfds_name} ({data_config.text_key})"
-    return f"{task} (distilled from {teacher})" if teacher else task
-
-
 def _variant_record(name: str, runs: list[LoadedRun]) -> dict:
     """The fields of a variant's record that come from its config and its runs."""
     config = runs[0].config
     cfg = runs[0].model.cfg
     curves = {str(run.seed): read_metrics(run.run_dir) for run in runs}
     logged = [c["tokens_per_s"] for c in curves.values() if c.get("tokens_per_s")]
-    baseline = config.eval.nar.ar_variant if config.train.objective in MASKED_OBJECTIVES else ""
+    non_ar = config.train.objective in MASKED_OBJECTIVES
+    baseline = config.eval.nar.ar_variant if non_ar else ""
     return {
         "name": name,
-        "task": _task_label(runs[0]),
+        "task": runs[0].task.label,
         "mask_kind": cfg.attention_mask_kind,
+        "mask_label": architecture_of(cfg).mask_label(cfg.attention_mask_kind),
+        "architecture": cfg.architecture,
         "objective": config.train.objective,
+        "non_ar": non_ar,
         "seeds": [run.seed for run in runs],
         "steps": [run.step for run in runs],
         "num_steps": config.train.num_steps,
-        "num_params": cfg.num_params(),
+        "num_params": num_params(cfg),
         "config": config.to_dict(),
         "baseline": baseline or None,
         "curves": curves,
@@ -136,7 +140,7 @@ def evaluate_variant(
     name: str,
     path: str,
     evaluators: list[str],
-    timed_settings: ml_collections.ConfigDict | None,
+    timed_settings: EvalConfig | None,
     log: Log = print,
     eval_overrides: dict | None = None,
 ) -> tuple[dict, dict]:
@@ -148,7 +152,7 @@ def evaluate_variant(
         start = time.perf_counter()
         log(f"[{name} seed {seed}] loading {run_dir}")
         run, dropped = load_run(name, seed, run_dir)
-        override(run.config.eval, eval_overrides or {})
+        run.config = run.config.with_eval(eval_overrides or {})
         if dropped:
             log(f"[{name} seed {seed}] config keys this version no longer has, ignored: {dropped}")
         scalars = {}
@@ -172,37 +176,29 @@ def evaluate_variant(
     return record, timed
 
 
-def experiment_eval_config(workdir: str) -> ml_collections.ConfigDict:
-    """The experiment's `eval` section (experiment.json) over today's defaults."""
-    config, _ = with_defaults(run_folder.read_experiment(workdir) or {})
-    return config.eval
-
-
-def override(eval_config: ml_collections.ConfigDict, overrides: dict) -> None:
-    """Sets flat dotted `overrides` ({"speed.repeats": 1}) in an eval section, then checks it."""
-    for key, value in overrides.items():
-        *path, name = key.split(".")
-        section = eval_config
-        for part in path:
-            section = section[part]
-        section[name] = value
-    check_eval_config(eval_config)
-
-
-def _timed_variant(names: list[str], eval_config: ml_collections.ConfigDict) -> str | None:
+def _timed_variant(names: list[str], eval_config: EvalConfig) -> str | None:
     wanted = [n for n in eval_config.speed.variants if n in names]
     return (wanted or names or [None])[0]
 
 
-def _decoders_used(records: list[dict], timed: dict) -> dict[str, dict]:
-    """The table entries of every decoder scored or timed, for the report."""
-    names = [
+def _decoders_used(records: list[dict], timed: dict) -> list[decoders.DecoderSpec]:
+    """Every decoder scored or timed, in the order first met."""
+    ids = [
         k.split("/", 1)[1] for r in records for k in r["metrics"] if k.startswith("exact_match/")
     ]
-    names += [row["decoder"] for row in timed.get("sampling", [])]
+    ids += [row["decoder"] for row in timed.get("sampling", [])]
+    return decoders.lookup(dict.fromkeys(ids))
+
+
+def descriptions(evaluators: list[str], used: list[decoders.DecoderSpec]) -> dict:
+    """results.json's `metrics_info` and `tables_info`: what the evaluators run and the decoders
+    used say of their metrics and tables, in column order (report/schema.py)."""
+    metrics = [spec for name in evaluators for spec in EVALUATORS[name].metrics]
+    metrics += [spec for decoder in used for spec in decoder.metrics]
+    unique = {spec.name: spec for spec in reversed(metrics)}  # The first description wins.
     return {
-        name: {"family": spec.family, "needs": spec.needs, "description": spec.description}
-        for name, spec in ((n, decoders.DECODERS[n]) for n in dict.fromkeys(names))
+        "metrics_info": [unique[name].to_json() for name in dict.fromkeys(s.name for s in metrics)],
+        "tables_info": [t.to_json() for name in evaluators for t in EVALUATORS[name].tables],
     }
 
 
@@ -223,8 +219,9 @@ def evaluate_workdir(
     unknown = [e for e in evaluators if e not in EVALUATORS]
     if unknown:
         raise ValueError(f"Unknown evaluators {unknown}; choose from {list(EVALUATORS)}.")
-    eval_config = experiment_eval_config(workdir)
-    override(eval_config, eval_overrides or {})
+    eval_config = experiment_eval(run_folder.read_experiment(workdir)).with_overrides(
+        eval_overrides or {}
+    )
     found = run_folder.trained_variants(workdir)
     if variants:
         found = [(n, p) for n, p in found if n in variants]
@@ -243,6 +240,7 @@ def evaluate_workdir(
         )
         records.append(record)
         timed.update(variant_timed)
+    used = _decoders_used(records, timed)
     wanted = variants or run_folder.defined_variants(workdir)
     trained = {name for name, _ in run_folder.trained_variants(workdir)}
     return {
@@ -250,8 +248,14 @@ def evaluate_workdir(
         "experiment": os.path.basename(os.path.abspath(workdir)),
         "workdir": os.path.abspath(workdir),
         "created": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "eval_config": eval_config.to_dict(),
-        "decoders": _decoders_used(records, timed),
+        "eval_config": dataclasses.asdict(eval_config),
+        "decoders": {spec.id: spec.to_json() for spec in used},
+        "families": {
+            family: about
+            for family, about in decoders.FAMILIES.items()
+            if any(spec.family == family for spec in used)
+        },
+        **descriptions(evaluators, used),
         "untrained_variants": [name for name in wanted if name not in trained],
         "variants": records,
         "speed": timed,

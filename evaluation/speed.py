@@ -15,22 +15,59 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 from flax import nnx
 
 import data
 from data import vocab
 from evaluation import decoders
+from evaluation.config import EvalConfig, SpeedConfig
+from evaluation.report.schema import ColumnSpec, TableSpec
 from evaluation.run import LoadedRun, Measurement
-from model import ModelConfig, make_decoder
+from model import ModelConfig, architecture_of, make_decoder
 from training import step as train_lib
-from training.config import CPU_SEQUENTIAL_BF16, default_train_config
+from training.config import CPU_SEQUENTIAL_BF16, TrainConfig
 
 Log = Callable[[str], None]
 Point = tuple[int, int, int]  # (batch size, prompt length, new tokens)
-# A decoder's timing mask on an encoder-decoder, whose encoder sees the whole prompt anyway.
-ENCODER_DECODER_MASK = {"prefix": "causal", "prefix_full": "full"}
+
+SAMPLING_TABLE = TableSpec(
+    name="sampling",
+    title="Decoding speed",
+    columns=(
+        ColumnSpec("decoder", "decoder", "decoder"),
+        ColumnSpec("family", "family"),
+        ColumnSpec("batch_size", "batch"),
+        ColumnSpec("prompt_len", "prompt"),
+        ColumnSpec("new_tokens", "new tokens"),
+        ColumnSpec("latency_s", "latency (ms)", "{:.2f}", 1e3),
+        ColumnSpec("ms_per_token", "ms / token", "{:.3f}"),
+        ColumnSpec("tokens_per_s", "tokens / s", "{:,.0f}"),
+        ColumnSpec("compile_s", "compile (s)", "{:.2f}"),
+    ),
+    text_columns=2,
+    verdicts=(
+        {"rule": "cache_speedup", "cache": "ar_cache", "no_cache": "ar_no_cache"},
+        {"rule": "parallel_speed", "against": "ar_cache", "families": ["non-AR", "exact-parallel"]},
+    ),
+    method="**Speed**: random weights of the variant's shape (cost does not depend on weight "
+    "values); median of several runs after a compiling run, compile time reported apart.",
+)
+TRAINING_TABLE = TableSpec(
+    name="training",
+    title="Training speed",
+    columns=(
+        ColumnSpec("objective", "objective"),
+        ColumnSpec("dtype", "dtype"),
+        ColumnSpec("seq_len", "length"),
+        ColumnSpec("batch_size", "batch"),
+        ColumnSpec("step_time_s", "step (s)", "{:.4f}"),
+        ColumnSpec("tokens_per_s", "tokens / s", "{:,.0f}"),
+        ColumnSpec("compile_s", "compile (s)", "{:.2f}"),
+    ),
+    text_columns=2,
+    verdicts=({"rule": "training_speedup", "fast": "teacher_forcing", "slow": "sequential"},),
+)
 
 
 def time_call(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
@@ -53,16 +90,14 @@ def _timing_models(cfg: ModelConfig, specs, max_len: int, log: Log) -> dict:
     for spec in specs:
         if spec.timing_mask is None or spec.needs is not None:
             log(
-                f"    speed: {spec.name} is not timed (it needs a second model, or runs the "
+                f"    speed: {spec.label} is not timed (it needs a second model, or runs the "
                 "program of another decoder)"
             )
             continue
-        if cfg.architecture not in spec.architectures:
-            log(f"    speed: {spec.name} is not timed on a {cfg.architecture} model")
+        if spec.architectures is not None and cfg.architecture not in spec.architectures:
+            log(f"    speed: {spec.label} is not timed on a {cfg.architecture} model")
             continue
-        mask = spec.timing_mask
-        if cfg.architecture == "encoder_decoder":  # Its encoder is the prefix.
-            mask = ENCODER_DECODER_MASK.get(mask, mask)
+        mask = architecture_of(cfg).timing_mask(spec.timing_mask)
         shape = dataclasses.replace(
             cfg,
             max_len=max_len,
@@ -72,7 +107,7 @@ def _timing_models(cfg: ModelConfig, specs, max_len: int, log: Log) -> dict:
             **spec.timing_config,
         )
         # Split once: calls on (graphdef, state) skip the graph traversal nnx.split costs.
-        models[spec.name] = (spec, decoders.Models(nnx.split(make_decoder(shape, seed=0))))
+        models[spec.id] = (spec, decoders.Models(nnx.split(make_decoder(shape, seed=0))))
     return models
 
 
@@ -107,13 +142,13 @@ def time_decoders(
         for spec, spec_models in models.values():
             if spec.recomputes_prefix and prompt_len + new_tokens > no_cache_max_length:
                 continue
-            log(f"    speed: {spec.name}, batch {batch_size}, {prompt_len} + {new_tokens} tokens")
+            log(f"    speed: {spec.label}, batch {batch_size}, {prompt_len} + {new_tokens} tokens")
             compile_s, latency = time_call(
                 lambda s=spec, m=spec_models, p=prompts: s.decode(m, p).tokens_BxL, repeats
             )
             rows.append(
                 {
-                    "decoder": spec.name,
+                    "decoder": spec.id,
                     "family": spec.family,
                     "batch_size": batch_size,
                     "prompt_len": prompt_len,
@@ -128,16 +163,14 @@ def time_decoders(
     return rows
 
 
-def timed_shape(run: LoadedRun, speed: ml_collections.ConfigDict) -> ModelConfig:
+def timed_shape(run: LoadedRun, speed: SpeedConfig) -> ModelConfig:
     """The timed variant's ModelConfig with the `eval.speed.model` overrides."""
     return ModelConfig.from_dict(
-        {**dataclasses.asdict(run.model.cfg), **speed.model.to_dict(), "dropout_rate": 0.0}
+        {**dataclasses.asdict(run.model.cfg), **speed.model, "dropout_rate": 0.0}
     )
 
 
-def evaluate_decoding_speed(
-    run: LoadedRun, settings: ml_collections.ConfigDict, log: Log
-) -> Measurement:
+def evaluate_decoding_speed(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
     """The speed evaluator: `eval.speed.decoders` at batch 1 over `lengths`, then at a large
     batch."""
     speed = settings.speed
@@ -175,14 +208,19 @@ def training_speed(
 ) -> list[dict]:
     """Rows {objective, seq_len, batch_size, step_time_s, tokens_per_s, compile_s} on copy data,
     timed with `training.step.bind_train_step`, as train.py runs it."""
-    data_config = data.default_data_config()
     source_len = (seq_len - 2) // 2
-    data_config.update(task="copy", min_len=source_len, max_len=source_len, seq_len=seq_len)
-    data_config.num_symbols = cfg.vocab_size - vocab.FIRST_SYMBOL
-    task = data.make_task(data_config)
+    task = data.make_task(
+        data.DataConfig(
+            task="copy",
+            min_len=source_len,
+            max_len=source_len,
+            seq_len=seq_len,
+            num_symbols=cfg.vocab_size - vocab.FIRST_SYMBOL,
+        )
+    )
     model_cfg = dataclasses.replace(cfg, max_len=seq_len, vocab_size=task.vocab_size)
     batch = task.batch(0, batch_size)
-    hparams = train_lib.Hyperparams.from_config(default_train_config())
+    hparams = train_lib.Hyperparams.from_config(TrainConfig())
     # Made once, outside the timed call, as train.py makes its key once.
     seed_key, step = jax.random.key(0), jnp.int32(0)
     rows = []
@@ -213,19 +251,17 @@ def training_speed(
     return rows
 
 
-def evaluate_training_speed(
-    run: LoadedRun, settings: ml_collections.ConfigDict, log: Log
-) -> Measurement:
+def evaluate_training_speed(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
     """The training-speed evaluator: teacher forcing vs sequential, one step each."""
     speed = settings.speed
     cfg = timed_shape(run, speed)
     if jax.default_backend() == "cpu" and cfg.dtype != "float32":
         log(f"[speed] training timed in float32: {CPU_SEQUENTIAL_BF16}")
         cfg = dataclasses.replace(cfg, dtype="float32")
-    objectives = ("teacher_forcing", "sequential")
-    if cfg.architecture == "encoder_decoder":
-        log("[speed] training: an encoder_decoder has no sequential objective (it encodes first)")
-        objectives = ("teacher_forcing",)
+    architecture = architecture_of(cfg)
+    objectives = tuple(o for o in ("teacher_forcing", "sequential") if architecture.supports(o))
+    if "sequential" not in objectives:
+        log(f"[speed] training: a {cfg.architecture} model has no sequential objective")
     rows = training_speed(
         cfg,
         objectives=objectives,

@@ -1,7 +1,7 @@
 """Translation metrics: corpus BLEU and chrF with sacrebleu, on detokenised text.
 
-A translation task (`task.name == "tfds_translation"`, with `task.detokenize(ids) -> str`, which
-drops the special tokens) is scored on text as well as on tokens: each held-out row's source
+A task whose `text_metrics` is true (a translation task; `task.detokenize(ids) -> str` drops the
+special tokens) is scored on text as well as on tokens: each held-out row's source
 (the prompt `BOS source SEP`), reference and hypothesis are detokenised, and sacrebleu scores the
 corpus of hypotheses against the references (one reference each) with its defaults: BLEU with 13a
 tokenisation and exponential smoothing, chrF2 (character 6-grams, beta 2). Both are on
@@ -21,18 +21,32 @@ from collections.abc import Sequence
 import numpy as np
 from sacrebleu.metrics import BLEU, CHRF
 
-TRANSLATION_TASK = "tfds_translation"
+from evaluation.report.schema import QUALITY, MetricSpec
+
 BOOTSTRAP_RESAMPLES = 300  # About 0.1 s per metric for 300 sentences.
 SEED = 12345  # sacrebleu's default bootstrap seed.
 METRICS = {"bleu": BLEU, "chrf": CHRF}  # Name in results.json -> sacrebleu metric.
 Scalars = dict[str, tuple[float, float | None]]
 
 
-def is_translation(task) -> bool:
-    """Whether `task` (or the task a DistilledTask wraps) is scored on detokenised text."""
-    return getattr(task, "name", None) == TRANSLATION_TASK and callable(
-        getattr(task, "detokenize", None)
-    )
+# The quality table's columns for these scores; a decoder's BLEU gives its verdict (over its
+# exact match, which misleads on text), and the honest decode of a leaky model is set against
+# the causal model's greedy decode.
+METRIC_SPECS = (
+    MetricSpec(
+        "bleu",
+        "BLEU",
+        "points",
+        QUALITY,
+        per_decoder=True,
+        verdicts=(
+            {"rule": "translation", "priority": 2, "against": "ar_cache",
+             "families": ["non-AR", "exact-parallel"]},
+            {"rule": "honest_vs_causal", "honest": "ar_no_cache", "causal": "ar_cache"},
+        ),
+    ),
+    MetricSpec("chrf", "chrF", "points", QUALITY, per_decoder=True),
+)  # fmt: skip
 
 
 def row_texts(
@@ -74,11 +88,3 @@ def corpus_scores(
             metric.n_bootstrap, metric.seed = resamples, str(SEED)
         signatures[name] = str(metric.get_signature())  # After corpus_score: it needs nrefs.
     return scalars, signatures
-
-
-def decoder_scores(decoder: str, texts: list[dict[str, str]]) -> tuple[Scalars, dict[str, str]]:
-    """`bleu/<decoder>` and `chrf/<decoder>` over every row's texts, and the signatures."""
-    scalars, signatures = corpus_scores(
-        [t["hypothesis"] for t in texts], [t["reference"] for t in texts]
-    )
-    return {f"{name}/{decoder}": value for name, value in scalars.items()}, signatures

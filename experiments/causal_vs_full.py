@@ -17,7 +17,7 @@ CPU cores: about 1 min per variant x seed (27 runs, ~30 min of training) and ~10
 
 import ml_collections
 
-from experiments.base import base_config
+from plan import base_config
 
 
 def get_config() -> ml_collections.ConfigDict:

@@ -39,7 +39,7 @@ token).
 
 import ml_collections
 
-from experiments.base import base_config
+from plan import base_config
 
 
 def get_config() -> ml_collections.ConfigDict:

@@ -21,7 +21,7 @@ sampler (8 min at 1024 tokens, batch 1; longer at batch 64 x 256 tokens).
 
 import ml_collections
 
-from experiments.base import base_config
+from plan import base_config
 
 
 def get_config() -> ml_collections.ConfigDict:

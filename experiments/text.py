@@ -30,7 +30,7 @@ nats per byte; benchmarks/decoders.py times speculative decoding with it.
 
 import ml_collections
 
-from experiments.base import base_config
+from plan import base_config
 
 
 def get_config() -> ml_collections.ConfigDict:

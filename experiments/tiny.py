@@ -14,7 +14,7 @@ on 2 CPU cores, almost all of it compilation.
 
 import ml_collections
 
-from experiments.base import base_config
+from plan import base_config
 
 
 def get_config() -> ml_collections.ConfigDict:

@@ -44,7 +44,7 @@ cross-attention cache 2,006 / 2,517, projecting the cross-attention K/V at every
 
 import ml_collections
 
-from experiments.base import base_config
+from plan import base_config
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -79,10 +79,10 @@ def get_config() -> ml_collections.ConfigDict:
         batch_size=64,
         num_samples=6,
         decoders=(
-            "AR (cache)",
-            "beam search (4 beams)",
-            "AR (no cache, honest)",
-            "AR (cache, naive)",
+            "ar_cache",
+            "beam4",
+            "ar_no_cache",
+            "ar_cache_naive",
         ),
         leakage_examples=8,
         # One map of 64 tokens (a short verse pair): exact, 64 x d_model forward passes.
@@ -92,9 +92,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.eval.speed.update(
         variants=("enc_dec_causal",),
         decoders=(
-            "AR (cache)",
-            "AR (cache), cross-attention K/V every step",
-            "AR (no cache, honest)",
+            "ar_cache",
+            "ar_cache_no_cross_kv",
+            "ar_no_cache",
         ),
         prompt_len=32,
         lengths=(64, 96),

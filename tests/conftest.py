@@ -104,7 +104,7 @@ def tiny_workdir(tmp_path_factory) -> str:
         random_floor_examples=8,
     )
     config.eval.speed.update(
-        decoders=("AR (cache)", "AR (no cache, honest)", "mask-predict K=1"),
+        decoders=("ar_cache", "ar_no_cache", "mask_predict_k1"),
         lengths=(12,),
         prompt_len=4,
         no_cache_max_length=12,

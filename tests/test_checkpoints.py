@@ -9,19 +9,19 @@ import numpy as np
 import pytest
 
 from experiments import tiny
-from experiments.base import model_config, resolve_variant
+from plan import make_plan
 from training import checkpoints, run_folder
 from training.step import Hyperparams, init_train_state
 
 
 def _config():
-    return resolve_variant(tiny.get_config(), "causal")
+    return make_plan(tiny.get_config(), "causal")
 
 
 def _save_steps(run_dir, config, steps, keep=3):
     """Real Orbax checkpoints of a fresh state at `steps`, with the params scaled by the step."""
     hparams = Hyperparams.from_config(config.train)
-    _, params, opt_state = init_train_state(model_config(config), hparams, 0)
+    _, params, opt_state = init_train_state(config.model, hparams, 0)
     manager = checkpoints.make_manager(run_dir, keep)
     for step in steps:
         scaled = jax.tree.map(lambda x, s=step: x * s, params)

@@ -1,14 +1,15 @@
-"""The decoders table (evaluation/decoders.py): lookup, selection, and a new decoder reaching
-the report's quality, speed and verdict tables through one `register` call."""
+"""The decoders table (evaluation/decoders/): ids and labels, lookup, selection, and a new decoder
+reaching the report's quality, speed and verdict tables through one `register` call."""
 
 import numpy as np
 import pytest
 
 from data import vocab
 from evaluation import decoders, environment, report, runner
-from evaluation.runner import experiment_eval_config
+from plan import experiment_eval
+from training import run_folder
 
-FAKE = "fake copier"
+FAKE, FAKE_LABEL = "fake_copier", "fake copier"
 
 
 def _copier(models: decoders.Models, prompts: decoders.Prompts) -> decoders.GenerateOutput:
@@ -23,61 +24,82 @@ def _copier(models: decoders.Models, prompts: decoders.Prompts) -> decoders.Gene
     return decoders.GenerateOutput(tokens_BxL, lengths_B)
 
 
-def test_lookup_names_unknown_decoders_and_the_table():
-    assert [s.name for s in decoders.lookup(["AR (cache)"])] == ["AR (cache)"]
-    with pytest.raises(ValueError, match=r"Unknown decoders \['AR \(cahce\)'\].*AR \(cache\)"):
-        decoders.lookup(["AR (cahce)"])
+def test_lookup_takes_ids_and_the_labels_saved_configs_hold_and_names_unknown_ones():
+    assert [s.id for s in decoders.lookup(["ar_cache", "AR (no cache, honest)"])] == [
+        "ar_cache",
+        "ar_no_cache",
+    ]
+    assert decoders.DECODERS["mask_predict_k4"].label == "mask-predict K=4"
+    with pytest.raises(ValueError, match=r"Unknown decoders \['ar_cahce'\].*'ar_cache'"):
+        decoders.lookup(["ar_cahce"])
+
+
+def test_ids_are_stable_identifiers_and_labels_unique():
+    assert all(spec.id.isidentifier() for spec in decoders.DECODERS.values())
+    labels = [spec.label for spec in decoders.DECODERS.values()]
+    assert len(labels) == len(set(labels))
+    with pytest.raises(ValueError, match="lower-case identifier"):
+        decoders.DecoderSpec("AR cache", "x", "AR", "", _copier, lambda m, o: True, None)
+    with pytest.raises(ValueError, match="already decoder 'ar_cache'"):
+        decoders.register(
+            decoders.DecoderSpec("ar_copy", "AR (cache)", "AR", "", _copier, lambda m, o: 1, None)
+        )
 
 
 def test_each_variant_gets_the_decoders_that_are_exact_or_honest_for_it():
-    def names(*args):
-        return [s.name for s in decoders.scored_on(*args)]
+    def ids(*args):
+        return [s.id for s in decoders.scored_on(*args)]
 
-    exact_parallel = [
-        "Jacobi (block 4)", "speculative (AR draft, 4)", "speculative (CMLM draft, 8)"
-    ]  # fmt: skip
-    assert names("causal", "teacher_forcing") == ["AR (cache)", *exact_parallel]
-    assert names("prefix", "sequential") == ["AR (cache)", *exact_parallel]
-    assert names("full", "teacher_forcing") == ["AR (no cache, honest)", "AR (cache, naive)"]
-    oracle = [f"mask-predict K={k}" for k in (1, 2, 4, 8)]
-    predicted = [
-        f"mask-predict K={k}, predicted length (beam {b})" for k, b in ((1, 1), (4, 1), (4, 3))
-    ]
-    assert names("prefix_full", "masked") == oracle + predicted
-    assert names("full", "glancing") == oracle + predicted
-    assert names("prefix_full", "masked", ("mask-predict K=4",)) == ["mask-predict K=4"]
+    exact_parallel = ["jacobi4", "speculative_ar4", "speculative_cmlm8"]
+    assert ids("causal", "teacher_forcing") == ["ar_cache", *exact_parallel]
+    assert ids("prefix", "sequential") == ["ar_cache", *exact_parallel]
+    assert ids("full", "teacher_forcing") == ["ar_no_cache", "ar_cache_naive"]
+    oracle = [f"mask_predict_k{k}" for k in (1, 2, 4, 8)]
+    predicted = ["mask_predict_k1_lb1", "mask_predict_k4_lb1", "mask_predict_k4_lb3"]
+    assert ids("prefix_full", "masked") == oracle + predicted
+    assert ids("full", "glancing") == oracle + predicted
+    assert ids("prefix_full", "masked", ("mask_predict_k4",)) == ["mask_predict_k4"]
     with pytest.raises(ValueError, match="family"):
-        decoders.DecoderSpec("x", "semi-AR", "", _copier, lambda m, o: True, None)
+        decoders.DecoderSpec("x", "x", "semi-AR", "", _copier, lambda m, o: True, None)
 
 
 def test_a_registered_decoder_appears_in_the_quality_speed_and_verdict_tables(
     tiny_workdir, monkeypatch
 ):
     spec = decoders.DecoderSpec(
-        name=FAKE,
-        family="exact-parallel",
+        id=FAKE,
+        label=FAKE_LABEL,
+        family="non-AR",
         description="Copies the source: a test decoder.",
         decode=_copier,
         applies_to=lambda mask_kind, objective: mask_kind == "causal",
         timing_mask="causal",
     )
     monkeypatch.setitem(decoders.DECODERS, FAKE, spec)
-    eval_config = experiment_eval_config(tiny_workdir)
-    eval_config.speed.decoders = ("AR (cache)", FAKE)
-    monkeypatch.setattr(runner, "experiment_eval_config", lambda workdir: eval_config)
+    saved = run_folder.read_experiment(tiny_workdir)
+    assert experiment_eval(saved).speed.decoders != ("ar_cache", FAKE)
     results = runner.evaluate_workdir(
         tiny_workdir,
         variants=["causal"],
         evaluators=["quality", "speed"],
+        eval_overrides={"speed.decoders": ("ar_cache", FAKE)},
         log=lambda _: None,
     )
     results.update(environment.describe("."))
     causal = results["variants"][0]
     assert causal["metrics"][f"exact_match/{FAKE}"]["mean"] == 1.0  # It is the copy answer.
-    assert results["decoders"][FAKE]["family"] == "exact-parallel"
-    assert {row["decoder"] for row in results["speed"]["sampling"]} == {"AR (cache)", FAKE}
+    assert results["decoders"][FAKE] == {
+        "label": FAKE_LABEL,
+        "family": "non-AR",
+        "needs": None,
+        "description": "Copies the source: a test decoder.",
+    }
+    assert {row["decoder"] for row in results["speed"]["sampling"]} == {"ar_cache", FAKE}
     markdown = report.render(results)["report.md"]
-    quality_rows = [line for line in markdown.splitlines() if line.startswith(f"| causal | {FAKE}")]
-    speed_rows = [line for line in markdown.splitlines() if line.startswith(f"| {FAKE} |")]
+    lines = markdown.splitlines()
+    quality_rows = [line for line in lines if line.startswith(f"| causal | {FAKE_LABEL} |")]
+    speed_rows = [line for line in lines if line.startswith(f"| {FAKE_LABEL} |")]
     assert len(quality_rows) == 1 and len(speed_rows) == 2  # Batch 1 and the large batch.
-    assert f"causal: {FAKE} exact match 100.0% on copy." in report.verdicts(results)
+    assert f"causal: {FAKE_LABEL} exact match 100.0% on copy." in report.verdicts(results)
+    speed = next(g for g in report.verdict_groups(results) if g["title"] == "Speed")
+    assert any(f"{FAKE_LABEL} takes" in line for line in speed["entries"])

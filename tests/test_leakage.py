@@ -10,8 +10,8 @@ from conftest import make_tiny_model
 from data import vocab
 from evaluation import leakage
 from evaluation.run import LoadedRun
-from experiments.base import base_config
 from model import EMPTY, make_attention_mask
+from plan import base_config
 
 
 @pytest.fixture(scope="module")
@@ -111,18 +111,3 @@ def test_the_evaluator_returns_both_metrics_and_json_ready_pictures(copy_task):
     assert np.asarray(pictures["dependency_map"]).shape == (T, T)
     assert np.asarray(pictures["attention"]).shape == (2, T, T)  # Layers, mean over heads.
     assert pictures["labels"][0] == "^" and pictures["prefix_length"] > 1
-
-
-def test_token_labels_are_text_where_the_task_detokenizes():
-    class Subwords:
-        num_symbols = 4000
-
-        def detokenize(self, ids):
-            return {7: "▁la", 8: " "}.get(int(ids[0]), "")
-
-    class Symbols:
-        num_symbols = 7
-
-    assert leakage.token_label(Subwords(), 7) == "▁la"
-    assert leakage.token_label(Subwords(), 3) == "|"  # A special id: its symbol.
-    assert leakage.token_label(Symbols(), 5) == "a"

@@ -117,12 +117,12 @@ SHARD_CHECK = """
 import json
 import jax
 from experiments import tiny
-from experiments.base import model_config, resolve_variant
+from plan import make_plan
 from training import mesh as mesh_lib
 from training.step import Hyperparams, init_train_state, make_optimizer
-config = resolve_variant(tiny.get_config(), "causal")
+config = make_plan(tiny.get_config(), "causal")
 hparams = Hyperparams.from_config(config.train)
-_, params, opt_state = init_train_state(model_config(config), hparams, 0)
+_, params, opt_state = init_train_state(config.model, hparams, 0)
 mesh = mesh_lib.make_mesh(fsdp=4)
 shardings = mesh_lib.state_shardings(make_optimizer(hparams), params, opt_state, mesh)
 params, opt_state = jax.device_put((params, opt_state), shardings)

@@ -284,13 +284,13 @@ def test_mask_predict_k4_is_within_5_points_of_ar(task_name, tmp_path):
     task = data.make_task(nar_config.data)
     batches = [task.batch(step, 64, split="eval") for step in range(4)]
     exact = {}
-    for name, model in (("AR (cache)", ar), ("mask-predict K=4", nar)):
+    for name, model in (("ar_cache", ar), ("mask_predict_k4", nar)):
         spec = decoders.DECODERS[name]
         exact[name] = quality.decode_and_score(
             spec, decoders.Models(model), batches, task, 0
         ).exact_match
     print(task_name, {name: e.mean() for name, e in exact.items()})
-    assert exact["mask-predict K=4"].mean() >= exact["AR (cache)"].mean() - 0.05
+    assert exact["mask_predict_k4"].mean() >= exact["ar_cache"].mean() - 0.05
 
 
 class _PerfectLength(Decoder):

@@ -9,15 +9,17 @@ import data
 from data import vocab
 from evaluation import decoders, quality
 from evaluation.run import LoadedRun
-from experiments.base import base_config
+from plan import base_config, make_plan
 
 
 def _run(task, kind, objective="teacher_forcing"):
     config = base_config()
     config.data.update(task="copy", num_symbols=8, min_len=2, max_len=6)
     config.train.objective = objective
+    config.model.attention_mask_kind = kind
     config.eval.update(num_examples=8, batch_size=8, random_floor_examples=8, num_samples=2)
-    return LoadedRun(kind, 0, "/nowhere", make_tiny_model(task, kind), config, 0)
+    plan = make_plan(config, "")
+    return LoadedRun(kind, 0, "/nowhere", make_tiny_model(task, kind), plan, 0)
 
 
 def test_honest_loss_equals_teacher_forced_for_causal_and_not_for_full(copy_task):
@@ -35,9 +37,7 @@ def test_uniform_model_loss_is_ln_vocab_and_the_random_floor_is_ln_symbols(copy_
     np.testing.assert_allclose(
         losses["teacher_forced"] / losses["count"], np.log(copy_task.vocab_size), rtol=1e-6
     )
-    config = data.default_data_config()
-    config.update(task="copy", num_symbols=8, min_len=2, max_len=6)
-    floor = quality.random_floor(model, config, 8, 8)
+    floor = quality.random_floor(model, copy_task, 8, 8)
     assert floor["floor"] == pytest.approx(np.log(8))
     assert floor["loss"] == pytest.approx(np.log(copy_task.vocab_size), rel=1e-6)
 
@@ -99,9 +99,9 @@ def test_mean_sem_known_answers():
     "kind, objective, expected",
     [
         # Jacobi needs no second model; the speculative decoders' drafts are not configured.
-        ("causal", "teacher_forcing", ["AR (cache)", "Jacobi (block 4)"]),
-        ("full", "teacher_forcing", ["AR (no cache, honest)", "AR (cache, naive)"]),
-        ("prefix_full", "masked", [f"mask-predict K={k}" for k in (1, 2, 4, 8)]),
+        ("causal", "teacher_forcing", ["ar_cache", "jacobi4"]),
+        ("full", "teacher_forcing", ["ar_no_cache", "ar_cache_naive"]),
+        ("prefix_full", "masked", [f"mask_predict_k{k}" for k in (1, 2, 4, 8)]),
     ],
 )
 def test_the_quality_evaluator_scores_every_decoder_that_applies(
@@ -125,7 +125,7 @@ def test_the_cache_and_no_cache_score_alike_on_a_causalmake_tiny_model(copy_task
         quality.decode_and_score(
             decoders.DECODERS[name], decoders.Models(model), batches, copy_task, 0
         )
-        for name in ("AR (cache)", "AR (no cache, honest)")
+        for name in ("ar_cache", "ar_no_cache")
     ]
     np.testing.assert_array_equal(scores[0][0], scores[1][0])
     np.testing.assert_array_equal(scores[0][1], scores[1][1])
@@ -142,12 +142,12 @@ def test_a_perfect_decoder_scores_100_percent(copy_task):
             tokens[b, : len(row)], lengths[b] = row, len(row)
         return decoders.GenerateOutput(tokens, lengths)
 
-    spec = decoders.DecoderSpec("copier", "AR", "test", copier, lambda m, o: True, None)
+    spec = decoders.DecoderSpec("copier", "copier", "AR", "test", copier, lambda m, o: True, None)
     batches = list(quality.eval_batches(copy_task, 20, 8))
-    exact, accuracy, outcomes, samples, parallel, texts = quality.decode_and_score(
+    exact, accuracy, outcomes, samples, statistics, texts = quality.decode_and_score(
         spec, decoders.Models(make_tiny_model(copy_task, "causal")), batches, copy_task, 3
     )
-    assert outcomes == {} and parallel == {}  # Copy has one right answer; no parallel work.
+    assert outcomes == {} and statistics == {}  # Copy has one right answer; no statistics.
     assert texts == []  # Not a translation task: no text, no BLEU.
     assert exact.shape == (20,) and exact.mean() == accuracy.mean() == 1.0
     assert len(samples) == 3 and all(line.endswith("✓") for line in samples)
@@ -155,24 +155,24 @@ def test_a_perfect_decoder_scores_100_percent(copy_task):
 
 def test_beam_search_is_scored_when_eval_decoders_names_it(copy_task):
     run = _run(copy_task, "causal")
-    assert "beam search (4 beams)" not in [
-        s.name for s in decoders.scored_on("causal", "teacher_forcing")
+    assert "beam4" not in [
+        s.id for s in decoders.scored_on("causal", "teacher_forcing")
     ]  # Not in the default set: it costs 4x the decoding.
-    run.config.eval.decoders = ("AR (cache)", "beam search (4 beams)")
+    run.config = run.config.with_eval({"decoders": ("ar_cache", "beam4")})
     found = quality.evaluate_generation(run, run.config.eval, lambda _: None)
-    assert list(found.samples) == ["AR (cache)", "beam search (4 beams)"]
-    exact, _ = found.metrics["exact_match/beam search (4 beams)"]
-    accuracy, _ = found.metrics["token_accuracy/beam search (4 beams)"]
+    assert list(found.samples) == ["ar_cache", "beam4"]
+    exact, _ = found.metrics["exact_match/beam4"]
+    accuracy, _ = found.metrics["token_accuracy/beam4"]
     assert 0 <= exact <= accuracy <= 1
 
 
 def test_prompt_lookup_is_scored_against_greedy_when_eval_decoders_names_it(copy_task):
     run = _run(copy_task, "causal")
-    run.config.eval.decoders = ("AR (cache)", "prompt lookup (8)")
+    run.config = run.config.with_eval({"decoders": ("ar_cache", "prompt_lookup8")})
     found = quality.evaluate_generation(run, run.config.eval, lambda _: None)
-    assert list(found.samples) == ["AR (cache)", "prompt lookup (8)"]
-    assert found.metrics["equals_greedy/prompt lookup (8)"][0] == 1.0
-    assert 0 < found.metrics["target_passes_per_token/prompt lookup (8)"][0] <= 1
+    assert list(found.samples) == ["ar_cache", "prompt_lookup8"]
+    assert found.metrics["equals_greedy/prompt_lookup8"][0] == 1.0
+    assert 0 < found.metrics["target_passes_per_token/prompt_lookup8"][0] <= 1
 
 
 def test_a_multi_modal_task_is_scored_correct_mixed_or_wrong(data_config):
@@ -191,7 +191,9 @@ def test_a_multi_modal_task_is_scored_correct_mixed_or_wrong(data_config):
             tokens[b, : len(row)], lengths[b] = row, len(row)
         return decoders.GenerateOutput(tokens, lengths)
 
-    spec = decoders.DecoderSpec("alternate", "non-AR", "test", alternate, lambda m, o: True, None)
+    spec = decoders.DecoderSpec(
+        "alternate", "alternate", "non-AR", "test", alternate, lambda m, o: True, None
+    )
     model = make_tiny_model(task, "causal")
     scores = quality.decode_and_score(
         spec, decoders.Models(model), [task.batch(0, 16, split="eval")], task, 2
@@ -199,10 +201,3 @@ def test_a_multi_modal_task_is_scored_correct_mixed_or_wrong(data_config):
     assert scores.outcomes["mixed"].mean() == 1.0  # Every source has >= 2 tokens.
     assert scores.outcomes["correct"].sum() == scores.outcomes["wrong"].sum() == 0
     assert scores.samples[0].endswith("mixed")
-
-
-def test_the_random_floor_of_a_subword_text_task_spans_its_pieces():
-    config = data.default_data_config()
-    config.update(task="tfds_translation", tokenizer="sentencepiece", vocab_size=4000)
-    task = quality.random_task(config, max_len=32, vocab_size=4005)
-    assert task.num_symbols == 4000 and task.vocab_size == 4005

@@ -1,5 +1,5 @@
 """The report folder (evaluation/report/store.py): atomic writing, staging folders left by dead
-or running evals, results.json read back, and --render_only; from test_report's results dict."""
+or running evals, results.json read back, and --render_only; from report_fixtures' results dict."""
 
 import json
 import os
@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from test_report import FIGURES, make_results
+from report_fixtures import FIGURES, make_results
 
 from evaluation import report
 from evaluation.report import rendering
@@ -89,7 +89,7 @@ def test_read_results_errors_are_one_clear_line(tmp_path, results):
     with pytest.raises(ValueError, match="is not valid JSON") as truncated:
         report.read_results(str(report_dir))
     (report_dir / "results.json").write_text(json.dumps(results | {"schema_version": 1}))
-    with pytest.raises(ValueError, match="schema_version 1, this renderer reads 2") as old:
+    with pytest.raises(ValueError, match="schema_version 1, this renderer reads 3") as old:
         report.read_results(str(report_dir))
     for error in (truncated, old):
         assert "\n" not in str(error.value) and "without --render_only" in str(error.value)

@@ -47,25 +47,23 @@ def test_every_evaluator_fills_its_part_of_results(results):
     assert causal["metrics"]["loss_honest"]["mean"] == pytest.approx(
         causal["metrics"]["loss_teacher_forced"]["mean"], rel=1e-5
     )
-    assert {"exact_match/AR (no cache, honest)", "exact_match/AR (cache, naive)"} <= set(
-        full["metrics"]
-    )
+    assert {"exact_match/ar_no_cache", "exact_match/ar_cache_naive"} <= set(full["metrics"])
     # AR and non-AR variants share one evaluation: the CMLM variant is scored by mask-predict,
     # has no next-token losses, and names its AR baseline.
     assert "loss_honest" not in cmlm["metrics"] and cmlm["baseline"] == "causal"
     assert [k for k in cmlm["metrics"] if k.startswith("exact_match/")] == [
-        f"exact_match/mask-predict K={k}" for k in (1, 2, 4, 8)
+        f"exact_match/mask_predict_k{k}" for k in (1, 2, 4, 8)
     ]
     # Exact-parallel decoders give greedy AR's tokens on every held-out row, in fewer passes.
-    for name in ("Jacobi (block 4)", "speculative (AR draft, 4)", "speculative (CMLM draft, 8)"):
+    for name in ("jacobi4", "speculative_ar4", "speculative_cmlm8"):
         assert causal["metrics"][f"equals_greedy/{name}"]["mean"] == 1.0, name
         assert causal["metrics"][f"target_passes_per_token/{name}"]["mean"] <= 1.0, name
-    assert causal["metrics"]["acceptance/speculative (AR draft, 4)"]["mean"] == 1.0  # Itself.
-    assert "equals_greedy/Jacobi (block 4)" not in full["metrics"]  # Not an AR model.
+    assert causal["metrics"]["acceptance/speculative_ar4"]["mean"] == 1.0  # Itself.
+    assert "equals_greedy/jacobi4" not in full["metrics"]  # Not an AR model.
     assert causal["steps"] == [3] and causal["num_steps"] == 3 and causal["num_params"] > 0
     assert len(causal["pictures"]["dependency_map"]) == len(causal["pictures"]["labels"])
-    assert results["decoders"]["mask-predict K=1"]["family"] == "non-AR"
-    assert results["decoders"]["AR (cache)"]["family"] == "AR"
+    assert results["decoders"]["mask_predict_k1"]["family"] == "non-AR"
+    assert results["decoders"]["ar_cache"]["family"] == "AR"
     json.dumps(results, allow_nan=False)  # What results.json will hold.
 
 
@@ -75,7 +73,7 @@ def test_the_speed_section_times_every_family_in_one_table(results):
     timed = {(row["decoder"], row["batch_size"], row["length"]) for row in speed["sampling"]}
     assert timed == {
         (name, batch, 12)
-        for name in ("AR (cache)", "AR (no cache, honest)", "mask-predict K=1")
+        for name in ("ar_cache", "ar_no_cache", "mask_predict_k1")
         for batch in (1, 2)
     }
     assert all(row["tokens_per_s"] > 0 for row in speed["sampling"])
@@ -101,11 +99,11 @@ def test_eval_overrides_replace_what_the_runs_were_trained_with(tiny_workdir):
         tiny_workdir,
         variants=["causal"],
         evaluators=["quality"],
-        eval_overrides={"num_samples": 1, "decoders": ("AR (cache)", "beam search (4 beams)")},
+        eval_overrides={"num_samples": 1, "decoders": ("ar_cache", "beam4")},
         log=lambda _: None,
     )
     samples = chosen["variants"][0]["samples"]
-    assert list(samples) == ["AR (cache)", "beam search (4 beams)"]
+    assert list(samples) == ["ar_cache", "beam4"]
     assert [len(lines) for lines in samples.values()] == [1, 1]
     with pytest.raises(ValueError, match="eval.num_examples must be >= 1"):
         runner.evaluate_workdir(tiny_workdir, eval_overrides={"num_examples": 0})
@@ -149,22 +147,3 @@ def test_eval_py_writes_a_complete_report(tiny_workdir, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     names = set(os.listdir(workdir / "report"))
     assert {"results.json", "report.md", "index.html", "attention_maps.png"} <= names
-
-
-def test_task_labels_name_the_dataset_and_the_teacher():
-    from types import SimpleNamespace
-
-    import data
-
-    def label(teacher=None, **data_keys):
-        config = SimpleNamespace(data=data.default_data_config())
-        config.data.update(data_keys)
-        return runner._task_label(
-            SimpleNamespace(config=config, task=SimpleNamespace(teacher=teacher))
-        )
-
-    assert label(task="reverse") == "reverse"
-    assert label(task="reverse", teacher="reverse_ar") == "reverse (distilled from reverse_ar)"
-    translation = dict(task="tfds_translation", tfds_name="bible/en-es", source_key="en")
-    assert label(**translation, target_key="es") == "bible/en-es (en→es)"
-    assert label(task="tfds_text", tfds_name="bible/en-es", text_key="en") == "bible/en-es (en)"

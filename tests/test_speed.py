@@ -19,20 +19,18 @@ def test_time_call_reports_the_median_and_the_first_calls_extra_time():
 
 def test_decoders_are_timed_at_every_point_each_on_the_mask_it_needs():
     cfg = make_tiny_config(attention_mask_kind="causal")
-    specs = decoders.lookup(
-        ["AR (cache)", "AR (no cache, honest)", "AR (cache, naive)", "mask-predict K=2"]
-    )
+    specs = decoders.lookup(["ar_cache", "ar_no_cache", "ar_cache_naive", "mask_predict_k2"])
     rows = speed.time_decoders(
         cfg, specs, [(1, 4, 12), (3, 4, 28)], repeats=1, no_cache_max_length=16, log=lambda _: None
     )
     # The naive decoder runs AR (cache)'s program, so it is not timed again; the no-cache
     # decoder stops at no_cache_max_length total tokens.
     assert [(r["decoder"], r["batch_size"], r["length"]) for r in rows] == [
-        ("AR (cache)", 1, 16),
-        ("AR (no cache, honest)", 1, 16),
-        ("mask-predict K=2", 1, 16),
-        ("AR (cache)", 3, 32),
-        ("mask-predict K=2", 3, 32),
+        ("ar_cache", 1, 16),
+        ("ar_no_cache", 1, 16),
+        ("mask_predict_k2", 1, 16),
+        ("ar_cache", 3, 32),
+        ("mask_predict_k2", 3, 32),
     ]
     for row in rows:
         assert row["family"] == decoders.DECODERS[row["decoder"]].family
@@ -57,7 +55,7 @@ def test_training_speed_rows():
 
 
 def test_an_encoder_decoder_is_timed_with_and_without_its_cross_attention_cache():
-    names = ["AR (cache)", "AR (cache), cross-attention K/V every step", "mask-predict K=2"]
+    names = ["ar_cache", "ar_cache_no_cross_kv", "mask_predict_k2"]
     log = []
     enc_dec = make_tiny_config(architecture="encoder_decoder")
     rows = speed.time_decoders(
@@ -70,5 +68,5 @@ def test_an_encoder_decoder_is_timed_with_and_without_its_cross_attention_cache(
         make_tiny_config(), decoders.lookup(names[:2]), [(2, 4, 8)], repeats=1,
         no_cache_max_length=16, log=log.append,
     )  # fmt: skip
-    assert [r["decoder"] for r in decoder_only] == ["AR (cache)"]
+    assert [r["decoder"] for r in decoder_only] == ["ar_cache"]
     assert any("not timed on a decoder model" in line for line in log)

@@ -12,8 +12,8 @@ from flax import nnx
 
 from data import make_task, vocab
 from experiments import tiny
-from experiments.base import model_config, resolve_variant
 from model import ModelConfig, make_decoder
+from plan import make_plan
 from training.step import (
     Hyperparams,
     free_running_logits,
@@ -41,9 +41,9 @@ def _config(**train) -> ml_collections.ConfigDict:
 
 
 def _setup(variant="causal", seed=0, **train):
-    resolved = resolve_variant(_config(**train), variant)
+    resolved = make_plan(_config(**train), variant)
     hparams = Hyperparams.from_config(resolved.train)
-    graphdef, params, opt_state = init_train_state(model_config(resolved), hparams, seed)
+    graphdef, params, opt_state = init_train_state(resolved.model, hparams, seed)
     task = make_task(resolved.data)
     batch = {k: jnp.asarray(v) for k, v in task.batch(0, BATCH).items()}
     return resolved, hparams, graphdef, params, opt_state, batch
@@ -106,8 +106,8 @@ def test_each_objective_trains_with_a_finite_loss(objective):
 def test_the_length_head_trains_with_the_masked_objectives_and_only_adds_its_weighted_loss():
     config = _config(objective="masked")
     config.model.length_head = True
-    resolved = resolve_variant(config, "full")
-    model = make_decoder(model_config(resolved), 0)
+    resolved = make_plan(config, "full")
+    model = make_decoder(resolved.model, 0)
     batch = {k: jnp.asarray(v) for k, v in make_task(resolved.data).batch(0, BATCH).items()}
     rng = jax.random.key(0)
     plain, _ = masked_loss(model, batch, rng, None)
@@ -140,7 +140,7 @@ def test_glancing_learns_what_remains_after_revealing_ratio_times_the_first_pass
     resolved, *_, batch = _setup("full", objective="glancing")
     span_B = np.asarray(batch["lengths"] - batch["prefix_lengths"])
     wrong_B = np.minimum(np.arange(BATCH) % 4 * 2, span_B)  # 0, 2, 4, 6 errors (capped).
-    fake = _WrongAtFirst(model_config(resolved), jnp.asarray(wrong_B))
+    fake = _WrongAtFirst(resolved.model, jnp.asarray(wrong_B))
     fake.inputs = batch["inputs"]
     assert (np.asarray(batch["inputs"]) != vocab.MASK).all()
     for ratio in (0.0, 0.5, 1.0):
@@ -163,7 +163,7 @@ def _greedy_continuation(model, batch) -> jax.Array:
 
 def test_sequential_objective_feeds_the_models_own_predictions(exact_fp32_matmuls):
     resolved, *_, batch = _setup()
-    model = make_decoder(model_config(resolved), 0)
+    model = make_decoder(resolved.model, 0)
     rng = jax.random.key(0)
     tf_loss, _ = teacher_forcing_loss(model, batch, rng, None)
     seq_loss, _ = sequential_loss(model, batch, rng, None)
@@ -198,7 +198,7 @@ class _OracleModel:
 
 def test_sequential_equals_teacher_forcing_exactly_when_predictions_are_perfect():
     resolved, *_, batch = _setup()
-    cfg, rng = model_config(resolved), jax.random.key(0)
+    cfg, rng = resolved.model, jax.random.key(0)
     perfect = _OracleModel(cfg, batch["targets"], shift=0)
     np.testing.assert_array_equal(
         np.asarray(sequential_loss(perfect, batch, rng, None)[0]),
@@ -228,9 +228,9 @@ def test_a_short_bfloat16_run_tracks_float32():
     for dtype in ("float32", "bfloat16"):
         config = _config(learning_rate=3e-3, warmup_steps=0, num_steps=30)
         config.model.dtype = dtype
-        resolved = resolve_variant(config, "causal")
+        resolved = make_plan(config, "causal")
         hparams = Hyperparams.from_config(resolved.train)
-        graphdef, params, opt_state = init_train_state(model_config(resolved), hparams, 0)
+        graphdef, params, opt_state = init_train_state(resolved.model, hparams, 0)
         assert {leaf.dtype for leaf in jax.tree.leaves(params)} == {jnp.dtype("float32")}
         task, curves[dtype] = make_task(resolved.data), []
         for step in range(30):

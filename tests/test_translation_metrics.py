@@ -13,7 +13,7 @@ from sacrebleu.metrics import BLEU, CHRF
 from data import batching, vocab
 from evaluation import decoders, environment, quality, report, runner, translation
 from evaluation.run import LoadedRun, Measurement
-from experiments.base import base_config
+from plan import base_config, make_plan
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAIRS = [  # Non-ASCII bytes, and text an HTML page must escape.
@@ -27,9 +27,11 @@ PAIRS = [  # Non-ASCII bytes, and text an HTML page must escape.
 
 
 class FakeTranslationTask:
-    """Byte-level translation of PAIRS, cycling (id = FIRST_SYMBOL + byte), with `detokenize`."""
+    """Byte-level translation of PAIRS, cycling (id = FIRST_SYMBOL + byte), scored on text."""
 
-    name = "tfds_translation"
+    name = "fake_translation"
+    label = "fake (de→en)"
+    text_metrics = True
     num_symbols = vocab.NUM_BYTES
     vocab_size = vocab.vocab_size(vocab.NUM_BYTES)
     seq_len = 112
@@ -56,16 +58,6 @@ class FakeTranslationTask:
         return vocab.ids_to_bytes(ids).decode("utf-8", errors="replace")
 
 
-class Distilled:
-    """Forwards every attribute to its base task, as data/distilled.py's DistilledTask does."""
-
-    def __init__(self, base):
-        self.base = base
-
-    def __getattr__(self, name: str):
-        return getattr(self.base, name)
-
-
 def _decoder(name: str, answer) -> decoders.DecoderSpec:
     """A decoder that writes answer(source text) after each prompt, then EOS."""
 
@@ -80,7 +72,7 @@ def _decoder(name: str, answer) -> decoders.DecoderSpec:
             tokens[b, : len(row)], lengths[b] = row, len(row)
         return decoders.GenerateOutput(tokens, lengths)
 
-    return decoders.DecoderSpec(name, "AR", "test", decode, lambda m, o: True, None)
+    return decoders.DecoderSpec(name, name, "AR", "test", decode, lambda m, o: True, None)
 
 
 def _oracle(source: str) -> str:
@@ -107,7 +99,7 @@ def _run(task, names: tuple[str, ...]) -> LoadedRun:
     config = base_config()
     config.eval.update(num_examples=len(PAIRS), batch_size=4, num_samples=len(PAIRS))
     config.eval.decoders = names
-    run = LoadedRun("causal", 0, "/nowhere", _fake_model(task), config, 0)
+    run = LoadedRun("causal", 0, "/nowhere", _fake_model(task), make_plan(config, ""), 0)
     run.task = task  # LoadedRun.task is a cached property: this is what it would have built.
     return run
 
@@ -150,13 +142,6 @@ def test_perfect_hypotheses_give_bleu_100():
     assert scalars == {name: pytest.approx((100.0, 0.0), abs=1e-9) for name in ("bleu", "chrf")}
 
 
-def test_a_translation_task_is_a_named_task_that_detokenizes(task, copy_task):
-    assert translation.is_translation(task) and translation.is_translation(Distilled(task))
-    assert not translation.is_translation(copy_task)  # Synthetic tasks have no text.
-    no_text = type("Task", (), {"name": "tfds_translation"})()
-    assert not translation.is_translation(no_text)
-
-
 def test_decode_and_score_gives_every_row_as_text(task):
     batches = list(quality.eval_batches(task, 6, 4))
     scores = quality.decode_and_score(
@@ -165,9 +150,10 @@ def test_decode_and_score_gives_every_row_as_text(task):
     expected = [{"source": s, "reference": t, "hypothesis": t} for s, t in PAIRS]
     assert scores.texts == expected and scores.samples == expected[:2]
     assert scores.exact_match.mean() == 1.0
-    scalars, signatures = translation.decoder_scores("oracle", scores.texts)
-    assert scalars["bleu/oracle"][0] == pytest.approx(100.0)
-    assert scalars["chrf/oracle"][0] == pytest.approx(100.0)
+    hypotheses = [t["hypothesis"] for t in scores.texts]
+    scalars, signatures = translation.corpus_scores(hypotheses, [t for _, t in PAIRS])
+    assert scalars["bleu"][0] == pytest.approx(100.0)
+    assert scalars["chrf"][0] == pytest.approx(100.0)
     assert set(signatures) == {"bleu", "chrf"}
 
 
@@ -194,16 +180,20 @@ def test_signatures_reach_results_json_and_the_report(tiny_workdir, tmp_path, mo
     texts = [{"source": s, "reference": t, "hypothesis": _first_half(s)} for s, t in PAIRS]
 
     def fake_quality(run, settings, log):  # What evaluate_generation gives on a translation task.
-        scalars, signatures = translation.decoder_scores("AR (cache)", texts)
-        metrics = {"exact_match/AR (cache)": (0.0, 0.0), **scalars}
-        return Measurement(metrics=metrics, samples={"AR (cache)": texts}, signatures=signatures)
+        scalars, signatures = translation.corpus_scores(
+            [t["hypothesis"] for t in texts], [t["reference"] for t in texts]
+        )
+        metrics = {f"{name}/ar_cache": value for name, value in scalars.items()}
+        metrics["exact_match/ar_cache"] = (0.0, 0.0)
+        return Measurement(metrics=metrics, samples={"ar_cache": texts}, signatures=signatures)
 
-    monkeypatch.setitem(runner.EVALUATORS, "fake_quality", runner.Evaluator(fake_quality, "run"))
+    fake = runner.Evaluator(fake_quality, "run", metrics=quality.GENERATION_METRICS)
+    monkeypatch.setitem(runner.EVALUATORS, "fake_quality", fake)
     results = runner.evaluate_workdir(
         tiny_workdir, variants=["causal"], evaluators=["fake_quality"], log=lambda _: None
     )
     record = results["variants"][0]
-    assert record["metrics"]["bleu/AR (cache)"]["per_seed"] == [
+    assert record["metrics"]["bleu/ar_cache"]["per_seed"] == [
         pytest.approx(sacrebleu.corpus_bleu([t["hypothesis"] for t in texts],
                                             [[t["reference"] for t in texts]]).score)
     ]  # fmt: skip

@@ -12,13 +12,12 @@ import sys
 import time
 
 import jax
-import ml_collections
 import optax
 import orbax.checkpoint as ocp
 from flax import nnx
 
-from experiments.base import model_config, with_defaults
 from model import Decoder, ModelConfig, make_decoder
+from plan import RunPlan, load_plan
 from training import run_folder
 
 # Keys that change what is logged or kept, not what is computed: a resume may change them.
@@ -57,7 +56,7 @@ def config_differences(old: dict, new: dict) -> list[str]:
     return lines
 
 
-def plan_start(run_dir: str, run_config: ml_collections.ConfigDict, overwrite: bool) -> str:
+def plan_start(run_dir: str, run_config: RunPlan, overwrite: bool) -> str:
     """What starting this run will do, decided before anything is written.
 
     "new": no checkpoint yet (a fresh folder, or a start that failed before its first save: its
@@ -77,7 +76,7 @@ def plan_start(run_dir: str, run_config: ml_collections.ConfigDict, overwrite: b
         )
     # A JSON round trip turns tuples into lists, as in the saved file.
     differences = config_differences(
-        run_folder.read_json(config_path), json.loads(run_config.to_json())
+        run_folder.read_json(config_path), json.loads(json.dumps(run_config.to_dict()))
     )
     if not differences:
         return "resume"
@@ -89,13 +88,14 @@ def plan_start(run_dir: str, run_config: ml_collections.ConfigDict, overwrite: b
     )
 
 
-def prepare_run_dir(run_dir: str, run_config: ml_collections.ConfigDict, start: str) -> None:
+def prepare_run_dir(run_dir: str, run_config: RunPlan, start: str) -> None:
     """Carries out `plan_start`'s decision: wipes for "overwrite", then writes config.json
     atomically. Call it on process 0 only, after every check has passed."""
     if start == "overwrite":
         shutil.rmtree(run_dir)
     os.makedirs(run_dir, exist_ok=True)
-    write_text_atomically(run_folder.config_path(run_dir), run_config.to_json(indent=2) + "\n")
+    text = json.dumps(run_config.to_dict(), indent=2)
+    write_text_atomically(run_folder.config_path(run_dir), text + "\n")
 
 
 def write_text_atomically(path: str, text: str) -> None:
@@ -196,16 +196,16 @@ def _abstract(tree):
     )
 
 
-def load_config(run_dir: str) -> tuple[ml_collections.ConfigDict, list[str]]:
-    """The config a run was trained with (config.json) over today's defaults, and the saved keys
+def load_config(run_dir: str) -> tuple[RunPlan, list[str]]:
+    """The plan a run was trained with (config.json) over today's defaults, and the saved keys
     that today's code no longer has (dropped)."""
-    return with_defaults(run_folder.read_json(run_folder.config_path(run_dir)))
+    return load_plan(run_folder.read_json(run_folder.config_path(run_dir)))
 
 
-def load_params(run_dir: str) -> tuple[Decoder, ModelConfig, ml_collections.ConfigDict, int]:
-    """(decoder with the latest checkpoint's params, its ModelConfig, run config, step)."""
+def load_params(run_dir: str) -> tuple[Decoder, ModelConfig, RunPlan, int]:
+    """(decoder with the latest checkpoint's params, its ModelConfig, run plan, step)."""
     config, _ = load_config(run_dir)
-    cfg = model_config(config)
+    cfg = config.model
     graphdef, abstract_params = nnx.split(nnx.eval_shape(lambda: make_decoder(cfg, 0)))
     # Restore onto this process's first device, whatever topology saved it (a pod, 8 devices).
     here = jax.sharding.SingleDeviceSharding(jax.devices()[0])

@@ -1,6 +1,16 @@
-"""The `train` section of every experiment config: its defaults live here and nowhere else."""
+"""The `train` and `mesh` sections of every run: typed, frozen, and their defaults live here.
 
+Experiments edit ml_collections ConfigDicts (`default_train_config()`); a run's plan (plan.py)
+turns them into `TrainConfig` and `MeshConfig`, which check themselves when built, and the train
+step receives them as the model receives ModelConfig. `section_from_dict` is the one converter
+from a (JSON or ConfigDict) mapping to such a frozen section, nested sections included.
+"""
+
+import dataclasses
 import math
+import types
+import typing
+from typing import Any
 
 import ml_collections
 
@@ -13,34 +23,6 @@ CPU_SEQUENTIAL_BF16 = (
     "XLA:CPU cannot differentiate the sequential objective in low precision (UNIMPLEMENTED: Dot "
     "with multiple contracting dimensions)"
 )
-
-
-def default_train_config() -> ml_collections.ConfigDict:
-    """Defaults for `config.train`; experiments override what they need."""
-    config = ml_collections.ConfigDict()
-    config.objective = "teacher_forcing"  # One of OBJECTIVES.
-    config.batch_size = 64  # Global: split over processes and devices.
-    config.num_steps = 2000
-    config.learning_rate = 1e-3  # Peak, after linear warmup; then cosine decay.
-    config.warmup_steps = 100
-    config.min_learning_rate_ratio = 0.1  # Cosine decays to this fraction of the peak.
-    config.weight_decay = 0.01  # AdamW; applied to matrices only (not biases, norms).
-    config.adam_b1 = 0.9
-    config.adam_b2 = 0.98
-    config.grad_clip_norm = 1.0  # Global-norm clipping; 0 disables it.
-    # objective="glancing" (GLAT): reference tokens revealed per error of the first pass.
-    config.glancing_ratio = 0.5
-    # masked / glancing with model.length_head: weight of the length head's cross-entropy in the
-    # loss (fairseq's length_loss_factor).
-    config.length_loss_weight = 0.1
-    config.log_every = 50
-    config.eval_every = 500  # Held-out loss every so many steps (and at the end); 0: never.
-    config.eval_batches = 4
-    config.checkpoint_every = 500  # Also at the end and on SIGTERM.
-    config.keep_checkpoints = 2
-    config.peak_flops_per_device = 0.0  # For MFU; 0: measured once by a matmul benchmark.
-    return config
-
 
 _RANGES = {
     "learning_rate": (lambda v: v > 0, "> 0"),
@@ -56,28 +38,96 @@ _RANGES = {
 }
 
 
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """How a run trains."""
+
+    objective: str = "teacher_forcing"  # One of OBJECTIVES.
+    batch_size: int = 64  # Global: split over processes and devices.
+    num_steps: int = 2000
+    learning_rate: float = 1e-3  # Peak, after linear warmup; then cosine decay.
+    warmup_steps: int = 100
+    min_learning_rate_ratio: float = 0.1  # Cosine decays to this fraction of the peak.
+    weight_decay: float = 0.01  # AdamW; applied to matrices only (not biases, norms).
+    adam_b1: float = 0.9
+    adam_b2: float = 0.98
+    grad_clip_norm: float = 1.0  # Global-norm clipping; 0 disables it.
+    # objective="glancing" (GLAT): reference tokens revealed per error of the first pass.
+    glancing_ratio: float = 0.5
+    # masked / glancing with model.length_head: weight of the length head's cross-entropy in the
+    # loss (fairseq's length_loss_factor).
+    length_loss_weight: float = 0.1
+    log_every: int = 50
+    eval_every: int = 500  # Held-out loss every so many steps (and at the end); 0: never.
+    eval_batches: int = 4
+    checkpoint_every: int = 500  # Also at the end and on SIGTERM.
+    keep_checkpoints: int = 2
+    peak_flops_per_device: float = 0.0  # For MFU; 0: measured once by a matmul benchmark.
+
+    def __post_init__(self):
+        """Raises a ValueError naming the first setting that cannot train."""
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"train.objective={self.objective!r}; expected one of {OBJECTIVES}.")
+        for key in ("batch_size", "num_steps", "log_every", "checkpoint_every", "keep_checkpoints"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"train.{key} must be >= 1, got {getattr(self, key)}.")
+        if self.eval_every < 0:
+            raise ValueError(f"train.eval_every must be >= 0 (0: never), got {self.eval_every}.")
+        if self.eval_batches < 1:
+            raise ValueError(
+                f"train.eval_batches must be >= 1, got {self.eval_batches}; set "
+                "train.eval_every=0 for no held-out loss during training."
+            )
+        for key, (allowed, text) in _RANGES.items():
+            value = getattr(self, key)
+            if not (math.isfinite(value) and allowed(value)):
+                raise ValueError(f"train.{key} must be {text}, got {value}.")
+
+
+@dataclasses.dataclass(frozen=True)
+class MeshConfig:
+    """Devices per FSDP group; the data axis takes the rest (training/mesh.py)."""
+
+    fsdp: int = 1  # 1: plain data parallelism (params replicated); 4: each param split in 4.
+
+
+def default_train_config() -> ml_collections.ConfigDict:
+    """Defaults for `config.train`, for experiment files to edit."""
+    return ml_collections.ConfigDict(dataclasses.asdict(TrainConfig()))
+
+
 def default_mesh_config() -> ml_collections.ConfigDict:
-    """Defaults for `config.mesh`: devices per FSDP group; the data axis takes the rest."""
-    config = ml_collections.ConfigDict()
-    config.fsdp = 1  # 1: plain data parallelism (params replicated); 4: each param split in 4.
-    return config
+    """Defaults for `config.mesh`, for experiment files to edit."""
+    return ml_collections.ConfigDict(dataclasses.asdict(MeshConfig()))
 
 
-def check_train_config(train: ml_collections.ConfigDict) -> None:
-    """Raises a ValueError naming the first `train` setting that cannot train."""
-    if train.objective not in OBJECTIVES:
-        raise ValueError(f"train.objective={train.objective!r}; expected one of {OBJECTIVES}.")
-    for key in ("batch_size", "num_steps", "log_every", "checkpoint_every", "keep_checkpoints"):
-        if train[key] < 1:
-            raise ValueError(f"train.{key} must be >= 1, got {train[key]}.")
-    if train.eval_every < 0:
-        raise ValueError(f"train.eval_every must be >= 0 (0: never), got {train.eval_every}.")
-    if train.eval_batches < 1:
-        raise ValueError(
-            f"train.eval_batches must be >= 1, got {train.eval_batches}; set train.eval_every=0 "
-            "for no held-out loss during training."
-        )
-    for key, (allowed, text) in _RANGES.items():
-        value = train[key]
-        if not (math.isfinite(value) and allowed(value)):
-            raise ValueError(f"train.{key} must be {text}, got {value}.")
+def section_from_dict(cls: type, values: Any, where: str) -> Any:
+    """The frozen dataclass `cls` from a mapping (a ConfigDict, or JSON's dict): unknown keys
+    raise a ValueError naming them; nested dataclass fields are built the same way; lists (as
+    JSON stores tuples) become tuples. Missing keys take their defaults."""
+    if hasattr(values, "to_dict"):
+        values = values.to_dict()
+    known = {field.name: field for field in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        names = ", ".join(f"{where}.{key}" for key in unknown)
+        raise ValueError(f"No such setting {names}; {where} has {sorted(known)}.")
+    hints = typing.get_type_hints(cls)
+    converted = {}
+    for key, value in values.items():
+        kind = hints[key]
+        if dataclasses.is_dataclass(kind) and isinstance(value, dict):
+            value = section_from_dict(kind, value, f"{where}.{key}")
+        elif isinstance(value, list):
+            value = tuple(value)
+        elif _is_tuple(kind) and isinstance(value, str):
+            raise ValueError(f"{where}.{key} must be a tuple, got the string {value!r}.")
+        converted[key] = value
+    return cls(**converted)
+
+
+def _is_tuple(kind) -> bool:
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        return any(_is_tuple(arg) for arg in typing.get_args(kind))
+    return kind is tuple or origin is tuple

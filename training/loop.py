@@ -18,8 +18,8 @@ from flax import nnx
 from jax.experimental import multihost_utils
 
 from data import make_task
-from experiments.base import model_config, resolve_variant, variant_names
 from model import make_decoder
+from plan import RunPlan, make_plan, variant_names
 from training import checkpoints, run_folder, run_lock, stop
 from training import mesh as mesh_lib
 from training import metrics as metrics_lib
@@ -45,14 +45,6 @@ class RunResult:
     last_train: dict
     last_eval: dict
     stopped_by: str | None = None
-
-
-def run_config(config: ml_collections.ConfigDict, variant: str, seed: int):
-    """The resolved variant config plus the run's `seed`: what config.json holds."""
-    resolved = ml_collections.ConfigDict(resolve_variant(config, variant).to_dict())
-    resolved.seed = seed
-    resolved.lock()
-    return resolved
 
 
 def _initial_state(cfg, hparams, seed, mesh, manager, run_dir: str):
@@ -87,13 +79,13 @@ def evaluate(run: "_Run", params) -> dict[str, float]:
     the number of scored tokens (docs/evaluation.md).
     """
     total, count = 0.0, 0.0
-    for i in range(run.config.train.eval_batches):
+    for i in range(run.plan.train.eval_batches):
         loss_sum, n = eval_step(
             run.graphdef,
             params,
             run.batch(i, split="eval"),
             jax.random.key(i),
-            objective=run.config.train.objective,
+            objective=run.plan.train.objective,
         )
         total, count = total + float(loss_sum), count + float(n)
     return {"loss": total / max(count, 1.0), "loss_tokens": count}
@@ -105,7 +97,7 @@ class _Run:
 
     name: str
     run_dir: str
-    config: ml_collections.ConfigDict
+    plan: RunPlan
     task: object
     mesh: object
     manager: object
@@ -125,7 +117,7 @@ class _Run:
     def batch(self, step: int, split: str = "train") -> dict:
         local = self.task.batch(
             step,
-            self.config.train.batch_size,
+            self.plan.train.batch_size,
             split=split,
             process_index=jax.process_index(),
             process_count=jax.process_count(),
@@ -133,18 +125,17 @@ class _Run:
         return mesh_lib.global_batch(local, self.mesh)
 
 
-def _open_run(config, workdir: str, variant: str, seed: int, start: str):
+def _open_run(run_plan: RunPlan, workdir: str, start: str):
     """Prepares the run folder as planned (`checkpoints.plan_start`) and restores (or
     initialises) the state: (_Run, params, opt_state)."""
-    run_cfg = run_config(config, variant, seed)
-    train = run_cfg.train
+    variant, seed, train = run_plan.variant, run_plan.seed, run_plan.train
     run_dir = run_folder.run_dir(workdir, variant, seed)
     if jax.process_index() == 0:
-        checkpoints.prepare_run_dir(run_dir, run_cfg, start)
+        checkpoints.prepare_run_dir(run_dir, run_plan, start)
     if jax.process_count() > 1:
         multihost_utils.sync_global_devices(f"prepared {run_dir}")
-    cfg, hparams = model_config(run_cfg), Hyperparams.from_config(train)
-    task, mesh = make_task(run_cfg.data), mesh_lib.make_mesh(run_cfg.mesh.fsdp)
+    cfg, hparams = run_plan.model, Hyperparams.from_config(train)
+    task, mesh = make_task(run_plan.data), mesh_lib.make_mesh(run_plan.mesh.fsdp)
     mesh_lib.check_batch_size(train.batch_size)
     manager = checkpoints.make_manager(run_dir, train.keep_checkpoints)
     graphdef, params, opt_state, start, shardings = _initial_state(
@@ -153,7 +144,7 @@ def _open_run(config, workdir: str, variant: str, seed: int, start: str):
     run = _Run(
         name=f"{variant or run_folder.DEFAULT_VARIANT}/seed_{seed}",
         run_dir=run_dir,
-        config=run_cfg,
+        plan=run_plan,
         task=task,
         mesh=mesh,
         manager=manager,
@@ -171,17 +162,11 @@ def _open_run(config, workdir: str, variant: str, seed: int, start: str):
     return run, params, opt_state
 
 
-def train_variant(
-    config: ml_collections.ConfigDict,
-    workdir: str,
-    variant: str,
-    seed: int,
-    start: str,
-) -> RunResult:
+def train_variant(run_plan: RunPlan, workdir: str, start: str) -> RunResult:
     """Trains one (variant, seed) run into run_folder.run_dir(...), resuming its latest
     checkpoint; `start` is `checkpoints.plan_start`'s decision for it."""
-    run, params, opt_state = _open_run(config, workdir, variant, seed, start)
-    train = run.config.train
+    run, params, opt_state = _open_run(run_plan, workdir, start)
+    train = run.plan.train
     run.say(
         f"[{run.name}] {'resuming at step ' + str(run.start) if run.start else 'starting'} "
         f"in {run.run_dir}"
@@ -212,11 +197,11 @@ def train_variant(
 
 def _train_steps(run: _Run, params, opt_state, bar) -> RunResult:
     """The loop: steps queue on the device; logs, evals and saves sync with it."""
-    train = run.config.train
+    train = run.plan.train
     step_fn = bind_train_step(
         run.graphdef, train.objective, (*run.shardings, mesh_lib.replicated(run.mesh))
     )
-    seed_key = jax.random.key(run.config.seed)
+    seed_key = jax.random.key(run.plan.seed)
     pending, interval = [], Interval()
     last_train, last_eval, stopped_by = {}, {}, None
     step, tick = run.start, time.perf_counter()
@@ -263,7 +248,7 @@ def _log_interval(run: _Run, step: int, interval: "Interval", bar) -> dict:
     run.writer.write(step, "train", line)
     if line["tokens_per_s"] is not None:
         bar.set_postfix(tokens_per_s=f"{line['tokens_per_s']:,.0f}")
-    run.say(_format_line(run.name, step, run.config.train.num_steps, line))
+    run.say(_format_line(run.name, step, run.plan.train.num_steps, line))
     return line
 
 
@@ -327,24 +312,23 @@ def _format_line(name: str, step: int, num_steps: int, line: dict) -> str:
 
 def plan_experiment(
     config: ml_collections.ConfigDict, workdir: str, names: list[str], overwrite: bool
-) -> list[tuple[str, int, str]]:
-    """(variant, seed, start) of every run, after checking everything that can be checked
-    before a file is written: the workdir, each variant's config against its task, the batch
-    against the devices, and each run folder against its saved config. Reads only."""
+) -> list[tuple[RunPlan, str]]:
+    """(plan, start) of every run, after checking everything that can be checked before a file
+    is written: the workdir, each variant's plan against its task, the batch against the
+    devices, and each run folder against its saved config. Reads only."""
     run_lock.check_free(workdir)
     run_folder.check_writable(workdir)
-    plan = []
+    plans = []
     for name in names:
-        resolved = resolve_variant(config, name)
-        mesh_lib.check_batch_size(resolved.train.batch_size)
-        mesh_lib.check_mesh(resolved.mesh.fsdp)
         for seed in config.seeds:
-            run_cfg = run_config(config, name, seed)
+            run_plan = make_plan(config, name, seed)
+            mesh_lib.check_batch_size(run_plan.train.batch_size)
+            mesh_lib.check_mesh(run_plan.mesh.fsdp)
             start = checkpoints.plan_start(
-                run_folder.run_dir(workdir, name, seed), run_cfg, overwrite
+                run_folder.run_dir(workdir, name, seed), run_plan, overwrite
             )
-            plan.append((name, seed, start))
-    return plan
+            plans.append((run_plan, start))
+    return plans
 
 
 def train_experiment(
@@ -371,8 +355,8 @@ def train_experiment(
             checkpoints.write_text_atomically(
                 run_folder.experiment_path(workdir), config.to_json(indent=2) + "\n"
             )
-        for name, seed, start in plan:
-            results.append(train_variant(config, workdir, name, seed, start))
+        for run_plan, start in plan:
+            results.append(train_variant(run_plan, workdir, start))
             if results[-1].stopped_by:
                 break
     return results

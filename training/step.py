@@ -21,13 +21,12 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import optax
 from flax import nnx
 
 from data import vocab
 from model import Decoder, ModelConfig, cmlm_mask, glancing_mask, init_cache, make_decoder
-from training.config import MASKED_OBJECTIVES
+from training.config import MASKED_OBJECTIVES, TrainConfig
 
 Batch = dict[str, jax.Array]
 
@@ -53,9 +52,10 @@ class Hyperparams:
     length_loss_weight: jax.Array | float  # CMLM objectives with a length head only.
 
     @classmethod
-    def from_config(cls, train: ml_collections.ConfigDict) -> "Hyperparams":
+    def from_config(cls, train: TrainConfig) -> "Hyperparams":
+        """The traced scalars of a run's TrainConfig."""
         names = [field.name for field in dataclasses.fields(cls)]
-        return cls(**{name: jnp.float32(train[name]) for name in names})
+        return cls(**{name: jnp.float32(getattr(train, name)) for name in names})
 
 
 def learning_rate_at(hparams: Hyperparams, step: jax.Array) -> jax.Array:

@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-from evaluation.report.tables import NON_AR_OBJECTIVES, decoders_of
+from evaluation.report.verdicts import decoders_of, label_of
 
 # (file, title, caption): the report shows the figures in this order, each with its caption.
 FIGURES = (
@@ -89,10 +89,8 @@ def figures(results: dict) -> dict[str, bytes]:
         if any(c.get("train") for r in records for c in r.get("curves", {}).values()):
             out["loss_curves.png"] = loss_curves(records)
         if any(s["batch_size"] == 1 for s in speed.get("sampling", [])):
-            out["sampling_speed.png"] = sampling_speed(
-                speed["sampling"], list(results.get("decoders", {}))
-            )
-        points = quality_latency_points(records, speed.get("sampling", []))
+            out["sampling_speed.png"] = sampling_speed(speed["sampling"], results)
+        points = quality_latency_points(records, speed.get("sampling", []), results)
         if points:
             out["quality_latency.png"] = quality_latency(points)
         if speed.get("training"):
@@ -108,7 +106,7 @@ def _png(fig: Figure) -> bytes:
 
 def color_of(record: dict, index: int) -> str:
     """One colour per mask kind; NAR and extra variants cycle through the default palette."""
-    if record.get("objective") in NON_AR_OBJECTIVES:
+    if record.get("non_ar"):
         return "#9467bd"
     return MASK_COLORS.get(record.get("mask_kind"), f"C{index % 10}")
 
@@ -245,12 +243,13 @@ def loss_curves(records: list[dict]) -> bytes:
     return _png(fig)
 
 
-def sampling_speed(rows: list[dict], decoder_order: list[str]) -> bytes:
+def sampling_speed(rows: list[dict], results: dict) -> bytes:
     """Batch-1 cost per token and tokens/s vs total length, one line per decoder (log-log).
 
-    A decoder's colour is its index in `decoder_order` (results["decoders"]), so it is the same
-    in every report of the experiment.
+    A decoder's colour is its index in results["decoders"], so it is the same in every report of
+    the experiment.
     """
+    decoder_order = list(results.get("decoders", {}))
     batch1 = [r for r in rows if r["batch_size"] == 1]
     names = list(dict.fromkeys(r["decoder"] for r in batch1))
     order = decoder_order + [n for n in names if n not in decoder_order]
@@ -264,8 +263,8 @@ def sampling_speed(rows: list[dict], decoder_order: list[str]) -> bytes:
         )
         lengths, cost, rate = map(np.asarray, zip(*points, strict=True))
         color = f"C{order.index(name) % 10}"
-        ax_cost.plot(lengths, cost, "o-", color=color, label=name)
-        ax_rate.plot(lengths, rate, "o-", color=color, label=name)
+        ax_cost.plot(lengths, cost, "o-", color=color, label=label_of(results, name))
+        ax_rate.plot(lengths, rate, "o-", color=color, label=label_of(results, name))
     for ax, label in ((ax_cost, "ms per generated token"), (ax_rate, "generated tokens / s")):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
@@ -299,7 +298,7 @@ def _quality(record: dict, decoder: str) -> float | None:
     return None if metric is None else 100 * metric["mean"]
 
 
-def quality_latency_points(records: list[dict], rows: list[dict]) -> dict:
+def quality_latency_points(records: list[dict], rows: list[dict], results: dict) -> dict:
     """{(task, batch label): [(variant, decoder, latency ms, quality %)]}: every scored decoder
     that the speed rows time, at batch 1 (the shortest length timed) and at the large batch."""
     batch1 = [r for r in rows if r["batch_size"] == 1]
@@ -316,7 +315,8 @@ def quality_latency_points(records: list[dict], rows: list[dict]) -> dict:
             quality = _quality(record, decoder) if decoder in decoders_of(record) else None
             if quality is not None:
                 key = (task, f"batch {batch_size}")
-                points.setdefault(key, []).append((record["name"], decoder, ms, quality))
+                label = label_of(results, decoder)
+                points.setdefault(key, []).append((record["name"], label, ms, quality))
     return points
 
 

@@ -9,37 +9,7 @@ reference, hypothesis), which index.html shows as a table.
 
 from evaluation.report import tables
 from evaluation.report.figures import FIGURES
-from evaluation.report.verdicts import verdicts
-
-METHODS = [
-    "**Perturbation**: every real token after position t is replaced by a different random "
-    "symbol; the number is the largest |Δ logits| (fp32) at positions ≤ t, over several t in the "
-    "scored range of each row and over the rows. Exactly 0.0 means no scored prediction reads "
-    "the future.",
-    "**Future share**: share of the dependency map's mass strictly above the diagonal, over the "
-    "scored rows (a prefix-LM reads its prompt by design; the prompt rows are not scored).",
-    "**Honest loss**: the held-out next-token loss with position t computed from x[:t+1] alone "
-    "(later tokens become padding, which every mask hides). It is what an AR decoder would see.",
-    "**Held-out loss** is token-weighted: the summed cross-entropy over every scored token "
-    "divided by the number of scored tokens (the same definition as training's eval lines); its "
-    "sem is the ratio estimator's over examples.",
-    "**Random-token floor**: loss on uniformly random symbols (the `random` task, same symbols "
-    "and lengths). No honest model beats ln(num_symbols); a model not trained on random tokens "
-    "may sit far above it, so only a loss *below* the floor says something (it proves leakage).",
-    "**Generation**: each decoder (listed below) continues each held-out prompt; the output is "
-    "compared with the reference "
-    "continuation (target tokens, then EOS). For a full-mask model, *AR (no cache, honest)* "
-    "recomputes the prefix at each step (the function it was trained as); *AR (cache, naive)* is "
-    "what code written for causal models runs: with a cache, keys never see later tokens, so it "
-    "is a different function. Should a reference not fit in max_len + 1 tokens after the batch's "
-    "longest prompt, it is cut to what fits.",
-    "**Non-AR decoders** (mask-predict) are given each row's reference target length (an oracle "
-    "length) and append EOS after it, except those named *predicted length*, which take it from "
-    "the model's length head; an AR decoder has to find the end itself. **Exact-parallel "
-    "decoders** (speculative, Jacobi) are checked against greedy AR on every row.",
-    "**Speed**: random weights of the variant's shape (cost does not depend on weight values); "
-    "median of several runs after a compiling run, compile time reported apart.",
-]
+from evaluation.report.verdicts import label_of, verdict_groups
 
 
 def _section(kind: str, title: str | None, note: str | None = None, **content) -> dict:
@@ -86,29 +56,37 @@ def _table(title: str, table: tables.Table, text_columns: int, note: str | None 
     return _section("table", title, note, headers=headers, rows=rows, text_columns=text_columns)
 
 
-def _speed_sections(speed: dict) -> list[dict]:
+def _timed_sections(results: dict) -> list[dict]:
+    """One table per TableSpec with rows; the first carries the note on what was timed."""
+    speed = results.get("speed") or {}
     out, note = [], tables.speed_note(speed) if speed else None
-    if speed.get("sampling"):
-        out.append(_table("Decoding speed", tables.sampling_table(speed["sampling"]), 2, note))
-        note = None
-    if speed.get("training"):
-        out.append(_table("Training speed", tables.training_table(speed["training"]), 2, note))
+    for table in results.get("tables_info", []):
+        if speed.get(table["name"]):
+            cells = tables.timed_table(results, table, speed[table["name"]])
+            out.append(_table(table["title"], cells, table["text_columns"], note))
+            note = None
     return out
 
 
 def _methods(results: dict) -> list[dict]:
-    """METHODS, then one bullet listing each decoder with its family and description."""
+    """How each described metric and table is measured, then each decoder with its family."""
+    described = [*results.get("metrics_info", []), *results.get("tables_info", [])]
+    items = [{"text": d["method"], "children": []} for d in described if d["method"]]
+    families = results.get("families", {})
+    if families:
+        text = "**Decoder families**: " + "; ".join(
+            f"*{name}*: {about}" for name, about in families.items()
+        )
+        items.append({"text": text, "children": []})
     decoders = [
-        f"*{name}* ({info['family']}"
+        f"*{info['label']}* ({info['family']}"
         + (f"; needs a second model: {info['needs']}" if info.get("needs") else "")
         + f"): {info['description']}"
-        for name, info in results.get("decoders", {}).items()
+        for info in results.get("decoders", {}).values()
     ]
-    items = [{"text": text, "children": []} for text in METHODS]
     if decoders:
-        items.append(
-            {"text": "**Decoders** (family: AR, non-AR or exact-parallel):", "children": decoders}
-        )
+        items.append({"text": "**Decoders** (family: " + ", ".join(families) + "):",
+                      "children": decoders})  # fmt: skip
     return items
 
 
@@ -142,20 +120,21 @@ def sections(results: dict, images: dict[str, bytes]) -> list[dict]:
     out = []
     if warnings(results):
         out.append(_section("warning", None, entries=warnings(results)))
-    out.append(_section("verdicts", "Verdicts", entries=verdicts(results)))
-    out.append(_table(tables.SUMMARY_TITLE, tables.summary_table(results["variants"]), 4))
+    out.append(_section("verdicts", "Verdicts", groups=verdict_groups(results)))
+    out.append(_table(tables.SUMMARY_TITLE, tables.summary_table(results), 4))
+    out += [_table(title, table, 1) for title, table in tables.own_tables(results)]
     quality = tables.quality_table(results)
     if quality[1]:
-        note = tables.signature_note(results["variants"])
+        note = tables.signature_note(results["variants"], results)
         out.append(_table("Generation on held-out examples", quality, 3, note))
-    out += _speed_sections(results.get("speed") or {})
+    out += _timed_sections(results)
     out += [
         _section("figure", title, file=name, caption=caption)
         for name, title, caption in FIGURES
         if name in images
     ]
     blocks = [
-        _sample_block(r["name"], decoder, samples)
+        _sample_block(r["name"], label_of(results, decoder), samples)
         for r in results["variants"]
         for decoder, samples in r.get("samples", {}).items()
     ]

@@ -1,26 +1,5 @@
-"""The report folder on disk: written atomically from a results dict, and results.json read back.
-
-results.json, schema_version 2:
-- top level: `schema_version`, `experiment`, `workdir`, `created`, `device` {platform, kind, count,
-  host_cpu, host_cores}, `commit`, `commit_dirty`, `versions`, `eval_config`, `decoders` {name:
-  {family, needs, description}}, `untrained_variants` [names], `variants` [records], `speed`.
-- a variant record: `name`, `task`, `mask_kind`, `objective`, `seeds`, `steps` (evaluated, per
-  seed), `num_steps` (configured), `num_params`, `config`, `baseline` (a non-AR variant's AR
-  variant, or null), `metrics`, `signatures` {metric: sacrebleu signature; {} off translation},
-  `samples` {decoder: [str], or on a translation task [{source, reference, hypothesis}]},
-  `pictures` {dependency_map [T][T], attention [L][T][T], labels [T], prefix_length}, `curves`
-  {seed: {train, eval: [[step, loss]], tokens_per_s}}, `train_tokens_per_s`.
-- each `metrics` entry: {`mean`, `sem` (over seeds; null for one seed), `n_seeds`, `per_seed`,
-  `per_seed_sem` (over examples, or null)}, under the names `perturbation_leakage`,
-  `dependency_future_share`, `loss_teacher_forced`, `loss_honest`, `leak_gap`, `random_loss`,
-  `random_floor`, and `exact_match/<decoder>`, `token_accuracy/<decoder>` for each decoder (plus
-  `correct/`, `mixed/`, `wrong/<decoder>` on a multi-modal task; `bleu/<decoder>`, `chrf/<decoder>`,
-  0-100, on a translation task).
-- `speed`: {} when not timed, else {`variant`, `model`, `note`, `sampling`: [{decoder, family,
-  batch_size, prompt_len, new_tokens, length, latency_s, ms_per_token, tokens_per_s, compile_s}],
-  `training`: [{objective, dtype, seq_len, batch_size, step_time_s, tokens_per_s, compile_s}]}.
-- Verdicts are not stored: the renderer computes them from the numbers.
-"""
+"""The report folder on disk: written atomically from a results dict, and results.json read back
+(its schema: evaluation/report/schema.py)."""
 
 import json
 import os
@@ -28,8 +7,8 @@ import shutil
 import tempfile
 
 from evaluation.report.rendering import render
+from evaluation.report.schema import SCHEMA_VERSION
 
-SCHEMA_VERSION = 2
 STAGING_PREFIXES = (".report-tmp-", ".report-old-")
 
 

@@ -1,27 +1,95 @@
-"""Verdicts: one claim per sentence, each computed from the numbers of a results dict."""
+"""Verdicts: one claim per sentence, each computed from the numbers of a results dict by the rules
+that the metrics and tables describe (report/schema.py).
 
-from evaluation.report.tables import NON_AR_OBJECTIVES, decoders_of, family_of
+A rule is `{"rule": id, ...parameters}` in a MetricSpec's or TableSpec's `verdicts`; `RULES` maps
+each id to (scope, function):
+- "variant": `fn(results, record, spec, rule)`, once per variant whose metrics hold the metric;
+- "decoder": `fn(results, record, decoder, rule)`, once per (variant, decoder) for the rule of
+  highest `priority` among the per-decoder metrics that variant has for that decoder;
+- "experiment": `fn(results, spec, rule)`, once per report (comparisons across variants);
+- "table": `fn(results, rows, rule)` over a timed table's rows.
+The generic rules ("state", "zero") serve any new metric without a change here.
+"""
 
-AR_CACHE = "AR (cache)"  # The AR decoder that non-AR decoders and the no-cache sampler face.
-AR_NO_CACHE = "AR (no cache, honest)"
-PARALLEL_FAMILIES = ("non-AR", "exact-parallel")
+import math
+
+from evaluation.report.numbers import fmt_value
+
+
+def verdict_groups(results: dict) -> list[dict]:
+    """{title, entries} groups: one per task (its variants in order), then the comparisons across
+    variants, then speed."""
+    groups: dict[str, list[str]] = {}
+    for record in results.get("variants", []):
+        groups.setdefault(record["task"], []).extend(_variant_verdicts(results, record))
+    out = [{"title": task, "entries": entries} for task, entries in groups.items() if entries]
+    across = [
+        line
+        for spec in results.get("metrics_info", [])
+        for rule in spec["verdicts"]
+        if _scope(rule) == "experiment"
+        for line in RULES[rule["rule"]][1](results, spec, rule)
+    ]
+    if across:
+        out.append({"title": "Across variants", "entries": across})
+    speed = results.get("speed") or {}
+    timed = [
+        line
+        for table in results.get("tables_info", [])
+        for rule in table["verdicts"]
+        for line in RULES[rule["rule"]][1](results, speed.get(table["name"], []), rule)
+    ]
+    if timed:
+        out.append({"title": "Speed", "entries": timed})
+    return out
 
 
 def verdicts(results: dict) -> list[str]:
-    """Sentences computed from the numbers: per variant, then speed."""
-    records = results.get("variants", [])
+    """Every verdict, in the order of its group."""
+    return [entry for group in verdict_groups(results) for entry in group["entries"]]
+
+
+def _scope(rule: dict) -> str:
+    if rule["rule"] not in RULES:
+        raise ValueError(f"Unknown verdict rule {rule['rule']!r}; known: {sorted(RULES)}")
+    return RULES[rule["rule"]][0]
+
+
+def decoders_of(record: dict) -> list[str]:
+    """The decoders scored on a variant, in the order of its metrics."""
+    return [k.split("/", 1)[1] for k in record["metrics"] if k.startswith("exact_match/")]
+
+
+def _variant_verdicts(results: dict, record: dict) -> list[str]:
+    """Each described metric's variant rules, then one verdict per scored decoder."""
     out = []
-    for record in records:
-        out += _leakage_verdicts(record)
-        out += _loss_verdicts(records, record)
-        out += _generation_verdicts(results, record)
-    out += _distillation_verdicts(records)
-    out += _honest_translation_verdicts(records)
-    speed = results.get("speed") or {}
-    out += _cache_verdicts(speed.get("sampling", []))
-    out += _training_verdicts(speed.get("training", []))
-    out += _parallel_speed_verdicts(speed.get("sampling", []), results.get("decoders", {}))
+    specs = results.get("metrics_info", [])
+    for spec in specs:
+        for rule in spec["verdicts"]:
+            if _scope(rule) == "variant" and spec["name"] in record["metrics"]:
+                out += RULES[rule["rule"]][1](results, record, spec, rule)
+    for decoder in decoders_of(record):
+        present = [
+            rule
+            for spec in specs
+            if spec["per_decoder"] and f"{spec['name']}/{decoder}" in record["metrics"]
+            for rule in spec["verdicts"]
+            if _scope(rule) == "decoder"
+        ]
+        if present:
+            rule = max(present, key=lambda r: r.get("priority", 0))
+            out += RULES[rule["rule"]][1](results, record, decoder, rule)
     return out
+
+
+def label_of(results: dict, decoder: str) -> str:
+    """A decoder's label for people (its id when results do not list it)."""
+    return results.get("decoders", {}).get(decoder, {}).get("label", decoder)
+
+
+def family_of(results: dict, decoder: str) -> str:
+    """ "AR", "non-AR" or "exact-parallel" from results["decoders"]; "—" when it is not listed."""
+    return results.get("decoders", {}).get(decoder, {}).get("family", "—")
 
 
 def _example_sem(metric: dict) -> float:
@@ -29,23 +97,41 @@ def _example_sem(metric: dict) -> float:
     return metric["sem"] or ((metric.get("per_seed_sem") or [None])[0] or 0.0)
 
 
-def _reference(records: list[dict], record: dict) -> dict | None:
-    """The causal, teacher-forced variant on the same task: the honest baseline."""
-    for r in records:
-        if (r["task"], r["mask_kind"], r["objective"]) == (
-            record["task"],
-            "causal",
-            "teacher_forcing",
-        ) and "loss_honest" in r["metrics"]:
-            return r
-    return None
+def _relation(value: float, ar: float) -> str:
+    """How a score (exact match in %, BLEU) compares with the AR one."""
+    gap = value - ar
+    if abs(gap) < 0.05:
+        return "matches"
+    if abs(gap) <= 1:
+        return f"is within {abs(gap):.1f} points of"
+    return f"is {abs(gap):.1f} points {'above' if gap > 0 else 'below'}"
 
 
-def _leakage_verdicts(record: dict) -> list[str]:
-    metric, name = record["metrics"].get("perturbation_leakage"), record["name"]
-    if metric is None:
-        return []
-    largest = max(metric["per_seed"])
+# Generic rules -----------------------------------------------------------------------------
+
+
+def _state(results: dict, record: dict, spec: dict, rule: dict) -> list[str]:
+    """rule["text"] with {variant}, {task}, {label} and {value} (in the metric's format)."""
+    value = fmt_value(record["metrics"][spec["name"]]["mean"], spec["format"])
+    fields = dict(variant=record["name"], task=record["task"], label=spec["label"], value=value)
+    return [rule["text"].format(**fields)]
+
+
+def _zero(results: dict, record: dict, spec: dict, rule: dict) -> list[str]:
+    """rule["zero"] when the metric is exactly 0.0 in every seed, else rule["nonzero"] (with
+    {largest}); same fields as "state"."""
+    metric = record["metrics"][spec["name"]]
+    largest = max(abs(v) for v in metric["per_seed"])
+    fields = dict(variant=record["name"], task=record["task"], label=spec["label"])
+    text = rule["zero"] if largest == 0.0 else rule["nonzero"]
+    return [text.format(largest=f"{largest:.3g}", **fields)]
+
+
+# This project's evaluators' rules -----------------------------------------------------------
+
+
+def _leakage(results: dict, record: dict, spec: dict, rule: dict) -> list[str]:
+    largest, name = max(record["metrics"][spec["name"]]["per_seed"]), record["name"]
     if largest == 0.0:
         return [
             f"{name}: perturbation leakage is exactly 0.0 (fp32) in every seed; no "
@@ -55,150 +141,156 @@ def _leakage_verdicts(record: dict) -> list[str]:
     return [
         f"{name}: changing the tokens after t moves the logits at positions ≤ t "
         f"by up to {largest:.3g}; it sees the future"
-        + (design if record.get("objective") in NON_AR_OBJECTIVES else "")
+        + (design if record.get("non_ar") else "")
         + "."
     ]
 
 
-def _loss_verdicts(records: list[dict], record: dict) -> list[str]:
-    """Honest vs teacher-forced loss, and the random-token floor (next-token variants only)."""
-    m, name, out = record["metrics"], record["name"], []
-    if {"loss_teacher_forced", "loss_honest", "leak_gap"} <= set(m):
-        tf, honest, gap = (m[k]["mean"] for k in ("loss_teacher_forced", "loss_honest", "leak_gap"))
-        ref = _reference(records, record)
-        base = ""
-        if ref is not None and ref is not record:
-            base = (
-                f" (causal on {record['task']}: "
-                f"{ref['metrics']['loss_teacher_forced']['mean']:.3g}"
-                f" / {ref['metrics']['loss_honest']['mean']:.3g})"
-            )
-        if gap > max(0.05, 3 * _example_sem(m["leak_gap"])):
-            out.append(
-                f"{name}: teacher-forced loss {tf:.3g} but honest loss {honest:.3g}"
-                f"{base}; it leaks, so its teacher-forced loss is not a LM loss."
-            )
-        else:
-            out.append(
-                f"{name}: honest loss {honest:.3g} = teacher-forced loss {tf:.3g}"
-                f"{base}; nothing leaks into the scored predictions."
-            )
-    if {"random_floor", "random_loss"} <= set(m):
-        floor, rand = m["random_floor"]["mean"], m["random_loss"]
-        if rand["mean"] < floor - 3 * _example_sem(rand):
-            out.append(
-                f"{name}: loss {rand['mean']:.3g} on uniform random tokens is below "
-                f"the floor ln({round(2.718281828**floor)}) = {floor:.3g} that no "
-                "honest model can beat: proof of leakage."
-            )
-    return out
+def _reference(results: dict, record: dict, rule: dict) -> dict | None:
+    """The variant on the same task with rule["reference"]'s mask kind and objective."""
+    wanted = rule["reference"]
+    for r in results.get("variants", []):
+        if (r["task"], r["mask_kind"], r["objective"]) == (
+            record["task"],
+            wanted["mask_kind"],
+            wanted["objective"],
+        ) and rule["honest"] in r["metrics"]:
+            return r
+    return None
 
 
-def _relation(em: float, ar: float) -> str:
-    """How an exact match (in %) compares with the AR one."""
-    gap = em - ar
-    if abs(gap) < 0.05:
-        return "matches"
-    if abs(gap) <= 1:
-        return f"is within {abs(gap):.1f} points of"
-    return f"is {abs(gap):.1f} points {'above' if gap > 0 else 'below'}"
-
-
-MULTIMODAL = ("correct", "mixed", "wrong")
-
-
-def _generation_verdicts(results: dict, record: dict) -> list[str]:
-    """Exact match per decoder; a parallel decoder is set against its baseline's AR (cache)."""
-    out = []
-    if "length_accuracy" in record["metrics"]:
-        share = 100 * record["metrics"]["length_accuracy"]["mean"]
-        out.append(
-            f"{record['name']}: the length head predicts the reference target length of "
-            f"{share:.1f}% of held-out prompts."
+def _loss_gap(results: dict, record: dict, spec: dict, rule: dict) -> list[str]:
+    """Honest vs teacher-forced loss, against the honest baseline of the same task."""
+    m, name = record["metrics"], record["name"]
+    tf, honest = m[rule["teacher_forced"]]["mean"], m[rule["honest"]]["mean"]
+    gap = m[spec["name"]]
+    ref = _reference(results, record, rule)
+    base = ""
+    if ref is not None and ref is not record:
+        base = (
+            f" (causal on {record['task']}: "
+            f"{ref['metrics'][rule['teacher_forced']]['mean']:.3g}"
+            f" / {ref['metrics'][rule['honest']]['mean']:.3g})"
         )
-    return out + _decoder_verdicts(results, record)
+    if gap["mean"] > max(0.05, 3 * _example_sem(gap)):
+        return [
+            f"{name}: teacher-forced loss {tf:.3g} but honest loss {honest:.3g}"
+            f"{base}; it leaks, so its teacher-forced loss is not a LM loss."
+        ]
+    return [
+        f"{name}: honest loss {honest:.3g} = teacher-forced loss {tf:.3g}"
+        f"{base}; nothing leaks into the scored predictions."
+    ]
 
 
-def _decoder_verdicts(results: dict, record: dict) -> list[str]:
+def _random_floor(results: dict, record: dict, spec: dict, rule: dict) -> list[str]:
+    m = record["metrics"]
+    if rule["floor"] not in m:
+        return []
+    floor, rand = m[rule["floor"]]["mean"], m[spec["name"]]
+    if rand["mean"] < floor - 3 * _example_sem(rand):
+        return [
+            f"{record['name']}: loss {rand['mean']:.3g} on uniform random tokens is below "
+            f"the floor ln({round(math.exp(floor))}) = {floor:.3g} that no "
+            "honest model can beat: proof of leakage."
+        ]
+    return []
+
+
+def _baseline(results: dict, record: dict) -> dict | None:
     by_name = {r["name"]: r for r in results.get("variants", [])}
-    baseline = by_name.get(record.get("baseline") or "")
-    ar = baseline["metrics"].get(f"exact_match/{AR_CACHE}") if baseline else None
-    out, name, task = [], record["name"], record["task"]
-    for decoder in decoders_of(record):
-        em = 100 * record["metrics"][f"exact_match/{decoder}"]["mean"]
-        if f"equals_greedy/{decoder}" in record["metrics"]:
-            out.append(_exact_parallel_verdict(record, decoder, task))
-        elif f"bleu/{decoder}" in record["metrics"]:  # Translation: exact match misleads.
-            out.append(_translation_verdict(results, record, decoder, baseline))
-        elif f"mixed/{decoder}" in record["metrics"]:  # A multi-modal task: exact match misleads.
-            share = {k: 100 * record["metrics"][f"{k}/{decoder}"]["mean"] for k in MULTIMODAL}
-            out.append(
-                f"{name}: {decoder} on {task}: {share['correct']:.1f}% correct, "
-                f"{share['mixed']:.1f}% mixed (tokens of both modes), {share['wrong']:.1f}% "
-                "wrong otherwise."
-            )
-        elif ar is not None and family_of(results, decoder) in PARALLEL_FAMILIES:
-            ar_em = 100 * ar["mean"]
-            out.append(
-                f"{name}: {decoder} {_relation(em, ar_em)} AR exact match on {task} "
-                f"({em:.1f}% vs {ar_em:.1f}%)."
-            )
-        else:
-            # How a decoder decodes (greedy, beam, ...) is in its description, not guessed here.
-            out.append(f"{name}: {decoder} exact match {em:.1f}% on {task}.")
-    return out
+    return by_name.get(record.get("baseline") or "")
 
 
-def _translation_verdict(results: dict, record: dict, decoder: str, baseline: dict | None) -> str:
-    """A decoder's BLEU and chrF; a parallel decoder's BLEU against its baseline's AR (cache)."""
+def _exact_match(results: dict, record: dict, decoder: str, rule: dict) -> list[str]:
+    """Exact match; a parallel decoder is set against its baseline's AR decoder."""
+    name, task, label = record["name"], record["task"], label_of(results, decoder)
+    em = 100 * record["metrics"][f"exact_match/{decoder}"]["mean"]
+    baseline = _baseline(results, record)
+    ar = baseline["metrics"].get(f"exact_match/{rule['against']}") if baseline else None
+    if ar is not None and family_of(results, decoder) in rule["families"]:
+        ar_em = 100 * ar["mean"]
+        return [
+            f"{name}: {label} {_relation(em, ar_em)} AR exact match on {task} "
+            f"({em:.1f}% vs {ar_em:.1f}%)."
+        ]
+    # How a decoder decodes (greedy, beam, ...) is in its description, not guessed here.
+    return [f"{name}: {label} exact match {em:.1f}% on {task}."]
+
+
+def _multimodal(results: dict, record: dict, decoder: str, rule: dict) -> list[str]:
+    share = {k: 100 * record["metrics"][f"{k}/{decoder}"]["mean"] for k in rule["outcomes"]}
+    correct, mixed, wrong = (share[k] for k in rule["outcomes"])
+    return [
+        f"{record['name']}: {label_of(results, decoder)} on {record['task']}: {correct:.1f}% "
+        f"correct, {mixed:.1f}% mixed (tokens of both modes), {wrong:.1f}% wrong otherwise."
+    ]
+
+
+def _translation(results: dict, record: dict, decoder: str, rule: dict) -> list[str]:
+    """BLEU and chrF; a parallel decoder's BLEU against its baseline's AR decoder."""
     metrics = record["metrics"]
     bleu, chrf = metrics[f"bleu/{decoder}"]["mean"], metrics.get(f"chrf/{decoder}")
-    text = f"{record['name']}: {decoder} BLEU {bleu:.1f}"
+    text = f"{record['name']}: {label_of(results, decoder)} BLEU {bleu:.1f}"
     text += (f", chrF {chrf['mean']:.1f}" if chrf else "") + f" on {record['task']}"
-    ar = baseline["metrics"].get(f"bleu/{AR_CACHE}") if baseline else None
-    if ar is not None and family_of(results, decoder) in PARALLEL_FAMILIES:
+    baseline = _baseline(results, record)
+    ar = baseline["metrics"].get(f"bleu/{rule['against']}") if baseline else None
+    if ar is not None and family_of(results, decoder) in rule["families"]:
         text += f"; its BLEU {_relation(bleu, ar['mean'])} AR's ({ar['mean']:.1f})"
-    return text + "."
+    return [text + "."]
 
 
-def _architecture(record: dict) -> str:
-    return record.get("config", {}).get("model", {}).get("architecture", "decoder")
+def _exact_parallel(results: dict, record: dict, decoder: str, rule: dict) -> list[str]:
+    """Whether an exact-parallel decoder gave greedy AR's tokens, and how much work it saved."""
+    metrics = record["metrics"]
+    same = 100 * metrics[f"equals_greedy/{decoder}"]["mean"]
+    passes = metrics[f"target_passes_per_token/{decoder}"]["mean"]
+    acceptance = metrics.get(f"acceptance/{decoder}")
+    accepted = f", {100 * acceptance['mean']:.0f}% of drafts accepted" if acceptance else ""
+    exact = "the same tokens as" if same == 100 else f"only {same:.1f}% of rows equal to"
+    return [
+        f"{record['name']}: {label_of(results, decoder)} gave {exact} greedy AR on "
+        f"{record['task']}, with {passes:.2f} target passes per token{accepted}."
+    ]
 
 
-def _honest_translation_verdicts(records: list[dict]) -> list[str]:
+def _honest_vs_causal(results: dict, spec: dict, rule: dict) -> list[str]:
     """A leaky (full-mask) model decoded honestly against the causal model of the same task and
-    architecture: BLEU of AR (no cache, honest) against that of AR (cache)."""
+    architecture: the score of rule["honest"] against that of rule["causal"]."""
+    records, metric = results.get("variants", []), spec["name"]
+    honest_id, causal_id = rule["honest"], rule["causal"]
+    honest_label, causal_label = label_of(results, honest_id), label_of(results, causal_id)
     out = []
     for leaky in records:
-        honest = leaky["metrics"].get(f"bleu/{AR_NO_CACHE}")
+        honest = leaky["metrics"].get(f"{metric}/{honest_id}")
         causal = next(
             (
                 r for r in records
-                if (r["task"], r["mask_kind"], r["objective"], _architecture(r))
-                == (leaky["task"], "causal", "teacher_forcing", _architecture(leaky))
-                and f"bleu/{AR_CACHE}" in r["metrics"]
+                if (r["task"], r["mask_kind"], r["objective"], r.get("architecture"))
+                == (leaky["task"], "causal", "teacher_forcing", leaky.get("architecture"))
+                and f"{metric}/{causal_id}" in r["metrics"]
             ),
             None,
         )  # fmt: skip
         if honest is None or causal is None:
             continue
-        ar = causal["metrics"][f"bleu/{AR_CACHE}"]["mean"]
+        ar = causal["metrics"][f"{metric}/{causal_id}"]["mean"]
         out.append(
-            f"{leaky['name']}: decoded honestly ({AR_NO_CACHE}), BLEU {honest['mean']:.1f} on "
-            f"{leaky['task']} {_relation(honest['mean'], ar)} the causal {causal['name']}'s "
-            f"{ar:.1f} ({AR_CACHE}, same architecture)."
+            f"{leaky['name']}: decoded honestly ({honest_label}), {spec['label']} "
+            f"{honest['mean']:.1f} on {leaky['task']} {_relation(honest['mean'], ar)} the causal "
+            f"{causal['name']}'s {ar:.1f} ({causal_label}, same architecture)."
         )
     return out
 
 
-def _distillation_verdicts(records: list[dict]) -> list[str]:
+def _distillation(results: dict, spec: dict, rule: dict) -> list[str]:
     """A variant trained on distilled data against its twin on the raw data (same task, mask and
-    objective): the mixed share per decoder on a multi-modal task."""
+    objective): the metric's share per decoder."""
 
     def data_of(record: dict) -> dict:
         return record.get("config", {}).get("data", {})
 
-    out = []
+    records, metric, out = results.get("variants", []), spec["name"], []
     for student in records:
         if not data_of(student).get("distilled_dir"):
             continue
@@ -211,44 +303,30 @@ def _distillation_verdicts(records: list[dict]) -> list[str]:
         ]  # fmt: skip
         for twin in twins[:1]:
             for decoder in decoders_of(student):
-                raw = twin["metrics"].get(f"mixed/{decoder}")
-                distilled = student["metrics"].get(f"mixed/{decoder}")
+                raw = twin["metrics"].get(f"{metric}/{decoder}")
+                distilled = student["metrics"].get(f"{metric}/{decoder}")
                 if raw and distilled:
                     out.append(
-                        f"{decoder} ({student['objective']}): {100 * raw['mean']:.1f}% mixed "
-                        f"outputs on raw data ({twin['name']}); {100 * distilled['mean']:.1f}% "
-                        f"after distillation ({student['name']})."
+                        f"{label_of(results, decoder)} ({student['objective']}): "
+                        f"{100 * raw['mean']:.1f}% {metric} outputs on raw data ({twin['name']}); "
+                        f"{100 * distilled['mean']:.1f}% after distillation ({student['name']})."
                     )
     return out
 
 
-def _exact_parallel_verdict(record: dict, decoder: str, task: str) -> str:
-    """Whether an exact-parallel decoder gave greedy AR's tokens, and how much work it saved."""
-    metrics = record["metrics"]
-    same = 100 * metrics[f"equals_greedy/{decoder}"]["mean"]
-    passes = metrics[f"target_passes_per_token/{decoder}"]["mean"]
-    acceptance = metrics.get(f"acceptance/{decoder}")
-    accepted = f", {100 * acceptance['mean']:.0f}% of drafts accepted" if acceptance else ""
-    exact = "the same tokens as" if same == 100 else f"only {same:.1f}% of rows equal to"
-    return (
-        f"{record['name']}: {decoder} gave {exact} greedy AR on {task}, with "
-        f"{passes:.2f} target passes per token{accepted}."
-    )
-
-
-def _cache_verdicts(rows: list[dict]) -> list[str]:
-    """KV cache vs no cache at batch 1, by total length (same prompt length)."""
+def _cache_speedup(results: dict, rows: list[dict], rule: dict) -> list[str]:
+    """rule["cache"] vs rule["no_cache"] at batch 1, by total length (same prompt length)."""
+    cache, no_cache = rule["cache"], rule["no_cache"]
     batch1 = {(s["decoder"], s["prompt_len"], s["length"]): s for s in rows if s["batch_size"] == 1}
     both = sorted(
         (length, prompt_len)
         for decoder, prompt_len, length in batch1
-        if decoder == AR_NO_CACHE and (AR_CACHE, prompt_len, length) in batch1
+        if decoder == no_cache and (cache, prompt_len, length) in batch1
     )
     if not both:
         return []
     ratios = [
-        batch1[AR_NO_CACHE, p, n]["latency_s"] / batch1[AR_CACHE, p, n]["latency_s"]
-        for n, p in both
+        batch1[no_cache, p, n]["latency_s"] / batch1[cache, p, n]["latency_s"] for n, p in both
     ]
     trend = "grows with length" if ratios[-1] > ratios[0] else "does not grow with length here"
     speedups = ", ".join(
@@ -257,11 +335,11 @@ def _cache_verdicts(rows: list[dict]) -> list[str]:
     return [f"KV cache vs no cache (batch 1): {speedups}; the speed-up {trend}."]
 
 
-def _training_verdicts(rows: list[dict]) -> list[str]:
+def _training_speedup(results: dict, rows: list[dict], rule: dict) -> list[str]:
     training = {t["objective"]: t for t in rows}
-    if not {"teacher_forcing", "sequential"} <= set(training):
+    if not {rule["fast"], rule["slow"]} <= set(training):
         return []
-    tf, seq = training["teacher_forcing"], training["sequential"]
+    tf, seq = training[rule["fast"]], training[rule["slow"]]
     return [
         f"Training at length {tf['seq_len']}: teacher forcing "
         f"{tf['tokens_per_s']:,.0f} tokens/s vs sequential {seq['tokens_per_s']:,.0f}"
@@ -270,8 +348,9 @@ def _training_verdicts(rows: list[dict]) -> list[str]:
     ]
 
 
-def _parallel_speed_verdicts(rows: list[dict], decoders: dict) -> list[str]:
-    """Per timed point, each non-AR / exact-parallel decoder's latency against AR (cache)."""
+def _parallel_speed(results: dict, rows: list[dict], rule: dict) -> list[str]:
+    """Per timed point, each decoder of rule["families"] against rule["against"]'s latency."""
+    decoders, against = results.get("decoders", {}), rule["against"]
 
     def family(row: dict) -> str:
         return row.get("family") or decoders.get(row["decoder"], {}).get("family", "")
@@ -279,7 +358,7 @@ def _parallel_speed_verdicts(rows: list[dict], decoders: dict) -> list[str]:
     def point(row: dict) -> tuple[int, int, int]:
         return row["batch_size"], row["prompt_len"], row["new_tokens"]
 
-    parallel = [r for r in rows if family(r) in PARALLEL_FAMILIES]
+    parallel = [r for r in rows if family(r) in rule["families"]]
     order = list(decoders)
     names = sorted(
         {r["decoder"] for r in parallel},
@@ -288,7 +367,7 @@ def _parallel_speed_verdicts(rows: list[dict], decoders: dict) -> list[str]:
     timings = {(r["decoder"], *point(r)): r["latency_s"] for r in rows}
     out = []
     for batch_size, prompt_len, new_tokens in sorted({point(r) for r in parallel}):
-        ar_s = timings.get((AR_CACHE, batch_size, prompt_len, new_tokens))
+        ar_s = timings.get((against, batch_size, prompt_len, new_tokens))
         if ar_s is None:
             continue
         parts = []
@@ -297,9 +376,27 @@ def _parallel_speed_verdicts(rows: list[dict], decoders: dict) -> list[str]:
             if other_s is not None:
                 ratio = max(ar_s, other_s) / min(ar_s, other_s)
                 who = f"{ratio:.1f}x faster" if other_s < ar_s else f"AR {ratio:.1f}x faster"
-                parts.append(f"{name} takes {1e3 * other_s:.1f} ms ({who})")
+                parts.append(f"{label_of(results, name)} takes {1e3 * other_s:.1f} ms ({who})")
         out.append(
             f"At batch {batch_size}, {prompt_len} prompt + {new_tokens} new tokens, "
-            f"{AR_CACHE} takes {1e3 * ar_s:.1f} ms; " + "; ".join(parts) + "."
+            f"{label_of(results, against)} takes {1e3 * ar_s:.1f} ms; " + "; ".join(parts) + "."
         )
     return out
+
+
+RULES = {
+    "state": ("variant", _state),
+    "zero": ("variant", _zero),
+    "leakage": ("variant", _leakage),
+    "loss_gap": ("variant", _loss_gap),
+    "random_floor": ("variant", _random_floor),
+    "exact_match": ("decoder", _exact_match),
+    "multimodal": ("decoder", _multimodal),
+    "translation": ("decoder", _translation),
+    "exact_parallel": ("decoder", _exact_parallel),
+    "honest_vs_causal": ("experiment", _honest_vs_causal),
+    "distillation": ("experiment", _distillation),
+    "cache_speedup": ("table", _cache_speedup),
+    "training_speedup": ("table", _training_speedup),
+    "parallel_speed": ("table", _parallel_speed),
+}

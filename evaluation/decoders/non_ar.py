@@ -1,0 +1,77 @@
+"""The non-AR rows of the decoders table: mask-predict with K parallel passes (model/nar.py),
+given each row's reference length or predicting it with the model's length head."""
+
+import numpy as np
+
+from data import vocab
+from evaluation.decoders.table import DecoderSpec, Models, Prompts, masked_model, register
+from model import GenerateOutput, mask_predict
+
+
+def mask_predict_spec(num_iterations: int) -> DecoderSpec:
+    """Mask-predict with K passes, given each row's reference target length."""
+
+    def decode(models: Models, prompts: Prompts) -> GenerateOutput:
+        # The EOS slot is appended after the target, never fed to the model.
+        max_target_len = prompts.max_new_tokens - (prompts.eos_id is not None)
+        return mask_predict(
+            models.model,
+            prompts.prompts_BxP,
+            prompts.prompt_lengths_B,
+            np.minimum(prompts.target_lengths_B, max_target_len),
+            num_iterations=num_iterations,
+            mask_id=vocab.MASK,
+            eos_id=prompts.eos_id,
+            max_target_len=max_target_len,
+        )
+
+    return DecoderSpec(
+        id=f"mask_predict_k{num_iterations}",
+        label=f"mask-predict K={num_iterations}",
+        family="non-AR",
+        description=(
+            f"Mask-Predict with {num_iterations} parallel pass(es) over `prompt MASK…MASK`, given "
+            "each row's reference target length (oracle length); CMLM models only."
+        ),
+        decode=decode,
+        applies_to=masked_model,
+        timing_mask="prefix_full",
+    )
+
+
+def predicted_length_spec(num_iterations: int, length_beam: int) -> DecoderSpec:
+    """Mask-predict with K passes, the lengths from the model's length head (a length beam)."""
+
+    def decode(models: Models, prompts: Prompts) -> GenerateOutput:
+        return mask_predict(
+            models.model,
+            prompts.prompts_BxP,
+            prompts.prompt_lengths_B,
+            None,
+            num_iterations=num_iterations,
+            mask_id=vocab.MASK,
+            eos_id=prompts.eos_id,
+            max_target_len=prompts.max_new_tokens - (prompts.eos_id is not None),
+            length_beam=length_beam,
+        )
+
+    return DecoderSpec(
+        id=f"mask_predict_k{num_iterations}_lb{length_beam}",
+        label=f"mask-predict K={num_iterations}, predicted length (beam {length_beam})",
+        family="non-AR",
+        description=(
+            f"Mask-Predict with {num_iterations} pass(es), the target length predicted by the "
+            f"model's length head: its {length_beam} likeliest length(s) decoded side by side, "
+            "the best mean log-probability kept. Models with a length head only."
+        ),
+        decode=decode,
+        applies_to=masked_model,
+        timing_mask="prefix_full",
+        needs_length_head=True,
+    )
+
+
+for _K in (1, 2, 4, 8):
+    register(mask_predict_spec(_K))
+for _K, _BEAM in ((1, 1), (4, 1), (4, 3)):
+    register(predicted_length_spec(_K, _BEAM))

@@ -1,0 +1,151 @@
+"""The decoders table's row type, the table itself, and how configs name its rows.
+
+A decoder has a short stable `id` (`ar_cache`, `mask_predict_k4`): configs (`eval.decoders`,
+`eval.speed.decoders`), the command line (`distill.py --decoder`) and metric keys
+(`exact_match/ar_cache`) use it. Its `label` ("AR (cache)") is for people: the report shows it.
+`lookup` also takes a label, so configs saved before ids existed keep working.
+"""
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+from flax import nnx
+
+from data import vocab
+from evaluation.report.schema import MetricSpec
+from model import Decoder, GenerateOutput
+from training.config import MASKED_OBJECTIVES
+
+# A decoder's family, and what the report's methods section says of it.
+FAMILIES = {
+    "AR": "one token per sequential pass, conditioned on every token before it.",
+    "non-AR": (
+        "every target token in parallel; mask-predict is given each row's reference target "
+        "length (an oracle length) and appends EOS after it, except the decoders labelled "
+        "*predicted length*, which take it from the model's length head; an AR decoder has "
+        "to find the end itself."
+    ),
+    "exact-parallel": (
+        "greedy AR's output in fewer sequential target passes (speculative, Jacobi); checked "
+        "against greedy AR on every row."
+    ),
+}
+Model = Decoder | tuple[nnx.GraphDef, nnx.State]
+Scalars = dict[str, tuple[float, float | None]]  # name -> (value, sem over examples or None)
+
+
+@dataclasses.dataclass(frozen=True)
+class Prompts:
+    """A batch of right-padded prompts and the room the decoder has after them."""
+
+    prompts_BxP: np.ndarray
+    prompt_lengths_B: np.ndarray
+    # Each row's reference target length (EOS excluded): the oracle length that a non-AR decoder
+    # without a length head is given. Timing passes max_new_tokens for every row.
+    target_lengths_B: np.ndarray
+    max_new_tokens: int  # Tokens a decoder may write after the widest prompt, EOS included.
+    eos_id: int | None = vocab.EOS  # None: no EOS (timing runs every row to max_new_tokens).
+
+
+@dataclasses.dataclass(frozen=True)
+class Models:
+    """The variant's own model, and the second model a decoder `needs` (a baseline, a draft)."""
+
+    model: Model
+    second: Model | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class DecoderSpec:
+    """One row of the decoders table."""
+
+    id: str  # Stable: configs, flags and metric keys.
+    label: str  # For people: the report's tables and verdicts.
+    family: str  # A key of FAMILIES.
+    description: str  # One sentence for the report's methods section (Markdown).
+    # An exact-parallel decoder returns model.ParallelOutput (GenerateOutput's fields, then its
+    # target passes, drafted and accepted tokens per row).
+    decode: Callable[[Models, Prompts], GenerateOutput]
+    # Whether the decoder is scored on a variant, from its (attention mask kind, objective).
+    applies_to: Callable[[str, str], bool]
+    # The mask of the random-weights model the decoder is timed on; None: not timed (it runs
+    # the same program as another decoder).
+    timing_mask: str | None
+    # The key under config.eval that names the variant of the second model (same seed), e.g.
+    # "nar.ar_variant"; None when the decoder needs one model.
+    needs: str | None = None
+    recomputes_prefix: bool = False  # O(L^2) per row: timed only up to no_cache_max_length.
+    # Scored when `eval.decoders` is empty; False: only when `eval.decoders` names it (a decoder
+    # whose cost is not worth paying in every experiment).
+    default: bool = True
+    # Scored only on models with a length head (ModelConfig.length_head); timed with one.
+    needs_length_head: bool = False
+    # The model architectures (ModelConfig.architecture) it is timed on; None: every one.
+    architectures: tuple[str, ...] | None = None
+    # ModelConfig fields of the random-weights model it is timed on, beyond the mask.
+    timing_config: dict = dataclasses.field(default_factory=dict)
+    # Statistics of its own, beyond exact match: per row, from (its output, each row's
+    # continuation, the models, the prompts); `summarize` turns the rows of every batch into
+    # scalars, which `metrics` describe (stored per decoder, as `<name>/<id>`).
+    statistics: Callable[..., dict[str, np.ndarray]] | None = None
+    summarize: Callable[[dict[str, np.ndarray]], Scalars] | None = None
+    metrics: tuple[MetricSpec, ...] = ()
+
+    def __post_init__(self):
+        if self.family not in FAMILIES:
+            raise ValueError(f"Decoder {self.id!r}: family must be one of {list(FAMILIES)}")
+        if not self.id.isidentifier() or self.id != self.id.lower():
+            raise ValueError(f"Decoder id {self.id!r} must be a lower-case identifier")
+        if (self.statistics is None) != (self.summarize is None):
+            raise ValueError(f"Decoder {self.id!r}: statistics and summarize go together")
+
+    def to_json(self) -> dict:
+        """What results.json keeps of it."""
+        return {
+            "label": self.label,
+            "family": self.family,
+            "needs": self.needs,
+            "description": self.description,
+        }
+
+
+DECODERS: dict[str, DecoderSpec] = {}
+
+
+def register(spec: DecoderSpec) -> DecoderSpec:
+    """Adds a decoder to the table (a later spec with the same id replaces the earlier one)."""
+    taken = [s.id for s in DECODERS.values() if s.label == spec.label and s.id != spec.id]
+    if taken:
+        raise ValueError(f"Decoder label {spec.label!r} is already decoder {taken[0]!r}'s")
+    DECODERS[spec.id] = spec
+    return spec
+
+
+def lookup(names) -> list[DecoderSpec]:
+    """The specs of `names` (ids, or labels as configs saved them), in that order; a ValueError
+    names any unknown one."""
+    by_label = {spec.label: spec for spec in DECODERS.values()}
+    unknown = [name for name in names if name not in DECODERS and name not in by_label]
+    if unknown:
+        raise ValueError(f"Unknown decoders {unknown}; the decoders table has {list(DECODERS)}.")
+    return [DECODERS.get(name) or by_label[name] for name in names]
+
+
+def scored_on(mask_kind: str, objective: str, selection=()) -> list[DecoderSpec]:
+    """The decoders scored on a variant, in table order: those `selection` names, or else every
+    default one."""
+    chosen = lookup(selection) if selection else [s for s in DECODERS.values() if s.default]
+    return [spec for spec in chosen if spec.applies_to(mask_kind, objective)]
+
+
+def next_token_model(*mask_kinds: str) -> Callable[[str, str], bool]:
+    """Scored on next-token (not CMLM) models with one of these mask kinds."""
+    return lambda mask_kind, objective: (
+        objective not in MASKED_OBJECTIVES and mask_kind in mask_kinds
+    )
+
+
+def masked_model(mask_kind: str, objective: str) -> bool:
+    """Scored on CMLM (masked or glancing objective) models."""
+    return objective in MASKED_OBJECTIVES

@@ -1,0 +1,216 @@
+"""The run plan: an experiment config becomes a typed, frozen plan per (variant, seed).
+
+Config flows one way. An experiment file (`experiments/<name>.py`) edits ml_collections
+ConfigDicts at the edge of the program: `base_config()` gathers each section's defaults from its
+owner, and the experiment adds named `variants` (partial nested overrides). `make_plan(config,
+variant, seed)` applies one variant, fills the task-dependent model sizes and returns a `RunPlan`
+of frozen, self-checking sections (ModelConfig, DataConfig, TrainConfig, MeshConfig,
+EvalConfig). Training and evaluation receive plans and never import `experiments/`; a run's
+config.json is `plan.to_dict()`, and `load_plan` reads one back over today's defaults.
+"""
+
+import dataclasses
+
+import jax
+import ml_collections
+
+from data import DataConfig, default_data_config, make_task
+from evaluation.config import EvalConfig, default_eval_config
+from model import ModelConfig, check_model
+from model.config import NAR_MASK_KINDS
+from training.config import (
+    CPU_SEQUENTIAL_BF16,
+    MASKED_OBJECTIVES,
+    MeshConfig,
+    TrainConfig,
+    default_mesh_config,
+    default_train_config,
+    section_from_dict,
+)
+
+# What a run's config.json adds to its experiment's sections.
+RUN_KEYS = ("variant", "seed")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunPlan:
+    """Everything one (variant, seed) run is: what train.py trains and eval.py evaluates."""
+
+    name: str  # The experiment's name.
+    variant: str  # "" when the experiment defines no variants.
+    seed: int  # Model init, dropout and CMLM masks.
+    seeds: tuple[int, ...]  # Every seed of the experiment.
+    model: ModelConfig
+    data: DataConfig
+    train: TrainConfig
+    mesh: MeshConfig
+    eval: EvalConfig
+
+    def to_dict(self) -> dict:
+        """config.json's content (tuples as lists once written as JSON)."""
+        return dataclasses.asdict(self)
+
+    def with_eval(self, overrides: dict) -> "RunPlan":
+        """The plan with flat dotted `eval` overrides ({"speed.repeats": 1}) set."""
+        return dataclasses.replace(self, eval=self.eval.with_overrides(overrides))
+
+
+def base_config() -> ml_collections.ConfigDict:
+    """Defaults for every section, each from its owner; an experiment overrides what it needs."""
+    config = ml_collections.ConfigDict()
+    config.name = "base"
+    config.seeds = (0,)  # Each seed is one run: model init, dropout and CMLM masks.
+    # Every ModelConfig field; vocab_size = 0 and max_len = 0 mean "from the task".
+    config.model = ml_collections.ConfigDict(dataclasses.asdict(ModelConfig()))
+    config.model.vocab_size = 0
+    config.model.max_len = 0
+    config.data = default_data_config()
+    config.train = default_train_config()
+    config.mesh = default_mesh_config()
+    config.eval = default_eval_config()
+    config.variants = ml_collections.ConfigDict()
+    return config
+
+
+def with_defaults(saved: dict) -> tuple[ml_collections.ConfigDict, list[str]]:
+    """A saved config (config.json or experiment.json) over today's defaults.
+
+    Keys added since the run was trained get their defaults; saved keys that no longer exist are
+    dropped and returned by name (dotted), so the caller can say so. `variants` is kept as saved.
+    """
+    config = base_config()
+    dropped = _merge(config, saved, "")
+    if "variants" in saved:
+        config.variants = ml_collections.ConfigDict(saved["variants"] or {})
+    for key in RUN_KEYS:
+        if key in saved:
+            config[key] = saved[key]
+    return config, dropped
+
+
+def _merge(section: ml_collections.ConfigDict, saved: dict, where: str) -> list[str]:
+    dropped = []
+    for key, value in saved.items():
+        if key in ("variants", *RUN_KEYS) and not where:
+            continue
+        if key not in section:
+            dropped.append(f"{where}{key}")
+        elif isinstance(section[key], ml_collections.ConfigDict):
+            if isinstance(value, dict) and len(section[key]):
+                dropped += _merge(section[key], value, f"{where}{key}.")
+            elif isinstance(value, dict):  # An open section (e.g. eval.speed.model): as saved.
+                section[key] = ml_collections.ConfigDict(value)
+            else:
+                dropped.append(f"{where}{key}")
+        else:
+            # JSON turned tuples into lists; ConfigDict keeps a field's type, so turn them back.
+            section[key] = tuple(value) if isinstance(value, list) else value
+    return dropped
+
+
+def variant_names(config: ml_collections.ConfigDict) -> list[str]:
+    """The experiment's variant names, in definition order; [""] when it defines none."""
+    return list(config.variants.keys()) or [""]
+
+
+def make_plan(config: ml_collections.ConfigDict, variant: str, seed: int | None = None) -> RunPlan:
+    """The plan of one run: the variant's overrides applied, the model sizes filled from the
+    task, every section checked, then the sections against each other and the task.
+
+    `seed` defaults to the experiment's first. An override of a key that the base does not have
+    raises, naming it; so does an unknown variant name.
+    """
+    names = variant_names(config)
+    if variant not in names:
+        raise ValueError(f"Unknown variant {variant!r}; {config.name!r} defines {names}.")
+    resolved = ml_collections.ConfigDict(config.to_dict())
+    del resolved.variants
+    if variant:
+        _override(resolved, config.variants[variant].to_dict(), f"variants.{variant}")
+    if not resolved.seeds:
+        raise ValueError("config.seeds is empty; give at least one seed.")
+    data = DataConfig.from_dict(resolved.data.to_dict())
+    task = make_task(data)
+    model = resolved.model.to_dict()
+    model["vocab_size"] = model["vocab_size"] or task.vocab_size
+    model["max_len"] = model["max_len"] or task.seq_len
+    plan = RunPlan(
+        name=resolved.name,
+        variant=variant,
+        seed=resolved.seeds[0] if seed is None else seed,
+        seeds=tuple(resolved.seeds),
+        model=ModelConfig.from_dict(model),
+        data=data,
+        train=section_from_dict(TrainConfig, resolved.train, "train"),
+        mesh=section_from_dict(MeshConfig, resolved.mesh, "mesh"),
+        eval=EvalConfig.from_dict(resolved.eval),
+    )
+    check_plan(plan, task)
+    return plan
+
+
+def load_plan(saved: dict) -> tuple[RunPlan, list[str]]:
+    """A run's saved config.json as a plan over today's defaults, and the saved keys today's
+    code no longer has (dropped)."""
+    config, dropped = with_defaults(saved)
+    return (
+        RunPlan(
+            name=config.name,
+            variant=config.get("variant", ""),
+            seed=config.get("seed", config.seeds[0]),
+            seeds=tuple(config.seeds),
+            model=ModelConfig.from_dict(config.model.to_dict()),
+            data=DataConfig.from_dict(config.data.to_dict()),
+            train=section_from_dict(TrainConfig, config.train, "train"),
+            mesh=section_from_dict(MeshConfig, config.mesh, "mesh"),
+            eval=EvalConfig.from_dict(config.eval),
+        ),
+        dropped,
+    )
+
+
+def experiment_eval(saved: dict | None) -> EvalConfig:
+    """The experiment's `eval` section (experiment.json) over today's defaults."""
+    config, _ = with_defaults(saved or {})
+    return EvalConfig.from_dict(config.eval)
+
+
+def check_plan(plan: RunPlan, task) -> None:
+    """Raises a ValueError for sections that cannot train together, before any work is done."""
+    model, objective = plan.model, plan.train.objective
+    if objective in MASKED_OBJECTIVES and model.attention_mask_kind not in NAR_MASK_KINDS:
+        raise ValueError(
+            f"train.objective={objective!r} predicts masked tokens from both sides, so it needs "
+            f"model.attention_mask_kind in {NAR_MASK_KINDS}, not {model.attention_mask_kind!r}."
+        )
+    check_model(model, objective)
+    on_cpu = jax.default_backend() == "cpu"
+    if objective == "sequential" and model.dtype != "float32" and on_cpu:
+        raise ValueError(
+            f"train.objective='sequential' with model.dtype={model.dtype!r}: "
+            f"{CPU_SEQUENTIAL_BF16}; use model.dtype='float32' on CPU."
+        )
+    if model.max_len < task.seq_len:
+        raise ValueError(
+            f"model.max_len={model.max_len} is shorter than the task's sequences "
+            f"(data.seq_len is {task.seq_len} for data.task={task.name!r}); set model.max_len=0 "
+            f"to take it from the task, or >= {task.seq_len}."
+        )
+    if model.vocab_size < task.vocab_size:
+        raise ValueError(
+            f"model.vocab_size={model.vocab_size} cannot hold the task's tokens: "
+            f"its {task.num_symbols} symbols plus the special ids need {task.vocab_size}; "
+            "set model.vocab_size=0 to take it from the task, or larger."
+        )
+
+
+def _override(section: ml_collections.ConfigDict, overrides: dict, where: str) -> None:
+    for key, value in overrides.items():
+        if key not in section:
+            raise KeyError(f"{where}.{key}: no such key in the base config ({sorted(section)}).")
+        if isinstance(section[key], ml_collections.ConfigDict):
+            if not isinstance(value, dict):
+                raise TypeError(f"{where}.{key} is a section; override it with a dict.")
+            _override(section[key], value, f"{where}.{key}")
+        else:
+            section[key] = value
