@@ -1,9 +1,11 @@
 """Data for every experiment: synthetic seq2seq tasks, and TFDS text and translation tokenised as
 bytes or SentencePiece pieces (data/tokenizer.py; the offline Bible corpus is data/bible.py).
 
-`make_task(config.data)` returns a Task whose `batch(step, batch_size, split=...)` is a pure
-function of (seed, split, step), which is what makes resumed training bitwise-exact. A batch is a
-dict of numpy arrays (B rows, T = seq_len positions):
+`make_task(config.data)` returns the Task that the registry TASKS (id -> factory of a DataConfig,
+data/config.py) holds under `data.task`; a new task is one `register_task` call. A Task's
+`batch(step, batch_size, split=...)` is a pure function of (seed, split, step), which is what
+makes resumed training bitwise-exact. A batch is a dict of numpy arrays (B rows, T = seq_len
+positions):
 
 - inputs_BxT (int32) = seq[:-1] and targets_BxT (int32) = seq[1:], where each sequence is
   `BOS source... SEP target... EOS` right-padded with PAD to seq_len + 1 tokens (data/vocab.py).
@@ -16,25 +18,39 @@ dict of numpy arrays (B rows, T = seq_len positions):
   reference continuation of a prompt inputs[:prefix_len] is targets[prefix_len - 1 : length].
 """
 
-from typing import Protocol
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 import ml_collections
 import numpy as np
 
-from data import distilled, synthetic, tokenizer
-
-TFDS_TASKS = ("tfds_text", "tfds_translation")
-TASKS = synthetic.TASKS + TFDS_TASKS
+from data import distilled, synthetic
+from data.config import DataConfig
 
 
 class Task(Protocol):
-    """A source of batches; see the module docstring for the batch format."""
+    """A source of batches (see the module docstring for the batch format), and what evaluation
+    needs to know about it."""
 
-    name: str
+    name: str  # Its id in TASKS.
+    config: DataConfig  # The data config it was made from.
     vocab_size: int  # Includes the five special tokens.
     seq_len: int  # Length of inputs and targets.
     num_symbols: int  # Ordinary symbols (256 for bytes).
     length_preserving: bool  # Target length == source length (copy, reverse, sort).
+    label: str  # For people: "copy", "bible/en-es (en→es)", "... (distilled from <teacher>)".
+    text_metrics: bool  # Also scored on detokenised text, with BLEU and chrF (translation).
+
+    def detokenize(self, ids) -> str:
+        """The text of token ids, special tokens dropped."""
+
+    def token_label(self, token: int) -> str:
+        """One token id as the report's maps show it: its text, else its symbol."""
+
+    def random_control(self, max_len: int, vocab_size: int) -> "Task":
+        """The `random` task with this task's symbols and lengths, fitted to a model of max_len
+        positions and vocab_size ids: the control that gives the ln(num_symbols) floor."""
 
     def outcome(self, source: np.ndarray, generated: np.ndarray) -> str | None:
         """The grade of a continuation on a multi-modal task (correct, mixed, wrong); else None."""
@@ -50,66 +66,51 @@ class Task(Protocol):
     ) -> dict[str, np.ndarray]: ...
 
 
+TaskFactory = Callable[[DataConfig], Task]
+
+
+def _tfds_text(config: DataConfig) -> Task:
+    # Imported here so that synthetic runs skip loading TFDS and grain (about a second).
+    from data import tfds_data
+
+    return tfds_data.TfdsTextTask(config)
+
+
+def _tfds_translation(config: DataConfig) -> Task:
+    from data import tfds_data
+
+    return tfds_data.TfdsTranslationTask(config)
+
+
+# The task registry: data.task -> the factory of its Task.
+TASKS: dict[str, TaskFactory] = {
+    **{name: synthetic.from_config for name in synthetic.TASKS},
+    "tfds_text": _tfds_text,
+    "tfds_translation": _tfds_translation,
+}
+
+
+def register_task(name: str, factory: TaskFactory) -> None:
+    """Makes `factory(config)` the task of data.task=`name`."""
+    if name in TASKS:
+        raise ValueError(f"data.task={name!r} is already registered.")
+    TASKS[name] = factory
+
+
 def default_data_config() -> ml_collections.ConfigDict:
-    """The `data` sub-config, with a default for every key any task reads."""
-    config = ml_collections.ConfigDict()
-    config.task = "copy"  # One of TASKS.
-    config.seed = 0
-    # Synthetic tasks.
-    config.num_symbols = 16
-    config.min_len = 4  # Source length (addition: digits per operand), uniform in [min, max].
-    config.max_len = 12
-    config.seq_len = 0  # 0: the smallest that fits (synthetic), or 256 (TFDS).
-    config.loss_on = "target"  # "target" or "all"; text without a source always uses all.
-    # TFDS tasks (prepare them with scripts/prepare_data.py).
-    config.tfds_name = "tiny_shakespeare"  # e.g. "bible/en-es", "lm1b", "wmt14_translate/de-en".
-    config.data_dir = ""  # "": $TFDS_DATA_DIR or ~/tensorflow_datasets.
-    config.text_key = "text"
-    config.source_key = "de"
-    config.target_key = "en"
-    config.train_split = "train"
-    config.eval_split = "test"
-    # One of tokenizer.TOKENIZERS: "bytes" (256 symbols) or "sentencepiece", trained once on the
-    # train split and stored beside the prepared data (or in tokenizer_dir, "" = beside it).
-    config.tokenizer = "bytes"
-    config.vocab_size = 0  # SentencePiece pieces (0: 4000); the model's vocabulary adds 5 ids.
-    config.tokenizer_dir = ""
-    # A distill.py output folder: train on a teacher's outputs instead of the task's targets
-    # (sequence-level knowledge distillation; data/distilled.py). "": the task's own data.
-    config.distilled_dir = ""
-    return config
+    """The `data` sub-config for experiments to edit: DataConfig's keys and defaults."""
+    return ml_collections.ConfigDict(dataclasses.asdict(DataConfig()))
 
 
-def make_task(config: ml_collections.ConfigDict) -> Task:
-    """The task that the `data` sub-config describes (trained on `distilled_dir` if set)."""
-    task = _base_task(config)
+def make_task(config: DataConfig | ml_collections.ConfigDict | Mapping[str, Any]) -> Task:
+    """The task that the `data` config describes (trained on `distilled_dir` if set)."""
+    if not isinstance(config, DataConfig):  # A ConfigDict or a dict, while callers move over.
+        values = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+        config = DataConfig.from_dict(values)
+    factory = TASKS.get(config.task)
+    if factory is None:
+        raise ValueError(f"Unknown data.task={config.task!r}; known tasks: {tuple(TASKS)}.")
+    task = factory(config)
     if config.distilled_dir:
         return distilled.DistilledTask(task, config, config.distilled_dir)
     return task
-
-
-def _base_task(config: ml_collections.ConfigDict) -> Task:
-    tokenizer.check_tokenizer(config.tokenizer)
-    if config.task in synthetic.TASKS:
-        if config.tokenizer != "bytes" or config.vocab_size:
-            raise ValueError(
-                f"data.tokenizer={config.tokenizer!r} (data.vocab_size={config.vocab_size}) is for "
-                f"the TFDS tasks {TFDS_TASKS}; data.task={config.task!r} has its own symbols."
-            )
-        return synthetic.SyntheticTask(
-            name=config.task,
-            num_symbols=config.num_symbols,
-            min_len=config.min_len,
-            max_len=config.max_len,
-            seq_len=config.seq_len,
-            loss_on=config.loss_on,
-            seed=config.seed,
-        )
-    if config.task in TFDS_TASKS:
-        # Imported here so that synthetic runs skip loading TFDS and grain (about a second).
-        from data import tfds_data
-
-        if config.task == "tfds_text":
-            return tfds_data.TfdsTextTask(config)
-        return tfds_data.TfdsTranslationTask(config)
-    raise ValueError(f"Unknown data.task={config.task!r}; known tasks: {TASKS}.")

@@ -13,10 +13,15 @@ task's, so a student is still scored against the real references.
 
 import json
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from data import batching, vocab
+from data.config import DataConfig
+
+if TYPE_CHECKING:
+    from data import Task
 
 ROWS = "train.npz"
 PROVENANCE = "provenance.json"
@@ -76,14 +81,15 @@ def read_provenance(directory: str) -> dict:
 class DistilledTask:
     """A task whose train split is a teacher's outputs; everything else is `base`'s."""
 
-    def __init__(self, base, data_config, directory: str):
-        self.base, self.directory = base, directory
+    def __init__(self, base: "Task", config: DataConfig, directory: str):
+        self.base, self.config, self.directory = base, config, directory
         self.provenance = read_provenance(directory)
         made_from = self.provenance["data"]
         differs = [
-            f"data.{key}: {made_from.get(key, _BEFORE_THE_KEY.get(key))!r} -> {data_config[key]!r}"
+            f"data.{key}: {made_from.get(key, _BEFORE_THE_KEY.get(key))!r} -> "
+            f"{getattr(config, key)!r}"
             for key in MATCHED
-            if made_from.get(key, _BEFORE_THE_KEY.get(key)) != data_config[key]
+            if made_from.get(key, _BEFORE_THE_KEY.get(key)) != getattr(config, key)
         ]
         if differs:
             raise ValueError(
@@ -103,8 +109,21 @@ class DistilledTask:
     def teacher(self) -> str:
         return self.provenance["teacher"]["variant"]
 
+    @property
+    def label(self) -> str:
+        return f"{self.base.label} (distilled from {self.teacher})"
+
+    @property
+    def text_metrics(self) -> bool:
+        return self.base.text_metrics
+
+    def random_control(self, max_len: int, vocab_size: int) -> "Task":
+        """The base task's random-token control (uniform symbols: no teacher's rows in it)."""
+        return self.base.random_control(max_len, vocab_size)
+
     def __getattr__(self, name: str):
-        # name, vocab_size, seq_len, num_symbols, length_preserving, outcome: the base task's.
+        # name, vocab_size, seq_len, num_symbols, length_preserving, outcome, detokenize,
+        # token_label: the base task's.
         if name == "base":
             raise AttributeError(name)
         return getattr(self.base, name)

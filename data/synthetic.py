@@ -21,7 +21,8 @@ FIRST_SYMBOL + i and a source length n drawn uniformly from [min_len, max_len]:
 - random: `BOS x_1 ... x_n EOS` with uniform random symbols and no source or SEP
   (prefix_lengths = 1). With loss_on="target" the loss covers the n symbols only, not EOS, so no
   honest model can beat ln(num_symbols) nats per token: a lower loss proves that the model sees
-  the future (the leakage floor). loss_on="all" adds EOS.
+  the future (the leakage floor). loss_on="all" adds EOS. Every task's `random_control` is this
+  task with its own symbols, fitted to a model (`random_control` below).
 
 A batch is a pure function of (seed, split, step): its generator is seeded by exactly those. The
 whole global batch is generated and each process keeps its rows, so the union over processes
@@ -32,7 +33,8 @@ import dataclasses
 
 import numpy as np
 
-from data import batching, vocab
+from data import batching, tokenizer, vocab
+from data.config import DataConfig
 
 TASKS = ("copy", "reverse", "sort", "addition", "random", "two_alphabets")
 LENGTH_PRESERVING = ("copy", "reverse", "sort", "two_alphabets")
@@ -48,6 +50,46 @@ def min_seq_len(task: str, max_len: int) -> int:
     if task == "random":
         return max_len + 1  # BOS, n symbols, EOS.
     return 2 * max_len + 2  # BOS, n source, SEP, n target, EOS.
+
+
+def from_config(config: DataConfig) -> "SyntheticTask":
+    """The registry's factory of every synthetic task: the task `config.task` names."""
+    tokenizer.check_tokenizer(config.tokenizer)
+    if config.tokenizer != "bytes" or config.vocab_size:
+        raise ValueError(
+            f"data.tokenizer={config.tokenizer!r} (data.vocab_size={config.vocab_size}) is for "
+            f"the TFDS tasks that read text; data.task={config.task!r} has its own symbols."
+        )
+    return SyntheticTask(
+        name=config.task,
+        num_symbols=config.num_symbols,
+        min_len=config.min_len,
+        max_len=config.max_len,
+        seq_len=config.seq_len,
+        loss_on=config.loss_on,
+        seed=config.seed,
+        config=config,
+    )
+
+
+def random_control(config: DataConfig, max_len: int, num_symbols: int) -> "SyntheticTask":
+    """The `random` task with `num_symbols` symbols and `config`'s lengths and seed, cut to fit a
+    model of `max_len` positions: the random-token control of the task `config` describes."""
+    fitted_max_len = min(config.max_len, max_len - 1)
+    return from_config(
+        dataclasses.replace(
+            config,
+            task="random",
+            num_symbols=num_symbols,
+            tokenizer="bytes",  # A synthetic task has its own symbols.
+            vocab_size=0,
+            seq_len=0,
+            loss_on="target",
+            max_len=fitted_max_len,
+            min_len=min(config.min_len, fitted_max_len),
+            distilled_dir="",  # Uniform symbols: nothing a teacher could have written.
+        )
+    )
 
 
 def _symbols(
@@ -92,8 +134,16 @@ class SyntheticTask:
     seq_len: int = 0  # 0: the smallest that fits (min_seq_len).
     loss_on: str = "target"
     seed: int = 0
+    # The data config the task was made from (None: the one the fields above describe).
+    config: DataConfig | None = dataclasses.field(default=None, compare=False, repr=False)
+
+    text_metrics = False  # Scored on its symbols, not on detokenised text.
 
     def __post_init__(self):
+        if self.config is None:
+            fields = ("num_symbols", "min_len", "max_len", "seq_len", "loss_on", "seed")
+            described = DataConfig(task=self.name, **{key: getattr(self, key) for key in fields})
+            object.__setattr__(self, "config", described)
         if self.name not in TASKS:
             raise ValueError(f"Unknown synthetic task {self.name!r}; known: {TASKS}.")
         if self.num_symbols < 2:
@@ -119,6 +169,26 @@ class SyntheticTask:
     def vocab_size(self) -> int:
         alphabets = 2 if self.name == "two_alphabets" else 1
         return vocab.vocab_size(alphabets * self.num_symbols)
+
+    @property
+    def label(self) -> str:
+        return self.name
+
+    def detokenize(self, ids) -> str:
+        """The symbols of token ids as text (letters; bytes for 256 symbols), specials dropped."""
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        symbols = ids[(ids >= vocab.FIRST_SYMBOL) & (ids < self.vocab_size)]
+        return vocab.render(symbols, self.vocab_size - vocab.FIRST_SYMBOL)
+
+    def token_label(self, token: int) -> str:
+        """One token as people read it: its text, or its special symbol ("^", "|", "$")."""
+        return self.detokenize([token]).strip() or vocab.render([token], self.num_symbols)
+
+    def random_control(self, max_len: int, vocab_size: int) -> "SyntheticTask":
+        """The `random` task with this task's symbols and lengths, fitted to a model of `max_len`
+        positions (`vocab_size` is unused: the symbols are the task's own)."""
+        del vocab_size
+        return random_control(self.config, max_len, self.num_symbols)
 
     def outcome(self, source: np.ndarray, generated: np.ndarray) -> str | None:
         """For a multi-modal task, "correct", "mixed" or "wrong" of one generated continuation

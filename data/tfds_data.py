@@ -32,7 +32,8 @@ import grain
 import numpy as np
 import tensorflow_datasets as tfds
 
-from data import batching, bible, tokenizer, vocab
+from data import batching, bible, synthetic, tokenizer, vocab
+from data.config import DataConfig
 
 DEFAULT_SEQ_LEN = 256
 MAX_RESAMPLES = 16
@@ -93,7 +94,7 @@ def _as_text(value) -> str:
 
 
 def make_tokenizer(
-    config, builder: tfds.core.DatasetBuilder, keys: tuple[str, ...]
+    config: DataConfig, builder: tfds.core.DatasetBuilder, keys: tuple[str, ...]
 ) -> tokenizer.Tokenizer:
     """The tokenizer data.tokenizer names; a SentencePiece model is trained on the train split's
     `keys` (one joint vocabulary) the first time, and stored beside the prepared data (or under
@@ -154,9 +155,10 @@ class _TfdsTask:
     """What the text and translation tasks share: sources per split, seeding, and batching."""
 
     length_preserving = False
+    text_metrics = False  # Scored on token ids (loss); translation adds BLEU and chrF on text.
 
-    def __init__(self, name: str, config, keys: tuple[str, ...]):
-        self.name = name
+    def __init__(self, name: str, config: DataConfig, keys: tuple[str, ...]):
+        self.name, self.config = name, config
         self.seq_len = int(config.seq_len) or DEFAULT_SEQ_LEN
         self.loss_on = config.loss_on
         batching.check_loss_on(self.loss_on)
@@ -170,7 +172,7 @@ class _TfdsTask:
         self.vocab_size = vocab.vocab_size(self.num_symbols)
         sources = {
             split: _EncodedSource(
-                _open_split(builder, config[key], key), self.tokenizer.encode, keys
+                _open_split(builder, getattr(config, key), key), self.tokenizer.encode, keys
             )
             for split, key in (("train", "train_split"), ("eval", "eval_split"))
         }
@@ -198,6 +200,15 @@ class _TfdsTask:
     def detokenize(self, ids) -> str:
         """The text of token ids; special tokens (and ids outside the vocabulary) are dropped."""
         return self.tokenizer.decode(ids)
+
+    def token_label(self, token: int) -> str:
+        """One token as people read it: its text (a subword piece, a byte), or its symbol."""
+        return self.detokenize([token]).strip() or vocab.render([token], self.num_symbols)
+
+    def random_control(self, max_len: int, vocab_size: int) -> synthetic.SyntheticTask:
+        """The `random` task over every ordinary id of a model's vocabulary (256 bytes, or the
+        subword pieces), with lengths fitted to a model of `max_len` positions."""
+        return synthetic.random_control(self.config, max_len, vocab_size - vocab.FIRST_SYMBOL)
 
     def outcome(self, source: np.ndarray, generated: np.ndarray) -> None:
         """No multi-modal grading (correct, mixed, wrong) for real text."""
@@ -235,9 +246,13 @@ class _TfdsTask:
 class TfdsTextTask(_TfdsTask):
     """Language modelling on token windows of a TFDS text dataset (`data.text_key`)."""
 
-    def __init__(self, config):
+    def __init__(self, config: DataConfig):
         self.text_key = config.text_key
         super().__init__("tfds_text", config, (config.text_key,))
+
+    @property
+    def label(self) -> str:
+        return f"{self.config.tfds_name} ({self.text_key})"  # e.g. "tiny_shakespeare (text)"
 
     def _row(
         self, records, record, rng: np.random.Generator
@@ -270,10 +285,17 @@ class TfdsTextTask(_TfdsTask):
 class TfdsTranslationTask(_TfdsTask):
     """Translation from `data.source_key` to `data.target_key` of a TFDS dataset."""
 
-    def __init__(self, config):
+    text_metrics = True
+
+    def __init__(self, config: DataConfig):
         self.source_key, self.target_key = config.source_key, config.target_key
         super().__init__("tfds_translation", config, (self.source_key, self.target_key))
         self._room = self.seq_len - 2  # seq_len + 1 tokens, less BOS, SEP and EOS.
+
+    @property
+    def label(self) -> str:
+        # e.g. "bible/en-es (en→es)"
+        return f"{self.config.tfds_name} ({self.source_key}→{self.target_key})"
 
     def _pair(self, record) -> tuple[np.ndarray, np.ndarray]:
         return record[self.source_key], record[self.target_key]
