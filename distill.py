@@ -16,6 +16,7 @@ import launch
 
 launch.configure_xla_cpu()  # Before any JAX computation: XLA reads its flags once.
 
+import dataclasses  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
@@ -115,7 +116,7 @@ def main(argv: list[str]) -> None:
         },
         "decoder": spec.id,
         "num_examples": total,
-        "data": config.data.to_dict(),
+        "data": dataclasses.asdict(config.data),
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     distilled.write(out, rows, provenance)

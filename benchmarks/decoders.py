@@ -63,6 +63,7 @@ from absl import flags  # noqa: E402
 import data  # noqa: E402
 from evaluation import decoders, quality  # noqa: E402
 from evaluation.speed import time_call  # noqa: E402
+from model import ParallelOutput  # noqa: E402
 from training import checkpoints, run_folder  # noqa: E402
 
 flags.DEFINE_string("workdir", "runs/ar_vs_nar", "The trained experiment.")
@@ -77,11 +78,11 @@ flags.DEFINE_integer(
 FLAGS = flags.FLAGS
 
 TIMED = (
-    ("AR (cache)", None),
-    ("Jacobi (block 4)", None),
-    ("prompt lookup (8)", None),
-    ("speculative (AR draft, 4)", "draft"),
-    ("speculative (CMLM draft, 8)", "cmlm"),
+    ("ar_cache", None),
+    ("jacobi4", None),
+    ("prompt_lookup8", None),
+    ("speculative_ar4", "draft"),
+    ("speculative_cmlm8", "cmlm"),
 )
 
 
@@ -133,7 +134,7 @@ def main(argv):
                 "generated_tokens": int(generated.sum()),
                 "equals_greedy": bool(np.array_equal(tokens, greedy)),
             }
-            if hasattr(out, "target_passes_B"):
+            if isinstance(out, ParallelOutput):
                 row["target_passes_per_token"] = round(
                     float(np.sum(out.target_passes_B)) / float(generated.sum()), 3
                 )

@@ -76,8 +76,8 @@ def main(argv):
         dtype=FLAGS.dtype,
     )
     # The decoders table's entries; mask-predict timed on the CMLM mask asked for.
-    specs = [decoders.DECODERS["AR (cache)"]] + [
-        dataclasses.replace(decoders.mask_predict_spec(int(K)), timing_mask=FLAGS.nar_mask)
+    specs = [decoders.DECODERS["ar_cache"]] + [
+        dataclasses.replace(decoders.non_ar.mask_predict_spec(int(K)), timing_mask=FLAGS.nar_mask)
         for K in FLAGS.iterations
     ]
     shape = dict(

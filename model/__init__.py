@@ -14,8 +14,9 @@ from model.architectures import (
 )
 from model.attention import EMPTY, make_attention_mask
 from model.beam import BeamOutput, beam_loop, beam_search
+from model.cache import KVCache, grow_cache, init_cache
 from model.config import MASK_KINDS, NAR_MASK_KINDS, ModelConfig
-from model.decoder import Decoder, KVCache, grow_cache, init_cache
+from model.decoder import Decoder
 from model.encoder_decoder import EncoderDecoder
 from model.nar import mask_predict, mask_predict_loop
 from model.nar_masks import cmlm_mask, glancing_mask

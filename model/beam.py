@@ -23,7 +23,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from model.decoder import Decoder, KVCache, init_cache, split_model
+from model.cache import KVCache, init_cache
+from model.decoder import Decoder, split_model
 from model.sampling import check_prompts, is_int, is_real, prompt_buffer
 
 NEG_INF = -jnp.inf

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from model import verify
-from model.decoder import KVCache, init_cache
+from model.cache import KVCache, init_cache
 
 
 class _ARState(NamedTuple):

@@ -26,8 +26,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from model.cache import init_cache
 from model.config import NAR_MASK_KINDS
-from model.decoder import Decoder, init_cache, split_model
+from model.decoder import Decoder, split_model
 from model.nar_masks import ranks
 from model.sampling import GenerateOutput, check_prompts, is_int
 

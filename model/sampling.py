@@ -19,7 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from model.decoder import Decoder, grow_cache, init_cache, split_model
+from model.cache import grow_cache, init_cache
+from model.decoder import Decoder, split_model
 
 StepFn = Callable[[jax.Array, jax.Array, Any], tuple[jax.Array, Any]]
 

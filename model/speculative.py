@@ -25,8 +25,9 @@ import numpy as np
 from flax import nnx
 
 from model import drafts
+from model.cache import KVCache, init_cache
 from model.config import NAR_MASK_KINDS
-from model.decoder import Decoder, KVCache, init_cache, split_model
+from model.decoder import Decoder, split_model
 from model.sampling import SamplingParams, check_prompts, check_rng, is_int, prompt_buffer
 from model.verify import call_at, distribution, draw, forget, is_greedy, verify
 

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from model.attention import EMPTY
-from model.decoder import KVCache
+from model.cache import KVCache
 from model.sampling import SamplingParams, filter_top_k_top_p
 
 
