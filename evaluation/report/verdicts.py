@@ -110,21 +110,25 @@ def _relation(value: float, ar: float) -> str:
 # Generic rules -----------------------------------------------------------------------------
 
 
+def _fields(record: dict, spec: dict) -> dict:
+    """What a generic rule's text may name: {variant}, {task}, {mask} (as the summary shows it,
+    with the architecture) and {label} (the metric's)."""
+    mask = record.get("mask_label") or record["mask_kind"]
+    return dict(variant=record["name"], task=record["task"], mask=mask, label=spec["label"])
+
+
 def _state(results: dict, record: dict, spec: dict, rule: dict) -> list[str]:
-    """rule["text"] with {variant}, {task}, {label} and {value} (in the metric's format)."""
+    """rule["text"] with the fields of `_fields` and {value} (in the metric's format)."""
     value = fmt_value(record["metrics"][spec["name"]]["mean"], spec["format"])
-    fields = dict(variant=record["name"], task=record["task"], label=spec["label"], value=value)
-    return [rule["text"].format(**fields)]
+    return [rule["text"].format(value=value, **_fields(record, spec))]
 
 
 def _zero(results: dict, record: dict, spec: dict, rule: dict) -> list[str]:
     """rule["zero"] when the metric is exactly 0.0 in every seed, else rule["nonzero"] (with
-    {largest}); same fields as "state"."""
-    metric = record["metrics"][spec["name"]]
-    largest = max(abs(v) for v in metric["per_seed"])
-    fields = dict(variant=record["name"], task=record["task"], label=spec["label"])
+    {largest}); the fields of `_fields`."""
+    largest = max(abs(v) for v in record["metrics"][spec["name"]]["per_seed"])
     text = rule["zero"] if largest == 0.0 else rule["nonzero"]
-    return [text.format(largest=f"{largest:.3g}", **fields)]
+    return [text.format(largest=f"{largest:.3g}", **_fields(record, spec))]
 
 
 # This project's evaluators' rules -----------------------------------------------------------
