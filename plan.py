@@ -183,6 +183,12 @@ def check_plan(plan: RunPlan, task) -> None:
             f"train.objective={objective!r} predicts masked tokens from both sides, so it needs "
             f"model.attention_mask_kind in {NAR_MASK_KINDS}, not {model.attention_mask_kind!r}."
         )
+    if model.length_head and objective not in MASKED_OBJECTIVES:
+        raise ValueError(
+            f"model.length_head=True is trained only by the CMLM objectives {MASKED_OBJECTIVES}; "
+            f"with train.objective={objective!r} it would stay untrained, so set "
+            "model.length_head=False or a masked objective."
+        )
     check_model(model, objective)
     on_cpu = jax.default_backend() == "cpu"
     if objective == "sequential" and model.dtype != "float32" and on_cpu:

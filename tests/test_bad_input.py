@@ -59,6 +59,10 @@ BAD_CONFIG = {
         ["--config.train.objective=sequential", "--config.model.dtype=bfloat16"],
         "use model.dtype='float32' on CPU",
     ),
+    "a length head that would never train": (
+        ["--config.model.length_head=True"],
+        "model.length_head=True is trained only by the CMLM objectives",
+    ),
     "TFDS data not prepared": (
         ["--config.data.task=tfds_text", "--config.data.data_dir=/nonexistent/tfds"],
         "data.data_dir",
