@@ -1,5 +1,6 @@
-# Two commands on a fresh machine: `make demo` (the main job) and `make test`.
-# Both create .venv and install requirements.txt the first time.
+# Two commands on a fresh machine: `make demo` (the main job) and `make test` (the fast loop,
+# about 2 min); `make test-all` runs every test, the slow ones too (what CI runs).
+# Each creates .venv and installs requirements.txt the first time.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python

@@ -1,8 +1,8 @@
-"""The bad-input battery: what a user can get wrong, one test per case, grouped by entry point.
+"""The bad-input battery of the command line: what a user can get wrong, one test per case,
+grouped by entry point (the Python API's cases are in test_bad_input_api.py).
 
 Every command-line case must end in one line on stderr, `<program>: <what is wrong>`, with no
-traceback, and must leave the disk as it was. Every API case must raise a ValueError that names
-the argument. Checkpoint damage, locks, Ctrl-C, SIGTERM, --overwrite and non-finite losses are
+traceback, and must leave the disk as it was. Checkpoint damage, locks, Ctrl-C, SIGTERM, --overwrite and non-finite losses are
 tested where they live (test_loop.py, test_checkpoints.py, test_run_lock.py).
 """
 
@@ -12,14 +12,8 @@ import shutil
 import subprocess
 import sys
 
-import jax
-import jax.numpy as jnp
-import numpy as np
 import pytest
-from conftest import cpu_devices_env, make_tiny_config
-
-from data import vocab
-from model import generate, make_decoder, mask_predict
+from conftest import cpu_devices_env
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -70,7 +64,11 @@ BAD_CONFIG = {
 }
 
 
-@pytest.mark.parametrize("case", BAD_CONFIG)
+# Each case starts a Python process (~5 s): the fast run keeps one, `make test-all` runs all.
+@pytest.mark.parametrize(
+    "case",
+    [c if c == "mistyped key" else pytest.param(c, marks=pytest.mark.slow) for c in BAD_CONFIG],
+)
 def test_train_py_refuses_a_bad_config_in_one_line_and_writes_nothing(case, tmp_path):
     flags, fragment = BAD_CONFIG[case]
     workdir = tmp_path / "run"
@@ -83,17 +81,20 @@ def test_train_py_refuses_a_bad_config_in_one_line_and_writes_nothing(case, tmp_
     assert not workdir.exists()
 
 
+@pytest.mark.slow
 def test_train_py_names_a_missing_config_file(tmp_path):
     result = _run("train.py", "--config=experiments/nope.py", f"--workdir={tmp_path / 'w'}")
     _one_line(result, "train.py", "experiments/nope.py")
 
 
+@pytest.mark.slow
 def test_train_py_names_a_config_file_that_does_not_parse(tmp_path):
     (tmp_path / "broken.py").write_text("def get_config(:\n")
     result = _run("train.py", f"--config={tmp_path / 'broken.py'}", f"--workdir={tmp_path / 'w'}")
     _one_line(result, "train.py", "invalid syntax")
 
 
+@pytest.mark.slow
 def test_train_py_refuses_a_workdir_that_is_a_file(tmp_path):
     (tmp_path / "file").write_text("not a folder")
     result = _run("train.py", "--config=experiments/tiny.py", f"--workdir={tmp_path / 'file'}")
@@ -101,12 +102,14 @@ def test_train_py_refuses_a_workdir_that_is_a_file(tmp_path):
     assert (tmp_path / "file").read_text() == "not a folder"
 
 
+@pytest.mark.slow
 def test_train_py_refuses_a_workdir_inside_a_file(tmp_path):
     (tmp_path / "file").write_text("x")
     result = _run("train.py", "--config=experiments/tiny.py", f"--workdir={tmp_path}/file/run")
     _one_line(result, "train.py", "is a file")
 
 
+@pytest.mark.slow
 def test_verbose_shows_the_traceback_for_bug_reports(tmp_path):
     result = _run(
         "train.py", "--config=experiments/tiny.py", f"--workdir={tmp_path}", "--verbose",
@@ -122,11 +125,13 @@ def test_eval_py_names_a_missing_workdir(tmp_path):
     _one_line(_run("eval.py", f"--workdir={tmp_path / 'nope'}"), "eval.py", "train first")
 
 
+@pytest.mark.slow
 def test_eval_py_names_a_damaged_experiment_json(tmp_path):
     (tmp_path / "experiment.json").write_text('{"name": "demo", "eval": {"num_ex')
     _one_line(_run("eval.py", f"--workdir={tmp_path}"), "eval.py", "experiment.json is damaged")
 
 
+@pytest.mark.slow
 def test_eval_py_names_a_damaged_run_config(tmp_path):
     run = tmp_path / "causal" / "seed_0"
     (run / "checkpoints" / "10").mkdir(parents=True)
@@ -134,23 +139,27 @@ def test_eval_py_names_a_damaged_run_config(tmp_path):
     _one_line(_run("eval.py", f"--workdir={tmp_path}"), "eval.py", "config.json is damaged")
 
 
+@pytest.mark.slow
 def test_eval_py_names_a_mistyped_eval_override(tmp_path):
     result = _run("eval.py", f"--workdir={tmp_path}", "--eval.num_examplez=8")
     _one_line(result, "eval.py", 'Did you mean "num_examples"')
     assert result.returncode == 2
 
 
+@pytest.mark.slow
 def test_eval_py_checks_eval_override_values(tmp_path):
     (tmp_path / "experiment.json").write_text("{}")
     result = _run("eval.py", f"--workdir={tmp_path}", "--eval.num_examples=0")
     _one_line(result, "eval.py", "eval.num_examples must be >= 1")
 
 
+@pytest.mark.slow
 def test_eval_py_names_an_unknown_evaluator(tmp_path):
     result = _run("eval.py", f"--workdir={tmp_path}", "--evaluators=leakage,speeed")
     _one_line(result, "eval.py", "Unknown evaluators ['speeed']")
 
 
+@pytest.mark.slow
 def test_eval_py_says_untrained_and_unfinished_variants_out_loud(tiny_workdir, tmp_path):
     workdir = tmp_path / "tiny"
     shutil.copytree(tiny_workdir, workdir)
@@ -178,6 +187,7 @@ BAD_FLAGS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", BAD_FLAGS)
 def test_benchmarks_refuse_bad_flags_in_one_line(case):
     command, fragment = BAD_FLAGS[case]
@@ -185,55 +195,7 @@ def test_benchmarks_refuse_bad_flags_in_one_line(case):
     _one_line(_run(*command), program, fragment)
 
 
+@pytest.mark.slow
 def test_prepare_data_names_an_unknown_dataset_and_a_close_match(tmp_path):
     result = _run("scripts/prepare_data.py", "--name=tiny_shakespear", f"--data_dir={tmp_path}")
     _one_line(result, "scripts/prepare_data.py", "did you mean tiny_shakespeare")
-
-
-# the Python API ----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def model():
-    return make_decoder(make_tiny_config())  # vocab 23, max_len 48.
-
-
-BAD_GENERATE = {
-    "NaN temperature": (dict(temperature=float("nan")), "temperature"),
-    "infinite temperature": (dict(temperature=float("inf")), "temperature"),
-    "fractional top_k": (dict(top_k=2.5), "top_k"),
-    "NaN top_p": (dict(top_p=float("nan")), "top_p"),
-    "fractional prompt lengths": (dict(prompt_lengths=[3.0, 2.5]), "prompt_lengths"),
-    "an empty batch": (dict(prompts=np.zeros((0, 5), np.int32)), "at least one row"),
-    "an int for rng": (dict(rng=0), "rng"),
-    "a batch of keys for rng": (dict(rng=jax.random.split(jax.random.key(0), 2)), "rng"),
-    "a bool for max_new_tokens": (dict(max_new_tokens=True), "max_new_tokens"),
-    "a float eos_id": (dict(eos_id=2.0), "eos_id"),
-}
-
-
-@pytest.mark.parametrize("case", BAD_GENERATE)
-def test_generate_refuses_bad_arguments_on_the_host(model, case):
-    change, message = BAD_GENERATE[case]
-    args = dict(prompts=np.ones((2, 5), np.int32), prompt_lengths=None, max_new_tokens=4) | change
-    with pytest.raises(ValueError, match=message):
-        generate(model, args.pop("prompts"), args.pop("prompt_lengths"), **args)
-
-
-def test_generate_takes_legacy_keys_too(model):
-    out = generate(model, np.ones((2, 5), np.int32), max_new_tokens=2, rng=jax.random.PRNGKey(0))
-    assert out.tokens_BxL.shape == (2, 7)
-
-
-def test_mask_predict_refuses_fractional_target_lengths():
-    cmlm = make_decoder(make_tiny_config(attention_mask_kind="prefix_full"))
-    with pytest.raises(ValueError, match="target_lengths must be ints"):
-        mask_predict(cmlm, np.ones((2, 3), np.int32), [3, 3], [2.0, 1.5], num_iterations=2,
-                     mask_id=vocab.MASK)  # fmt: skip
-
-
-@pytest.mark.parametrize("token", [23, -1])
-def test_the_decoder_called_eagerly_refuses_ids_outside_the_vocabulary(model, token):
-    tokens = jnp.asarray([[1, 5, token]])
-    with pytest.raises(ValueError, match=r"token ids must be in \[0, 23\)"):
-        model(tokens)

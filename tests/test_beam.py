@@ -43,6 +43,7 @@ def _run(table, beam_size, max_new_tokens, alpha=0.0):
     )
 
 
+@pytest.mark.slow
 def test_beam_one_equals_greedy_with_mixed_prompt_lengths_and_eos():
     model = make_decoder(make_tiny_config(), seed=3)
     rng = np.random.default_rng(0)
@@ -61,6 +62,7 @@ def test_beam_one_equals_greedy_with_mixed_prompt_lengths_and_eos():
         np.testing.assert_array_equal(beam.tokens_BxKxL[row, 0, :end], greedy.tokens_BxL[row, :end])
 
 
+@pytest.mark.slow
 def test_beam_finds_the_more_probable_sequence_that_greedy_misses():
     # Vocabulary: EOS, BOS, a, b. After the prompt: a 0.6, b 0.4. After a: a, b, EOS at 1/3
     # each; after b: EOS surely. Greedy takes a (then at best 0.6 / 3 = 0.2); "b EOS" is 0.4.
@@ -80,6 +82,7 @@ def test_beam_finds_the_more_probable_sequence_that_greedy_misses():
     assert float(wide.scores_BxK[0, 0]) == pytest.approx(log(0.4), rel=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("alpha", [0.0, 0.6])
 def test_a_beam_as_wide_as_every_sequence_returns_the_exact_best(alpha):
     V, N = 3, 3  # EOS and two symbols; up to 3 new tokens.

@@ -63,6 +63,7 @@ def test_each_variant_gets_the_decoders_that_are_exact_or_honest_for_it():
         decoders.DecoderSpec("x", "x", "semi-AR", "", _copier, lambda m, o: True, None)
 
 
+@pytest.mark.slow
 def test_a_registered_decoder_appears_in_the_quality_speed_and_verdict_tables(
     tiny_workdir, monkeypatch
 ):

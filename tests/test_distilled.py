@@ -67,6 +67,7 @@ def test_distilled_data_from_another_task_or_a_missing_folder_is_refused(tmp_pat
     data.make_task(_config(distilled_dir=str(tmp_path)))
 
 
+@pytest.mark.slow
 def test_distill_py_decodes_with_the_teacher_and_records_it(tiny_workdir, tmp_path):
     teacher = run_folder.run_dir(tiny_workdir, "causal", 0)
     out = tmp_path / "distilled"

@@ -46,6 +46,7 @@ def test_a_call_without_prefix_lengths_is_a_clear_error():
         model(np.full((1, 4), 5, np.int32))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_cache_equals_full_forward_with_mixed_source_and_target_lengths(dtype, exact_fp32_matmuls):
     on_cpu = jax.default_backend() == "cpu"
@@ -94,6 +95,7 @@ def _prompts(cfg, B=4, P=7, seed=3):
     return prompts_BxP, lengths_B
 
 
+@pytest.mark.slow
 def test_greedy_with_cache_equals_without_it_with_eos(exact_fp32_matmuls):
     cfg = enc_dec_config(vocab_size=9)  # A small vocabulary: rows emit EOS (id 2) early.
     model = make_decoder(cfg, seed=2)
@@ -185,6 +187,7 @@ def test_cross_attention_keys_and_values_are_computed_once_per_call(cross_kv_cac
         assert kv_projections.count(True) == 2 * cfg.num_layers  # Two phases, two loop bodies.
 
 
+@pytest.mark.slow
 def test_every_decoder_runs_on_an_encoder_decoder(exact_fp32_matmuls):
     cfg = enc_dec_config()
     model = make_decoder(cfg, seed=1)

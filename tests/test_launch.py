@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 import launch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,6 +30,7 @@ def _cache_files(home) -> list[str]:
     return os.listdir(folder) if os.path.isdir(folder) else []
 
 
+@pytest.mark.slow
 def test_entry_points_keep_compiled_programs_on_disk_unless_told_not_to(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
     for home, flag in ((tmp_path / "on", []), (tmp_path / "off", ["--nocompilation_cache"])):

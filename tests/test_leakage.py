@@ -49,6 +49,7 @@ def test_causal_dependency_map_is_exactly_lower_triangular(copy_task, batch):
     assert leakage.future_share(map_TxT) == 0.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["causal", "full"])
 def test_forward_and_reverse_mode_give_the_same_map(copy_task, batch, kind, exact_fp32_matmuls):
     model = make_tiny_model(copy_task, kind)
@@ -59,6 +60,7 @@ def test_forward_and_reverse_mode_give_the_same_map(copy_task, batch, kind, exac
     assert np.all((forward == 0.0) == (reverse == 0.0))  # The same exact zeros.
 
 
+@pytest.mark.slow
 def test_full_map_has_future_mass_and_prefix_only_inside_the_prompt(copy_task, batch):
     length, prefix = int(batch["lengths"][0]), int(batch["prefix_lengths"][0])
     full = leakage.dependency_map(
@@ -78,6 +80,7 @@ def test_future_share_known_answer():
     assert leakage.future_share(map_TxT, first_row=1) == 0.0
 
 
+@pytest.mark.slow
 def test_attention_maps_are_distributions_that_reproduce_the_models_attention(copy_task, batch):
     model = make_tiny_model(copy_task, "causal")
     length, prefix = int(batch["lengths"][0]), int(batch["prefix_lengths"][0])

@@ -116,6 +116,7 @@ def test_sigkill_then_resume_is_bitwise_equal_to_an_uninterrupted_run(reference,
     assert _losses(workdir) == _losses(reference)
 
 
+@pytest.mark.slow
 def test_eight_devices_match_one_device(reference, tmp_path, env):
     # No evals or intermediate checkpoints: they do not change the losses, and they cost time.
     _train(str(tmp_path), "--config.train.eval_every=0", "--config.train.checkpoint_every=1000",
@@ -143,6 +144,7 @@ def _signal_a_long_run(workdir: str, sig: int, env) -> tuple[int, str, str]:
     return process.returncode, stdout, stderr
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path, env):
     workdir = str(tmp_path)
     returncode, stdout, stderr = _signal_a_long_run(workdir, signal.SIGTERM, env)
@@ -154,6 +156,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path, env):
     assert restored_step == step
 
 
+@pytest.mark.slow
 def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, env):
     # AdamW's decoupled weight decay with lr x wd = 3e-3 x 2500 = 7.5 multiplies every matrix
     # by about -6.5 per step: the params overflow a few steps after the checkpoint at step 10.
@@ -169,6 +172,7 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_
     assert all(np.all(np.isfinite(np.asarray(leaf))) for leaf in jax.tree.leaves(model))
 
 
+@pytest.mark.slow
 def test_a_mistyped_config_override_fails_at_once(tmp_path, env):
     result = _train(str(tmp_path), "--config.train.num_stepz=5", env=env, check=False)
     assert result.returncode != 0
@@ -176,6 +180,7 @@ def test_a_mistyped_config_override_fails_at_once(tmp_path, env):
     assert not os.path.exists(_run_dir(str(tmp_path)))
 
 
+@pytest.mark.slow
 def test_a_mismatched_resume_is_refused_and_overwrite_allows_it(reference, tmp_path, env):
     workdir = str(tmp_path / "run")
     shutil.copytree(reference, workdir)
@@ -190,6 +195,7 @@ def test_a_mismatched_resume_is_refused_and_overwrite_allows_it(reference, tmp_p
     assert (config.data.seed, step) == (1, 20)
 
 
+@pytest.mark.slow
 def test_overwrite_wipes_nothing_when_a_later_check_fails(reference, tmp_path, env):
     """The data loss once seen: --overwrite wiped a finished run, then the batch did not split
     over the devices. Every check now runs before anything is written or wiped."""
@@ -201,6 +207,7 @@ def test_overwrite_wipes_nothing_when_a_later_check_fails(reference, tmp_path, e
     assert _steps(workdir) == _steps(reference) and _losses(workdir) == _losses(reference)
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_then_stops_and_a_second_ctrl_c_aborts_at_once(tmp_path, env):
     workdir = str(tmp_path)
     returncode, stdout, stderr = _signal_a_long_run(workdir, signal.SIGINT, env)
@@ -220,6 +227,7 @@ def test_ctrl_c_saves_then_stops_and_a_second_ctrl_c_aborts_at_once(tmp_path, en
     assert not os.path.exists(os.path.join(workdir, ".lock"))
 
 
+@pytest.mark.slow
 def test_a_second_training_on_the_same_workdir_is_refused_and_names_the_first(tmp_path, env):
     workdir = str(tmp_path)
     first = _popen(workdir, "--config.train.num_steps=100000", env=env)
@@ -233,6 +241,7 @@ def test_a_second_training_on_the_same_workdir_is_refused_and_names_the_first(tm
         first.communicate(timeout=60)
 
 
+@pytest.mark.slow
 def test_resume_falls_back_past_a_damaged_newest_checkpoint(reference, tmp_path, env):
     workdir = str(tmp_path / "run")
     shutil.copytree(reference, workdir)

@@ -75,6 +75,7 @@ def one_process(tmp_path_factory):
     return workdir
 
 
+@pytest.mark.slow
 def test_two_processes_train_like_one_and_the_run_evaluates_on_one_device(one_process, tmp_path):
     stdouts = _finish(_launch(tmp_path, steps=40))
     assert all("finished at step 40" in out for out in stdouts)
@@ -95,6 +96,7 @@ def test_two_processes_train_like_one_and_the_run_evaluates_on_one_device(one_pr
                                np.asarray(reference.lm_head.kernel.value), atol=1e-2)  # fmt: skip
 
 
+@pytest.mark.slow
 def test_killing_both_processes_then_rerunning_resumes(tmp_path):
     processes = _launch(tmp_path, steps=150)
     run = run_folder.run_dir(str(tmp_path), "causal", 0)
@@ -136,6 +138,7 @@ print(json.dumps({"mesh": dict(mesh.shape), "rows": rows}))
 """
 
 
+@pytest.mark.slow
 def test_fsdp_gives_each_device_a_quarter_of_every_tensor_that_splits():
     result = subprocess.run(
         [sys.executable, "-c", SHARD_CHECK], cwd=REPO, capture_output=True, text=True,
@@ -157,6 +160,7 @@ def test_fsdp_gives_each_device_a_quarter_of_every_tensor_that_splits():
             assert row["shard"] == row["shape"], row
 
 
+@pytest.mark.slow
 def test_fsdp_on_eight_devices_trains_like_one_and_moves_between_meshes(one_process, tmp_path):
     flags = ["--config.train.num_steps=40", "--config.mesh.fsdp=4"]
     env = cpu_devices_env(8)

@@ -43,6 +43,7 @@ def test_cmlm_mask_masks_k_in_1_to_m_target_positions_only():
     assert abs(k_of_m10.mean() - 5.5) < 1.0
 
 
+@pytest.mark.slow
 def test_cmlm_mask_picks_positions_uniformly_within_the_span():
     B, T = 4000, 12
     inputs_BxT = jnp.full((B, T), 7, jnp.int32)
@@ -125,6 +126,7 @@ def test_remasking_picks_the_least_confident_tokens_and_updates_them():
     np.testing.assert_array_equal(tokens[0], [1, 5, 14, 14, 12, 14, 12, 14, 0, 0])
 
 
+@pytest.mark.slow
 def test_k1_is_one_parallel_argmax_of_the_model():
     cfg = make_tiny_config(attention_mask_kind="full")
     model = make_decoder(cfg, seed=1)
@@ -146,6 +148,7 @@ def test_k1_is_one_parallel_argmax_of_the_model():
     np.testing.assert_array_equal(out.lengths_B, prompt_lengths + target_lengths)
 
 
+@pytest.mark.slow
 def test_prompt_cache_decodes_like_re_encoding_the_prompt_every_pass():
     # prefix_full: the prompt never sees the targets, so encoding it once (use_cache) must give
     # what re-encoding prompt + target in every pass gives; mixed prompt and target lengths.
@@ -212,6 +215,7 @@ def test_perfect_model_is_fixed_after_one_pass_and_prompt_never_changes():
         np.testing.assert_array_equal(tokens[0], [1, 5, 23, 24, 25, 26, 27, 0, 0, 0])
 
 
+@pytest.mark.slow
 def test_mask_predict_output_matches_generate_layout_and_k_never_recompiles():
     cfg = make_tiny_config(attention_mask_kind="full")
     model = make_decoder(cfg, seed=0)
@@ -300,6 +304,7 @@ class _PerfectLength(Decoder):
         return 100.0 * jax.nn.one_hot(prompt_lengths_B - 2, self.cfg.max_len + 1)
 
 
+@pytest.mark.slow
 def test_a_perfect_length_head_decodes_as_the_oracle_length_does():
     cfg = make_tiny_config(max_len=30, attention_mask_kind="prefix_full", length_head=True)
     model = _PerfectLength(cfg, rngs=nnx.Rngs(params=0))

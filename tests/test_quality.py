@@ -22,6 +22,7 @@ def _run(task, kind, objective="teacher_forcing"):
     return LoadedRun(kind, 0, "/nowhere", make_tiny_model(task, kind), plan, 0)
 
 
+@pytest.mark.slow
 def test_honest_loss_equals_teacher_forced_for_causal_and_not_for_full(copy_task):
     causal = quality.losses(make_tiny_model(copy_task, "causal"), copy_task, 16, 16)
     np.testing.assert_allclose(causal["honest"], causal["teacher_forced"], rtol=1e-6)
@@ -29,6 +30,7 @@ def test_honest_loss_equals_teacher_forced_for_causal_and_not_for_full(copy_task
     assert np.max(np.abs(full["honest"] - full["teacher_forced"])) > 1e-4
 
 
+@pytest.mark.slow
 def test_uniform_model_loss_is_ln_vocab_and_the_random_floor_is_ln_symbols(copy_task):
     model = make_tiny_model(copy_task, "causal")
     model.lm_head.kernel.value = jnp.zeros_like(model.lm_head.kernel.value)
@@ -104,6 +106,7 @@ def test_mean_sem_known_answers():
         ("prefix_full", "masked", [f"mask_predict_k{k}" for k in (1, 2, 4, 8)]),
     ],
 )
+@pytest.mark.slow
 def test_the_quality_evaluator_scores_every_decoder_that_applies(
     copy_task, kind, objective, expected
 ):
@@ -118,6 +121,7 @@ def test_the_quality_evaluator_scores_every_decoder_that_applies(
         assert 0 <= exact <= accuracy <= 1 and len(found.samples[name]) == 2
 
 
+@pytest.mark.slow
 def test_the_cache_and_no_cache_score_alike_on_a_causalmake_tiny_model(copy_task):
     # The same greedy continuations, so the same per-row scores: the scoring is decoder-blind.
     model, batches = make_tiny_model(copy_task, "causal"), [copy_task.batch(0, 8, split="eval")]
@@ -153,6 +157,7 @@ def test_a_perfect_decoder_scores_100_percent(copy_task):
     assert len(samples) == 3 and all(line.endswith("✓") for line in samples)
 
 
+@pytest.mark.slow
 def test_beam_search_is_scored_when_eval_decoders_names_it(copy_task):
     run = _run(copy_task, "causal")
     assert "beam4" not in [
@@ -166,6 +171,7 @@ def test_beam_search_is_scored_when_eval_decoders_names_it(copy_task):
     assert 0 <= exact <= accuracy <= 1
 
 
+@pytest.mark.slow
 def test_prompt_lookup_is_scored_against_greedy_when_eval_decoders_names_it(copy_task):
     run = _run(copy_task, "causal")
     run.config = run.config.with_eval({"decoders": ("ar_cache", "prompt_lookup8")})

@@ -34,6 +34,7 @@ def test_a_new_decoder_needs_no_report_change(results, monkeypatch):
     assert "*fake decoder* (exact-parallel; needs a second model: draft): Made up." in markdown
 
 
+@pytest.mark.slow
 def test_report_content(results):
     results["untrained_variants"] = ["prefix"]
     results["variants"][1]["steps"] = [10]
@@ -58,6 +59,7 @@ def test_report_content(results):
     assert "<b>Warning</b>: not trained" in html and "**" not in html
 
 
+@pytest.mark.slow
 def test_the_renderer_imports_no_model_code(tmp_path, results):
     report_dir = tmp_path / "report"
     report_dir.mkdir()
@@ -77,6 +79,7 @@ def test_the_renderer_imports_no_model_code(tmp_path, results):
     assert out.stdout == "[]\n[]\n", out.stdout + out.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_index_html_renders_every_image_in_chromium(tmp_path, results):
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -105,6 +108,7 @@ def test_index_html_renders_every_image_in_chromium(tmp_path, results):
     assert "Verdicts" in dom and "<table>" in dom
 
 
+@pytest.mark.slow
 def test_translation_report_shows_the_signatures_once_and_samples_as_text(tmp_path, results):
     from test_report_verdicts import SIGNATURES, with_translation
 

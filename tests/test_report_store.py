@@ -19,6 +19,7 @@ def results():
     return make_results()
 
 
+@pytest.mark.slow
 def test_write_swaps_in_a_complete_report(tmp_path, results):
     (tmp_path / ".report-tmp-x").mkdir()  # Left behind by an eval that died.
     path = report.write(str(tmp_path / "report"), results)
@@ -33,6 +34,7 @@ def test_write_swaps_in_a_complete_report(tmp_path, results):
     assert sorted(os.listdir(tmp_path)) == ["report"]
 
 
+@pytest.mark.slow
 def test_a_running_evals_staging_folder_is_left_alone(tmp_path, results):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
@@ -44,6 +46,7 @@ def test_a_running_evals_staging_folder_is_left_alone(tmp_path, results):
         running.kill()
 
 
+@pytest.mark.slow
 def test_failed_render_leaves_the_old_report_intact(tmp_path, results, monkeypatch):
     old = tmp_path / "report"
     old.mkdir()
@@ -72,6 +75,7 @@ def test_results_json_rejects_nan(tmp_path, results):
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_render_only_gives_the_same_report(tmp_path, results):
     path = report.write(str(tmp_path / "report"), results)
     again = report.render(report.read_results(path))

@@ -37,6 +37,7 @@ def test_aggregate_known_answers():
     )
 
 
+@pytest.mark.slow
 def test_every_evaluator_fills_its_part_of_results(results):
     assert results["schema_version"] == report.SCHEMA_VERSION == runner.SCHEMA_VERSION
     assert [v["name"] for v in results["variants"]] == ["causal", "full", "cmlm"]
@@ -67,6 +68,7 @@ def test_every_evaluator_fills_its_part_of_results(results):
     json.dumps(results, allow_nan=False)  # What results.json will hold.
 
 
+@pytest.mark.slow
 def test_the_speed_section_times_every_family_in_one_table(results):
     speed = results["speed"]
     assert speed["variant"] == "causal" and speed["model"]["num_layers"] == 2
@@ -80,6 +82,7 @@ def test_the_speed_section_times_every_family_in_one_table(results):
     assert [row["objective"] for row in speed["training"]] == ["teacher_forcing", "sequential"]
 
 
+@pytest.mark.slow
 def test_evaluators_and_variants_can_be_chosen(tiny_workdir):
     chosen = runner.evaluate_workdir(
         tiny_workdir, variants=["full"], evaluators=["leakage"], log=lambda _: None
@@ -94,6 +97,7 @@ def test_evaluators_and_variants_can_be_chosen(tiny_workdir):
         runner.evaluate_workdir(tiny_workdir, evaluators=["leakag"])
 
 
+@pytest.mark.slow
 def test_eval_overrides_replace_what_the_runs_were_trained_with(tiny_workdir):
     chosen = runner.evaluate_workdir(
         tiny_workdir,
@@ -115,6 +119,7 @@ def _eval_py(*flags) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_render_only_rebuilds_the_report_from_results_json_alone(results, tmp_path):
     """No checkpoint, no run folder: just report/results.json, as someone might share it."""
     workdir = tmp_path / "shared"
@@ -132,6 +137,7 @@ def test_render_only_rebuilds_the_report_from_results_json_alone(results, tmp_pa
     assert "causal: perturbation leakage is exactly 0.0" in result.stdout
 
 
+@pytest.mark.slow
 def test_render_only_without_results_is_one_clear_line(tmp_path):
     result = _eval_py(f"--workdir={tmp_path}", "--render_only")
     assert result.returncode == 1

@@ -61,6 +61,7 @@ def test_eos_stops_a_row_and_pads_it_afterwards():
     np.testing.assert_array_equal(np.asarray(out.lengths_B), [7, 2])
 
 
+@pytest.mark.slow
 def test_loop_stops_early_once_every_row_has_ended():
     calls = []
 
@@ -128,6 +129,7 @@ def _mixed_prompts(cfg, B=6, P=7, seed=0):
     return prompts, lengths
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cache_phases", [1, 4])
 @pytest.mark.parametrize("kind", ["causal", "prefix"])
 def test_greedy_generate_equals_no_cache_on_mixed_prompt_lengths(kind, cache_phases):
@@ -143,6 +145,7 @@ def test_greedy_generate_equals_no_cache_on_mixed_prompt_lengths(kind, cache_pha
         np.testing.assert_array_equal(np.asarray(cached.lengths_B), np.asarray(honest.lengths_B))
 
 
+@pytest.mark.slow
 def test_a_sequence_may_end_exactly_at_max_len():
     """The last sampled token is never fed back, so prompt + new tokens may be max_len + 1."""
     cfg = make_tiny_config(max_len=12)
@@ -154,6 +157,7 @@ def test_a_sequence_may_end_exactly_at_max_len():
     np.testing.assert_array_equal(np.asarray(cached.tokens_BxL), np.asarray(honest.tokens_BxL))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("max_new_tokens", [1, 2, 3, 7])
 def test_cache_phases_cover_short_generations(max_new_tokens):
     """Fewer decode steps than phases: every step still has a slot, and tokens match."""
@@ -165,6 +169,7 @@ def test_cache_phases_cover_short_generations(max_new_tokens):
     np.testing.assert_array_equal(np.asarray(cached.tokens_BxL), np.asarray(honest.tokens_BxL))
 
 
+@pytest.mark.slow
 def test_generate_keeps_prompts_and_pads_after_the_row():
     cfg = make_tiny_config()
     prompts, lengths = _mixed_prompts(cfg)
@@ -177,6 +182,7 @@ def test_generate_keeps_prompts_and_pads_after_the_row():
         assert np.all(tokens[row, n + 9 :] == 0)
 
 
+@pytest.mark.slow
 def test_new_sampling_parameters_and_prompts_compile_nothing_new():
     compiles = []
     jax.monitoring.register_event_duration_secs_listener(

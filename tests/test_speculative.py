@@ -59,6 +59,7 @@ def test_greedy_speculative_equals_greedy_with_a_random_draft(target, prompts, g
     assert np.asarray(out.accepted_B).sum() < np.asarray(out.drafted_B).sum() / 4
 
 
+@pytest.mark.slow
 def test_greedy_speculative_with_the_target_as_draft_accepts_everything(target, prompts, greedy):
     out = speculative_generate(
         target, target, prompts, PROMPT_LENGTHS, num_draft_tokens=4, max_new_tokens=20, eos_id=EOS
@@ -70,6 +71,7 @@ def test_greedy_speculative_with_the_target_as_draft_accepts_everything(target, 
     np.testing.assert_array_equal(out.accepted_B, out.drafted_B)
 
 
+@pytest.mark.slow
 def test_greedy_speculative_equals_greedy_with_a_cmlm_draft(target, prompts, greedy):
     cmlm = make_decoder(
         make_tiny_config(vocab_size=V, max_len=40, attention_mask_kind="prefix_full"), 2
@@ -81,6 +83,7 @@ def test_greedy_speculative_equals_greedy_with_a_cmlm_draft(target, prompts, gre
     _assert_same(out, greedy)
 
 
+@pytest.mark.slow
 def test_jacobi_equals_greedy_in_at_most_one_pass_per_token(target, prompts, greedy):
     for block_size in (2, 5):
         out = jacobi_generate(
@@ -91,6 +94,7 @@ def test_jacobi_equals_greedy_in_at_most_one_pass_per_token(target, prompts, gre
         assert np.all(np.asarray(out.target_passes_B) <= generated)
 
 
+@pytest.mark.slow
 def test_prompt_lookup_equals_greedy_in_at_most_one_pass_per_token(target, prompts, greedy):
     generated = np.asarray(greedy.lengths_B) - PROMPT_LENGTHS
     accepted = 0
@@ -122,6 +126,7 @@ def test_ngram_draft_continues_the_latest_earlier_occurrence():
     np.testing.assert_array_equal(q, jax.nn.one_hot(drafts, 10))
 
 
+@pytest.mark.slow
 def test_sampling_params_and_prompts_never_recompile(target, prompts):
     draft = make_decoder(make_tiny_config(vocab_size=V, max_len=40, num_layers=1), 1)
     kwargs = dict(num_draft_tokens=2, max_new_tokens=8, eos_id=EOS)
@@ -135,6 +140,7 @@ def test_sampling_params_and_prompts_never_recompile(target, prompts):
     assert _parallel_jit._cache_size() == before
 
 
+@pytest.mark.slow
 def test_verify_keeps_the_drafts_equal_to_the_argmax_then_the_argmax():
     p = jax.nn.one_hot(np.array([[3, 1, 4, 2]]), 6)  # The target's greedy tokens.
     q = jax.nn.one_hot(np.array([[3, 1, 0]]), 6)
@@ -178,6 +184,7 @@ def _empirical_and_bound(out, prompt, p_exact) -> tuple[np.ndarray, float]:
     return empirical, bound
 
 
+@pytest.mark.slow
 def test_speculative_sampling_draws_from_the_target_not_the_draft():
     # A target spread over many continuations (entropy 3.2 nats of ln 216 = 5.4), and a draft
     # that agrees with it often enough for both acceptances and rejections (about 40% kept).
@@ -196,6 +203,7 @@ def test_speculative_sampling_draws_from_the_target_not_the_draft():
     assert 0 < np.asarray(out.accepted_B).sum() < np.asarray(out.drafted_B).sum()
 
 
+@pytest.mark.slow
 def test_prompt_lookup_sampling_draws_from_the_model():
     # The n-gram draft is deterministic (one-hot q): verification keeps the target's
     # distribution, with drafts both kept and rejected.

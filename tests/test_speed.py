@@ -17,6 +17,7 @@ def test_time_call_reports_the_median_and_the_first_calls_extra_time():
     assert len(calls) == 4 and compile_s >= 0 and run_s >= 0
 
 
+@pytest.mark.slow
 def test_decoders_are_timed_at_every_point_each_on_the_mask_it_needs():
     cfg = make_tiny_config(attention_mask_kind="causal")
     specs = decoders.lookup(["ar_cache", "ar_no_cache", "ar_cache_naive", "mask_predict_k2"])
@@ -54,6 +55,7 @@ def test_training_speed_rows():
     assert all(r["tokens_per_s"] > 0 and r["compile_s"] >= 0 for r in train)
 
 
+@pytest.mark.slow
 def test_an_encoder_decoder_is_timed_with_and_without_its_cross_attention_cache():
     names = ["ar_cache", "ar_cache_no_cross_kv", "mask_predict_k2"]
     log = []

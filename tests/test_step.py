@@ -70,6 +70,7 @@ def test_weight_decay_applies_to_matrices_only():
     np.testing.assert_array_equal(np.asarray(updates["bias"]), 0.0)
 
 
+@pytest.mark.slow
 def test_a_few_steps_lower_the_loss_on_a_fixed_batch():
     _, hparams, graphdef, params, opt_state, batch = _setup(learning_rate=1e-2, warmup_steps=0)
     losses = []
@@ -90,6 +91,7 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch():
     assert np.isfinite(float(step_metrics["grad_norm"])) and float(step_metrics["grad_norm"]) > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("objective", ["teacher_forcing", "sequential", "masked", "glancing"])
 def test_each_objective_trains_with_a_finite_loss(objective):
     variant = "full" if objective in ("masked", "glancing") else "causal"
@@ -103,6 +105,7 @@ def test_each_objective_trains_with_a_finite_loss(objective):
     assert all(jax.tree.leaves(changed))
 
 
+@pytest.mark.slow
 def test_the_length_head_trains_with_the_masked_objectives_and_only_adds_its_weighted_loss():
     config = _config(objective="masked")
     config.model.length_head = True
@@ -136,6 +139,7 @@ class _WrongAtFirst:
         return 10.0 * jax.nn.one_hot(predicted_BxT, self.cfg.vocab_size), None
 
 
+@pytest.mark.slow
 def test_glancing_learns_what_remains_after_revealing_ratio_times_the_first_pass_errors():
     resolved, *_, batch = _setup("full", objective="glancing")
     span_B = np.asarray(batch["lengths"] - batch["prefix_lengths"])
@@ -161,6 +165,7 @@ def _greedy_continuation(model, batch) -> jax.Array:
     return jnp.asarray(tokens)
 
 
+@pytest.mark.slow
 def test_sequential_objective_feeds_the_models_own_predictions(exact_fp32_matmuls):
     resolved, *_, batch = _setup()
     model = make_decoder(resolved.model, 0)
@@ -221,6 +226,7 @@ def test_hyperparams_are_traced_so_changing_them_does_not_recompile():
     assert lowered.as_text() == relowered.as_text()
 
 
+@pytest.mark.slow
 def test_a_short_bfloat16_run_tracks_float32():
     """bf16 compute with fp32 params, optimizer state, logits and softmax: the loss curve of 30
     steps stays within a few percent of the fp32 one, from the same init and batches."""

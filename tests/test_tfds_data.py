@@ -229,6 +229,7 @@ def test_bad_tfds_configs_raise_clear_errors(data_config, tfds_dir):
         sentencepiece_task(data_config, tfds_dir, vocab_size=5000)
 
 
+@pytest.mark.slow
 def test_a_translation_task_is_scored_by_the_quality_evaluator(data_config, tfds_dir):
     """The real task through decode_and_score (eval.py once crashed here on task.outcome)."""
 

@@ -176,6 +176,7 @@ def test_the_quality_evaluator_reports_bleu_and_chrf_per_decoder(task, monkeypat
     assert found.signatures["bleu"].startswith("nrefs:1|") and "chrf" in found.signatures
 
 
+@pytest.mark.slow
 def test_signatures_reach_results_json_and_the_report(tiny_workdir, tmp_path, monkeypatch):
     texts = [{"source": s, "reference": t, "hypothesis": _first_half(s)} for s, t in PAIRS]
 
