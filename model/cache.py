@@ -50,9 +50,10 @@ def grow_cache(cache: KVCache, cache_len: int) -> KVCache:
     Attention reads every slot at every step, so a cache that grows with the sequence reads
     fewer bytes than one allocated at full length up front; `generate` grows its cache in steps.
     """
-    grow = cache_len - cache.key_positions_BxS.shape[1]
+    slots = cache.key_positions_BxS.shape[1]
+    grow = cache_len - slots
     if grow < 0:
-        raise ValueError(f"Cannot shrink a cache of {cache_len + grow} slots to {cache_len}")
+        raise ValueError(f"Cannot shrink a cache of {slots} slots to {cache_len}")
 
     def pad(kv, name):
         widths = [(0, 0)] * kv.ndim

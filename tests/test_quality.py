@@ -44,19 +44,6 @@ def test_uniform_model_loss_is_ln_vocab_and_the_random_floor_is_ln_symbols(copy_
     assert floor["loss"] == pytest.approx(np.log(copy_task.vocab_size), rel=1e-6)
 
 
-def test_held_out_loss_is_token_weighted_with_the_ratio_estimators_sem():
-    # Two rows: 1 token with loss 1, 3 tokens with loss 2 each. Token-weighted: 7 / 4.
-    mean, sem = quality.ratio_mean_sem([1.0, 6.0], [1, 3])
-    assert mean == pytest.approx(7 / 4)
-    # Residuals s - r n: 1 - 7/4 and 6 - 21/4; sem = sqrt(sum e^2 / (N (N - 1))) / mean(n).
-    assert sem == pytest.approx(np.sqrt((0.75**2 + 0.75**2) / 2) / 2)
-    # Equal counts: the ratio estimator is the plain mean of per-row means, and its sem.
-    assert quality.ratio_mean_sem([2.0, 4.0, 9.0], [2, 2, 2]) == pytest.approx(
-        quality.mean_sem([1.0, 2.0, 4.5])
-    )
-    assert quality.ratio_mean_sem([3.0], [2]) == (1.5, 0.0)
-
-
 def test_the_loss_evaluator_skips_cmlm_models_and_reports_every_loss(copy_task):
     found = quality.evaluate_loss(
         _run(copy_task, "causal"), _run(copy_task, "causal").config.eval, print
@@ -90,11 +77,6 @@ def test_score_known_answers():
     )
     np.testing.assert_array_equal(exact, [1, 0, 0, 0])
     np.testing.assert_allclose(accuracy, [1, 2 / 3, 1 / 3, 1])
-
-
-def test_mean_sem_known_answers():
-    assert quality.mean_sem([1.0, 3.0]) == (2.0, 1.0)
-    assert quality.mean_sem([4.0]) == (4.0, 0.0)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,114 @@
+"""plan.py: a variant becomes a typed, frozen, checked run plan; plans survive their JSON; saved
+configs, today's and those written before run plans existed, are read over today's defaults."""
+
+import json
+import os
+
+import pytest
+
+from data import make_task
+from experiments import tiny
+from plan import base_config, load_plan, make_plan, variant_names, with_defaults
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def test_variant_overriding_an_unknown_key_fails():
+    config = tiny.get_config()
+    config.variants.typo = {"model": {"num_layer": 3}}
+    with pytest.raises(KeyError, match=r"variants\.typo\.model\.num_layer"):
+        make_plan(config, "typo")
+    with pytest.raises(ValueError, match="Unknown variant 'nope'"):
+        make_plan(config, "nope")
+
+
+def test_masked_objective_needs_targets_that_see_each_other():
+    config = tiny.get_config()
+    config.train.objective = "masked"
+    with pytest.raises(ValueError, match=r"attention_mask_kind in \('full', 'prefix_full'\)"):
+        make_plan(config, "causal")
+    assert make_plan(config, "full").train.objective == "masked"
+
+
+def test_plan_read_back_from_json_is_the_same_plan():
+    config = tiny.get_config()
+    assert variant_names(config) == ["causal", "full"]
+    run_plan = make_plan(config, "full")
+    task = make_task(run_plan.data)
+    cfg = run_plan.model
+    assert (cfg.vocab_size, cfg.max_len) == (task.vocab_size, task.seq_len)
+    assert cfg.attention_mask_kind == "full" and run_plan.variant == "full"
+    reloaded, dropped = load_plan(json.loads(json.dumps(run_plan.to_dict())))
+    assert reloaded == run_plan and dropped == []
+
+
+def test_with_defaults_fills_new_keys_and_names_dropped_ones():
+    saved = tiny.get_config().to_dict()
+    del saved["eval"]["speed"]
+    saved["eval"]["old_key"] = 1
+    saved["eval"]["speed_lengths"] = [1, 2]
+    saved["eval"]["decoders"] = ["AR (cache)"]
+    saved["train"]["num_steps"] = 7
+    config, dropped = with_defaults(saved)
+    assert config.eval.speed.lengths == base_config().eval.speed.lengths
+    assert config.train.num_steps == 7
+    assert sorted(dropped) == ["eval.old_key", "eval.speed_lengths"]
+    assert config.eval.decoders == ("AR (cache)",)  # JSON's list is a tuple again.
+
+
+def test_a_config_json_written_before_run_plans_loads_as_a_plan():
+    # runs/demo/causal_copy/seed_0/config.json as the code before plan.py wrote it (decoders
+    # named by label; the same sections, as a ConfigDict's JSON).
+    with open(os.path.join(HERE, "config_before_run_plans.json"), encoding="utf-8") as f:
+        saved = json.load(f)
+    run_plan, dropped = load_plan(saved)
+    assert dropped == [] and (run_plan.variant, run_plan.seed) == ("causal_copy", 0)
+    assert run_plan.eval.speed.decoders == ("AR (cache)", "AR (no cache, honest)")
+    assert run_plan.model.attention_mask_kind == "causal" and run_plan.train.num_steps == 1200
+    # Saved again, it is the same JSON: a resume of such a run sees no difference.
+    again = json.loads(json.dumps(run_plan.to_dict()))
+    assert again == saved
+
+
+def test_plans_are_frozen_and_check_every_section():
+    run_plan = make_plan(tiny.get_config(), "causal")
+    with pytest.raises(AttributeError):
+        run_plan.train.num_steps = 3
+    config = tiny.get_config()
+    config.seeds = ()
+    with pytest.raises(ValueError, match="config.seeds is empty"):
+        make_plan(config, "causal")
+    config = tiny.get_config()
+    config.eval.speed.prompt_len = 1000
+    with pytest.raises(ValueError, match="eval.speed lengths"):
+        make_plan(config, "causal")
+    config = tiny.get_config()
+    config.model.length_head = True
+    with pytest.raises(ValueError, match="model.length_head=True is trained only by"):
+        make_plan(config, "causal")
+
+
+def test_the_architecture_must_take_the_mask_and_the_objective():
+    config = tiny.get_config()
+    config.model.architecture = "encoder_decoder"
+    config.variants.causal.model.attention_mask_kind = "prefix"
+    with pytest.raises(ValueError, match="attention_mask_kind must be one of"):
+        make_plan(config, "causal")
+    config.variants.causal.model.attention_mask_kind = "causal"
+    config.train.objective = "sequential"
+    with pytest.raises(ValueError, match="an encoder_decoder must encode the whole source"):
+        make_plan(config, "causal")
+    config.model.architecture = "bogus"
+    with pytest.raises(ValueError, match="Unknown model architecture 'bogus'"):
+        make_plan(config, "causal")
+
+
+def test_eval_overrides_give_a_new_checked_plan():
+    run_plan = make_plan(tiny.get_config(), "causal")
+    changed = run_plan.with_eval({"speed.repeats": 1, "decoders": ("ar_cache",)})
+    assert changed.eval.speed.repeats == 1 and changed.eval.decoders == ("ar_cache",)
+    assert run_plan.eval.speed.repeats != 1  # The plan itself is unchanged.
+    with pytest.raises(ValueError, match="eval.num_examples must be >= 1"):
+        run_plan.with_eval({"num_examples": 0})
+    with pytest.raises(ValueError, match="Unknown decoders"):
+        run_plan.with_eval({"decoders": ("ar_cahce",)})
