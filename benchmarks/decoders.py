@@ -34,19 +34,24 @@ On the English Bible (`python -m benchmarks.decoders --workdir=runs/text --targe
 | prompt lookup (8) | 5,009 (4,425-5,090) | 9,096 (6,218-9,164) | 0.49 / 0.45 | 13% / 16% |
 | spec. (AR draft, 4) | 6,221 (5,638-7,824) | 11,901 (10,390-12,854) | 0.37 / 0.35 | 43% / 47% |
 
-The drafts cut the target's passes 2-4x, but at these sizes that buys no time on a CPU: a target
-step of a 2- or 4-layer model (0.1-0.14 ms) is not much dearer than a step of its draft, and a
-round adds the draft's steps, a (G + 1)-token pass and the bookkeeping. Even with no draft model
-(prompt lookup), a round on the text model costs about 3.7 decode steps (0.49 passes per token at
-0.55x greedy's tokens/s), likely because at batch 1 a step of these small models is mostly per-op
-cost, which a 9-token pass (its 9-row dots and attention dots) pays several times over. On the
-reverse task a call's fixed cost (about 1.5 ms of prefill, dispatch and Python for a 5-token row)
-also dwarfs the decode steps. Greedy rounds draw no random bits (their keys are split before the
-loop and the draws are skipped): in three runs just after that change, speculative decoding at
-batch 1 went from 570 to 1,208 tokens/s on reverse, and Jacobi from 1,287 to 2,308 (the AR baseline
-moved from 1,578 to 2,314 with the cache layout change in between). The report's quality table
-(eval.py, 256 held-out prompts of reverse) gives the same kind of figures: 0.53, 0.33 and 0.26
-target passes per token, 44%, 86% and 71% of drafts accepted.
+In each of the three runs, speculative decoding on the Bible pair ran at 0.6-0.9x greedy's
+tokens/s at batch 1 (the project's closing note of 2026-11-26).
+
+The drafts cut the target's passes 2-4x (the passes/token columns), but at these sizes that buys no
+time on a CPU: a target step of a 2- or 4-layer model (about 0.1-0.14 ms, an estimate from the AR
+rates above and profiler probes of 2026-11-26 whose commands were not recorded) is not much dearer
+than a step of its draft, and a round adds the draft's steps, a (G + 1)-token pass and the
+bookkeeping. Even with no draft model (prompt lookup), a round on the text model costs about 3.7
+decode steps (0.49 passes per token at 0.55x greedy's tokens/s), likely because at batch 1 a step of
+these small models is mostly per-op cost, which a 9-token pass (its 9-row dots and attention dots)
+pays several times over. On the reverse task a call's fixed cost (about 1.5 ms of prefill, dispatch
+and Python for a 5-token row; an estimate from the same unrecorded probes) also dwarfs the decode
+steps. Greedy rounds draw no random bits (their keys are split before the loop and the draws are
+skipped): in three runs just after that change, speculative decoding at batch 1 went from 570 to
+1,208 tokens/s on reverse, and Jacobi from 1,287 to 2,308 (the AR baseline moved from 1,578 to 2,314
+with the cache layout change in between). The report's quality table (`python eval.py
+--workdir=runs/ar_vs_nar`, 2026-11-26, 256 held-out prompts of reverse) gives the same kind of
+figures: 0.53, 0.33 and 0.26 target passes per token, 44%, 86% and 71% of drafts accepted.
 """
 
 import launch

@@ -9,8 +9,8 @@ SEP); AR generates target_len tokens (new_tokens), mask-predict fills target_len
 passes. latency_s is the median of --repeats runs; tokens_per_s = batch_size * target_len /
 latency_s; compile_s is the first call's extra time (mask-predict compiles once for every K).
 
-Measured (2026-11-24, 2-core CPU; batch 1, two runs each, one process per mask, interleaved;
-milliseconds per call):
+Measured (2026-11-24, 2-core CPU; `python -m benchmarks.nar --batch_sizes=1`, and with
+`--nar_mask=full`, two runs each, one process per mask, interleaved; milliseconds per call):
 
 | target length | AR (cache) | K=1 | K=4 | K=4, `--nar_mask=full` (re-encoding) |
 | --- | --- | --- | --- | --- |
@@ -18,9 +18,10 @@ milliseconds per call):
 | 128 | 20.0-22.0 | 7.8-7.9 | 11.8-13.7 | 17.3-19.9 |
 | 256 | 61-88 | 10.6-11.0 | 24.6-27.9 | 40.0-47.3 |
 
-At batch 64 the cores are busy either way: K=1 took 0.56-0.73x AR's time and K=4 1.3-1.8x it:
-refinement's speed-up exists only at small batch, as Helcl et al. (2022) report for GPUs. On an
-H100 (one run): batch 1, K=4 took 3.1 / 2.9 / 2.3 ms at 64 / 128 / 256 target tokens against AR's
+At batch 64 (`--batch_sizes=64 --repeats=3`, same day) the cores are busy either way: K=1 took
+0.56-0.73x AR's time and K=4 1.3-1.8x it: refinement's speed-up exists only at small batch, as
+Helcl et al. (2022) report for GPUs. On an H100 (2026-11-24, `python -m benchmarks.nar`, one run;
+JAX 0.11.2): batch 1, K=4 took 3.1 / 2.9 / 2.3 ms at 64 / 128 / 256 target tokens against AR's
 8.8 / 14.2 / 23.9 ms; at batch 64, 3.9 vs 8.1 ms at 64 tokens and 7.1 vs 36.3 ms at 256 (the GPU
 is far from busy at this size). These figures were measured before this benchmark moved onto
 evaluation.speed.time_decoders (2026-11-26); the workload is the same.

@@ -18,33 +18,35 @@ prompt 16, 240 new tokens, greedy, median of 5 repeats per line:
 | commit 8e7dac9 (one cache, rng split in the loop) | 3,240-3,680 | 1.8-2.0 s |
 
 Peers at this shape (../shared/bench/, HF `generate` with its cache): 1,121-1,167 tokens/s; the
-Flax lm1b example sampler: 744-781 (the figures measured on the CI machine type, from the bench
-README). Side by side with HF `generate` (torch 2.13.0, 2 threads) on a 2-core AMD EPYC of the
-CI kind, alternating runs, `generate` / HF tokens/s and their ratio:
+Flax lm1b example sampler: 744-781 (from ../shared/bench/README.md: `hf_generate.py --cache on
+--reps 5` on a 2-core Intel Xeon of the CI kind; that README gives no date). Side by side with HF
+`generate` (torch 2.13.0, 2 threads) on a 2-core AMD EPYC of the CI kind, alternating runs,
+`generate` / HF tokens/s and their ratio:
   - this shape, 2026-11-26, after the cache layout change below (8 pairs, `python -m
     benchmarks.sampling --decoders=kv_cache` then `hf_generate.py --cache on --reps 5`):
     5,645/1,748 3.23x, 4,956/1,817 2.73x, 4,422/1,861 2.38x, 6,894/1,849 3.73x, 6,219/1,864
     3.34x, 5,887/1,751 3.36x, 6,310/1,803 3.50x, 6,646/1,913 3.47x: median 3.35x (the second
     and third pairs shared the CPU with a short test run). Before it, the same day: median
     2.76x over 8 pairs (HF is faster on this processor than on the bench README's Intel one);
-  - GPT-2 small (`--num_layers=12 --d_model=768 --num_heads=12 --d_ff=3072 --vocab_size=50257
-    --batch_size=8 --prompt_len=16 --new_tokens=112 --repeats=3`), after the change (2 pairs):
-    200.9/98.5 2.04x, 201.1/100.8 2.00x; before it, 3 pairs: 1.91-2.13x. launch.py's flags,
-    chosen at the tiny shape, checked here: Eigen's multi-threaded dots (`XLA_FLAGS=
-    --xla_cpu_multi_thread_eigen=true`) gave 198-200 tokens/s against 189-200 without, in
-    alternating runs: no gain, as a step streams ~500 MB of weights (memory-bound).
-The cache layout change (keys `[B, H, K, S]`, values `[B, H, S, K]`; a decode step's attention
-as two multiply-reduces along the contiguous axes, model/attention.py `cached_attention`),
-against the commit before it, 5 alternating pairs of `--decoders=kv_cache`: batch 8, 6,831-7,225
-tokens/s (median 6,940) against 5,601-6,975 (6,204); `--batch_size=1`, 3,221-3,467 (3,331)
-against 2,566-2,884 (2,793). As batched dots over (B, H), the attention of a step at batch 8
-took about 0.4 ms of its 1.2-1.3 ms (thunk times of `jax.profiler.trace` around one `generate`
-call at this shape): 32 tiny [1, 64] x [64, S] products per layer.
+  - GPT-2 small, 2026-11-26 (`--num_layers=12 --d_model=768 --num_heads=12 --d_ff=3072
+    --vocab_size=50257 --batch_size=8 --prompt_len=16 --new_tokens=112 --repeats=3`), after the
+    change (2 pairs): 200.9/98.5 2.04x, 201.1/100.8 2.00x; before it, 3 pairs: 1.91-2.13x.
+    launch.py's flags, chosen at the tiny shape, checked here: Eigen's multi-threaded dots
+    (`XLA_FLAGS=--xla_cpu_multi_thread_eigen=true`) gave 198-200 tokens/s against 189-200
+    without, in alternating runs: no gain, as a step streams ~500 MB of weights (memory-bound).
+The cache layout change of 2026-11-26 (keys `[B, H, K, S]`, values `[B, H, S, K]`; a decode
+step's attention as two multiply-reduces along the contiguous axes, model/attention.py
+`cached_attention`), against the commit before it, 5 alternating pairs of `--decoders=kv_cache`:
+batch 8, 6,831-7,225 tokens/s (median 6,940) against 5,601-6,975 (6,204); `--batch_size=1`,
+3,221-3,467 (3,331) against 2,566-2,884 (2,793). As batched dots over (B, H), the attention of
+a step at batch 8 took about 0.4 ms of its 1.2-1.3 ms (thunk times of `jax.profiler.trace`
+around one `generate` call at this shape): 32 tiny [1, 64] x [64, S] products per layer.
 At 1024 total tokens (`--batch_size=1 --prompt_len=16 --new_tokens=1008 --repeats=3`),
 `generate` ran at 1,040 tokens/s and `generate_no_cache` at 8.0: 130x (median 0.97 s vs 126.2 s;
 compile 3.6 s, caches of 352, 688 and 1023 slots).
 
-What made it fast (JAX profiler; details in the commit messages): one `lax.while_loop` in one
+What made it fast (JAX profiler traces on the 2-core CPU, 2026-11-24 unless dated; details in
+the commit messages and the project's closing notes): one `lax.while_loop` in one
 jitted program, the prompt prefilled in one pass; a head-major cache (a `[B, S, H, K]` one was
 transposed whole at every step: 4-8x slower attention), keys stored `[B, H, K, S]`; cache writes as
 one in-place `dynamic_update_slice` at a slot shared by the batch; greedy decoding skips the
@@ -52,10 +54,17 @@ sampling branch (`lax.cond`; the top-k/top-p sort cost 0.45 ms a step); launch.p
 (Eigen dots over YNNPACK fusions, about 1.5x at batch 8); the cache grows in phases (a decode step
 took 0.8-0.9 ms with 64 slots, 1.4-2.1 ms with 255); one random key per step split before the loop
 (threefry is a small rolled loop on CPU). What remains is mostly arithmetic: the 17 weight dots of
-a batch-8 step (50 MFLOP) took 0.68-0.88 ms in three such traces, 55-75 GFLOP/s on one core. On an
-H100 (JAX 0.11.2, before the cache grew in phases): 53,200 generated tokens/s, compile 4.3 s; on an
-H100 on 2026-11-26 (`scripts/gpu_checks.sh`, one run, cache phases of 96, 176, 255 slots): 54,062
-tokens/s, compile 6.1 s, and no cache 17,551 (3.1x).
+a batch-8 step (50 MFLOP) took 0.68-0.88 ms in three such traces (2026-11-26), 55-75 GFLOP/s on
+one core. The second core did not help: two independent half-batch chains in one program took as
+long as one chain of twice the batch (2026-11-24), and in alternating runs of this benchmark on
+2026-11-26 neither the batch `shard_map`ped over two forced CPU devices, nor
+`--xla_cpu_multi_thread_eigen=true`, nor `--xla_cpu_enable_concurrency_optimized_scheduler=true`
+was faster (YNNPACK dot fusions were 20-30% slower); these probes' scripts are not in the
+repository and their tokens/s were not recorded. On an H100 (2026-11-24, `python -m
+benchmarks.sampling`, one run; JAX 0.11.2, before the cache grew in phases): 53,200 generated
+tokens/s, compile 4.3 s; on an H100 on 2026-11-26 (`scripts/gpu_checks.sh`, which runs `python -m
+benchmarks.sampling --dtype=float32 --decoders=kv_cache,no_cache`; one run, cache phases of 96,
+176, 255 slots): 54,062 tokens/s, compile 6.1 s, and no cache 17,551 (3.1x).
 
 `--dtype=bfloat16` (bf16 parameters and compute) against float32, alternating runs on the 2-core
 CPU (2026-11-26, `--decoders=kv_cache`, default shape): float32 3,879 and 3,932 tokens/s,

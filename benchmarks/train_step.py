@@ -11,10 +11,12 @@ TFLOP/s): teacher forcing at length 256: 5.50 s a step, 745 tokens/s, MFU 77.6%;
 1.31 s, 783 tokens/s, 76.9%; sequential (free-running, KV cache, `lax.scan`) at length 64: 6.45 s,
 159 tokens/s, 15.6%, so teacher forcing trains 4.9x the tokens/s (compile 5.3 s / 7.4 s). The two
 objectives do the same FLOPs; on two cores the parallel pass only wins by using them better. On an
-H100 (JAX 0.11.2, XLA's default TF32 matmuls): teacher forcing at length 256 takes 12.5 ms (47% of
-the 85.5 TFLOP/s a 2048² fp32 matmul reached); at length 64 teacher forcing 5.0 ms vs sequential
-69.3 ms (14.0x). Again on an H100 on 2026-11-26 (`scripts/gpu_checks.sh`, one run, peak 112.2
-TFLOP/s): 8.7 ms at length 256 (MFU 52%); at length 64 4.6 ms vs sequential 67.7 ms (14.8x).
+H100 (2026-11-24, `python -m benchmarks.train_step`, one run; JAX 0.11.2, XLA's default TF32
+matmuls): teacher forcing at length 256 takes 12.5 ms (47% of the 85.5 TFLOP/s a 2048² fp32 matmul
+reached); at length 64 teacher forcing 5.0 ms vs sequential 69.3 ms (14.0x). Again on an H100 on
+2026-11-26 (`scripts/gpu_checks.sh`, which runs `python -m benchmarks.train_step --dtype=float32`;
+one run, peak 112.2 TFLOP/s): 8.7 ms at length 256 (MFU 52%); at length 64 4.6 ms vs sequential
+67.7 ms (14.8x).
 """
 
 import launch

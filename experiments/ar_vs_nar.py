@@ -32,9 +32,9 @@ takes 195 ms, K=1 96 ms and K=4 342 ms: refinement pays only at small batch (Hel
 Timings vary by ~30% with machine load.
 
 Earlier (2026-11-24, before this experiment moved onto the shared evaluation): sort K=4 99.6%
-(trained without launch.py's XLA CPU flags); on an H100 the whole experiment gave reverse 100%
-for AR and every K, sort AR 98.4%, with K=4 2.9-10x faster than AR at batch 1 (training 56 s,
-evaluation 3.3 min).
+(trained without launch.py's XLA CPU flags); on an H100 (the two commands above, JAX 0.11.2) the
+whole experiment gave reverse 100% for AR and every K, sort AR 98.4%, with K=4 2.9-10x faster than
+AR at batch 1 (training 56 s, evaluation 3.3 min).
 """
 
 import ml_collections
@@ -89,7 +89,8 @@ def get_config() -> ml_collections.ConfigDict:
             "eval": {"nar": {"ar_variant": f"{task}_ar"}},
         }
     # The small AR draft for speculative decoding of reverse_ar (benchmarks.decoders): half the
-    # width, a quarter of the weights (1 layer of width 32 reached only 0.95 nats here).
+    # width, a quarter of the weights (1 layer of width 32 reached only 0.95 nats here: a trial
+    # on the 2-core CPU, 2026-11-26, commit 030bc47; its command was not recorded).
     config.variants.reverse_draft = {
         "data": {"task": "reverse"},
         "model": {"attention_mask_kind": "causal", "d_model": 64, "d_ff": 256},

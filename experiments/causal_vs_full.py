@@ -12,7 +12,8 @@ Expected (estimated from the demo, not yet measured at this size): perturbation 
 for causal and prefix in every seed, > 1 for full; future share 0% vs ~30-50%; full's teacher-
 forced loss < 0.01 on every task while its honest loss stays > 1 nat; causal and prefix greedy
 exact match ~100% on copy and reverse, lower on sort; full (honest decode) far below. Run time on 2
-CPU cores: about 1 min per variant x seed (27 runs, ~30 min of training) and ~10 min of evaluation.
+CPU cores, also an estimate: about 1 min per variant x seed (27 runs, ~30 min of training) and ~10
+min of evaluation.
 """
 
 import ml_collections

@@ -16,10 +16,24 @@ exactly 0.0 for causal and prefix, 25.4 and 23.6 for full; full's teacher-forced
 8.3e-08 (below causal's 7.8e-05 and 2.3e-05) but its honest loss 9.00 and 8.91 (token-weighted);
 causal and prefix greedy exact match 100% on copy and reverse, full (honest decode) 0.0% and 3.1%;
 the cache 6.3x faster than no cache at 64 tokens, 77.4x at 512 (batch 1); teacher forcing 6.4x
-the training tokens/s of sequential (free-running, KV-cached) training at length 64. Earlier runs
-(2026-11-24, same machine type) gave 3.8-8x for that last ratio: the FLOPs are the same and a
-2-core CPU has little parallelism for the one-pass version to exploit; on an H100 it was 14x, with
-75 s of training and 99 s of evaluation.
+the training tokens/s of sequential (free-running, KV-cached) training at length 64.
+The README's demo table also gives figures this run's record lacks. Prefix's loss (teacher-forced
+= honest) 9.8e-05 on copy and 4.6e-06 on reverse, and full's naive-cache exact match 0.0% and
+3.1%, are from that table as commit cc0e87e wrote it from this run; 4.6e-06 and the naive-cache
+figures already stood in the 2026-11-24 table (before losses were token-weighted), so they may be
+that run's. The future share of full's dependency map, 51.4% on copy and 53.2% on reverse (0.0%
+for causal and prefix), is from the fresh-clone `make demo` of 2026-11-24 (same machine type,
+1200 steps; 3 min 34 s, evaluation 79 s; commit 958ac96), which gave the same leakage (25.4,
+23.6); the 2026-11-26 run's shares were not recorded.
+Teacher forcing vs sequential at length 64: earlier fresh-clone `make demo` runs (2026-11-24, same
+machine type) gave 3.8x and 5.7x; the "8x" once quoted beside them has no recorded run. The FLOPs
+are the same and a 2-core CPU has little parallelism for the one-pass version to exploit. On an
+H100 (2026-11-24, JAX 0.11.2, the two commands above): 75 s of training and 99 s of evaluation,
+the same verdicts (leakage 0.0 and 100% exact match for causal and prefix, full 0% and 3.1%); at
+the demo's shape and batch 32, `evaluation.speed.training_speed` timed teacher forcing at 1.07 ms
+a step against sequential's 15.11 ms (14.1x; 9.4x at batch 8); that demo report showed the cache
+only 1.0-1.4x faster than no cache up to 512 tokens, as a 2-layer, d_model 64 model is bound by
+kernel launches (44 per decode step) either way.
 
 The same demo in bf16 (`--config.model.dtype=bfloat16`: bf16 compute, fp32 params, optimizer
 state, logits and softmax; 2026-11-26, same machine; evaluation 80 s) gave the same verdicts.
@@ -52,7 +66,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.train.update(
         batch_size=32,
         # 800 steps left causal_copy at 98.4% exact match on an H100 (TF32 matmuls change the
-        # trajectory); at 1200 every causal and prefix variant reached 100% there and on CPU.
+        # trajectory); at 1200 every causal and prefix variant reached 100% there and on the
+        # 2-core CPU (the demo's two commands, 2026-11-24).
         num_steps=1200,
         learning_rate=3e-3,
         warmup_steps=50,

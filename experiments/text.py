@@ -16,16 +16,17 @@ Command:
   python train.py --config=experiments/text.py --workdir=runs/text
   python eval.py --workdir=runs/text
 
-Measured 2026-11-26 on the 2-core CPU, seed 0, by the two commands above: training 13 min 24 s
-for both variants (1000 steps each), evaluation 8 min 19 s (6 min of it timing the no-cache
-sampler at batch 64 and 256 tokens). 64 held-out verses, nats per byte: causal teacher-forced =
-honest = 1.32, perturbation leakage exactly 0.0; full teacher-forced 0.0085 but honest 9.50,
-perturbation 22.7, 55% of its dependency map above the diagonal. The full model's loss on uniform
-random bytes, 8.45, is above ln(256) = 5.55 here, so that test does not show this leak; the
-honest loss does. The KV cache is 9.0x faster than no cache at 64 tokens and 40.3x at 256 (batch
-1); teacher forcing trains 6.0x the tokens/s of sequential training at length 64. The `draft`
-variant (`--variant=draft`, added after those runs) trained in 56 s to a held-out loss of 1.64
-nats per byte; benchmarks/decoders.py times speculative decoding with it.
+Measured 2026-11-26 on the 2-core CPU, seed 0, by the two commands above: training 13 min 24 s for
+both variants (1000 steps each), evaluation 8 min 19 s (6 min of it timing the no-cache sampler at
+batch 64 and 256 tokens). 64 held-out verses, nats per byte: causal teacher-forced = honest = 1.32,
+perturbation leakage exactly 0.0; full teacher-forced 0.0085 but honest 9.50, perturbation 22.7, 55%
+of its dependency map above the diagonal. The full model's loss on uniform random bytes, 8.45, is
+above ln(256) = 5.55 here, so that test does not show this leak; the honest loss does. The KV cache
+is 9.0x faster than no cache at 64 tokens and 40.3x at 256 (batch 1); teacher forcing trains 6.0x
+the tokens/s of sequential training at length 64. The `draft` variant (added after those runs;
+`python train.py --config=experiments/text.py --workdir=runs/text --variant=draft`, 2026-11-26, same
+machine) trained in 56 s to a held-out loss of 1.64 nats per byte; benchmarks/decoders.py times
+speculative decoding with it.
 """
 
 import ml_collections

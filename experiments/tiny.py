@@ -9,7 +9,8 @@ Command:
 
 Expected: the train loss falls from ~3.0 (ln 21 is 3.04) to ~1.45 (causal) and ~1.15 (full, which
 sees the token it predicts) by step 40; eval loss ~1.4 and ~1.05. Run time: 10-30 s per variant
-on 2 CPU cores, almost all of it compilation.
+on 2 CPU cores, almost all of it compilation. These are approximate: read off runs of the first
+command on the 2-core CPU on 2026-11-24 (commits 010ed30 and 4c93fa7), whose logs were not kept.
 """
 
 import ml_collections

@@ -10,7 +10,8 @@ training, Qian et al. 2021, on raw and on distilled data). Outputs are scored co
 (tokens of both alphabets) / wrong; exact match against the reference (about 50% for every
 always-correct decoder) is no measure here: the reference picks one alphabet at random.
 
-Command (the distilled variants refuse to start, naming distill.py, until its folder exists):
+Command (the distilled variants refuse to start, naming distill.py, until its folder exists; run
+times measured 2026-11-26 on the 2-core CPU, when the variants lived in experiments/ar_vs_nar.py):
   python train.py --config=experiments/two_alphabets.py --workdir=runs/two_alphabets \
       --variant=ar                                                     # the teacher, 1 min 10 s
   python distill.py --teacher=runs/two_alphabets/ar/seed_0 \
