@@ -1,7 +1,8 @@
 """Prepares TFDS datasets once, in the array_record format data/ reads.
 
 The Bible corpus (data/bible.py) is prepared offline and without TensorFlow, from Debian's SWORD
-modules (about 5 s a config; a progress bar counts the verses read):
+modules (about 5 s a config: bible/en-es took 4.99 s on the 2-core CPU, 2026-11-26; a progress bar
+counts the verses read):
 
     sudo apt-get install sword-text-web sword-text-sparv sword-text-kjv
     python scripts/prepare_data.py --name=bible/en-es --name=bible/kjv-web
