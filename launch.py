@@ -5,6 +5,7 @@ Call `configure_xla_cpu` before anything runs a JAX computation: XLA reads XLA_F
 the backend starts (importing JAX does not start it). Flags the user already set win.
 """
 
+import linecache
 import os
 import sys
 from collections.abc import Callable
@@ -17,9 +18,12 @@ from absl import app, flags, logging
 # threads costs more than it saves. Both only affect the CPU backend.
 CPU_XLA_FLAGS = ("--xla_cpu_experimental_ynn_fusion_type=", "--xla_cpu_multi_thread_eigen=false")
 
-# What a user can cause: bad values (ValueError, KeyError, TypeError), missing or unwritable
-# files and full disks (OSError), a diverged run (FloatingPointError).
-USER_ERRORS = (ValueError, KeyError, TypeError, OSError, FloatingPointError)
+# What a user can cause: missing or unwritable files and full disks (OSError, from wherever it
+# is raised), and what this project's own checks raise (`is_user_error`): bad values
+# (ValueError, KeyError, TypeError) and a diverged run (FloatingPointError).
+ENVIRONMENT_ERRORS = (OSError,)
+CHECK_ERRORS = (ValueError, KeyError, TypeError, FloatingPointError)
+REPO = os.path.dirname(os.path.abspath(__file__))
 
 _VERBOSE = flags.DEFINE_bool(
     "verbose", False, "On an error, show the full traceback (for bug reports), not one line."
@@ -64,6 +68,26 @@ def message_of(error: BaseException) -> str:
     return line or type(error).__name__
 
 
+def is_user_error(error: BaseException) -> bool:
+    """Whether `error` is the user's to fix (one line) rather than a bug (a traceback).
+
+    An OSError is always the user's (a missing file, a read-only folder, a full disk). A
+    CHECK_ERRORS instance is the user's only when a `raise` statement of this project raised
+    it: one of our checks, whose message says what to do. The same types raised anywhere else
+    (`d["metrics"]` on a damaged file, numpy, a library) are bugs, or checks still missing.
+    """
+    if isinstance(error, ENVIRONMENT_ERRORS):
+        return True
+    if not isinstance(error, CHECK_ERRORS) or error.__traceback__ is None:
+        return False
+    tb = error.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    filename = os.path.abspath(tb.tb_frame.f_code.co_filename)
+    ours = filename.startswith(REPO + os.sep) and os.sep + "site-packages" + os.sep not in filename
+    return ours and linecache.getline(filename, tb.tb_lineno).lstrip().startswith("raise")
+
+
 def _verbose_requested() -> bool:
     """--verbose from argv itself: the flags may be what failed to parse."""
     return any(arg in ("--verbose", "--verbose=true", "--verbose=True") for arg in sys.argv[1:])
@@ -84,11 +108,10 @@ def _fail(program: str, text: str, code: int) -> None:
 
 
 def run(main: Callable[[list[str]], None]) -> None:
-    """`absl.app.run(main)`, where a bad command line (a mistyped flag or config key, a missing or
-    broken config file, an out-of-range value, a stray argument) ends in one line and exit code
-    2, a user error
-    raised by `main` (USER_ERRORS) in one line and exit code 1, and Ctrl-C in exit code 130.
-    With --verbose, errors keep their traceback.
+    """`absl.app.run(main)`, where a bad command line (a mistyped flag or config key, a stray
+    argument, a flag's value out of its bounds) ends in one line and exit code 2, a user error
+    raised by `main` (`is_user_error`) in one line and exit code 1, and Ctrl-C in exit code 130.
+    Anything else is a bug and keeps its traceback; with --verbose, every error does.
     """
     program = os.path.relpath(sys.argv[0]) if sys.argv[0] else "python"
 
@@ -111,8 +134,8 @@ def run(main: Callable[[list[str]], None]) -> None:
             main(argv)
         except app.UsageError as error:
             _fail(program, f"bad command line: {message_of(error)}", 2)
-        except USER_ERRORS as error:
-            if _VERBOSE.value:
+        except Exception as error:
+            if _VERBOSE.value or not is_user_error(error):
                 raise
             _fail(program, message_of(error), 1)
         except KeyboardInterrupt:

@@ -1,5 +1,6 @@
 """launch.py: errors as one line, and the persistent compilation cache of the entry points."""
 
+import json
 import os
 import subprocess
 import sys
@@ -41,3 +42,38 @@ def test_entry_points_keep_compiled_programs_on_disk_unless_told_not_to(tmp_path
         assert result.returncode == 0, result.stderr[-2000:]
     assert len(_cache_files(tmp_path / "on")) >= 2  # generate and mask_predict, at least.
     assert _cache_files(tmp_path / "off") == []
+
+
+def _raised(action) -> BaseException:
+    try:
+        action()
+    except BaseException as error:
+        return error
+    raise AssertionError("nothing raised")
+
+
+def _our_check():
+    raise ValueError("train.learning_rate=-1 must be > 0")
+
+
+def test_only_our_checks_and_the_environment_make_one_line_errors():
+    assert launch.is_user_error(_raised(_our_check))
+    assert launch.is_user_error(_raised(lambda: open("/nonexistent/file")))  # OSError: always.
+    # The same types raised by a bug, or by a library on a file nobody checked: a traceback.
+    assert not launch.is_user_error(_raised(lambda: {}["metrics"]))
+    results = ["a list where a dict was expected"]
+    assert not launch.is_user_error(_raised(lambda: results["variants"]))
+    assert not launch.is_user_error(_raised(lambda: int("x")))
+    assert not launch.is_user_error(_raised(lambda: json.loads("{")))
+    assert not launch.is_user_error(_raised(lambda: None.metrics))
+
+
+@pytest.mark.slow
+def test_a_bug_in_main_keeps_its_traceback():
+    program = "import launch\ndef main(argv):\n    {}['metrics']\nlaunch.run(main)\n"
+    result = subprocess.run(
+        [sys.executable, "-c", program, "--nocompilation_cache"], cwd=REPO, capture_output=True,
+        text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr and "KeyError: 'metrics'" in result.stderr
