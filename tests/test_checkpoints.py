@@ -1,7 +1,9 @@
 """training/checkpoints.py: starting a run folder (refused, resumed, overwritten), and restoring
 past a damaged checkpoint."""
 
+import asyncio
 import os
+import types
 
 import jax
 import ml_collections
@@ -78,3 +80,42 @@ def test_restore_falls_back_past_a_damaged_checkpoint_with_a_warning(tmp_path, c
     expected = jax.tree.leaves(jax.tree.map(lambda x: x * 10, params))
     for leaf, want in zip(jax.tree.leaves(model), expected, strict=True):
         np.testing.assert_array_equal(np.asarray(leaf), np.asarray(want))
+
+
+def test_only_the_stray_errors_of_a_failed_restore_are_dropped():
+    """TensorStore's late callback on the loop Orbax closed (and only it) is dropped."""
+    loop = asyncio.new_event_loop()
+    loop.close()
+    try:
+        loop.call_soon_threadsafe(print)
+    except RuntimeError as error:
+        late = error
+    stray = types.SimpleNamespace(exc_value=late, exc_traceback=late.__traceback__, object=None)
+    other = RuntimeError("Event loop is closed")  # Raised elsewhere: not TensorStore's callback.
+    unrelated = types.SimpleNamespace(exc_value=other, exc_traceback=None, object=None)
+    assert checkpoints._is_stray_async_error(stray)
+    assert not checkpoints._is_stray_async_error(unrelated)
+
+
+def test_a_trained_run_whose_checkpoints_were_deleted_still_refuses_another_config(tmp_path):
+    run_dir = str(tmp_path / "run")
+    config = _config()
+    checkpoints.prepare_run_dir(run_dir, config, "new")
+    (tmp_path / "run" / "metrics.jsonl").write_text('{"step": 10, "split": "train"}\n')
+    changed = ml_collections.ConfigDict(config.to_dict())
+    changed.model.d_model = 64
+    with pytest.raises(ValueError, match=r"model\.d_model: 32 -> 64"):
+        checkpoints.plan_start(run_dir, changed, overwrite=False)
+    assert checkpoints.plan_start(run_dir, changed, overwrite=True) == "overwrite"
+    assert checkpoints.plan_start(run_dir, config, overwrite=False) == "resume"
+
+
+def test_a_damaged_config_json_is_named_and_overwrite_replaces_it(tmp_path):
+    run_dir = str(tmp_path / "run")
+    config = _config()
+    checkpoints.prepare_run_dir(run_dir, config, "new")
+    _save_steps(run_dir, config, [5])
+    (tmp_path / "run" / "config.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="config.json is damaged .*--overwrite"):
+        checkpoints.plan_start(run_dir, config, overwrite=False)
+    assert checkpoints.plan_start(run_dir, config, overwrite=True) == "overwrite"

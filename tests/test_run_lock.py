@@ -30,10 +30,12 @@ def test_the_lock_of_a_dead_process_is_taken_over(tmp_path, capsys):
     assert "taking over the lock" in capsys.readouterr().err
 
 
-def test_a_half_written_lock_is_stale(tmp_path):
+def test_a_half_written_lock_is_stale(tmp_path, capsys):
     (tmp_path / ".lock").write_text("{")  # Its writer died between creating and writing it.
     with run_lock.hold(str(tmp_path)):
         pass
+    note = capsys.readouterr().err
+    assert "died while writing it" in note and "None" not in note, note
 
 
 def test_a_lock_held_on_another_host_is_never_taken(tmp_path):

@@ -5,7 +5,11 @@ A checkpoint at step s holds the state after s updates: items "params" (the mode
 (seed, step), restoring these three is all an exact resume needs.
 """
 
+import asyncio.base_events
+import contextlib
+import errno
 import json
+import logging
 import os
 import shutil
 import sys
@@ -59,25 +63,33 @@ def config_differences(old: dict, new: dict) -> list[str]:
 def plan_start(run_dir: str, run_config: RunPlan, overwrite: bool) -> str:
     """What starting this run will do, decided before anything is written.
 
-    "new": no checkpoint yet (a fresh folder, or a start that failed before its first save: its
-    config.json is replaced); "resume": the saved config matches; "overwrite": it differs and
-    `overwrite` wipes the folder. A trained run whose config differs is refused with a
-    ValueError naming each changed key. Reads only.
+    "new": nothing trained yet (a fresh folder, or a start that failed before it logged or saved
+    anything: its config.json is replaced); "resume": the saved config matches; "overwrite": it
+    differs and `overwrite` wipes the folder. A trained run (checkpoints, or metrics.jsonl
+    beside its config.json) whose config differs is refused with a ValueError naming each
+    changed key. Reads only.
     """
     if os.path.exists(run_dir) and not os.path.isdir(run_dir):
         raise NotADirectoryError(f"{run_dir} is a file, not a run folder.")
-    if not run_folder.checkpoint_steps(run_dir):
-        return "new"
     config_path = run_folder.config_path(run_dir)
+    if not run_folder.checkpoint_steps(run_dir) and not (
+        # Trained once (its checkpoints deleted since): its metrics are still there to lose.
+        os.path.exists(config_path) and os.path.exists(run_folder.metrics_path(run_dir))
+    ):
+        return "new"
     if not os.path.exists(config_path):
         raise FileNotFoundError(
             f"{run_dir} has checkpoints but no {run_folder.CONFIG_FILE}; pass --overwrite to wipe "
             "it, or choose another --workdir."
         )
     # A JSON round trip turns tuples into lists, as in the saved file.
-    differences = config_differences(
-        run_folder.read_json(config_path), json.loads(json.dumps(run_config.to_dict()))
-    )
+    try:
+        saved = run_folder.read_json(config_path, "pass --overwrite to wipe this run")
+    except ValueError:
+        if overwrite:
+            return "overwrite"
+        raise
+    differences = config_differences(saved, json.loads(json.dumps(run_config.to_dict())))
     if not differences:
         return "resume"
     if overwrite:
@@ -108,6 +120,8 @@ def write_text_atomically(path: str, text: str) -> None:
 
 def make_manager(run_dir: str, keep: int) -> ocp.CheckpointManager:
     """An async Orbax manager over <run_dir>/checkpoints keeping the `keep` latest steps."""
+    _quiet_late_read_callbacks()
+    _quiet_background_save_errors()
     options = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=True)
     return ocp.CheckpointManager(run_folder.checkpoint_dir(run_dir), options=options)
 
@@ -115,17 +129,141 @@ def make_manager(run_dir: str, keep: int) -> ocp.CheckpointManager:
 def save(
     manager: ocp.CheckpointManager, step: int, params: nnx.State, opt_state: optax.OptState
 ) -> None:
-    """Starts an async save of the state after `step` updates (no-op if that step exists)."""
+    """Starts an async save of the state after `step` updates (no-op if that step exists).
+
+    Orbax first waits for the previous save: if that one failed, its error is raised here, as
+    `SaveFailedError`."""
     if manager.latest_step() == step:
         return
-    manager.save(
-        step,
-        args=ocp.args.Composite(
-            params=ocp.args.StandardSave(params),
-            opt_state=ocp.args.StandardSave(opt_state),
-            meta=ocp.args.JsonSave({"step": step}),
-        ),
-    )
+    with _save_errors(manager):
+        manager.save(
+            step,
+            args=ocp.args.Composite(
+                params=ocp.args.StandardSave(params),
+                opt_state=ocp.args.StandardSave(opt_state),
+                meta=ocp.args.JsonSave({"step": step}),
+            ),
+        )
+
+
+def wait(manager: ocp.CheckpointManager) -> None:
+    """Waits for the save in flight; SaveFailedError (one line) if it failed."""
+    with _save_errors(manager):
+        manager.wait_until_finished()
+
+
+def close(manager: ocp.CheckpointManager) -> None:
+    """Waits for the save in flight, then closes the manager; SaveFailedError if it failed."""
+    try:
+        wait(manager)
+    finally:
+        with contextlib.suppress(Exception):  # Its only failure is the one `wait` reported.
+            manager.close()
+
+
+class SaveFailedError(OSError):
+    """A checkpoint could not be written (a full disk, a folder made read-only, quota)."""
+
+
+@contextlib.contextmanager
+def _save_errors(manager: ocp.CheckpointManager):
+    """Turns the error of a failed background save (Orbax re-raises it in the main thread, as
+    an OSError or a TensorStore ValueError) into one SaveFailedError that says what to do."""
+    try:
+        yield
+    except Exception as error:
+        if isinstance(error, SaveFailedError):
+            raise
+        kept = manager.all_steps()
+        raise SaveFailedError(
+            f"Saving a checkpoint in {manager.directory} failed: {_save_failure(error)}. Free "
+            "disk space (or make the folder writable), then rerun the same command: it resumes "
+            + (f"from step {max(kept)}, its newest checkpoint." if kept else "from the start.")
+        ) from error
+
+
+def _save_failure(error: Exception) -> str:
+    """What went wrong, in a few words: TensorStore's messages run to 500 characters."""
+    text = " ".join(str(error).split())
+    if getattr(error, "errno", None) == errno.ENOSPC or "RESOURCE_EXHAUSTED" in text:
+        return "no space left on the device"
+    if isinstance(error, PermissionError) or "PERMISSION_DENIED" in text:
+        return "permission denied"
+    return f"{type(error).__name__}: {text[:200]}"
+
+
+# Orbax logs the failure of a background save, with its traceback, from each thread it passes
+# through (below), then re-raises it in the main thread, where `_save_errors` reports it in one
+# line: these logs repeat that error. (module file, function) of each.
+_BACKGROUND_SAVE_LOGS = {
+    ("future.py", "run"),  # _SignalingThread.run() raised an exception.
+    ("async_checkpointer.py", "_thread_func"),  # Failed to run ... Handler Commit operations.
+    ("checkpoint_manager.py", "wait_until_finished"),  # Save Finalize thread failed.
+}
+
+
+def _is_background_save_log(record: logging.LogRecord) -> bool:
+    """Whether a log record is Orbax's report of a failed background save, or asyncio's of an
+    Orbax write task whose error Orbax already re-raised (at exit: "never retrieved")."""
+    if record.levelno < logging.ERROR:
+        return False
+    if record.name == "asyncio":
+        text = record.getMessage()  # Names the task's Orbax coroutine, or its tmp folder.
+        orbax = (f"{os.sep}orbax{os.sep}checkpoint{os.sep}", ".orbax-checkpoint-tmp")
+        return "exception was never retrieved" in text and any(o in text for o in orbax)
+    where = (os.path.basename(record.pathname), record.funcName)
+    return f"{os.sep}orbax{os.sep}" in record.pathname and where in _BACKGROUND_SAVE_LOGS
+
+
+class _DropBackgroundSaveLogs(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _is_background_save_log(record)
+
+
+def _quiet_background_save_errors() -> None:
+    """Filters those records out of absl's and asyncio's loggers (once per process)."""
+    for logger in (logging.getLogger("absl"), logging.getLogger("asyncio")):
+        if not any(isinstance(f, _DropBackgroundSaveLogs) for f in logger.filters):
+            logger.addFilter(_DropBackgroundSaveLogs())
+
+
+def _is_stray_async_error(unraisable) -> bool:
+    """Whether an unraisable exception is one of the two that a failed Orbax restore or save
+    leaves behind (see `_quiet_late_read_callbacks`)."""
+    error, tb = unraisable.exc_value, unraisable.exc_traceback
+    code = getattr(unraisable.object, "cr_code", None)
+    if code is not None and f"{os.sep}orbax{os.sep}" in code.co_filename:
+        return True  # A coroutine of a failed save, never finished, closed at exit.
+    if not (isinstance(error, RuntimeError) and str(error) == "Event loop is closed"):
+        return False
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_code.co_filename == asyncio.base_events.__file__
+
+
+def _quiet_late_read_callbacks() -> None:
+    """Drops the stray tracebacks of a failed restore or save, and only those.
+
+    Orbax runs a restore (or a save's writes) in a fresh asyncio loop (asyncio_utils.run_sync),
+    with every array's TensorStore read or write in flight at once. When one fails, Orbax's
+    coroutine raises and Orbax closes that loop while TensorStore's threads still have the
+    others in flight; as each one finishes, TensorStore calls `loop.call_soon_threadsafe` on
+    the closed loop, which raises RuntimeError("Event loop is closed"), and Python prints it
+    through sys.unraisablehook: one traceback per array. A failed save also leaves Orbax
+    coroutines unfinished, which Python closes at exit with a traceback each. Nothing waits
+    for any of them (the failure itself is reported), so they are dropped; every other
+    unraisable exception still reaches the previous hook.
+    """
+    previous = sys.unraisablehook
+    if getattr(previous, "drops_stray_async_errors", False):
+        return
+
+    def hook(unraisable) -> None:
+        if not _is_stray_async_error(unraisable):
+            previous(unraisable)
+
+    hook.drops_stray_async_errors = True
+    sys.unraisablehook = hook
 
 
 def _restore_newest_readable(manager: ocp.CheckpointManager, args_for_step, damaged: list):
@@ -134,6 +272,7 @@ def _restore_newest_readable(manager: ocp.CheckpointManager, args_for_step, dama
     A checkpoint that fails to load (a truncated file, a crash mid-write) is skipped with a
     one-line warning naming its step, added to `damaged`, and the next older one is tried.
     """
+    _quiet_late_read_callbacks()  # Before: they can arrive as soon as the restore fails.
     for step in sorted(manager.all_steps(), reverse=True):
         try:
             return step, manager.restore(step, args=args_for_step(step))

@@ -183,9 +183,8 @@ def train_variant(run_plan: RunPlan, workdir: str, start: str) -> RunResult:
         result = _train_steps(run, params, opt_state, bar)
     finally:
         bar.close()
-        run.manager.wait_until_finished()
-        run.manager.close()
         run.writer.close()
+        checkpoints.close(run.manager)
     run.say(
         f"[{run.name}] done at step {result.step}: checkpoints in "
         f"{run_folder.checkpoint_dir(run.run_dir)}; metrics in "
@@ -234,7 +233,7 @@ def _train_steps(run: _Run, params, opt_state, bar) -> RunResult:
         if do_save:
             checkpoints.save(run.manager, step, params, opt_state)
         if stopped_by:
-            run.manager.wait_until_finished()
+            checkpoints.wait(run.manager)
             run.say(
                 f"[{run.name}] {stopped_by}: saved step {step}; rerun the same command to resume."
             )
@@ -287,7 +286,7 @@ def _checked_rows(pending: list, manager, run_dir: str) -> list[dict[str, float]
     rows = [{key: float(v) for key, v in row.items()} for row in values]
     bad = metrics_lib.first_non_finite(rows, CHECKED_KEYS)
     if bad is not None:
-        manager.wait_until_finished()
+        checkpoints.wait(manager)
         kept = manager.latest_step()
         raise FloatingPointError(
             f"Non-finite training metrics at step {pending[bad][0]} ("
@@ -318,6 +317,7 @@ def plan_experiment(
     devices, and each run folder against its saved config. Reads only."""
     run_lock.check_free(workdir)
     run_folder.check_writable(workdir)
+    run_folder.check_experiment(workdir, config.name)
     plans = []
     for name in names:
         for seed in config.seeds:

@@ -43,6 +43,8 @@ def _stale(holder: dict) -> bool:
 
 
 def _describe(holder: dict) -> str:
+    if not all(holder.get(key) for key in ("pid", "host")):
+        return "a process that died while writing it (the lock file is unreadable)"
     return (
         f"pid {holder.get('pid')} on {holder.get('host')} since {holder.get('started')} "
         f"({holder.get('command')})"
@@ -76,8 +78,8 @@ def _take(path: str, me: dict) -> None:
             holder = _holder(path)
             if not _stale(holder):
                 raise _in_use(path, holder) from None
-            print(f"note: taking over the lock of {_describe(holder)}, which is no longer "
-                  "running.", file=sys.stderr)  # fmt: skip
+            print(f"note: taking over the lock {path} of {_describe(holder)}; that process "
+                  "is no longer running.", file=sys.stderr)  # fmt: skip
             with contextlib.suppress(FileNotFoundError):
                 os.remove(path)
             continue
