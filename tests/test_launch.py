@@ -58,7 +58,7 @@ def _our_check():
 
 def test_only_our_checks_and_the_environment_make_one_line_errors():
     assert launch.is_user_error(_raised(_our_check))
-    assert launch.is_user_error(_raised(lambda: open("/nonexistent/file")))  # OSError: always.
+    assert launch.is_user_error(_raised(lambda: os.stat("/nonexistent/file")))  # OSError: always.
     # The same types raised by a bug, or by a library on a file nobody checked: a traceback.
     assert not launch.is_user_error(_raised(lambda: {}["metrics"]))
     results = ["a list where a dict was expected"]

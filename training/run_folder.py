@@ -100,16 +100,37 @@ def read_experiment(workdir: str) -> dict | None:
     path = experiment_path(workdir)
     if not os.path.exists(path):
         return None
-    return read_json(path)
+    return read_json(path, "restore it, or delete it: train.py rewrites it")
 
 
-def read_json(path: str) -> dict:
-    """A JSON file of the run folder; a ValueError names the file if it is damaged."""
+def read_json(path: str, fix: str = "restore it, or delete it and retrain") -> dict:
+    """A JSON object file of the run folder; a ValueError names the file and says how to `fix`
+    it when it is damaged (not JSON, or not an object)."""
     with open(path) as f:
         try:
-            return json.load(f)
+            content = json.load(f)
         except ValueError as error:
-            raise ValueError(f"{path} is damaged (not valid JSON: {error}).") from None
+            raise ValueError(f"{path} is damaged (not valid JSON: {error}); {fix}.") from None
+    if not isinstance(content, dict):
+        raise ValueError(
+            f"{path} is damaged (a JSON {type(content).__name__}, not an object); {fix}."
+        )
+    return content
+
+
+def check_experiment(workdir: str, name: str) -> None:
+    """Refuses a workdir whose experiment.json is another experiment's (`name` is config.name):
+    training into it would replace that file and mix two experiments in one report."""
+    saved = read_experiment(workdir)
+    if saved is None:
+        return
+    if saved.get("name") != name:
+        raise ValueError(
+            f"--workdir={workdir} holds the experiment {saved.get('name')!r} "
+            f"({experiment_path(workdir)}), not {name!r}: train {name!r} into another "
+            "--workdir (--overwrite does not replace another experiment; delete that folder "
+            "first if you mean to)."
+        )
 
 
 def seed_runs(variant_dir: str) -> list[tuple[int, str]]:
