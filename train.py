@@ -5,7 +5,7 @@ config, and a key that does not exist fails at once; --overwrite wipes the run f
 config differs, after every check has passed. Rerunning the same command resumes from the
 latest checkpoints. SIGTERM or Ctrl-C saves, then stops; a second Ctrl-C stops at once. Every
 error ends in one line (--verbose shows the traceback). Several processes (multi-host): see
-training/mesh.py:initialize_distributed and docs/training.md.
+training/processes.py:initialize_distributed and docs/training.md.
 """
 
 import launch
@@ -17,7 +17,7 @@ import sys  # noqa: E402
 from absl import flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from training import loop, mesh  # noqa: E402
+from training import loop, processes  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment file, e.g. experiments/tiny.py.", lock_config=True
@@ -36,14 +36,16 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 def main(argv: list[str]) -> None:
     del argv  # launch.run refuses positional arguments.
-    mesh.initialize_distributed(auto_detect=_DISTRIBUTED.value)
+    processes.initialize_distributed(auto_detect=_DISTRIBUTED.value)
     results = loop.train_experiment(
         _CONFIG.value, _WORKDIR.value, _VARIANT.value, overwrite=_OVERWRITE.value
     )
     for result in results:
         state = f"stopped by {result.stopped_by}" if result.stopped_by else "finished"
         loss = result.last_train.get("loss")
-        print(f"{result.run_dir}: {state} at step {result.step}, last train loss {loss}")
+        # No step ran when the run had finished before: nothing new to report of its loss.
+        tail = f", last train loss {loss}" if loss is not None else " (already trained before)"
+        print(f"{result.run_dir}: {state} at step {result.step}{tail}")
     if results and results[-1].stopped_by == "Ctrl-C":
         sys.exit(130)  # Like any program Ctrl-C stops: `train.py && eval.py` stops here too.
 
