@@ -20,6 +20,7 @@ import dataclasses  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -64,13 +65,48 @@ def _teacher(run_dir: str):
     return model, config, step, spec
 
 
+def _inside_checkpoints(out: str) -> str | None:
+    """The checkpoints/ folder of a run that `out` lies in, if any: Orbax owns those, and a
+    resume moves what it cannot read there to damaged_checkpoints/."""
+    path = os.path.abspath(out)
+    while os.path.dirname(path) != path:
+        parent = os.path.dirname(path)
+        name = os.path.basename(path)
+        is_run = os.path.basename(parent).startswith(run_folder.SEED_PREFIX) or os.path.exists(
+            run_folder.config_path(parent)
+        )
+        if name in (run_folder.CHECKPOINT_DIR, "damaged_checkpoints") and is_run:
+            return path
+        path = parent
+    return None
+
+
 def _check_out(out: str) -> None:
+    """Everything about --out that can fail, checked before the teacher decodes a row."""
     if os.path.exists(os.path.join(out, distilled.ROWS)) and not _OVERWRITE.value:
         raise ValueError(
             f"--out={out} already holds distilled data; pass --overwrite to replace it"
         )
     if os.path.exists(out) and not os.path.isdir(out):
         raise ValueError(f"--out={out} is a file, not a folder")
+    if (checkpoints_dir := _inside_checkpoints(out)) is not None:
+        raise ValueError(
+            f"--out={out} is inside {checkpoints_dir}, which holds a run's checkpoints (the next "
+            "resume would move it to damaged_checkpoints/); choose a folder outside the run's "
+            "checkpoints, e.g. runs/<name>_distilled"
+        )
+    existing = os.path.abspath(out)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise NotADirectoryError(f"--out={out}: {existing} is a file, not a folder")
+    try:  # A real write: permissions alone miss read-only mounts (and root ignores them).
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise PermissionError(
+            f"--out={out}: {existing} is not writable ({error.strerror}); choose another --out"
+        ) from None
 
 
 def _distill_batch(task, batch, model, spec, loss_on: str) -> dict[str, np.ndarray]:

@@ -15,6 +15,7 @@ launch.configure_xla_cpu()  # Before any JAX computation: XLA reads its flags on
 
 import os  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 
 from absl import flags  # noqa: E402
@@ -47,6 +48,36 @@ def log(message: str) -> None:
     print(f"[eval {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+def _check_writable(workdir: str) -> None:
+    """Before any evaluation: the report is written into `workdir` at the end."""
+    try:  # A real write: permissions alone miss read-only mounts (and root ignores them).
+        with tempfile.TemporaryFile(dir=workdir):
+            pass
+    except OSError as error:
+        raise PermissionError(
+            f"--workdir={workdir} is not writable ({error.strerror}): the report goes to "
+            f"{run_folder.report_dir(workdir)}; make it writable, or copy the workdir"
+        ) from None
+
+
+def _say_what_the_new_report_drops(workdir: str, results: dict) -> None:
+    """The report is replaced whole: name the variants of the previous one that this one lacks
+    (evaluate them again with --variants, or without it for all)."""
+    try:
+        previous = report.read_results(run_folder.report_dir(workdir))
+        old = [v["name"] for v in previous.get("variants", [])]
+    except (ValueError, KeyError, TypeError):
+        return  # No previous report, or one that cannot be read: nothing to compare.
+    kept = [v["name"] for v in results["variants"]]
+    dropped = [name for name in old if name not in kept]
+    if dropped:
+        log(
+            f"warning: the previous report also had {', '.join(dropped)}; this one (--variants="
+            f"{','.join(_VARIANTS.value)}) replaces it without them. Rerun with --variants="
+            f"{','.join([*kept, *dropped])} (or without --variants) to report them all."
+        )
+
+
 def main(argv: list[str]) -> None:
     del argv  # launch.run refuses positional arguments.
     workdir = _WORKDIR.value
@@ -55,6 +86,7 @@ def main(argv: list[str]) -> None:
             f"--workdir={workdir} is not a folder; train first: "
             f"python train.py --config=experiments/<name>.py --workdir={workdir}"
         )
+    _check_writable(workdir)
     start = time.perf_counter()
     if _RENDER_ONLY.value:
         results = report.read_results(run_folder.report_dir(workdir))
@@ -67,13 +99,30 @@ def main(argv: list[str]) -> None:
             log=log,
         )
         results.update(environment.describe(os.path.dirname(os.path.abspath(__file__))))
-    for warning in report.warnings(results):
-        log(f"warning: {warning}")
-    log("rendering the report")
-    path = report.write(run_folder.report_dir(workdir), results)
-    for verdict in report.verdicts(results):
+    try:
+        path, verdicts = _write_report(workdir, results)
+    except (KeyError, TypeError, AttributeError, IndexError) as error:
+        if not _RENDER_ONLY.value:
+            raise  # Results this program just measured: a bug.
+        raise ValueError(
+            f"{run_folder.results_path(workdir)} does not have the shape this renderer reads "
+            f"({type(error).__name__}: {launch.message_of(error)}); rerun python eval.py "
+            f"--workdir={workdir} without --render_only"
+        ) from error
+    for verdict in verdicts:
         print(f"  - {verdict}")
     log(f"report written to {path}/index.html in {time.perf_counter() - start:.0f} s")
+
+
+def _write_report(workdir: str, results: dict) -> tuple[str, list[str]]:
+    """Warns, renders and writes the report; (its folder, its verdicts)."""
+    for warning in report.warnings(results):
+        log(f"warning: {warning}")
+    if not _RENDER_ONLY.value:
+        _say_what_the_new_report_drops(workdir, results)
+    log("rendering the report")
+    path = report.write(run_folder.report_dir(workdir), results)
+    return path, list(report.verdicts(results))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ task's, so a student is still scored against the real references.
 
 import json
 import os
+import zipfile
+import zlib
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -74,8 +76,30 @@ def read_provenance(directory: str) -> dict:
             f"data.distilled_dir={directory!r} holds no distilled data ({ROWS} and {PROVENANCE}); "
             "make it with python distill.py --teacher=<run folder> --out=<folder>"
         )
+    remake = (
+        f"make it again with python distill.py --teacher=<run folder> --out={directory} --overwrite"
+    )
     with open(path) as f:
-        return json.load(f)
+        try:
+            provenance = json.load(f)
+        except ValueError as error:
+            raise ValueError(f"{path} is damaged (not valid JSON: {error}); {remake}") from None
+    if not isinstance(provenance, dict) or not isinstance(provenance.get("data"), dict):
+        raise ValueError(f"{path} is damaged (no 'data' section); {remake}")
+    return provenance
+
+
+def read_rows(directory: str) -> dict[str, np.ndarray]:
+    """The arrays of train.npz; a ValueError names the file if it is truncated or damaged."""
+    path = os.path.join(directory, ROWS)
+    try:
+        with np.load(path) as arrays:
+            return {key: arrays[key] for key in KEYS}
+    except (ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        raise ValueError(
+            f"{path} is damaged ({type(error).__name__}: {error}); make it again with python "
+            f"distill.py --teacher=<run folder> --out={directory} --overwrite"
+        ) from None
 
 
 class DistilledTask:
@@ -96,8 +120,7 @@ class DistilledTask:
                 f"data.distilled_dir={directory!r} was distilled from other data: "
                 + ", ".join(differs)
             )
-        with np.load(os.path.join(directory, ROWS)) as arrays:
-            self.rows = {key: arrays[key] for key in KEYS}
+        self.rows = read_rows(directory)
         width = self.rows["inputs"].shape[1]
         if width != base.seq_len:
             raise ValueError(

@@ -2,8 +2,9 @@
 grouped by entry point (the Python API's cases are in test_bad_input_api.py).
 
 Every command-line case must end in one line on stderr, `<program>: <what is wrong>`, with no
-traceback, and must leave the disk as it was. Checkpoint damage, locks, Ctrl-C, SIGTERM, --overwrite and non-finite losses are
-tested where they live (test_loop.py, test_checkpoints.py, test_run_lock.py).
+traceback, and must leave the disk as it was. Checkpoint damage, locks, Ctrl-C, SIGTERM,
+--overwrite and non-finite losses are tested where they live (test_loop.py, test_checkpoints.py,
+test_run_lock.py).
 """
 
 import json
@@ -12,6 +13,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from conftest import cpu_devices_env
 
@@ -199,3 +201,154 @@ def test_benchmarks_refuse_bad_flags_in_one_line(case):
 def test_prepare_data_names_an_unknown_dataset_and_a_close_match(tmp_path):
     result = _run("scripts/prepare_data.py", "--name=tiny_shakespear", f"--data_dir={tmp_path}")
     _one_line(result, "scripts/prepare_data.py", "did you mean tiny_shakespeare")
+
+
+# Issue #22: damaged files name themselves, late checks come first, nothing is lost ----------
+
+
+def _distilled_folder(path) -> str:
+    """A real distilled folder (two rows of the tiny config's copy task)."""
+    from data import distilled
+    from experiments import tiny
+
+    config = tiny.get_config().data
+    rows = {key: np.zeros((2, 16), np.int32) for key in distilled.KEYS}
+    rows["lengths"] = rows["prefix_lengths"] = np.full((2,), 4, np.int32)
+    distilled.write(str(path), rows, {"teacher": {"variant": "causal"}, "data": config.to_dict()})
+    return str(path)
+
+
+@pytest.mark.slow
+def test_train_py_names_a_damaged_provenance_json(tmp_path):
+    folder = _distilled_folder(tmp_path / "distilled")
+    (tmp_path / "distilled" / "provenance.json").write_text('{"teacher": {"vari')
+    result = _run(
+        "train.py", "--config=experiments/tiny.py", f"--workdir={tmp_path / 'w'}",
+        f"--config.data.distilled_dir={folder}",
+    )  # fmt: skip
+    _one_line(result, "train.py", f"{folder}/provenance.json is damaged", "distill.py")
+    assert not (tmp_path / "w").exists()
+
+
+@pytest.mark.slow
+def test_train_py_names_a_truncated_distilled_train_npz(tmp_path):
+    folder = _distilled_folder(tmp_path / "distilled")
+    rows = tmp_path / "distilled" / "train.npz"
+    os.truncate(rows, rows.stat().st_size // 2)
+    result = _run(
+        "train.py", "--config=experiments/tiny.py", f"--workdir={tmp_path / 'w'}",
+        f"--config.data.distilled_dir={folder}",
+    )  # fmt: skip
+    _one_line(result, "train.py", f"{rows} is damaged", "distill.py")
+    assert not (tmp_path / "w").exists()
+
+
+RESULTS = {
+    "not JSON": '{"schema_version": 3, "vari',
+    "not an object": "[1, 2]",
+    "variants not a list": '{"schema_version": 3, "variants": "causal"}',
+    "no variants": '{"schema_version": 3}',
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", RESULTS)
+def test_eval_py_render_only_names_a_damaged_results_json(case, tmp_path):
+    from evaluation.report.schema import SCHEMA_VERSION
+
+    (tmp_path / "report").mkdir()
+    results = tmp_path / "report" / "results.json"
+    results.write_text(RESULTS[case].replace('"schema_version": 3', f'"schema_version": '
+                                             f"{SCHEMA_VERSION}"))  # fmt: skip
+    result = _run("eval.py", f"--workdir={tmp_path}", "--render_only")
+    _one_line(result, "eval.py", str(results), "without --render_only")
+
+
+@pytest.mark.slow
+def test_eval_py_names_an_experiment_json_that_is_not_an_object(tmp_path):
+    (tmp_path / "experiment.json").write_text("[]")
+    result = _run("eval.py", f"--workdir={tmp_path}")
+    _one_line(result, "eval.py", "experiment.json is damaged", "train.py rewrites it")
+
+
+@pytest.mark.slow
+def test_train_py_refuses_a_workdir_of_another_experiment(tmp_path):
+    saved = json.dumps({"name": "tiny", "variants": {"causal": {}}})
+    (tmp_path / "experiment.json").write_text(saved)
+    for overwrite in ([], ["--overwrite"]):
+        result = _run(
+            "train.py", "--config=experiments/demo.py", f"--workdir={tmp_path}", *overwrite,
+            env=cpu_devices_env(1),
+        )  # fmt: skip
+        _one_line(result, "train.py", "holds the experiment 'tiny'", "not 'demo'")
+    assert (tmp_path / "experiment.json").read_text() == saved
+    assert os.listdir(tmp_path) == ["experiment.json"]
+
+
+@pytest.mark.slow
+def test_eval_py_names_the_variants_a_narrower_report_drops(tiny_workdir, tmp_path):
+    workdir = tmp_path / "tiny"
+    shutil.copytree(tiny_workdir, workdir)
+    for variants in ("causal,full", "full"):
+        result = _run("eval.py", f"--workdir={workdir}", "--evaluators=loss",
+                      f"--variants={variants}")  # fmt: skip
+        assert result.returncode == 0, result.stderr[-2000:]
+    assert "the previous report also had causal" in result.stderr
+    assert "--variants=full,causal" in result.stderr
+
+
+@pytest.mark.slow
+def test_eval_py_names_a_damaged_only_checkpoint_in_one_line(tiny_workdir, tmp_path):
+    """Orbax's threads once printed ~250 lines of 'Event loop is closed' tracebacks here."""
+    workdir = tmp_path / "tiny"
+    shutil.copytree(tiny_workdir, workdir)
+    checkpoints = workdir / "causal" / "seed_0" / "checkpoints"
+    for folder, _, files in os.walk(checkpoints):
+        for name in files:
+            if f"{os.sep}d" in folder:  # TensorStore's data files, not the JSON metadata.
+                os.truncate(os.path.join(folder, name), 0)
+    result = _run("eval.py", f"--workdir={workdir}", "--evaluators=loss", "--variants=causal")
+    _one_line(result, "eval.py", "No readable checkpoint")
+    assert len(result.stderr.strip().splitlines()) <= 4, result.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_distill_py_refuses_an_out_inside_a_runs_checkpoints(tiny_workdir):
+    run = os.path.join(tiny_workdir, "causal", "seed_0")
+    out = os.path.join(run, "checkpoints", "distilled")
+    result = _run("distill.py", f"--teacher={run}", f"--out={out}")
+    _one_line(result, "distill.py", "holds a run's checkpoints")
+    assert not os.path.exists(out)
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A folder nothing can be written to, root included (a read-only tmpfs when root)."""
+    folder = tmp_path / "read_only"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)],
+                             capture_output=True)  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a read-only tmpfs")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.mark.slow
+def test_eval_py_checks_a_read_only_workdir_before_evaluating(read_only_folder):
+    result = _run("eval.py", f"--workdir={read_only_folder}")
+    _one_line(result, "eval.py", "is not writable")
+    assert "[eval" not in result.stderr  # Refused before any evaluation began.
+
+
+@pytest.mark.slow
+def test_distill_py_checks_a_read_only_out_before_decoding(tiny_workdir, read_only_folder):
+    run = os.path.join(tiny_workdir, "causal", "seed_0")
+    result = _run("distill.py", f"--teacher={run}", f"--out={read_only_folder / 'd'}")
+    _one_line(result, "distill.py", "is not writable")
+    assert "distill: " not in result.stderr  # Refused before a row was decoded.
