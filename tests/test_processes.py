@@ -13,7 +13,7 @@ import pytest
 from conftest import cpu_devices_env
 from test_mesh import REPO, _free_port, _launch, _outcomes
 
-from training import processes
+from training.processes import TIMEOUT_ENV, plan_mismatch_line
 
 
 def _last_line(stderr: str) -> str:
@@ -62,7 +62,7 @@ def test_a_coordinator_port_in_use_is_refused_and_no_process_hangs(tmp_path):
 
 def test_a_plan_mismatch_is_one_line_naming_each_key_and_who_has_which_value():
     one = {"causal/seed_0 train.batch_size": 16, "causal/seed_0 train.num_steps": 20}
-    line = processes.plan_mismatch_line([
+    line = plan_mismatch_line([
         one,
         {**one, "causal/seed_0 train.batch_size": 32},
         {**one, "causal/seed_0 train.num_steps": 30, "full/seed_0 train.num_steps": 30},
@@ -73,7 +73,7 @@ def test_a_plan_mismatch_is_one_line_naming_each_key_and_who_has_which_value():
         "30 on process 2; full/seed_0 train.num_steps is absent on processes 0, 1, 30 on process 2;"
         " every process must run the same command, with the same config and flags."
     )
-    many = processes.plan_mismatch_line([{f"k{i}": 0 for i in range(5)}, {}], shown=2)
+    many = plan_mismatch_line([{f"k{i}": 0 for i in range(5)}, {}], shown=2)
     assert "k0 is 0 on process 0, absent on process 1; k1 is" in many
     assert many.count(" is ") == 2 and "(and 3 more keys)" in many
 
@@ -104,7 +104,7 @@ def test_processes_with_different_plans_all_stop_naming_the_keys():
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          env={**cpu_devices_env(1), "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}",
                               "JAX_NUM_PROCESSES": "2", "JAX_PROCESS_ID": str(i),
-                              processes.TIMEOUT_ENV: "60"})
+                              TIMEOUT_ENV: "60"})
         for i in range(2)
     ]  # fmt: skip
     outputs = [process.communicate(timeout=120) for process in processes]
