@@ -192,12 +192,14 @@ class SyntheticTask:
 
     def outcome(self, source: np.ndarray, generated: np.ndarray) -> str | None:
         """For a multi-modal task, "correct", "mixed" or "wrong" of one generated continuation
-        (its target tokens, then EOS) of a prompt's `source` tokens; None for other tasks."""
+        (its target tokens, then EOS, unless it was cut off) of a prompt's `source` tokens; None
+        for other tasks. Only an output that ends in EOS can be correct."""
         if self.name not in MULTIMODAL:
             return None
+        generated = np.asarray(generated)
         symbols = np.asarray(source) - vocab.FIRST_SYMBOL
-        body = np.asarray(generated)[:-1] - vocab.FIRST_SYMBOL
-        ends = len(generated) == len(source) + 1 and generated[-1] == vocab.EOS
+        ends = len(generated) > 0 and generated[-1] == vocab.EOS
+        body = (generated[:-1] if ends else generated) - vocab.FIRST_SYMBOL
         spelled = [ends and np.array_equal(body, symbols + k * self.num_symbols) for k in (0, 1)]
         if any(spelled):
             return "correct"

@@ -25,7 +25,14 @@ from flax import nnx
 
 from model.cache import KVCache, init_cache
 from model.decoder import Decoder, split_model
-from model.sampling import check_prompts, is_int, is_real, prompt_buffer
+from model.sampling import (
+    check_cached_decoding,
+    check_prompts,
+    check_token_id,
+    is_int,
+    is_real,
+    prompt_buffer,
+)
 
 NEG_INF = -jnp.inf
 
@@ -98,7 +105,10 @@ def beam_loop(
     eos_id: int,
     alpha: float,
 ) -> BeamOutput:
-    """Beam search from prefilled prompts; `state` already holds K copies of each row (B*K)."""
+    """Beam search from prefilled prompts; `state` already holds K copies of each row (B*K).
+
+    An `eos_id` outside the vocabulary (-1) ends no beam: each then runs to max_new_tokens.
+    """
     B, L = tokens_BxL.shape
     K = beam_size
     best_bound = length_penalty(jnp.float32(max_new_tokens), alpha)
@@ -236,17 +246,19 @@ def beam_search(
     *,
     beam_size: int,
     max_new_tokens: int,
-    eos_id: int,
+    eos_id: int | None = None,
     length_penalty: float = 0.6,
     pad_id: int = 0,
 ) -> BeamOutput:
     """The `beam_size` best continuations of each prompt (n-best, best first), with scores.
 
-    Exact for causal and prefix models (it decodes with the KV cache). `length_penalty` is the
-    alpha of ((5 + length) / 6) ** alpha; 0 scores by log-probability alone, under which
-    beam_size = 1 is greedy decoding.
+    Decodes with the KV cache, so it takes causal and prefix models only (the cache is exact for
+    them alone). `eos_id` ends a beam (None: no EOS, every beam runs to `max_new_tokens`).
+    `length_penalty` is the alpha of ((5 + length) / 6) ** alpha; 0 scores by log-probability
+    alone, under which beam_size = 1 is greedy decoding.
     """
     graphdef, state, cfg = split_model(model)
+    check_cached_decoding(cfg, "model")
     prompts_BxP, prompt_lengths_B = check_prompts(cfg, prompts_BxP, prompt_lengths_B)
     P = prompts_BxP.shape[1]
     if not is_int(beam_size) or beam_size < 1:
@@ -256,8 +268,8 @@ def beam_search(
             f"max_new_tokens must be an int in [1, {cfg.max_len + 1 - P}] (max_len "
             f"{cfg.max_len}, prompts padded to {P}), got {max_new_tokens!r}"
         )
-    if not is_int(eos_id):
-        raise ValueError(f"eos_id must be an int, got {eos_id!r}")
+    eos_id = check_token_id(eos_id, "eos_id", cfg.vocab_size, optional=True)
+    pad_id = check_token_id(pad_id, "pad_id", cfg.vocab_size)
     if not is_real(length_penalty) or length_penalty < 0:
         raise ValueError(f"length_penalty must be a number >= 0, got {length_penalty!r}")
     return _beam_search_jit(
@@ -267,7 +279,7 @@ def beam_search(
         prompt_lengths_B,
         beam_size=int(beam_size),
         max_new_tokens=int(max_new_tokens),
-        eos_id=int(eos_id),
+        eos_id=-1 if eos_id is None else eos_id,  # -1: no token ends a beam.
         alpha=float(length_penalty),
         pad_id=pad_id,
     )

@@ -30,7 +30,7 @@ from model.cache import init_cache
 from model.config import NAR_MASK_KINDS
 from model.decoder import Decoder, split_model
 from model.nar_masks import ranks
-from model.sampling import GenerateOutput, check_prompts, is_int
+from model.sampling import GenerateOutput, check_prompts, check_token_id, is_int
 
 LogitsFn = Callable[[jax.Array], jax.Array]
 
@@ -230,6 +230,7 @@ def mask_predict(
       target_lengths_B: each row's number of target tokens (>= 1), or None: predicted.
       num_iterations: K >= 1; traced, so changing it never recompiles.
       mask_id: the MASK token id the model was trained with (data/vocab.py).
+      pad_id: what fills each row after its end; it and the ids above must be in the vocabulary.
       eos_id: appended after each row's target, as `generate` emits it (None: not appended).
       max_target_len: the static target width (default: the largest target length, or with
         predicted lengths max_len - P); fix it to reuse one compiled program across batches.
@@ -262,6 +263,9 @@ def mask_predict(
     prompts_BxP, prompt_lengths_B, target_lengths_B, max_target_len = _check_inputs(
         cfg, prompts_BxP, prompt_lengths_B, target_lengths_B, num_iterations, max_target_len
     )
+    mask_id = check_token_id(mask_id, "mask_id", cfg.vocab_size)
+    pad_id = check_token_id(pad_id, "pad_id", cfg.vocab_size)
+    eos_id = check_token_id(eos_id, "eos_id", cfg.vocab_size, optional=True)
     if use_cache is None:
         use_cache = cfg.attention_mask_kind == "prefix_full"
     if use_cache and cfg.attention_mask_kind != "prefix_full":

@@ -59,6 +59,27 @@ def is_real(value) -> bool:
     return isinstance(value, int | float | np.integer | np.floating) and bool(np.isfinite(value))
 
 
+def check_token_id(value, name: str, vocab_size: int, *, optional: bool = False) -> int | None:
+    """A token id in [0, vocab_size) as a Python int (None too where `optional`), checked on the
+    host: an id outside the vocabulary would be written into the output, or never match."""
+    if optional and value is None:
+        return None
+    if not is_int(value) or not 0 <= value < vocab_size:
+        allowed = " or None" if optional else ""
+        raise ValueError(f"{name} must be a token id in [0, {vocab_size}){allowed}, got {value!r}")
+    return int(value)
+
+
+def check_cached_decoding(cfg, role: str) -> None:
+    """Refuses a model whose KV cache is not exact (a target sees later tokens): every decoder
+    that reuses cached keys (beam search, speculative, Jacobi, prompt lookup) asks this."""
+    if cfg.attention_mask_kind not in ("causal", "prefix"):
+        raise ValueError(
+            f"The {role} must be an AR model (causal or prefix mask), whose KV cache is exact; "
+            f"its attention_mask_kind is {cfg.attention_mask_kind!r}"
+        )
+
+
 def check_rng(rng) -> jax.Array:
     """A JAX PRNG key (new-style `jax.random.key` or legacy uint32[2]); None gives key(0)."""
     if rng is None:
@@ -315,6 +336,7 @@ def generate(
       max_new_tokens: tokens to generate per row (fewer if the row emits `eos_id`).
       temperature, top_k, top_p: 0 is greedy; top_k 0 and top_p 1 switch those filters off.
       eos_id: the token that ends a row (None: rows run to `max_new_tokens`).
+      pad_id: what fills each row after its end; eos_id and pad_id must be in the vocabulary.
       use_cache: False recomputes the whole prefix each step (see `generate_no_cache`).
       cache_phases: the KV cache grows in this many equal steps, so early decode steps read a
         short cache. 1 allocates it at full length; each phase compiles one more loop body.
@@ -328,8 +350,8 @@ def generate(
     P = prompts_BxP.shape[1]
     if not is_int(max_new_tokens) or max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be a positive int, got {max_new_tokens!r}")
-    if eos_id is not None and not is_int(eos_id):
-        raise ValueError(f"eos_id must be an int or None, got {eos_id!r}")
+    eos_id = check_token_id(eos_id, "eos_id", cfg.vocab_size, optional=True)
+    pad_id = check_token_id(pad_id, "pad_id", cfg.vocab_size)
     if P + max_new_tokens > cfg.max_len + 1:
         # The buffer is static-shaped (P + max_new_tokens) so that prompt contents never recompile.
         # The final token is only sampled, never fed to the model, so it may sit at max_len.

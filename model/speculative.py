@@ -28,7 +28,15 @@ from model import drafts
 from model.cache import KVCache, init_cache
 from model.config import NAR_MASK_KINDS
 from model.decoder import Decoder, split_model
-from model.sampling import SamplingParams, check_prompts, check_rng, is_int, prompt_buffer
+from model.sampling import (
+    SamplingParams,
+    check_cached_decoding,
+    check_prompts,
+    check_rng,
+    check_token_id,
+    is_int,
+    prompt_buffer,
+)
 from model.verify import call_at, distribution, draw, forget, is_greedy, verify
 
 
@@ -190,7 +198,8 @@ def speculative_generate(
         `draft_mask_id`, a CMLM model (model/nar.py) that fills masks after the committed text.
       num_draft_tokens: G, the tokens drafted per round (one target pass verifies them all).
       draft_mask_id: the MASK id the CMLM draft was trained with; None: `draft` is AR.
-      target_lengths_B: each row's target length for the CMLM draft (default: max_new_tokens).
+      target_lengths_B: each row's target length (>= 0) for the CMLM draft (default:
+        max_new_tokens).
       Everything else as `generate`; the sampling parameters are traced (no recompiles).
     Returns:
       ParallelOutput: generate's tokens and lengths, then per row the target passes, draft
@@ -198,15 +207,18 @@ def speculative_generate(
     """
     graphdef, state, cfg = split_model(target)
     draft_graphdef, draft_state, draft_cfg = split_model(draft)
-    _check_ar(cfg, "target")
+    check_cached_decoding(cfg, "target")
     if draft_cfg.vocab_size != cfg.vocab_size:
         raise ValueError(
             f"The draft's vocabulary ({draft_cfg.vocab_size}) differs from the target's "
             f"({cfg.vocab_size}): its tokens would mean different things"
         )
-    G = _check_positive(num_draft_tokens, "num_draft_tokens")
+    G = _check_num_draft_tokens(cfg, num_draft_tokens, "num_draft_tokens")
+    prompts_BxP, prompt_lengths_B, eos_id, pad_id = _check_common(
+        cfg, prompts_BxP, prompt_lengths_B, max_new_tokens, eos_id, pad_id
+    )
     if draft_mask_id is None:
-        _check_ar(draft_cfg, "draft")
+        check_cached_decoding(draft_cfg, "draft")
         drafter = drafts.ARDraft(draft_graphdef, G)
     elif draft_cfg.attention_mask_kind not in NAR_MASK_KINDS:
         raise ValueError(
@@ -214,10 +226,22 @@ def speculative_generate(
             f"({NAR_MASK_KINDS}); the draft's is {draft_cfg.attention_mask_kind!r}"
         )
     else:
-        drafter = drafts.CMLMDraft(draft_graphdef, G, draft_mask_id, pad_id)
+        mask_id = check_token_id(draft_mask_id, "draft_mask_id", cfg.vocab_size)
+        drafter = drafts.CMLMDraft(draft_graphdef, G, mask_id, pad_id)
+    B = prompts_BxP.shape[0]
+    if target_lengths_B is None:
+        target_lengths_B = np.full((B,), max_new_tokens)
+    target_lengths_B = np.asarray(target_lengths_B)
+    if (
+        target_lengths_B.shape != (B,)
+        or not np.issubdtype(target_lengths_B.dtype, np.integer)
+        or target_lengths_B.min() < 0
+    ):
+        raise ValueError(f"target_lengths must be {B} ints >= 0, got {target_lengths_B.tolist()}")
     return _run(
-        graphdef, state, cfg, drafter, draft_state, prompts_BxP, prompt_lengths_B,
-        target_lengths_B, SamplingParams.checked(temperature, top_k, top_p), check_rng(rng),
+        graphdef, state, drafter, draft_state, prompts_BxP, prompt_lengths_B,
+        jnp.asarray(target_lengths_B, jnp.int32),
+        SamplingParams.checked(temperature, top_k, top_p), check_rng(rng),
         max_new_tokens=max_new_tokens, eos_id=eos_id, pad_id=pad_id,
     )  # fmt: skip
 
@@ -240,12 +264,15 @@ def jacobi_generate(
     So a pass keeps at least one token: target passes per token never exceed 1.
     """
     graphdef, state, cfg = split_model(model)
-    _check_ar(cfg, "model")
-    G = _check_positive(block_size, "block_size") - 1
-    if G < 1:
+    check_cached_decoding(cfg, "model")
+    if is_int(block_size) and block_size == 1:
         raise ValueError("block_size must be >= 2 (1 is plain greedy decoding: use generate)")
+    G = _check_num_draft_tokens(cfg, block_size, "block_size", extra=1)
+    prompts_BxP, prompt_lengths_B, eos_id, pad_id = _check_common(
+        cfg, prompts_BxP, prompt_lengths_B, max_new_tokens, eos_id, pad_id
+    )
     return _run(
-        graphdef, state, cfg, drafts.JacobiDraft(G, cfg.vocab_size, pad_id), None, prompts_BxP,
+        graphdef, state, drafts.JacobiDraft(G, cfg.vocab_size, pad_id), None, prompts_BxP,
         prompt_lengths_B, None, SamplingParams.checked(0.0, 0, 1.0), jax.random.key(0),
         max_new_tokens=max_new_tokens, eos_id=eos_id, pad_id=pad_id,
     )  # fmt: skip
@@ -274,49 +301,66 @@ def prompt_lookup_generate(
     several tokens; elsewhere a round keeps one token, as a decode step does.
     """
     graphdef, state, cfg = split_model(model)
-    _check_ar(cfg, "model")
-    G = _check_positive(num_draft_tokens, "num_draft_tokens")
-    n = _check_positive(ngram_size, "ngram_size")
+    check_cached_decoding(cfg, "model")
+    G = _check_num_draft_tokens(cfg, num_draft_tokens, "num_draft_tokens")
+    prompts_BxP, prompt_lengths_B, eos_id, pad_id = _check_common(
+        cfg, prompts_BxP, prompt_lengths_B, max_new_tokens, eos_id, pad_id
+    )
+    # An n-gram with a committed token after it must fit in a row's P + max_new_tokens tokens.
+    longest = prompts_BxP.shape[1] + max_new_tokens - 1
+    if not is_int(ngram_size) or not 1 <= ngram_size <= longest:
+        raise ValueError(
+            f"ngram_size must be an int in [1, {longest}] (an n-gram and the token after it fit "
+            f"in prompts padded to {prompts_BxP.shape[1]} plus max_new_tokens={max_new_tokens}), "
+            f"got {ngram_size!r}"
+        )
     return _run(
-        graphdef, state, cfg, drafts.NgramDraft(G, cfg.vocab_size, n), None, prompts_BxP,
-        prompt_lengths_B, None, SamplingParams.checked(temperature, top_k, top_p),
+        graphdef, state, drafts.NgramDraft(G, cfg.vocab_size, int(ngram_size)), None,
+        prompts_BxP, prompt_lengths_B, None, SamplingParams.checked(temperature, top_k, top_p),
         check_rng(rng), max_new_tokens=max_new_tokens, eos_id=eos_id, pad_id=pad_id,
     )  # fmt: skip
 
 
-def _run(
-    graphdef, state, cfg, drafter, draft_state, prompts_BxP, prompt_lengths_B, target_lengths_B,
-    sampling, rng, *, max_new_tokens, eos_id, pad_id,
-) -> ParallelOutput:  # fmt: skip
+def _check_common(cfg, prompts_BxP, prompt_lengths_B, max_new_tokens, eos_id, pad_id):
+    """The host checks every decoder here shares: (prompts, prompt lengths, eos_id, pad_id)."""
     prompts_BxP, prompt_lengths_B = check_prompts(cfg, prompts_BxP, prompt_lengths_B)
-    B, P = prompts_BxP.shape
+    P = prompts_BxP.shape[1]
     _check_positive(max_new_tokens, "max_new_tokens")
     if P + max_new_tokens > cfg.max_len + 1:
         raise ValueError(
             f"max_new_tokens={max_new_tokens} does not fit: prompts are padded to {P} tokens and "
             f"max_len is {cfg.max_len}, so at most {cfg.max_len + 1 - P} new tokens"
         )
-    if eos_id is not None and not is_int(eos_id):
-        raise ValueError(f"eos_id must be an int or None, got {eos_id!r}")
-    if target_lengths_B is None:
-        target_lengths_B = np.full((B,), max_new_tokens)
-    target_lengths_B = np.asarray(target_lengths_B)
-    if target_lengths_B.shape != (B,) or not np.issubdtype(target_lengths_B.dtype, np.integer):
-        raise ValueError(f"target_lengths must be {B} ints, got {target_lengths_B.tolist()}")
+    eos_id = check_token_id(eos_id, "eos_id", cfg.vocab_size, optional=True)
+    pad_id = check_token_id(pad_id, "pad_id", cfg.vocab_size)
+    return prompts_BxP, prompt_lengths_B, eos_id, pad_id
+
+
+def _run(
+    graphdef, state, drafter, draft_state, prompts_BxP, prompt_lengths_B, target_lengths_B,
+    sampling, rng, *, max_new_tokens, eos_id, pad_id,
+) -> ParallelOutput:  # fmt: skip
+    """The decode loop on host-checked arguments (`_check_common`)."""
+    if target_lengths_B is None:  # Only a CMLM draft reads them.
+        target_lengths_B = jnp.full((prompts_BxP.shape[0],), max_new_tokens, jnp.int32)
     return _parallel_jit(
-        graphdef, state, drafter, draft_state, prompts_BxP, prompt_lengths_B,
-        jnp.asarray(target_lengths_B, jnp.int32), rng, sampling,
-        jnp.int32(-1 if eos_id is None else eos_id),
-        num_draft_tokens=drafter.num_tokens, max_new_tokens=max_new_tokens, pad_id=pad_id,
+        graphdef, state, drafter, draft_state, prompts_BxP, prompt_lengths_B, target_lengths_B,
+        rng, sampling, jnp.int32(-1 if eos_id is None else eos_id),
+        num_draft_tokens=drafter.num_tokens, max_new_tokens=int(max_new_tokens), pad_id=pad_id,
     )  # fmt: skip
 
 
-def _check_ar(cfg, role: str) -> None:
-    if cfg.attention_mask_kind not in ("causal", "prefix"):
+def _check_num_draft_tokens(cfg, value, name: str, extra: int = 0) -> int:
+    """G = value - extra, the drafts per round (Jacobi's block_size also counts the committed
+    token it feeds: extra 1). A row holds at most max_len + 1 tokens and at least 2 (a prompt
+    token, the first new one) precede any draft, so more than max_len - 1 are never kept."""
+    low, high = 1 + extra, cfg.max_len - 1 + extra
+    if not is_int(value) or not low <= value <= high:
         raise ValueError(
-            f"The {role} must be an AR model (causal or prefix mask), whose KV cache is exact; "
-            f"its attention_mask_kind is {cfg.attention_mask_kind!r}"
+            f"{name} must be an int in [{low}, {high}] (a row holds at most max_len + 1 = "
+            f"{cfg.max_len + 1} tokens, 2 of them before any draft), got {value!r}"
         )
+    return int(value) - extra
 
 
 def _check_positive(value, name: str) -> int:

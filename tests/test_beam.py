@@ -120,7 +120,7 @@ def test_beam_search_rejects_bad_arguments():
         (dict(beam_size=0), "beam_size"),
         (dict(max_new_tokens=47), "max_new_tokens"),
         (dict(length_penalty=-1.0), "length_penalty"),
-        (dict(eos_id=None), "eos_id"),
+        (dict(eos_id=2.0), "eos_id"),
     ]:
         args = dict(beam_size=2, max_new_tokens=4, eos_id=2) | kwargs
         with pytest.raises(ValueError, match=message):

@@ -158,3 +158,15 @@ def test_two_alphabets_scorer_on_hand_made_outputs(data_config):
         for output in outputs:
             assert task.outcome(source, np.array(output)) == expected, output
     assert make(data_config, task="copy").outcome(source, source) is None
+
+
+def test_two_alphabets_scorer_drops_only_a_real_eos(data_config):
+    """An output cut off (by max_new_tokens) before EOS is scored on all of its tokens."""
+    task = make(data_config, task="two_alphabets")
+    n, eos = data_config.num_symbols, vocab.EOS
+    source = np.array([0, 3, 5]) + vocab.FIRST_SYMBOL
+    mixed_last = [source[0], source[1], source[2] + n]  # Only its last token is in alphabet B.
+    assert task.outcome(source, np.array(mixed_last)) == "mixed"  # Cut off: no EOS.
+    assert task.outcome(source, np.array(mixed_last + [eos])) == "mixed"
+    assert task.outcome(source, np.array(mixed_last[:2])) == "wrong"  # Cut short, one alphabet.
+    assert task.outcome(source, np.array(mixed_last[:2] + [eos])) == "wrong"
