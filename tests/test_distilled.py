@@ -78,7 +78,7 @@ def test_distill_py_decodes_with_the_teacher_and_records_it(tiny_workdir, tmp_pa
     assert "40/40 rows" in result.stderr
     provenance = distilled.read_provenance(str(out))
     assert provenance["teacher"]["variant"] == "causal" and provenance["teacher"]["step"] == 3
-    assert provenance["decoder"] == "AR (cache)" and provenance["num_examples"] == 40
+    assert provenance["decoder"] == "ar_cache" and provenance["num_examples"] == 40
     config = data.default_data_config()
     config.update({**provenance["data"], "distilled_dir": str(out)})
     rows = data.make_task(config).batch(0, 40)
