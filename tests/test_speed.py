@@ -20,7 +20,8 @@ def test_time_call_reports_the_median_and_the_first_calls_extra_time():
 @pytest.mark.slow
 def test_decoders_are_timed_at_every_point_each_on_the_mask_it_needs():
     cfg = make_tiny_config(attention_mask_kind="causal")
-    specs = decoders.lookup(["ar_cache", "ar_no_cache", "ar_cache_naive", "mask_predict_k2"])
+    names = ["ar_cache", "ar_no_cache", "ar_cache_naive", "mask_predict_k2", "beam4"]
+    specs = decoders.lookup(names)
     rows = speed.time_decoders(
         cfg, specs, [(1, 4, 12), (3, 4, 28)], repeats=1, no_cache_max_length=16, log=lambda _: None
     )
@@ -30,8 +31,10 @@ def test_decoders_are_timed_at_every_point_each_on_the_mask_it_needs():
         ("ar_cache", 1, 16),
         ("ar_no_cache", 1, 16),
         ("mask_predict_k2", 1, 16),
+        ("beam4", 1, 16),  # Timing has no EOS: every beam runs to the last token.
         ("ar_cache", 3, 32),
         ("mask_predict_k2", 3, 32),
+        ("beam4", 3, 32),
     ]
     for row in rows:
         assert row["family"] == decoders.DECODERS[row["decoder"]].family

@@ -25,15 +25,13 @@ def _ar(use_cache: bool) -> Callable[[Models, Prompts], GenerateOutput]:
 
 def _beam(beam_size: int, alpha: float) -> Callable[[Models, Prompts], GenerateOutput]:
     def decode(models: Models, prompts: Prompts) -> GenerateOutput:
-        # Timing passes no EOS: every beam then runs to max_new_tokens.
-        eos_id = -1 if prompts.eos_id is None else prompts.eos_id
-        out = beam_search(
+        out = beam_search(  # Timing passes no EOS: every beam then runs to max_new_tokens.
             models.model,
             prompts.prompts_BxP,
             prompts.prompt_lengths_B,
             beam_size=beam_size,
             max_new_tokens=prompts.max_new_tokens,
-            eos_id=eos_id,
+            eos_id=prompts.eos_id,
             length_penalty=alpha,
         )
         return GenerateOutput(out.tokens_BxKxL[:, 0], out.lengths_BxK[:, 0])
