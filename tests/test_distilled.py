@@ -11,7 +11,8 @@ import pytest
 
 import data
 from data import distilled, vocab
-from training import run_folder
+from model import generate
+from training import checkpoints, run_folder
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -83,5 +84,39 @@ def test_distill_py_decodes_with_the_teacher_and_records_it(tiny_workdir, tmp_pa
     config.update({**provenance["data"], "distilled_dir": str(out)})
     rows = data.make_task(config).batch(0, 40)
     assert rows["inputs"].shape[0] == 40 and (rows["lengths"] >= rows["prefix_lengths"]).all()
+    _assert_rows_are_the_teachers_greedy_decode(teacher, str(out), batch_size=16)
     again = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert again.returncode == 1 and "--overwrite" in again.stderr.strip().splitlines()[-1]
+
+
+def _assert_rows_are_the_teachers_greedy_decode(teacher: str, out: str, batch_size: int) -> None:
+    """Each distilled row is a training prompt, in order, followed by what the teacher itself
+    decodes greedily from it (a distill.py that copied the references would fail here: a 3-step
+    teacher does not reproduce them)."""
+    model, _, plan, _ = checkpoints.load_params(teacher)
+    task = data.make_task(plan.data)
+    with np.load(os.path.join(out, distilled.ROWS)) as f:
+        rows = {key: f[key] for key in f.files}
+    differs_from_reference = 0
+    for i in range(0, len(rows["lengths"]), batch_size):
+        train = task.batch(i // batch_size, batch_size, split="train")
+        got = {key: value[i : i + batch_size] for key, value in rows.items()}
+        prefix_B = got["prefix_lengths"]
+        np.testing.assert_array_equal(prefix_B, train["prefix_lengths"][: len(prefix_B)])
+        P = int(prefix_B.max())
+        prompts_BxP = np.where(np.arange(P) < prefix_B[:, None], got["inputs"][:, :P], vocab.PAD)
+        np.testing.assert_array_equal(prompts_BxP, np.where(
+            np.arange(P) < prefix_B[:, None], train["inputs"][: len(prefix_B), :P], vocab.PAD
+        ))  # fmt: skip
+        room = min(task.seq_len, model.cfg.max_len) + 1 - P  # As distill.py leaves.
+        greedy = generate(model, prompts_BxP, prefix_B, max_new_tokens=room, eos_id=vocab.EOS)
+        tokens_BxL, lengths_B = np.asarray(greedy.tokens_BxL), np.asarray(greedy.lengths_B)
+        for b, p in enumerate(prefix_B):
+            continuation = tokens_BxL[b, p : lengths_B[b]]
+            # With or without EOS (a row cut at the limit has none), targets[p - 1 : length]
+            # is everything after the prompt.
+            distilled_row = got["targets"][b, p - 1 : got["lengths"][b]]
+            np.testing.assert_array_equal(distilled_row, continuation)
+            reference = train["targets"][b, p - 1 : train["lengths"][b]]
+            differs_from_reference += not np.array_equal(reference, continuation)
+    assert differs_from_reference > 0  # The test can tell the teacher from the references.

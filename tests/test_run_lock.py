@@ -32,8 +32,9 @@ def test_the_lock_of_a_dead_process_is_taken_over(tmp_path, capsys):
 
 def test_a_half_written_lock_is_stale(tmp_path, capsys):
     (tmp_path / ".lock").write_text("{")  # Its writer died between creating and writing it.
-    with run_lock.hold(str(tmp_path)):
-        pass
+    with run_lock.hold(str(tmp_path)):  # Taken over: it now names this process.
+        assert json.loads((tmp_path / ".lock").read_text())["pid"] == os.getpid()
+    assert not (tmp_path / ".lock").exists()  # And released.
     note = capsys.readouterr().err
     assert "died while writing it" in note and "None" not in note, note
 
