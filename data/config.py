@@ -39,6 +39,13 @@ class DataConfig:
     # (sequence-level knowledge distillation; data/distilled.py). "": the task's own data.
     distilled_dir: str = ""
 
+    def __post_init__(self):
+        for key in ("seq_len", "vocab_size"):  # 0: chosen for the task.
+            if getattr(self, key) < 0:
+                raise ValueError(
+                    f"data.{key} must be >= 0 (0: chosen for the task), got {getattr(self, key)}."
+                )
+
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "DataConfig":
         """A config from a mapping (e.g. `config.data.to_dict()`, or JSON), naming unknown keys;

@@ -130,7 +130,8 @@ def train_sentencepiece(texts: Iterable[str], vocab_size: int) -> bytes:
             minloglevel=2,
         )
     except RuntimeError as error:  # e.g. "Vocabulary size too high (9000). Please set it ..."
-        raise ValueError(f"data.vocab_size={vocab_size}: {str(error).split('] ')[-1]}") from error
+        reason = str(error).split("] ")[-1].strip() or str(error).strip() or type(error).__name__
+        raise ValueError(f"data.vocab_size={vocab_size}: {reason}") from error
     return model.getvalue()
 
 

@@ -55,6 +55,7 @@ BAD_CONFIG = {
         ["--config.train.objective=sequential", "--config.model.dtype=bfloat16"],
         "use model.dtype='float32' on CPU",
     ),
+    "a negative vocabulary size": (["--config.data.vocab_size=-5"], "data.vocab_size must be >= 0"),
     "a length head that would never train": (
         ["--config.model.length_head=True"],
         "model.length_head=True is trained only by the CMLM objectives",

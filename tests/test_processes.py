@@ -118,11 +118,6 @@ def test_processes_with_different_plans_all_stop_naming_the_keys():
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="until training/loop.py's train_experiment calls "
-    "processes.check_same_plan_everywhere on its plans; then drop this marker",
-)
 def test_train_py_processes_started_with_different_batch_sizes_both_refuse(tmp_path):
     processes = _launch(tmp_path, 2, flags={1: ["--config.train.batch_size=32"]}, timeout_s=60)
     for code, stderr in _outcomes(processes, timeout=120):

@@ -20,7 +20,7 @@ from jax.experimental import multihost_utils
 from data import make_task
 from model import make_decoder
 from plan import RunPlan, make_plan, variant_names
-from training import checkpoints, run_folder, run_lock, stop
+from training import checkpoints, processes, run_folder, run_lock, stop
 from training import mesh as mesh_lib
 from training import metrics as metrics_lib
 from training.step import (
@@ -345,6 +345,8 @@ def train_experiment(
     """
     names = variant_names(config) if variant is None else [variant]
     plan = plan_experiment(config, workdir, names, overwrite)
+    # Several processes must have planned the same runs, or each would train something else.
+    processes.check_same_plan_everywhere([run_plan for run_plan, _ in plan])
     is_main = jax.process_index() == 0
     if is_main:
         os.makedirs(workdir, exist_ok=True)
