@@ -24,15 +24,9 @@ import jax.numpy as jnp
 from flax import nnx
 
 from model.cache import KVCache, init_cache
+from model.checks import check_cached_decoding, check_prompts, check_token_id, is_int, is_real
 from model.decoder import Decoder, split_model
-from model.sampling import (
-    check_cached_decoding,
-    check_prompts,
-    check_token_id,
-    is_int,
-    is_real,
-    prompt_buffer,
-)
+from model.sampling import prompt_buffer
 
 NEG_INF = -jnp.inf
 

@@ -27,10 +27,11 @@ import numpy as np
 from flax import nnx
 
 from model.cache import init_cache
+from model.checks import check_prompts, check_token_id, is_int
 from model.config import NAR_MASK_KINDS
 from model.decoder import Decoder, split_model
 from model.nar_masks import ranks
-from model.sampling import GenerateOutput, check_prompts, check_token_id, is_int
+from model.sampling import GenerateOutput
 
 LogitsFn = Callable[[jax.Array], jax.Array]
 

@@ -26,17 +26,10 @@ from flax import nnx
 
 from model import drafts
 from model.cache import KVCache, init_cache
+from model.checks import check_cached_decoding, check_prompts, check_rng, check_token_id, is_int
 from model.config import NAR_MASK_KINDS
 from model.decoder import Decoder, split_model
-from model.sampling import (
-    SamplingParams,
-    check_cached_decoding,
-    check_prompts,
-    check_rng,
-    check_token_id,
-    is_int,
-    prompt_buffer,
-)
+from model.sampling import SamplingParams, prompt_buffer
 from model.verify import call_at, distribution, draw, forget, is_greedy, verify
 
 

@@ -7,7 +7,8 @@ import pytest
 from report_fixtures import FAKE, make_results, metric, record
 
 from evaluation import report
-from evaluation.report.verdicts import RULES, verdict_groups
+from evaluation.report.rules import RULES
+from evaluation.report.verdicts import verdict_groups
 
 SIGNATURES = {"bleu": "nrefs:1|tok:13a", "chrf": "nrefs:1|nc:6"}
 

@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-from evaluation.report.verdicts import decoders_of, label_of
+from evaluation.report.rules import decoders_of, label_of
 
 # (file, title, caption): the report shows the figures in this order, each with its caption.
 FIGURES = (

@@ -9,7 +9,8 @@ reference, hypothesis), which index.html shows as a table.
 
 from evaluation.report import tables
 from evaluation.report.figures import FIGURES
-from evaluation.report.verdicts import label_of, verdict_groups
+from evaluation.report.rules import label_of
+from evaluation.report.verdicts import verdict_groups
 
 
 def _section(kind: str, title: str | None, note: str | None = None, **content) -> dict:

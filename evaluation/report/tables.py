@@ -2,8 +2,8 @@
 that results.json carries (report/schema.py)."""
 
 from evaluation.report.numbers import fmt
+from evaluation.report.rules import decoders_of, family_of, label_of
 from evaluation.report.schema import QUALITY, SUMMARY
-from evaluation.report.verdicts import decoders_of, family_of, label_of
 
 Table = tuple[list[str], list[list[str]]]  # (headers, rows of cells)
 
