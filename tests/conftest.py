@@ -5,8 +5,10 @@ The entry points the tests start (train.py, eval.py, ...) share one persistent c
 under .pytest_cache/, so a program compiles once per test run, not once per subprocess.
 """
 
+import contextlib
 import dataclasses
 import os
+import subprocess
 
 import jax
 import ml_collections
@@ -130,3 +132,18 @@ def tiny_workdir(tmp_path_factory) -> str:
     for variant in ("causal", "full", "cmlm"):
         train_experiment(config, workdir, variant)
     return workdir
+
+
+@contextlib.contextmanager
+def tmpfs(folder, options: str):
+    """`folder` with a tmpfs mounted on it (`options`, e.g. "size=600k" or "ro,size=1m") while
+    the block runs; the test is skipped where it cannot be mounted (not root)."""
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs ({options}): not root")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)

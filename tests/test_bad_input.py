@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import cpu_devices_env
+from conftest import cpu_devices_env, tmpfs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -331,12 +331,8 @@ def read_only_folder(tmp_path):
         yield folder
         folder.chmod(0o755)
         return
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)],
-                             capture_output=True)  # fmt: skip
-    if mounted.returncode != 0:
-        pytest.skip("cannot mount a read-only tmpfs")
-    yield folder
-    subprocess.run(["umount", str(folder)], check=True)
+    with tmpfs(folder, "ro,size=1m"):
+        yield folder
 
 
 @pytest.mark.slow

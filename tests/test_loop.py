@@ -17,7 +17,7 @@ import time
 import jax
 import numpy as np
 import pytest
-from conftest import cpu_devices_env
+from conftest import cpu_devices_env, tmpfs
 
 from training.checkpoints import load_params
 
@@ -292,12 +292,8 @@ def small_disk(tmp_path):
     """A 600 kB tmpfs: room for one tiny checkpoint, not two (root only)."""
     folder = tmp_path / "disk"
     folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(folder)],
-                             capture_output=True)  # fmt: skip
-    if mounted.returncode != 0:
-        pytest.skip("cannot mount a tmpfs (not root)")
-    yield folder
-    subprocess.run(["umount", str(folder)], check=True)
+    with tmpfs(folder, "size=600k"):
+        yield folder
 
 
 @pytest.mark.slow
