@@ -28,11 +28,28 @@ SLOT_AXIS = {"k": 3, "v": 2}  # The axis of a layer cache's arrays along which s
 EMPTY = jnp.iinfo(jnp.int32).max
 
 
+def block_ids(
+    positions_BxT: jax.Array, prefix_lengths_B: jax.Array | None, block_size: int
+) -> jax.Array:
+    """Each position's block under `block_causal`: -1 for the prompt (positions before
+    prefix_lengths; none when it is None), then (position - prefix_length) // block_size; EMPTY
+    positions get a block after every real one."""
+    start_Bx1 = 0 if prefix_lengths_B is None else prefix_lengths_B[:, None]
+    block_BxT = jnp.where(
+        positions_BxT < start_Bx1, -1, (positions_BxT - start_Bx1) // block_size
+    ).astype(jnp.int32)
+    return jnp.where(positions_BxT == EMPTY, EMPTY, block_BxT)
+
+
 def make_attention_mask(
     mask_kind: str,
     query_positions_BxT: jax.Array,
     key_positions_BxS: jax.Array,
     prefix_lengths_B: jax.Array | None = None,
+    *,
+    block_size: int = 1,
+    noisy_queries_BxT: jax.Array | None = None,
+    noisy_keys_BxS: jax.Array | None = None,
 ) -> jax.Array:
     """Boolean mask [B, 1, T, S]: True where a query may attend to a key.
 
@@ -40,11 +57,38 @@ def make_attention_mask(
     slots, so one rule serves the full forward pass, prefill and cached decoding. EMPTY keys are
     hidden under every kind, so "full" never leaks across padding. Booleans, not a finite bias:
     models learn to get around a -1e4 bias.
+
+    `block_causal` (blocks of `block_size` from the end of the prompt, `block_ids`): a query
+    sees the keys of its own block and of earlier ones. Block diffusion trains every block in
+    one pass over a clean copy of the row and a noised copy (`noisy_*`, True on the noised
+    copy's tokens; the two copies share positions): a clean token sees clean tokens as above; a
+    noised token sees the noised tokens of its own block and the clean tokens of earlier blocks.
     """
     if mask_kind not in MASK_KINDS:
         raise ValueError(f"mask_kind must be one of {MASK_KINDS}, got {mask_kind!r}")
     q_BxTx1 = query_positions_BxT[:, :, None]
     k_Bx1xS = key_positions_BxS[:, None, :]
+    if (noisy_queries_BxT is None) != (noisy_keys_BxS is None) or (
+        noisy_queries_BxT is not None and mask_kind != "block_causal"
+    ):
+        raise ValueError("noisy_queries and noisy_keys go together, with mask_kind='block_causal'")
+    if mask_kind == "block_causal":
+        q_block_BxTx1 = block_ids(query_positions_BxT, prefix_lengths_B, block_size)[:, :, None]
+        k_block_Bx1xS = block_ids(key_positions_BxS, prefix_lengths_B, block_size)[:, None, :]
+        allowed_BxTxS = k_block_Bx1xS <= q_block_BxTx1  # EMPTY's block follows every real one.
+        if noisy_queries_BxT is not None:
+            q_noisy_BxTx1 = noisy_queries_BxT[:, :, None]
+            k_noisy_Bx1xS = noisy_keys_BxS[:, None, :]
+            allowed_BxTxS = jnp.where(
+                q_noisy_BxTx1,
+                jnp.where(
+                    k_noisy_Bx1xS,
+                    k_block_Bx1xS == q_block_BxTx1,
+                    k_block_Bx1xS < q_block_BxTx1,
+                ),
+                allowed_BxTxS & ~k_noisy_Bx1xS,
+            )
+        return allowed_BxTxS[:, None]
     if mask_kind == "full":
         return (k_Bx1xS != EMPTY)[:, None] & (q_BxTx1 >= 0)[:, None]
     if mask_kind.startswith("prefix") and prefix_lengths_B is None:

@@ -5,9 +5,11 @@ from typing import Any
 
 import jax.numpy as jnp
 
-MASK_KINDS = ("causal", "full", "prefix", "prefix_full")
+MASK_KINDS = ("causal", "full", "prefix", "prefix_full", "block_causal")
 # Kinds a CMLM (masked objective) model can use: targets see each other in both directions.
 NAR_MASK_KINDS = ("full", "prefix_full")
+# Kinds a diffusion model can use: targets see each other within a block (one block: MDLM).
+DIFFUSION_MASK_KINDS = ("full", "prefix_full", "block_causal")
 FLOAT_DTYPES = ("float32", "bfloat16", "float16")
 
 
@@ -27,6 +29,11 @@ class ModelConfig:
       prefix_full: full over the prefix, which never sees the targets; each target sees every
         non-pad position. An encoder-decoder's attention in one stack (Mask-Predict's CMLM): the
         prompt's keys and values do not depend on the targets, so mask-predict caches them once.
+      block_causal: the targets are cut into blocks of `block_size` tokens from the end of the
+        prompt; a token sees every token of its own block and of the blocks before it, and the
+        prompt (one block before the first). Block diffusion's mask (BD3-LM, Arriola et al.
+        2025): block_size 1 is `causal` (`prefix` with a prompt), one block covering the
+        targets is `full` (`prefix_full` with a prompt).
     """
 
     vocab_size: int = 32
@@ -47,9 +54,13 @@ class ModelConfig:
     # in the cache (computed once per prompt). False projects them again at every decode step,
     # as a decoder without this cache must: the same function, kept to time what the cache saves.
     cross_kv_cache: bool = True
+    # block_causal only: tokens per block (1: causal).
+    block_size: int = 1
 
     def __post_init__(self):
-        for name in ("vocab_size", "d_model", "num_heads", "num_layers", "d_ff", "max_len"):
+        for name in (
+            "vocab_size", "d_model", "num_heads", "num_layers", "d_ff", "max_len", "block_size"
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"ModelConfig.{name} must be a positive int, got {value!r}")

@@ -177,8 +177,12 @@ class Decoder(nnx.Module):
         prefix_lengths_B: jax.Array | None = None,
         cache: KVCache | None = None,
         dropout_rng: jax.Array | None = None,
+        noisy_BxT: jax.Array | None = None,
     ) -> tuple[jax.Array, KVCache | None]:
         """Logits [B, T, V] (float32) and the updated cache (None without one).
+
+        `noisy_BxT` (block_causal only, no cache): True on the tokens of a row's noised copy,
+        for block diffusion's training pass (`make_attention_mask`).
 
         Called eagerly (not under jit), token ids outside [0, vocab_size) raise a ValueError:
         an embedding lookup would otherwise return NaN for them, silently.
@@ -194,6 +198,7 @@ class Decoder(nnx.Module):
             prefix_lengths_B=prefix_lengths_B,
             cache=cache,
             dropout_rng=dropout_rng,
+            noisy_BxT=noisy_BxT,
         )
 
     def from_embeddings(
@@ -205,6 +210,7 @@ class Decoder(nnx.Module):
         prefix_lengths_B: jax.Array | None = None,
         cache: KVCache | None = None,
         dropout_rng: jax.Array | None = None,
+        noisy_BxT: jax.Array | None = None,
     ) -> tuple[jax.Array, KVCache | None]:
         """The decoder after the embedding lookup.
 
@@ -224,7 +230,11 @@ class Decoder(nnx.Module):
             key_positions_BxS = write_slots(
                 cache.key_positions_BxS, new_key_positions_BxT, cache.index, axis=1
             )
-        mask_Bx1xTxS = self.self_attention_mask(positions_BxT, key_positions_BxS, prefix_lengths_B)
+        if noisy_BxT is not None and cache is not None:
+            raise ValueError("noisy_BxT (block diffusion's training pass) takes no cache")
+        mask_Bx1xTxS = self.self_attention_mask(
+            positions_BxT, key_positions_BxS, prefix_lengths_B, noisy_BxT
+        )
         rngs = (
             jax.random.split(dropout_rng, 2 * self.cfg.num_layers + 1)
             if dropout_rng is not None
@@ -245,10 +255,18 @@ class Decoder(nnx.Module):
             memory=memory,
         )
 
-    def self_attention_mask(self, positions_BxT, key_positions_BxS, prefix_lengths_B):
+    def self_attention_mask(
+        self, positions_BxT, key_positions_BxS, prefix_lengths_B, noisy_BxT=None
+    ):
         """Boolean [B, 1, T, S]: which keys each query's self-attention sees."""
         return make_attention_mask(
-            self.cfg.attention_mask_kind, positions_BxT, key_positions_BxS, prefix_lengths_B
+            self.cfg.attention_mask_kind,
+            positions_BxT,
+            key_positions_BxS,
+            prefix_lengths_B,
+            block_size=self.cfg.block_size,
+            noisy_queries_BxT=noisy_BxT,
+            noisy_keys_BxS=noisy_BxT,
         )
 
     def memory(self, x_BxTxD, key_positions_BxT, prefix_lengths_B, cache, dropout_rngs):
@@ -262,11 +280,8 @@ class Decoder(nnx.Module):
         P = prompts_BxP.shape[1]
         positions_BxP = default_positions(prompts_BxP, None)
         real_BxP = jnp.arange(P)[None, :] < prompt_lengths_B[:, None]
-        mask_Bx1xPxP = make_attention_mask(
-            self.cfg.attention_mask_kind,
-            positions_BxP,
-            jnp.where(real_BxP, positions_BxP, EMPTY),
-            prompt_lengths_B,
+        mask_Bx1xPxP = self.self_attention_mask(
+            positions_BxP, jnp.where(real_BxP, positions_BxP, EMPTY), prompt_lengths_B
         )
         x_BxPxD = self.embed(prompts_BxP, positions_BxP).astype(self.cfg.compute_dtype)
         x_BxPxD, _ = self._blocks(x_BxPxD, mask_Bx1xPxP, None, [None] * self.cfg.num_layers, None)

@@ -68,8 +68,12 @@ class EncoderDecoder(Decoder):
             self.encoder = nnx.List([Block(cfg, rngs=rngs) for _ in range(cfg.num_layers)])
             self.ln_encoder = sharding.layer_norm(cfg.d_model, **kw)
 
-    def self_attention_mask(self, positions_BxT, key_positions_BxS, prefix_lengths_B):
+    def self_attention_mask(
+        self, positions_BxT, key_positions_BxS, prefix_lengths_B, noisy_BxT=None
+    ):
         """The decoder's mask over `SEP target...` keys; a source query sees itself alone."""
+        if noisy_BxT is not None:
+            raise ValueError("An encoder_decoder has no block_causal mask for noisy_BxT")
         if prefix_lengths_B is None:
             raise ValueError(
                 "An encoder_decoder needs prefix_lengths (each row's `BOS source SEP` length)"

@@ -50,6 +50,7 @@ class Hyperparams:
     grad_clip_norm: jax.Array | float  # 0 disables clipping.
     glancing_ratio: jax.Array | float  # objective="glancing" only.
     length_loss_weight: jax.Array | float  # CMLM objectives with a length head only.
+    label_smoothing: jax.Array | float  # The training loss only; the held-out loss is plain CE.
 
     @classmethod
     def from_config(cls, train: TrainConfig) -> "Hyperparams":
@@ -89,16 +90,33 @@ def make_optimizer(hparams: Hyperparams) -> optax.GradientTransformation:
 
 
 def masked_cross_entropy(
-    logits_BxTxV: jax.Array, targets_BxT: jax.Array, loss_mask_BxT: jax.Array
+    logits_BxTxV: jax.Array,
+    targets_BxT: jax.Array,
+    loss_mask_BxT: jax.Array,
+    smoothing: jax.Array | float = 0.0,
 ) -> tuple[jax.Array, jax.Array]:
-    """(mean CE over the masked positions, number of masked positions)."""
-    ce_BxT = optax.softmax_cross_entropy_with_integer_labels(logits_BxTxV, targets_BxT)
+    """(mean CE over the masked positions, number of masked positions).
+
+    With `smoothing` = eps the target is (1 - eps) one-hot + eps uniform over the vocabulary
+    (Szegedy et al. 2016; fairseq's label_smoothed_cross_entropy): CE = (1 - eps) NLL +
+    eps mean_v(-log p_v), computed without a one-hot.
+    """
+    logits_BxTxV = logits_BxTxV.astype(jnp.float32)
+    log_z_BxT = jax.nn.logsumexp(logits_BxTxV, axis=-1)
+    target_logit_BxT = jnp.take_along_axis(logits_BxTxV, targets_BxT[..., None], axis=-1)[..., 0]
+    nll_BxT = log_z_BxT - target_logit_BxT
+    uniform_BxT = log_z_BxT - logits_BxTxV.mean(axis=-1)
+    ce_BxT = (1.0 - smoothing) * nll_BxT + smoothing * uniform_BxT
     count = loss_mask_BxT.sum()
     return (ce_BxT * loss_mask_BxT).sum() / jnp.maximum(count, 1.0), count
 
 
 def teacher_forcing_loss(
-    model: Decoder, batch: Batch, rng: jax.Array, dropout_rng: jax.Array | None
+    model: Decoder,
+    batch: Batch,
+    rng: jax.Array,
+    dropout_rng: jax.Array | None,
+    smoothing: jax.Array | float = 0.0,
 ) -> tuple[jax.Array, jax.Array]:
     """Next-token CE with the true prefix at every position (one parallel pass)."""
     del rng
@@ -108,7 +126,7 @@ def teacher_forcing_loss(
         prefix_lengths_B=batch["prefix_lengths"],
         dropout_rng=dropout_rng,
     )
-    return masked_cross_entropy(logits_BxTxV, batch["targets"], batch["loss_mask"])
+    return masked_cross_entropy(logits_BxTxV, batch["targets"], batch["loss_mask"], smoothing)
 
 
 def free_running_logits(model: Decoder, batch: Batch, dropout_rng: jax.Array | None) -> jax.Array:
@@ -136,12 +154,16 @@ def free_running_logits(model: Decoder, batch: Batch, dropout_rng: jax.Array | N
 
 
 def sequential_loss(
-    model: Decoder, batch: Batch, rng: jax.Array, dropout_rng: jax.Array | None
+    model: Decoder,
+    batch: Batch,
+    rng: jax.Array,
+    dropout_rng: jax.Array | None,
+    smoothing: jax.Array | float = 0.0,
 ) -> tuple[jax.Array, jax.Array]:
     """Next-token CE of the free-running model against the true targets."""
     del rng
     logits_BxTxV = free_running_logits(model, batch, dropout_rng)
-    return masked_cross_entropy(logits_BxTxV, batch["targets"], batch["loss_mask"])
+    return masked_cross_entropy(logits_BxTxV, batch["targets"], batch["loss_mask"], smoothing)
 
 
 def length_loss(model: Decoder, batch: Batch) -> jax.Array:
@@ -165,7 +187,11 @@ def with_length_loss(loss_fn, weight):
 
 
 def masked_loss(
-    model: Decoder, batch: Batch, rng: jax.Array, dropout_rng: jax.Array | None
+    model: Decoder,
+    batch: Batch,
+    rng: jax.Array,
+    dropout_rng: jax.Array | None,
+    smoothing: jax.Array | float = 0.0,
 ) -> tuple[jax.Array, jax.Array]:
     """CMLM: CE on the target tokens that `model.nar_masks.cmlm_mask` replaced by MASK."""
     tokens_BxT, targets_BxT, loss_mask_BxT = cmlm_mask(
@@ -177,7 +203,9 @@ def masked_loss(
         prefix_lengths_B=batch["prefix_lengths"],
         dropout_rng=dropout_rng,
     )
-    return masked_cross_entropy(logits_BxTxV, targets_BxT, loss_mask_BxT.astype(jnp.float32))
+    return masked_cross_entropy(
+        logits_BxTxV, targets_BxT, loss_mask_BxT.astype(jnp.float32), smoothing
+    )
 
 
 def glancing_loss(
@@ -186,6 +214,7 @@ def glancing_loss(
     rng: jax.Array,
     dropout_rng: jax.Array | None,
     ratio: jax.Array | float = 0.5,
+    smoothing: jax.Array | float = 0.0,
 ) -> tuple[jax.Array, jax.Array]:
     """GLAT: CE on the target tokens still masked after glancing at the first pass's errors."""
     call = functools.partial(
@@ -203,7 +232,7 @@ def glancing_loss(
         mask_id=vocab.MASK,
     )  # fmt: skip
     logits_BxTxV, _ = call(tokens_BxT, dropout_rng=dropout_rng)
-    return masked_cross_entropy(logits_BxTxV, batch["inputs"], loss_mask_BxT)
+    return masked_cross_entropy(logits_BxTxV, batch["inputs"], loss_mask_BxT, smoothing)
 
 
 OBJECTIVE_LOSSES = {
@@ -232,9 +261,9 @@ def train_step_fn(
     """
     rng = jax.random.fold_in(seed_key, step)
     objective_rng, dropout_rng = jax.random.split(rng)
-    loss_fn = OBJECTIVE_LOSSES[objective]
+    loss_fn = functools.partial(OBJECTIVE_LOSSES[objective], smoothing=hparams.label_smoothing)
     if objective == "glancing":
-        loss_fn = functools.partial(glancing_loss, ratio=hparams.glancing_ratio)
+        loss_fn = functools.partial(loss_fn, ratio=hparams.glancing_ratio)
     if objective in MASKED_OBJECTIVES:
         loss_fn = with_length_loss(loss_fn, hparams.length_loss_weight)
 
