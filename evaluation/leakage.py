@@ -34,6 +34,14 @@ def scored_start(batch: dict[str, np.ndarray]) -> np.ndarray:
     return np.argmax(batch["loss_mask"] > 0, axis=1).astype(np.int32)
 
 
+def block_end(t_B: np.ndarray, prefix_lengths_B: np.ndarray, block_size: int) -> np.ndarray:
+    """The last position of the block_causal block that holds position t_B (model/attention.py
+    `block_ids`: blocks of block_size from the end of the prompt; the prompt is one block)."""
+    target_B = np.maximum(t_B - prefix_lengths_B, -1)
+    end_B = prefix_lengths_B + (target_B // block_size + 1) * block_size - 1
+    return np.where(t_B < prefix_lengths_B, prefix_lengths_B - 1, end_B).astype(np.int32)
+
+
 def perturb_after(
     tokens_BxT: np.ndarray, t_B: np.ndarray, lengths_B: np.ndarray, vocab_size: int, seed: int
 ) -> np.ndarray:
@@ -48,11 +56,17 @@ def perturb_after(
 
 
 def perturbation_leakage(
-    model: Decoder, batch: dict[str, np.ndarray], num_positions: int, seed: int = 0
+    model: Decoder,
+    batch: dict[str, np.ndarray],
+    num_positions: int,
+    seed: int = 0,
+    across_blocks: bool = False,
 ) -> float:
     """Largest |Δ logits| at positions <= t when every token after t changes (0.0 = no leak).
 
-    t takes `num_positions` evenly spaced values in each row's scored range.
+    t takes `num_positions` evenly spaced values in each row's scored range. `across_blocks`
+    (a block_causal model): t moves to the end of its block first, so only later blocks change;
+    a block's own tokens see each other by design.
     """
     inputs_BxT, lengths_B = batch["inputs"], batch["lengths"]
     prefix_B = batch["prefix_lengths"]
@@ -62,6 +76,8 @@ def perturbation_leakage(
     worst = 0.0
     for i, fraction in enumerate(np.linspace(0.0, 1.0, num_positions)):
         t_B = np.round(start_B + fraction * (last_B - start_B)).astype(np.int32)
+        if across_blocks:
+            t_B = block_end(t_B, prefix_B, model.cfg.block_size)
         perturbed_BxT = perturb_after(inputs_BxT, t_B, lengths_B, model.cfg.vocab_size, seed + i)
         logits_BxTxV = forward.logits(model, perturbed_BxT, lengths_B, prefix_B)
         past_BxT = np.arange(inputs_BxT.shape[1])[None] <= t_B[:, None]
@@ -213,6 +229,22 @@ METRICS = (
         "scored prediction reads the future.",
     ),
     MetricSpec(
+        "perturbation_leakage_across_blocks",
+        "max |Δ logits| (earlier blocks)",
+        verdicts=(
+            {
+                "rule": "zero",
+                "zero": "{variant}: changing every later block moves no logit of a block: "
+                "exactly 0.0 (fp32) in every seed; its tokens see each other only inside a block.",
+                "nonzero": "{variant}: changing later blocks moves the logits of a block by up "
+                "to {largest}; blocks see the future.",
+            },
+        ),
+        method="**Perturbation across blocks** (block_causal models): as above, with t moved to "
+        "the last position of its block, so only later blocks change; inside a block tokens see "
+        "each other by design, and `max |Δ logits| (past)` measures that.",
+    ),
+    MetricSpec(
         "dependency_future_share",
         "future share",
         "percent",
@@ -229,6 +261,12 @@ def evaluate(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
     batch = run.task.batch(0, settings.leakage_examples, split="eval")
     log("    leakage: perturbation")
     perturbation = perturbation_leakage(run.model, batch, settings.perturbation_positions)
+    metrics = {"perturbation_leakage": (perturbation, None)}
+    if run.model.cfg.attention_mask_kind == "block_causal":
+        across = perturbation_leakage(
+            run.model, batch, settings.perturbation_positions, across_blocks=True
+        )
+        metrics["perturbation_leakage_across_blocks"] = (across, None)
     log("    leakage: dependency map (jacobian)")
     maps, share = dependency_maps(
         run.model, batch, settings.dependency_examples, settings.dependency_max_len
@@ -240,10 +278,7 @@ def evaluate(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
     ).mean(axis=1)
     labels = [run.task.token_label(int(i)) for i in batch["inputs"][0, :length]]
     return Measurement(
-        metrics={
-            "perturbation_leakage": (perturbation, None),
-            "dependency_future_share": (share, None),
-        },
+        metrics={**metrics, "dependency_future_share": (share, None)},
         pictures={
             "dependency_map": maps[0].tolist(),
             "attention": attention_LxTxT.tolist(),

@@ -5,12 +5,12 @@ import json
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import make_tiny_model
+from conftest import make_tiny_config, make_tiny_model
 
 from data import vocab
 from evaluation import leakage
 from evaluation.run import LoadedRun
-from model import EMPTY, make_attention_mask
+from model import EMPTY, make_attention_mask, make_decoder
 from plan import base_config
 
 
@@ -114,3 +114,22 @@ def test_the_evaluator_returns_both_metrics_and_json_ready_pictures(copy_task):
     assert np.asarray(pictures["dependency_map"]).shape == (T, T)
     assert np.asarray(pictures["attention"]).shape == (2, T, T)  # Layers, mean over heads.
     assert pictures["labels"][0] == "^" and pictures["prefix_length"] > 1
+
+
+def test_block_causal_leaks_inside_a_block_and_exactly_zero_across_blocks(copy_task, batch):
+    cfg = make_tiny_config(
+        vocab_size=copy_task.vocab_size,
+        max_len=copy_task.seq_len,
+        attention_mask_kind="block_causal",
+        block_size=3,
+    )
+    model = make_decoder(cfg, 0)
+    assert leakage.perturbation_leakage(model, batch, 3) > 1e-4
+    assert leakage.perturbation_leakage(model, batch, 3, across_blocks=True) == 0.0
+
+
+def test_block_end_is_the_last_position_of_the_block():
+    t_B = np.array([0, 2, 3, 4, 6, 7])
+    prefix_B = np.full(6, 3)
+    # The prompt [0, 3) is one block; then blocks [3, 5), [5, 7), [7, 9).
+    np.testing.assert_array_equal(leakage.block_end(t_B, prefix_B, 2), [2, 2, 4, 4, 6, 8])
