@@ -1,5 +1,11 @@
 """The non-AR rows of the decoders table: mask-predict with K parallel passes (model/nar.py),
-given each row's reference length or predicting it with the model's length head."""
+given each row's reference length or predicting it with the model's length head.
+
+Ghazvininejad et al. 2019's translation table has K = 1, 4 and 10, each with a length beam of 1
+and 3. The rows the default set lacks (K = 10 with the oracle length and with both beams, K = 1
+with a beam of 3) are scored only where `eval.decoders` names them, so that other experiments do
+not pay for ten passes per batch.
+"""
 
 import numpy as np
 
@@ -8,7 +14,7 @@ from evaluation.decoders.table import DecoderSpec, Models, Prompts, masked_model
 from model import GenerateOutput, mask_predict
 
 
-def mask_predict_spec(num_iterations: int) -> DecoderSpec:
+def mask_predict_spec(num_iterations: int, default: bool = True) -> DecoderSpec:
     """Mask-predict with K passes, given each row's reference target length."""
 
     def decode(models: Models, prompts: Prompts) -> GenerateOutput:
@@ -36,10 +42,13 @@ def mask_predict_spec(num_iterations: int) -> DecoderSpec:
         decode=decode,
         applies_to=masked_model,
         timing_mask="prefix_full",
+        default=default,
     )
 
 
-def predicted_length_spec(num_iterations: int, length_beam: int) -> DecoderSpec:
+def predicted_length_spec(
+    num_iterations: int, length_beam: int, default: bool = True
+) -> DecoderSpec:
     """Mask-predict with K passes, the lengths from the model's length head (a length beam)."""
 
     def decode(models: Models, prompts: Prompts) -> GenerateOutput:
@@ -68,6 +77,7 @@ def predicted_length_spec(num_iterations: int, length_beam: int) -> DecoderSpec:
         applies_to=masked_model,
         timing_mask="prefix_full",
         needs_length_head=True,
+        default=default,
     )
 
 
@@ -75,3 +85,6 @@ for _K in (1, 2, 4, 8):
     register(mask_predict_spec(_K))
 for _K, _BEAM in ((1, 1), (4, 1), (4, 3)):
     register(predicted_length_spec(_K, _BEAM))
+register(mask_predict_spec(10, default=False))
+for _K, _BEAM in ((1, 3), (10, 1), (10, 3)):
+    register(predicted_length_spec(_K, _BEAM, default=False))
