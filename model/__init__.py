@@ -15,8 +15,9 @@ from model.architectures import (
 from model.attention import EMPTY, make_attention_mask
 from model.beam import BeamOutput, beam_loop, beam_search
 from model.cache import KVCache, grow_cache, init_cache
-from model.config import MASK_KINDS, NAR_MASK_KINDS, ModelConfig
+from model.config import DIFFUSION_MASK_KINDS, MASK_KINDS, NAR_MASK_KINDS, ModelConfig
 from model.decoder import Decoder
+from model.diffusion_sampling import DIFFUSION_STRATEGIES, denoise_loop, diffusion_generate
 from model.encoder_decoder import EncoderDecoder
 from model.nar import mask_predict, mask_predict_loop
 from model.nar_masks import cmlm_mask, glancing_mask
@@ -36,6 +37,8 @@ from model.speculative import (
 
 __all__ = [
     "ARCHITECTURES",
+    "DIFFUSION_MASK_KINDS",
+    "DIFFUSION_STRATEGIES",
     "EMPTY",
     "EncoderDecoder",
     "BeamOutput",
@@ -53,6 +56,8 @@ __all__ = [
     "cmlm_mask",
     "glancing_mask",
     "decode_loop",
+    "denoise_loop",
+    "diffusion_generate",
     "generate",
     "generate_no_cache",
     "grow_cache",

@@ -1,0 +1,334 @@
+"""Masked-diffusion sampling: MDLM's ancestral sampler, confidence-based unmasking, and block
+diffusion (BD3-LM) with a KV cache of the finished blocks.
+
+A model trained with the diffusion objective (each target token replaced by MASK with
+probability t, schedule alpha_t = 1 - t) predicts the clean token at every masked position.
+Sampling starts from an all-MASK target and runs T denoising steps, t = 1, 1 - 1/T, ..., 1/T:
+
+- ancestral (Sahoo et al. 2024, MDLM): at the step from t to s = t - 1/T each still-masked token
+  is unmasked with probability (alpha_s - alpha_t) / (1 - alpha_t) = 1 / (T - i) at step i,
+  with a token drawn from the model's distribution; unmasked tokens are kept (carry-over). The
+  last step unmasks every token left.
+- confidence (MaskGIT; LLaDA's low-confidence remasking): every step proposes a token for each
+  masked position and commits the k most probable proposals, so that floor(n (T - i - 1) / T)
+  of a block's n tokens are still masked after step i; none after step T - 1.
+
+Proposals are drawn at a temperature (0: argmax) by the Gumbel-max trick; MASK is never drawn.
+A `block_causal` model (ModelConfig.block_size) is sampled block by block, left to right, T
+steps per block; a `full` or `prefix_full` model is one block covering the targets. Where the
+prompt never sees the targets (`prefix_full`, `block_causal`) the prompt and each finished block
+are written once into a KV cache: a denoising step feeds only the current block, at the cache's
+index, and discards the cache it returns; a finished block is fed once more, clean, to write its
+keys and values. Without the cache, every step runs the whole row [prompt, finished blocks,
+current block]: exact for every mask kind, and the reference the cached sampler is tested
+against.
+
+Target lengths are given by the caller (the evaluation's oracle lengths), as mask-predict's are.
+The number of steps T and the temperature are traced: new values never recompile. `denoise_loop`
+is model-agnostic (`logits_fn(tokens_BxK) -> logits_BxKxV`), so tests drive it with a fake model.
+Shape legend: B rows, P prompt width, N target width (whole blocks), K block size, V vocab.
+"""
+
+import functools
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from model.cache import init_cache
+from model.checks import check_prompts, check_rng, check_token_id, is_int, is_real
+from model.config import DIFFUSION_MASK_KINDS
+from model.decoder import Decoder, split_model
+from model.nar_masks import ranks
+from model.sampling import GenerateOutput, prompt_buffer
+
+DIFFUSION_STRATEGIES = ("ancestral", "confidence")
+# Kinds whose prompt never sees the targets: the prompt and finished blocks can be cached.
+CACHED_MASK_KINDS = ("prefix_full", "block_causal")
+LogitsFn = Callable[[jax.Array], jax.Array]
+
+
+def denoise_loop(
+    logits_fn: LogitsFn,
+    tokens_BxK: jax.Array,
+    target_BxK: jax.Array,
+    rng: jax.Array,
+    num_steps: jax.Array,
+    temperature: jax.Array,
+    *,
+    mask_id: int,
+    strategy: str,
+) -> jax.Array:
+    """T = `num_steps` denoising steps on the positions `target_BxK`, which start as MASK.
+
+    Each step calls `logits_fn(tokens_BxK)` (the current tokens, MASK where still masked) and
+    unmasks tokens by `strategy` (module docstring). Positions outside the target keep their
+    tokens. Returns the tokens after step T - 1: no target position is MASK any more.
+    """
+    tokens_BxK = jnp.where(target_BxK, mask_id, tokens_BxK)
+    lengths_B = target_BxK.sum(axis=1)
+
+    def step(i, tokens_BxK):
+        logits_BxKxV = logits_fn(tokens_BxK).astype(jnp.float32)
+        logits_BxKxV = logits_BxKxV.at[..., mask_id].set(-jnp.inf)  # MASK is never a token.
+        noise_rng, unmask_rng = jax.random.split(jax.random.fold_in(rng, i))
+        gumbel_BxKxV = jax.random.gumbel(noise_rng, logits_BxKxV.shape)
+        proposal_BxK = jnp.argmax(logits_BxKxV + temperature * gumbel_BxKxV, axis=-1)
+        masked_BxK = target_BxK & (tokens_BxK == mask_id)
+        if strategy == "ancestral":
+            # Unmasked with probability 1 / (T - i): u (T - i) < 1 for u ~ U[0, 1).
+            u_BxK = jax.random.uniform(unmask_rng, masked_BxK.shape)
+            reveal_BxK = masked_BxK & (u_BxK * (num_steps - i) < 1)
+        else:
+            log_probs_BxKxV = jax.nn.log_softmax(logits_BxKxV, axis=-1)
+            confidence_BxK = jnp.take_along_axis(log_probs_BxKxV, proposal_BxK[..., None], -1)
+            # Most confident first: rank the masked positions by -confidence; others last.
+            order_BxK = ranks(jnp.where(masked_BxK, -confidence_BxK[..., 0], jnp.inf))
+            still_masked_B = lengths_B * (num_steps - i - 1) // num_steps
+            commit_B = masked_BxK.sum(axis=1) - still_masked_B
+            reveal_BxK = masked_BxK & (order_BxK < commit_B[:, None])
+        return jnp.where(reveal_BxK, proposal_BxK.astype(tokens_BxK.dtype), tokens_BxK)
+
+    return jax.lax.fori_loop(0, num_steps, step, tokens_BxK)
+
+
+def _block_columns(prompt_lengths_B: jax.Array, start: jax.Array, K: int) -> jax.Array:
+    """[B, K]: the positions of target tokens start .. start + K - 1 in each row."""
+    return prompt_lengths_B[:, None] + start + jnp.arange(K, dtype=jnp.int32)[None, :]
+
+
+def _uncached_logits_fn(model, prompts_BxP, prompt_lengths_B, target_lengths_B, W, pad_id):
+    """`make(targets_BxN, start, K)`: a logits_fn of the block of K target tokens from `start`
+    that runs the whole row [prompt, targets before the block, the block] at each step."""
+    B = prompts_BxP.shape[0]
+    row_BxW = prompt_buffer(prompts_BxP, prompt_lengths_B, W, pad_id)
+    rows_Bx1 = jnp.arange(B)[:, None]
+
+    def make(targets_BxN, start, K):
+        cols_BxK = _block_columns(prompt_lengths_B, start, K)
+        ends_B = prompt_lengths_B + jnp.minimum(start + K, target_lengths_B)
+        N = targets_BxN.shape[1]
+        n_1xN = jnp.arange(N)[None, :]
+        # Target token n of row b sits at column prompt_length + n; padding is dropped.
+        real_BxN = n_1xN < target_lengths_B[:, None]
+        target_cols_BxN = jnp.where(real_BxN, prompt_lengths_B[:, None] + n_1xN, W)
+
+        def logits_fn(block_BxK):
+            targets = jax.lax.dynamic_update_slice(targets_BxN, block_BxK, (0, start))
+            tokens_BxW = row_BxW.at[rows_Bx1, target_cols_BxN].set(targets, mode="drop")
+            logits_BxWxV, _ = model(tokens_BxW, lengths_B=ends_B, prefix_lengths_B=prompt_lengths_B)
+            at_BxK = jnp.minimum(cols_BxK, W - 1)
+            return jnp.take_along_axis(logits_BxWxV, at_BxK[..., None], axis=1)
+
+        return logits_fn
+
+    return make
+
+
+def _sample_targets(
+    model, prompts_BxP, prompt_lengths_B, target_lengths_B, rng, num_steps, temperature, *,
+    max_target_len, strategy, mask_id, pad_id, use_cache,
+) -> jax.Array:  # fmt: skip
+    """Every row's target tokens [B, N] (N: max_target_len rounded up to whole blocks; pad_id
+    beyond each row's length), sampled block by block."""
+    cfg = model.cfg
+    B, P = prompts_BxP.shape
+    K = cfg.block_size if cfg.attention_mask_kind == "block_causal" else max_target_len
+    K = min(K, max_target_len)
+    num_blocks = -(-max_target_len // K)
+    N = num_blocks * K
+    valid_BxN = jnp.arange(N)[None, :] < target_lengths_B[:, None]
+    targets_BxN = jnp.where(valid_BxN, mask_id, pad_id).astype(jnp.int32)
+    call = functools.partial(model, prefix_lengths_B=prompt_lengths_B)
+    if use_cache:
+        cache = init_cache(cfg, B, P + N)
+        _, cache = call(prompts_BxP, lengths_B=prompt_lengths_B, cache=cache)
+    else:
+        cache = None
+        make_logits_fn = _uncached_logits_fn(
+            model, prompts_BxP, prompt_lengths_B, target_lengths_B, P + max_target_len, pad_id
+        )
+
+    def block(j, carry):
+        targets_BxN, cache = carry
+        start = j * K
+        block_BxK = jax.lax.dynamic_slice_in_dim(targets_BxN, start, K, axis=1)
+        lengths_B = jnp.clip(target_lengths_B - start, 0, K)
+        # Padding positions past max_len would embed as NaN; they are never seen as keys.
+        positions_BxK = jnp.minimum(_block_columns(prompt_lengths_B, start, K), cfg.max_len - 1)
+        if use_cache:
+
+            def logits_fn(block_BxK):
+                logits_BxKxV, _ = call(
+                    block_BxK, positions_BxT=positions_BxK, lengths_B=lengths_B, cache=cache
+                )
+                return logits_BxKxV
+
+        else:
+            logits_fn = make_logits_fn(targets_BxN, start, K)
+        block_BxK = denoise_loop(
+            logits_fn,
+            block_BxK,
+            jnp.arange(K)[None, :] < lengths_B[:, None],
+            jax.random.fold_in(rng, j),
+            num_steps,
+            temperature,
+            mask_id=mask_id,
+            strategy=strategy,
+        )
+        targets_BxN = jax.lax.dynamic_update_slice_in_dim(targets_BxN, block_BxK, start, axis=1)
+        if use_cache:  # The finished block's keys and values, for the blocks after it.
+
+            def write(cache):
+                return call(
+                    block_BxK, positions_BxT=positions_BxK, lengths_B=lengths_B, cache=cache
+                )[1]
+
+            cache = jax.lax.cond(j < num_blocks - 1, write, lambda cache: cache, cache)
+        return targets_BxN, cache
+
+    return jax.lax.fori_loop(0, num_blocks, block, (targets_BxN, cache))[0]
+
+
+@functools.partial(
+    jax.jit,
+    static_argnames=("graphdef", "max_target_len", "strategy", "mask_id", "pad_id", "use_cache"),
+)
+def _diffusion_jit(
+    graphdef, state, prompts_BxP, prompt_lengths_B, target_lengths_B, rng, num_steps,
+    temperature, eos_id, *, max_target_len, strategy, mask_id, pad_id, use_cache,
+) -> GenerateOutput:  # fmt: skip
+    model = nnx.merge(graphdef, state)
+    P = prompts_BxP.shape[1]
+    # Whatever the caller left in a row's padding becomes pad_id: it is embedded, though unseen.
+    prompts_BxP = prompt_buffer(prompts_BxP, prompt_lengths_B, P, pad_id)
+    targets_BxN = _sample_targets(
+        model, prompts_BxP, prompt_lengths_B, target_lengths_B, rng, num_steps, temperature,
+        max_target_len=max_target_len, strategy=strategy, mask_id=mask_id, pad_id=pad_id,
+        use_cache=use_cache,
+    )  # fmt: skip
+    # The layout of `generate`: prompt, target, EOS (if any), then pad_id; width P + T + 1.
+    L = P + max_target_len + 1
+    cols_1xL = jnp.arange(L)[None, :]
+    ends_B = prompt_lengths_B + target_lengths_B
+    offsets_BxL = jnp.clip(cols_1xL - prompt_lengths_B[:, None], 0, targets_BxN.shape[1] - 1)
+    tokens_BxL = prompt_buffer(prompts_BxP, prompt_lengths_B, L, pad_id)
+    in_target_BxL = (cols_1xL >= prompt_lengths_B[:, None]) & (cols_1xL < ends_B[:, None])
+    tokens_BxL = jnp.where(
+        in_target_BxL, jnp.take_along_axis(targets_BxN, offsets_BxL, axis=1), tokens_BxL
+    )
+    with_eos = eos_id >= 0
+    tokens_BxL = jnp.where((cols_1xL == ends_B[:, None]) & with_eos, eos_id, tokens_BxL)
+    return GenerateOutput(tokens_BxL, ends_B + with_eos.astype(jnp.int32))
+
+
+def diffusion_generate(
+    model: Decoder | tuple[nnx.GraphDef, nnx.State],
+    prompts_BxP,
+    prompt_lengths_B,
+    target_lengths_B,
+    *,
+    num_steps: int,
+    mask_id: int,
+    strategy: str = "ancestral",
+    temperature: float = 1.0,
+    rng: jax.Array | None = None,
+    pad_id: int = 0,
+    eos_id: int | None = None,
+    max_target_len: int | None = None,
+    use_cache: bool | None = None,
+) -> GenerateOutput:
+    """Samples each row's target of a given length from a masked-diffusion model.
+
+    Args:
+      model: a Decoder, or its `nnx.split` (graphdef, state), under a `full`, `prefix_full` or
+        `block_causal` mask, trained with the diffusion objective.
+      prompts_BxP: int token ids, each row right-padded; rows may have different lengths.
+      prompt_lengths_B: each row's prompt length (None: P for every row).
+      target_lengths_B: each row's number of target tokens (>= 1): the oracle length.
+      num_steps: T >= 1 denoising steps (per block for a block_causal model); traced.
+      mask_id: the MASK token id the model was trained with (data/vocab.py).
+      strategy: "ancestral" (MDLM) or "confidence" (most confident first).
+      temperature: of the token proposals, >= 0 (0: argmax); traced.
+      rng: a jax.random.key (None: key(0)); the unmasking order of `ancestral` draws from it
+        even at temperature 0.
+      pad_id: what fills each row after its end; eos_id: appended after each target (None: not).
+      max_target_len: the static target width (default: the longest target length); fix it to
+        reuse one compiled program across batches.
+      use_cache: cache the prompt and the finished blocks (exact for prefix_full and
+        block_causal, where the prompt never sees the targets). None: wherever it is exact;
+        False runs the whole row at every step (the reference for the cache).
+    Returns:
+      GenerateOutput(tokens_BxL, lengths_B) with L = P + max_target_len + 1, as `mask_predict`
+      returns it: prompt, target, EOS (if eos_id is given), then pad_id.
+    """
+    graphdef, state, cfg = split_model(model)
+    if cfg.attention_mask_kind not in DIFFUSION_MASK_KINDS:
+        raise ValueError(
+            f"diffusion_generate needs a model whose targets see each other within a block "
+            f"({DIFFUSION_MASK_KINDS}), trained with the diffusion objective; this model's "
+            f"attention_mask_kind is {cfg.attention_mask_kind!r}"
+        )
+    prompts_BxP, prompt_lengths_B = check_prompts(cfg, prompts_BxP, prompt_lengths_B)
+    target_lengths_B, max_target_len = _check_targets(
+        cfg, prompts_BxP.shape, target_lengths_B, max_target_len
+    )
+    if not is_int(num_steps) or num_steps < 1:
+        raise ValueError(f"num_steps must be an int >= 1, got {num_steps!r}")
+    if strategy not in DIFFUSION_STRATEGIES:
+        raise ValueError(f"strategy must be one of {DIFFUSION_STRATEGIES}, got {strategy!r}")
+    if not is_real(temperature) or not temperature >= 0:
+        raise ValueError(
+            f"temperature must be a finite number >= 0 (0: argmax), got {temperature!r}"
+        )
+    mask_id = check_token_id(mask_id, "mask_id", cfg.vocab_size)
+    pad_id = check_token_id(pad_id, "pad_id", cfg.vocab_size)
+    eos_id = check_token_id(eos_id, "eos_id", cfg.vocab_size, optional=True)
+    if use_cache is None:
+        use_cache = cfg.attention_mask_kind in CACHED_MASK_KINDS
+    if use_cache and cfg.attention_mask_kind not in CACHED_MASK_KINDS:
+        raise ValueError(
+            f"diffusion_generate(use_cache=True) needs a prefix_full or block_causal model: under "
+            f"{cfg.attention_mask_kind!r} the prompt sees the targets, so its keys change each step"
+        )
+    return _diffusion_jit(
+        graphdef,
+        state,
+        prompts_BxP,
+        prompt_lengths_B,
+        target_lengths_B,
+        check_rng(rng),
+        jnp.int32(num_steps),
+        jnp.float32(temperature),
+        jnp.int32(-1 if eos_id is None else eos_id),
+        max_target_len=max_target_len,
+        strategy=strategy,
+        mask_id=mask_id,
+        pad_id=pad_id,
+        use_cache=bool(use_cache),
+    )
+
+
+def _check_targets(cfg, prompts_shape, target_lengths_B, max_target_len):
+    """Target lengths as int32 and the static target width, checked on the host."""
+    B, P = prompts_shape
+    lengths_B = np.asarray(target_lengths_B)
+    if not np.issubdtype(lengths_B.dtype, np.integer):
+        raise ValueError(f"target_lengths must be ints, got {lengths_B.tolist()}")
+    if lengths_B.shape != (B,) or lengths_B.min() < 1:
+        raise ValueError(f"target_lengths must be {B} ints >= 1, got {lengths_B.tolist()}")
+    longest = int(lengths_B.max())
+    max_target_len = longest if max_target_len is None else max_target_len
+    if not is_int(max_target_len) or max_target_len < longest:
+        raise ValueError(
+            f"max_target_len must be an int >= the longest target length {longest}, "
+            f"got {max_target_len!r}"
+        )
+    if P + max_target_len > cfg.max_len:
+        raise ValueError(
+            f"Prompts padded to {P} tokens plus {max_target_len} target tokens do not fit the "
+            f"model's max_len={cfg.max_len}"
+        )
+    return jnp.asarray(lengths_B, jnp.int32), int(max_target_len)

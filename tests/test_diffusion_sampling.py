@@ -1,0 +1,184 @@
+"""The diffusion samplers (model/diffusion_sampling.py): the schedules on a fake model, the
+cached block sampler against the whole-row one, no recompiles, and one-line errors."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import make_tiny_config
+
+from model import denoise_loop, diffusion_generate, make_decoder
+from model.diffusion_sampling import _diffusion_jit
+
+V, MASK = 13, 4
+PROMPTS = np.array([[1, 7, 8, 3, 9], [1, 6, 3, 0, 0], [1, 3, 0, 0, 0]], np.int32)
+PROMPT_LENGTHS, TARGET_LENGTHS = [5, 3, 2], [6, 3, 7]
+
+
+@functools.partial(jax.jit, static_argnames=("logits_fn", "strategy"))
+def _run_loop(logits_fn, tokens_BxK, target_BxK, num_steps, temperature, rng, strategy):
+    return denoise_loop(
+        logits_fn, tokens_BxK, target_BxK, rng, num_steps, temperature,
+        mask_id=MASK, strategy=strategy,
+    )  # fmt: skip
+
+
+def _steps_seen(logits_fn, lengths, K, num_steps, strategy, temperature=1.0):
+    """The tokens each step's input holds, [T, B, K], and the loop's output."""
+    seen = []
+
+    def recording(tokens_BxK):
+        jax.debug.callback(lambda t: seen.append(np.asarray(t)), tokens_BxK)
+        return logits_fn(tokens_BxK)
+
+    target_BxK = np.arange(K)[None, :] < np.asarray(lengths)[:, None]
+    out = _run_loop(
+        recording, jnp.zeros(target_BxK.shape, jnp.int32), target_BxK, num_steps, temperature,
+        jax.random.key(0), strategy,
+    )  # fmt: skip
+    jax.block_until_ready(out)
+    return np.stack(seen), np.asarray(out)
+
+
+def _fixed_token(tokens_BxK):
+    """A fake model sure of token 7 everywhere (and surer still of MASK, never drawn)."""
+    return (
+        1e4 * jax.nn.one_hot(jnp.full(tokens_BxK.shape, 7), V)
+        + 2e4 * (jnp.arange(V) == MASK)[None, None]
+    )
+
+
+@pytest.mark.parametrize("strategy", ["ancestral", "confidence"])
+def test_a_model_sure_of_one_token_writes_it_at_every_target_position_and_nowhere_else(strategy):
+    tokens_BxK = jnp.array([[9, 9, 9, 9], [9, 9, 9, 9]])
+    target_BxK = jnp.array([[True, True, True, False], [True, False, False, False]])
+    for num_steps, temperature in [(1, 0.0), (3, 1.0), (8, 2.0)]:
+        out = _run_loop(
+            _fixed_token, tokens_BxK, target_BxK, num_steps, temperature, jax.random.key(1),
+            strategy,
+        )  # fmt: skip
+        np.testing.assert_array_equal(out, [[7, 7, 7, 9], [7, 9, 9, 9]])
+
+
+def test_confidence_unmasks_on_the_linear_schedule_most_confident_first():
+    K, T = 10, 4
+
+    def rising(tokens_BxK):  # Position k proposes token (5 + k) % V, surer the further right.
+        k_K = jnp.arange(K)
+        return (1.0 + k_K)[None, :, None] * jax.nn.one_hot((5 + k_K) % V, V)[None]
+
+    seen_TxBxK, out = _steps_seen(rising, [10, 5], K, T, "confidence", temperature=0.0)
+    # floor(n (T - i) / T) masked before step i: n = 10 and n = 5.
+    np.testing.assert_array_equal(
+        (seen_TxBxK == MASK).sum(axis=2), [[10, 5], [7, 3], [5, 2], [2, 1]]
+    )
+    # The right end of each row's target (the most confident) is committed first.
+    np.testing.assert_array_equal(seen_TxBxK[2, 0] == MASK, np.arange(K) < 5)
+    np.testing.assert_array_equal(seen_TxBxK[2, 1] == MASK, np.arange(K) < 2)
+    np.testing.assert_array_equal(out[0], (5 + np.arange(K)) % V)
+    np.testing.assert_array_equal(out[1, 5:], 0)  # Outside the target: kept.
+
+
+def test_ancestral_with_t_equal_to_the_length_keeps_t_of_the_tokens_masked_at_time_t():
+    B, K = 4000, 8
+
+    def uniform(tokens_BxK):
+        return jnp.zeros(tokens_BxK.shape + (V,))
+
+    seen_TxBxK, out = _steps_seen(uniform, np.full(B, K), K, K, "ancestral")
+    # Each masked token is unmasked with probability 1 / (T - i) at step i, so a share
+    # (T - i) / T is still masked before step i, and none after the last.
+    share_T = (seen_TxBxK == MASK).mean(axis=(1, 2))
+    np.testing.assert_allclose(share_T, (K - np.arange(K)) / K, atol=0.01)
+    assert not np.any(out == MASK) and np.all(out < V)
+
+
+def _tiny_model(kind: str, block_size: int = 1, num_layers: int = 2):
+    cfg = make_tiny_config(attention_mask_kind=kind, block_size=block_size, num_layers=num_layers)
+    return make_decoder(cfg)
+
+
+def _sample(model, **kwargs):
+    kwargs = dict(num_steps=3, mask_id=MASK, eos_id=2, rng=jax.random.key(3)) | kwargs
+    out = diffusion_generate(model, PROMPTS, PROMPT_LENGTHS, TARGET_LENGTHS, **kwargs)
+    return np.asarray(out.tokens_BxL), np.asarray(out.lengths_B)
+
+
+@pytest.mark.parametrize(
+    "kind, block_size, strategy, num_layers",
+    [
+        ("block_causal", 2, "ancestral", 1),  # The fast loop's: one layer compiles faster.
+        pytest.param("block_causal", 2, "confidence", 2, marks=pytest.mark.slow),
+        pytest.param("block_causal", 1, "confidence", 2, marks=pytest.mark.slow),
+        pytest.param("block_causal", 48, "ancestral", 2, marks=pytest.mark.slow),  # One block.
+        pytest.param("prefix_full", 1, "confidence", 2, marks=pytest.mark.slow),
+    ],
+)
+def test_the_cached_block_sampler_equals_the_whole_row_sampler(
+    kind, block_size, strategy, num_layers, exact_fp32_matmuls
+):
+    model = _tiny_model(kind, block_size, num_layers)
+    for temperature in (0.0, 1.0):
+        cached = _sample(model, strategy=strategy, temperature=temperature, use_cache=True)
+        whole_row = _sample(model, strategy=strategy, temperature=temperature, use_cache=False)
+        np.testing.assert_array_equal(cached[0], whole_row[0])
+        np.testing.assert_array_equal(cached[1], whole_row[1])
+    tokens, lengths = cached
+    np.testing.assert_array_equal(lengths, [12, 7, 10])  # Prompt + target + EOS.
+    assert tokens.shape == (3, 5 + 7 + 1)
+    assert tokens[0, 11] == tokens[1, 6] == tokens[2, 9] == 2 and np.all(tokens[1, 7:] == 0)
+    np.testing.assert_array_equal(tokens[1, :3], PROMPTS[1, :3])
+    assert not np.any(tokens == MASK)
+
+
+@pytest.mark.slow
+def test_one_block_covering_the_targets_is_the_prefix_full_sampler():
+    one_block = _sample(_tiny_model("block_causal", 7), strategy="ancestral")
+    prefix_full = _sample(_tiny_model("prefix_full"), strategy="ancestral")
+    np.testing.assert_array_equal(one_block[0], prefix_full[0])
+
+
+@pytest.mark.slow
+def test_new_step_counts_temperatures_and_keys_compile_nothing_new():
+    model = _tiny_model("block_causal", 2)
+    _sample(model, num_steps=1, temperature=0.0)
+    before = _diffusion_jit._cache_size()
+    for num_steps, temperature, seed in [(2, 0.5, 1), (5, 1.3, 2), (16, 0.0, 3)]:
+        _sample(model, num_steps=num_steps, temperature=temperature, rng=jax.random.key(seed))
+    assert _diffusion_jit._cache_size() == before
+
+
+@pytest.mark.parametrize(
+    "kind, change, message",
+    [
+        ("causal", {}, r"targets see each other within a block .* is 'causal'"),
+        ("prefix", {}, "attention_mask_kind is 'prefix'"),
+        ("full", dict(num_steps=0), r"num_steps must be an int >= 1, got 0"),
+        ("full", dict(num_steps=2.5), r"num_steps must be an int >= 1, got 2.5"),
+        ("full", dict(temperature=-0.5), r"temperature must be a finite number >= 0"),
+        ("full", dict(temperature=float("nan")), r"temperature must be a finite number >= 0"),
+        ("full", dict(strategy="greedy"), r"strategy must be one of \('ancestral', 'confidence'\)"),
+        ("full", dict(use_cache=True), r"use_cache=True\) needs a prefix_full or block_causal"),
+        ("full", dict(mask_id=99), r"mask_id must be a token id in \[0, 23\)"),
+        ("full", dict(max_target_len=3), r"max_target_len must be an int >= the longest target"),
+        ("full", dict(max_target_len=60), r"do not fit the model's max_len=48"),
+        ("full", dict(rng=3), r"rng must be one key"),
+    ],
+)
+def test_bad_input_fails_with_one_line_naming_the_setting(kind, change, message):
+    with pytest.raises(ValueError, match=message) as caught:
+        _sample(_tiny_model(kind), **change)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "lengths, message",
+    [([6, 0, 7], r"target_lengths must be 3 ints >= 1"), ([6.0, 1.0, 2.0], "must be ints")],
+)
+def test_bad_target_lengths_are_named(lengths, message):
+    with pytest.raises(ValueError, match=message):
+        diffusion_generate(
+            _tiny_model("full"), PROMPTS, PROMPT_LENGTHS, lengths, num_steps=2, mask_id=MASK
+        )
