@@ -1,0 +1,132 @@
+"""A run's checkpoint history: the steps its folder keeps, the model at any of them, and the model
+whose parameters are the mean of the last few (checkpoint averaging).
+
+Training keeps the newest `train.keep_checkpoints` checkpoints, one every
+`train.checkpoint_every` steps (training/checkpoints.py). Averaging the parameters of the last k
+of them gives a model that is usually better than the last one alone: Vaswani et al. 2017
+averaged the last 5 (written every 10 minutes), and fairseq's scripts/average_checkpoints.py
+does the same, elementwise, over the last k files. Here floating-point leaves are averaged in
+float32 and cast back to their dtype; any other leaf is the newest checkpoint's.
+
+A checkpoint that cannot be read (a crash mid-write, a truncated file, one that training deleted
+while this read the folder) is skipped with a one-line warning naming its step, as training's
+resume does. Restores go to this process's first device, whatever topology saved them.
+"""
+
+import contextlib
+import sys
+from collections.abc import Iterator, Sequence
+
+import jax
+import jax.numpy as jnp
+import orbax.checkpoint as ocp
+from flax import nnx
+
+from model import Decoder, ModelConfig, make_decoder
+from training import checkpoints, run_folder
+
+
+def kept_steps(run_dir: str) -> list[int]:
+    """The steps whose checkpoint the run folder keeps, ascending ([] when none)."""
+    return run_folder.checkpoint_steps(run_dir)
+
+
+def _template(cfg: ModelConfig) -> tuple[nnx.GraphDef, nnx.State]:
+    """The decoder's graphdef, and its params as ShapeDtypeStructs on the first device."""
+    graphdef, abstract = nnx.split(nnx.eval_shape(lambda: make_decoder(cfg, 0)))
+    here = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    return graphdef, jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=here), abstract
+    )
+
+
+@contextlib.contextmanager
+def _manager(run_dir: str) -> Iterator[ocp.CheckpointManager]:
+    if not kept_steps(run_dir):
+        raise FileNotFoundError(
+            f"No checkpoint in {run_folder.checkpoint_dir(run_dir)}; train this run first."
+        )
+    with ocp.CheckpointManager(run_folder.checkpoint_dir(run_dir)) as manager:
+        yield manager
+
+
+def _read(manager: ocp.CheckpointManager, step: int, abstract: nnx.State) -> nnx.State | None:
+    """The params saved at `step`; None, with a one-line warning, when they cannot be read."""
+    try:
+        args = ocp.args.Composite(params=ocp.args.StandardRestore(abstract))
+        return manager.restore(step, args=args).params
+    except Exception as error:  # Orbax and TensorStore raise many kinds; all mean "damaged".
+        text = " ".join(str(error).split())[:160]
+        print(
+            f"warning: checkpoint step {step} in {manager.directory} cannot be read "
+            f"({type(error).__name__}: {text}); skipped.",
+            file=sys.stderr,
+            flush=True,
+        )
+        return None
+
+
+def models(run_dir: str, steps: Sequence[int] | None = None) -> Iterator[tuple[int, Decoder]]:
+    """(step, model) for each readable checkpoint of `steps` (default: every kept one), in the
+    order given, each read when the caller asks for it; a damaged one is skipped with a
+    warning."""
+    config, _ = checkpoints.load_config(run_dir)
+    kept = kept_steps(run_dir)
+    steps = kept if steps is None else list(steps)
+    missing = [step for step in steps if step not in kept]
+    if missing:
+        raise ValueError(f"{run_dir} keeps no checkpoint at steps {missing}; it keeps {kept}.")
+    graphdef, abstract = _template(config.model)
+    checkpoints._quiet_late_read_callbacks()  # Before: they can arrive as soon as a read fails.
+    with _manager(run_dir) as manager:
+        for step in steps:
+            params = _read(manager, step, abstract)
+            if params is not None:
+                yield step, nnx.merge(graphdef, params)
+
+
+def model_at(run_dir: str, step: int) -> Decoder:
+    """The model saved at `step`; a ValueError when the folder does not keep it or it is damaged."""
+    for _, model in models(run_dir, [step]):
+        return model
+    raise ValueError(f"The checkpoint at step {step} in {run_dir} cannot be read (see above).")
+
+
+def mean_params(states: Sequence[nnx.State]) -> nnx.State:
+    """The elementwise mean of params of one structure (floating leaves; others: the last's)."""
+    if not states:
+        raise ValueError("mean_params needs at least one state to average.")
+
+    return _mean(list(states))
+
+
+@jax.jit
+def _mean(states: list[nnx.State]) -> nnx.State:
+    """One compiled program for the whole tree (leaf by leaf, each op would compile alone)."""
+
+    def mean(*leaves):
+        if not jnp.issubdtype(leaves[-1].dtype, jnp.floating):
+            return leaves[-1]
+        total = sum(leaf.astype(jnp.float32) for leaf in leaves)
+        return (total / len(leaves)).astype(leaves[-1].dtype)
+
+    return jax.tree.map(mean, *states)
+
+
+def averaged_model(run_dir: str, last: int) -> tuple[Decoder, list[int]]:
+    """The model whose params are the mean of the newest `last` readable checkpoints, and their
+    steps (ascending; fewer when the folder keeps fewer). Damaged ones are skipped with a
+    warning and the next older one is taken in their place."""
+    if isinstance(last, bool) or not isinstance(last, int) or last < 1:
+        raise ValueError(f"The number of checkpoints to average must be an int >= 1, got {last!r}.")
+    read = []
+    for step, model in models(run_dir, sorted(kept_steps(run_dir), reverse=True)):
+        read.append((step, model))
+        if len(read) == last:
+            break
+    if not read:
+        raise FileNotFoundError(f"No readable checkpoint in {run_folder.checkpoint_dir(run_dir)}.")
+    read.reverse()  # Oldest first: the newest is the last, whose non-float leaves are kept.
+    graphdef, _ = nnx.split(read[-1][1])
+    params = mean_params([nnx.state(model) for _, model in read])
+    return nnx.merge(graphdef, params), [step for step, _ in read]
