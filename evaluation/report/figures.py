@@ -12,6 +12,7 @@ import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
+from evaluation.report.curves import curves_of, learning_curves
 from evaluation.report.rules import decoders_of, label_of
 
 # (file, title, caption): the report shows the figures in this order, each with its caption.
@@ -37,6 +38,14 @@ FIGURES = (
         "model; the gap is what a full mask leaks.",
     ),
     ("loss_curves.png", "Training curves", "From each run's metrics.jsonl."),
+    (
+        "learning_curves.png",
+        "Held-out score against training steps",
+        "Each kept checkpoint of the first seed decodes the same held-out prompts (BLEU on "
+        "translation, else exact match; the band is ± the sem over examples). The star is the "
+        "model whose parameters average the last checkpoints. A curve still rising at the end "
+        "says that training stopped before it converged.",
+    ),
     (
         "sampling_speed.png",
         "Sampling speed",
@@ -78,7 +87,7 @@ MASK_COLORS = {
 def figures(results: dict) -> dict[str, bytes]:
     """File name -> PNG bytes of every figure the numbers allow, in FIGURES order."""
     records, speed = results["variants"], results.get("speed") or {}
-    drawn = [r for r in records if r.get("pictures")]
+    drawn = [r for r in records if (r.get("pictures") or {}).get("dependency_map")]
     with matplotlib.rc_context(STYLE):
         out = {}
         if drawn:
@@ -88,6 +97,8 @@ def figures(results: dict) -> dict[str, bytes]:
             out["losses.png"] = loss_bars(records)
         if any(c.get("train") for r in records for c in r.get("curves", {}).values()):
             out["loss_curves.png"] = loss_curves(records)
+        if curves_of(records):
+            out["learning_curves.png"] = _png(learning_curves(records, results))
         if any(s["batch_size"] == 1 for s in speed.get("sampling", [])):
             out["sampling_speed.png"] = sampling_speed(speed["sampling"], results)
         points = quality_latency_points(records, speed.get("sampling", []), results)

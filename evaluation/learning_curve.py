@@ -1,0 +1,140 @@
+"""The learning-curve evaluator: a held-out score at every kept checkpoint, and what averaging the
+last few checkpoints gives.
+
+For each checkpoint the run folder keeps (evaluation/checkpoint_history.py), the variant's first
+scored decoder decodes the first NUM_EXAMPLES prompts of the eval split: the first decoder of
+`eval.decoders` that applies to the variant and needs no second model, or else the first such
+decoder of the table's default set (greedy AR for an AR model, mask-predict for a CMLM model). A
+translation task is scored by corpus BLEU (evaluation/translation.py: sacrebleu, ± a bootstrap
+sem over sentences), any other task by exact match (± sem over examples). The points (step,
+score) are the report's "BLEU against training steps" figure: a curve still rising at the last
+step says that training stopped before it converged.
+
+Then the model whose parameters are the mean of the newest AVERAGE_LAST checkpoints is scored the
+same way, beside the last checkpoint alone (metrics `bleu_last`, `bleu_averaged`, their
+difference `bleu_averaging_gain`, and `averaged_checkpoints`; `exact_match_*` off translation).
+"""
+
+from collections.abc import Callable
+
+from evaluation import checkpoint_history, decoders, quality, translation
+from evaluation.config import EvalConfig
+from evaluation.report.schema import MetricSpec
+from evaluation.run import LoadedRun, Measurement
+from evaluation.stats import mean_sem
+from model import Decoder
+
+Log = Callable[[str], None]
+Score = tuple[float, float | None]
+
+NUM_EXAMPLES = 128  # Held-out prompts decoded at each checkpoint.
+AVERAGE_LAST = 5  # Checkpoints averaged (Vaswani et al. 2017 averaged the last 5).
+TABLE = "Checkpoint averaging"
+# The score of a translation task, and of any other task: (name, label, format).
+SCORES = (("bleu", "BLEU", "points"), ("exact_match", "exact match", "percent"))
+
+METHOD = (
+    "**Learning curve and checkpoint averaging**: every checkpoint the run keeps decodes the "
+    f"first {NUM_EXAMPLES} held-out prompts with the variant's first scored decoder (BLEU on "
+    "translation, else exact match), which gives the score against training steps. The model "
+    f"whose parameters are the elementwise mean of the newest {AVERAGE_LAST} checkpoints (as "
+    "fairseq's average_checkpoints.py and Vaswani et al. 2017 do) is scored the same way, beside "
+    "the last checkpoint alone."
+)
+
+
+def _metric_specs(name: str, label: str, format: str) -> tuple[MetricSpec, ...]:
+    gain = (
+        f"{{variant}}: averaging its last checkpoints changes held-out {label} by {{value}} "
+        "against the last checkpoint alone."
+    )
+    return (
+        MetricSpec(f"{name}_last", f"{label}, last checkpoint", format, TABLE, method=METHOD),
+        MetricSpec(f"{name}_averaged", f"{label}, last checkpoints averaged", format, TABLE),
+        MetricSpec(
+            f"{name}_averaging_gain",
+            f"{label} gain from averaging",
+            format,
+            TABLE,
+            hidden=True,
+            verdicts=({"rule": "state", "text": gain},),
+        ),
+    )
+
+
+METRICS = (
+    *(spec for score in SCORES for spec in _metric_specs(*score)),
+    MetricSpec("averaged_checkpoints", "checkpoints averaged", table=TABLE),
+)
+
+
+def curve_decoder(run: LoadedRun, settings: EvalConfig) -> decoders.DecoderSpec | None:
+    """The decoder of the curve: the first of `eval.decoders`, else of the default set, that is
+    scored on the variant with its own model alone; None when there is none."""
+
+    def usable(spec: decoders.DecoderSpec) -> bool:
+        return spec.needs is None and (run.model.cfg.length_head or not spec.needs_length_head)
+
+    for selection in (settings.decoders, ()):
+        found = [
+            s for s in decoders.scored_on(run.mask_kind, run.objective, selection) if usable(s)
+        ]
+        if found:
+            return found[0]
+    return None
+
+
+def score_model(spec: decoders.DecoderSpec, model: Decoder, batches: list[dict], task) -> Score:
+    """(score, sem) of `model` decoded by `spec`: corpus BLEU on a translation task, else the
+    exact-match share."""
+    scores = quality.decode_and_score(spec, decoders.Models(model), batches, task, 0)
+    if not scores.texts:
+        return mean_sem(scores.exact_match)
+    hypotheses = [t["hypothesis"] for t in scores.texts]
+    scalars, _ = translation.corpus_scores(hypotheses, [t["reference"] for t in scores.texts])
+    return scalars["bleu"]
+
+
+def evaluate(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
+    """The evaluator: the score at every kept checkpoint (the picture `learning_curve`), and the
+    last checkpoint against the mean of the newest AVERAGE_LAST."""
+    batches = list(quality.eval_batches(run.task, NUM_EXAMPLES, settings.batch_size))
+    spec = curve_decoder(run, settings)
+    if spec is None or int(batches[0]["prefix_lengths"].max()) <= 1:
+        return Measurement()  # No decoder of its own, or plain text with no prompt to continue.
+    name, label, _ = SCORES[0] if run.task.text_metrics else SCORES[1]
+    steps = checkpoint_history.kept_steps(run.run_dir)
+    log(f"    learning curve: {spec.label}, {len(steps)} checkpoints, {NUM_EXAMPLES} prompts")
+    points = []
+    for index, (step, model) in enumerate(checkpoint_history.models(run.run_dir), start=1):
+        points.append((step, *score_model(spec, model, batches, run.task)))
+        log(f"    learning curve: step {step} ({index}/{len(steps)}): {label} {points[-1][1]:.4g}")
+    if not points:
+        raise FileNotFoundError(f"No readable checkpoint in {run.run_dir} (see the warnings).")
+    log(f"    learning curve: the newest {AVERAGE_LAST} checkpoints averaged")
+    averaged, averaged_steps = checkpoint_history.averaged_model(run.run_dir, AVERAGE_LAST)
+    last = points[-1][1:]
+    averaged_score = last  # One checkpoint averaged is the last one.
+    if len(averaged_steps) > 1:
+        averaged_score = score_model(spec, averaged, batches, run.task)
+    log(f"    learning curve: steps {averaged_steps} averaged: {label} {averaged_score[0]:.4g}")
+    curve = {
+        "decoder": spec.id,
+        "metric": name,
+        "num_examples": sum(len(b["lengths"]) for b in batches),
+        "steps": [step for step, _, _ in points],
+        "values": [value for _, value, _ in points],
+        "sems": [sem for _, _, sem in points],
+        "averaged": averaged_score[0],
+        "averaged_steps": averaged_steps,
+    }
+    return Measurement(
+        metrics={
+            f"{name}_last": last,
+            f"{name}_averaged": averaged_score,
+            f"{name}_averaging_gain": (averaged_score[0] - last[0], None),
+            "averaged_checkpoints": (float(len(averaged_steps)), None),
+        },
+        pictures={"learning_curve": curve},
+        info={"average_last": AVERAGE_LAST, "averaged_steps": averaged_steps},
+    )
