@@ -25,6 +25,10 @@ class SpeedConfig:
 
     Decode and train cost depend on shapes, not on weight values, so each decoder is timed on a
     fresh model of the timed variant's shape, with the attention mask the decoder needs.
+    A diffusion decoder is timed on the timed variant's blocks: under `block_causal`, its
+    block_size (name the block-diffusion variant first in `variants`, or set `model` to
+    {"attention_mask_kind": "block_causal", "block_size": 16}); under any other mask, one block
+    covering the new tokens (MDLM), with the prompt cached.
     """
 
     variants: tuple[str, ...] = ()  # Variant names whose shape is timed (the first found).
@@ -74,6 +78,15 @@ class SpeculativeConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class DiffusionConfig:
+    """Sample quality without a reference (the diffusion decoders, `ar_sample`): the AR variant
+    (same experiment, same seed) whose NLL of each sample is its generative NLL. "": none, and
+    only the samples' entropy is reported. An AR variant may name itself."""
+
+    ar_variant: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
 class EvalConfig:
     """What eval.py measures, and how much of it."""
 
@@ -91,6 +104,7 @@ class EvalConfig:
     random_floor_examples: int = 256  # Rows of the `random` task for the ln(num_symbols) floor.
     nar: NarConfig = NarConfig()
     speculative: SpeculativeConfig = SpeculativeConfig()
+    diffusion: DiffusionConfig = DiffusionConfig()
     speed: SpeedConfig = SpeedConfig()
 
     def __post_init__(self):

@@ -7,6 +7,7 @@ translation task is also scored on detokenised text (BLEU, chrF: evaluation/tran
 Shape legend: B rows, T positions, V vocab, P prompt width.
 """
 
+import dataclasses
 import functools
 import math
 from collections.abc import Callable, Iterator
@@ -26,7 +27,7 @@ from model import Decoder
 from training.config import MASKED_OBJECTIVES
 
 Log = Callable[[str], None]
-PARALLEL_FAMILIES = ["non-AR", "exact-parallel"]
+PARALLEL_FAMILIES = ["non-AR", "exact-parallel", "diffusion"]
 
 LOSS_METRICS = (
     MetricSpec(
@@ -178,8 +179,11 @@ def evaluate_loss(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement
     return Measurement(metrics=metrics)
 
 
-def prompts_of(batch: dict[str, np.ndarray], P: int, max_new_tokens: int) -> decoders.Prompts:
-    """The batch's prompts, right-padded to width P, with each row's reference target length."""
+def prompts_of(
+    batch: dict[str, np.ndarray], P: int, max_new_tokens: int, seed: int = 0
+) -> decoders.Prompts:
+    """The batch's prompts, right-padded to width P, with each row's reference target length;
+    `seed` keys a sampling decoder."""
     prefix_B, lengths_B = batch["prefix_lengths"], batch["lengths"]
     prompts_BxP = np.where(np.arange(P) < prefix_B[:, None], batch["inputs"][:, :P], vocab.PAD)
     return decoders.Prompts(
@@ -187,6 +191,7 @@ def prompts_of(batch: dict[str, np.ndarray], P: int, max_new_tokens: int) -> dec
         prefix_B.astype(np.int32),
         (lengths_B - prefix_B).astype(np.int32),  # The target tokens; EOS is the last position.
         max_new_tokens,
+        seed=seed,
     )
 
 
@@ -241,8 +246,8 @@ def decode_and_score(
     max_new = min(longest, models.model.cfg.max_len + 1 - P)
     as_text = task.text_metrics
     exact, accuracy, outcomes, samples, statistics, texts = [], [], [], [], [], []
-    for batch in batches:
-        prompts = prompts_of(batch, P, max_new)
+    for index, batch in enumerate(batches):
+        prompts = prompts_of(batch, P, max_new, seed=index)
         out = spec.decode(models, prompts)
         generated = _continuations(out, prompts)
         if spec.statistics is not None:
@@ -299,13 +304,15 @@ def length_hits(model: Decoder, batches: list[dict]) -> np.ndarray:
 def evaluate_generation(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
     """The quality evaluator: every decoder that applies to the variant, on held-out prompts."""
     batches = list(eval_batches(run.task, settings.num_examples, settings.batch_size))
-    if int(batches[0]["prefix_lengths"].max()) <= 1:
-        return Measurement()  # Plain text has no prompt to continue.
-    measurement = Measurement()
-    if run.model.cfg.length_head:
+    # Plain text has no prompt to continue: only samples judged without a reference are scored.
+    plain_text = int(batches[0]["prefix_lengths"].max()) <= 1
+    measurement, scorers = Measurement(), {}
+    if run.model.cfg.length_head and not plain_text:
         log("    quality: length head")
         measurement.metrics["length_accuracy"] = mean_sem(length_hits(run.model, batches))
     for spec in decoders.scored_on(run.mask_kind, run.objective, settings.decoders):
+        if plain_text and not spec.reference_free:
+            continue
         if spec.needs and not run.needed_variant(spec):
             continue  # The experiment names no such variant: nothing to report.
         if spec.needs_length_head and not run.model.cfg.length_head:
@@ -314,6 +321,8 @@ def evaluate_generation(run: LoadedRun, settings: EvalConfig, log: Log) -> Measu
         if models is None:
             log(f"    quality: {spec.label} skipped: its {spec.needs} variant is not trained")
             continue
+        if spec.statistics_needs:
+            models = dataclasses.replace(models, second=_scorer(run, spec, scorers, log))
         log(f"    quality: {spec.label}")
         scores = decode_and_score(spec, models, batches, run.task, settings.num_samples)
         found = {
@@ -332,3 +341,16 @@ def evaluate_generation(run: LoadedRun, settings: EvalConfig, log: Log) -> Measu
         measurement.metrics.update({f"{name}/{spec.id}": value for name, value in found.items()})
         measurement.samples[spec.id] = scores.samples
     return measurement
+
+
+def _scorer(run: LoadedRun, spec: decoders.DecoderSpec, loaded: dict, log: Log):
+    """The model of the variant `spec.statistics_needs` names, loaded once per run (`loaded`);
+    None where the experiment names none or it is not trained."""
+    wanted = dataclasses.replace(spec, needs=spec.statistics_needs)
+    variant = run.needed_variant(wanted)
+    if variant and variant not in loaded:
+        models = run.models_for(wanted)
+        loaded[variant] = models and models.second
+        if models is None:
+            log(f"    quality: {spec.statistics_needs}={variant!r} is not trained: not scored")
+    return loaded.get(variant)

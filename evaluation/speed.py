@@ -3,9 +3,10 @@ objective.
 
 Decode and train cost depend on shapes, not on weight values, so both are timed on a freshly
 initialised model of the timed variant's shape: each decoder on the attention mask it needs
-(`DecoderSpec.timing_mask`), with max_len widened to the longest length timed. Each figure is
-the median of `repeats` runs after one compiling run; compile time is reported apart (first run
-minus the median).
+(`DecoderSpec.timing_mask`, and `timing_config`: a diffusion decoder keeps the timed variant's
+block size), with max_len widened to the longest length timed. Each figure is the median of
+`repeats` runs after one compiling run; compile time is reported apart (first run minus the
+median).
 """
 
 import dataclasses
@@ -48,7 +49,11 @@ SAMPLING_TABLE = TableSpec(
     text_columns=2,
     verdicts=(
         {"rule": "cache_speedup", "cache": "ar_cache", "no_cache": "ar_no_cache"},
-        {"rule": "parallel_speed", "against": "ar_cache", "families": ["non-AR", "exact-parallel"]},
+        {
+            "rule": "parallel_speed",
+            "against": "ar_cache",
+            "families": ["non-AR", "exact-parallel", "diffusion"],
+        },
     ),
     method="**Speed**: random weights of the variant's shape (cost does not depend on weight "
     "values); median of several runs after a compiling run, compile time reported apart.",
@@ -98,13 +103,11 @@ def _timing_models(cfg: ModelConfig, specs, max_len: int, log: Log) -> dict:
             log(f"    speed: {spec.label} is not timed on a {cfg.architecture} model")
             continue
         mask = architecture_of(cfg).timing_mask(spec.timing_mask)
+        base = dataclasses.replace(cfg, max_len=max_len, dropout_rate=0.0)
+        fields = spec.timing_config
+        fields = fields(base) if callable(fields) else fields  # e.g. the variant's block size.
         shape = dataclasses.replace(
-            cfg,
-            max_len=max_len,
-            dropout_rate=0.0,
-            attention_mask_kind=mask,
-            length_head=spec.needs_length_head,
-            **spec.timing_config,
+            base, attention_mask_kind=mask, length_head=spec.needs_length_head, **fields
         )
         # Split once: calls on (graphdef, state) skip the graph traversal nnx.split costs.
         models[spec.id] = (spec, decoders.Models(nnx.split(make_decoder(shape, seed=0))))

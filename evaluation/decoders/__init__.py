@@ -3,12 +3,12 @@
 Quality scoring (evaluation/quality.py), speed timing (evaluation/speed.py), distill.py and the
 benchmarks all read `DECODERS` (id -> DecoderSpec), so a new decoder is one
 `register(DecoderSpec(...))` call: it then appears in the report's quality, speed and verdict
-tables. One module per family registers its rows: ar.py, non_ar.py, exact_parallel.py. A
-decoder is a function `decode(models, prompts) -> GenerateOutput` (model/sampling.py's layout:
-prompt, continuation, EOS, then padding; `lengths_B` counts the prompt and the continuation),
-plus what the tables need to know about it: a stable id, a label, its family, the variants it
-is scored on, the mask of the model it is timed on, and any statistics of its own (with their
-MetricSpecs). Shape legend: B rows, P prompt width.
+tables. One module per family registers its rows: ar.py, non_ar.py, exact_parallel.py,
+diffusion.py. A decoder is a function `decode(models, prompts) -> GenerateOutput`
+(model/sampling.py's layout: prompt, continuation, EOS, then padding; `lengths_B` counts the
+prompt and the continuation), plus what the tables need to know about it: a stable id, a label,
+its family, the variants it is scored on, the mask of the model it is timed on, and any
+statistics of its own (with their MetricSpecs). Shape legend: B rows, P prompt width.
 
 Example: sampling at temperature 0.8 as a new decoder (add its id to `eval.decoders` to score
 it, and to `eval.speed.decoders` to time it):
@@ -27,10 +27,12 @@ it, and to `eval.speed.decoders` to time it):
         applies_to=decoders.next_token_model("causal"), timing_mask="causal", default=False))
 
 A decoder that needs a second model (a draft, a baseline) sets `needs="speculative.draft_variant"`
-(the key under `config.eval` naming that variant) and receives it as `models.second`.
+(the key under `config.eval` naming that variant) and receives it as `models.second`. One whose
+statistics alone read a second model (the AR model that scores samples) sets `statistics_needs`
+instead: it then decodes and is timed alone.
 """
 
-from evaluation.decoders import ar, exact_parallel, non_ar
+from evaluation.decoders import ar, diffusion, exact_parallel, non_ar
 from evaluation.decoders.table import (
     DECODERS,
     FAMILIES,
@@ -38,6 +40,7 @@ from evaluation.decoders.table import (
     GenerateOutput,
     Models,
     Prompts,
+    diffusion_model,
     lookup,
     masked_model,
     next_token_model,
@@ -53,6 +56,8 @@ __all__ = [
     "Models",
     "Prompts",
     "ar",
+    "diffusion",
+    "diffusion_model",
     "exact_parallel",
     "lookup",
     "masked_model",

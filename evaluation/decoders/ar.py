@@ -3,6 +3,9 @@ model/beam.py)."""
 
 from collections.abc import Callable
 
+import jax
+
+from evaluation.decoders.diffusion import SAMPLE_QUALITY
 from evaluation.decoders.table import DecoderSpec, Models, Prompts, next_token_model, register
 from model import NAR_MASK_KINDS, GenerateOutput, beam_search, generate
 
@@ -21,6 +24,18 @@ def greedy(models: Models, prompts: Prompts, use_cache: bool = True) -> Generate
 
 def _ar(use_cache: bool) -> Callable[[Models, Prompts], GenerateOutput]:
     return lambda models, prompts: greedy(models, prompts, use_cache=use_cache)
+
+
+def _sampled(models: Models, prompts: Prompts) -> GenerateOutput:
+    return generate(
+        models.model,
+        prompts.prompts_BxP,
+        prompts.prompt_lengths_B,
+        max_new_tokens=prompts.max_new_tokens,
+        eos_id=prompts.eos_id,
+        temperature=1.0,
+        rng=jax.random.key(prompts.seed),
+    )
 
 
 def _beam(beam_size: int, alpha: float) -> Callable[[Models, Prompts], GenerateOutput]:
@@ -115,5 +130,23 @@ register(
         applies_to=next_token_model("causal", "prefix"),
         timing_mask="causal",
         default=False,
+    )
+)
+register(
+    DecoderSpec(
+        id="ar_sample",
+        label="AR (cache, sampled)",
+        family="AR",
+        description=(
+            "AR sampling at temperature 1 with the KV cache (no top-k or top-p): the model's own "
+            "distribution, set against the diffusion decoders' samples by the same statistics "
+            "(generative NLL, sample entropy), on plain text too. Not in the default set: list "
+            "it in `eval.decoders`."
+        ),
+        decode=_sampled,
+        applies_to=next_token_model("causal", "prefix"),
+        timing_mask="causal",
+        default=False,
+        **SAMPLE_QUALITY,
     )
 )

@@ -14,8 +14,10 @@ from flax import nnx
 
 from data import vocab
 from evaluation.report.schema import MetricSpec
-from model import Decoder, GenerateOutput
+from model import DIFFUSION_MASK_KINDS, Decoder, GenerateOutput, ModelConfig
 from training.config import MASKED_OBJECTIVES
+
+DIFFUSION = "diffusion"  # train.objective of masked-diffusion models (training/config.py).
 
 # A decoder's family, and what the report's methods section says of it.
 FAMILIES = {
@@ -29,6 +31,13 @@ FAMILIES = {
     "exact-parallel": (
         "greedy AR's output in fewer sequential target passes (speculative, Jacobi); checked "
         "against greedy AR on every row."
+    ),
+    "diffusion": (
+        "T denoising steps from an all-MASK target of each row's reference length (an oracle "
+        "length, as mask-predict is given), then EOS: the ancestral sampler unmasks each token "
+        "at a random step, the confidence decoders the most probable first; a block_causal "
+        "model is decoded in blocks of the model's block size, left to right, T steps each, "
+        "with a KV cache of the prompt and the finished blocks."
     ),
 }
 Model = Decoder | tuple[nnx.GraphDef, nnx.State]
@@ -46,6 +55,9 @@ class Prompts:
     target_lengths_B: np.ndarray
     max_new_tokens: int  # Tokens a decoder may write after the widest prompt, EOS included.
     eos_id: int | None = vocab.EOS  # None: no EOS (timing runs every row to max_new_tokens).
+    # A sampling decoder's key is jax.random.key(seed): the quality evaluator passes each
+    # batch's index, so batches of equal prompts (plain text: BOS alone) get different samples.
+    seed: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,14 +95,22 @@ class DecoderSpec:
     needs_length_head: bool = False
     # The model architectures (ModelConfig.architecture) it is timed on; None: every one.
     architectures: tuple[str, ...] | None = None
-    # ModelConfig fields of the random-weights model it is timed on, beyond the mask.
-    timing_config: dict = dataclasses.field(default_factory=dict)
+    # ModelConfig fields of the random-weights model it is timed on, beyond the mask; or a
+    # function of the timed variant's shape (its own mask, max_len widened) giving them.
+    timing_config: dict | Callable[[ModelConfig], dict] = dataclasses.field(default_factory=dict)
     # Statistics of its own, beyond exact match: per row, from (its output, each row's
     # continuation, the models, the prompts); `summarize` turns the rows of every batch into
     # scalars, which `metrics` describe (stored per decoder, as `<name>/<id>`).
     statistics: Callable[..., dict[str, np.ndarray]] | None = None
     summarize: Callable[[dict[str, np.ndarray]], Scalars] | None = None
     metrics: tuple[MetricSpec, ...] = ()
+    # The key under config.eval naming a variant whose model only `statistics` reads (the
+    # decoder runs without it, and is timed alone): e.g. "diffusion.ar_variant", the AR model
+    # that scores samples. It arrives as `models.second`; None where no such variant is trained.
+    statistics_needs: str | None = None
+    # Its statistics judge a sample without a reference (generative NLL, entropy): it is also
+    # scored on plain text, whose prompt is BOS alone and has no continuation to compare with.
+    reference_free: bool = False
 
     def __post_init__(self):
         if self.family not in FAMILIES:
@@ -140,12 +160,17 @@ def scored_on(mask_kind: str, objective: str, selection=()) -> list[DecoderSpec]
 
 
 def next_token_model(*mask_kinds: str) -> Callable[[str, str], bool]:
-    """Scored on next-token (not CMLM) models with one of these mask kinds."""
+    """Scored on next-token (not CMLM, not diffusion) models with one of these mask kinds."""
     return lambda mask_kind, objective: (
-        objective not in MASKED_OBJECTIVES and mask_kind in mask_kinds
+        objective not in (*MASKED_OBJECTIVES, DIFFUSION) and mask_kind in mask_kinds
     )
 
 
 def masked_model(mask_kind: str, objective: str) -> bool:
     """Scored on CMLM (masked or glancing objective) models."""
     return objective in MASKED_OBJECTIVES
+
+
+def diffusion_model(mask_kind: str, objective: str) -> bool:
+    """Scored on masked-diffusion models (MDLM; BD3-LM under block_causal)."""
+    return objective == DIFFUSION and mask_kind in DIFFUSION_MASK_KINDS

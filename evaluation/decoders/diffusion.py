@@ -1,0 +1,204 @@
+"""The diffusion rows of the decoders table (model/diffusion_sampling.py), and the statistics that
+judge a sample without a reference, which AR sampling (`ar_sample`, ar.py) shares.
+
+Each row samples every target in T denoising steps from an all-MASK target of the reference
+length (the oracle length), then appends EOS; a `block_causal` model is sampled block by block
+with its own block size and a KV cache. `diffusion_t{T}` is MDLM's ancestral sampler at
+temperature 1; `diffusion_conf_t{T}` commits the most confident argmax proposals first (LLaDA,
+MaskGIT). T in (2, 8, 32, 128) makes a quality-against-latency curve; T = 8 of each is in the
+default set, the others only where `eval.decoders` (and `eval.speed.decoders`) name them.
+
+Sample quality without a reference (MDLM, BD3-LM): the generative NLL, the NLL per token that
+the experiment's AR model (`eval.diffusion.ar_variant`, same seed) gives each sample's tokens
+given its prompt; and each sample's entropy, that of its tokens' unigram distribution, which
+is low for repetitive text that an AR model may still find likely. Shape legend: B rows, L
+tokens, V vocab.
+"""
+
+import jax
+import numpy as np
+from flax import nnx
+
+from data import vocab
+from evaluation import forward
+from evaluation.decoders.table import (
+    DecoderSpec,
+    GenerateOutput,
+    Models,
+    Prompts,
+    Scalars,
+    diffusion_model,
+    register,
+)
+from evaluation.report.schema import QUALITY, MetricSpec
+from evaluation.stats import mean_sem, ratio_mean_sem
+from model import ModelConfig, diffusion_generate
+
+STEPS = (2, 8, 32, 128)
+DEFAULT_STEPS = 8
+METRICS = (
+    MetricSpec(
+        "gen_nll",
+        "generative NLL",
+        "number",
+        QUALITY,
+        per_decoder=True,
+        method="**Generative NLL**: the NLL per token (nats) that the experiment's AR model "
+        "(`eval.diffusion.ar_variant`, same seed) gives each sample's tokens after its prompt, "
+        "its EOS excluded (the diffusion decoders place it at the oracle length); token-weighted "
+        "over the samples, with the ratio estimator's sem. Lower is likelier under the AR model, "
+        "but repetitive text scores well too: read it with the sample entropy.",
+    ),
+    MetricSpec(
+        "sample_entropy",
+        "sample entropy",
+        "number",
+        QUALITY,
+        per_decoder=True,
+        method="**Sample entropy**: the entropy (nats) of each sample's token unigram "
+        "distribution (its EOS excluded), averaged over samples, as MDLM and BD3-LM report it: "
+        "a sample that repeats a few tokens scores low.",
+    ),
+)
+
+
+def unigram_entropy(tokens: np.ndarray) -> float:
+    """The entropy (nats) of the distribution of the tokens in one sample; 0.0 when empty."""
+    if len(tokens) == 0:
+        return 0.0
+    _, counts = np.unique(np.asarray(tokens), return_counts=True)
+    p = counts / counts.sum()
+    return float(-(p * np.log(p)).sum())
+
+
+def generative_nll(
+    ar_model, tokens_BxL, prompt_lengths_B, content_lengths_B
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the summed NLL (nats) that `ar_model` gives the `content_lengths_B` tokens after
+    each prompt in `tokens_BxL` (each from the tokens before it), and their number."""
+    if isinstance(ar_model, tuple):
+        ar_model = nnx.merge(*ar_model)
+    tokens_BxL = np.asarray(tokens_BxL)
+    B, L = tokens_BxL.shape
+    if L - 1 > ar_model.cfg.max_len:
+        raise ValueError(
+            f"Samples of {L} tokens do not fit the AR model's max_len={ar_model.cfg.max_len}: "
+            "eval.diffusion.ar_variant must be trained on the same data"
+        )
+    prompt_lengths_B = np.asarray(prompt_lengths_B)
+    ends_B = prompt_lengths_B + np.asarray(content_lengths_B)
+    # The last token is only predicted, never fed: position t predicts token t + 1.
+    logits_BxTxV = forward.logits(
+        ar_model, tokens_BxL[:, :-1], np.minimum(ends_B, L - 1), prompt_lengths_B
+    )
+    log_probs_BxTxV = np.asarray(jax.nn.log_softmax(logits_BxTxV, axis=-1))
+    nll_BxT = -np.take_along_axis(log_probs_BxTxV, tokens_BxL[:, 1:, None], axis=-1)[..., 0]
+    t_1xT = np.arange(L - 1)[None, :]
+    scored_BxT = (t_1xT >= prompt_lengths_B[:, None] - 1) & (t_1xT < ends_B[:, None] - 1)
+    return (nll_BxT * scored_BxT).sum(axis=1), scored_BxT.sum(axis=1).astype(np.float64)
+
+
+def sample_statistics(
+    out: GenerateOutput, generated: list[np.ndarray], models: Models, prompts: Prompts
+) -> dict[str, np.ndarray]:
+    """Per row: its sample's unigram entropy and, given an AR model (`models.second`), the
+    summed NLL of its tokens under that model and their number (an EOS ending it excluded)."""
+    contents = [
+        g[:-1] if len(g) and prompts.eos_id is not None and g[-1] == prompts.eos_id else g
+        for g in generated
+    ]
+    rows = {"entropy": np.array([unigram_entropy(c) for c in contents])}
+    if models.second is not None:
+        ar_cfg = _config_of(models.second)
+        sample_cfg = _config_of(models.model)
+        if ar_cfg.vocab_size != sample_cfg.vocab_size:
+            raise ValueError(
+                f"eval.diffusion.ar_variant's vocab_size is {ar_cfg.vocab_size}, the sampled "
+                f"model's {sample_cfg.vocab_size}: it must be trained on the same data"
+            )
+        rows["nll_sum"], rows["nll_count"] = generative_nll(
+            models.second, out.tokens_BxL, prompts.prompt_lengths_B, [len(c) for c in contents]
+        )
+    return rows
+
+
+def summarize(rows: dict[str, np.ndarray]) -> Scalars:
+    """The metrics of METRICS (the generative NLL only where an AR model scored the samples)."""
+    scalars = {"sample_entropy": mean_sem(rows["entropy"])}
+    if "nll_sum" in rows:
+        scalars["gen_nll"] = ratio_mean_sem(rows["nll_sum"], rows["nll_count"])
+    return scalars
+
+
+def _config_of(model) -> ModelConfig:
+    return nnx.merge(*model).cfg if isinstance(model, tuple) else model.cfg
+
+
+# What a sampling decoder's row sets to be scored without a reference.
+SAMPLE_QUALITY = dict(
+    statistics=sample_statistics,
+    summarize=summarize,
+    metrics=METRICS,
+    statistics_needs="diffusion.ar_variant",
+    reference_free=True,
+)
+
+
+def timed_blocks(cfg: ModelConfig) -> dict:
+    """The block size a diffusion row is timed with: the timed variant's under block_causal,
+    else one block covering every token (MDLM)."""
+    return {
+        "block_size": cfg.block_size if cfg.attention_mask_kind == "block_causal" else cfg.max_len
+    }
+
+
+def diffusion_spec(num_steps: int, strategy: str, default: bool = False) -> DecoderSpec:
+    """The row sampling with T = `num_steps` steps (per block) by `strategy`."""
+    confidence = strategy == "confidence"
+    temperature = 0.0 if confidence else 1.0
+
+    def decode(models: Models, prompts: Prompts) -> GenerateOutput:
+        # The EOS slot is appended after the target, never fed to the model.
+        max_target_len = prompts.max_new_tokens - (prompts.eos_id is not None)
+        return diffusion_generate(
+            models.model,
+            prompts.prompts_BxP,
+            prompts.prompt_lengths_B,
+            np.minimum(prompts.target_lengths_B, max_target_len),
+            num_steps=num_steps,
+            mask_id=vocab.MASK,
+            strategy=strategy,
+            temperature=temperature,
+            rng=jax.random.key(prompts.seed),
+            eos_id=prompts.eos_id,
+            max_target_len=max_target_len,
+        )
+
+    how = (
+        "commits each step's most confident argmax proposals first (LLaDA's low-confidence "
+        "remasking), k per step on a linear schedule"
+        if confidence
+        else "is MDLM's ancestral sampler at temperature 1: each masked token is unmasked at "
+        "a step with probability 1 / (steps left), and kept"
+    )
+    return DecoderSpec(
+        id=f"diffusion_conf_t{num_steps}" if confidence else f"diffusion_t{num_steps}",
+        label=f"diffusion T={num_steps}" + (", most confident first" if confidence else ""),
+        family="diffusion",
+        description=(
+            f"Masked diffusion in {num_steps} denoising steps (per block of a block_causal "
+            f"model) from an all-MASK target of the reference length (oracle length); it {how}."
+        ),
+        decode=decode,
+        applies_to=diffusion_model,
+        timing_mask="block_causal",
+        timing_config=timed_blocks,
+        default=default,
+        architectures=("decoder",),  # An encoder-decoder has no block_causal mask to time.
+        **SAMPLE_QUALITY,
+    )
+
+
+for _STRATEGY in ("ancestral", "confidence"):
+    for _T in STEPS:
+        register(diffusion_spec(_T, _STRATEGY, default=_T == DEFAULT_STEPS))
