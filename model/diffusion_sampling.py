@@ -158,35 +158,24 @@ def _sample_targets(
         lengths_B = jnp.clip(target_lengths_B - start, 0, K)
         # Padding positions past max_len would embed as NaN; they are never seen as keys.
         positions_BxK = jnp.minimum(_block_columns(prompt_lengths_B, start, K), cfg.max_len - 1)
-        if use_cache:
+        feed = functools.partial(call, positions_BxT=positions_BxK, lengths_B=lengths_B)
+        if use_cache:  # A step writes the block at the cache's index; its cache is dropped.
 
             def logits_fn(block_BxK):
-                logits_BxKxV, _ = call(
-                    block_BxK, positions_BxT=positions_BxK, lengths_B=lengths_B, cache=cache
-                )
-                return logits_BxKxV
+                return feed(block_BxK, cache=cache)[0]
 
         else:
             logits_fn = make_logits_fn(targets_BxN, start, K)
+        target_BxK = jnp.arange(K)[None, :] < lengths_B[:, None]
         block_BxK = denoise_loop(
-            logits_fn,
-            block_BxK,
-            jnp.arange(K)[None, :] < lengths_B[:, None],
-            jax.random.fold_in(rng, j),
-            num_steps,
-            temperature,
-            mask_id=mask_id,
-            strategy=strategy,
-        )
+            logits_fn, block_BxK, target_BxK, jax.random.fold_in(rng, j), num_steps, temperature,
+            mask_id=mask_id, strategy=strategy,
+        )  # fmt: skip
         targets_BxN = jax.lax.dynamic_update_slice_in_dim(targets_BxN, block_BxK, start, axis=1)
         if use_cache:  # The finished block's keys and values, for the blocks after it.
-
-            def write(cache):
-                return call(
-                    block_BxK, positions_BxT=positions_BxK, lengths_B=lengths_B, cache=cache
-                )[1]
-
-            cache = jax.lax.cond(j < num_blocks - 1, write, lambda cache: cache, cache)
+            cache = jax.lax.cond(
+                j < num_blocks - 1, lambda c: feed(block_BxK, cache=c)[1], lambda c: c, cache
+            )
         return targets_BxN, cache
 
     return jax.lax.fori_loop(0, num_blocks, block, (targets_BxN, cache))[0]

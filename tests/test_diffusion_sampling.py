@@ -162,6 +162,8 @@ def test_new_step_counts_temperatures_and_keys_compile_nothing_new():
         ("full", dict(strategy="greedy"), r"strategy must be one of \('ancestral', 'confidence'\)"),
         ("full", dict(use_cache=True), r"use_cache=True\) needs a prefix_full or block_causal"),
         ("full", dict(mask_id=99), r"mask_id must be a token id in \[0, 23\)"),
+        ("full", dict(pad_id=-1), r"pad_id must be a token id in \[0, 23\)"),
+        ("full", dict(eos_id=23), r"eos_id must be a token id in \[0, 23\) or None"),
         ("full", dict(max_target_len=3), r"max_target_len must be an int >= the longest target"),
         ("full", dict(max_target_len=60), r"do not fit the model's max_len=48"),
         ("full", dict(rng=3), r"rng must be one key"),
