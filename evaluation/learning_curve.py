@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from evaluation import checkpoint_history, decoders, quality, translation
 from evaluation.config import EvalConfig
+from evaluation.report.numbers import fmt_value
 from evaluation.report.schema import MetricSpec
 from evaluation.run import LoadedRun, Measurement
 from evaluation.stats import mean_sem
@@ -49,7 +50,7 @@ def _metric_specs(name: str, label: str, format: str) -> tuple[MetricSpec, ...]:
         "against the last checkpoint alone."
     )
     return (
-        MetricSpec(f"{name}_last", f"{label}, last checkpoint", format, TABLE, method=METHOD),
+        MetricSpec(f"{name}_last", f"{label}, last checkpoint", format, TABLE),
         MetricSpec(f"{name}_averaged", f"{label}, last checkpoints averaged", format, TABLE),
         MetricSpec(
             f"{name}_averaging_gain",
@@ -64,7 +65,7 @@ def _metric_specs(name: str, label: str, format: str) -> tuple[MetricSpec, ...]:
 
 METRICS = (
     *(spec for score in SCORES for spec in _metric_specs(*score)),
-    MetricSpec("averaged_checkpoints", "checkpoints averaged", table=TABLE),
+    MetricSpec("averaged_checkpoints", "checkpoints averaged", table=TABLE, method=METHOD),
 )
 
 
@@ -102,24 +103,27 @@ def evaluate(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
     spec = curve_decoder(run, settings)
     if spec is None or int(batches[0]["prefix_lengths"].max()) <= 1:
         return Measurement()  # No decoder of its own, or plain text with no prompt to continue.
-    name, label, _ = SCORES[0] if run.task.text_metrics else SCORES[1]
+    name, label, shown_as = SCORES[0] if run.task.text_metrics else SCORES[1]
     steps = checkpoint_history.kept_steps(run.run_dir)
     log(f"    learning curve: {spec.label}, {len(steps)} checkpoints, {NUM_EXAMPLES} prompts")
     points = []
     for index, (step, model) in enumerate(checkpoint_history.models(run.run_dir), start=1):
         points.append((step, *score_model(spec, model, batches, run.task)))
-        log(f"    learning curve: step {step} ({index}/{len(steps)}): {label} {points[-1][1]:.4g}")
+        shown = fmt_value(points[-1][1], shown_as)
+        log(f"    learning curve: step {step} ({index}/{len(steps)}): {label} {shown}")
     if not points:
         raise FileNotFoundError(f"No readable checkpoint in {run.run_dir} (see the warnings).")
-    log(f"    learning curve: the newest {AVERAGE_LAST} checkpoints averaged")
+    log(f"    learning curve: averaging the newest {min(AVERAGE_LAST, len(points))} checkpoints")
     averaged, averaged_steps = checkpoint_history.averaged_model(run.run_dir, AVERAGE_LAST)
     last = points[-1][1:]
     averaged_score = last  # One checkpoint averaged is the last one.
     if len(averaged_steps) > 1:
         averaged_score = score_model(spec, averaged, batches, run.task)
-    log(f"    learning curve: steps {averaged_steps} averaged: {label} {averaged_score[0]:.4g}")
+    shown = fmt_value(averaged_score[0], shown_as)
+    log(f"    learning curve: steps {averaged_steps} averaged: {label} {shown}")
     curve = {
         "decoder": spec.id,
+        "decoder_label": spec.label,
         "metric": name,
         "num_examples": sum(len(b["lengths"]) for b in batches),
         "steps": [step for step, _, _ in points],

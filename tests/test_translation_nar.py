@@ -203,15 +203,18 @@ def _with_curves(results: dict) -> dict:
     """make_results() with learning curves (BLEU on one variant, exact match on another) and
     the learning-curve evaluator's metrics, as eval.py would store them."""
     results["metrics_info"] += [spec.to_json() for spec in learning_curve.METRICS]
-    for record, score in zip(results["variants"][:2], ("bleu", "exact_match"), strict=True):
+    # BLEU is on a 0-100 scale, exact match a share.
+    for record, score, scale in zip(results["variants"][:2], ("bleu", "exact_match"), (1, 0.01),
+                                    strict=True):  # fmt: skip
         record["pictures"] = {"learning_curve": {
-            "decoder": "ar_cache", "metric": score, "num_examples": 8, "steps": [10, 20, 30],
-            "values": [1.0, 4.0, 6.0], "sems": [0.5, 0.5, None], "averaged": 7.0,
-            "averaged_steps": [20, 30],
+            "decoder": "ar_cache", "decoder_label": "AR (cache)", "metric": score,
+            "num_examples": 8, "steps": [10, 20, 30], "averaged_steps": [20, 30],
+            "values": [10 * scale, 40 * scale, 60 * scale], "sems": [5 * scale, 5 * scale, None],
+            "averaged": 70 * scale,
         }}  # fmt: skip
-        record["metrics"][f"{score}_last"] = metric(6.0, example_sem=0.5)
-        record["metrics"][f"{score}_averaged"] = metric(7.0, example_sem=0.5)
-        record["metrics"][f"{score}_averaging_gain"] = metric(1.0)
+        record["metrics"][f"{score}_last"] = metric(60 * scale, example_sem=5 * scale)
+        record["metrics"][f"{score}_averaged"] = metric(70 * scale, example_sem=5 * scale)
+        record["metrics"][f"{score}_averaging_gain"] = metric(10 * scale)
     return results
 
 
@@ -229,7 +232,7 @@ def test_the_report_draws_the_learning_curves_and_tabulates_the_averaging():
                                      "exact match, last checkpoint"]  # fmt: skip
     verdicts = [entry for s in out if s["kind"] == "verdicts" for g in s["groups"]
                 for entry in g["entries"]]  # fmt: skip
-    assert "causal: averaging its last checkpoints changes held-out BLEU by 1.0" in " ".join(
+    assert "causal: averaging its last checkpoints changes held-out BLEU by 10.0" in " ".join(
         verdicts
     )
 

@@ -1,15 +1,14 @@
 """The report's learning-curve figure: each variant's held-out score against training steps, from
 the picture `learning_curve` that evaluation/learning_curve.py stores in a variant's record.
 
-A curve is {decoder, metric ("bleu" or "exact_match"), num_examples, steps, values, sems,
-averaged, averaged_steps} for the first seed. A figure is returned, not PNG bytes: figures.py
-owns the style and the encoding.
+A curve is {decoder (its id), decoder_label, metric ("bleu" or "exact_match"), num_examples,
+steps, values, sems, averaged, averaged_steps} for the first seed. A figure is returned, not PNG
+bytes: figures.py owns the style and the encoding.
 """
 
 import numpy as np
 from matplotlib.figure import Figure
-
-from evaluation.report.rules import label_of
+from matplotlib.ticker import MaxNLocator
 
 # The score's axis label, and the factor that turns its stored value into that unit.
 AXES = {"bleu": ("BLEU", 1.0), "exact_match": ("exact match (%)", 100.0)}
@@ -24,7 +23,7 @@ def curves_of(records: list[dict]) -> list[tuple[str, dict]]:
     ]
 
 
-def learning_curves(records: list[dict], results: dict) -> Figure:
+def learning_curves(records: list[dict]) -> Figure:
     """One panel per score (BLEU on translation, else exact match): a line per variant with a
     band of ± its sem over examples, and a star at the last step for the averaged checkpoints."""
     found = curves_of(records)
@@ -40,14 +39,16 @@ def learning_curves(records: list[dict], results: dict) -> Figure:
             steps_N = np.asarray(curve["steps"], float)
             values_N = scale * np.asarray(curve["values"], float)
             sems_N = scale * np.asarray([sem or 0.0 for sem in curve["sems"]], float)
-            decoder = label_of(results, curve["decoder"])
+            decoder = curve.get("decoder_label", curve["decoder"])
             ax.plot(steps_N, values_N, "o-", color=color, lw=1.2, ms=3,
-                    label=f"{variant} ({decoder})")  # fmt: skip
+                    label=f"{variant}: {decoder}")  # fmt: skip
             ax.fill_between(steps_N, values_N - sems_N, values_N + sems_N, color=color,
                             alpha=0.15, lw=0)  # fmt: skip
             ax.plot(steps_N[-1], scale * curve["averaged"], "*", color=color, ms=11,
                     label=f"{variant}: last {len(curve['averaged_steps'])} averaged")  # fmt: skip
         ax.set_xlabel("training step")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylim(bottom=0.0)
         ax.set_ylabel(label)
         ax.set_title(f"Held-out {label.split(' (')[0]} against training steps")
         ax.legend(frameon=False, fontsize=7)

@@ -98,7 +98,7 @@ def figures(results: dict) -> dict[str, bytes]:
         if any(c.get("train") for r in records for c in r.get("curves", {}).values()):
             out["loss_curves.png"] = loss_curves(records)
         if curves_of(records):
-            out["learning_curves.png"] = _png(learning_curves(records, results))
+            out["learning_curves.png"] = _png(learning_curves(records))
         if any(s["batch_size"] == 1 for s in speed.get("sampling", [])):
             out["sampling_speed.png"] = sampling_speed(speed["sampling"], results)
         points = quality_latency_points(records, speed.get("sampling", []), results)
