@@ -17,9 +17,11 @@ import ml_collections
 from data import DataConfig, default_data_config, make_task
 from evaluation.config import EvalConfig, default_eval_config
 from model import ModelConfig, check_model
-from model.config import NAR_MASK_KINDS
+from model.config import DIFFUSION_MASK_KINDS, NAR_MASK_KINDS
 from training.config import (
     CPU_SEQUENTIAL_BF16,
+    DIFFUSION_OBJECTIVES,
+    LENGTH_HEAD_OBJECTIVES,
     MASKED_OBJECTIVES,
     MeshConfig,
     TrainConfig,
@@ -183,11 +185,17 @@ def check_plan(plan: RunPlan, task) -> None:
             f"train.objective={objective!r} predicts masked tokens from both sides, so it needs "
             f"model.attention_mask_kind in {NAR_MASK_KINDS}, not {model.attention_mask_kind!r}."
         )
-    if model.length_head and objective not in MASKED_OBJECTIVES:
+    if objective in DIFFUSION_OBJECTIVES and model.attention_mask_kind not in DIFFUSION_MASK_KINDS:
         raise ValueError(
-            f"model.length_head=True is trained only by the CMLM objectives {MASKED_OBJECTIVES}; "
-            f"with train.objective={objective!r} it would stay untrained, so set "
-            "model.length_head=False or a masked objective."
+            f"train.objective={objective!r} denoises target tokens from both sides within a "
+            f"block, so it needs model.attention_mask_kind in {DIFFUSION_MASK_KINDS}, not "
+            f"{model.attention_mask_kind!r}."
+        )
+    if model.length_head and objective not in LENGTH_HEAD_OBJECTIVES:
+        raise ValueError(
+            f"model.length_head=True is trained only by the CMLM objectives {MASKED_OBJECTIVES} "
+            f"and {DIFFUSION_OBJECTIVES[0]!r}; with train.objective={objective!r} it would stay "
+            "untrained, so set model.length_head=False or one of those objectives."
         )
     check_model(model, objective)
     on_cpu = jax.default_backend() == "cpu"

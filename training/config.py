@@ -14,9 +14,15 @@ from typing import Any
 
 import ml_collections
 
-OBJECTIVES = ("teacher_forcing", "sequential", "masked", "glancing")
+OBJECTIVES = ("teacher_forcing", "sequential", "masked", "glancing", "diffusion")
+# The AR objectives: each position predicts the next token.
+NEXT_TOKEN_OBJECTIVES = ("teacher_forcing", "sequential")
 # The non-AR objectives: the model fills masked target tokens (decoded by mask-predict).
 MASKED_OBJECTIVES = ("masked", "glancing")
+# Masked diffusion (MDLM; BD3-LM under block_causal): trained on a bound on the likelihood.
+DIFFUSION_OBJECTIVES = ("diffusion",)
+# The objectives that train a length head (model.length_head), as length_loss_weight says.
+LENGTH_HEAD_OBJECTIVES = MASKED_OBJECTIVES + DIFFUSION_OBJECTIVES
 # Seen with jax 0.10.2: the gradient of the sequential objective's cached attention needs a bf16
 # dot with two contracting dimensions, which XLA:CPU does not implement.
 CPU_SEQUENTIAL_BF16 = (
@@ -35,6 +41,7 @@ _RANGES = {
     "glancing_ratio": (lambda v: 0 <= v <= 1, "in [0, 1]"),
     "length_loss_weight": (lambda v: v >= 0, ">= 0"),
     "label_smoothing": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "diffusion_eps": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "peak_flops_per_device": (lambda v: v >= 0, ">= 0 (0: measured)"),
 }
 
@@ -55,12 +62,16 @@ class TrainConfig:
     grad_clip_norm: float = 1.0  # Global-norm clipping; 0 disables it.
     # objective="glancing" (GLAT): reference tokens revealed per error of the first pass.
     glancing_ratio: float = 0.5
-    # masked / glancing with model.length_head: weight of the length head's cross-entropy in the
-    # loss (fairseq's length_loss_factor).
+    # masked / glancing / diffusion with model.length_head: weight of the length head's
+    # cross-entropy in the loss (fairseq's length_loss_factor).
     length_loss_weight: float = 0.1
     # Label smoothing of the training loss (0.1 in the field's translation recipes); the logged
-    # training loss includes it, the held-out loss is plain cross-entropy.
+    # training loss includes it, the held-out loss is plain cross-entropy. Not with diffusion,
+    # whose loss must stay a bound on the likelihood.
     label_smoothing: float = 0.0
+    # objective="diffusion": training times are drawn from (diffusion_eps, 1], away from t = 0,
+    # where the ELBO weight 1/t makes the loss noisy (MDLM's 1e-3). The held-out loss uses 0.
+    diffusion_eps: float = 1e-3
     log_every: int = 50
     eval_every: int = 500  # Held-out loss every so many steps (and at the end); 0: never.
     eval_batches: int = 4
@@ -86,6 +97,12 @@ class TrainConfig:
             value = getattr(self, key)
             if not (math.isfinite(value) and allowed(value)):
                 raise ValueError(f"train.{key} must be {text}, got {value}.")
+        if self.objective in DIFFUSION_OBJECTIVES and self.label_smoothing:
+            raise ValueError(
+                f"train.label_smoothing must be 0 with train.objective={self.objective!r} (its "
+                f"loss is a bound on the likelihood only without smoothing), got "
+                f"{self.label_smoothing}."
+            )
 
 
 @dataclasses.dataclass(frozen=True)

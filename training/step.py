@@ -1,4 +1,4 @@
-"""The pure train and eval steps, the optimizer, and the three training objectives.
+"""The pure train and eval steps, the optimizer, and the training objectives.
 
 Shape legend: B batch rows, T positions, V vocab. A batch is the dict `data` returns (inputs_BxT,
 targets_BxT, loss_mask_BxT, lengths_B, prefix_lengths_B), as jax arrays.
@@ -14,6 +14,9 @@ Objectives (`train.objective`):
   glancing: GLAT (Qian et al. 2021). A first pass (no gradient) predicts every target token
     from MASKs; `model.nar_masks.glancing_mask` reveals glancing_ratio x its errors reference
     tokens, and a second pass learns the rest. It trains one-pass (K=1) decoding.
+  diffusion: masked diffusion (MDLM; BD3-LM under block_causal). Each target token is MASK with
+    probability t ~ U(0, 1] (per block under block_causal), and the loss is the negative ELBO per
+    target token, an upper bound on the NLL (model/diffusion.py).
 """
 
 import dataclasses
@@ -26,7 +29,8 @@ from flax import nnx
 
 from data import vocab
 from model import Decoder, ModelConfig, cmlm_mask, glancing_mask, init_cache, make_decoder
-from training.config import MASKED_OBJECTIVES, TrainConfig
+from model.diffusion import negative_elbo
+from training.config import LENGTH_HEAD_OBJECTIVES, TrainConfig
 
 Batch = dict[str, jax.Array]
 
@@ -51,6 +55,7 @@ class Hyperparams:
     glancing_ratio: jax.Array | float  # objective="glancing" only.
     length_loss_weight: jax.Array | float  # CMLM objectives with a length head only.
     label_smoothing: jax.Array | float  # The training loss only; the held-out loss is plain CE.
+    diffusion_eps: jax.Array | float  # objective="diffusion": training times in (eps, 1].
 
     @classmethod
     def from_config(cls, train: TrainConfig) -> "Hyperparams":
@@ -235,11 +240,41 @@ def glancing_loss(
     return masked_cross_entropy(logits_BxTxV, batch["inputs"], loss_mask_BxT, smoothing)
 
 
+def diffusion_loss(
+    model: Decoder,
+    batch: Batch,
+    rng: jax.Array,
+    dropout_rng: jax.Array | None,
+    eps: jax.Array | float = 0.0,
+    counts: bool = False,
+) -> tuple[jax.Array, jax.Array]:
+    """Masked diffusion: the negative ELBO per target token (model/diffusion.py), times in
+    (eps, 1]; the held-out loss masks by count (`counts`), an unbiased and steadier estimate."""
+    return negative_elbo(
+        model, batch["inputs"], batch["prefix_lengths"], batch["lengths"], rng,
+        mask_id=vocab.MASK, eps=eps, counts=counts, dropout_rng=dropout_rng,
+    )  # fmt: skip
+
+
 OBJECTIVE_LOSSES = {
     "teacher_forcing": teacher_forcing_loss,
     "sequential": sequential_loss,
     "masked": masked_loss,
     "glancing": glancing_loss,
+    "diffusion": diffusion_loss,
+}
+# The traced hyperparameters each objective's loss takes: its keyword -> the Hyperparams field.
+_SMOOTHING = {"smoothing": "label_smoothing"}
+OBJECTIVE_HPARAMS = {
+    "teacher_forcing": _SMOOTHING, "sequential": _SMOOTHING, "masked": _SMOOTHING,
+    "glancing": {**_SMOOTHING, "ratio": "glancing_ratio"}, "diffusion": {"eps": "diffusion_eps"},
+}  # fmt: skip
+# The held-out loss of each objective (teacher-forced CE for any other): CMLM's masked CE, as its
+# model is no next-token predictor; diffusion's bound, masked by count with eps = 0 (unbiased).
+HELD_OUT_LOSSES = {
+    "masked": masked_loss,
+    "glancing": masked_loss,
+    "diffusion": functools.partial(diffusion_loss, counts=True),
 }
 
 
@@ -261,10 +296,9 @@ def train_step_fn(
     """
     rng = jax.random.fold_in(seed_key, step)
     objective_rng, dropout_rng = jax.random.split(rng)
-    loss_fn = functools.partial(OBJECTIVE_LOSSES[objective], smoothing=hparams.label_smoothing)
-    if objective == "glancing":
-        loss_fn = functools.partial(loss_fn, ratio=hparams.glancing_ratio)
-    if objective in MASKED_OBJECTIVES:
+    settings = {key: getattr(hparams, name) for key, name in OBJECTIVE_HPARAMS[objective].items()}
+    loss_fn = functools.partial(OBJECTIVE_LOSSES[objective], **settings)
+    if objective in LENGTH_HEAD_OBJECTIVES:
         loss_fn = with_length_loss(loss_fn, hparams.length_loss_weight)
 
     def loss_of(params):
@@ -313,12 +347,12 @@ def bind_train_step(graphdef: nnx.GraphDef, objective: str, out_shardings=None):
 def eval_step(
     graphdef: nnx.GraphDef, params: nnx.State, batch: Batch, rng: jax.Array, *, objective: str
 ) -> tuple[jax.Array, jax.Array]:
-    """(summed CE, token count) of the held-out loss, without dropout.
+    """(summed loss, token count) of the held-out loss, without dropout.
 
-    The loss is teacher-forced for the next-token objectives, and the CMLM loss (masks drawn
-    from `rng`) for `masked`, whose model is not a next-token predictor.
+    `HELD_OUT_LOSSES[objective]`, else teacher-forced CE: the CMLM loss for the masked
+    objectives and the negative ELBO for diffusion (their masks and times drawn from `rng`).
     """
-    loss_fn = masked_loss if objective in MASKED_OBJECTIVES else teacher_forcing_loss
+    loss_fn = HELD_OUT_LOSSES.get(objective, teacher_forcing_loss)
     loss, count = loss_fn(nnx.merge(graphdef, params), batch, rng, None)
     return loss * count, count
 
