@@ -38,7 +38,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from evaluation import decoders, leakage, quality, speed
+from evaluation import decoders, leakage, likelihood, quality, speed
 from evaluation.config import EvalConfig
 from evaluation.report.schema import SCHEMA_VERSION, MetricSpec, TableSpec
 from evaluation.run import LoadedRun, Measurement, load_run
@@ -46,7 +46,7 @@ from evaluation.stats import mean_sem
 from model import architecture_of, num_params
 from plan import experiment_eval
 from training import run_folder
-from training.config import MASKED_OBJECTIVES
+from training.config import NEXT_TOKEN_OBJECTIVES
 
 Log = Callable[[str], None]
 
@@ -63,6 +63,7 @@ EVALUATORS: dict[str, Evaluator] = {
     "leakage": Evaluator(leakage.evaluate, "run", metrics=leakage.METRICS),
     "loss": Evaluator(quality.evaluate_loss, "run", metrics=quality.LOSS_METRICS),
     "quality": Evaluator(quality.evaluate_generation, "run", metrics=quality.GENERATION_METRICS),
+    "likelihood": Evaluator(likelihood.evaluate, "run", metrics=likelihood.METRICS),
     "speed": Evaluator(speed.evaluate_decoding_speed, "timed", tables=(speed.SAMPLING_TABLE,)),
     "training_speed": Evaluator(
         speed.evaluate_training_speed, "timed", tables=(speed.TRAINING_TABLE,)
@@ -115,7 +116,7 @@ def _variant_record(name: str, runs: list[LoadedRun]) -> dict:
     cfg = runs[0].model.cfg
     curves = {str(run.seed): read_metrics(run.run_dir) for run in runs}
     logged = [c["tokens_per_s"] for c in curves.values() if c.get("tokens_per_s")]
-    non_ar = config.train.objective in MASKED_OBJECTIVES
+    non_ar = config.train.objective not in NEXT_TOKEN_OBJECTIVES  # CMLM and diffusion.
     baseline = config.eval.nar.ar_variant if non_ar else ""
     return {
         "name": name,

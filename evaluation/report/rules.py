@@ -251,6 +251,56 @@ def _distillation(results: dict, spec: dict, rule: dict) -> list[str]:
     return out
 
 
+def _likelihood_place(record: dict, rule: dict) -> tuple[float, str] | None:
+    """(block size, label) in BD3-LM's ordering: AR is 1, one-block diffusion (MDLM) infinite;
+    None for a variant outside it (a leaky AR model, CMLM)."""
+    if record["objective"] in rule["ar_objectives"]:
+        return (1, "AR") if record["mask_kind"] in rule["ar_mask_kinds"] else None
+    if record["objective"] not in rule["diffusion_objectives"]:
+        return None
+    if record["mask_kind"] != "block_causal":
+        return math.inf, "MDLM"
+    size = record.get("config", {}).get("model", {}).get("block_size", 1)
+    return size, f"block {size}"
+
+
+def _likelihood_order(results: dict, spec: dict, rule: dict) -> list[str]:
+    """Per task, BD3-LM's ordering of bits per token (Arriola et al. 2025): AR ≤ block
+    diffusion, smaller blocks first, ≤ MDLM. A pair in reverse order breaks it only when the gap
+    is over 2 sem."""
+    metric, tasks = spec["name"], {}
+    for r in results.get("variants", []):
+        place = _likelihood_place(r, rule)
+        if place is not None and metric in r["metrics"]:
+            tasks.setdefault(r["task"], []).append((*place, r["name"], r["metrics"]))
+    out = []
+    for task, ranked in tasks.items():
+        ranked.sort(key=lambda entry: entry[0])
+        if len({entry[0] for entry in ranked}) < 2:
+            continue
+        listing = ", ".join(f"{n} ({label}) {m[metric]['mean']:.3g}" for _, label, n, m in ranked)
+        reversed_pairs = [
+            (a[2], b[2], a[3][metric], b[3][metric])
+            for i, a in enumerate(ranked) for b in ranked[i + 1 :]
+            if b[0] > a[0] and a[3][metric]["mean"] > b[3][metric]["mean"]
+        ]  # fmt: skip
+        broken = [
+            f"{a} is above {b}"
+            for a, b, va, vb in reversed_pairs
+            if va["mean"] - vb["mean"] > 2 * math.hypot(_example_sem(va), _example_sem(vb))
+        ]
+        verdict = "holds" if not reversed_pairs else "holds within 2 sem"
+        if broken:
+            verdict = f"does not hold ({'; '.join(broken)} by more than 2 sem)"
+        given = [n for _, _, n, m in ranked if m.get(rule["given_length"], {}).get("mean")]
+        caveat = f"; {', '.join(given)} given the length, not AR's quantity" if given else ""
+        out.append(
+            f"On {task}: {listing} bits per token; BD3-LM's ordering (AR ≤ smaller blocks ≤ "
+            f"larger blocks ≤ MDLM) {verdict}{caveat}."
+        )
+    return out
+
+
 def _cache_speedup(results: dict, rows: list[dict], rule: dict) -> list[str]:
     """rule["cache"] vs rule["no_cache"] at batch 1, by total length (same prompt length)."""
     cache, no_cache = rule["cache"], rule["no_cache"]
@@ -333,6 +383,7 @@ RULES = {
     "exact_parallel": ("decoder", _exact_parallel),
     "honest_vs_causal": ("experiment", _honest_vs_causal),
     "distillation": ("experiment", _distillation),
+    "likelihood_order": ("experiment", _likelihood_order),
     "cache_speedup": ("table", _cache_speedup),
     "training_speedup": ("table", _training_speedup),
     "parallel_speed": ("table", _parallel_speed),

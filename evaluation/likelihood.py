@@ -1,0 +1,149 @@
+"""The likelihood evaluator: bits per token of held-out rows, comparable across model families.
+
+A row is scored on its target tokens and its end, as AR training scores it (targets
+[prefix_len - 1, length): the target tokens, then EOS):
+- AR models (the next-token objectives) give the exact negative log-likelihood: from one
+  teacher-forced pass where the mask is causal or prefix (their logits are the honest ones),
+  else from honest logits (position t computed from x[:t+1] alone), which is the exact
+  likelihood of that model's honest AR decoder.
+- Diffusion models give the negative ELBO (model/diffusion.py), an upper bound on the NLL,
+  estimated with `LIKELIHOOD_T_SAMPLES` times per row (and per block, under block_causal),
+  stratified over (0, 1], the masks drawn by count. The target tokens are scored given their
+  number; a length head's -log p(number | prompt) then scores the end, so the figure bounds the
+  same quantity as AR's. Without a length head the figure is given the length and covers the
+  target tokens alone (`likelihood_given_length` is 1): it is not the same quantity.
+- CMLM models (masked, glancing) define no likelihood here: no metric.
+
+Bits are nats / ln 2, summed over the examples and divided by the scored tokens; the sem is over
+sequences (the ratio estimator's), and includes the Monte Carlo noise of the bound. On
+byte-level text a token is a byte, so the figure is bits per byte.
+Shape legend: B rows, T positions, N time samples.
+"""
+
+import functools
+import math
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from data import vocab
+from evaluation import forward
+from evaluation.config import EvalConfig
+from evaluation.quality import eval_batches, row_losses
+from evaluation.report.schema import MetricSpec
+from evaluation.run import LoadedRun, Measurement
+from evaluation.stats import ratio_mean_sem
+from model import Decoder
+from model.diffusion import elbo_samples
+from training.config import DIFFUSION_OBJECTIVES, NEXT_TOKEN_OBJECTIVES
+
+Log = Callable[[str], None]
+# Stratified times per row for a diffusion model's bound. It should become an EvalConfig field
+# (`eval.likelihood_t_samples`); until then, set it here.
+LIKELIHOOD_T_SAMPLES = 16
+# Masks whose teacher-forced logits are the honest ones (each position sees only earlier ones).
+EXACT_MASK_KINDS = ("causal", "prefix")
+TABLE = "Likelihood (bits per token: exact for AR, an upper bound for diffusion)"
+
+METRICS = (
+    MetricSpec(
+        "likelihood_bits",
+        "bits per token",
+        table=TABLE,
+        verdicts=(
+            {
+                "rule": "likelihood_order",
+                "ar_objectives": list(NEXT_TOKEN_OBJECTIVES),
+                "ar_mask_kinds": list(EXACT_MASK_KINDS),
+                "diffusion_objectives": list(DIFFUSION_OBJECTIVES),
+                "given_length": "likelihood_given_length",
+            },
+        ),
+        method="**Likelihood** in bits per token (bits per byte on byte-level text), over each "
+        "held-out row's target tokens and its end (EOS); the sem is over sequences. AR models: "
+        "the exact negative log-likelihood (teacher-forced under a causal or prefix mask, "
+        "else from honest logits, where position t sees x[:t+1] alone). Diffusion models: the "
+        "negative ELBO, an upper bound on it, estimated with "
+        f"{LIKELIHOOD_T_SAMPLES} stratified times per row (per block under block_causal) and "
+        "the masks drawn by count; a length head's -log p(length | prompt) scores the end. "
+        "Without a length head the bound is given the length and covers the target tokens "
+        "alone, so it is not comparable with AR's. CMLM models have no likelihood here.",
+    ),
+    MetricSpec("likelihood_given_length", "given the length (1) or not (0)", hidden=True),
+)
+
+
+def ar_nats(model: Decoder, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the exact NLL (nats) of its target tokens and EOS, and their number."""
+    args = (batch["inputs"], batch["lengths"], batch["prefix_lengths"])
+    exact = model.cfg.attention_mask_kind in EXACT_MASK_KINDS
+    logits_BxTxV = forward.logits(model, *args) if exact else forward.honest_logits(model, *args)
+    cols_1xT = np.arange(batch["inputs"].shape[1])[None, :]
+    scored_BxT = (cols_1xT >= batch["prefix_lengths"][:, None] - 1) & (
+        cols_1xT < batch["lengths"][:, None]
+    )
+    return row_losses(logits_BxTxV, {**batch, "loss_mask": scored_BxT.astype(np.float32)})
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "num_samples"))
+def _bound(graphdef, state, inputs_BxT, prefix_lengths_B, lengths_B, rng, num_samples):
+    """(each row's estimated negative ELBO plus its length term, and the tokens scored)."""
+    model = nnx.merge(graphdef, state)
+    nats_NxB, tokens_B = elbo_samples(
+        model, inputs_BxT, prefix_lengths_B, lengths_B, rng,
+        num_samples=num_samples, mask_id=vocab.MASK,
+    )  # fmt: skip
+    nats_B = nats_NxB.mean(axis=0)
+    if not model.cfg.length_head:
+        return nats_B, tokens_B
+    logits_BxC = model.length_logits(inputs_BxT, prefix_lengths_B)
+    length_nats_B = optax.softmax_cross_entropy_with_integer_labels(
+        logits_BxC, lengths_B - prefix_lengths_B
+    )
+    return nats_B + length_nats_B, tokens_B + 1.0
+
+
+def diffusion_nats(
+    model: Decoder, batch: dict[str, np.ndarray], rng: jax.Array, num_samples: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the estimated negative ELBO (nats; plus -log p(length | prompt) with a length
+    head), and the tokens it scores (the target tokens; one more for the length)."""
+    graphdef, state = nnx.split(model)
+    nats_B, tokens_B = _bound(
+        graphdef,
+        state,
+        *(jnp.asarray(batch[k], jnp.int32) for k in ("inputs", "prefix_lengths", "lengths")),
+        rng,
+        num_samples,
+    )
+    return np.asarray(nats_B, np.float64), np.asarray(tokens_B, np.float64)
+
+
+def evaluate(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
+    """The likelihood evaluator; a CMLM model has none, so it gives no metric."""
+    if run.objective in DIFFUSION_OBJECTIVES:
+        log(f"    likelihood: ELBO bound, {LIKELIHOOD_T_SAMPLES} stratified times per row")
+        given_length = not run.model.cfg.length_head
+    elif run.objective in NEXT_TOKEN_OBJECTIVES:
+        log("    likelihood: exact NLL")
+        given_length = False
+    else:
+        return Measurement()
+    sums, counts = [], []
+    batches = eval_batches(run.task, settings.num_examples, settings.batch_size)
+    for step, batch in enumerate(batches):
+        if run.objective in DIFFUSION_OBJECTIVES:
+            rng = jax.random.fold_in(jax.random.key(run.seed), step)
+            nats_B, tokens_B = diffusion_nats(run.model, batch, rng, LIKELIHOOD_T_SAMPLES)
+        else:
+            nats_B, tokens_B = ar_nats(run.model, batch)
+        sums.append(nats_B / math.log(2.0))
+        counts.append(tokens_B)
+    bits = ratio_mean_sem(np.concatenate(sums), np.concatenate(counts))
+    return Measurement(
+        metrics={"likelihood_bits": bits, "likelihood_given_length": (float(given_length), None)}
+    )
