@@ -74,7 +74,11 @@ def _leakage(results: dict, record: dict, spec: dict, rule: dict) -> list[str]:
             f"{name}: perturbation leakage is exactly 0.0 (fp32) in every seed; no "
             "scored prediction reads a later token."
         ]
-    design = " (by design: a CMLM model reads every target position)"
+    design = (
+        " (by design: a diffusion model reads the targets it denoises together)"
+        if record.get("objective") == "diffusion"
+        else " (by design: a CMLM model reads every target position)"
+    )
     return [
         f"{name}: changing the tokens after t moves the logits at positions ≤ t "
         f"by up to {largest:.3g}; it sees the future"
