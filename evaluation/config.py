@@ -87,6 +87,18 @@ class DiffusionConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class LearningCurveConfig:
+    """The held-out score at every kept checkpoint, and checkpoint averaging
+    (evaluation/learning_curve.py)."""
+
+    num_examples: int = 128  # Held-out prompts decoded at each checkpoint.
+    average_last: int = 5  # Newest checkpoints averaged (Vaswani et al. 2017 averaged 5).
+
+    def __post_init__(self):
+        _at_least(self, "eval.learning_curve", 1, "num_examples", "average_last")
+
+
+@dataclasses.dataclass(frozen=True)
 class EvalConfig:
     """What eval.py measures, and how much of it."""
 
@@ -102,16 +114,19 @@ class EvalConfig:
     dependency_examples: int = 4  # Gradient maps averaged for the future share (first drawn).
     dependency_max_len: int = 64  # Longer rows are cut (text), to bound the Jacobian's cost.
     random_floor_examples: int = 256  # Rows of the `random` task for the ln(num_symbols) floor.
+    # Likelihood: stratified times per row (per block) of a diffusion model's bound.
+    likelihood_t_samples: int = 16
     nar: NarConfig = NarConfig()
     speculative: SpeculativeConfig = SpeculativeConfig()
     diffusion: DiffusionConfig = DiffusionConfig()
+    learning_curve: LearningCurveConfig = LearningCurveConfig()
     speed: SpeedConfig = SpeedConfig()
 
     def __post_init__(self):
         """Raises a ValueError naming the first setting that cannot be evaluated."""
         _at_least(self, "eval", 1, "num_examples", "batch_size", "leakage_examples")
         _at_least(self, "eval", 1, "perturbation_positions", "dependency_examples")
-        _at_least(self, "eval", 1, "random_floor_examples")
+        _at_least(self, "eval", 1, "random_floor_examples", "likelihood_t_samples")
         _at_least(self, "eval", 0, "num_samples")
         _at_least(self, "eval", 2, "dependency_max_len")
         decoders.lookup(self.decoders)

@@ -2,17 +2,18 @@
 last few checkpoints gives.
 
 For each checkpoint the run folder keeps (evaluation/checkpoint_history.py), the variant's first
-scored decoder decodes the first NUM_EXAMPLES prompts of the eval split: the first decoder of
-`eval.decoders` that applies to the variant and needs no second model, or else the first such
-decoder of the table's default set (greedy AR for an AR model, mask-predict for a CMLM model). A
-translation task is scored by corpus BLEU (evaluation/translation.py: sacrebleu, ± a bootstrap
-sem over sentences), any other task by exact match (± sem over examples). The points (step,
-score) are the report's "BLEU against training steps" figure: a curve still rising at the last
-step says that training stopped before it converged.
+scored decoder decodes the first `eval.learning_curve.num_examples` prompts of the eval split: the
+first decoder of `eval.decoders` that applies to the variant and needs no second model, or else the
+first such decoder of the table's default set (greedy AR for an AR model, mask-predict for a CMLM
+model). A translation task is scored by corpus BLEU (evaluation/translation.py: sacrebleu, ± a
+bootstrap sem over sentences), any other task by exact match (± sem over examples). The points
+(step, score) are the report's "BLEU against training steps" figure: a curve still rising at the
+last step says that training stopped before it converged.
 
-Then the model whose parameters are the mean of the newest AVERAGE_LAST checkpoints is scored the
-same way, beside the last checkpoint alone (metrics `bleu_last`, `bleu_averaged`, their
-difference `bleu_averaging_gain`, and `averaged_checkpoints`; `exact_match_*` off translation).
+Then the model whose parameters are the mean of the newest `eval.learning_curve.average_last`
+checkpoints is scored the same way, beside the last checkpoint alone (metrics `bleu_last`,
+`bleu_averaged`, their difference `bleu_averaging_gain`, and `averaged_checkpoints`;
+`exact_match_*` off translation).
 """
 
 from collections.abc import Callable
@@ -28,17 +29,17 @@ from model import Decoder
 Log = Callable[[str], None]
 Score = tuple[float, float | None]
 
-NUM_EXAMPLES = 128  # Held-out prompts decoded at each checkpoint.
-AVERAGE_LAST = 5  # Checkpoints averaged (Vaswani et al. 2017 averaged the last 5).
 TABLE = "Checkpoint averaging"
 # The score of a translation task, and of any other task: (name, label, format).
 SCORES = (("bleu", "BLEU", "points"), ("exact_match", "exact match", "percent"))
 
 METHOD = (
     "**Learning curve and checkpoint averaging**: every checkpoint the run keeps decodes the "
-    f"first {NUM_EXAMPLES} held-out prompts with the variant's first scored decoder (BLEU on "
+    "first `eval.learning_curve.num_examples` held-out prompts with the variant's first scored "
+    "decoder (BLEU on "
     "translation, else exact match), which gives the score against training steps. The model "
-    f"whose parameters are the elementwise mean of the newest {AVERAGE_LAST} checkpoints (as "
+    "whose parameters are the elementwise mean of the newest `eval.learning_curve.average_last` "
+    "checkpoints (as "
     "fairseq's average_checkpoints.py and Vaswani et al. 2017 do) is scored the same way, beside "
     "the last checkpoint alone."
 )
@@ -98,14 +99,18 @@ def score_model(spec: decoders.DecoderSpec, model: Decoder, batches: list[dict],
 
 def evaluate(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
     """The evaluator: the score at every kept checkpoint (the picture `learning_curve`), and the
-    last checkpoint against the mean of the newest AVERAGE_LAST."""
-    batches = list(quality.eval_batches(run.task, NUM_EXAMPLES, settings.batch_size))
+    last checkpoint against the mean of the newest `eval.learning_curve.average_last`."""
+    num_examples, average_last = (
+        settings.learning_curve.num_examples,
+        settings.learning_curve.average_last,
+    )
+    batches = list(quality.eval_batches(run.task, num_examples, settings.batch_size))
     spec = curve_decoder(run, settings)
     if spec is None or int(batches[0]["prefix_lengths"].max()) <= 1:
         return Measurement()  # No decoder of its own, or plain text with no prompt to continue.
     name, label, shown_as = SCORES[0] if run.task.text_metrics else SCORES[1]
     steps = checkpoint_history.kept_steps(run.run_dir)
-    log(f"    learning curve: {spec.label}, {len(steps)} checkpoints, {NUM_EXAMPLES} prompts")
+    log(f"    learning curve: {spec.label}, {len(steps)} checkpoints, {num_examples} prompts")
     points = []
     for index, (step, model) in enumerate(checkpoint_history.models(run.run_dir), start=1):
         points.append((step, *score_model(spec, model, batches, run.task)))
@@ -113,8 +118,8 @@ def evaluate(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
         log(f"    learning curve: step {step} ({index}/{len(steps)}): {label} {shown}")
     if not points:
         raise FileNotFoundError(f"No readable checkpoint in {run.run_dir} (see the warnings).")
-    log(f"    learning curve: averaging the newest {min(AVERAGE_LAST, len(points))} checkpoints")
-    averaged, averaged_steps = checkpoint_history.averaged_model(run.run_dir, AVERAGE_LAST)
+    log(f"    learning curve: averaging the newest {min(average_last, len(points))} checkpoints")
+    averaged, averaged_steps = checkpoint_history.averaged_model(run.run_dir, average_last)
     last = points[-1][1:]
     averaged_score = last  # One checkpoint averaged is the last one.
     if len(averaged_steps) > 1:
@@ -140,5 +145,5 @@ def evaluate(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
             "averaged_checkpoints": (float(len(averaged_steps)), None),
         },
         pictures={"learning_curve": curve},
-        info={"average_last": AVERAGE_LAST, "averaged_steps": averaged_steps},
+        info={"average_last": average_last, "averaged_steps": averaged_steps},
     )

@@ -7,7 +7,7 @@ A row is scored on its target tokens and its end, as AR training scores it (targ
   else from honest logits (position t computed from x[:t+1] alone), which is the exact
   likelihood of that model's honest AR decoder.
 - Diffusion models give the negative ELBO (model/diffusion.py), an upper bound on the NLL,
-  estimated with `LIKELIHOOD_T_SAMPLES` times per row (and per block, under block_causal),
+  estimated with `eval.likelihood_t_samples` times per row (and per block, under block_causal),
   stratified over (0, 1], the masks drawn by count. The target tokens are scored given their
   number; a length head's -log p(number | prompt) then scores the end, so the figure bounds the
   same quantity as AR's. Without a length head the figure is given the length and covers the
@@ -42,9 +42,6 @@ from model.diffusion import elbo_samples
 from training.config import DIFFUSION_OBJECTIVES, NEXT_TOKEN_OBJECTIVES
 
 Log = Callable[[str], None]
-# Stratified times per row for a diffusion model's bound. It should become an EvalConfig field
-# (`eval.likelihood_t_samples`); until then, set it here.
-LIKELIHOOD_T_SAMPLES = 16
 # Masks whose teacher-forced logits are the honest ones (each position sees only earlier ones).
 EXACT_MASK_KINDS = ("causal", "prefix")
 TABLE = "Likelihood (bits per token: exact for AR, an upper bound for diffusion)"
@@ -67,8 +64,8 @@ METRICS = (
         "held-out row's target tokens and its end (EOS); the sem is over sequences. AR models: "
         "the exact negative log-likelihood (teacher-forced under a causal or prefix mask, "
         "else from honest logits, where position t sees x[:t+1] alone). Diffusion models: the "
-        "negative ELBO, an upper bound on it, estimated with "
-        f"{LIKELIHOOD_T_SAMPLES} stratified times per row (per block under block_causal) and "
+        "negative ELBO, an upper bound on it, estimated with `eval.likelihood_t_samples` "
+        "stratified times per row (per block under block_causal) and "
         "the masks drawn by count; a length head's -log p(length | prompt) scores the end. "
         "Without a length head the bound is given the length and covers the target tokens "
         "alone, so it is not comparable with AR's. CMLM models have no likelihood here.",
@@ -126,7 +123,7 @@ def diffusion_nats(
 def evaluate(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
     """The likelihood evaluator; a CMLM model has none, so it gives no metric."""
     if run.objective in DIFFUSION_OBJECTIVES:
-        log(f"    likelihood: ELBO bound, {LIKELIHOOD_T_SAMPLES} stratified times per row")
+        log(f"    likelihood: ELBO bound, {settings.likelihood_t_samples} stratified times per row")
         given_length = not run.model.cfg.length_head
     elif run.objective in NEXT_TOKEN_OBJECTIVES:
         log("    likelihood: exact NLL")
@@ -138,7 +135,7 @@ def evaluate(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
     for step, batch in enumerate(batches):
         if run.objective in DIFFUSION_OBJECTIVES:
             rng = jax.random.fold_in(jax.random.key(run.seed), step)
-            nats_B, tokens_B = diffusion_nats(run.model, batch, rng, LIKELIHOOD_T_SAMPLES)
+            nats_B, tokens_B = diffusion_nats(run.model, batch, rng, settings.likelihood_t_samples)
         else:
             nats_B, tokens_B = ar_nats(run.model, batch)
         sums.append(nats_B / math.log(2.0))

@@ -38,7 +38,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from evaluation import decoders, leakage, likelihood, quality, speed
+from evaluation import decoders, leakage, learning_curve, likelihood, quality, speed
 from evaluation.config import EvalConfig
 from evaluation.report.schema import SCHEMA_VERSION, MetricSpec, TableSpec
 from evaluation.run import LoadedRun, Measurement, load_run
@@ -64,6 +64,7 @@ EVALUATORS: dict[str, Evaluator] = {
     "loss": Evaluator(quality.evaluate_loss, "run", metrics=quality.LOSS_METRICS),
     "quality": Evaluator(quality.evaluate_generation, "run", metrics=quality.GENERATION_METRICS),
     "likelihood": Evaluator(likelihood.evaluate, "run", metrics=likelihood.METRICS),
+    "learning_curve": Evaluator(learning_curve.evaluate, "run", metrics=learning_curve.METRICS),
     "speed": Evaluator(speed.evaluate_decoding_speed, "timed", tables=(speed.SAMPLING_TABLE,)),
     "training_speed": Evaluator(
         speed.evaluate_training_speed, "timed", tables=(speed.TRAINING_TABLE,)
@@ -164,7 +165,8 @@ def evaluate_variant(
                 record["signatures"].update(found.signatures)  # The same for every seed.
                 if not runs:  # Samples and pictures of the first seed.
                     record["samples"].update(found.samples)
-                    record["pictures"] = found.pictures or record["pictures"]
+                    if found.pictures:  # Each adds its own: leakage's maps, the curve.
+                        record["pictures"] = {**(record["pictures"] or {}), **found.pictures}
             elif timed_settings is not None and not runs:
                 found = evaluator.fn(run, timed_settings, log)
                 timed.update(found.info)

@@ -59,7 +59,13 @@ class ModelConfig:
 
     def __post_init__(self):
         for name in (
-            "vocab_size", "d_model", "num_heads", "num_layers", "d_ff", "max_len", "block_size"
+            "vocab_size",
+            "d_model",
+            "num_heads",
+            "num_layers",
+            "d_ff",
+            "max_len",
+            "block_size",
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:

@@ -73,7 +73,7 @@ def test_bd3_with_block_size_1_gives_its_bound_exactly_whatever_the_samples():
     estimate_B, counted_B = likelihood.diffusion_nats(run.model, batch, jax.random.key(1), 2)
     np.testing.assert_allclose(estimate_B, nats_B, rtol=1e-5)
     np.testing.assert_array_equal(counted_B, tokens_B)
-    # The evaluator's own, with LIKELIHOOD_T_SAMPLES draws:
+    # The evaluator's own, with eval.likelihood_t_samples draws:
     bits, _ = _bits(run)
     np.testing.assert_allclose(bits, float(nats_B.sum() / tokens_B.sum()) / math.log(2), rtol=1e-5)
 

@@ -1,6 +1,7 @@
 """plan.py: a variant becomes a typed, frozen, checked run plan; plans survive their JSON; saved
 configs, today's and those written before run plans existed, are read over today's defaults."""
 
+import dataclasses
 import json
 import os
 
@@ -9,6 +10,7 @@ import pytest
 from data import make_task
 from experiments import tiny
 from plan import base_config, load_plan, make_plan, variant_names, with_defaults
+from training import checkpoints, run_folder
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -65,9 +67,25 @@ def test_a_config_json_written_before_run_plans_loads_as_a_plan():
     assert dropped == [] and (run_plan.variant, run_plan.seed) == ("causal_copy", 0)
     assert run_plan.eval.speed.decoders == ("AR (cache)", "AR (no cache, honest)")
     assert run_plan.model.attention_mask_kind == "causal" and run_plan.train.num_steps == 1200
-    # Saved again, it is the same JSON: a resume of such a run sees no difference.
+    # Saved again, it is the same JSON plus the keys added since, at their defaults: a resume of
+    # such a run sees no difference (training/checkpoints.py fills them the same way).
     again = json.loads(json.dumps(run_plan.to_dict()))
-    assert again == saved
+    assert _flat(again) | _flat(saved) == _flat(again)
+    added = sorted(set(_flat(again)) - set(_flat(saved)))
+    assert "model.block_size" in added and "train.label_smoothing" in added
+    assert not checkpoints.config_differences(
+        again, json.loads(json.dumps(load_plan(again)[0].to_dict()))
+    )
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = json.dumps(value)
+    return out
 
 
 def test_plans_are_frozen_and_check_every_section():
@@ -112,3 +130,18 @@ def test_eval_overrides_give_a_new_checked_plan():
         run_plan.with_eval({"num_examples": 0})
     with pytest.raises(ValueError, match="Unknown decoders"):
         run_plan.with_eval({"decoders": ("ar_cahce",)})
+
+
+def test_a_run_saved_before_a_key_was_added_resumes_and_a_changed_key_is_named(tmp_path):
+    run_plan = make_plan(tiny.get_config(), "causal")
+    saved = json.loads(json.dumps(run_plan.to_dict()))
+    del saved["model"]["block_size"], saved["train"]["label_smoothing"]  # Added later.
+    run_dir = str(tmp_path)
+    with open(run_folder.config_path(run_dir), "w", encoding="utf-8") as f:
+        json.dump(saved, f)
+    open(run_folder.metrics_path(run_dir), "w").close()  # Trained once: not a fresh folder.
+    assert checkpoints.plan_start(run_dir, run_plan, overwrite=False) == "resume"
+    changed = make_plan(tiny.get_config(), "causal", seed=0)
+    changed = dataclasses.replace(changed, train=dataclasses.replace(changed.train, num_steps=7))
+    with pytest.raises(ValueError, match=r"train.num_steps: \d+ -> 7"):
+        checkpoints.plan_start(run_dir, changed, overwrite=False)

@@ -176,14 +176,16 @@ def test_a_damaged_checkpoint_is_skipped_with_a_warning(saved_run, tmp_path, cap
     assert len(warnings) == 1 and warnings[0].endswith("skipped.")
 
 
-def test_the_learning_curve_evaluator_gives_one_point_per_kept_checkpoint(saved_run, monkeypatch):
-    """Registered as runner.py would register it, through eval.py's code to results.json."""
-    monkeypatch.setattr(learning_curve, "NUM_EXAMPLES", 16)
-    evaluator = runner.Evaluator(learning_curve.evaluate, "run", metrics=learning_curve.METRICS)
-    monkeypatch.setitem(runner.EVALUATORS, "learning_curve", evaluator)
+def test_the_learning_curve_evaluator_gives_one_point_per_kept_checkpoint(saved_run):
+    """Through eval.py's code (runner.py's table) to results.json."""
     workdir = os.path.dirname(os.path.dirname(saved_run[0]))
     lines = []
-    results = runner.evaluate_workdir(workdir, evaluators=["learning_curve"], log=lines.append)
+    results = runner.evaluate_workdir(
+        workdir,
+        evaluators=["learning_curve"],
+        eval_overrides={"learning_curve.num_examples": 16},
+        log=lines.append,
+    )
     record = results["variants"][0]
     curve = record["pictures"]["learning_curve"]
     assert curve["steps"] == [10, 20, 30] and len(curve["values"]) == 3
@@ -297,11 +299,11 @@ def test_distill_py_writes_each_prompt_followed_by_the_teachers_beam4_output(
 
 @pytest.mark.slow
 def test_the_learning_curve_of_a_translation_run_is_the_quality_tables_bleu_at_each_step(
-    translation_teacher, monkeypatch
+    translation_teacher,
 ):
-    monkeypatch.setattr(learning_curve, "NUM_EXAMPLES", 24)
     run, _ = load_run("causal", 0, translation_teacher)
-    found = learning_curve.evaluate(run, run.config.eval, lambda line: None)
+    settings = run.config.eval.with_overrides({"learning_curve.num_examples": 24})
+    found = learning_curve.evaluate(run, settings, lambda line: None)
     curve = found.pictures["learning_curve"]
     assert (curve["metric"], curve["steps"], curve["averaged_steps"]) == (
         "bleu",

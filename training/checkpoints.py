@@ -90,7 +90,11 @@ def plan_start(run_dir: str, run_config: RunPlan, overwrite: bool) -> str:
         if overwrite:
             return "overwrite"
         raise
-    differences = config_differences(saved, json.loads(json.dumps(run_config.to_dict())))
+    # A key added since the run was saved takes its default, which keeps the old behaviour.
+    filled, dropped = load_plan(saved)
+    differences = [f"{key}: saved, unknown today" for key in dropped] + config_differences(
+        json.loads(json.dumps(filled.to_dict())), json.loads(json.dumps(run_config.to_dict()))
+    )
     if not differences:
         return "resume"
     if overwrite:
