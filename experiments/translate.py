@@ -19,7 +19,8 @@ and chrF on detokenised text.
 Commands (once: `sudo apt-get install sword-text-web sword-text-sparv sword-text-kjv`):
   python scripts/prepare_data.py --name=bible/en-es
   python train.py --config=experiments/translate.py --workdir=runs/translate --variant=ar
-  python distill.py --workdir=runs/translate --decoder=beam4 --out=runs/translate_distilled
+  python distill.py --teacher=runs/translate/ar/seed_0 --decoder=beam4 \
+      --out=runs/translate_distilled
   python train.py --config=experiments/translate.py --workdir=runs/translate
   python eval.py --workdir=runs/translate
 
@@ -33,6 +34,20 @@ from plan import base_config
 
 # Where distill.py writes the `ar` teacher's outputs (relative to the repository root).
 DISTILLED_DIR = "runs/translate_distilled"
+# The field's table: AR greedy and beam 4; mask-predict with K = 1, 4, 10 passes and the length
+# head's prediction (length beam 1 and 3); speculative decoding with the CMLM model drafting for
+# the AR model (greedy's output, in fewer passes).
+DECODERS = (
+    "ar_cache",
+    "beam4",
+    "mask_predict_k1_lb1",
+    "mask_predict_k1_lb3",
+    "mask_predict_k4_lb1",
+    "mask_predict_k4_lb3",
+    "mask_predict_k10_lb1",
+    "mask_predict_k10_lb3",
+    "speculative_cmlm8",
+)
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -69,7 +84,7 @@ def get_config() -> ml_collections.ConfigDict:
         num_examples=256,
         batch_size=64,
         num_samples=4,
-        decoders=("ar_cache", "beam4"),
+        decoders=DECODERS,
         leakage_examples=8,
         dependency_examples=1,
         dependency_max_len=64,
