@@ -12,6 +12,7 @@ from conftest import make_tiny_config
 from data import vocab
 from model import (
     beam_search,
+    diffusion_generate,
     generate,
     generate_no_cache,
     jacobi_generate,
@@ -98,6 +99,9 @@ DECODERS = {
     ),
     "mask_predict": lambda ar, cmlm, **kw: mask_predict(
         cmlm, PROMPTS, [5, 5], [3, 3], num_iterations=2, mask_id=vocab.MASK, **kw
+    ),
+    "diffusion_generate": lambda ar, cmlm, **kw: diffusion_generate(
+        cmlm, PROMPTS, [5, 5], [3, 3], num_steps=2, mask_id=vocab.MASK, **kw
     ),
 }
 BAD_IDS = {  # The vocabulary is [0, 23).
