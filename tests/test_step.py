@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+import optax
 import pytest
 from flax import nnx
 
@@ -249,3 +250,18 @@ def test_a_short_bfloat16_run_tracks_float32():
     fp32, bf16 = np.array(curves["float32"]), np.array(curves["bfloat16"])
     assert fp32[-1] < 0.8 * fp32[0]  # The curve being tracked does move.
     np.testing.assert_allclose(bf16, fp32, rtol=0.05)
+
+
+def test_label_smoothing_is_cross_entropy_against_the_smoothed_one_hot():
+    logits_BxTxV = jax.random.normal(jax.random.key(0), (2, 5, 11)) * 3
+    targets_BxT = jax.random.randint(jax.random.key(1), (2, 5), 0, 11)
+    mask_BxT = jnp.asarray([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], jnp.float32)
+    smoothed_BxTxV = optax.smooth_labels(jax.nn.one_hot(targets_BxT, 11), 0.1)
+    expected_BxT = optax.softmax_cross_entropy(logits_BxTxV, smoothed_BxTxV)
+    expected = (expected_BxT * mask_BxT).sum() / mask_BxT.sum()
+    got, count = masked_cross_entropy(logits_BxTxV, targets_BxT, mask_BxT, 0.1)
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    assert count == 8
+    plain, _ = masked_cross_entropy(logits_BxTxV, targets_BxT, mask_BxT)
+    nll_BxT = optax.softmax_cross_entropy_with_integer_labels(logits_BxTxV, targets_BxT)
+    np.testing.assert_allclose(plain, (nll_BxT * mask_BxT).sum() / 8, rtol=1e-6)
