@@ -26,12 +26,20 @@ class SpeedConfig:
     Decode and train cost depend on shapes, not on weight values, so each decoder is timed on a
     fresh model of the timed variant's shape, with the attention mask the decoder needs.
     A diffusion decoder is timed on the timed variant's blocks: under `block_causal`, its
-    block_size (name the block-diffusion variant first in `variants`, or set `model` to
-    {"attention_mask_kind": "block_causal", "block_size": 16}); under any other mask, one block
-    covering the new tokens (MDLM), with the prompt cached.
+    block_size; under any other mask, one block covering the new tokens (MDLM), with the prompt
+    cached. Each further variant that `variants` lists (trained, same seed) lends its blocks
+    too: the diffusion decoders are timed again on each block size not yet timed, in the same
+    shape otherwise, and their rows name the variant. So ("bd3_block4", "bd3_block16", "mdlm")
+    times blocks of 4, 16 and one block side by side with AR.
+
+    `batch_sizes` sweeps the batch: every decoder is timed at each listed batch size (and
+    `batch_size`) at `throughput_length`, and the report gives each parallel decoder's speed-up
+    over AR at each, and the batch size where it falls below 1. (): only `batch_size`.
     """
 
-    variants: tuple[str, ...] = ()  # Variant names whose shape is timed (the first found).
+    # Variant names: the first found (trained) gives the timed shape; later ones lend their
+    # block size to the diffusion decoders (above).
+    variants: tuple[str, ...] = ()
     # Decoder ids (evaluation/decoders/) to time, each on a model with the mask it needs.
     decoders: tuple[str, ...] = ("ar_cache", "ar_no_cache")
     # ModelConfig fields that replace the timed variant's (e.g. a wider model than the tiny one a
@@ -42,6 +50,7 @@ class SpeedConfig:
     no_cache_max_length: int = 1024  # The no-cache sampler is O(L^2) per row; cap it.
     batch_size: int = 64  # Large-batch throughput, at `throughput_length`.
     throughput_length: int = 256
+    batch_sizes: tuple[int, ...] = ()  # Further batch sizes timed at `throughput_length`.
     repeats: int = 3  # Timed runs after the compiling one; the median is reported.
     # Training speed (teacher forcing vs sequential), with the training step train.py runs.
     train_seq_len: int = 64
@@ -53,6 +62,13 @@ class SpeedConfig:
         _at_least(self, "eval.speed", 1, "prompt_len", "batch_size", "repeats")
         _at_least(self, "eval.speed", 1, "train_batch_size", "train_steps")
         _at_least(self, "eval.speed", 4, "train_seq_len")
+        sizes = self.batch_sizes
+        if not isinstance(sizes, tuple) or not all(
+            isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in sizes
+        ):
+            raise ValueError(
+                f"eval.speed.batch_sizes must be a tuple of positive ints, not {sizes!r}."
+            )
         too_short = [n for n in (*self.lengths, self.throughput_length) if n <= self.prompt_len]
         if too_short:
             raise ValueError(

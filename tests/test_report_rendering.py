@@ -67,7 +67,7 @@ def test_the_renderer_imports_no_model_code(tmp_path, results):
     script = (
         "import sys; import evaluation.report as r\n"
         f"files = r.render(r.read_results({str(report_dir)!r}))\n"
-        "assert len(files) == 10, sorted(files)\n"
+        "assert len(files) == 11, sorted(files)\n"  # 3 text files and 8 figures.
         "top = {m.split('.')[0] for m in sys.modules}\n"
         "print(sorted(top & {'jax', 'model', 'training', 'data', 'flax'}))\n"
         "print(sorted(m for m in sys.modules if m.startswith('evaluation.')"

@@ -4,7 +4,7 @@ and a metric that carries a generic rule speaks with no change to the report."""
 import copy
 
 import pytest
-from report_fixtures import FAKE, make_results, metric, record
+from report_fixtures import FAKE, make_results, metric, record, sampling_row
 
 from evaluation import report
 from evaluation.report.rules import RULES
@@ -162,3 +162,38 @@ def test_verdicts_survive_absent_pieces_and_name_an_unknown_rule(results):
     with pytest.raises(ValueError, match="Unknown verdict rule 'made_up'"):
         report.verdicts(results)
     assert "state" in RULES and "zero" in RULES
+
+
+def test_the_speed_up_over_ar_by_batch_size_and_where_it_disappears(results):
+    text = report.verdicts(results)
+    assert (
+        "mask-predict K=1 against AR (cache) by batch size (8 prompt + 56 new tokens): 5.00× at "
+        "batch 1, 3.00× at batch 8, 0.80× at batch 16; its speed-up falls below 1 at batch 16."
+    ) in text
+    assert not [line for line in text if line.startswith("fake decoder against")]  # One batch.
+
+
+def test_a_speed_up_that_stays_above_1_and_one_never_there(results):
+    rule = {"rule": "batch_speedup", "against": "ar_cache", "families": ["non-AR", "diffusion"]}
+    rows = [
+        sampling_row(decoder, 24, latency_s, batch_size, prompt_len=1)
+        for decoder, batch_size, latency_s in [
+            ("ar_cache", 1, 0.4),
+            ("ar_cache", 64, 0.8),
+            ("mask_predict_k4", 1, 0.1),
+            ("mask_predict_k4", 64, 0.4),
+            ("mask_predict_k1", 1, 0.5),
+            ("mask_predict_k1", 64, 1.6),
+        ]
+    ]
+    # A diffusion decoder timed on another variant's blocks is named with that variant.
+    lent = [dict(row, decoder="diffusion_t8", family="diffusion", variant="bd3_block16")
+            for row in rows[2:4]]  # fmt: skip
+    assert RULES["batch_speedup"][1](results, rows + lent, rule) == [
+        "mask-predict K=1 against AR (cache) by batch size (1 prompt + 24 new tokens): 0.80× at "
+        "batch 1, 0.50× at batch 64; it is slower than AR (cache) at every batch size timed.",
+        "mask-predict K=4 against AR (cache) by batch size (1 prompt + 24 new tokens): 4.00× at "
+        "batch 1, 2.00× at batch 64; its speed-up stays above 1 up to batch 64.",
+        "diffusion_t8 on bd3_block16 against AR (cache) by batch size (1 prompt + 24 new "
+        "tokens): 4.00× at batch 1, 2.00× at batch 64; its speed-up stays above 1 up to batch 64.",
+    ]

@@ -7,13 +7,12 @@ that is exactly 0.0 (a masked attention weight, a zero gradient) reads different
 import io
 
 import matplotlib
-import matplotlib.lines
 import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
+from evaluation.report import speed_figures
 from evaluation.report.curves import curves_of, learning_curves
-from evaluation.report.rules import decoders_of, label_of
 
 # (file, title, caption): the report shows the figures in this order, each with its caption.
 FIGURES = (
@@ -54,13 +53,23 @@ FIGURES = (
         "step; mask-predict runs K passes over the whole target.",
     ),
     (
+        "speedup_by_batch.png",
+        "Speed-up over AR by batch size",
+        "Each parallel decoder's latency against AR (cache)'s at the same batch size and lengths "
+        "(`eval.speed.batch_sizes`): above the dashed line it is faster than AR. Helcl et al. "
+        "(2022) found non-AR speed-ups shrink as the batch grows.",
+    ),
+    (
         "quality_latency.png",
         "Quality vs latency",
         "One panel per task and batch size: each point is a (variant, decoder), its quality on "
-        "the held-out prompts (the correct share on a multi-modal task, else exact match) against "
-        "the decoder's latency per call in the speed table (random weights of the timed shape; "
-        "batch 1 at the shortest length timed, and the large batch). Decoders the speed table "
-        "does not time (those needing a second model) are left out.",
+        "the held-out prompts against the decoder's latency per call in the speed table (random "
+        "weights of the timed shape; batch 1 and the largest batch, at the largest batch's "
+        "length where batch 1 was timed there). Quality is BLEU on translation, generative NLL "
+        "on plain text (lower is better; its samples have no reference), the correct share on "
+        "a multi-modal task, else exact match. A diffusion decoder's point needs its variant's "
+        "own block size timed (list the variant in `eval.speed.variants`); decoders the speed "
+        "table does not time (those needing a second model) are left out.",
     ),
     (
         "training_speed.png",
@@ -86,7 +95,7 @@ MASK_COLORS = {
 
 def figures(results: dict) -> dict[str, bytes]:
     """File name -> PNG bytes of every figure the numbers allow, in FIGURES order."""
-    records, speed = results["variants"], results.get("speed") or {}
+    records = results["variants"]
     drawn = [r for r in records if (r.get("pictures") or {}).get("dependency_map")]
     with matplotlib.rc_context(STYLE):
         out = {}
@@ -99,13 +108,25 @@ def figures(results: dict) -> dict[str, bytes]:
             out["loss_curves.png"] = loss_curves(records)
         if curves_of(records):
             out["learning_curves.png"] = _png(learning_curves(records))
-        if any(s["batch_size"] == 1 for s in speed.get("sampling", [])):
-            out["sampling_speed.png"] = sampling_speed(speed["sampling"], results)
-        points = quality_latency_points(records, speed.get("sampling", []), results)
-        if points:
-            out["quality_latency.png"] = quality_latency(points)
-        if speed.get("training"):
-            out["training_speed.png"] = training_speed(speed["training"])
+        out |= _speed_figures(results)
+    return out
+
+
+def _speed_figures(results: dict) -> dict[str, bytes]:
+    """The figures of the timed tables (report/speed_figures.py) that the rows allow."""
+    records, speed, out = results["variants"], results.get("speed") or {}, {}
+    sampling = speed.get("sampling", [])
+    if any(row["batch_size"] == 1 for row in sampling):
+        out["sampling_speed.png"] = _png(speed_figures.sampling_speed(sampling, results))
+    rule, speedups = speed_figures.batch_speedups(results)
+    if speedups:
+        out["speedup_by_batch.png"] = _png(speed_figures.speedup_by_batch(rule, speedups, results))
+    points = speed_figures.quality_latency_points(records, sampling, results)
+    if points:
+        axes = speed_figures.quality_axes(records)
+        out["quality_latency.png"] = _png(speed_figures.quality_latency(points, axes))
+    if speed.get("training"):
+        out["training_speed.png"] = _png(speed_figures.training_speed(speed["training"]))
     return out
 
 
@@ -251,112 +272,4 @@ def loss_curves(records: list[dict]) -> bytes:
     ax.set_ylabel("loss (nats / token)")
     ax.set_title("Training curves (the objective's own loss; teacher-forced for full is leaky)")
     ax.legend(frameon=False, fontsize=7, ncol=2)
-    return _png(fig)
-
-
-def sampling_speed(rows: list[dict], results: dict) -> bytes:
-    """Batch-1 cost per token and tokens/s vs total length, one line per decoder (log-log).
-
-    A decoder's colour is its index in results["decoders"], so it is the same in every report of
-    the experiment.
-    """
-    decoder_order = list(results.get("decoders", {}))
-    batch1 = [r for r in rows if r["batch_size"] == 1]
-    names = list(dict.fromkeys(r["decoder"] for r in batch1))
-    order = decoder_order + [n for n in names if n not in decoder_order]
-    fig = Figure(figsize=(8.6, 3.3))
-    ax_cost, ax_rate = fig.subplots(1, 2)
-    for name in sorted(names, key=order.index):
-        points = sorted(
-            (r["length"], r["ms_per_token"], r["tokens_per_s"])
-            for r in batch1
-            if r["decoder"] == name
-        )
-        lengths, cost, rate = map(np.asarray, zip(*points, strict=True))
-        color = f"C{order.index(name) % 10}"
-        ax_cost.plot(lengths, cost, "o-", color=color, label=label_of(results, name))
-        ax_rate.plot(lengths, rate, "o-", color=color, label=label_of(results, name))
-    for ax, label in ((ax_cost, "ms per generated token"), (ax_rate, "generated tokens / s")):
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_xlabel("total length (prompt + generated)")
-        ax.set_ylabel(label)
-        ax.legend(frameon=False, fontsize=7)
-    ax_cost.set_title("Per-token cost, batch 1")
-    ax_rate.set_title("Sampling throughput, batch 1")
-    fig.tight_layout()
-    return _png(fig)
-
-
-def training_speed(rows: list[dict]) -> bytes:
-    """Training tokens/s per objective (teacher forcing vs sequential)."""
-    fig = Figure(figsize=(4.2, 2.6))
-    ax = fig.subplots()
-    names = [r["objective"].replace("_", " ") for r in rows]
-    rates = [r["tokens_per_s"] for r in rows]
-    bars = ax.barh(names, rates, color=[f"C{i % 10}" for i in range(len(rows))])
-    ax.bar_label(bars, [f"{v:,.0f}" for v in rates], padding=3, fontsize=8)
-    # Linear from zero: bar lengths are read as ratios, and a log axis shrank the slower bar.
-    ax.set_xlim(0, max(rates) * 1.2)
-    ax.set_xlabel("training tokens / s")
-    ax.set_title(f"Training speed at length {rows[0]['seq_len']}")
-    return _png(fig)
-
-
-def _quality(record: dict, decoder: str) -> float | None:
-    metrics = record["metrics"]
-    metric = metrics.get(f"correct/{decoder}") or metrics.get(f"exact_match/{decoder}")
-    return None if metric is None else 100 * metric["mean"]
-
-
-def quality_latency_points(records: list[dict], rows: list[dict], results: dict) -> dict:
-    """{(task, batch label): [(variant, decoder, latency ms, quality %)]}: every scored decoder
-    that the speed rows time, at batch 1 (the shortest length timed) and at the large batch."""
-    batch1 = [r for r in rows if r["batch_size"] == 1]
-    shortest = min((r["length"] for r in batch1), default=None)
-    chosen = [r for r in batch1 if r["length"] == shortest] + [
-        r for r in rows if r["batch_size"] > 1
-    ]
-    latency = {(r["decoder"], r["batch_size"]): 1e3 * r["latency_s"] for r in chosen}
-    points = {}
-    for record in records:
-        # The task itself: variants trained on distilled data of a task share its panel.
-        task = record.get("config", {}).get("data", {}).get("task", record["task"])
-        for (decoder, batch_size), ms in latency.items():
-            quality = _quality(record, decoder) if decoder in decoders_of(record) else None
-            if quality is not None:
-                key = (task, f"batch {batch_size}")
-                label = label_of(results, decoder)
-                points.setdefault(key, []).append((record["name"], label, ms, quality))
-    return points
-
-
-def quality_latency(points: dict) -> bytes:
-    """Quality against latency, one panel per (task, batch size): a colour per variant, each
-    point labelled with its decoder."""
-    keys = sorted(points)
-    variants = list(dict.fromkeys(p[0] for key in keys for p in points[key]))
-    rows, cols = _grid(len(keys), 2)
-    fig = Figure(figsize=(5.2 * cols, 3.8 * rows))
-    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
-    for ax, key in zip(axes, keys, strict=False):
-        for variant, decoder, ms, quality in points[key]:
-            color = f"C{variants.index(variant) % 10}"
-            ax.plot(ms, quality, "o", color=color, alpha=0.8)
-            ax.annotate(decoder.replace("mask-predict ", ""), (ms, quality), fontsize=6,
-                        xytext=(4, -2), textcoords="offset points", color=color)  # fmt: skip
-        ax.set_xscale("log")
-        ax.set_xlabel("latency per call (ms)")
-        ax.set_ylabel("quality (%)")
-        ax.set_title(f"{key[0]}, {key[1]}")
-    handles = [
-        matplotlib.lines.Line2D([], [], marker="o", ls="", color=f"C{i % 10}", label=v)
-        for i, v in enumerate(variants)
-    ]
-    for ax in axes[len(keys) :]:
-        ax.set_visible(False)
-    fig.tight_layout()
-    # Beside the panels, not over their points; savefig's tight box takes it in.
-    fig.legend(handles=handles, frameon=False, fontsize=7, loc="center left",
-               bbox_to_anchor=(1.0, 0.5))  # fmt: skip
     return _png(fig)

@@ -4,6 +4,7 @@ that results.json carries (report/schema.py)."""
 from evaluation.report.numbers import fmt
 from evaluation.report.rules import decoders_of, family_of, label_of
 from evaluation.report.schema import QUALITY, SUMMARY
+from evaluation.report.speed_rules import timed_label
 
 Table = tuple[list[str], list[list[str]]]  # (headers, rows of cells)
 
@@ -124,8 +125,8 @@ def timed_table(results: dict, table: dict, rows: list[dict]) -> Table:
         value = row.get(column["key"])
         if value is None:
             return "—"
-        if column["format"] == "decoder":
-            return label_of(results, value)
+        if column["format"] == "decoder":  # With the variant whose blocks it was timed on.
+            return timed_label(results, value, row.get("variant"))
         if column["format"] == "text":
             return str(value)
         return column["format"].format(column["scale"] * value)
