@@ -48,6 +48,7 @@ METRICS = (
         "its EOS excluded (the diffusion decoders place it at the oracle length); token-weighted "
         "over the samples, with the ratio estimator's sem. Lower is likelier under the AR model, "
         "but repetitive text scores well too: read it with the sample entropy.",
+        verdicts=({"rule": "parallel_steps", "prefix": "diffusion_t"},),
     ),
     MetricSpec(
         "sample_entropy",
@@ -58,6 +59,7 @@ METRICS = (
         method="**Sample entropy**: the entropy (nats) of each sample's token unigram "
         "distribution (its EOS excluded), averaged over samples, as MDLM and BD3-LM report it: "
         "a sample that repeats a few tokens scores low.",
+        verdicts=({"rule": "sample_quality", "priority": 4},),
     ),
 )
 

@@ -8,6 +8,7 @@ The rules of the timed tables live in report/speed_rules.py, and are registered 
 
 import math
 
+from evaluation.report import diffusion_rules
 from evaluation.report.numbers import fmt_value
 from evaluation.report.speed_rules import SPEED_RULES
 
@@ -320,5 +321,7 @@ RULES = {
     "honest_vs_causal": ("experiment", _honest_vs_causal),
     "distillation": ("experiment", _distillation),
     "likelihood_order": ("experiment", _likelihood_order),
+    "sample_quality": ("decoder", diffusion_rules.sample_quality),
+    "parallel_steps": ("experiment", diffusion_rules.parallel_steps),
     **SPEED_RULES,
 }
