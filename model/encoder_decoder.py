@@ -42,8 +42,11 @@ class EncoderDecoder(Decoder):
     @classmethod
     def timing_mask(cls, mask_kind: str) -> str:
         """A decoder wanting a prefix mask is timed on the decoder mask it has here: the encoder
-        is the prefix."""
-        return {"prefix": "causal", "prefix_full": "full"}.get(mask_kind, mask_kind)
+        is the prefix. Block diffusion is timed as MDLM, one block: the only diffusion mask an
+        encoder-decoder has."""
+        return {"prefix": "causal", "prefix_full": "full", "block_causal": "full"}.get(
+            mask_kind, mask_kind
+        )
 
     @classmethod
     def mask_label(cls, mask_kind: str) -> str:
