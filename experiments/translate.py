@@ -53,6 +53,19 @@ from plan import base_config
 
 # Where distill.py writes the `ar` teacher's outputs (relative to the repository root).
 DISTILLED_DIR = "runs/translate_distilled"
+# The shape and the data, shared with experiments/translate_masks.py (the seed's claim).
+MODEL = dict(architecture="encoder_decoder", num_layers=3, d_model=192, num_heads=4, d_ff=768)
+DATA = dict(
+    task="tfds_translation",
+    tfds_name="bible/en-es",
+    source_key="en",
+    target_key="es",
+    train_split="train",
+    eval_split="test",
+    tokenizer="sentencepiece",
+    vocab_size=4000,
+    seq_len=96,
+)
 # The field's table: AR greedy and beam 4; mask-predict with K = 1, 4, 10 passes and the length
 # head's prediction (length beam 1 and 3); speculative decoding with the CMLM model drafting for
 # the AR model (greedy's output, in fewer passes).
@@ -74,20 +87,8 @@ def get_config() -> ml_collections.ConfigDict:
     config = base_config()
     config.name = "translate"
     config.seeds = (0,)
-    config.model.update(
-        architecture="encoder_decoder", num_layers=3, d_model=192, num_heads=4, d_ff=768
-    )
-    config.data.update(
-        task="tfds_translation",
-        tfds_name="bible/en-es",
-        source_key="en",
-        target_key="es",
-        train_split="train",
-        eval_split="test",
-        tokenizer="sentencepiece",
-        vocab_size=4000,
-        seq_len=96,
-    )
+    config.model.update(MODEL)
+    config.data.update(DATA)
     config.train.update(
         batch_size=32,
         num_steps=3000,

@@ -44,6 +44,7 @@ cross-attention cache 2,006 / 2,517, projecting the cross-attention K/V at every
 
 import ml_collections
 
+from experiments.translate import DATA, MODEL
 from plan import base_config
 
 
@@ -51,20 +52,8 @@ def get_config() -> ml_collections.ConfigDict:
     """Three variants of ~4.6M parameters on bible/en-es, SentencePiece 4000, 96-token rows."""
     config = base_config()
     config.name = "translate_masks"
-    config.model.update(
-        architecture="encoder_decoder", num_layers=3, d_model=192, num_heads=4, d_ff=768
-    )
-    config.data.update(
-        task="tfds_translation",
-        tfds_name="bible/en-es",
-        source_key="en",
-        target_key="es",
-        train_split="train",
-        eval_split="test",
-        tokenizer="sentencepiece",
-        vocab_size=4000,
-        seq_len=96,
-    )
+    config.model.update(MODEL)
+    config.data.update(DATA)
     config.train.update(
         batch_size=32,
         num_steps=600,
