@@ -2,11 +2,13 @@
 and the result is a dataset that students train on (data/distilled.py).
 
   python distill.py --teacher=runs/two_alphabets/ar/seed_0 \
-      --out=runs/two_alphabets_distilled [--num_examples=64000] [--decoder=ar_cache]
+      --out=runs/two_alphabets_distilled [--num_examples=N] [--decoder=ar_cache]
   # then train a student with --config.data.distilled_dir=runs/two_alphabets_distilled, or a
   # variant that sets it (experiments/two_alphabets.py: nar_distilled, glat_distilled).
 
-The teacher's prompts are the training split's first --num_examples rows; each distilled row is
+The teacher's prompts are the training split's first --num_examples rows (by default a TFDS
+task's whole training split, once, and 64,000 rows of a synthetic task); a progress bar shows
+the rows done and the time left, and provenance.json records the run time; each distilled row is
 that prompt followed by the teacher's continuation (greedy by default, or any AR decoder of the
 decoders table, by id: beam4 is beam search with 4 beams). provenance.json records the teacher
 run, variant, seed and step, the decoder and the data config.
@@ -24,6 +26,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
+import tqdm  # noqa: E402
 from absl import flags  # noqa: E402
 
 import data  # noqa: E402
@@ -36,9 +39,12 @@ _TEACHER = flags.DEFINE_string(
 )
 _OUT = flags.DEFINE_string("out", None, "The folder to write the distilled data to.", required=True)
 _NUM_EXAMPLES = flags.DEFINE_integer(
-    "num_examples", 64_000, "Training rows to distill (a student cycles through them).",
+    "num_examples", None,
+    "Training rows to distill (a student cycles through them). Default: the whole training split "
+    "once for a TFDS task (its first N rows are a shuffle of it), 64,000 rows of a synthetic task.",
     lower_bound=1,
 )  # fmt: skip
+SYNTHETIC_ROWS = 64_000  # A synthetic task's split is endless: the default rows to distill.
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 500, "Rows decoded together.", lower_bound=1)
 _DECODER = flags.DEFINE_string(
     "decoder", "ar_cache", "The id of an AR decoder of the decoders table."
@@ -126,21 +132,30 @@ def _distill_batch(task, batch, model, spec, loss_on: str) -> dict[str, np.ndarr
     return distilled.rows_from_continuations(batch, continuations, task.seq_len, loss_on)
 
 
+def _num_examples(task) -> int:
+    """--num_examples, or by default the whole training split once (a synthetic task's: 64,000)."""
+    if _NUM_EXAMPLES.value is not None:
+        return _NUM_EXAMPLES.value
+    split_size = getattr(task, "split_size", None)
+    return split_size("train") if split_size is not None else SYNTHETIC_ROWS
+
+
 def main(argv: list[str]) -> None:
     del argv  # launch.run refuses positional arguments.
     run_dir, out = os.path.normpath(_TEACHER.value), _OUT.value
     _check_out(out)
     model, config, step, spec = _teacher(run_dir)
     task = data.make_task(config.data)
-    size, total = _BATCH_SIZE.value, _NUM_EXAMPLES.value
-    batches, start, parts = math.ceil(total / size), time.perf_counter(), []
-    for i in range(batches):
-        batch = task.batch(i, size, split="train")
-        batch = {key: value[: total - i * size] for key, value in batch.items()}
-        parts.append(_distill_batch(task, batch, model, spec, config.data.loss_on))
-        done = min((i + 1) * size, total)
-        print(f"distill: {done:,}/{total:,} rows ({time.perf_counter() - start:.0f} s)",
-              file=sys.stderr, flush=True)  # fmt: skip
+    size, total = _BATCH_SIZE.value, _num_examples(task)
+    start, parts = time.perf_counter(), []
+    print(f"distill: {total:,} training rows with {spec.label}, {size} at a time", file=sys.stderr)
+    with tqdm.tqdm(total=total, desc="distill", unit="row", dynamic_ncols=True) as bar:
+        for i in range(math.ceil(total / size)):
+            batch = task.batch(i, size, split="train")
+            batch = {key: value[: total - i * size] for key, value in batch.items()}
+            parts.append(_distill_batch(task, batch, model, spec, config.data.loss_on))
+            bar.update(len(batch["prefix_lengths"]))
+    seconds = time.perf_counter() - start
     rows = {key: np.concatenate([p[key] for p in parts]) for key in distilled.KEYS}
     variant, seed = run_folder.variant_and_seed(run_dir)
     provenance = {
@@ -152,11 +167,15 @@ def main(argv: list[str]) -> None:
         },
         "decoder": spec.id,
         "num_examples": total,
+        "seconds": round(seconds, 1),
         "data": dataclasses.asdict(config.data),
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     distilled.write(out, rows, provenance)
-    print(f"distill: wrote {total:,} rows of {variant} (step {step}, {spec.label}) to {out}")
+    print(
+        f"distill: wrote {total:,} rows of {variant} (step {step}, {spec.label}) to {out} "
+        f"in {seconds:.0f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -177,6 +177,7 @@ class _TfdsTask:
             for split, key in (("train", "train_split"), ("eval", "eval_split"))
         }
         self._datasets = {}
+        self._split_sizes = {split: len(records) for split, records in sources.items()}
         for split, records in sources.items():
             # Fold the split into the seed so that train and eval draw different streams, and
             # fit it in 32 bits as grain's shuffle requires.
@@ -196,6 +197,11 @@ class _TfdsTask:
     ) -> tuple[np.ndarray, np.ndarray, bool]:
         """(source ids, target ids, whether EOS ends the row) of one element of `records`."""
         raise NotImplementedError
+
+    def split_size(self, split: str) -> int:
+        """How many records `split` holds (its batches cycle through them, reshuffled each time)."""
+        batching.check_split(split)
+        return self._split_sizes[split]
 
     def detokenize(self, ids) -> str:
         """The text of token ids; special tokens (and ids outside the vocabulary) are dropped."""

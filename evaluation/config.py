@@ -115,6 +115,21 @@ class LearningCurveConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class LatencyConfig:
+    """Each scored decoder's wall time on the trained models and held-out rows, at batch 1 and
+    at `batch_size` rows (evaluation/latency.py): the latency columns of the field's table.
+    batch_size 0 (the default): not measured."""
+
+    batch_size: int = 0  # The large batch; 0 turns the evaluator off.
+    single_rows: int = 16  # Held-out rows decoded one at a time; the median call is reported.
+    repeats: int = 3  # Timed calls of the large batch after the compiling one (the median).
+
+    def __post_init__(self):
+        _at_least(self, "eval.latency", 0, "batch_size")
+        _at_least(self, "eval.latency", 1, "single_rows", "repeats")
+
+
+@dataclasses.dataclass(frozen=True)
 class EvalConfig:
     """What eval.py measures, and how much of it."""
 
@@ -136,6 +151,7 @@ class EvalConfig:
     speculative: SpeculativeConfig = SpeculativeConfig()
     diffusion: DiffusionConfig = DiffusionConfig()
     learning_curve: LearningCurveConfig = LearningCurveConfig()
+    latency: LatencyConfig = LatencyConfig()
     speed: SpeedConfig = SpeedConfig()
 
     def __post_init__(self):

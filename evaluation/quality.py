@@ -302,15 +302,12 @@ def length_hits(model: Decoder, batches: list[dict]) -> np.ndarray:
     return np.concatenate(hits).astype(float)
 
 
-def evaluate_generation(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
-    """The quality evaluator: every decoder that applies to the variant, on held-out prompts."""
-    batches = list(eval_batches(run.task, settings.num_examples, settings.batch_size))
-    # Plain text has no prompt to continue: only samples judged without a reference are scored.
-    plain_text = int(batches[0]["prefix_lengths"].max()) <= 1
-    measurement, scorers = Measurement(), {}
-    if run.model.cfg.length_head and not plain_text:
-        log("    quality: length head")
-        measurement.metrics["length_accuracy"] = mean_sem(length_hits(run.model, batches))
+def scored_decoders(
+    run: LoadedRun, settings: EvalConfig, plain_text: bool, log: Log
+) -> Iterator[tuple[decoders.DecoderSpec, decoders.Models]]:
+    """(spec, models) of every decoder the quality evaluator scores on the variant: those of
+    `settings.decoders` that apply, whose second model (if any) is named and trained; on plain
+    text only those judged without a reference."""
     for spec in decoders.scored_on(run.mask_kind, run.objective, settings.decoders):
         if plain_text and not spec.reference_free:
             continue
@@ -322,6 +319,19 @@ def evaluate_generation(run: LoadedRun, settings: EvalConfig, log: Log) -> Measu
         if models is None:
             log(f"    quality: {spec.label} skipped: its {spec.needs} variant is not trained")
             continue
+        yield spec, models
+
+
+def evaluate_generation(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
+    """The quality evaluator: every decoder that applies to the variant, on held-out prompts."""
+    batches = list(eval_batches(run.task, settings.num_examples, settings.batch_size))
+    # Plain text has no prompt to continue: only samples judged without a reference are scored.
+    plain_text = int(batches[0]["prefix_lengths"].max()) <= 1
+    measurement, scorers = Measurement(), {}
+    if run.model.cfg.length_head and not plain_text:
+        log("    quality: length head")
+        measurement.metrics["length_accuracy"] = mean_sem(length_hits(run.model, batches))
+    for spec, models in scored_decoders(run, settings, plain_text, log):
         if spec.statistics_needs:
             models = dataclasses.replace(models, second=_scorer(run, spec, scorers, log))
         log(f"    quality: {spec.label}")

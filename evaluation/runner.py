@@ -38,7 +38,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from evaluation import decoders, leakage, learning_curve, likelihood, quality, speed
+from evaluation import decoders, latency, leakage, learning_curve, likelihood, quality, speed
 from evaluation.config import EvalConfig
 from evaluation.report.schema import SCHEMA_VERSION, MetricSpec, TableSpec
 from evaluation.run import LoadedRun, Measurement, load_run
@@ -63,6 +63,7 @@ EVALUATORS: dict[str, Evaluator] = {
     "leakage": Evaluator(leakage.evaluate, "run", metrics=leakage.METRICS),
     "loss": Evaluator(quality.evaluate_loss, "run", metrics=quality.LOSS_METRICS),
     "quality": Evaluator(quality.evaluate_generation, "run", metrics=quality.GENERATION_METRICS),
+    "latency": Evaluator(latency.evaluate, "run", metrics=latency.METRICS),
     "likelihood": Evaluator(likelihood.evaluate, "run", metrics=likelihood.METRICS),
     "learning_curve": Evaluator(learning_curve.evaluate, "run", metrics=learning_curve.METRICS),
     "speed": Evaluator(speed.evaluate_decoding_speed, "timed", tables=(speed.SAMPLING_TABLE,)),

@@ -43,6 +43,10 @@ METRIC_SPECS = (
             {"rule": "translation", "priority": 2, "against": "ar_cache",
              "families": ["non-AR", "exact-parallel"]},
             {"rule": "honest_vs_causal", "honest": "ar_no_cache", "causal": "ar_cache"},
+            # The field's table (experiments/translate.py): the AR − CMLM gap, raw against
+            # distilled, and what iterations and the length beam buy.
+            {"rule": "nar_gap", "decoder": "mask_predict_k10_lb3", "against": "ar_cache"},
+            {"rule": "iterations"},
         ),
     ),
     MetricSpec("chrf", "chrF", "points", QUALITY, per_decoder=True),

@@ -124,6 +124,20 @@ def test_tfds_translation_rows_are_sentence_pairs(data_config, tfds_dir):
     np.testing.assert_array_equal(task.batch(1, 32)["inputs"], batch["inputs"])
 
 
+def test_the_first_split_size_rows_are_the_split_once(data_config, tfds_dir):
+    """distill.py's default: a TFDS task's first split_size("train") rows, each pair once (the
+    pair too long for seq_len is replaced by a redraw, as in training)."""
+    task = make(data_config, task="tfds_translation", tfds_name="data_test_translation",
+                data_dir=tfds_dir, seq_len=40)  # fmt: skip
+    n = task.split_size("train")
+    assert (n, task.split_size("eval")) == (len(PAIRS["train"]), len(PAIRS["test"]))
+    rows = [(vocab.ids_to_bytes(s), vocab.ids_to_bytes(t)) for s, t in split_rows(task.batch(0, n))]
+    fitting = {(de.encode(), en.encode()) for de, en in PAIRS["train"][:-1]}
+    assert set(rows) == fitting and len(rows) == n
+    with pytest.raises(ValueError, match="split"):
+        task.split_size("validation")
+
+
 def test_tfds_translation_truncates_when_nothing_fits(data_config, tfds_dir):
     task = make(
         data_config,

@@ -265,8 +265,9 @@ def test_distill_py_writes_each_prompt_followed_by_the_teachers_beam4_output(
                "--decoder=beam4", "--num_examples=24", "--batch_size=12"]  # fmt: skip
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "24/24 rows" in result.stderr
-    assert distilled.read_provenance(out)["decoder"] == "beam4"
+    assert "24/24 [" in result.stderr  # The progress bar's last state.
+    provenance = distilled.read_provenance(out)
+    assert provenance["decoder"] == "beam4" and provenance["seconds"] > 0
     model, _, plan, _ = checkpoints.load_params(translation_teacher)
     task = data.make_task(plan.data)
     rows = distilled.read_rows(out)
@@ -295,6 +296,12 @@ def test_distill_py_writes_each_prompt_followed_by_the_teachers_beam4_output(
     # The test can tell the teacher from the references, and beam search from greedy (22 of
     # the 24 rows differ on the 2-core CPU).
     assert differs_from_reference > 0 and differs_from_greedy > 0
+    # Without --num_examples, the whole training split once (tiny_tfds: 48 pairs).
+    whole = str(tmp_path / "whole")
+    command = [sys.executable, "distill.py", f"--teacher={translation_teacher}", f"--out={whole}"]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert distilled.read_provenance(whole)["num_examples"] == len(tiny_tfds.PAIRS["train"]) == 48
 
 
 @pytest.mark.slow

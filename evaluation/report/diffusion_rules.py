@@ -9,23 +9,11 @@ variant, against AR sampling).
 import re
 
 from evaluation.report.numbers import fmt_value
-
-
-def _label(results: dict, decoder: str) -> str:
-    return results.get("decoders", {}).get(decoder, {}).get("label", decoder)
-
-
-def _family(results: dict, decoder: str) -> str:
-    return results.get("decoders", {}).get(decoder, {}).get("family", "—")
-
-
-def _sem(metric: dict) -> float:
-    """The sem over seeds, else the first seed's sem over examples, else 0."""
-    return metric["sem"] or ((metric.get("per_seed_sem") or [None])[0] or 0.0)
+from evaluation.report.records import example_sem, family_of, label_of
 
 
 def _with_sem(metric: dict) -> str:
-    return f"{fmt_value(metric['mean'], 'number')} ± {fmt_value(_sem(metric), 'number')}"
+    return f"{fmt_value(metric['mean'], 'number')} ± {fmt_value(example_sem(metric), 'number')}"
 
 
 def _steps(decoder: str) -> int | None:
@@ -39,7 +27,7 @@ def _ar_samples(results: dict) -> dict[str, tuple[str, dict]]:
     found = {}
     for record in results.get("variants", []):
         for key, metric in record["metrics"].items():
-            if key.startswith("gen_nll/") and _family(results, key[8:]) == "AR":
+            if key.startswith("gen_nll/") and family_of(results, key[8:]) == "AR":
                 found.setdefault(record["task"], (record["name"], metric))
     return found
 
@@ -49,14 +37,14 @@ def sample_quality(results: dict, record: dict, decoder: str, rule: dict) -> lis
     metrics = record["metrics"]
     entropy = metrics.get(f"sample_entropy/{decoder}")
     nll = metrics.get(f"gen_nll/{decoder}")
-    text = f"{record['name']}: {_label(results, decoder)} samples"
+    text = f"{record['name']}: {label_of(results, decoder)} samples"
     if nll is not None:
         text += f" have a generative NLL of {_with_sem(nll)} nats per token"
     if entropy is not None:
         joiner = " and" if nll is not None else " have"
         text += f"{joiner} an entropy of {fmt_value(entropy['mean'], 'number')} nats"
     ar = _ar_samples(results).get(record["task"])
-    if nll is not None and ar is not None and _family(results, decoder) != "AR":
+    if nll is not None and ar is not None and family_of(results, decoder) != "AR":
         gap = nll["mean"] - ar[1]["mean"]
         text += f"; {fmt_value(abs(gap), 'number')} {'above' if gap > 0 else 'below'} AR sampling"
     return [text + "."]

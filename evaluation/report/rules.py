@@ -8,29 +8,10 @@ The rules of the timed tables live in report/speed_rules.py, and are registered 
 
 import math
 
-from evaluation.report import diffusion_rules
+from evaluation.report import diffusion_rules, translation_rules
 from evaluation.report.numbers import fmt_value
+from evaluation.report.records import baseline_of, decoders_of, example_sem, family_of, label_of
 from evaluation.report.speed_rules import SPEED_RULES
-
-
-def decoders_of(record: dict) -> list[str]:
-    """The decoders scored on a variant, in the order of its metrics."""
-    return [k.split("/", 1)[1] for k in record["metrics"] if k.startswith("exact_match/")]
-
-
-def label_of(results: dict, decoder: str) -> str:
-    """A decoder's label for people (its id when results do not list it)."""
-    return results.get("decoders", {}).get(decoder, {}).get("label", decoder)
-
-
-def family_of(results: dict, decoder: str) -> str:
-    """ "AR", "non-AR" or "exact-parallel" from results["decoders"]; "—" when it is not listed."""
-    return results.get("decoders", {}).get(decoder, {}).get("family", "—")
-
-
-def _example_sem(metric: dict) -> float:
-    """The sem over seeds, else the first seed's sem over examples, else 0."""
-    return metric["sem"] or ((metric.get("per_seed_sem") or [None])[0] or 0.0)
 
 
 def _relation(value: float, ar: float) -> str:
@@ -116,7 +97,7 @@ def _loss_gap(results: dict, record: dict, spec: dict, rule: dict) -> list[str]:
             f"{ref['metrics'][rule['teacher_forced']]['mean']:.3g}"
             f" / {ref['metrics'][rule['honest']]['mean']:.3g})"
         )
-    if gap["mean"] > max(0.05, 3 * _example_sem(gap)):
+    if gap["mean"] > max(0.05, 3 * example_sem(gap)):
         return [
             f"{name}: teacher-forced loss {tf:.3g} but honest loss {honest:.3g}"
             f"{base}; it leaks, so its teacher-forced loss is not a LM loss."
@@ -132,7 +113,7 @@ def _random_floor(results: dict, record: dict, spec: dict, rule: dict) -> list[s
     if rule["floor"] not in m:
         return []
     floor, rand = m[rule["floor"]]["mean"], m[spec["name"]]
-    if rand["mean"] < floor - 3 * _example_sem(rand):
+    if rand["mean"] < floor - 3 * example_sem(rand):
         return [
             f"{record['name']}: loss {rand['mean']:.3g} on uniform random tokens is below "
             f"the floor ln({round(math.exp(floor))}) = {floor:.3g} that no "
@@ -141,16 +122,11 @@ def _random_floor(results: dict, record: dict, spec: dict, rule: dict) -> list[s
     return []
 
 
-def _baseline(results: dict, record: dict) -> dict | None:
-    by_name = {r["name"]: r for r in results.get("variants", [])}
-    return by_name.get(record.get("baseline") or "")
-
-
 def _exact_match(results: dict, record: dict, decoder: str, rule: dict) -> list[str]:
     """Exact match; a parallel decoder is set against its baseline's AR decoder."""
     name, task, label = record["name"], record["task"], label_of(results, decoder)
     em = 100 * record["metrics"][f"exact_match/{decoder}"]["mean"]
-    baseline = _baseline(results, record)
+    baseline = baseline_of(results, record)
     ar = baseline["metrics"].get(f"exact_match/{rule['against']}") if baseline else None
     if ar is not None and family_of(results, decoder) in rule["families"]:
         ar_em = 100 * ar["mean"]
@@ -177,7 +153,7 @@ def _translation(results: dict, record: dict, decoder: str, rule: dict) -> list[
     bleu, chrf = metrics[f"bleu/{decoder}"]["mean"], metrics.get(f"chrf/{decoder}")
     text = f"{record['name']}: {label_of(results, decoder)} BLEU {bleu:.1f}"
     text += (f", chrF {chrf['mean']:.1f}" if chrf else "") + f" on {record['task']}"
-    baseline = _baseline(results, record)
+    baseline = baseline_of(results, record)
     ar = baseline["metrics"].get(f"bleu/{rule['against']}") if baseline else None
     if ar is not None and family_of(results, decoder) in rule["families"]:
         text += f"; its BLEU {_relation(bleu, ar['mean'])} AR's ({ar['mean']:.1f})"
@@ -294,7 +270,7 @@ def _likelihood_order(results: dict, spec: dict, rule: dict) -> list[str]:
         broken = [
             f"{a} is above {b}"
             for a, b, va, vb in reversed_pairs
-            if va["mean"] - vb["mean"] > 2 * math.hypot(_example_sem(va), _example_sem(vb))
+            if va["mean"] - vb["mean"] > 2 * math.hypot(example_sem(va), example_sem(vb))
         ]
         verdict = "holds" if not reversed_pairs else "holds within 2 sem"
         if broken:
@@ -323,5 +299,8 @@ RULES = {
     "likelihood_order": ("experiment", _likelihood_order),
     "sample_quality": ("decoder", diffusion_rules.sample_quality),
     "parallel_steps": ("experiment", diffusion_rules.parallel_steps),
+    "nar_gap": ("experiment", translation_rules.nar_gap),
+    "iterations": ("experiment", translation_rules.iterations),
+    "latency_speedup": ("experiment", translation_rules.latency_speedup),
     **SPEED_RULES,
 }

@@ -9,7 +9,7 @@ reference, hypothesis), which index.html shows as a table.
 
 from evaluation.report import tables
 from evaluation.report.figures import FIGURES
-from evaluation.report.rules import label_of
+from evaluation.report.records import label_of
 from evaluation.report.verdicts import verdict_groups
 
 

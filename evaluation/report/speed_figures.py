@@ -11,7 +11,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatter
 
-from evaluation.report.rules import decoders_of, label_of
+from evaluation.report.records import decoders_of, label_of
 from evaluation.report.speed_rules import speedups_by_batch, timed_label
 
 # A task's quality axis: (metric, label, factor to the axis's unit, lower is better), the first
@@ -170,10 +170,16 @@ def _panel_rows(rows: list[dict]) -> dict[int, list[dict]]:
 
 def quality_latency_points(records: list[dict], rows: list[dict], results: dict) -> dict:
     """{(task, batch size, length): [(variant, decoder label, latency ms, quality)]}: every
-    scored decoder that the speed rows time, on its task's quality axis (`quality_axes`), at
-    batch 1 and at the largest batch (`_panel_rows`). A row timed on a variant's shape (a
-    diffusion decoder's blocks) pairs with that variant alone."""
+    scored decoder on its task's quality axis (`quality_axes`), at batch 1 and at the largest
+    batch. Latency measured on the trained models (the latency evaluator; length None: the
+    held-out rows) where a task has it, else the speed rows' (`_panel_rows`), where a row timed
+    on a variant's shape (a diffusion decoder's blocks) pairs with that variant alone."""
     axes, points = quality_axes(records), {}
+    measured = {_task(r) for r in records if any(k.startswith("latency_1/") for k in r["metrics"])}
+    for record in records:
+        if _task(record) in measured and _task(record) in axes:
+            points_of_measured(record, axes[_task(record)], results, points)
+    records = [r for r in records if _task(r) not in measured]
     for batch_size, chosen in _panel_rows(rows).items():
         timed = {(r["decoder"], r.get("variant")): r for r in chosen}
         for record in records:
@@ -190,10 +196,25 @@ def quality_latency_points(records: list[dict], rows: list[dict], results: dict)
     return points
 
 
+def points_of_measured(record: dict, axis: tuple, results: dict, points: dict) -> None:
+    """Adds the record's decoders at batch 1 and its large batch, by their measured latency."""
+    metric, _, factor, _ = axis
+    large = int(record["metrics"].get("latency_batch_size", {}).get("mean", 0))
+    for decoder in decoders_of(record):
+        quality = record["metrics"].get(f"{metric}/{decoder}")
+        for batch_size, key in ((1, "latency_1"), (large, "latency_batch")):
+            timed = record["metrics"].get(f"{key}/{decoder}")
+            if quality and timed:
+                point = (record["name"], label_of(results, decoder), timed["mean"])
+                points.setdefault((_task(record), batch_size, None), []).append(
+                    (*point, factor * quality["mean"])
+                )
+
+
 def quality_latency(points: dict, axes: dict[str, tuple]) -> Figure:
     """Quality against latency, one panel per (task, batch size): a colour per variant, each
     point labelled with its decoder; the y axis is the task's (`quality_axes`)."""
-    keys = sorted(points)
+    keys = sorted(points, key=lambda k: (k[0], k[1], k[2] or 0))
     variants = list(dict.fromkeys(p[0] for key in keys for p in points[key]))
     rows, cols = -(-len(keys) // 2), min(len(keys), 2)
     fig = Figure(figsize=(5.2 * cols, 3.8 * rows))
@@ -210,7 +231,8 @@ def quality_latency(points: dict, axes: dict[str, tuple]) -> Figure:
         ax.set_xlabel("latency per call (ms)")
         ax.set_ylabel(label)
         better = " (lower is better)" if lower_is_better else ""
-        ax.set_title(f"{task}, batch {batch_size}, {length} tokens{better}")
+        where = "held-out rows, trained models" if length is None else f"{length} tokens"
+        ax.set_title(f"{task}, batch {batch_size}, {where}{better}")
     handles = [
         matplotlib.lines.Line2D([], [], marker="o", ls="", color=f"C{i % 10}", label=v)
         for i, v in enumerate(variants)

@@ -2,7 +2,7 @@
 that results.json carries (report/schema.py)."""
 
 from evaluation.report.numbers import fmt
-from evaluation.report.rules import decoders_of, family_of, label_of
+from evaluation.report.records import decoders_of, family_of, label_of
 from evaluation.report.schema import QUALITY, SUMMARY
 from evaluation.report.speed_rules import timed_label
 

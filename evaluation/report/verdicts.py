@@ -11,7 +11,8 @@ A rule is `{"rule": id, ...parameters}` in a MetricSpec's or TableSpec's `verdic
 The generic rules ("state", "zero") serve any new metric without a change here.
 """
 
-from evaluation.report.rules import RULES, decoders_of
+from evaluation.report.records import decoders_of
+from evaluation.report.rules import RULES
 
 
 def verdict_groups(results: dict) -> list[dict]:

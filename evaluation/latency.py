@@ -1,0 +1,126 @@
+"""The latency evaluator: each decoder that the quality evaluator scores, timed on the trained
+models and held-out rows, at batch 1 and at a large batch (`eval.latency`).
+
+This is the latency of the field's table (Gu et al. 2018, Ghazvininejad et al. 2019, Helcl et
+al. 2022): real inputs, so an AR decoder stops at each row's EOS, a mask-predict decoder runs
+its K passes over the predicted length, and speculative decoding drafts with the trained CMLM
+model, which accepts as many tokens as it really would. The speed evaluator (speed.py) times
+random weights over synthetic lengths instead, which isolates the cost of a shape.
+
+How it is timed: the first max(batch_size, single_rows) rows of the eval split, every prompt
+padded to their widest, and the quality evaluator's room for new tokens, so that each decoder
+compiles once per batch size. Batch 1: the median wall time of `single_rows` calls, one held-out
+row each, after a compiling call. Large batch: the first `batch_size` rows as one call, the
+median of `repeats` calls after a compiling one. Both block until the output is ready.
+"""
+
+import statistics
+import time
+from collections.abc import Callable
+
+import jax
+from flax import nnx
+
+from evaluation import decoders, quality
+from evaluation.config import EvalConfig
+from evaluation.report.schema import QUALITY, MetricSpec
+from evaluation.run import LoadedRun, Measurement
+
+Log = Callable[[str], None]
+
+METRICS = (
+    MetricSpec(
+        "latency_1",
+        "latency, batch 1 (ms)",
+        "number",
+        QUALITY,
+        per_decoder=True,
+        method="**Latency** (the quality table's last columns): wall time of one decoding call "
+        "on the trained models and held-out rows, in ms, on this machine: at batch 1 the median "
+        "of `eval.latency.single_rows` calls of one row each; at the large batch "
+        "(`eval.latency.batch_size` rows, the *large batch* below) the median of "
+        "`eval.latency.repeats` calls, each after a compiling call. Prompts are padded to the "
+        "widest of the rows, so each decoder compiles once.",
+    ),
+    MetricSpec(
+        "latency_batch",
+        "latency, large batch (ms)",
+        "number",
+        QUALITY,
+        per_decoder=True,
+        verdicts=(
+            {
+                "rule": "latency_speedup",
+                "against": "ar_cache",
+                "families": ["non-AR", "exact-parallel", "diffusion"],
+            },
+        ),
+    ),  # fmt: skip
+    MetricSpec("latency_batch_size", "large batch (rows)", hidden=True),
+)
+
+
+def _split(models: decoders.Models) -> decoders.Models:
+    """The models as (graphdef, state): calls then skip the graph traversal nnx.split costs."""
+
+    def split(model):
+        return nnx.split(model) if isinstance(model, nnx.Module) else model
+
+    second = models.second
+    return decoders.Models(split(models.model), None if second is None else split(second))
+
+
+def _call(spec, models, prompts) -> float:
+    start = time.perf_counter()
+    jax.block_until_ready(spec.decode(models, prompts).tokens_BxL)
+    return time.perf_counter() - start
+
+
+def _rows(prompts: decoders.Prompts, rows: slice) -> decoders.Prompts:
+    return decoders.Prompts(
+        prompts.prompts_BxP[rows],
+        prompts.prompt_lengths_B[rows],
+        prompts.target_lengths_B[rows],
+        prompts.max_new_tokens,
+        prompts.eos_id,
+    )
+
+
+def time_decoder(spec, models, prompts: decoders.Prompts, settings) -> tuple[float, float]:
+    """(median seconds of a batch-1 call, median seconds of a `batch_size`-row call)."""
+    _call(spec, models, _rows(prompts, slice(0, 1)))  # Compiles batch 1.
+    single = [
+        _call(spec, models, _rows(prompts, slice(i, i + 1))) for i in range(settings.single_rows)
+    ]
+    large = _rows(prompts, slice(0, settings.batch_size))
+    _call(spec, models, large)  # Compiles the large batch.
+    batch = [_call(spec, models, large) for _ in range(settings.repeats)]
+    return statistics.median(single), statistics.median(batch)
+
+
+def evaluate(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
+    """latency_1 and latency_batch (ms) per scored decoder; nothing when eval.latency is off
+    or the task has no prompts (plain text)."""
+    latency = settings.latency
+    if not latency.batch_size:
+        return Measurement()
+    rows = max(latency.batch_size, latency.single_rows)
+    batch = next(quality.eval_batches(run.task, rows, rows))
+    if len(batch["prefix_lengths"]) < rows:
+        raise ValueError(
+            f"eval.latency needs {rows} held-out rows; the eval split has "
+            f"{len(batch['prefix_lengths'])}"
+        )
+    P = int(batch["prefix_lengths"].max())
+    if P <= 1:
+        return Measurement()  # Plain text: nothing to continue.
+    longest = max(len(r) for r in quality.references(batch))
+    max_new = min(longest, run.model.cfg.max_len + 1 - P)
+    prompts = quality.prompts_of(batch, P, max_new)
+    out = Measurement(metrics={"latency_batch_size": (float(latency.batch_size), None)})
+    for spec, models in quality.scored_decoders(run, settings, False, log):
+        log(f"    latency: {spec.label}, batch 1 and {latency.batch_size}")
+        single_s, batch_s = time_decoder(spec, _split(models), prompts, latency)
+        out.metrics[f"latency_1/{spec.id}"] = (1e3 * single_s, None)
+        out.metrics[f"latency_batch/{spec.id}"] = (1e3 * batch_s, None)
+    return out

@@ -1,0 +1,151 @@
+"""The verdicts of the field's table (experiments/translate.py): the non-AR family against its AR
+baseline on translation, in BLEU and in measured latency (evaluation/latency.py).
+
+`rules.RULES` registers them, each of scope "experiment":
+- "nar_gap": per non-AR variant, the BLEU of rule["decoder"] against its AR baseline's
+  rule["against"], and for a variant trained on distilled data, the gap its raw twin (same mask
+  and objective, raw data) leaves: what distillation closes (Zhou et al. 2020);
+- "iterations": per non-AR variant, BLEU by mask-predict iterations K and length beam;
+- "latency_speedup": per parallel decoder, its measured latency against its AR baseline's
+  rule["against"] at batch 1 and at the large batch: where its speed-up disappears (Helcl et al.
+  2022).
+"""
+
+import re
+
+from evaluation.report.records import baseline_of, distilled, family_of, label_of
+
+MASK_PREDICT = re.compile(r"mask_predict_k(\d+)_lb(\d+)")  # Predicted-length mask-predict ids.
+
+
+def _bleu(record: dict, decoder: str) -> float | None:
+    metric = record["metrics"].get(f"bleu/{decoder}")
+    return metric["mean"] if metric else None
+
+
+def _gap_line(record: dict, ar: dict, decoder: str, ar_decoder: str, results: dict) -> str:
+    nar, reference = _bleu(record, decoder), _bleu(ar, ar_decoder)
+    gap = reference - nar
+    side = "below" if gap >= 0 else "above"
+    data = "distilled data" if distilled(record) else "raw data"
+    return (
+        f"{record['name']} ({record['objective']}, {data}): {label_of(results, decoder)} BLEU "
+        f"{nar:.1f}, {abs(gap):.1f} {side} {label_of(results, ar_decoder)}'s {reference:.1f} "
+        f"({ar['name']})"
+    )
+
+
+def nar_gap(results: dict, spec: dict, rule: dict) -> list[str]:
+    """The AR − non-AR BLEU gap per non-AR variant; raw against distilled where both exist."""
+    decoder, against = rule["decoder"], rule["against"]
+    records = results.get("variants", [])
+    scored = [
+        (r, ar)
+        for r in records
+        if r.get("non_ar")
+        and (ar := baseline_of(results, r)) is not None
+        and _bleu(r, decoder) is not None
+        and _bleu(ar, against) is not None
+    ]
+    out = []
+    for record, ar in scored:
+        text = _gap_line(record, ar, decoder, against, results)
+        twin = next(
+            (
+                r for r, _ in scored
+                if not distilled(r) and distilled(record) and r["task"] == record["task"]
+                and (r["mask_kind"], r["objective"]) == (record["mask_kind"], record["objective"])
+            ),
+            None,
+        )  # fmt: skip
+        if twin is not None:
+            raw_gap = _bleu(ar, against) - _bleu(twin, decoder)
+            gap = _bleu(ar, against) - _bleu(record, decoder)
+            text += (
+                f"; on raw data ({twin['name']}) the gap is {raw_gap:.1f}, so distillation "
+                f"{'closes' if gap < raw_gap else 'does not close'} {abs(raw_gap - gap):.1f} of it"
+            )
+        out.append(text + ".")
+    return out
+
+
+def iterations(results: dict, spec: dict, rule: dict) -> list[str]:
+    """Per non-AR variant: BLEU by iterations K, per length beam, and what each buys."""
+    out = []
+    for record in results.get("variants", []):
+        by_beam: dict[int, dict[int, float]] = {}
+        for key, metric in record["metrics"].items():
+            found = key.startswith("bleu/") and MASK_PREDICT.fullmatch(key[5:])
+            if found:
+                K, beam = int(found.group(1)), int(found.group(2))
+                by_beam.setdefault(beam, {})[K] = metric["mean"]
+        if not by_beam or max(len(ks) for ks in by_beam.values()) < 2:
+            continue
+        parts = []
+        for beam, by_k in sorted(by_beam.items()):
+            ks = sorted(by_k)
+            scores = ", ".join(f"{by_k[k]:.1f}" for k in ks)
+            gain = by_k[ks[-1]] - by_k[ks[0]]
+            parts.append(
+                f"length beam {beam}: {scores} at K = {', '.join(map(str, ks))} "
+                f"(K={ks[0]}→{ks[-1]}: {gain:+.1f})"
+            )
+        text = f"{record['name']}: mask-predict BLEU by iterations, " + "; ".join(parts)
+        beams = sorted(by_beam)
+        if len(beams) > 1:
+            common = sorted(set(by_beam[beams[0]]) & set(by_beam[beams[-1]]))
+            gains = ", ".join(
+                f"{by_beam[beams[-1]][k] - by_beam[beams[0]][k]:+.1f} at K={k}" for k in common
+            )
+            text += f"; length beam {beams[-1]} over {beams[0]}: {gains}"
+        out.append(text + ".")
+    return out
+
+
+def _speedups(record: dict, ar: dict, decoder: str, against: str) -> tuple[float, float] | None:
+    """(speed-up at batch 1, at the large batch) of `decoder` over `ar`'s `against`."""
+    metrics, ar_metrics = record["metrics"], ar["metrics"]
+    try:
+        return tuple(
+            ar_metrics[f"{key}/{against}"]["mean"] / metrics[f"{key}/{decoder}"]["mean"]
+            for key in ("latency_1", "latency_batch")
+        )
+    except KeyError:
+        return None
+
+
+def latency_speedup(results: dict, spec: dict, rule: dict) -> list[str]:
+    """Each parallel decoder's measured speed-up over AR at batch 1 and at the large batch."""
+    against, families, out = rule["against"], rule["families"], []
+    for record in results.get("variants", []):
+        ar = baseline_of(results, record) or record
+        size = record["metrics"].get("latency_batch_size")
+        if size is None:
+            continue
+        large = int(size["mean"])
+        found = []
+        for key in record["metrics"]:
+            decoder = key[len("latency_1/") :] if key.startswith("latency_1/") else None
+            if decoder is None or family_of(results, decoder) not in families:
+                continue
+            speedups = _speedups(record, ar, decoder, against)
+            if speedups is not None:
+                found.append((decoder, *speedups))
+        if not found:
+            continue
+        parts = [f"{label_of(results, d)} {one:.2f}× and {many:.2f}×" for d, one, many in found]
+        lost = [label_of(results, d) for d, one, many in found if one > 1 >= many]
+        kept = [label_of(results, d) for d, _, many in found if many > 1]
+        text = (
+            f"{record['name']}: speed-up over {label_of(results, against)} ({ar['name']}) at "
+            f"batch 1 and batch {large}, measured: " + "; ".join(parts)
+        )
+        if lost:
+            text += f". Faster at batch 1 but not at batch {large}: {', '.join(lost)}"
+        text += (
+            f". Still faster at batch {large}: {', '.join(kept)}"
+            if kept
+            else f". None is faster at batch {large}"
+        )
+        out.append(text + ".")
+    return out

@@ -1,0 +1,126 @@
+"""The latency evaluator (evaluation/latency.py) and the verdicts of the field's table
+(evaluation/report/translation_rules.py)."""
+
+import pytest
+from report_fixtures import metric
+
+from evaluation import latency, quality
+from evaluation.config import LatencyConfig
+from evaluation.report import speed_figures, translation_rules
+from evaluation.run import load_run
+from training import run_folder
+
+
+def _settings(run, **latency_settings):
+    overrides = {f"latency.{key}": value for key, value in latency_settings.items()}
+    return run.config.eval.with_overrides(overrides)
+
+
+@pytest.mark.parametrize("variant", ["causal", "cmlm"])
+def test_every_scored_decoder_is_timed_at_batch_1_and_the_large_batch(tiny_workdir, variant):
+    run, _ = load_run(variant, 0, run_folder.run_dir(tiny_workdir, variant, 0))
+    settings = _settings(run, batch_size=4, single_rows=2, repeats=1)
+    found = latency.evaluate(run, settings, lambda line: None).metrics
+    scored = [spec.id for spec, _ in quality.scored_decoders(run, settings, False, print)]
+    assert scored  # causal: AR and the speculative decoders (CMLM draft too); cmlm: mask-predict.
+    assert found.pop("latency_batch_size") == (4.0, None)
+    assert sorted(found) == sorted(
+        f"{key}/{d}" for d in scored for key in ("latency_1", "latency_batch")
+    )
+    assert all(ms > 0 and sem is None for ms, sem in found.values())
+
+
+def test_latency_is_off_by_default(tiny_workdir):
+    run, _ = load_run("causal", 0, run_folder.run_dir(tiny_workdir, "causal", 0))
+    assert latency.evaluate(run, run.config.eval, print).metrics == {}
+
+
+def test_a_bad_latency_setting_is_refused_in_one_line():
+    with pytest.raises(ValueError, match=r"^eval.latency.single_rows must be >= 1, got 0.$"):
+        LatencyConfig(batch_size=4, single_rows=0)
+
+
+def _record(name, bleu, *, non_ar=True, distilled=False, baseline="ar", latency_ms=None):
+    metrics = {f"bleu/{d}": metric(v) for d, v in bleu.items()}
+    metrics |= {f"exact_match/{d}": metric(0.0) for d in bleu}
+    for d, (one, many) in (latency_ms or {}).items():
+        metrics[f"latency_1/{d}"], metrics[f"latency_batch/{d}"] = metric(one), metric(many)
+    if latency_ms:
+        metrics["latency_batch_size"] = metric(64.0)
+    return {
+        "name": name,
+        "task": "bible/en-es",
+        "mask_kind": "full" if non_ar else "causal",
+        "objective": "masked" if non_ar else "teacher_forcing",
+        "non_ar": non_ar,
+        "baseline": baseline if non_ar else None,
+        "config": {"data": {"distilled_dir": "runs/d" if distilled else ""}},
+        "metrics": metrics,
+    }
+
+
+def _results():
+    families = {"ar_cache": "AR", "speculative_cmlm8": "exact-parallel"}
+    ids = [
+        "mask_predict_k1_lb1",
+        "mask_predict_k10_lb1",
+        "mask_predict_k1_lb3",
+        "mask_predict_k10_lb3",
+    ]
+    families |= {d: "non-AR" for d in ids}
+    return {
+        "decoders": {d: {"label": d, "family": f} for d, f in families.items()},
+        "variants": [
+            _record(
+                "ar",
+                {"ar_cache": 12.0, "speculative_cmlm8": 12.0},
+                non_ar=False,
+                latency_ms={"ar_cache": (100.0, 400.0), "speculative_cmlm8": (50.0, 800.0)},
+            ),
+            _record(
+                "cmlm",
+                dict(zip(ids, (2.0, 5.0, 3.0, 6.0), strict=True)),
+                latency_ms={
+                    "mask_predict_k1_lb1": (10.0, 200.0),
+                    "mask_predict_k10_lb1": (80.0, 900.0),
+                },
+            ),
+            _record("cmlm_distilled", {"mask_predict_k10_lb3": 9.5}, distilled=True),
+        ],
+    }
+
+
+def test_the_gap_to_ar_is_given_raw_and_distilled_with_what_distillation_closes():
+    rule = {"decoder": "mask_predict_k10_lb3", "against": "ar_cache"}
+    lines = translation_rules.nar_gap(_results(), {}, rule)
+    assert lines[0] == (
+        "cmlm (masked, raw data): mask_predict_k10_lb3 BLEU 6.0, 6.0 below ar_cache's 12.0 (ar)."
+    )
+    assert lines[1].startswith(
+        "cmlm_distilled (masked, distilled data): mask_predict_k10_lb3 BLEU 9.5"
+    )
+    assert lines[1].endswith("on raw data (cmlm) the gap is 6.0, so distillation closes 3.5 of it.")
+
+
+def test_what_iterations_and_the_length_beam_buy():
+    (line,) = translation_rules.iterations(_results(), {}, {})
+    assert "length beam 1: 2.0, 5.0 at K = 1, 10 (K=1→10: +3.0)" in line
+    assert "length beam 3: 3.0, 6.0 at K = 1, 10 (K=1→10: +3.0)" in line
+    assert line.endswith("length beam 3 over 1: +1.0 at K=1, +1.0 at K=10.")
+
+
+def test_the_measured_speed_up_names_where_it_disappears():
+    rule = {"against": "ar_cache", "families": ["non-AR", "exact-parallel"]}
+    ar_line, cmlm_line = translation_rules.latency_speedup(_results(), {}, rule)
+    assert "speculative_cmlm8 2.00× and 0.50×" in ar_line  # 100/50 at batch 1, 400/800 at 64.
+    assert "Faster at batch 1 but not at batch 64: speculative_cmlm8" in ar_line
+    assert "mask_predict_k1_lb1 10.00× and 2.00×" in cmlm_line
+    assert "Faster at batch 1 but not at batch 64: mask_predict_k10_lb1" in cmlm_line
+    assert cmlm_line.endswith("Still faster at batch 64: mask_predict_k1_lb1.")
+
+
+def test_the_quality_latency_plot_prefers_the_measured_latency():
+    results = _results()
+    points = speed_figures.quality_latency_points(results["variants"], [], results)
+    assert sorted(points) == [("bible/en-es", 1, None), ("bible/en-es", 64, None)]
+    assert ("cmlm", "mask_predict_k1_lb1", 200.0, 2.0) in points["bible/en-es", 64, None]
