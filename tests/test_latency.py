@@ -16,6 +16,7 @@ def _settings(run, **latency_settings):
     return run.config.eval.with_overrides(overrides)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["causal", "cmlm"])
 def test_every_scored_decoder_is_timed_at_batch_1_and_the_large_batch(tiny_workdir, variant):
     run, _ = load_run(variant, 0, run_folder.run_dir(tiny_workdir, variant, 0))
@@ -30,6 +31,7 @@ def test_every_scored_decoder_is_timed_at_batch_1_and_the_large_batch(tiny_workd
     assert all(ms > 0 and sem is None for ms, sem in found.values())
 
 
+@pytest.mark.slow
 def test_latency_is_off_by_default(tiny_workdir):
     run, _ = load_run("causal", 0, run_folder.run_dir(tiny_workdir, "causal", 0))
     assert latency.evaluate(run, run.config.eval, print).metrics == {}
