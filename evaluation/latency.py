@@ -38,13 +38,13 @@ METRICS = (
         method="**Latency** (the quality table's last columns): wall time of one decoding call "
         "on the trained models and held-out rows, in ms, on this machine: at batch 1 the median "
         "of `eval.latency.single_rows` calls of one row each; at the large batch "
-        "(`eval.latency.batch_size` rows, the *large batch* below) the median of "
-        "`eval.latency.repeats` calls, each after a compiling call. Prompts are padded to the "
+        "(`eval.latency.batch_size` rows) the median of `eval.latency.repeats` calls; each "
+        "after a compiling call. Prompts are padded to the "
         "widest of the rows, so each decoder compiles once.",
     ),
     MetricSpec(
         "latency_batch",
-        "latency, large batch (ms)",
+        "latency, batch {large_batch} (ms)",  # tables.py fills in eval.latency.batch_size.
         "number",
         QUALITY,
         per_decoder=True,

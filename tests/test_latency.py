@@ -4,9 +4,9 @@
 import pytest
 from report_fixtures import metric
 
-from evaluation import latency, quality
+from evaluation import latency, quality, translation
 from evaluation.config import LatencyConfig
-from evaluation.report import speed_figures, translation_rules
+from evaluation.report import speed_figures, tables, translation_rules
 from evaluation.run import load_run
 from training import run_folder
 
@@ -126,3 +126,14 @@ def test_the_quality_latency_plot_prefers_the_measured_latency():
     points = speed_figures.quality_latency_points(results["variants"], [], results)
     assert sorted(points) == [("bible/en-es", 1, None), ("bible/en-es", 64, None)]
     assert ("cmlm", "mask_predict_k1_lb1", 200.0, 2.0) in points["bible/en-es", 64, None]
+
+
+def test_the_quality_table_names_the_large_batch_in_its_latency_header():
+    results = _results()
+    results["metrics_info"] = [
+        spec.to_json() for spec in (*translation.METRIC_SPECS, *latency.METRICS)
+    ]
+    headers, rows = tables.quality_table(results)
+    assert headers[3:] == ["BLEU", "latency, batch 1 (ms)", "latency, batch 64 (ms)"]
+    speculative = next(row for row in rows if row[1] == "speculative_cmlm8")
+    assert speculative[-2:] == ["50", "800"]

@@ -63,13 +63,16 @@ FIGURES = (
         "quality_latency.png",
         "Quality vs latency",
         "One panel per task and batch size: each point is a (variant, decoder), its quality on "
-        "the held-out prompts against the decoder's latency per call in the speed table (random "
-        "weights of the timed shape; batch 1 and the largest batch, at the largest batch's "
-        "length where batch 1 was timed there). Quality is BLEU on translation, generative NLL "
+        "the held-out prompts against the decoder's latency per call: measured on the trained "
+        "models and held-out rows where the latency evaluator ran (the quality table's latency "
+        "columns, at batch 1 and its large batch), else the speed table's (random weights of the "
+        "timed shape; batch 1 and the largest batch, at the largest batch's length where batch 1 "
+        "was timed there). Quality is BLEU on translation, generative NLL "
         "on plain text (lower is better; its samples have no reference), the correct share on "
         "a multi-modal task, else exact match. A diffusion decoder's point needs its variant's "
         "own block size timed (list the variant in `eval.speed.variants`); decoders the speed "
-        "table does not time (those needing a second model) are left out.",
+        "table does not time (those needing a second model) are left out of a speed-table "
+        "panel.",
     ),
     (
         "training_speed.png",

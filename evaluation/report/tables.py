@@ -93,7 +93,20 @@ def quality_table(results: dict) -> Table:
         for r in results["variants"]
         for decoder in decoders_of(r)
     ]
-    return ["variant", "decoder", "family", *(spec["label"] for spec in columns)], rows
+    return ["variant", "decoder", "family", *(_header(results, spec) for spec in columns)], rows
+
+
+def _header(results: dict, spec: dict) -> str:
+    """A quality column's label; "{large_batch}" becomes the latency evaluator's large batch
+    (one size, or the sizes the variants used)."""
+    if "{large_batch}" not in spec["label"]:
+        return spec["label"]
+    sizes = dict.fromkeys(
+        f"{r['metrics']['latency_batch_size']['mean']:.0f}"
+        for r in results["variants"]
+        if "latency_batch_size" in r["metrics"]
+    )
+    return spec["label"].format(large_batch="/".join(sizes) or "N")
 
 
 def signature_note(records: list[dict], results: dict) -> str | None:
