@@ -54,6 +54,9 @@ from plan import base_config
 # Where distill.py writes the `ar` teacher's outputs (relative to the repository root).
 DISTILLED_DIR = "runs/translate_distilled"
 GPU_DISTILLED_DIR = "runs/translate_gpu_distilled"
+# The non-AR students' steps: half the AR teacher's 1500, so that the whole CPU study fits in about
+# 2 hours (a CMLM or GLAT step costs more than an AR step here; the docstring has the times).
+NAR_STEPS = 750
 # The shape and the data, shared with experiments/translate_masks.py (the seed's claim).
 MODEL = dict(architecture="encoder_decoder", num_layers=3, d_model=192, num_heads=4, d_ff=768)
 DATA = dict(
@@ -151,14 +154,14 @@ def get_config(size: str = "cpu") -> ml_collections.ConfigDict:
     nar_model = {"attention_mask_kind": "full", "length_head": True}
     config.variants.cmlm = {
         "model": nar_model,
-        "train": {"objective": "masked"},
+        "train": {"objective": "masked", "num_steps": NAR_STEPS},
         "eval": {"nar": {"ar_variant": "ar"}},
     }
     for name, objective in (("cmlm", "masked"), ("glat", "glancing")):
         config.variants[f"{name}_distilled"] = {
             "data": {"distilled_dir": DISTILLED_DIR},
             "model": nar_model,
-            "train": {"objective": objective},
+            "train": {"objective": objective, "num_steps": NAR_STEPS},
             "eval": {"nar": {"ar_variant": "ar"}},
         }
     if size == "gpu":
@@ -166,6 +169,8 @@ def get_config(size: str = "cpu") -> ml_collections.ConfigDict:
         config.seeds = GPU["seeds"]
         for section in ("model", "data", "train"):
             config[section].update(GPU[section])
+        for variant in ("cmlm", "cmlm_distilled", "glat_distilled"):
+            config.variants[variant]["train"]["num_steps"] = GPU["train"]["num_steps"]
         for variant in ("cmlm_distilled", "glat_distilled"):
             config.variants[variant]["data"] = {"distilled_dir": GPU_DISTILLED_DIR}
     return config
