@@ -76,7 +76,8 @@ def test_distill_py_decodes_with_the_teacher_and_records_it(tiny_workdir, tmp_pa
                "--num_examples=40", "--batch_size=16"]  # fmt: skip
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "40/40 rows" in result.stderr
+    assert "distill: 40 training rows with AR (cache), 16 at a time" in result.stderr
+    assert "40/40 [" in result.stderr  # The progress bar's last state.
     provenance = distilled.read_provenance(str(out))
     assert provenance["teacher"]["variant"] == "causal" and provenance["teacher"]["step"] == 3
     assert provenance["decoder"] == "ar_cache" and provenance["num_examples"] == 40
