@@ -23,6 +23,17 @@ def _bleu(record: dict, decoder: str) -> float | None:
     return metric["mean"] if metric else None
 
 
+def _same_data(a: dict, b: dict) -> bool:
+    """Whether two variants read the same task (a distilled one's task label names its teacher)."""
+
+    def data(record: dict) -> dict:
+        found = dict(record.get("config", {}).get("data", {}))
+        found.pop("distilled_dir", None)
+        return found
+
+    return data(a) == data(b)
+
+
 def _gap_line(record: dict, ar: dict, decoder: str, ar_decoder: str, results: dict) -> str:
     nar, reference = _bleu(record, decoder), _bleu(ar, ar_decoder)
     gap = reference - nar
@@ -53,7 +64,7 @@ def nar_gap(results: dict, spec: dict, rule: dict) -> list[str]:
         twin = next(
             (
                 r for r, _ in scored
-                if not distilled(r) and distilled(record) and r["task"] == record["task"]
+                if not distilled(r) and distilled(record) and _same_data(r, record)
                 and (r["mask_kind"], r["objective"]) == (record["mask_kind"], record["objective"])
             ),
             None,
