@@ -20,17 +20,8 @@ out=$(cd "$out" && pwd)
 cd "$(dirname "$0")/.."
 export XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
 
-step() {  # step NAME COMMAND...: runs it into $out/NAME.log; one summary line; exits on failure.
-  local name=$1 start=$SECONDS
-  shift
-  if "$@" >"$out/$name.log" 2>&1; then
-    echo "[gpu_checks] $name: ok in $((SECONDS - start)) s ($out/$name.log)"
-  else
-    echo "[gpu_checks] $name: FAILED after $((SECONDS - start)) s; last lines of $out/$name.log:"
-    tail -n 15 "$out/$name.log"
-    exit 1
-  fi
-}
+script=gpu_checks
+source scripts/step.sh
 
 command -v nvidia-smi >/dev/null || { echo "[gpu_checks] no nvidia-smi: not a GPU machine"; exit 1; }
 venv=.venv-gpu

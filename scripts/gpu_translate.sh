@@ -22,18 +22,10 @@ export XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
 runs=$out/runs/translate_gpu
 config=experiments/translate.py:gpu
 
-step() {  # step NAME COMMAND...: runs it into $out/NAME.log; one summary line; exits on failure.
-  local name=$1 start=$SECONDS
-  shift
-  if "$@" >"$out/$name.log" 2>&1; then
-    echo "[gpu_translate] $name: ok in $((SECONDS - start)) s ($out/$name.log)"
-  else
-    echo "[gpu_translate] $name: FAILED after $((SECONDS - start)) s; last lines of $out/$name.log:"
-    tail -n 15 "$out/$name.log"
-    exit 1
-  fi
-}
+script=gpu_translate
+source scripts/step.sh
 
+[ -x "$py" ] || { echo "[gpu_translate] no $py: build it (scripts/gpu_checks.sh), or pass PY=..."; exit 1; }
 "$py" -c "import jax; assert jax.default_backend() == 'gpu', jax.devices()" \
   || { echo "[gpu_translate] JAX sees no GPU ($py)"; exit 1; }
 step train-ar "$py" train.py --config="$config" --workdir="$runs" --variant=ar
