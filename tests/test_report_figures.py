@@ -62,6 +62,23 @@ def test_quality_latency_pairs_each_scored_decoder_with_its_latency():
 QUALITY_AXES = {axis[0]: axis for axis in speed_figures.QUALITY_AXES}
 
 
+def test_the_frontier_keeps_the_points_that_no_other_is_both_as_fast_and_as_good_as():
+    points = [
+        ("ar", "AR (cache)", 15.0, 11.5),
+        ("ar", "beam 4", 38.0, 13.9),
+        ("ar", "speculative", 227.0, 11.5),  # As good as greedy, slower: beaten.
+        ("glat", "K=1", 14.6, 0.4),  # The fastest: kept, however poor.
+        ("cmlm", "K=1", 14.6, 0.2),  # As fast as glat's K=1, worse: beaten.
+        ("cmlm", "K=10", 214.0, 0.4),
+    ]
+    assert speed_figures.frontier(points, lower_is_better=False) == [0, 1, 3]
+    # Lower is better (generative NLL): the fastest, then each point that lowers the NLL.
+    nll = [("a", "x", 10.0, 3.0), ("b", "y", 20.0, 2.0), ("c", "z", 30.0, 2.5)]
+    assert speed_figures.frontier(nll, lower_is_better=True) == [0, 1]
+    # Two identical points do not beat each other.
+    assert speed_figures.frontier([nll[0], nll[0]], lower_is_better=True) == [0, 1]
+
+
 def _text_results() -> dict:
     """Plain text: AR sampling and a diffusion decoder on two block sizes, judged without a
     reference; the diffusion decoder timed on bd3_block4's blocks alone."""

@@ -111,7 +111,7 @@ def speedup_by_batch(rule: dict, found: dict, results: dict) -> Figure:
 def _plain_log_ticks(axis) -> None:
     """Plain numbers (0.8, 2, 30) at a log axis's ticks, minor ones too over short ranges."""
     axis.set_major_formatter(LogFormatter(labelOnlyBase=False))
-    axis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+    axis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(1.5, 0.5)))
 
 
 def training_speed(rows: list[dict]) -> Figure:
@@ -211,32 +211,52 @@ def points_of_measured(record: dict, axis: tuple, results: dict, points: dict) -
                 )
 
 
+def frontier(points: list[tuple], lower_is_better: bool) -> list[int]:
+    """Indices of the (variant, decoder, ms, quality) points that no other point beats: none is
+    at least as fast and at least as good, and strictly one of the two."""
+    sign = -1.0 if lower_is_better else 1.0
+
+    def beats(a: tuple, b: tuple) -> bool:
+        faster, better = a[2] <= b[2], sign * a[3] >= sign * b[3]
+        return faster and better and (a[2] < b[2] or sign * a[3] > sign * b[3])
+
+    return [i for i, p in enumerate(points) if not any(beats(q, p) for q in points)]
+
+
 def quality_latency(points: dict, axes: dict[str, tuple]) -> Figure:
-    """Quality against latency, one panel per (task, batch size): a colour per variant, each
-    point labelled with its decoder; the y axis is the task's (`quality_axes`)."""
+    """Quality against latency, one panel per (task, batch size): a colour per variant; the
+    points of the frontier (`frontier`) are labelled with their decoder and joined, the others
+    are left to the tables, where their labels would cover each other. The y axis is the task's
+    (`quality_axes`)."""
     keys = sorted(points, key=lambda k: (k[0], k[1], k[2] or 0))
     variants = list(dict.fromkeys(p[0] for key in keys for p in points[key]))
     rows, cols = -(-len(keys) // 2), min(len(keys), 2)
     fig = Figure(figsize=(5.2 * cols, 3.8 * rows))
     axes_grid = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
     for ax, (task, batch_size, length) in zip(axes_grid, keys, strict=False):
-        for variant, decoder, ms, quality in points[task, batch_size, length]:
-            color = f"C{variants.index(variant) % 10}"
-            ax.plot(ms, quality, "o", color=color, alpha=0.8)
-            ax.annotate(decoder.replace("mask-predict ", ""), (ms, quality), fontsize=6,
-                        xytext=(4, -2), textcoords="offset points", color=color)  # fmt: skip
         _, label, _, lower_is_better = axes[task]
+        panel = points[task, batch_size, length]
+        best = frontier(panel, lower_is_better)
+        for i, (variant, decoder, ms, quality) in enumerate(panel):
+            color = f"C{variants.index(variant) % 10}"
+            ax.plot(ms, quality, "o", color=color, alpha=0.8 if i in best else 0.35)
+            if i in best:
+                ax.annotate(decoder.replace("mask-predict ", ""), (ms, quality), fontsize=6,
+                            xytext=(4, -2), textcoords="offset points", color=color)  # fmt: skip
+        edge = sorted((panel[i][2], panel[i][3]) for i in best)
+        ax.plot(*zip(*edge, strict=True), "-", color="0.6", lw=0.8, zorder=0)
         ax.set_xscale("log")
         _plain_log_ticks(ax.xaxis)
         ax.set_xlabel("latency per call (ms)")
         ax.set_ylabel(label)
         better = " (lower is better)" if lower_is_better else ""
         where = "held-out rows, trained models" if length is None else f"{length} tokens"
-        ax.set_title(f"{task}, batch {batch_size}, {where}{better}")
+        ax.set_title(f"{task}, batch {batch_size}, {where}{better}", fontsize=9)
     handles = [
         matplotlib.lines.Line2D([], [], marker="o", ls="", color=f"C{i % 10}", label=v)
         for i, v in enumerate(variants)
     ]
+    handles.append(matplotlib.lines.Line2D([], [], ls="-", color="0.6", label="frontier"))
     for ax in axes_grid[len(keys) :]:
         ax.set_visible(False)
     fig.tight_layout()
