@@ -33,6 +33,7 @@ import data  # noqa: E402
 from data import distilled  # noqa: E402
 from evaluation import decoders, quality  # noqa: E402
 from training import checkpoints, run_folder  # noqa: E402
+from training.objectives import objective_of  # noqa: E402
 
 _TEACHER = flags.DEFINE_string(
     "teacher", None, "A trained AR run folder: <workdir>/<variant>/seed_<s>.", required=True
@@ -61,7 +62,7 @@ def _teacher(run_dir: str):
     model, _, config, step = checkpoints.load_params(run_dir)
     spec = decoders.lookup([_DECODER.value])[0]
     if spec.family != "AR" or not spec.applies_to(
-        model.cfg.attention_mask_kind, config.train.objective
+        model.cfg.mask, objective_of(config.train.objective)
     ):
         raise ValueError(
             f"--decoder={spec.id} cannot decode this teacher (mask "

@@ -17,18 +17,15 @@ import ml_collections
 from data import DataConfig, default_data_config, make_task
 from evaluation.config import EvalConfig, default_eval_config
 from model import ModelConfig, check_model
-from model.config import DIFFUSION_MASK_KINDS, NAR_MASK_KINDS
+from model.masks import kinds_where
 from training.config import (
-    CPU_SEQUENTIAL_BF16,
-    DIFFUSION_OBJECTIVES,
-    LENGTH_HEAD_OBJECTIVES,
-    MASKED_OBJECTIVES,
     MeshConfig,
     TrainConfig,
     default_mesh_config,
     default_train_config,
     section_from_dict,
 )
+from training.objectives import OBJECTIVES, objective_of
 
 # What a run's config.json adds to its experiment's sections.
 RUN_KEYS = ("variant", "seed")
@@ -179,30 +176,27 @@ def experiment_eval(saved: dict | None) -> EvalConfig:
 
 def check_plan(plan: RunPlan, task) -> None:
     """Raises a ValueError for sections that cannot train together, before any work is done."""
-    model, objective = plan.model, plan.train.objective
-    if objective in MASKED_OBJECTIVES and model.attention_mask_kind not in NAR_MASK_KINDS:
+    model, objective = plan.model, objective_of(plan.train.objective)
+    if not objective.trains_mask(model.mask):
+        trainable = kinds_where(objective.trains_mask)
         raise ValueError(
-            f"train.objective={objective!r} predicts masked tokens from both sides, so it needs "
-            f"model.attention_mask_kind in {NAR_MASK_KINDS}, not {model.attention_mask_kind!r}."
-        )
-    if objective in DIFFUSION_OBJECTIVES and model.attention_mask_kind not in DIFFUSION_MASK_KINDS:
-        raise ValueError(
-            f"train.objective={objective!r} denoises target tokens from both sides within a "
-            f"block, so it needs model.attention_mask_kind in {DIFFUSION_MASK_KINDS}, not "
+            f"train.objective={objective.id!r}: {objective.mask_reason}, so it needs "
+            f"model.attention_mask_kind to be one of {trainable}, not "
             f"{model.attention_mask_kind!r}."
         )
-    if model.length_head and objective not in LENGTH_HEAD_OBJECTIVES:
+    if model.length_head and not objective.trains_length_head:
+        trainers = tuple(o.id for o in OBJECTIVES.values() if o.trains_length_head)
         raise ValueError(
-            f"model.length_head=True is trained only by the CMLM objectives {MASKED_OBJECTIVES} "
-            f"and {DIFFUSION_OBJECTIVES[0]!r}; with train.objective={objective!r} it would stay "
-            "untrained, so set model.length_head=False or one of those objectives."
+            f"model.length_head=True is trained only by the objectives {trainers}; with "
+            f"train.objective={objective.id!r} it would stay untrained, so set "
+            "model.length_head=False or one of those objectives."
         )
     check_model(model, objective)
     on_cpu = jax.default_backend() == "cpu"
-    if objective == "sequential" and model.dtype != "float32" and on_cpu:
+    if objective.cpu_low_precision and model.dtype != "float32" and on_cpu:
         raise ValueError(
-            f"train.objective='sequential' with model.dtype={model.dtype!r}: "
-            f"{CPU_SEQUENTIAL_BF16}; use model.dtype='float32' on CPU."
+            f"train.objective={objective.id!r} with model.dtype={model.dtype!r}: "
+            f"{objective.cpu_low_precision}; use model.dtype='float32' on CPU."
         )
     if model.max_len < task.seq_len:
         raise ValueError(

@@ -262,7 +262,7 @@ def evaluate(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
     log("    leakage: perturbation")
     perturbation = perturbation_leakage(run.model, batch, settings.perturbation_positions)
     metrics = {"perturbation_leakage": (perturbation, None)}
-    if run.model.cfg.attention_mask_kind == "block_causal":
+    if run.mask_kind.target_view == "block":
         across = perturbation_leakage(
             run.model, batch, settings.perturbation_positions, across_blocks=True
         )

@@ -39,11 +39,8 @@ from evaluation.run import LoadedRun, Measurement
 from evaluation.stats import ratio_mean_sem
 from model import Decoder
 from model.diffusion import elbo_samples
-from training.config import DIFFUSION_OBJECTIVES, NEXT_TOKEN_OBJECTIVES
 
 Log = Callable[[str], None]
-# Masks whose teacher-forced logits are the honest ones (each position sees only earlier ones).
-EXACT_MASK_KINDS = ("causal", "prefix")
 TABLE = "Likelihood (bits per token: exact for AR, an upper bound for diffusion)"
 
 METRICS = (
@@ -51,15 +48,7 @@ METRICS = (
         "likelihood_bits",
         "bits per token",
         table=TABLE,
-        verdicts=(
-            {
-                "rule": "likelihood_order",
-                "ar_objectives": list(NEXT_TOKEN_OBJECTIVES),
-                "ar_mask_kinds": list(EXACT_MASK_KINDS),
-                "diffusion_objectives": list(DIFFUSION_OBJECTIVES),
-                "given_length": "likelihood_given_length",
-            },
-        ),
+        verdicts=({"rule": "likelihood_order", "given_length": "likelihood_given_length"},),
         method="**Likelihood** in bits per token (bits per byte on byte-level text), over each "
         "held-out row's target tokens and its end (EOS); the sem is over sequences. AR models: "
         "the exact negative log-likelihood (teacher-forced under a causal or prefix mask, "
@@ -77,7 +66,8 @@ METRICS = (
 def ar_nats(model: Decoder, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Per row: the exact NLL (nats) of its target tokens and EOS, and their number."""
     args = (batch["inputs"], batch["lengths"], batch["prefix_lengths"])
-    exact = model.cfg.attention_mask_kind in EXACT_MASK_KINDS
+    # Under an exact-cache mask the teacher-forced logits are the honest ones.
+    exact = model.cfg.mask.exact_cache
     logits_BxTxV = forward.logits(model, *args) if exact else forward.honest_logits(model, *args)
     cols_1xT = np.arange(batch["inputs"].shape[1])[None, :]
     scored_BxT = (cols_1xT >= batch["prefix_lengths"][:, None] - 1) & (
@@ -122,10 +112,11 @@ def diffusion_nats(
 
 def evaluate(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
     """The likelihood evaluator; a CMLM model has none, so it gives no metric."""
-    if run.objective in DIFFUSION_OBJECTIVES:
+    bound = run.objective.model_kind == "diffusion"
+    if bound:
         log(f"    likelihood: ELBO bound, {settings.likelihood_t_samples} stratified times per row")
         given_length = not run.model.cfg.length_head
-    elif run.objective in NEXT_TOKEN_OBJECTIVES:
+    elif run.objective.next_token:
         log("    likelihood: exact NLL")
         given_length = False
     else:
@@ -133,7 +124,7 @@ def evaluate(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
     sums, counts = [], []
     batches = eval_batches(run.task, settings.num_examples, settings.batch_size)
     for step, batch in enumerate(batches):
-        if run.objective in DIFFUSION_OBJECTIVES:
+        if bound:
             rng = jax.random.fold_in(jax.random.key(run.seed), step)
             nats_B, tokens_B = diffusion_nats(run.model, batch, rng, settings.likelihood_t_samples)
         else:

@@ -24,7 +24,6 @@ from evaluation.report.schema import QUALITY, MetricSpec
 from evaluation.run import LoadedRun, Measurement
 from evaluation.stats import mean_sem, ratio_mean_sem
 from model import Decoder
-from training.config import NEXT_TOKEN_OBJECTIVES
 
 Log = Callable[[str], None]
 PARALLEL_FAMILIES = ["non-AR", "exact-parallel", "diffusion"]
@@ -163,7 +162,7 @@ def random_floor(model: Decoder, task, num_examples: int, batch_size: int) -> di
 def evaluate_loss(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
     """The loss evaluator; a CMLM or diffusion model is no next-token predictor, so it has none
     (the likelihood evaluator gives a diffusion model's bound)."""
-    if run.objective not in NEXT_TOKEN_OBJECTIVES:
+    if not run.objective.next_token:
         return Measurement()
     log("    loss: teacher-forced and honest")
     per_row = losses(run.model, run.task, settings.num_examples, settings.batch_size)

@@ -5,9 +5,10 @@ import functools
 
 import data
 from evaluation.decoders import DecoderSpec, Models
-from model import Decoder
+from model import Decoder, MaskKind
 from plan import RunPlan
 from training import checkpoints, run_folder
+from training.objectives import Objective, objective_of
 
 Scalars = dict[str, tuple[float, float | None]]  # name -> (value, sem over examples or None)
 
@@ -42,12 +43,14 @@ class LoadedRun:
         return data.make_task(self.config.data)
 
     @property
-    def objective(self) -> str:
-        return self.config.train.objective
+    def objective(self) -> Objective:
+        """The record of the objective it was trained with (training/objectives/)."""
+        return objective_of(self.config.train.objective)
 
     @property
-    def mask_kind(self) -> str:
-        return self.model.cfg.attention_mask_kind
+    def mask_kind(self) -> MaskKind:
+        """The record of its attention mask kind (model/masks.py)."""
+        return self.model.cfg.mask
 
     def needed_variant(self, spec: DecoderSpec) -> str:
         """The variant named at `config.eval.<spec.needs>` ("" if none, or none needed)."""

@@ -46,7 +46,7 @@ from evaluation.stats import mean_sem
 from model import architecture_of, num_params
 from plan import experiment_eval
 from training import run_folder
-from training.config import NEXT_TOKEN_OBJECTIVES
+from training.objectives import objective_of
 
 Log = Callable[[str], None]
 
@@ -118,7 +118,8 @@ def _variant_record(name: str, runs: list[LoadedRun]) -> dict:
     cfg = runs[0].model.cfg
     curves = {str(run.seed): read_metrics(run.run_dir) for run in runs}
     logged = [c["tokens_per_s"] for c in curves.values() if c.get("tokens_per_s")]
-    non_ar = config.train.objective not in NEXT_TOKEN_OBJECTIVES  # CMLM and diffusion.
+    objective = objective_of(config.train.objective)
+    non_ar = not objective.next_token  # CMLM and diffusion.
     baseline = config.eval.nar.ar_variant if non_ar else ""
     return {
         "name": name,
@@ -127,6 +128,9 @@ def _variant_record(name: str, runs: list[LoadedRun]) -> dict:
         "mask_label": architecture_of(cfg).mask_label(cfg.attention_mask_kind),
         "architecture": cfg.architecture,
         "objective": config.train.objective,
+        "model_kind": objective.model_kind,
+        "exact_mask": cfg.mask.exact_cache,
+        "block_size": cfg.mask.block_size(cfg),
         "non_ar": non_ar,
         "seeds": [run.seed for run in runs],
         "steps": [run.step for run in runs],

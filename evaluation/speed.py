@@ -30,7 +30,8 @@ from evaluation.run import LoadedRun, Measurement
 from model import ModelConfig, architecture_of, make_decoder
 from training import checkpoints, run_folder
 from training import step as train_lib
-from training.config import CPU_SEQUENTIAL_BF16, TrainConfig
+from training.config import TrainConfig
+from training.objectives import OBJECTIVES
 
 Log = Callable[[str], None]
 Point = tuple[int, int, int]  # (batch size, prompt length, new tokens)
@@ -303,11 +304,11 @@ def training_speed(
     # Made once, outside the timed call, as train.py makes its key once.
     seed_key, step = jax.random.key(0), jnp.int32(0)
     rows = []
-    for objective in objectives:
-        log(f"    speed: training, {objective}, {seq_len} tokens x {batch_size} rows")
+    for objective_id in objectives:
+        log(f"    speed: training, {objective_id}, {seq_len} tokens x {batch_size} rows")
         graphdef, params, opt_state = train_lib.init_train_state(model_cfg, hparams, 0)
         state = {"params": params, "opt_state": opt_state}
-        step_fn = train_lib.bind_train_step(graphdef, objective)
+        step_fn = train_lib.bind_train_step(graphdef, objective_id)
 
         def one_step(state=state, step_fn=step_fn):
             state["params"], state["opt_state"], metrics = step_fn(
@@ -318,7 +319,7 @@ def training_speed(
         compile_s, step_s = time_call(one_step, steps)
         rows.append(
             {
-                "objective": objective,
+                "objective": objective_id,
                 "dtype": cfg.dtype,
                 "seq_len": seq_len,
                 "batch_size": batch_size,
@@ -331,19 +332,25 @@ def training_speed(
 
 
 def evaluate_training_speed(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
-    """The training-speed evaluator: teacher forcing vs sequential, one step each."""
+    """The training-speed evaluator: one step of each next-token objective (teacher forcing vs
+    sequential) that the run's architecture trains with."""
     speed = settings.speed
     cfg = timed_shape(run, speed)
-    if jax.default_backend() == "cpu" and cfg.dtype != "float32":
-        log(f"[speed] training timed in float32: {CPU_SEQUENTIAL_BF16}")
-        cfg = dataclasses.replace(cfg, dtype="float32")
     architecture = architecture_of(cfg)
-    objectives = tuple(o for o in ("teacher_forcing", "sequential") if architecture.supports(o))
-    if "sequential" not in objectives:
-        log(f"[speed] training: a {cfg.architecture} model has no sequential objective")
+    objectives = []
+    for record in OBJECTIVES.values():
+        refusal = architecture.refusal(record)
+        if record.next_token and refusal:
+            log(f"[speed] training: a {cfg.architecture} model has no {record.id} objective")
+        elif record.next_token:
+            objectives.append(record)
+    low_precision = [o.cpu_low_precision for o in objectives if o.cpu_low_precision]
+    if jax.default_backend() == "cpu" and cfg.dtype != "float32" and low_precision:
+        log(f"[speed] training timed in float32: {low_precision[0]}")
+        cfg = dataclasses.replace(cfg, dtype="float32")
     rows = training_speed(
         cfg,
-        objectives=objectives,
+        objectives=tuple(o.id for o in objectives),
         seq_len=speed.train_seq_len,
         batch_size=speed.train_batch_size,
         steps=speed.train_steps,

@@ -212,11 +212,11 @@ def get_config(size: str = "cpu") -> ml_collections.ConfigDict:
         "train": {"objective": "masked", "num_steps": NAR_STEPS},
         "eval": {"nar": {"ar_variant": "ar"}},
     }
-    for name, objective in (("cmlm", "masked"), ("glat", "glancing")):
+    for name, objective_id in (("cmlm", "masked"), ("glat", "glancing")):
         config.variants[f"{name}_distilled"] = {
             "data": {"distilled_dir": DISTILLED_DIR},
             "model": nar_model,
-            "train": {"objective": objective, "num_steps": NAR_STEPS},
+            "train": {"objective": objective_id, "num_steps": NAR_STEPS},
             "eval": {"nar": {"ar_variant": "ar"}},
         }
     if size == "gpu":

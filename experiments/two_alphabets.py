@@ -80,12 +80,12 @@ def get_config() -> ml_collections.ConfigDict:
         "eval": {"speculative": {"cmlm_variant": "nar"}},
     }
     # The CMLM and GLAT students, each on raw data and on the teacher's distilled outputs.
-    for name, objective in (("nar", "masked"), ("glat", "glancing")):
+    for name, objective_id in (("nar", "masked"), ("glat", "glancing")):
         for suffix, data in (("", {}), ("_distilled", {"distilled_dir": DISTILLED_DIR})):
             config.variants[f"{name}{suffix}"] = {
                 "data": data,
                 "model": {"attention_mask_kind": "prefix_full"},
-                "train": {"objective": objective},
+                "train": {"objective": objective_id},
                 "eval": {"nar": {"ar_variant": "ar"}},
             }
     return config

@@ -12,13 +12,14 @@ from model.architectures import (
     num_params,
     register_architecture,
 )
-from model.attention import EMPTY, make_attention_mask
+from model.attention import make_attention_mask
 from model.beam import BeamOutput, beam_loop, beam_search
 from model.cache import KVCache, grow_cache, init_cache
-from model.config import DIFFUSION_MASK_KINDS, MASK_KINDS, NAR_MASK_KINDS, ModelConfig
+from model.config import ModelConfig
 from model.decoder import Decoder
 from model.diffusion_sampling import DIFFUSION_STRATEGIES, denoise_loop, diffusion_generate
 from model.encoder_decoder import EncoderDecoder
+from model.masks import EMPTY, MASK_KINDS, MaskKind, kinds_where, mask_kind, register_mask_kind
 from model.nar import mask_predict, mask_predict_loop
 from model.nar_masks import cmlm_mask, glancing_mask
 from model.sampling import (
@@ -37,14 +38,13 @@ from model.speculative import (
 
 __all__ = [
     "ARCHITECTURES",
-    "DIFFUSION_MASK_KINDS",
     "DIFFUSION_STRATEGIES",
     "EMPTY",
     "EncoderDecoder",
     "BeamOutput",
     "MASK_KINDS",
     "ParallelOutput",
-    "NAR_MASK_KINDS",
+    "MaskKind",
     "Decoder",
     "GenerateOutput",
     "architecture_of",
@@ -64,12 +64,15 @@ __all__ = [
     "init_cache",
     "jacobi_generate",
     "make_attention_mask",
+    "kinds_where",
     "make_decoder",
+    "mask_kind",
     "mask_predict",
     "mask_predict_loop",
     "num_params",
     "prompt_lookup_generate",
     "register_architecture",
+    "register_mask_kind",
     "sample_logits",
     "speculative_generate",
 ]

@@ -2,7 +2,7 @@
 
 An architecture is a Decoder subclass (model/decoder.py) whose class attributes and classmethods
 say what the rest of the code needs to know about it: `name` (the id in
-ModelConfig.architecture), `label`, `mask_kinds`, `refused_objectives` and `supports`,
+ModelConfig.architecture), `label`, `mask_kinds` and `takes_mask`, `refusal` (of an objective),
 `num_params`, `train_flops_per_token`, `timing_mask` and `mask_label`. A new architecture is a
 class and one `register_architecture` line; no other module tests an architecture's name.
 """
@@ -46,22 +46,19 @@ def architecture_of(cfg_or_name: ModelConfig | str) -> type[Decoder]:
     return ARCHITECTURES[name]
 
 
-def check_model(cfg: ModelConfig, objective: str | None = None) -> None:
+def check_model(cfg: ModelConfig, objective=None) -> None:
     """Raises a one-line ValueError if `cfg.architecture` is unknown, does not take
-    `cfg.attention_mask_kind`, or (given one) does not train with `objective`."""
+    `cfg.attention_mask_kind`, or (given an objective's record) does not train with it."""
     cls = architecture_of(cfg)
-    if cfg.attention_mask_kind not in cls.mask_kinds:
+    if not cls.takes_mask(cfg.attention_mask_kind):
         reason = f" ({cls.mask_kinds_reason})" if cls.mask_kinds_reason else ""
         raise ValueError(
             f"An architecture={cls.name!r} model's attention_mask_kind must be one of "
             f"{cls.mask_kinds}{reason}, got {cfg.attention_mask_kind!r}"
         )
-    if objective is not None and not cls.supports(objective):
-        raise ValueError(
-            cls.refused_objectives.get(
-                objective, f"train.objective={objective!r} cannot train a {cls.name} model"
-            )
-        )
+    refusal = None if objective is None else cls.refusal(objective)
+    if refusal:
+        raise ValueError(refusal)
 
 
 def num_params(cfg: ModelConfig) -> int:

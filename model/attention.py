@@ -12,8 +12,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from model import sharding
-from model.config import MASK_KINDS, ModelConfig
+from model import masks, sharding
+from model.config import ModelConfig
 
 # Head-major, {"k": [B, H, K, S], "v": [B, H, S, K]}: keys slot-minor, values slot-major. A decode
 # step's attention (`cached_attention`) is then two multiply-reduces along each array's
@@ -22,23 +22,6 @@ from model.config import MASK_KINDS, ModelConfig
 # figures). A [B, S, H, K] cache would be transposed (copied) whole at every decode step.
 LayerCache = dict[str, jax.Array]
 SLOT_AXIS = {"k": 3, "v": 2}  # The axis of a layer cache's arrays along which slots lie.
-
-
-# The position recorded for a key that does not exist: padding, or a cache slot not yet written.
-EMPTY = jnp.iinfo(jnp.int32).max
-
-
-def block_ids(
-    positions_BxT: jax.Array, prefix_lengths_B: jax.Array | None, block_size: int
-) -> jax.Array:
-    """Each position's block under `block_causal`: -1 for the prompt (positions before
-    prefix_lengths; none when it is None), then (position - prefix_length) // block_size; EMPTY
-    positions get a block after every real one."""
-    start_Bx1 = 0 if prefix_lengths_B is None else prefix_lengths_B[:, None]
-    block_BxT = jnp.where(
-        positions_BxT < start_Bx1, -1, (positions_BxT - start_Bx1) // block_size
-    ).astype(jnp.int32)
-    return jnp.where(positions_BxT == EMPTY, EMPTY, block_BxT)
 
 
 def make_attention_mask(
@@ -51,57 +34,28 @@ def make_attention_mask(
     noisy_queries_BxT: jax.Array | None = None,
     noisy_keys_BxS: jax.Array | None = None,
 ) -> jax.Array:
-    """Boolean mask [B, 1, T, S]: True where a query may attend to a key.
+    """Boolean mask [B, 1, T, S]: True where a query may attend to a key, by the rule of the
+    registered kind `mask_kind` (model/masks.py).
 
     Keys are described by their token positions, with EMPTY for padding and unwritten cache
     slots, so one rule serves the full forward pass, prefill and cached decoding. EMPTY keys are
     hidden under every kind, so "full" never leaks across padding. Booleans, not a finite bias:
-    models learn to get around a -1e4 bias.
-
-    `block_causal` (blocks of `block_size` from the end of the prompt, `block_ids`): a query
-    sees the keys of its own block and of earlier ones. Block diffusion trains every block in
-    one pass over a clean copy of the row and a noised copy (`noisy_*`, True on the noised
-    copy's tokens; the two copies share positions): a clean token sees clean tokens as above; a
-    noised token sees the noised tokens of its own block and the clean tokens of earlier blocks.
+    models learn to get around a -1e4 bias. `noisy_*` (block diffusion's one training pass over
+    a clean and a noised copy of the row) go to the kinds that take them.
     """
-    if mask_kind not in MASK_KINDS:
-        raise ValueError(f"mask_kind must be one of {MASK_KINDS}, got {mask_kind!r}")
-    q_BxTx1 = query_positions_BxT[:, :, None]
-    k_Bx1xS = key_positions_BxS[:, None, :]
+    kind = masks.mask_kind(mask_kind)
     if (noisy_queries_BxT is None) != (noisy_keys_BxS is None) or (
-        noisy_queries_BxT is not None and mask_kind != "block_causal"
+        noisy_queries_BxT is not None and not kind.takes_noisy
     ):
-        raise ValueError("noisy_queries and noisy_keys go together, with mask_kind='block_causal'")
-    if mask_kind == "block_causal":
-        q_block_BxTx1 = block_ids(query_positions_BxT, prefix_lengths_B, block_size)[:, :, None]
-        k_block_Bx1xS = block_ids(key_positions_BxS, prefix_lengths_B, block_size)[:, None, :]
-        allowed_BxTxS = k_block_Bx1xS <= q_block_BxTx1  # EMPTY's block follows every real one.
-        if noisy_queries_BxT is not None:
-            q_noisy_BxTx1 = noisy_queries_BxT[:, :, None]
-            k_noisy_Bx1xS = noisy_keys_BxS[:, None, :]
-            allowed_BxTxS = jnp.where(
-                q_noisy_BxTx1,
-                jnp.where(
-                    k_noisy_Bx1xS,
-                    k_block_Bx1xS == q_block_BxTx1,
-                    k_block_Bx1xS < q_block_BxTx1,
-                ),
-                allowed_BxTxS & ~k_noisy_Bx1xS,
-            )
-        return allowed_BxTxS[:, None]
-    if mask_kind == "full":
-        return (k_Bx1xS != EMPTY)[:, None] & (q_BxTx1 >= 0)[:, None]
-    if mask_kind.startswith("prefix") and prefix_lengths_B is None:
+        takers = masks.kinds_where(lambda k: k.takes_noisy)
+        raise ValueError(f"noisy_queries and noisy_keys go together, with a mask kind in {takers}")
+    if kind.needs_prefix and prefix_lengths_B is None:
         raise ValueError(f"mask_kind={mask_kind!r} needs prefix_lengths (one per row)")
-    if mask_kind == "prefix_full":
-        prefix_Bx1x1 = prefix_lengths_B[:, None, None]
-        # Targets see every real key; prefix queries see prefix keys only.
-        allowed_BxTxS = (k_Bx1xS != EMPTY) & ((q_BxTx1 >= prefix_Bx1x1) | (k_Bx1xS < prefix_Bx1x1))
-        return allowed_BxTxS[:, None]
-    allowed_BxTxS = k_Bx1xS <= q_BxTx1  # EMPTY is larger than every position.
-    if mask_kind == "prefix":
-        allowed_BxTxS = allowed_BxTxS | (k_Bx1xS < prefix_lengths_B[:, None, None])
-    return allowed_BxTxS[:, None]
+    context = masks.MaskContext(
+        query_positions_BxT, key_positions_BxS, prefix_lengths_B, block_size,
+        noisy_queries_BxT, noisy_keys_BxS,
+    )  # fmt: skip
+    return kind.build(context)[:, None]
 
 
 def write_slots(cache_Bx: jax.Array, new_Bx: jax.Array, index: jax.Array, axis: int) -> jax.Array:

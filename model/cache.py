@@ -9,8 +9,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from model.attention import EMPTY, SLOT_AXIS, LayerCache, Memory, init_layer_cache
+from model.attention import SLOT_AXIS, LayerCache, Memory, init_layer_cache
 from model.config import ModelConfig
+from model.masks import EMPTY
 
 
 class KVCache(NamedTuple):

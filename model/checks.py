@@ -5,6 +5,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from model.masks import kinds_where
+
 
 def is_int(value) -> bool:
     return isinstance(value, int | np.integer) and not isinstance(value, bool)
@@ -28,9 +30,10 @@ def check_token_id(value, name: str, vocab_size: int, *, optional: bool = False)
 def check_cached_decoding(cfg, role: str) -> None:
     """Refuses a model whose KV cache is not exact (a target sees later tokens): every decoder
     that reuses cached keys (beam search, speculative, Jacobi, prompt lookup) asks this."""
-    if cfg.attention_mask_kind not in ("causal", "prefix"):
+    if not cfg.mask.exact_cache:
+        exact = " or ".join(kinds_where(lambda kind: kind.exact_cache))
         raise ValueError(
-            f"The {role} must be an AR model (causal or prefix mask), whose KV cache is exact; "
+            f"The {role} must be an AR model ({exact} mask), whose KV cache is exact; "
             f"its attention_mask_kind is {cfg.attention_mask_kind!r}"
         )
 

@@ -5,11 +5,8 @@ from typing import Any
 
 import jax.numpy as jnp
 
-MASK_KINDS = ("causal", "full", "prefix", "prefix_full", "block_causal")
-# Kinds a CMLM (masked objective) model can use: targets see each other in both directions.
-NAR_MASK_KINDS = ("full", "prefix_full")
-# Kinds a diffusion model can use: targets see each other within a block (one block: MDLM).
-DIFFUSION_MASK_KINDS = ("full", "prefix_full", "block_causal")
+from model.masks import mask_kind
+
 FLOAT_DTYPES = ("float32", "bfloat16", "float16")
 
 
@@ -22,7 +19,8 @@ class ModelConfig:
     one token embedding). `check_model` (called by `make_decoder`) validates it and the mask
     kinds it takes; this class does not know the architectures.
 
-    `attention_mask_kind` selects how self-attention is masked:
+    `attention_mask_kind` selects how self-attention is masked, by the id of a registered
+    mask kind (model/masks.py):
       causal: position t sees positions <= t (the honest AR decoder).
       full:   every position sees every non-pad position (leaks the future under teacher forcing).
       prefix: full over each row's prefix (the prompt), causal after it (prefix-LM / enc-dec).
@@ -77,15 +75,19 @@ class ModelConfig:
             )
         if not 0.0 <= self.dropout_rate < 1.0:
             raise ValueError(f"ModelConfig.dropout_rate must be in [0, 1), got {self.dropout_rate}")
-        if self.attention_mask_kind not in MASK_KINDS:
-            raise ValueError(
-                f"ModelConfig.attention_mask_kind must be one of {MASK_KINDS}, "
-                f"got {self.attention_mask_kind!r}"
-            )
+        try:
+            mask_kind(self.attention_mask_kind)
+        except ValueError as error:
+            raise ValueError(f"ModelConfig.{error}") from None
         for name in ("dtype", "param_dtype"):
             value = getattr(self, name)
             if value not in FLOAT_DTYPES:
                 raise ValueError(f"ModelConfig.{name} must be one of {FLOAT_DTYPES}, not {value!r}")
+
+    @property
+    def mask(self):
+        """The record of `attention_mask_kind` (model/masks.py)."""
+        return mask_kind(self.attention_mask_kind)
 
     @property
     def head_dim(self) -> int:

@@ -14,7 +14,6 @@ from flax import nnx
 
 from model import sharding
 from model.attention import (
-    EMPTY,
     CrossAttention,
     Memory,
     SelfAttention,
@@ -22,7 +21,8 @@ from model.attention import (
     write_slots,
 )
 from model.cache import KVCache
-from model.config import MASK_KINDS, ModelConfig
+from model.config import ModelConfig
+from model.masks import EMPTY
 
 
 def _dropout(x: jax.Array, rate: float, rng: jax.Array | None) -> jax.Array:
@@ -83,19 +83,24 @@ class Decoder(nnx.Module):
     # The architecture's id (ModelConfig.architecture, flags, metric keys), and its label.
     name: ClassVar[str] = "decoder"
     label: ClassVar[str] = "decoder"
-    # One stack over `BOS source SEP target` takes every mask kind; `mask_kinds_reason` says
-    # why an architecture takes fewer (it ends the error that names a kind it refuses).
-    mask_kinds: ClassVar[tuple[str, ...]] = MASK_KINDS
+    # The mask kinds it takes (None: every registered kind, as one stack over `BOS source SEP
+    # target` does); `mask_kinds_reason` says why an architecture takes fewer (it ends the error
+    # that names a kind it refuses).
+    mask_kinds: ClassVar[tuple[str, ...] | None] = None
     mask_kinds_reason: ClassVar[str] = ""
-    # train.objective -> the one-line error refusing it (training/config.py lists OBJECTIVES).
-    refused_objectives: ClassVar[dict[str, str]] = {}
     cross_attention: ClassVar[bool] = False  # Whether the blocks cross-attend.
     attention_stacks: ClassVar[int] = 1  # Attention score products per layer and token.
 
     @classmethod
-    def supports(cls, objective: str) -> bool:
-        """Whether this architecture trains with `train.objective=objective`."""
-        return objective not in cls.refused_objectives
+    def takes_mask(cls, mask_kind: str) -> bool:
+        """Whether a model of this architecture can have `attention_mask_kind=mask_kind`."""
+        return cls.mask_kinds is None or mask_kind in cls.mask_kinds
+
+    @classmethod
+    def refusal(cls, objective) -> str | None:
+        """The one-line error refusing to train with `objective` (a training.objectives record,
+        read by its properties), or None where this architecture trains with it."""
+        return None
 
     @classmethod
     def timing_mask(cls, mask_kind: str) -> str:

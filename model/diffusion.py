@@ -45,9 +45,9 @@ import math
 import jax
 import jax.numpy as jnp
 
-from model.attention import EMPTY, block_ids
 from model.config import ModelConfig
 from model.decoder import Decoder, default_positions
+from model.masks import EMPTY, block_ids
 from model.nar_masks import ranks
 
 
@@ -73,7 +73,7 @@ def stratified_times(
 
 def block_size_of(cfg: ModelConfig) -> int | None:
     """Tokens per diffusion block: `block_size` under block_causal; None (one block) otherwise."""
-    return cfg.block_size if cfg.attention_mask_kind == "block_causal" else None
+    return cfg.mask.block_size(cfg)
 
 
 def num_blocks(cfg: ModelConfig, T: int) -> int:
@@ -139,7 +139,7 @@ def denoiser_logits(
     Under block_causal the call reads [clean row, noised row] (module docstring) and the
     noised copy's logits are returned; otherwise it reads the noised row alone.
     """
-    if model.cfg.attention_mask_kind != "block_causal":
+    if not model.cfg.mask.takes_noisy:
         logits_BxTxV, _ = model(
             noised_BxT,
             lengths_B=lengths_B,

@@ -39,14 +39,12 @@ from flax import nnx
 
 from model.cache import init_cache
 from model.checks import check_prompts, check_rng, check_token_id, is_int, is_real
-from model.config import DIFFUSION_MASK_KINDS
 from model.decoder import Decoder, split_model
+from model.masks import kinds_where
 from model.nar_masks import ranks
 from model.sampling import GenerateOutput, prompt_buffer
 
 DIFFUSION_STRATEGIES = ("ancestral", "confidence")
-# Kinds whose prompt never sees the targets: the prompt and finished blocks can be cached.
-CACHED_MASK_KINDS = ("prefix_full", "block_causal")
 LogitsFn = Callable[[jax.Array], jax.Array]
 
 
@@ -135,8 +133,7 @@ def _sample_targets(
     beyond each row's length), sampled block by block."""
     cfg = model.cfg
     B, P = prompts_BxP.shape
-    K = cfg.block_size if cfg.attention_mask_kind == "block_causal" else max_target_len
-    K = min(K, max_target_len)
+    K = min(cfg.mask.block_size(cfg) or max_target_len, max_target_len)
     num_blocks = -(-max_target_len // K)
     N = num_blocks * K
     valid_BxN = jnp.arange(N)[None, :] < target_lengths_B[:, None]
@@ -254,10 +251,11 @@ def diffusion_generate(
       returns it: prompt, target, EOS (if eos_id is given), then pad_id.
     """
     graphdef, state, cfg = split_model(model)
-    if cfg.attention_mask_kind not in DIFFUSION_MASK_KINDS:
+    if cfg.mask.target_view == "past":
+        denoisers = kinds_where(lambda kind: kind.target_view != "past")
         raise ValueError(
             f"diffusion_generate needs a model whose targets see each other within a block "
-            f"({DIFFUSION_MASK_KINDS}), trained with the diffusion objective; this model's "
+            f"({denoisers}), trained with the diffusion objective; this model's "
             f"attention_mask_kind is {cfg.attention_mask_kind!r}"
         )
     prompts_BxP, prompt_lengths_B = check_prompts(cfg, prompts_BxP, prompt_lengths_B)
@@ -276,10 +274,11 @@ def diffusion_generate(
     pad_id = check_token_id(pad_id, "pad_id", cfg.vocab_size)
     eos_id = check_token_id(eos_id, "eos_id", cfg.vocab_size, optional=True)
     if use_cache is None:
-        use_cache = cfg.attention_mask_kind in CACHED_MASK_KINDS
-    if use_cache and cfg.attention_mask_kind not in CACHED_MASK_KINDS:
+        use_cache = cfg.mask.caches_prompt
+    if use_cache and not cfg.mask.caches_prompt:
         raise ValueError(
-            f"diffusion_generate(use_cache=True) needs a prefix_full or block_causal model: under "
+            f"diffusion_generate(use_cache=True) needs a model whose prompt never sees the targets "
+            f"({kinds_where(lambda k: k.caches_prompt and k.target_view != 'past')}): under "
             f"{cfg.attention_mask_kind!r} the prompt sees the targets, so its keys change each step"
         )
     return _diffusion_jit(

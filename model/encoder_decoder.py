@@ -20,9 +20,10 @@ import jax.numpy as jnp
 from flax import nnx
 
 from model import sharding
-from model.attention import EMPTY, Memory, make_attention_mask
+from model.attention import Memory, make_attention_mask
 from model.config import ModelConfig
 from model.decoder import Block, Decoder, default_positions
+from model.masks import EMPTY
 
 
 class EncoderDecoder(Decoder):
@@ -32,12 +33,18 @@ class EncoderDecoder(Decoder):
     label = "encoder-decoder"
     mask_kinds = ("causal", "full")  # The decoder's self-attention mask.
     mask_kinds_reason = "its encoder already sees the whole source"
-    refused_objectives = {
-        "sequential": "train.objective='sequential' feeds one token at a time from BOS, but an "
-        "encoder_decoder must encode the whole source first; use teacher_forcing."
-    }
     cross_attention = True  # The decoder's blocks, which Decoder.__init__ builds.
     attention_stacks = 3  # The encoder's self-attention, the decoder's self- and cross-attention.
+
+    @classmethod
+    def refusal(cls, objective) -> str | None:
+        """An objective that steps through the cache from BOS: the source must be encoded first."""
+        if objective.steps_through_cache:
+            return (
+                f"train.objective={objective.id!r} feeds one token at a time from BOS, but an "
+                "encoder_decoder must encode the whole source first; use teacher_forcing."
+            )
+        return None
 
     @classmethod
     def timing_mask(cls, mask_kind: str) -> str:

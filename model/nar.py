@@ -28,8 +28,8 @@ from flax import nnx
 
 from model.cache import init_cache
 from model.checks import check_prompts, check_token_id, is_int
-from model.config import NAR_MASK_KINDS
 from model.decoder import Decoder, split_model
+from model.masks import kinds_where
 from model.nar_masks import ranks
 from model.sampling import GenerateOutput
 
@@ -268,10 +268,11 @@ def mask_predict(
     pad_id = check_token_id(pad_id, "pad_id", cfg.vocab_size)
     eos_id = check_token_id(eos_id, "eos_id", cfg.vocab_size, optional=True)
     if use_cache is None:
-        use_cache = cfg.attention_mask_kind == "prefix_full"
-    if use_cache and cfg.attention_mask_kind != "prefix_full":
+        use_cache = cfg.mask.caches_prompt
+    if use_cache and not cfg.mask.caches_prompt:
         raise ValueError(
-            "mask_predict(use_cache=True) needs a prefix_full model: under "
+            "mask_predict(use_cache=True) needs a model whose prompt never sees the targets "
+            f"({kinds_where(bidirectional_cached)}): under "
             f"{cfg.attention_mask_kind!r} the prompt sees the targets, so its keys change each pass"
         )
     return _mask_predict_jit(
@@ -292,9 +293,10 @@ def mask_predict(
 
 def _check_inputs(cfg, prompts_BxP, prompt_lengths_B, target_lengths_B, K, max_target_len):
     """Validates on the host, so bad input fails with a sentence rather than a deep traceback."""
-    if cfg.attention_mask_kind not in NAR_MASK_KINDS:
+    if cfg.mask.target_view != "all":
         raise ValueError(
-            f"mask_predict needs a model whose targets see each other ({NAR_MASK_KINDS}), trained "
+            f"mask_predict needs a model whose targets see each other "
+            f"({kinds_where(lambda k: k.target_view == 'all')}), trained "
             f"with the masked (CMLM) objective; this model's attention_mask_kind is "
             f"{cfg.attention_mask_kind!r}"
         )
@@ -319,3 +321,8 @@ def _check_inputs(cfg, prompts_BxP, prompt_lengths_B, target_lengths_B, K, max_t
             f"model's max_len={cfg.max_len}"
         )
     return prompts_BxP, prompt_lengths_B, jnp.asarray(target_lengths_B, jnp.int32), max_target_len
+
+
+def bidirectional_cached(kind) -> bool:
+    """A mask kind mask-predict runs on with a cache of the prompt."""
+    return kind.target_view == "all" and kind.caches_prompt

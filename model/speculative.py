@@ -27,8 +27,8 @@ from flax import nnx
 from model import drafts
 from model.cache import KVCache, init_cache
 from model.checks import check_cached_decoding, check_prompts, check_rng, check_token_id, is_int
-from model.config import NAR_MASK_KINDS
 from model.decoder import Decoder, split_model
+from model.masks import kinds_where
 from model.sampling import SamplingParams, prompt_buffer
 from model.verify import call_at, distribution, draw, forget, is_greedy, verify
 
@@ -213,10 +213,11 @@ def speculative_generate(
     if draft_mask_id is None:
         check_cached_decoding(draft_cfg, "draft")
         drafter = drafts.ARDraft(draft_graphdef, G)
-    elif draft_cfg.attention_mask_kind not in NAR_MASK_KINDS:
+    elif draft_cfg.mask.target_view != "all":
         raise ValueError(
             f"A CMLM draft (draft_mask_id given) needs a mask whose targets see each other "
-            f"({NAR_MASK_KINDS}); the draft's is {draft_cfg.attention_mask_kind!r}"
+            f"({kinds_where(lambda k: k.target_view == 'all')}); the draft's is "
+            f"{draft_cfg.attention_mask_kind!r}"
         )
     else:
         mask_id = check_token_id(draft_mask_id, "draft_mask_id", cfg.vocab_size)

@@ -12,8 +12,8 @@ Shape legend: B rows, T positions, G draft tokens, V vocab, S cache slots.
 import jax
 import jax.numpy as jnp
 
-from model.attention import EMPTY
 from model.cache import KVCache
+from model.masks import EMPTY
 from model.sampling import SamplingParams, filter_top_k_top_p
 
 

@@ -8,6 +8,8 @@ import numpy as np
 
 from evaluation import decoders, runner
 from evaluation.report.schema import SCHEMA_VERSION
+from model.masks import mask_kind
+from training.objectives import objective_of
 
 FIGURES = {
     "dependency_maps.png",
@@ -77,7 +79,7 @@ def record(name, kind, leak, exact_match, losses=None, objective="teacher_forcin
     for decoder, em in exact_match.items():
         metrics[f"exact_match/{decoder}"] = metric(em, example_sem=0.01)
         metrics[f"token_accuracy/{decoder}"] = metric(1.0, example_sem=0.0)
-    non_ar = objective in ("masked", "glancing")
+    record = objective_of(objective)
     return {
         "name": name,
         "task": "copy",
@@ -85,7 +87,10 @@ def record(name, kind, leak, exact_match, losses=None, objective="teacher_forcin
         "mask_label": kind,
         "architecture": "decoder",
         "objective": objective,
-        "non_ar": non_ar,
+        "model_kind": record.model_kind,
+        "exact_mask": mask_kind(kind).exact_cache,
+        "block_size": None,
+        "non_ar": not record.next_token,
         "seeds": [0],
         "steps": [40],
         "num_steps": 40,

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from model import ModelConfig, make_decoder
-from model.attention import EMPTY, make_attention_mask
+from model.attention import make_attention_mask
+from model.masks import EMPTY
 
 
 def _positions(lengths, T):

@@ -6,8 +6,10 @@ import pytest
 
 from data import vocab
 from evaluation import decoders, environment, report, runner
+from model.masks import mask_kind
 from plan import experiment_eval
 from training import run_folder
+from training.objectives import objective_of
 
 FAKE, FAKE_LABEL = "fake_copier", "fake copier"
 
@@ -48,7 +50,10 @@ def test_ids_are_stable_identifiers_and_labels_unique():
 
 def test_each_variant_gets_the_decoders_that_are_exact_or_honest_for_it():
     def ids(*args):
-        return [s.id for s in decoders.scored_on(*args)]
+        mask, objective, *selection = args
+        return [
+            s.id for s in decoders.scored_on(mask_kind(mask), objective_of(objective), *selection)
+        ]
 
     exact_parallel = ["jacobi4", "speculative_ar4", "speculative_cmlm8"]
     assert ids("causal", "teacher_forcing") == ["ar_cache", *exact_parallel]

@@ -15,7 +15,9 @@ from evaluation.decoders import diffusion
 from evaluation.run import LoadedRun
 from model import diffusion_generate, make_decoder
 from model.decoder import split_model
+from model.masks import mask_kind
 from plan import base_config, make_plan
+from training.objectives import objective_of
 
 DEFAULT = ["diffusion_t8", "diffusion_conf_t8"]
 
@@ -54,7 +56,10 @@ COPY = dict(task="copy", num_symbols=8, min_len=2, max_len=6)
 
 def test_diffusion_rows_score_diffusion_models_only_and_ar_rows_do_not():
     def ids(*args):
-        return [s.id for s in decoders.scored_on(*args)]
+        mask, objective, *selection = args
+        return [
+            s.id for s in decoders.scored_on(mask_kind(mask), objective_of(objective), *selection)
+        ]
 
     for kind in ("full", "prefix_full", "block_causal"):
         assert ids(kind, "diffusion") == DEFAULT

@@ -20,16 +20,9 @@ from experiments import tiny
 from model import diffusion, make_decoder
 from plan import make_plan
 from training.config import TrainConfig
-from training.step import (
-    Hyperparams,
-    diffusion_loss,
-    eval_step,
-    init_train_state,
-    length_loss,
-    teacher_forcing_loss,
-    train_step,
-    with_length_loss,
-)
+from training.objectives import length_loss, teacher_forcing_loss, with_length_loss
+from training.objectives.diffusion import diffusion_loss
+from training.step import Hyperparams, eval_step, init_train_state, train_step
 
 # Two rows: a prompt of 1 (BOS) with 4 targets, and a prompt of 3 with 2 targets, then padding.
 INPUTS = jnp.asarray([[1, 5, 6, 7, 8, 2, 0, 0], [1, 6, 3, 7, 5, 2, 0, 0]], jnp.int32)
@@ -300,7 +293,7 @@ def test_an_encoder_decoder_trains_with_diffusion_under_its_full_mask():
 @pytest.mark.parametrize(
     "model, train, message",
     [
-        ({"attention_mask_kind": "causal"}, {}, "needs model.attention_mask_kind in"),
+        ({"attention_mask_kind": "causal"}, {}, "needs model.attention_mask_kind to be one of"),
         ({"attention_mask_kind": "prefix"}, {}, "not 'prefix'"),
         ({"architecture": "encoder_decoder", "attention_mask_kind": "causal"}, {}, "not 'causal'"),
         ({}, {"label_smoothing": 0.1}, "train.label_smoothing must be 0"),

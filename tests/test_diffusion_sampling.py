@@ -160,7 +160,12 @@ def test_new_step_counts_temperatures_and_keys_compile_nothing_new():
         ("full", dict(temperature=-0.5), r"temperature must be a finite number >= 0"),
         ("full", dict(temperature=float("nan")), r"temperature must be a finite number >= 0"),
         ("full", dict(strategy="greedy"), r"strategy must be one of \('ancestral', 'confidence'\)"),
-        ("full", dict(use_cache=True), r"use_cache=True\) needs a prefix_full or block_causal"),
+        (
+            "full",
+            dict(use_cache=True),
+            r"use_cache=True\) needs a model whose prompt never sees the targets "
+            r"\(\('prefix_full', 'block_causal'\)\)",
+        ),
         ("full", dict(mask_id=99), r"mask_id must be a token id in \[0, 23\)"),
         ("full", dict(pad_id=-1), r"pad_id must be a token id in \[0, 23\)"),
         ("full", dict(eos_id=23), r"eos_id must be a token id in \[0, 23\) or None"),

@@ -18,8 +18,10 @@ from evaluation.report.verdicts import verdicts
 from evaluation.run import LoadedRun
 from experiments import tiny
 from model import diffusion, make_decoder
+from model.masks import mask_kind
 from plan import make_plan
 from training.loop import train_experiment
+from training.objectives import objective_of
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -105,6 +107,9 @@ def _variant(name, kind, objective, bits, block_size=1, given_length=None, task=
         "task": task,
         "mask_kind": kind,
         "objective": objective,
+        "model_kind": objective_of(objective).model_kind,
+        "exact_mask": mask_kind(kind).exact_cache,
+        "block_size": block_size if mask_kind(kind).uses_block_size else None,
         "config": {"model": {"block_size": block_size}},
         "metrics": metrics,
     }

@@ -27,7 +27,9 @@ def test_variant_overriding_an_unknown_key_fails():
 def test_masked_objective_needs_targets_that_see_each_other():
     config = tiny.get_config()
     config.train.objective = "masked"
-    with pytest.raises(ValueError, match=r"attention_mask_kind in \('full', 'prefix_full'\)"):
+    with pytest.raises(
+        ValueError, match=r"attention_mask_kind to be one of \('full', 'prefix_full'\)"
+    ):
         make_plan(config, "causal")
     assert make_plan(config, "full").train.objective == "masked"
 

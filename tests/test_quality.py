@@ -9,7 +9,9 @@ import data
 from data import vocab
 from evaluation import decoders, quality
 from evaluation.run import LoadedRun
+from model.masks import mask_kind
 from plan import base_config, make_plan
+from training.objectives import objective_of
 
 
 def _run(task, kind, objective="teacher_forcing"):
@@ -143,7 +145,7 @@ def test_a_perfect_decoder_scores_100_percent(copy_task):
 def test_beam_search_is_scored_when_eval_decoders_names_it(copy_task):
     run = _run(copy_task, "causal")
     assert "beam4" not in [
-        s.id for s in decoders.scored_on("causal", "teacher_forcing")
+        s.id for s in decoders.scored_on(mask_kind("causal"), objective_of("teacher_forcing"))
     ]  # Not in the default set: it costs 4x the decoding.
     run.config = run.config.with_eval({"decoders": ("ar_cache", "beam4")})
     found = quality.evaluate_generation(run, run.config.eval, lambda _: None)

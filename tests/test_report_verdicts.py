@@ -26,12 +26,12 @@ def with_translation(results: dict) -> dict:
         "reference": "I drink <b>coffee</b> & tea.",
         "hypothesis": "I drink coffee | tea.\x13",  # A control character: shown as �.
     }
-    for name, kind, decoder, bleu, chrf, objective in (
+    for name, kind, decoder, bleu, chrf, objective_id in (
         ("causal_de_en", "causal", "ar_cache", 21.34, 45.6, "teacher_forcing"),
         ("full_de_en", "full", "ar_no_cache", 3.21, 20.5, "teacher_forcing"),
         ("cmlm_de_en", "prefix_full", "mask_predict_k4", 18.3, 44.0, "masked"),
     ):
-        variant = record(name, kind, 0.0, {decoder: 0.02}, objective=objective)
+        variant = record(name, kind, 0.0, {decoder: 0.02}, objective=objective_id)
         variant["task"] = "wmt (de→en)"
         variant["metrics"][f"bleu/{decoder}"] = metric(bleu, example_sem=1.2)
         variant["metrics"][f"chrf/{decoder}"] = metric(chrf, example_sem=0.8)

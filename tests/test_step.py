@@ -15,20 +15,21 @@ from data import make_task, vocab
 from experiments import tiny
 from model import ModelConfig, make_decoder
 from plan import make_plan
+from training.objectives import (
+    length_loss,
+    masked_cross_entropy,
+    objective_of,
+    teacher_forcing_loss,
+    with_length_loss,
+)
+from training.objectives.masked import glancing_loss, masked_loss
+from training.objectives.next_token import free_running_logits, sequential_loss
 from training.step import (
     Hyperparams,
-    free_running_logits,
-    glancing_loss,
     init_train_state,
     learning_rate_at,
-    length_loss,
     make_optimizer,
-    masked_cross_entropy,
-    masked_loss,
-    sequential_loss,
-    teacher_forcing_loss,
     train_step,
-    with_length_loss,
 )
 
 BATCH = 8
@@ -95,7 +96,7 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch():
 @pytest.mark.slow
 @pytest.mark.parametrize("objective", ["teacher_forcing", "sequential", "masked", "glancing"])
 def test_each_objective_trains_with_a_finite_loss(objective):
-    variant = "full" if objective in ("masked", "glancing") else "causal"
+    variant = "causal" if objective_of(objective).next_token else "full"
     _, hparams, graphdef, params, opt_state, batch = _setup(variant, objective=objective)
     before = jax.tree.map(np.array, params)  # A copy: params are donated.
     params, opt_state, step_metrics = train_step(

@@ -13,6 +13,7 @@ from sacrebleu.metrics import BLEU, CHRF
 from data import batching, vocab
 from evaluation import decoders, environment, quality, report, runner, translation
 from evaluation.run import LoadedRun, Measurement
+from model.masks import mask_kind
 from plan import base_config, make_plan
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -91,7 +92,12 @@ def task():
 
 def _fake_model(task) -> SimpleNamespace:
     """What the quality evaluator reads of a model whose decoders are fakes."""
-    cfg = SimpleNamespace(max_len=task.seq_len, length_head=False, attention_mask_kind="causal")
+    cfg = SimpleNamespace(
+        max_len=task.seq_len,
+        length_head=False,
+        attention_mask_kind="causal",
+        mask=mask_kind("causal"),
+    )
     return SimpleNamespace(cfg=cfg)
 
 

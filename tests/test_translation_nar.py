@@ -28,14 +28,9 @@ from model import beam_search, generate, make_decoder, mask_predict
 from plan import make_plan
 from training import checkpoints, run_folder
 from training.loop import train_experiment
-from training.step import (
-    Hyperparams,
-    bind_train_step,
-    init_train_state,
-    length_loss,
-    masked_loss,
-    with_length_loss,
-)
+from training.objectives import length_loss, with_length_loss
+from training.objectives.masked import masked_loss
+from training.step import Hyperparams, bind_train_step, init_train_state
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

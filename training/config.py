@@ -14,22 +14,10 @@ from typing import Any
 
 import ml_collections
 
-OBJECTIVES = ("teacher_forcing", "sequential", "masked", "glancing", "diffusion")
-# The AR objectives: each position predicts the next token.
-NEXT_TOKEN_OBJECTIVES = ("teacher_forcing", "sequential")
-# The non-AR objectives: the model fills masked target tokens (decoded by mask-predict).
-MASKED_OBJECTIVES = ("masked", "glancing")
-# Masked diffusion (MDLM; BD3-LM under block_causal): trained on a bound on the likelihood.
-DIFFUSION_OBJECTIVES = ("diffusion",)
-# The objectives that train a length head (model.length_head), as length_loss_weight says.
-LENGTH_HEAD_OBJECTIVES = MASKED_OBJECTIVES + DIFFUSION_OBJECTIVES
-# Seen with jax 0.10.2: the gradient of the sequential objective's cached attention needs a bf16
-# dot with two contracting dimensions, which XLA:CPU does not implement.
-CPU_SEQUENTIAL_BF16 = (
-    "XLA:CPU cannot differentiate the sequential objective in low precision (UNIMPLEMENTED: Dot "
-    "with multiple contracting dimensions)"
-)
+from training.objectives import all_settings, objective_of
 
+# The optimizer's and the loop's ranges; each objective's own settings carry theirs
+# (training/objectives/).
 _RANGES = {
     "learning_rate": (lambda v: v > 0, "> 0"),
     "warmup_steps": (lambda v: v >= 0, ">= 0"),
@@ -38,10 +26,6 @@ _RANGES = {
     "adam_b1": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "adam_b2": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "grad_clip_norm": (lambda v: v >= 0, ">= 0 (0: no clipping)"),
-    "glancing_ratio": (lambda v: 0 <= v <= 1, "in [0, 1]"),
-    "length_loss_weight": (lambda v: v >= 0, ">= 0"),
-    "label_smoothing": (lambda v: 0 <= v < 1, "in [0, 1)"),
-    "diffusion_eps": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "peak_flops_per_device": (lambda v: v >= 0, ">= 0 (0: measured)"),
 }
 
@@ -50,7 +34,7 @@ _RANGES = {
 class TrainConfig:
     """How a run trains."""
 
-    objective: str = "teacher_forcing"  # One of OBJECTIVES.
+    objective: str = "teacher_forcing"  # The id of a registered objective (training/objectives/).
     batch_size: int = 64  # Global: split over processes and devices.
     num_steps: int = 2000
     learning_rate: float = 1e-3  # Peak, after linear warmup; then cosine decay.
@@ -81,8 +65,7 @@ class TrainConfig:
 
     def __post_init__(self):
         """Raises a ValueError naming the first setting that cannot train."""
-        if self.objective not in OBJECTIVES:
-            raise ValueError(f"train.objective={self.objective!r}; expected one of {OBJECTIVES}.")
+        objective = objective_of(self.objective)
         for key in ("batch_size", "num_steps", "log_every", "checkpoint_every", "keep_checkpoints"):
             if getattr(self, key) < 1:
                 raise ValueError(f"train.{key} must be >= 1, got {getattr(self, key)}.")
@@ -97,11 +80,12 @@ class TrainConfig:
             value = getattr(self, key)
             if not (math.isfinite(value) and allowed(value)):
                 raise ValueError(f"train.{key} must be {text}, got {value}.")
-        if self.objective in DIFFUSION_OBJECTIVES and self.label_smoothing:
+        for name, setting in all_settings().items():
+            setting.check(getattr(self, name))
+        if objective.no_label_smoothing and self.label_smoothing:
             raise ValueError(
-                f"train.label_smoothing must be 0 with train.objective={self.objective!r} (its "
-                f"loss is a bound on the likelihood only without smoothing), got "
-                f"{self.label_smoothing}."
+                f"train.label_smoothing must be 0 with train.objective={self.objective!r} "
+                f"({objective.no_label_smoothing}), got {self.label_smoothing}."
             )
 
 

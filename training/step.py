@@ -1,22 +1,9 @@
-"""The pure train and eval steps, the optimizer, and the training objectives.
+"""The pure train and eval steps, and the optimizer.
 
 Shape legend: B batch rows, T positions, V vocab. A batch is the dict `data` returns (inputs_BxT,
-targets_BxT, loss_mask_BxT, lengths_B, prefix_lengths_B), as jax arrays.
-
-Objectives (`train.objective`):
-  teacher_forcing: every position predicts the next token from the true prefix, in one pass.
-  sequential: free-running AR training. The model reads its own greedy predictions, one token at
-    a time through the KV cache (true tokens inside the prompt); the same masked CE on the logits.
-    Through a cache every mask kind is causal (docs/model.md); O(T^2) memory for the
-    backward pass.
-  masked: CMLM (mask-predict). `model.nar_masks.cmlm_mask` hides k ~ U{1..m} target tokens, and a
-    model whose targets see each other (mask prefix_full or full) predicts them from both sides.
-  glancing: GLAT (Qian et al. 2021). A first pass (no gradient) predicts every target token
-    from MASKs; `model.nar_masks.glancing_mask` reveals glancing_ratio x its errors reference
-    tokens, and a second pass learns the rest. It trains one-pass (K=1) decoding.
-  diffusion: masked diffusion (MDLM; BD3-LM under block_causal). Each target token is MASK with
-    probability t ~ U(0, 1] (per block under block_causal), and the loss is the negative ELBO per
-    target token, an upper bound on the NLL (model/diffusion.py).
+targets_BxT, loss_mask_BxT, lengths_B, prefix_lengths_B), as jax arrays. The losses are the
+objectives' (training/objectives/): the step asks the record of `train.objective` for its loss,
+its settings and whether it trains the length head.
 """
 
 import dataclasses
@@ -27,10 +14,9 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from data import vocab
-from model import Decoder, ModelConfig, cmlm_mask, glancing_mask, init_cache, make_decoder
-from model.diffusion import negative_elbo
-from training.config import LENGTH_HEAD_OBJECTIVES, TrainConfig
+from model import ModelConfig, make_decoder
+from training.config import TrainConfig
+from training.objectives import all_settings, objective_of, teacher_forcing_loss, with_length_loss
 
 Batch = dict[str, jax.Array]
 
@@ -38,7 +24,8 @@ Batch = dict[str, jax.Array]
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
 class Hyperparams:
-    """The optimizer settings of `config.train`, passed to the step as traced scalars.
+    """The optimizer settings of `config.train`, and every objective's settings (by TrainConfig
+    field, training/objectives/), passed to the step as traced scalars.
 
     Traced, not static: changing the learning rate or the number of steps reuses the compiled
     step (and the persistent compilation cache), so a sweep compiles once.
@@ -52,16 +39,14 @@ class Hyperparams:
     adam_b1: jax.Array | float
     adam_b2: jax.Array | float
     grad_clip_norm: jax.Array | float  # 0 disables clipping.
-    glancing_ratio: jax.Array | float  # objective="glancing" only.
-    length_loss_weight: jax.Array | float  # CMLM objectives with a length head only.
-    label_smoothing: jax.Array | float  # The training loss only; the held-out loss is plain CE.
-    diffusion_eps: jax.Array | float  # objective="diffusion": training times in (eps, 1].
+    settings: dict[str, jax.Array]  # Every objective's settings: glancing_ratio, ...
 
     @classmethod
     def from_config(cls, train: TrainConfig) -> "Hyperparams":
         """The traced scalars of a run's TrainConfig."""
-        names = [field.name for field in dataclasses.fields(cls)]
-        return cls(**{name: jnp.float32(getattr(train, name)) for name in names})
+        names = [field.name for field in dataclasses.fields(cls) if field.name != "settings"]
+        settings = {name: jnp.float32(getattr(train, name)) for name in all_settings()}
+        return cls(**{name: jnp.float32(getattr(train, name)) for name in names}, settings=settings)
 
 
 def learning_rate_at(hparams: Hyperparams, step: jax.Array) -> jax.Array:
@@ -94,190 +79,6 @@ def make_optimizer(hparams: Hyperparams) -> optax.GradientTransformation:
     )
 
 
-def masked_cross_entropy(
-    logits_BxTxV: jax.Array,
-    targets_BxT: jax.Array,
-    loss_mask_BxT: jax.Array,
-    smoothing: jax.Array | float = 0.0,
-) -> tuple[jax.Array, jax.Array]:
-    """(mean CE over the masked positions, number of masked positions).
-
-    With `smoothing` = eps the target is (1 - eps) one-hot + eps uniform over the vocabulary
-    (Szegedy et al. 2016; fairseq's label_smoothed_cross_entropy): CE = (1 - eps) NLL +
-    eps mean_v(-log p_v), computed without a one-hot.
-    """
-    logits_BxTxV = logits_BxTxV.astype(jnp.float32)
-    log_z_BxT = jax.nn.logsumexp(logits_BxTxV, axis=-1)
-    target_logit_BxT = jnp.take_along_axis(logits_BxTxV, targets_BxT[..., None], axis=-1)[..., 0]
-    nll_BxT = log_z_BxT - target_logit_BxT
-    uniform_BxT = log_z_BxT - logits_BxTxV.mean(axis=-1)
-    ce_BxT = (1.0 - smoothing) * nll_BxT + smoothing * uniform_BxT
-    count = loss_mask_BxT.sum()
-    return (ce_BxT * loss_mask_BxT).sum() / jnp.maximum(count, 1.0), count
-
-
-def teacher_forcing_loss(
-    model: Decoder,
-    batch: Batch,
-    rng: jax.Array,
-    dropout_rng: jax.Array | None,
-    smoothing: jax.Array | float = 0.0,
-) -> tuple[jax.Array, jax.Array]:
-    """Next-token CE with the true prefix at every position (one parallel pass)."""
-    del rng
-    logits_BxTxV, _ = model(
-        batch["inputs"],
-        lengths_B=batch["lengths"],
-        prefix_lengths_B=batch["prefix_lengths"],
-        dropout_rng=dropout_rng,
-    )
-    return masked_cross_entropy(logits_BxTxV, batch["targets"], batch["loss_mask"], smoothing)
-
-
-def free_running_logits(model: Decoder, batch: Batch, dropout_rng: jax.Array | None) -> jax.Array:
-    """Logits [B, T, V] of a model fed its own argmax after the prompt, one token per step."""
-    inputs_BxT, prefix_lengths_B = batch["inputs"], batch["prefix_lengths"]
-    B, T = inputs_BxT.shape
-
-    def step(carry, t):
-        cache, predicted_B = carry
-        token_B = jnp.where(t < prefix_lengths_B, inputs_BxT[:, t], predicted_B)
-        logits_Bx1xV, cache = model(
-            token_B[:, None],
-            positions_BxT=jnp.full((B, 1), t, jnp.int32),
-            prefix_lengths_B=prefix_lengths_B,
-            cache=cache,
-            dropout_rng=None if dropout_rng is None else jax.random.fold_in(dropout_rng, t),
-        )
-        logits_BxV = logits_Bx1xV[:, 0]
-        predicted_B = jax.lax.stop_gradient(jnp.argmax(logits_BxV, axis=-1)).astype(jnp.int32)
-        return (cache, predicted_B), logits_BxV
-
-    carry = (init_cache(model.cfg, B, T), jnp.zeros((B,), jnp.int32))
-    _, logits_TxBxV = jax.lax.scan(step, carry, jnp.arange(T))
-    return logits_TxBxV.swapaxes(0, 1)
-
-
-def sequential_loss(
-    model: Decoder,
-    batch: Batch,
-    rng: jax.Array,
-    dropout_rng: jax.Array | None,
-    smoothing: jax.Array | float = 0.0,
-) -> tuple[jax.Array, jax.Array]:
-    """Next-token CE of the free-running model against the true targets."""
-    del rng
-    logits_BxTxV = free_running_logits(model, batch, dropout_rng)
-    return masked_cross_entropy(logits_BxTxV, batch["targets"], batch["loss_mask"], smoothing)
-
-
-def length_loss(model: Decoder, batch: Batch) -> jax.Array:
-    """Mean CE of the length head on each row's target length (EOS excluded), from its prompt."""
-    # The whole row goes in; keys past each prompt are padding to the length head's pass.
-    logits_BxC = model.length_logits(batch["inputs"], batch["prefix_lengths"])
-    target_lengths_B = batch["lengths"] - batch["prefix_lengths"]
-    return optax.softmax_cross_entropy_with_integer_labels(logits_BxC, target_lengths_B).mean()
-
-
-def with_length_loss(loss_fn, weight):
-    """`loss_fn` plus weight x the length head's loss, for a model that has one."""
-
-    def loss(model, batch, rng, dropout_rng):
-        value, count = loss_fn(model, batch, rng, dropout_rng)
-        if model.cfg.length_head:
-            value = value + weight * length_loss(model, batch)
-        return value, count
-
-    return loss
-
-
-def masked_loss(
-    model: Decoder,
-    batch: Batch,
-    rng: jax.Array,
-    dropout_rng: jax.Array | None,
-    smoothing: jax.Array | float = 0.0,
-) -> tuple[jax.Array, jax.Array]:
-    """CMLM: CE on the target tokens that `model.nar_masks.cmlm_mask` replaced by MASK."""
-    tokens_BxT, targets_BxT, loss_mask_BxT = cmlm_mask(
-        batch["inputs"], batch["prefix_lengths"], batch["lengths"], rng, mask_id=vocab.MASK
-    )
-    logits_BxTxV, _ = model(
-        tokens_BxT,
-        lengths_B=batch["lengths"],
-        prefix_lengths_B=batch["prefix_lengths"],
-        dropout_rng=dropout_rng,
-    )
-    return masked_cross_entropy(
-        logits_BxTxV, targets_BxT, loss_mask_BxT.astype(jnp.float32), smoothing
-    )
-
-
-def glancing_loss(
-    model: Decoder,
-    batch: Batch,
-    rng: jax.Array,
-    dropout_rng: jax.Array | None,
-    ratio: jax.Array | float = 0.5,
-    smoothing: jax.Array | float = 0.0,
-) -> tuple[jax.Array, jax.Array]:
-    """GLAT: CE on the target tokens still masked after glancing at the first pass's errors."""
-    call = functools.partial(
-        model, lengths_B=batch["lengths"], prefix_lengths_B=batch["prefix_lengths"]
-    )
-    T = batch["inputs"].shape[1]
-    cols_1xT = jnp.arange(T)[None, :]
-    span_BxT = (cols_1xT >= batch["prefix_lengths"][:, None]) & (
-        cols_1xT < batch["lengths"][:, None]
-    )
-    first_logits_BxTxV, _ = call(jnp.where(span_BxT, vocab.MASK, batch["inputs"]))
-    predicted_BxT = jnp.argmax(jax.lax.stop_gradient(first_logits_BxTxV), axis=-1)
-    tokens_BxT, loss_mask_BxT = glancing_mask(
-        batch["inputs"], batch["prefix_lengths"], batch["lengths"], predicted_BxT, ratio, rng,
-        mask_id=vocab.MASK,
-    )  # fmt: skip
-    logits_BxTxV, _ = call(tokens_BxT, dropout_rng=dropout_rng)
-    return masked_cross_entropy(logits_BxTxV, batch["inputs"], loss_mask_BxT, smoothing)
-
-
-def diffusion_loss(
-    model: Decoder,
-    batch: Batch,
-    rng: jax.Array,
-    dropout_rng: jax.Array | None,
-    eps: jax.Array | float = 0.0,
-    counts: bool = False,
-) -> tuple[jax.Array, jax.Array]:
-    """Masked diffusion: the negative ELBO per target token (model/diffusion.py), times in
-    (eps, 1]; the held-out loss masks by count (`counts`), an unbiased and steadier estimate."""
-    return negative_elbo(
-        model, batch["inputs"], batch["prefix_lengths"], batch["lengths"], rng,
-        mask_id=vocab.MASK, eps=eps, counts=counts, dropout_rng=dropout_rng,
-    )  # fmt: skip
-
-
-OBJECTIVE_LOSSES = {
-    "teacher_forcing": teacher_forcing_loss,
-    "sequential": sequential_loss,
-    "masked": masked_loss,
-    "glancing": glancing_loss,
-    "diffusion": diffusion_loss,
-}
-# The traced hyperparameters each objective's loss takes: its keyword -> the Hyperparams field.
-_SMOOTHING = {"smoothing": "label_smoothing"}
-OBJECTIVE_HPARAMS = {
-    "teacher_forcing": _SMOOTHING, "sequential": _SMOOTHING, "masked": _SMOOTHING,
-    "glancing": {**_SMOOTHING, "ratio": "glancing_ratio"}, "diffusion": {"eps": "diffusion_eps"},
-}  # fmt: skip
-# The held-out loss of each objective (teacher-forced CE for any other): CMLM's masked CE, as its
-# model is no next-token predictor; diffusion's bound, masked by count with eps = 0 (unbiased).
-HELD_OUT_LOSSES = {
-    "masked": masked_loss,
-    "glancing": masked_loss,
-    "diffusion": functools.partial(diffusion_loss, counts=True),
-}
-
-
 def train_step_fn(
     graphdef: nnx.GraphDef,
     params: nnx.State,
@@ -296,10 +97,11 @@ def train_step_fn(
     """
     rng = jax.random.fold_in(seed_key, step)
     objective_rng, dropout_rng = jax.random.split(rng)
-    settings = {key: getattr(hparams, name) for key, name in OBJECTIVE_HPARAMS[objective].items()}
-    loss_fn = functools.partial(OBJECTIVE_LOSSES[objective], **settings)
-    if objective in LENGTH_HEAD_OBJECTIVES:
-        loss_fn = with_length_loss(loss_fn, hparams.length_loss_weight)
+    record = objective_of(objective)
+    settings = {s.keyword: hparams.settings[s.name] for s in record.settings if s.keyword}
+    loss_fn = functools.partial(record.loss, **settings)
+    if record.trains_length_head:
+        loss_fn = with_length_loss(loss_fn, hparams.settings["length_loss_weight"])
 
     def loss_of(params):
         return loss_fn(nnx.merge(graphdef, params), batch, objective_rng, dropout_rng)
@@ -349,10 +151,10 @@ def eval_step(
 ) -> tuple[jax.Array, jax.Array]:
     """(summed loss, token count) of the held-out loss, without dropout.
 
-    `HELD_OUT_LOSSES[objective]`, else teacher-forced CE: the CMLM loss for the masked
+    The objective's `held_out_loss`, else teacher-forced CE: the CMLM loss for the masked
     objectives and the negative ELBO for diffusion (their masks and times drawn from `rng`).
     """
-    loss_fn = HELD_OUT_LOSSES.get(objective, teacher_forcing_loss)
+    loss_fn = objective_of(objective).held_out_loss or teacher_forcing_loss
     loss, count = loss_fn(nnx.merge(graphdef, params), batch, rng, None)
     return loss * count, count
 

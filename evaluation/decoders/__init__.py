@@ -24,7 +24,7 @@ it, and to `eval.speed.decoders` to time it):
     decoders.register(decoders.DecoderSpec(
         id="ar_cache_t08", label="AR (cache, T=0.8)", family="AR",
         description="Sampling at temperature 0.8.", decode=sample_t08,
-        applies_to=decoders.next_token_model("causal"), timing_mask="causal", default=False))
+        applies_to=decoders.next_token_model(), timing_mask="causal", default=False))
 
 A decoder that needs a second model (a draft, a baseline) sets `needs="speculative.draft_variant"`
 (the key under `config.eval` naming that variant) and receives it as `models.second`. One whose

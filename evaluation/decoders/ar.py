@@ -7,7 +7,7 @@ import jax
 
 from evaluation.decoders.diffusion import SAMPLE_QUALITY
 from evaluation.decoders.table import DecoderSpec, Models, Prompts, next_token_model, register
-from model import NAR_MASK_KINDS, GenerateOutput, beam_search, generate
+from model import GenerateOutput, beam_search, generate
 
 
 def greedy(models: Models, prompts: Prompts, use_cache: bool = True) -> GenerateOutput:
@@ -61,7 +61,7 @@ AR_CACHE = register(
         family="AR",
         description="Greedy AR decoding with the KV cache: exact for causal and prefix masks.",
         decode=_ar(use_cache=True),
-        applies_to=next_token_model("causal", "prefix"),
+        applies_to=next_token_model(),
         timing_mask="causal",
     )
 )
@@ -79,7 +79,7 @@ register(
             "(`eval.speed.decoders`)."
         ),
         decode=_ar(use_cache=True),
-        applies_to=lambda mask_kind, objective: False,  # Its tokens are AR (cache)'s.
+        applies_to=lambda mask, objective: False,  # Its tokens are AR (cache)'s.
         timing_mask="causal",
         default=False,
         architectures=("encoder_decoder",),
@@ -96,7 +96,7 @@ AR_NO_CACHE = register(
             "own mask: the honest decoder of a full-mask model, and the reference for the cache."
         ),
         decode=_ar(use_cache=False),
-        applies_to=next_token_model(*NAR_MASK_KINDS),
+        applies_to=next_token_model(exact_cache=False),
         timing_mask="full",
         recomputes_prefix=True,
     )
@@ -112,7 +112,7 @@ register(
             "function from the one trained."
         ),
         decode=_ar(use_cache=True),
-        applies_to=next_token_model(*NAR_MASK_KINDS),
+        applies_to=next_token_model(exact_cache=False),
         timing_mask=None,  # The same program as "AR (cache)".
     )
 )
@@ -127,7 +127,7 @@ register(
             "scored. Not in the default set: list it in `eval.decoders`."
         ),
         decode=_beam(beam_size=4, alpha=0.6),
-        applies_to=next_token_model("causal", "prefix"),
+        applies_to=next_token_model(),
         timing_mask="causal",
         default=False,
     )
@@ -144,7 +144,7 @@ register(
             "it in `eval.decoders`."
         ),
         decode=_sampled,
-        applies_to=next_token_model("causal", "prefix"),
+        applies_to=next_token_model(),
         timing_mask="causal",
         default=False,
         **SAMPLE_QUALITY,

@@ -149,9 +149,7 @@ SAMPLE_QUALITY = dict(
 def timed_blocks(cfg: ModelConfig) -> dict:
     """The block size a diffusion row is timed with: the timed variant's under block_causal,
     else one block covering every token (MDLM)."""
-    return {
-        "block_size": cfg.block_size if cfg.attention_mask_kind == "block_causal" else cfg.max_len
-    }
+    return {"block_size": cfg.mask.block_size(cfg) or cfg.max_len}
 
 
 def diffusion_spec(num_steps: int, strategy: str, default: bool = False) -> DecoderSpec:

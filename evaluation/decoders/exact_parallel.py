@@ -115,7 +115,7 @@ register(
             "guesses are the previous pass's predictions. Greedy AR's output, in fewer passes."
         ),
         decode=_one_model(jacobi_generate, block_size=4),
-        applies_to=next_token_model("causal", "prefix"),
+        applies_to=next_token_model(),
         timing_mask="causal",
     )
 )
@@ -130,7 +130,7 @@ register(
             "verified in one pass; greedy AR's output, one pass per round."
         ),
         decode=_one_model(prompt_lookup_generate, num_draft_tokens=8),
-        applies_to=next_token_model("causal", "prefix"),
+        applies_to=next_token_model(),
         timing_mask="causal",
         # It pays off on repeats, which depend on what the model learned: scored where
         # eval.decoders names it, and timed on trained models by benchmarks.decoders.
@@ -148,7 +148,7 @@ register(
             "AR's output, in fewer target passes."
         ),
         decode=_speculative(num_draft_tokens=4, cmlm=False),
-        applies_to=next_token_model("causal", "prefix"),
+        applies_to=next_token_model(),
         timing_mask=None,  # Two models: timed on the trained pair by benchmarks.decoders.
         needs="speculative.draft_variant",
     )
@@ -164,7 +164,7 @@ register(
             "reference length, as mask-predict is) and the AR target verifies them."
         ),
         decode=_speculative(num_draft_tokens=8, cmlm=True),
-        applies_to=next_token_model("causal", "prefix"),
+        applies_to=next_token_model(),
         timing_mask=None,
         needs="speculative.cmlm_variant",
     )

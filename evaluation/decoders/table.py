@@ -14,10 +14,8 @@ from flax import nnx
 
 from data import vocab
 from evaluation.report.schema import MetricSpec
-from model import DIFFUSION_MASK_KINDS, Decoder, GenerateOutput, ModelConfig
-from training.config import MASKED_OBJECTIVES
-
-DIFFUSION = "diffusion"  # train.objective of masked-diffusion models (training/config.py).
+from model import Decoder, GenerateOutput, MaskKind, ModelConfig
+from training.objectives import Objective
 
 # A decoder's family, and what the report's methods section says of it.
 FAMILIES = {
@@ -79,8 +77,9 @@ class DecoderSpec:
     # An exact-parallel decoder returns model.ParallelOutput (GenerateOutput's fields, then its
     # target passes, drafted and accepted tokens per row).
     decode: Callable[[Models, Prompts], GenerateOutput]
-    # Whether the decoder is scored on a variant, from its (attention mask kind, objective).
-    applies_to: Callable[[str, str], bool]
+    # Whether the decoder is scored on a variant, from the records of its attention mask kind
+    # (model/masks.py) and its objective (training/objectives/).
+    applies_to: Callable[[MaskKind, Objective], bool]
     # The mask of the random-weights model the decoder is timed on; None: not timed (it runs
     # the same program as another decoder).
     timing_mask: str | None
@@ -152,25 +151,26 @@ def lookup(names) -> list[DecoderSpec]:
     return [DECODERS.get(name) or by_label[name] for name in names]
 
 
-def scored_on(mask_kind: str, objective: str, selection=()) -> list[DecoderSpec]:
-    """The decoders scored on a variant, in table order: those `selection` names, or else every
-    default one."""
+def scored_on(mask_kind: MaskKind, objective: Objective, selection=()) -> list[DecoderSpec]:
+    """The decoders scored on a variant (its mask kind's and objective's records), in table
+    order: those `selection` names, or else every default one."""
     chosen = lookup(selection) if selection else [s for s in DECODERS.values() if s.default]
     return [spec for spec in chosen if spec.applies_to(mask_kind, objective)]
 
 
-def next_token_model(*mask_kinds: str) -> Callable[[str, str], bool]:
-    """Scored on next-token (not CMLM, not diffusion) models with one of these mask kinds."""
-    return lambda mask_kind, objective: (
-        objective not in (*MASKED_OBJECTIVES, DIFFUSION) and mask_kind in mask_kinds
-    )
+def next_token_model(*, exact_cache: bool = True) -> Callable[[MaskKind, Objective], bool]:
+    """Scored on next-token models whose KV cache is exact (causal, prefix); with
+    `exact_cache=False`, on those whose targets see every target (full, prefix_full: leaky)."""
+    if exact_cache:
+        return lambda mask, objective: objective.next_token and mask.exact_cache
+    return lambda mask, objective: objective.next_token and mask.target_view == "all"
 
 
-def masked_model(mask_kind: str, objective: str) -> bool:
-    """Scored on CMLM (masked or glancing objective) models."""
-    return objective in MASKED_OBJECTIVES
+def masked_model(mask_kind: MaskKind, objective: Objective) -> bool:
+    """Scored on models that fill masked tokens (CMLM: the masked or glancing objective)."""
+    return objective.model_kind == "masked"
 
 
-def diffusion_model(mask_kind: str, objective: str) -> bool:
+def diffusion_model(mask_kind: MaskKind, objective: Objective) -> bool:
     """Scored on masked-diffusion models (MDLM; BD3-LM under block_causal)."""
-    return objective == DIFFUSION and mask_kind in DIFFUSION_MASK_KINDS
+    return objective.model_kind == "diffusion" and mask_kind.target_view != "past"

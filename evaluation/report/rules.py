@@ -60,7 +60,7 @@ def _leakage(results: dict, record: dict, spec: dict, rule: dict) -> list[str]:
         ]
     design = (
         " (by design: a diffusion model reads the targets it denoises together)"
-        if record.get("objective") == "diffusion"
+        if record.get("model_kind") == "diffusion"
         else " (by design: a CMLM model reads every target position)"
     )
     return [
@@ -237,14 +237,13 @@ def _distillation(results: dict, spec: dict, rule: dict) -> list[str]:
 def _likelihood_place(record: dict, rule: dict) -> tuple[float, str] | None:
     """(block size, label) in BD3-LM's ordering: AR is 1, one-block diffusion (MDLM) infinite;
     None for a variant outside it (a leaky AR model, CMLM)."""
-    if record["objective"] in rule["ar_objectives"]:
-        return (1, "AR") if record["mask_kind"] in rule["ar_mask_kinds"] else None
-    if record["objective"] not in rule["diffusion_objectives"]:
+    kind = record.get("model_kind")
+    if kind == "next_token":
+        return (1, "AR") if record.get("exact_mask") else None
+    if kind != "diffusion":
         return None
-    if record["mask_kind"] != "block_causal":
-        return math.inf, "MDLM"
-    size = record.get("config", {}).get("model", {}).get("block_size", 1)
-    return size, f"block {size}"
+    size = record.get("block_size")
+    return (size, f"block {size}") if size else (math.inf, "MDLM")
 
 
 def _likelihood_order(results: dict, spec: dict, rule: dict) -> list[str]:

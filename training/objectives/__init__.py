@@ -1,0 +1,39 @@
+"""The training objectives: the `Objective` record and table (base.py), and one module per
+family of built-in objectives, each registering its records when imported."""
+
+# isort: off  (the table lists the objectives in this order: AR first)
+from training.objectives import diffusion, masked, next_token
+
+# isort: on
+from training.objectives.base import (
+    MODEL_KINDS,
+    OBJECTIVES,
+    Objective,
+    Setting,
+    all_settings,
+    objective_of,
+    register_objective,
+)
+from training.objectives.common import (
+    length_loss,
+    masked_cross_entropy,
+    teacher_forcing_loss,
+    with_length_loss,
+)
+
+__all__ = [
+    "MODEL_KINDS",
+    "OBJECTIVES",
+    "Objective",
+    "Setting",
+    "all_settings",
+    "diffusion",
+    "length_loss",
+    "masked",
+    "masked_cross_entropy",
+    "next_token",
+    "objective_of",
+    "register_objective",
+    "teacher_forcing_loss",
+    "with_length_loss",
+]

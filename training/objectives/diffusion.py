@@ -1,0 +1,49 @@
+"""Masked diffusion (MDLM; BD3-LM under block_causal): each target token is MASK with
+probability t ~ U(0, 1] (per block under block_causal), and the loss is the negative ELBO per
+target token, an upper bound on the NLL (model/diffusion.py)."""
+
+import functools
+
+import jax
+
+from data import vocab
+from model import Decoder
+from model.diffusion import negative_elbo
+from training.objectives.base import Batch, Objective, Setting, register_objective
+from training.objectives.common import LENGTH_LOSS_WEIGHT
+
+# Training times are drawn from (diffusion_eps, 1], away from t = 0, where the ELBO weight 1/t
+# makes the loss noisy (MDLM's 1e-3). The held-out loss uses 0.
+DIFFUSION_EPS = Setting("diffusion_eps", lambda v: 0 <= v < 1, "in [0, 1)", "eps")
+
+
+def diffusion_loss(
+    model: Decoder,
+    batch: Batch,
+    rng: jax.Array,
+    dropout_rng: jax.Array | None,
+    eps: jax.Array | float = 0.0,
+    counts: bool = False,
+) -> tuple[jax.Array, jax.Array]:
+    """Masked diffusion: the negative ELBO per target token (model/diffusion.py), times in
+    (eps, 1]; the held-out loss masks by count (`counts`), an unbiased and steadier estimate."""
+    return negative_elbo(
+        model, batch["inputs"], batch["prefix_lengths"], batch["lengths"], rng,
+        mask_id=vocab.MASK, eps=eps, counts=counts, dropout_rng=dropout_rng,
+    )  # fmt: skip
+
+
+DIFFUSION = register_objective(
+    Objective(
+        "diffusion",
+        "masked diffusion: the negative ELBO of the targets masked with probability t",
+        "diffusion",
+        diffusion_loss,
+        held_out_loss=functools.partial(diffusion_loss, counts=True),
+        settings=(DIFFUSION_EPS, LENGTH_LOSS_WEIGHT),
+        trains_length_head=True,
+        target_views=("all", "block"),
+        mask_reason="it denoises target tokens from both sides within a block",
+        no_label_smoothing="its loss is a bound on the likelihood only without smoothing",
+    )
+)
