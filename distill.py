@@ -32,8 +32,8 @@ from absl import flags  # noqa: E402
 import data  # noqa: E402
 from data import distilled  # noqa: E402
 from evaluation import decoders, quality  # noqa: E402
+from objectives import objective_of  # noqa: E402
 from training import checkpoints, run_folder  # noqa: E402
-from training.objectives import objective_of  # noqa: E402
 
 _TEACHER = flags.DEFINE_string(
     "teacher", None, "A trained AR run folder: <workdir>/<variant>/seed_<s>.", required=True

@@ -22,7 +22,7 @@ from absl import flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from evaluation import environment, report, runner  # noqa: E402
-from evaluation.config import default_eval_config  # noqa: E402
+from sections import default_eval_config  # noqa: E402
 from training import run_folder  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run folder written by train.py.", required=True)

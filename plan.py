@@ -1,12 +1,13 @@
-"""The run plan: an experiment config becomes a typed, frozen plan per (variant, seed).
+"""The planner: an experiment config becomes a typed, frozen plan per (variant, seed).
 
 Config flows one way. An experiment file (`experiments/<name>.py`) edits ml_collections
 ConfigDicts at the edge of the program: `base_config()` gathers each section's defaults from its
 owner, and the experiment adds named `variants` (partial nested overrides). `make_plan(config,
 variant, seed)` applies one variant, fills the task-dependent model sizes and returns a `RunPlan`
-of frozen, self-checking sections (ModelConfig, DataConfig, TrainConfig, MeshConfig,
-EvalConfig). Training and evaluation receive plans and never import `experiments/`; a run's
-config.json is `plan.to_dict()`, and `load_plan` reads one back over today's defaults.
+(sections/) of frozen, self-checking sections; `make_plans` gives every run's. The entry points
+(train.py) call it and hand the plans down: training and evaluation import neither this module
+nor `experiments/`. A run's config.json is `plan.to_dict()`, and `sections.load_plan` reads one
+back over today's defaults.
 """
 
 import dataclasses
@@ -15,43 +16,20 @@ import jax
 import ml_collections
 
 from data import DataConfig, default_data_config, make_task
-from evaluation.config import EvalConfig, default_eval_config
+from evaluation import decoders
 from model import ModelConfig, check_model
 from model.masks import kinds_where
-from training.config import (
+from objectives import OBJECTIVES, objective_of
+from sections import (
+    EvalConfig,
     MeshConfig,
+    RunPlan,
     TrainConfig,
+    default_eval_config,
     default_mesh_config,
     default_train_config,
     section_from_dict,
 )
-from training.objectives import OBJECTIVES, objective_of
-
-# What a run's config.json adds to its experiment's sections.
-RUN_KEYS = ("variant", "seed")
-
-
-@dataclasses.dataclass(frozen=True)
-class RunPlan:
-    """Everything one (variant, seed) run is: what train.py trains and eval.py evaluates."""
-
-    name: str  # The experiment's name.
-    variant: str  # "" when the experiment defines no variants.
-    seed: int  # Model init, dropout and CMLM masks.
-    seeds: tuple[int, ...]  # Every seed of the experiment.
-    model: ModelConfig
-    data: DataConfig
-    train: TrainConfig
-    mesh: MeshConfig
-    eval: EvalConfig
-
-    def to_dict(self) -> dict:
-        """config.json's content (tuples as lists once written as JSON)."""
-        return dataclasses.asdict(self)
-
-    def with_eval(self, overrides: dict) -> "RunPlan":
-        """The plan with flat dotted `eval` overrides ({"speed.repeats": 1}) set."""
-        return dataclasses.replace(self, eval=self.eval.with_overrides(overrides))
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -69,42 +47,6 @@ def base_config() -> ml_collections.ConfigDict:
     config.eval = default_eval_config()
     config.variants = ml_collections.ConfigDict()
     return config
-
-
-def with_defaults(saved: dict) -> tuple[ml_collections.ConfigDict, list[str]]:
-    """A saved config (config.json or experiment.json) over today's defaults.
-
-    Keys added since the run was trained get their defaults; saved keys that no longer exist are
-    dropped and returned by name (dotted), so the caller can say so. `variants` is kept as saved.
-    """
-    config = base_config()
-    dropped = _merge(config, saved, "")
-    if "variants" in saved:
-        config.variants = ml_collections.ConfigDict(saved["variants"] or {})
-    for key in RUN_KEYS:
-        if key in saved:
-            config[key] = saved[key]
-    return config, dropped
-
-
-def _merge(section: ml_collections.ConfigDict, saved: dict, where: str) -> list[str]:
-    dropped = []
-    for key, value in saved.items():
-        if key in ("variants", *RUN_KEYS) and not where:
-            continue
-        if key not in section:
-            dropped.append(f"{where}{key}")
-        elif isinstance(section[key], ml_collections.ConfigDict):
-            if isinstance(value, dict) and len(section[key]):
-                dropped += _merge(section[key], value, f"{where}{key}.")
-            elif isinstance(value, dict):  # An open section (e.g. eval.speed.model): as saved.
-                section[key] = ml_collections.ConfigDict(value)
-            else:
-                dropped.append(f"{where}{key}")
-        else:
-            # JSON turned tuples into lists; ConfigDict keeps a field's type, so turn them back.
-            section[key] = tuple(value) if isinstance(value, list) else value
-    return dropped
 
 
 def variant_names(config: ml_collections.ConfigDict) -> list[str]:
@@ -148,32 +90,6 @@ def make_plan(config: ml_collections.ConfigDict, variant: str, seed: int | None 
     return plan
 
 
-def load_plan(saved: dict) -> tuple[RunPlan, list[str]]:
-    """A run's saved config.json as a plan over today's defaults, and the saved keys today's
-    code no longer has (dropped)."""
-    config, dropped = with_defaults(saved)
-    return (
-        RunPlan(
-            name=config.name,
-            variant=config.get("variant", ""),
-            seed=config.get("seed", config.seeds[0]),
-            seeds=tuple(config.seeds),
-            model=ModelConfig.from_dict(config.model.to_dict()),
-            data=DataConfig.from_dict(config.data.to_dict()),
-            train=section_from_dict(TrainConfig, config.train, "train"),
-            mesh=section_from_dict(MeshConfig, config.mesh, "mesh"),
-            eval=EvalConfig.from_dict(config.eval),
-        ),
-        dropped,
-    )
-
-
-def experiment_eval(saved: dict | None) -> EvalConfig:
-    """The experiment's `eval` section (experiment.json) over today's defaults."""
-    config, _ = with_defaults(saved or {})
-    return EvalConfig.from_dict(config.eval)
-
-
 def check_plan(plan: RunPlan, task) -> None:
     """Raises a ValueError for sections that cannot train together, before any work is done."""
     model, objective = plan.model, objective_of(plan.train.objective)
@@ -192,6 +108,8 @@ def check_plan(plan: RunPlan, task) -> None:
             "model.length_head=False or one of those objectives."
         )
     check_model(model, objective)
+    decoders.lookup(plan.eval.decoders)
+    decoders.lookup(plan.eval.speed.decoders)
     on_cpu = jax.default_backend() == "cpu"
     if objective.cpu_low_precision and model.dtype != "float32" and on_cpu:
         raise ValueError(
@@ -222,3 +140,9 @@ def _override(section: ml_collections.ConfigDict, overrides: dict, where: str) -
             _override(section[key], value, f"{where}.{key}")
         else:
             section[key] = value
+
+
+def make_plans(config: ml_collections.ConfigDict, variant: str | None = None) -> list[RunPlan]:
+    """The plan of every run of `config` (each variant x seed), or of one variant's seeds."""
+    names = variant_names(config) if variant is None else [variant]
+    return [make_plan(config, name, seed) for name in names for seed in config.seeds]

@@ -17,6 +17,7 @@ import sys  # noqa: E402
 from absl import flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
+import plan  # noqa: E402
 from training import loop, processes  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -37,8 +38,10 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv: list[str]) -> None:
     del argv  # launch.run refuses positional arguments.
     processes.initialize_distributed(auto_detect=_DISTRIBUTED.value)
+    config = _CONFIG.value
+    plans = plan.make_plans(config, _VARIANT.value)
     results = loop.train_experiment(
-        _CONFIG.value, _WORKDIR.value, _VARIANT.value, overwrite=_OVERWRITE.value
+        plans, _WORKDIR.value, config.to_dict(), overwrite=_OVERWRITE.value
     )
     for result in results:
         state = f"stopped by {result.stopped_by}" if result.stopped_by else "finished"

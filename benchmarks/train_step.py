@@ -34,8 +34,8 @@ from absl import flags  # noqa: E402
 
 from data import vocab  # noqa: E402
 from model import ModelConfig, architecture_of  # noqa: E402
+from sections import default_train_config  # noqa: E402
 from training import metrics  # noqa: E402
-from training.config import default_train_config  # noqa: E402
 from training.step import Hyperparams, init_train_state, train_step  # noqa: E402
 
 BYTE_VOCAB = vocab.vocab_size(vocab.NUM_BYTES)  # 256 bytes + the special tokens.

@@ -22,9 +22,9 @@ import jax
 from flax import nnx
 
 from evaluation import decoders, quality
-from evaluation.config import EvalConfig
 from evaluation.report.schema import QUALITY, MetricSpec
 from evaluation.run import LoadedRun, Measurement
+from sections import EvalConfig
 
 Log = Callable[[str], None]
 

@@ -21,10 +21,10 @@ from flax import nnx
 
 from data import vocab
 from evaluation import forward
-from evaluation.config import EvalConfig
 from evaluation.report.schema import MetricSpec
 from evaluation.run import LoadedRun, Measurement
 from model import EMPTY, Decoder
+from sections import EvalConfig
 
 Log = Callable[[str], None]
 

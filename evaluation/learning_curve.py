@@ -19,12 +19,12 @@ checkpoints is scored the same way, beside the last checkpoint alone (metrics `b
 from collections.abc import Callable
 
 from evaluation import checkpoint_history, decoders, quality, translation
-from evaluation.config import EvalConfig
 from evaluation.report.numbers import fmt_value
 from evaluation.report.schema import MetricSpec
 from evaluation.run import LoadedRun, Measurement
 from evaluation.stats import mean_sem
 from model import Decoder
+from sections import EvalConfig
 
 Log = Callable[[str], None]
 Score = tuple[float, float | None]

@@ -32,13 +32,13 @@ from flax import nnx
 
 from data import vocab
 from evaluation import forward
-from evaluation.config import EvalConfig
 from evaluation.quality import eval_batches, row_losses
 from evaluation.report.schema import MetricSpec
 from evaluation.run import LoadedRun, Measurement
 from evaluation.stats import ratio_mean_sem
 from model import Decoder
 from model.diffusion import elbo_samples
+from sections import EvalConfig
 
 Log = Callable[[str], None]
 TABLE = "Likelihood (bits per token: exact for AR, an upper bound for diffusion)"

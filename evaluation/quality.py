@@ -19,11 +19,11 @@ import numpy as np
 from data import vocab
 from data.synthetic import OUTCOMES
 from evaluation import decoders, forward, translation
-from evaluation.config import EvalConfig
 from evaluation.report.schema import QUALITY, MetricSpec
 from evaluation.run import LoadedRun, Measurement
 from evaluation.stats import mean_sem, ratio_mean_sem
 from model import Decoder
+from sections import EvalConfig
 
 Log = Callable[[str], None]
 PARALLEL_FAMILIES = ["non-AR", "exact-parallel", "diffusion"]

@@ -6,9 +6,9 @@ import functools
 import data
 from evaluation.decoders import DecoderSpec, Models
 from model import Decoder, MaskKind
-from plan import RunPlan
+from objectives import Objective, objective_of
+from sections import RunPlan
 from training import checkpoints, run_folder
-from training.objectives import Objective, objective_of
 
 Scalars = dict[str, tuple[float, float | None]]  # name -> (value, sem over examples or None)
 
@@ -44,7 +44,7 @@ class LoadedRun:
 
     @property
     def objective(self) -> Objective:
-        """The record of the objective it was trained with (training/objectives/)."""
+        """The record of the objective it was trained with (objectives/)."""
         return objective_of(self.config.train.objective)
 
     @property

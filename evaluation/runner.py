@@ -39,14 +39,13 @@ from collections.abc import Callable
 import numpy as np
 
 from evaluation import decoders, latency, leakage, learning_curve, likelihood, quality, speed
-from evaluation.config import EvalConfig
 from evaluation.report.schema import SCHEMA_VERSION, MetricSpec, TableSpec
 from evaluation.run import LoadedRun, Measurement, load_run
 from evaluation.stats import mean_sem
 from model import architecture_of, num_params
-from plan import experiment_eval
+from objectives import objective_of
+from sections import EvalConfig, experiment_eval
 from training import run_folder
-from training.objectives import objective_of
 
 Log = Callable[[str], None]
 
@@ -230,6 +229,8 @@ def evaluate_workdir(
     eval_config = experiment_eval(run_folder.read_experiment(workdir)).with_overrides(
         eval_overrides or {}
     )
+    decoders.lookup(eval_config.decoders)
+    decoders.lookup(eval_config.speed.decoders)
     found = run_folder.trained_variants(workdir)
     if variants:
         found = [(n, p) for n, p in found if n in variants]

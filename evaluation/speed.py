@@ -24,14 +24,13 @@ from flax import nnx
 import data
 from data import vocab
 from evaluation import decoders
-from evaluation.config import EvalConfig, SpeedConfig
 from evaluation.report.schema import ColumnSpec, TableSpec
 from evaluation.run import LoadedRun, Measurement
 from model import ModelConfig, architecture_of, make_decoder
+from objectives import OBJECTIVES
+from sections import EvalConfig, SpeedConfig, TrainConfig
 from training import checkpoints, run_folder
 from training import step as train_lib
-from training.config import TrainConfig
-from training.objectives import OBJECTIVES
 
 Log = Callable[[str], None]
 Point = tuple[int, int, int]  # (batch size, prompt length, new tokens)

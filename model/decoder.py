@@ -98,7 +98,7 @@ class Decoder(nnx.Module):
 
     @classmethod
     def refusal(cls, objective) -> str | None:
-        """The one-line error refusing to train with `objective` (a training.objectives record,
+        """The one-line error refusing to train with `objective` (a objectives record,
         read by its properties), or None where this architecture trains with it."""
         return None
 

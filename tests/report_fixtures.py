@@ -9,7 +9,7 @@ import numpy as np
 from evaluation import decoders, runner
 from evaluation.report.schema import SCHEMA_VERSION
 from model.masks import mask_kind
-from training.objectives import objective_of
+from objectives import objective_of
 
 FIGURES = {
     "dependency_maps.png",

@@ -20,8 +20,8 @@ from model import (
 )
 from model.attention import CrossAttention, SelfAttention
 from model.masks import MASK_KINDS
+from objectives import OBJECTIVES, objective_of
 from training import metrics
-from training.objectives import OBJECTIVES, objective_of
 
 SEQUENTIAL_REFUSAL = (
     "train.objective='sequential' feeds one token at a time from BOS, but an encoder_decoder "

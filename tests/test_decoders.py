@@ -7,9 +7,9 @@ import pytest
 from data import vocab
 from evaluation import decoders, environment, report, runner
 from model.masks import mask_kind
-from plan import experiment_eval
+from objectives import objective_of
+from sections import experiment_eval
 from training import run_folder
-from training.objectives import objective_of
 
 FAKE, FAKE_LABEL = "fake_copier", "fake copier"
 

@@ -16,8 +16,8 @@ from evaluation.run import LoadedRun
 from model import diffusion_generate, make_decoder
 from model.decoder import split_model
 from model.masks import mask_kind
+from objectives import objective_of
 from plan import base_config, make_plan
-from training.objectives import objective_of
 
 DEFAULT = ["diffusion_t8", "diffusion_conf_t8"]
 

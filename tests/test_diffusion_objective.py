@@ -18,10 +18,10 @@ from flax import nnx
 from data import make_task, vocab
 from experiments import tiny
 from model import diffusion, make_decoder
+from objectives import length_loss, teacher_forcing_loss, with_length_loss
+from objectives.diffusion import diffusion_loss
 from plan import make_plan
-from training.config import TrainConfig
-from training.objectives import length_loss, teacher_forcing_loss, with_length_loss
-from training.objectives.diffusion import diffusion_loss
+from sections import TrainConfig
 from training.step import Hyperparams, eval_step, init_train_state, train_step
 
 # Two rows: a prompt of 1 (BOS) with 4 targets, and a prompt of 3 with 2 targets, then padding.

@@ -1,8 +1,10 @@
-"""evaluation/config.py: EvalConfig checks itself when built, and overrides give a new one."""
+"""sections/eval.py: EvalConfig checks its ranges when built, and overrides give a new one;
+its decoder ids are checked against the decoders table by the plan (tests/test_plan.py) and by
+eval.py (tests/test_runner.py)."""
 
 import pytest
 
-from evaluation.config import EvalConfig, default_eval_config
+from sections import EvalConfig, default_eval_config
 
 
 def test_the_configdict_defaults_are_the_dataclass():
@@ -15,8 +17,6 @@ def test_the_configdict_defaults_are_the_dataclass():
         ({"num_examples": 0}, "eval.num_examples must be >= 1"),
         ({"num_samples": -1}, "eval.num_samples must be >= 0"),
         ({"dependency_max_len": 1}, "eval.dependency_max_len must be >= 2"),
-        ({"decoders": ("ar_cahce",)}, "Unknown decoders"),
-        ({"speed.decoders": ("nope",)}, "Unknown decoders"),
         ({"speed.repeats": 0}, "eval.speed.repeats must be >= 1"),
         ({"speed.train_seq_len": 3}, "eval.speed.train_seq_len must be >= 4"),
         ({"speed.prompt_len": 64}, r"eval.speed lengths \[64\] leave no new tokens"),

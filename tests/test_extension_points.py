@@ -16,6 +16,7 @@ from evaluation import environment, report, runner
 from evaluation.report.schema import MetricSpec
 from evaluation.run import Measurement
 from model import ARCHITECTURES, Decoder, register_architecture
+from plan import make_plans
 from training import run_folder
 from training.loop import train_experiment
 
@@ -86,7 +87,9 @@ def test_a_new_task_architecture_and_evaluator_reach_every_table_and_verdict(reg
     config.eval.update(num_examples=8, batch_size=8, leakage_examples=4, dependency_examples=1)
     config.variants = {"narrow": {"model": {"attention_mask_kind": "causal"}}}
     workdir = str(tmp_path / "ext")
-    train_experiment(config, workdir)  # Trained, checkpointed and restored by its id.
+    train_experiment(
+        make_plans(config), workdir, config.to_dict()
+    )  # Trained, checkpointed and restored by its id.
     results = runner.evaluate_workdir(
         workdir, evaluators=["leakage", "param_norm"], log=lambda _: None
     )

@@ -1,11 +1,21 @@
-"""The import graph: config flows one way (training/ and evaluation/ never import experiments/),
-the renderer stays free of model code, and no module imports itself through others."""
+"""The import graph: config flows one way (each layer imports only the layers below it, so
+training/ and evaluation/ import neither plan.py nor experiments/), the renderer stays free of
+model code, and no module imports itself through others."""
 
 import ast
 import os
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PACKAGES = ("model", "data", "training", "evaluation", "experiments", "benchmarks")
+PACKAGES = (
+    "model",
+    "data",
+    "objectives",
+    "sections",
+    "training",
+    "evaluation",
+    "experiments",
+    "benchmarks",
+)
 TOP_MODULES = ("plan", "launch", "train", "eval", "distill")
 
 
@@ -85,6 +95,39 @@ def test_training_and_evaluation_never_import_experiments():
         if target.startswith("experiments")
     ]
     assert bad == []
+
+
+# Bottom to top: a module imports only modules of its own layer or of the layers below.
+LAYERS = (
+    ("model", "data", "launch"),
+    ("objectives",),  # What a model learns from: losses, read by training and evaluation.
+    ("sections",),  # The typed run plan they receive.
+    ("training",),
+    ("evaluation",),
+    ("plan",),  # Experiment files -> plans; only the entry points call it.
+    ("experiments", "benchmarks", "train", "eval", "distill"),
+)
+
+
+def _layer(module: str) -> int:
+    top = module.split(".")[0]
+    return next(i for i, layer in enumerate(LAYERS) if top in layer)
+
+
+def test_config_flows_down_every_import_stays_in_its_layer_or_below():
+    upward = [
+        (name, target)
+        for name, targets in graph().items()
+        for target in targets
+        if _layer(target) > _layer(name)
+    ]
+    assert upward == []
+    importers_of_plan = sorted(
+        name
+        for name, targets in graph().items()
+        if name.startswith(("training", "evaluation")) and any(t == "plan" for t in targets)
+    )
+    assert importers_of_plan == []
 
 
 def test_the_import_graph_has_no_cycle():

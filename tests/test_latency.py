@@ -5,9 +5,9 @@ import pytest
 from report_fixtures import metric
 
 from evaluation import latency, quality, translation
-from evaluation.config import LatencyConfig
 from evaluation.report import speed_figures, tables, translation_rules
 from evaluation.run import load_run
+from sections import LatencyConfig
 from training import run_folder
 
 

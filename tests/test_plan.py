@@ -9,7 +9,8 @@ import pytest
 
 from data import make_task
 from experiments import tiny
-from plan import base_config, load_plan, make_plan, variant_names, with_defaults
+from plan import make_plan, make_plans, variant_names
+from sections import EvalConfig, load_plan
 from training import checkpoints, run_folder
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -46,18 +47,37 @@ def test_plan_read_back_from_json_is_the_same_plan():
     assert reloaded == run_plan and dropped == []
 
 
-def test_with_defaults_fills_new_keys_and_names_dropped_ones():
-    saved = tiny.get_config().to_dict()
+def test_a_saved_config_takes_new_keys_at_their_defaults_and_names_dropped_ones():
+    saved = json.loads(json.dumps(make_plan(tiny.get_config(), "causal").to_dict()))
     del saved["eval"]["speed"]
     saved["eval"]["old_key"] = 1
     saved["eval"]["speed_lengths"] = [1, 2]
     saved["eval"]["decoders"] = ["AR (cache)"]
+    saved["eval"]["nar"]["gone"] = True
     saved["train"]["num_steps"] = 7
-    config, dropped = with_defaults(saved)
-    assert config.eval.speed.lengths == base_config().eval.speed.lengths
-    assert config.train.num_steps == 7
-    assert sorted(dropped) == ["eval.old_key", "eval.speed_lengths"]
-    assert config.eval.decoders == ("AR (cache)",)  # JSON's list is a tuple again.
+    saved["retired_section"] = {}
+    loaded, dropped = load_plan(saved)
+    assert loaded.eval.speed == EvalConfig().speed
+    assert loaded.train.num_steps == 7
+    assert sorted(dropped) == [
+        "eval.nar.gone",
+        "eval.old_key",
+        "eval.speed_lengths",
+        "retired_section",
+    ]
+    assert loaded.eval.decoders == ("AR (cache)",)  # JSON's list is a tuple again.
+
+
+def test_make_plans_gives_every_variant_and_seed_in_order():
+    config = tiny.get_config()
+    config.seeds = (0, 1)
+    plans = make_plans(config)
+    names = variant_names(config)
+    assert [(p.variant, p.seed) for p in plans] == [(n, s) for n in names for s in (0, 1)]
+    assert [(p.variant, p.seed) for p in make_plans(config, "causal")] == [
+        ("causal", 0),
+        ("causal", 1),
+    ]
 
 
 def test_a_config_json_written_before_run_plans_loads_as_a_plan():
@@ -130,8 +150,16 @@ def test_eval_overrides_give_a_new_checked_plan():
     assert run_plan.eval.speed.repeats != 1  # The plan itself is unchanged.
     with pytest.raises(ValueError, match="eval.num_examples must be >= 1"):
         run_plan.with_eval({"num_examples": 0})
-    with pytest.raises(ValueError, match="Unknown decoders"):
-        run_plan.with_eval({"decoders": ("ar_cahce",)})
+
+
+@pytest.mark.parametrize("key", ["decoders", "speed.decoders"])
+def test_a_decoder_id_the_table_lacks_is_refused_when_the_plan_is_made(key):
+    config = tiny.get_config()
+    name = key.rpartition(".")[2]
+    target = config.eval.speed if key.startswith("speed") else config.eval
+    setattr(target, name, ("ar_cahce",))
+    with pytest.raises(ValueError, match=r"Unknown decoders \['ar_cahce'\]"):
+        make_plan(config, "causal")
 
 
 def test_a_run_saved_before_a_key_was_added_resumes_and_a_changed_key_is_named(tmp_path):

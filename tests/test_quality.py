@@ -10,8 +10,8 @@ from data import vocab
 from evaluation import decoders, quality
 from evaluation.run import LoadedRun
 from model.masks import mask_kind
+from objectives import objective_of
 from plan import base_config, make_plan
-from training.objectives import objective_of
 
 
 def _run(task, kind, objective="teacher_forcing"):

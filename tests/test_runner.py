@@ -95,6 +95,9 @@ def test_evaluators_and_variants_can_be_chosen(tiny_workdir):
     assert chosen["speed"] == {} and chosen["untrained_variants"] == []
     with pytest.raises(ValueError, match="Unknown evaluators"):
         runner.evaluate_workdir(tiny_workdir, evaluators=["leakag"])
+    for key in ("decoders", "speed.decoders"):  # Checked before any variant is evaluated.
+        with pytest.raises(ValueError, match=r"Unknown decoders \['nope'\]"):
+            runner.evaluate_workdir(tiny_workdir, eval_overrides={key: ("nope",)})
 
 
 @pytest.mark.slow

@@ -6,9 +6,9 @@ import pytest
 from conftest import make_tiny_config
 
 from evaluation import decoders, speed
-from evaluation.config import EvalConfig, SpeedConfig
 from evaluation.run import load_run
 from model.decoder import split_model
+from sections import EvalConfig, SpeedConfig
 from training import run_folder
 
 

@@ -14,16 +14,16 @@ from flax import nnx
 from data import make_task, vocab
 from experiments import tiny
 from model import ModelConfig, make_decoder
-from plan import make_plan
-from training.objectives import (
+from objectives import (
     length_loss,
     masked_cross_entropy,
     objective_of,
     teacher_forcing_loss,
     with_length_loss,
 )
-from training.objectives.masked import glancing_loss, masked_loss
-from training.objectives.next_token import free_running_logits, sequential_loss
+from objectives.masked import glancing_loss, masked_loss
+from objectives.next_token import free_running_logits, sequential_loss
+from plan import make_plan
 from training.step import (
     Hyperparams,
     init_train_state,

@@ -7,9 +7,10 @@ import re
 
 import pytest
 
-from evaluation.config import EvalConfig, SpeedConfig
-from training.config import (
+from sections import (
+    EvalConfig,
     MeshConfig,
+    SpeedConfig,
     TrainConfig,
     default_train_config,
     section_from_dict,

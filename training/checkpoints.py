@@ -22,7 +22,7 @@ import orbax.checkpoint as ocp
 from flax import nnx
 
 from model import Decoder, ModelConfig, make_decoder
-from plan import RunPlan, load_plan
+from sections import RunPlan, load_plan
 from training import run_folder
 
 # Keys that change what is logged or kept, not what is computed: a resume may change them.

@@ -7,11 +7,11 @@ logged. A checkpoint is written only after that check, so no non-finite state is
 
 import contextlib
 import dataclasses
+import json
 import os
 import time
 
 import jax
-import ml_collections
 import numpy as np
 import tqdm
 from flax import nnx
@@ -19,7 +19,7 @@ from jax.experimental import multihost_utils
 
 from data import make_task
 from model import make_decoder
-from plan import RunPlan, make_plan, variant_names
+from sections import RunPlan
 from training import checkpoints, processes, run_folder, run_lock, stop
 from training import mesh as mesh_lib
 from training import metrics as metrics_lib
@@ -309,44 +309,36 @@ def _format_line(name: str, step: int, num_steps: int, line: dict) -> str:
     return text
 
 
-def plan_experiment(
-    config: ml_collections.ConfigDict, workdir: str, names: list[str], overwrite: bool
+def plan_starts(
+    plans: list[RunPlan], workdir: str, experiment_name: str, overwrite: bool
 ) -> list[tuple[RunPlan, str]]:
     """(plan, start) of every run, after checking everything that can be checked before a file
-    is written: the workdir, each variant's plan against its task, the batch against the
-    devices, and each run folder against its saved config. Reads only."""
+    is written: the workdir, the batch against the devices, and each run folder against its
+    saved config. Reads only."""
     run_lock.check_free(workdir)
     run_folder.check_writable(workdir)
-    run_folder.check_experiment(workdir, config.name)
-    plans = []
-    for name in names:
-        for seed in config.seeds:
-            run_plan = make_plan(config, name, seed)
-            mesh_lib.check_batch_size(run_plan.train.batch_size)
-            mesh_lib.check_mesh(run_plan.mesh.fsdp)
-            start = checkpoints.plan_start(
-                run_folder.run_dir(workdir, name, seed), run_plan, overwrite
-            )
-            plans.append((run_plan, start))
-    return plans
+    run_folder.check_experiment(workdir, experiment_name)
+    starts = []
+    for run_plan in plans:
+        mesh_lib.check_batch_size(run_plan.train.batch_size)
+        mesh_lib.check_mesh(run_plan.mesh.fsdp)
+        run_dir = run_folder.run_dir(workdir, run_plan.variant, run_plan.seed)
+        starts.append((run_plan, checkpoints.plan_start(run_dir, run_plan, overwrite)))
+    return starts
 
 
 def train_experiment(
-    config: ml_collections.ConfigDict,
-    workdir: str,
-    variant: str | None = None,
-    *,
-    overwrite: bool = False,
+    plans: list[RunPlan], workdir: str, experiment: dict, *, overwrite: bool = False
 ) -> list[RunResult]:
-    """Trains every variant x seed (or one variant); writes <workdir>/experiment.json.
+    """Trains every planned run (plan.make_plans gives them); writes <workdir>/experiment.json,
+    the experiment's config as a dict (its `name` and `variants` among it).
 
-    Nothing is written or wiped until every run has passed `plan_experiment`, so a refused start
+    Nothing is written or wiped until every run has passed `plan_starts`, so a refused start
     leaves the workdir as it was. `overwrite` wipes only the runs whose config differs.
     """
-    names = variant_names(config) if variant is None else [variant]
-    plan = plan_experiment(config, workdir, names, overwrite)
+    starts = plan_starts(plans, workdir, experiment["name"], overwrite)
     # Several processes must have planned the same runs, or each would train something else.
-    processes.check_same_plan_everywhere([run_plan for run_plan, _ in plan])
+    processes.check_same_plan_everywhere(plans)
     is_main = jax.process_index() == 0
     if is_main:
         os.makedirs(workdir, exist_ok=True)
@@ -355,9 +347,9 @@ def train_experiment(
     with lock, stop.signals_request_stop():
         if is_main:
             checkpoints.write_text_atomically(
-                run_folder.experiment_path(workdir), config.to_json(indent=2) + "\n"
+                run_folder.experiment_path(workdir), json.dumps(experiment, indent=2) + "\n"
             )
-        for run_plan, start in plan:
+        for run_plan, start in starts:
             results.append(train_variant(run_plan, workdir, start))
             if results[-1].stopped_by:
                 break

@@ -24,7 +24,7 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-from plan import RunPlan
+from sections import RunPlan
 
 TIMEOUT_ENV = "JAX_INITIALIZATION_TIMEOUT"  # Seconds start-up waits for every process to join.
 DEFAULT_TIMEOUT_S = 300  # jax.distributed.initialize's own default.

@@ -2,7 +2,7 @@
 
 Shape legend: B batch rows, T positions, V vocab. A batch is the dict `data` returns (inputs_BxT,
 targets_BxT, loss_mask_BxT, lengths_B, prefix_lengths_B), as jax arrays. The losses are the
-objectives' (training/objectives/): the step asks the record of `train.objective` for its loss,
+objectives' (objectives/): the step asks the record of `train.objective` for its loss,
 its settings and whether it trains the length head.
 """
 
@@ -15,8 +15,8 @@ import optax
 from flax import nnx
 
 from model import ModelConfig, make_decoder
-from training.config import TrainConfig
-from training.objectives import all_settings, objective_of, teacher_forcing_loss, with_length_loss
+from objectives import all_settings, objective_of, teacher_forcing_loss, with_length_loss
+from sections import TrainConfig
 
 Batch = dict[str, jax.Array]
 
@@ -25,7 +25,7 @@ Batch = dict[str, jax.Array]
 @dataclasses.dataclass(frozen=True)
 class Hyperparams:
     """The optimizer settings of `config.train`, and every objective's settings (by TrainConfig
-    field, training/objectives/), passed to the step as traced scalars.
+    field, objectives/), passed to the step as traced scalars.
 
     Traced, not static: changing the learning rate or the number of steps reuses the compiled
     step (and the persistent compilation cache), so a sweep compiles once.

@@ -15,7 +15,7 @@ from flax import nnx
 from data import vocab
 from evaluation.report.schema import MetricSpec
 from model import Decoder, GenerateOutput, MaskKind, ModelConfig
-from training.objectives import Objective
+from objectives import Objective
 
 # A decoder's family, and what the report's methods section says of it.
 FAMILIES = {
@@ -78,7 +78,7 @@ class DecoderSpec:
     # target passes, drafted and accepted tokens per row).
     decode: Callable[[Models, Prompts], GenerateOutput]
     # Whether the decoder is scored on a variant, from the records of its attention mask kind
-    # (model/masks.py) and its objective (training/objectives/).
+    # (model/masks.py) and its objective (objectives/).
     applies_to: Callable[[MaskKind, Objective], bool]
     # The mask of the random-weights model the decoder is timed on; None: not timed (it runs
     # the same program as another decoder).

@@ -9,8 +9,8 @@ import jax
 from data import vocab
 from model import Decoder
 from model.diffusion import negative_elbo
-from training.objectives.base import Batch, Objective, Setting, register_objective
-from training.objectives.common import LENGTH_LOSS_WEIGHT
+from objectives.base import Batch, Objective, Setting, register_objective
+from objectives.common import LENGTH_LOSS_WEIGHT
 
 # Training times are drawn from (diffusion_eps, 1], away from t = 0, where the ELBO weight 1/t
 # makes the loss noisy (MDLM's 1e-3). The held-out loss uses 0.

@@ -14,8 +14,8 @@ import jax.numpy as jnp
 
 from data import vocab
 from model import Decoder, cmlm_mask, glancing_mask
-from training.objectives.base import Batch, Objective, Setting, register_objective
-from training.objectives.common import LABEL_SMOOTHING, LENGTH_LOSS_WEIGHT, masked_cross_entropy
+from objectives.base import Batch, Objective, Setting, register_objective
+from objectives.common import LABEL_SMOOTHING, LENGTH_LOSS_WEIGHT, masked_cross_entropy
 
 GLANCING_RATIO = Setting("glancing_ratio", lambda v: 0 <= v <= 1, "in [0, 1]", "ratio")
 BOTH_SIDES = "it predicts masked tokens from both sides"

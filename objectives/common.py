@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import optax
 
 from model import Decoder
-from training.objectives.base import Batch, Setting
+from objectives.base import Batch, Setting
 
 LABEL_SMOOTHING = Setting("label_smoothing", lambda v: 0 <= v < 1, "in [0, 1)", "smoothing")
 LENGTH_LOSS_WEIGHT = Setting("length_loss_weight", lambda v: v >= 0, ">= 0")

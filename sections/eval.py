@@ -1,7 +1,8 @@
 """The `eval` section of every run: typed, frozen, and its defaults live here and nowhere else.
 
 Experiments edit the ConfigDict `default_eval_config()` gives; a run's plan (plan.py) turns it
-into an `EvalConfig`, which checks itself when built, so a typo fails when training starts rather
+into an `EvalConfig`, which checks its own ranges when built; the plan checks its decoder ids
+against the decoders table (evaluation/decoders/), so a typo fails when training starts rather
 than hours later in eval.py. Evaluators receive it as their `settings`.
 """
 
@@ -9,8 +10,7 @@ import dataclasses
 
 import ml_collections
 
-from evaluation import decoders
-from training.config import section_from_dict
+from sections.convert import section_from_dict
 
 
 def _at_least(section, where: str, minimum: int, *keys: str) -> None:
@@ -58,7 +58,6 @@ class SpeedConfig:
     train_steps: int = 3
 
     def __post_init__(self):
-        decoders.lookup(self.decoders)
         _at_least(self, "eval.speed", 1, "prompt_len", "batch_size", "repeats")
         _at_least(self, "eval.speed", 1, "train_batch_size", "train_steps")
         _at_least(self, "eval.speed", 4, "train_seq_len")
@@ -161,7 +160,6 @@ class EvalConfig:
         _at_least(self, "eval", 1, "random_floor_examples", "likelihood_t_samples")
         _at_least(self, "eval", 0, "num_samples")
         _at_least(self, "eval", 2, "dependency_max_len")
-        decoders.lookup(self.decoders)
 
     @classmethod
     def from_dict(cls, values) -> "EvalConfig":

@@ -10,8 +10,8 @@ import jax
 import jax.numpy as jnp
 
 from model import Decoder, init_cache
-from training.objectives.base import Batch, Objective, register_objective
-from training.objectives.common import LABEL_SMOOTHING, masked_cross_entropy, teacher_forcing_loss
+from objectives.base import Batch, Objective, register_objective
+from objectives.common import LABEL_SMOOTHING, masked_cross_entropy, teacher_forcing_loss
 
 # Seen with jax 0.10.2: the gradient of the sequential objective's cached attention needs a bf16
 # dot with two contracting dimensions, which XLA:CPU does not implement.

@@ -2,22 +2,18 @@
 
 Experiments edit ml_collections ConfigDicts (`default_train_config()`); a run's plan (plan.py)
 turns them into `TrainConfig` and `MeshConfig`, which check themselves when built, and the train
-step receives them as the model receives ModelConfig. `section_from_dict` is the one converter
-from a (JSON or ConfigDict) mapping to such a frozen section, nested sections included.
+step receives them as the model receives ModelConfig.
 """
 
 import dataclasses
 import math
-import types
-import typing
-from typing import Any
 
 import ml_collections
 
-from training.objectives import all_settings, objective_of
+from objectives import all_settings, objective_of
 
 # The optimizer's and the loop's ranges; each objective's own settings carry theirs
-# (training/objectives/).
+# (objectives/).
 _RANGES = {
     "learning_rate": (lambda v: v > 0, "> 0"),
     "warmup_steps": (lambda v: v >= 0, ">= 0"),
@@ -34,7 +30,7 @@ _RANGES = {
 class TrainConfig:
     """How a run trains."""
 
-    objective: str = "teacher_forcing"  # The id of a registered objective (training/objectives/).
+    objective: str = "teacher_forcing"  # The id of a registered objective (objectives/).
     batch_size: int = 64  # Global: split over processes and devices.
     num_steps: int = 2000
     learning_rate: float = 1e-3  # Peak, after linear warmup; then cosine decay.
@@ -104,35 +100,3 @@ def default_train_config() -> ml_collections.ConfigDict:
 def default_mesh_config() -> ml_collections.ConfigDict:
     """Defaults for `config.mesh`, for experiment files to edit."""
     return ml_collections.ConfigDict(dataclasses.asdict(MeshConfig()))
-
-
-def section_from_dict(cls: type, values: Any, where: str) -> Any:
-    """The frozen dataclass `cls` from a mapping (a ConfigDict, or JSON's dict): unknown keys
-    raise a ValueError naming them; nested dataclass fields are built the same way; lists (as
-    JSON stores tuples) become tuples. Missing keys take their defaults."""
-    if hasattr(values, "to_dict"):
-        values = values.to_dict()
-    known = {field.name: field for field in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        names = ", ".join(f"{where}.{key}" for key in unknown)
-        raise ValueError(f"No such setting {names}; {where} has {sorted(known)}.")
-    hints = typing.get_type_hints(cls)
-    converted = {}
-    for key, value in values.items():
-        kind = hints[key]
-        if dataclasses.is_dataclass(kind) and isinstance(value, dict):
-            value = section_from_dict(kind, value, f"{where}.{key}")
-        elif isinstance(value, list):
-            value = tuple(value)
-        elif _is_tuple(kind) and isinstance(value, str):
-            raise ValueError(f"{where}.{key} must be a tuple, got the string {value!r}.")
-        converted[key] = value
-    return cls(**converted)
-
-
-def _is_tuple(kind) -> bool:
-    origin = typing.get_origin(kind)
-    if origin in (typing.Union, types.UnionType):
-        return any(_is_tuple(arg) for arg in typing.get_args(kind))
-    return kind is tuple or origin is tuple

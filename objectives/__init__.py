@@ -1,11 +1,14 @@
 """The training objectives: the `Objective` record and table (base.py), and one module per
 family of built-in objectives, each registering its records when imported."""
 
-# isort: off  (the table lists the objectives in this order: AR first)
-from training.objectives import diffusion, masked, next_token
+# The table lists the objectives in the order their modules register them: AR first.
+# isort: off
+from objectives import next_token
+from objectives import masked
+from objectives import diffusion
 
 # isort: on
-from training.objectives.base import (
+from objectives.base import (
     MODEL_KINDS,
     OBJECTIVES,
     Objective,
@@ -14,7 +17,7 @@ from training.objectives.base import (
     objective_of,
     register_objective,
 )
-from training.objectives.common import (
+from objectives.common import (
     length_loss,
     masked_cross_entropy,
     teacher_forcing_loss,
