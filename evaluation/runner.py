@@ -22,9 +22,9 @@ Example, a new evaluator, which then has a column in the summary and a verdict p
         norm = sum(float((x ** 2).sum()) for x in jax.tree.leaves(nnx.state(run.model))) ** 0.5
         return Measurement(metrics={"param_norm": (norm, None)})
 
-    runner.EVALUATORS["param_norm"] = runner.Evaluator(param_norm, "run", metrics=(
+    runner.register_evaluator("param_norm", runner.Evaluator(param_norm, "run", metrics=(
         MetricSpec("param_norm", "‖θ‖", verdicts=(
-            {"rule": "state", "text": "{variant}: parameter norm {value}."},)),))
+            {"rule": "state", "text": "{variant}: parameter norm {value}."},)),)))
 
 Its `metrics` become rows of the variant's metrics (mean ± sem over seeds); `tables` and `info` of
 a "timed" evaluator go into `results["speed"]`.
@@ -70,6 +70,17 @@ EVALUATORS: dict[str, Evaluator] = {
         speed.evaluate_training_speed, "timed", tables=(speed.TRAINING_TABLE,)
     ),
 }
+
+
+def register_evaluator(name: str, evaluator: Evaluator) -> Evaluator:
+    """Adds an evaluator under `name` (eval.py's --evaluators); a later one with the same name
+    replaces the earlier one."""
+    if evaluator.scope not in ("run", "timed"):
+        raise ValueError(
+            f"Evaluator {name!r}: scope must be 'run' or 'timed', not {evaluator.scope!r}"
+        )
+    EVALUATORS[name] = evaluator
+    return evaluator
 
 
 def aggregate(per_seed: list[dict[str, tuple[float, float | None]]]) -> dict[str, dict]:

@@ -45,6 +45,7 @@ from evaluation.decoders.table import (
     masked_model,
     next_token_model,
     register,
+    register_family,
     scored_on,
 )
 
@@ -64,5 +65,6 @@ __all__ = [
     "next_token_model",
     "non_ar",
     "register",
+    "register_family",
     "scored_on",
 ]

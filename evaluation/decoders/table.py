@@ -132,6 +132,13 @@ class DecoderSpec:
 DECODERS: dict[str, DecoderSpec] = {}
 
 
+def register_family(name: str, about: str) -> None:
+    """Adds a decoder family: `about` is what the report's methods section says of it."""
+    if FAMILIES.get(name, about) != about:
+        raise ValueError(f"Decoder family {name!r} is already registered")
+    FAMILIES[name] = about
+
+
 def register(spec: DecoderSpec) -> DecoderSpec:
     """Adds a decoder to the table (a later spec with the same id replaces the earlier one)."""
     taken = [s.id for s in DECODERS.values() if s.label == spec.label and s.id != spec.id]

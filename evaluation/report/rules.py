@@ -1,8 +1,9 @@
 """The verdict rules (report/verdicts.py runs them), and what they read of a results dict.
 
 Each rule is a function of the results and of its parameters (the rule dict a MetricSpec or
-TableSpec carries), and returns its sentences; `RULES` maps each id to (scope, function). The
-generic rules ("state", "zero") serve any new metric; the others are this project's evaluators'.
+TableSpec carries), and returns its sentences; `RULES` maps each id to (scope, function), and
+`register_rule` adds one. The generic rules ("state", "zero") serve any new metric; the others
+are this project's evaluators'.
 The rules of the timed tables live in report/speed_rules.py, and are registered here.
 """
 
@@ -303,3 +304,16 @@ RULES = {
     "latency_speedup": ("experiment", translation_rules.latency_speedup),
     **SPEED_RULES,
 }
+# The scopes a rule may have, and what its function receives (report/verdicts.py).
+SCOPES = ("variant", "decoder", "experiment", "table")
+
+
+def register_rule(rule_id: str, scope: str, fn) -> None:
+    """Adds a verdict rule: `{"rule": rule_id, ...}` in a MetricSpec's or TableSpec's `verdicts`
+    then runs `fn` in `scope` (one of SCOPES). A second, different rule under a taken id is a
+    ValueError; registering the same one again is harmless."""
+    if scope not in SCOPES:
+        raise ValueError(f"Rule {rule_id!r}: scope must be one of {SCOPES}, got {scope!r}")
+    if RULES.get(rule_id, (scope, fn)) != (scope, fn):
+        raise ValueError(f"Verdict rule {rule_id!r} is already registered")
+    RULES[rule_id] = (scope, fn)

@@ -5,11 +5,13 @@ produce with a `MetricSpec`, and each table of timed rows with a `TableSpec`. Th
 these descriptions in results.json (`metrics_info`, `tables_info`), and the renderer builds the
 summary, the per-decoder quality table, any table of an evaluator's own, the timed tables, the
 verdicts and the methods section from them. So a new evaluator is one entry in
-`runner.EVALUATORS`: its metrics reach every table and verdict with no change to the report.
+`runner.register_evaluator`: its metrics reach every table and verdict with no change to the
+report.
 
 Verdict rules are data: `{"rule": <id in report/verdicts.RULES>, ...its parameters}`. The generic
-rules ("state", "zero", "below", "above") serve any new metric; the others are the rules of this
-project's own evaluators. A per-decoder metric's rule may set "priority": per (variant, decoder)
+rules ("state": a sentence with the value; "zero": one sentence when the metric is exactly 0.0 in
+every seed, another when not) serve any new metric; `rules.register_rule` adds a rule of its own;
+the others are the rules of this project's own evaluators. A per-decoder metric's rule may set "priority": per (variant, decoder)
 only the rule of highest priority among the metrics present speaks (an exact-parallel decoder's
 "same as greedy" verdict over its exact match).
 
