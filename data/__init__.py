@@ -2,7 +2,8 @@
 bytes or SentencePiece pieces (data/tokenizer.py; the offline Bible corpus is data/bible.py).
 
 `make_task(config.data)` returns the Task that the registry TASKS (id -> factory of a DataConfig,
-data/config.py) holds under `data.task`; a new task is one `register_task` call. A Task's
+data/config.py) holds under `data.task`; a new task is one `register_task` call, and a new
+synthetic task (data/synthetic/) one `register_synthetic` call with its record. A Task's
 `batch(step, batch_size, split=...)` is a pure function of (seed, split, step), which is what
 makes resumed training bitwise-exact. A batch is a dict of numpy arrays (B rows, T = seq_len
 positions):
@@ -82,12 +83,8 @@ def _tfds_translation(config: DataConfig) -> Task:
     return tfds_data.TfdsTranslationTask(config)
 
 
-# The task registry: data.task -> the factory of its Task.
-TASKS: dict[str, TaskFactory] = {
-    **{name: synthetic.from_config for name in synthetic.TASKS},
-    "tfds_text": _tfds_text,
-    "tfds_translation": _tfds_translation,
-}
+# The task registry: data.task -> the factory of its Task (filled below).
+TASKS: dict[str, TaskFactory] = {}
 
 
 def register_task(name: str, factory: TaskFactory) -> None:
@@ -95,6 +92,17 @@ def register_task(name: str, factory: TaskFactory) -> None:
     if name in TASKS:
         raise ValueError(f"data.task={name!r} is already registered.")
     TASKS[name] = factory
+
+
+def register_synthetic(kind: synthetic.SyntheticKind) -> None:
+    """Makes the synthetic task that `kind` describes the task of data.task=`kind.name`."""
+    register_task(kind.name, kind.make_task)
+
+
+for _kind in synthetic.BUILT_IN:
+    register_synthetic(_kind)
+register_task("tfds_text", _tfds_text)
+register_task("tfds_translation", _tfds_translation)
 
 
 def default_data_config() -> ml_collections.ConfigDict:

@@ -1,14 +1,21 @@
-"""data/synthetic.py and the batch contract of data/batching.py: task correctness, loss masks,
-seq_len, the random task, determinism, process slices, bad configs and batch arguments."""
+"""data/synthetic/ and the batch contract of data/batching.py: task correctness, loss masks,
+seq_len, the random task, determinism, process slices, bad configs and batch arguments, and a
+synthetic task registered from outside."""
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from batch_contract import check_contract, full_sequences, make, split_rows
 
 import data
 from data import vocab
+from experiments import tiny
+from plan import make_plan
+from training.step import Hyperparams, init_train_state, train_step
 
 SEQ2SEQ_TASKS = ("copy", "reverse", "sort", "addition")
+BUILT_IN = tuple(kind.name for kind in data.synthetic.BUILT_IN)
 
 
 def digits_value(digits, base):
@@ -79,7 +86,7 @@ def test_random_task_is_uniform_with_loss_only_on_symbols(data_config):
     assert np.abs(counts / counts.mean() - 1).max() < 0.1, counts
 
 
-@pytest.mark.parametrize("name", data.synthetic.TASKS)
+@pytest.mark.parametrize("name", BUILT_IN)
 def test_batches_are_pure_functions_of_seed_step_split(data_config, name):
     task = make(data_config, task=name)
     batch = task.batch(5, 16)
@@ -170,3 +177,62 @@ def test_two_alphabets_scorer_drops_only_a_real_eos(data_config):
     assert task.outcome(source, np.array(mixed_last + [eos])) == "mixed"
     assert task.outcome(source, np.array(mixed_last[:2])) == "wrong"  # Cut short, one alphabet.
     assert task.outcome(source, np.array(mixed_last[:2] + [eos])) == "wrong"
+
+
+def _rotate(rng, symbols_BxL, lengths_B, num_symbols):
+    """A generator from outside data/: the target is the source rotated left by one."""
+    del rng, num_symbols
+    index_BxL = (np.arange(symbols_BxL.shape[1])[None, :] + 1) % lengths_B[:, None]
+    rotated_BxL = np.take_along_axis(symbols_BxL, index_BxL, axis=1)
+    return data.synthetic.Rows(symbols_BxL, lengths_B, rotated_BxL, lengths_B)
+
+
+@pytest.fixture
+def rotate_registered():
+    data.register_synthetic(data.synthetic.SyntheticKind("rotate", _rotate, length_preserving=True))
+    yield "rotate"
+    del data.TASKS["rotate"]
+
+
+def test_a_synthetic_task_registered_from_outside_is_made_like_the_built_ins(
+    data_config, rotate_registered
+):
+    task = make(data_config, task=rotate_registered)
+    assert (task.name, task.label, task.length_preserving) == ("rotate", "rotate", True)
+    assert task.seq_len == 14 and task.vocab_size == vocab.FIRST_SYMBOL + 7
+    batch = task.batch(step=2, batch_size=32)
+    check_contract(task, batch, 32)
+    for source, target in split_rows(batch):
+        np.testing.assert_array_equal(target, np.roll(source, -1))
+    assert task.outcome(source, target) is None
+    control = task.random_control(10, task.vocab_size)
+    assert control == make(data_config, task="random", max_len=6)
+    with pytest.raises(ValueError, match="data.task='rotate' is already registered"):
+        data.register_synthetic(data.synthetic.SyntheticKind("rotate", _rotate, True))
+
+
+@pytest.mark.slow
+def test_a_synthetic_task_registered_from_outside_trains(rotate_registered):
+    config = tiny.get_config()
+    config.data.update(task=rotate_registered, num_symbols=6, min_len=2, max_len=5)
+    config.model.update(num_layers=1, d_model=16, num_heads=2, d_ff=32)
+    config.train.update(learning_rate=1e-2, warmup_steps=0)
+    plan = make_plan(config, "causal")
+    assert plan.model.vocab_size == vocab.FIRST_SYMBOL + 6 and plan.model.max_len == 12
+    hparams = Hyperparams.from_config(plan.train)
+    graphdef, params, opt_state = init_train_state(plan.model, hparams, 0)
+    batch = {k: jnp.asarray(v) for k, v in data.make_task(plan.data).batch(0, 8).items()}
+    losses = []
+    for step in range(8):
+        params, opt_state, metrics = train_step(
+            graphdef,
+            params,
+            opt_state,
+            batch,
+            step,
+            jax.random.key(0),
+            hparams,
+            objective="teacher_forcing",
+        )
+        losses.append(float(metrics["loss"]))
+    assert losses[-1] < losses[0], losses

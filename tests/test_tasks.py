@@ -12,6 +12,8 @@ import pytest
 import data
 from data import DataConfig, distilled, vocab
 
+SYNTHETIC = tuple(kind.name for kind in data.synthetic.BUILT_IN)
+
 
 def assert_same_batches(task, reference, batch_size: int = 8):
     for split in ("train", "eval"):
@@ -23,7 +25,7 @@ def assert_same_batches(task, reference, batch_size: int = 8):
 def reference_random_task(data_config, max_len: int, vocab_size: int):
     """evaluation/quality.py's random_task as it was before random_control replaced it."""
     config = ml_collections.ConfigDict(dict(data_config.to_dict()))
-    if config.task not in data.synthetic.TASKS:
+    if config.task not in SYNTHETIC:
         config.num_symbols = vocab_size - vocab.FIRST_SYMBOL
     config.tokenizer, config.vocab_size = "bytes", 0
     config.task, config.seq_len, config.loss_on = "random", 0, "target"
@@ -90,7 +92,7 @@ def test_an_unknown_task_is_refused_in_one_line_naming_the_registered_ones():
         data.make_task(DataConfig(task="sorting"))
     message = str(error.value)
     assert "\n" not in message and message.startswith("Unknown data.task='sorting'; known tasks: (")
-    assert all(repr(name) in message for name in (*data.synthetic.TASKS, "tfds_translation"))
+    assert all(repr(name) in message for name in (*SYNTHETIC, "tfds_translation"))
 
 
 def test_data_config_from_a_dict_names_unknown_keys_and_makes_lists_tuples():

@@ -1,85 +1,116 @@
-"""Synthetic seq2seq tasks, generated on the fly with vectorised numpy.
+"""The synthetic task: a `SyntheticKind` record (its generator and what the rest of the code
+needs to know about it) and the `SyntheticTask` it makes from a DataConfig, which assembles the
+generator's rows into batches (data/batching.py).
 
-Every row is `BOS source SEP target EOS` (see data/batching.py), with symbol i as token id
-FIRST_SYMBOL + i and a source length n drawn uniformly from [min_len, max_len]:
-
-- copy: target = source.
-- reverse: target = source reversed.
-- sort: target = source sorted ascending by symbol id.
-- addition: two n-digit numbers a and b in base num_symbols (n in [min_len, max_len], so the
-  source has 2n tokens). Digits are least-significant first, because then each sum digit depends
-  only on digits already seen (carries flow forward, which an AR decoder can learn). The source
-  interleaves the operands, `a_0 b_0 a_1 b_1 ... a_{n-1} b_{n-1}`, so digit pairs stay aligned;
-  the target is the n digits of (a + b) mod base**n. Target length n = source length / 2, so the
-  task is not length preserving, but the carries make the target tokens depend on one another,
-  which is what a one-shot non-AR decoder finds hard.
-- two_alphabets (multi-modal): the target is the source written in one of two alphabets, symbol
-  i as i (alphabet A) or as num_symbols + i (alphabet B), chosen at random per row; nothing in the
-  source says which. Any output wholly in one alphabet that spells the source is correct; one
-  with tokens of both is *mixed*, the failure of decoders that pick each token independently
-  (Gu et al. 2018). The vocabulary holds 2 * num_symbols symbols.
-- random: `BOS x_1 ... x_n EOS` with uniform random symbols and no source or SEP
-  (prefix_lengths = 1). With loss_on="target" the loss covers the n symbols only, not EOS, so no
-  honest model can beat ln(num_symbols) nats per token: a lower loss proves that the model sees
-  the future (the leakage floor). loss_on="all" adds EOS. Every task's `random_control` is this
-  task with its own symbols, fitted to a model (`random_control` below).
-
-A batch is a pure function of (seed, split, step): its generator is seeded by exactly those. The
-whole global batch is generated and each process keeps its rows, so the union over processes
-is the single-process batch whatever process_count is (cheap: a batch of 256 takes ~0.1 ms).
+The random task lives here, because it is every task's control: `BOS x_1 ... x_n EOS` with
+uniform random symbols and no source or SEP (prefix_lengths = 1). With loss_on="target" the loss
+covers the n symbols only, not EOS, so no honest model can beat ln(num_symbols) nats per token: a
+lower loss proves that the model sees the future (the leakage floor). loss_on="all" adds EOS.
+Every task's `random_control` is this task with its own symbols, fitted to a model
+(`random_control` below).
 """
 
 import dataclasses
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
 from data import batching, tokenizer, vocab
 from data.config import DataConfig
 
-TASKS = ("copy", "reverse", "sort", "addition", "random", "two_alphabets")
-LENGTH_PRESERVING = ("copy", "reverse", "sort", "two_alphabets")
-# Tasks with several correct outputs per source, scored by `SyntheticTask.outcome`.
-MULTIMODAL = ("two_alphabets",)
+# The grades of a multi-modal task's outputs (`SyntheticKind.outcome`).
 OUTCOMES = ("correct", "mixed", "wrong")
 
 
-def min_seq_len(task: str, max_len: int) -> int:
-    """The smallest seq_len that fits every row of `task` with sources up to max_len long."""
-    if task == "addition":
-        return 3 * max_len + 2  # BOS, 2n operand digits, SEP, n sum digits, EOS.
-    if task == "random":
-        return max_len + 1  # BOS, n symbols, EOS.
-    return 2 * max_len + 2  # BOS, n source, SEP, n target, EOS.
+class Rows(NamedTuple):
+    """A generator's rows, in symbols (0 .. alphabets * num_symbols - 1), before BOS/SEP/EOS."""
+
+    source_BxL: np.ndarray
+    source_lengths_B: np.ndarray
+    target_BxM: np.ndarray
+    target_lengths_B: np.ndarray
 
 
-def from_config(config: DataConfig) -> "SyntheticTask":
-    """The registry's factory of every synthetic task: the task `config.task` names."""
-    tokenizer.check_tokenizer(config.tokenizer)
-    if config.tokenizer != "bytes" or config.vocab_size:
-        raise ValueError(
-            f"data.tokenizer={config.tokenizer!r} (data.vocab_size={config.vocab_size}) is for "
-            f"the TFDS tasks that read text; data.task={config.task!r} has its own symbols."
+# generate(rng, symbols_BxL, lengths_B, num_symbols) -> Rows. symbols_BxL and lengths_B are
+# already drawn from rng (uniform symbols, lengths in [min_len, max_len]); a generator that
+# needs more randomness draws it from rng after them.
+Generator = Callable[[np.random.Generator, np.ndarray, np.ndarray, int], Rows]
+# outcome(source, generated, num_symbols) -> one of OUTCOMES (see SyntheticTask.outcome).
+Grader = Callable[[np.ndarray, np.ndarray, int], str]
+
+
+def seq2seq_min_seq_len(max_len: int) -> int:
+    """BOS, n source, SEP, n target, EOS: the seq_len of a task whose rows are n + n long."""
+    return 2 * max_len + 2
+
+
+@dataclasses.dataclass(frozen=True)
+class SyntheticKind:
+    """One synthetic task: what `SyntheticTask` needs to know to make and grade its rows."""
+
+    name: str  # Its data.task id.
+    generate: Generator
+    length_preserving: bool  # Target length == source length, on every row.
+    alphabets: int = 1  # The vocabulary holds alphabets x num_symbols symbols.
+    # The smallest seq_len that fits every row with sources up to max_len long.
+    min_seq_len: Callable[[int], int] = seq2seq_min_seq_len
+    # False: rows are `BOS target EOS` (no source or SEP), and loss_on="target" scores the
+    # target symbols but not EOS (the random task's floor).
+    has_source: bool = True
+    outcome: Grader | None = None  # Grades an output of a multi-modal task; None: one answer.
+
+    def make_task(self, config: DataConfig) -> "SyntheticTask":
+        """The registry's factory of this task: the SyntheticTask that `config` describes."""
+        tokenizer.check_tokenizer(config.tokenizer)
+        if config.tokenizer != "bytes" or config.vocab_size:
+            raise ValueError(
+                f"data.tokenizer={config.tokenizer!r} (data.vocab_size={config.vocab_size}) is "
+                f"for the TFDS tasks that read text; data.task={config.task!r} has its own symbols."
+            )
+        if config.task != self.name:
+            raise ValueError(f"data.task={config.task!r} is not synthetic task {self.name!r}.")
+        return SyntheticTask(
+            kind=self,
+            num_symbols=config.num_symbols,
+            min_len=config.min_len,
+            max_len=config.max_len,
+            seq_len=config.seq_len,
+            loss_on=config.loss_on,
+            seed=config.seed,
+            config=config,
         )
-    return SyntheticTask(
-        name=config.task,
-        num_symbols=config.num_symbols,
-        min_len=config.min_len,
-        max_len=config.max_len,
-        seq_len=config.seq_len,
-        loss_on=config.loss_on,
-        seed=config.seed,
-        config=config,
-    )
+
+
+def _random(rng, symbols_BxL, lengths_B, num_symbols) -> Rows:
+    del rng, num_symbols
+    batch_size = symbols_BxL.shape[0]
+    no_source = np.zeros((batch_size, 0), np.int32), np.zeros(batch_size, np.int32)
+    return Rows(*no_source, symbols_BxL, lengths_B)
+
+
+def _random_min_seq_len(max_len: int) -> int:
+    """BOS, n symbols, EOS."""
+    return max_len + 1
+
+
+RANDOM = SyntheticKind(
+    "random",
+    _random,
+    length_preserving=False,
+    min_seq_len=_random_min_seq_len,
+    has_source=False,
+)
 
 
 def random_control(config: DataConfig, max_len: int, num_symbols: int) -> "SyntheticTask":
     """The `random` task with `num_symbols` symbols and `config`'s lengths and seed, cut to fit a
     model of `max_len` positions: the random-token control of the task `config` describes."""
     fitted_max_len = min(config.max_len, max_len - 1)
-    return from_config(
+    return RANDOM.make_task(
         dataclasses.replace(
             config,
-            task="random",
+            task=RANDOM.name,
             num_symbols=num_symbols,
             tokenizer="bytes",  # A synthetic task has its own symbols.
             vocab_size=0,
@@ -101,37 +132,15 @@ def _symbols(
     return symbols_BxL, lengths_B
 
 
-def _reverse(symbols_BxL: np.ndarray, lengths_B: np.ndarray) -> np.ndarray:
-    index_BxL = lengths_B[:, None] - 1 - np.arange(symbols_BxL.shape[1])[None, :]
-    return np.take_along_axis(symbols_BxL, np.clip(index_BxL, 0, None), axis=1)
-
-
-def _sort(symbols_BxL: np.ndarray, lengths_B: np.ndarray, num_symbols: int) -> np.ndarray:
-    # Positions past a row's length get a sentinel above every symbol, so they sort last.
-    beyond_BxL = np.arange(symbols_BxL.shape[1])[None, :] >= lengths_B[:, None]
-    return np.sort(np.where(beyond_BxL, num_symbols, symbols_BxL), axis=1)
-
-
-def _add(a_BxN: np.ndarray, b_BxN: np.ndarray, base: int) -> np.ndarray:
-    """Digit-wise sum of least-significant-first numbers; carries out of the top are dropped."""
-    sum_BxN = np.empty_like(a_BxN)
-    carry_B = np.zeros(a_BxN.shape[0], dtype=a_BxN.dtype)
-    # Carries only flow upward, so digits past a row's length never change the digits below it.
-    for digit in range(a_BxN.shape[1]):
-        total_B = a_BxN[:, digit] + b_BxN[:, digit] + carry_B
-        sum_BxN[:, digit], carry_B = total_B % base, total_B // base
-    return sum_BxN
-
-
 @dataclasses.dataclass(frozen=True)
 class SyntheticTask:
     """A synthetic task; see the module docstring for the formats."""
 
-    name: str
+    kind: SyntheticKind = dataclasses.field(repr=False)
     num_symbols: int = 16
     min_len: int = 4
     max_len: int = 12
-    seq_len: int = 0  # 0: the smallest that fits (min_seq_len).
+    seq_len: int = 0  # 0: the smallest that fits (SyntheticKind.min_seq_len).
     loss_on: str = "target"
     seed: int = 0
     # The data config the task was made from (None: the one the fields above describe).
@@ -144,8 +153,6 @@ class SyntheticTask:
             fields = ("num_symbols", "min_len", "max_len", "seq_len", "loss_on", "seed")
             described = DataConfig(task=self.name, **{key: getattr(self, key) for key in fields})
             object.__setattr__(self, "config", described)
-        if self.name not in TASKS:
-            raise ValueError(f"Unknown synthetic task {self.name!r}; known: {TASKS}.")
         if self.num_symbols < 2:
             raise ValueError(f"data.num_symbols={self.num_symbols} must be at least 2.")
         if not 1 <= self.min_len <= self.max_len:
@@ -155,7 +162,7 @@ class SyntheticTask:
         if self.seed < 0:
             raise ValueError(f"data.seed={self.seed} must be non-negative.")
         batching.check_loss_on(self.loss_on)
-        needed = min_seq_len(self.name, self.max_len)
+        needed = self.kind.min_seq_len(self.max_len)
         if self.seq_len == 0:
             object.__setattr__(self, "seq_len", needed)
         elif self.seq_len < needed:
@@ -166,13 +173,20 @@ class SyntheticTask:
             )
 
     @property
+    def name(self) -> str:
+        return self.kind.name
+
+    @property
     def vocab_size(self) -> int:
-        alphabets = 2 if self.name == "two_alphabets" else 1
-        return vocab.vocab_size(alphabets * self.num_symbols)
+        return vocab.vocab_size(self.kind.alphabets * self.num_symbols)
 
     @property
     def label(self) -> str:
         return self.name
+
+    @property
+    def length_preserving(self) -> bool:
+        return self.kind.length_preserving
 
     def detokenize(self, ids) -> str:
         """The symbols of token ids as text (letters; bytes for 256 symbols), specials dropped."""
@@ -194,22 +208,9 @@ class SyntheticTask:
         """For a multi-modal task, "correct", "mixed" or "wrong" of one generated continuation
         (its target tokens, then EOS, unless it was cut off) of a prompt's `source` tokens; None
         for other tasks. Only an output that ends in EOS can be correct."""
-        if self.name not in MULTIMODAL:
+        if self.kind.outcome is None:
             return None
-        generated = np.asarray(generated)
-        symbols = np.asarray(source) - vocab.FIRST_SYMBOL
-        ends = len(generated) > 0 and generated[-1] == vocab.EOS
-        body = (generated[:-1] if ends else generated) - vocab.FIRST_SYMBOL
-        spelled = [ends and np.array_equal(body, symbols + k * self.num_symbols) for k in (0, 1)]
-        if any(spelled):
-            return "correct"
-        in_a = (body >= 0) & (body < self.num_symbols)
-        in_b = (body >= self.num_symbols) & (body < 2 * self.num_symbols)
-        return "mixed" if in_a.any() and in_b.any() else "wrong"
-
-    @property
-    def length_preserving(self) -> bool:
-        return self.name in LENGTH_PRESERVING
+        return self.kind.outcome(source, generated, self.num_symbols)
 
     def batch(
         self,
@@ -232,45 +233,28 @@ class SyntheticTask:
         symbols_BxL, lengths_B = _symbols(
             rng, batch_size, self.max_len, self.num_symbols, self.min_len
         )
-        if self.name == "random":
-            return self._random_batch(symbols_BxL, lengths_B)
-        if self.name == "addition":
-            b_BxL = rng.integers(0, self.num_symbols, size=symbols_BxL.shape, dtype=np.int32)
-            target_BxM = _add(symbols_BxL, b_BxL, self.num_symbols)
-            source_BxL = np.stack([symbols_BxL, b_BxL], axis=2).reshape(batch_size, -1)
-            source_lengths_B, target_lengths_B = 2 * lengths_B, lengths_B
-        else:
-            source_BxL, source_lengths_B, target_lengths_B = symbols_BxL, lengths_B, lengths_B
-            if self.name == "copy":
-                target_BxM = symbols_BxL
-            elif self.name == "two_alphabets":
-                alphabet_B = rng.integers(0, 2, size=batch_size, dtype=np.int32)
-                target_BxM = symbols_BxL + self.num_symbols * alphabet_B[:, None]
-            elif self.name == "reverse":
-                target_BxM = _reverse(symbols_BxL, lengths_B)
-            else:
-                target_BxM = _sort(symbols_BxL, lengths_B, self.num_symbols)
-        return batching.seq2seq_batch(
-            source_BxL + vocab.FIRST_SYMBOL,
-            source_lengths_B,
-            target_BxM + vocab.FIRST_SYMBOL,
-            target_lengths_B,
-            seq_len=self.seq_len,
-            loss_on=self.loss_on,
-        )
-
-    def _random_batch(self, symbols_BxL: np.ndarray, lengths_B: np.ndarray) -> dict:
-        batch_size = symbols_BxL.shape[0]
+        rows = self.kind.generate(rng, symbols_BxL, lengths_B, self.num_symbols)
+        source_BxL = rows.source_BxL + vocab.FIRST_SYMBOL
+        target_BxM = rows.target_BxM + vocab.FIRST_SYMBOL
+        if self.kind.has_source:
+            return batching.seq2seq_batch(
+                source_BxL,
+                rows.source_lengths_B,
+                target_BxM,
+                rows.target_lengths_B,
+                seq_len=self.seq_len,
+                loss_on=self.loss_on,
+            )
         seq_BxS, prefix_lengths_B, input_lengths_B = batching.assemble(
-            np.zeros((batch_size, 0), np.int32),
-            np.zeros(batch_size, np.int32),
-            symbols_BxL + vocab.FIRST_SYMBOL,
-            lengths_B,
+            source_BxL,
+            rows.source_lengths_B,
+            target_BxM,
+            rows.target_lengths_B,
             seq_len=self.seq_len,
             with_sep=False,
         )
         # inputs[i] predicts x_{i+1} for i < n; inputs[n] (the last symbol) predicts EOS.
-        loss_stop_B = lengths_B if self.loss_on == "target" else input_lengths_B
+        loss_stop_B = rows.target_lengths_B if self.loss_on == "target" else input_lengths_B
         return batching.make_batch(
             seq_BxS, prefix_lengths_B, input_lengths_B, np.zeros(batch_size, np.int32), loss_stop_B
         )
