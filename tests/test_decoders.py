@@ -78,7 +78,7 @@ def test_a_registered_decoder_appears_in_the_quality_speed_and_verdict_tables(
         family="non-AR",
         description="Copies the source: a test decoder.",
         decode=_copier,
-        applies_to=lambda mask_kind, objective: mask_kind == "causal",
+        applies_to=lambda mask_kind, objective: mask_kind.id == "causal",
         timing_mask="causal",
     )
     monkeypatch.setitem(decoders.DECODERS, FAKE, spec)

@@ -25,7 +25,7 @@ DEFAULT = ["diffusion_t8", "diffusion_conf_t8"]
 class _DiffusionRun(LoadedRun):
     """A run trained with the diffusion objective, whose AR variant is `ar_model` (no files)."""
 
-    objective = "diffusion"
+    objective = objective_of("diffusion")  # The record, as LoadedRun.objective gives it.
     ar_model = None
 
     def models_for(self, spec):
@@ -150,7 +150,7 @@ def test_plain_text_scores_only_the_reference_free_rows_and_gen_nll_needs_an_ar_
     outs = [np.asarray(spec.decode(decoders.Models(run.model), p).tokens_BxL) for p in same]
     assert not np.array_equal(*outs)
     causal = _run(random_text, "causal")
-    causal.objective = "teacher_forcing"
+    causal.objective = objective_of("teacher_forcing")
     settings = causal.config.eval.with_overrides({"decoders": ("ar_cache", "ar_sample")})
     found = quality.evaluate_generation(causal, settings, lambda _: None)
     assert list(found.samples) == ["ar_sample"]  # Greedy AR has no reference-free statistics.
