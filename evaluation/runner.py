@@ -39,6 +39,7 @@ from collections.abc import Callable
 import numpy as np
 
 from evaluation import decoders, latency, leakage, learning_curve, likelihood, quality, speed
+from evaluation.report.records import decoders_of
 from evaluation.report.schema import SCHEMA_VERSION, MetricSpec, TableSpec
 from evaluation.run import LoadedRun, Measurement, load_run
 from evaluation.stats import mean_sem
@@ -201,9 +202,7 @@ def _timed_variant(names: list[str], eval_config: EvalConfig) -> str | None:
 
 def _decoders_used(records: list[dict], timed: dict) -> list[decoders.DecoderSpec]:
     """Every decoder scored or timed, in the order first met."""
-    ids = [
-        k.split("/", 1)[1] for r in records for k in r["metrics"] if k.startswith("exact_match/")
-    ]
+    ids = [decoder for r in records for decoder in decoders_of(r)]
     ids += [row["decoder"] for row in timed.get("sampling", [])]
     return decoders.lookup(dict.fromkeys(ids))
 
@@ -269,12 +268,7 @@ def evaluate_workdir(
         "workdir": os.path.abspath(workdir),
         "created": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "eval_config": dataclasses.asdict(eval_config),
-        "decoders": {spec.id: spec.to_json() for spec in used},
-        "families": {
-            family: about
-            for family, about in decoders.FAMILIES.items()
-            if any(spec.family == family for spec in used)
-        },
+        **decoders.describe(used),
         **descriptions(evaluators, used),
         "untrained_variants": [name for name in wanted if name not in trained],
         "variants": records,

@@ -29,7 +29,12 @@ DECODERS = {
     "mask_predict_k4": {"label": "mask-predict K=4", "description": "Four passes."},
 }
 DECODERS = {
-    name: {"family": decoders.DECODERS[name].family, "needs": None, **info}
+    name: {
+        "family": decoders.DECODERS[name].family,
+        "needs": None,
+        "params": decoders.DECODERS[name].params.to_json(),
+        **info,
+    }
     for name, info in DECODERS.items()
 }
 DECODERS[FAKE] = {
@@ -37,6 +42,7 @@ DECODERS[FAKE] = {
     "family": "exact-parallel",
     "needs": "draft",
     "description": "Made up.",
+    "params": {"draft": "ar", "draft_tokens": 4},
 }
 
 

@@ -48,6 +48,27 @@ def test_ids_are_stable_identifiers_and_labels_unique():
         )
 
 
+def test_a_decoders_parameters_are_its_params_which_results_json_keeps():
+    params = {
+        "ar_cache": {},
+        "beam4": {"beams": 4},
+        "mask_predict_k10": {"iterations": 10},
+        "mask_predict_k4_lb3": {"iterations": 4, "length_beam": 3},
+        "diffusion_conf_t32": {"steps": 32, "strategy": "confidence"},
+        "jacobi4": {"draft": "jacobi", "draft_tokens": 4},
+        "speculative_cmlm8": {"draft": "cmlm", "draft_tokens": 8},
+    }
+    for decoder, expected in params.items():
+        assert decoders.DECODERS[decoder].to_json()["params"] == expected
+    described = decoders.describe(decoders.lookup(["beam4", "diffusion_t8"]))
+    assert described["decoders"]["beam4"]["params"] == {"beams": 4}
+    assert list(described["families"]) == ["AR", "diffusion"]
+    with pytest.raises(ValueError, match="strategy must be one of"):
+        decoders.Params(steps=8, strategy="greedy")
+    with pytest.raises(ValueError, match=r"\['iterations'\] must be >= 1"):
+        decoders.Params(iterations=0)
+
+
 def test_each_variant_gets_the_decoders_that_are_exact_or_honest_for_it():
     def ids(*args):
         mask, objective, *selection = args
@@ -99,6 +120,7 @@ def test_a_registered_decoder_appears_in_the_quality_speed_and_verdict_tables(
         "family": "non-AR",
         "needs": None,
         "description": "Copies the source: a test decoder.",
+        "params": {},
     }
     assert {row["decoder"] for row in results["speed"]["sampling"]} == {"ar_cache", FAKE}
     markdown = report.render(results)["report.md"]

@@ -1,10 +1,14 @@
 """The latency evaluator (evaluation/latency.py) and the verdicts of the field's table
-(evaluation/report/translation_rules.py)."""
+(evaluation/report/translation_rules.py), which read each decoder's params, never its id."""
+
+import copy
+import dataclasses
 
 import pytest
 from report_fixtures import metric
 
-from evaluation import latency, quality, translation
+from evaluation import decoders, latency, quality, translation
+from evaluation.decoders import non_ar
 from evaluation.report import speed_figures, tables, translation_rules
 from evaluation.run import load_run
 from sections import LatencyConfig
@@ -70,8 +74,11 @@ def _results():
         "mask_predict_k10_lb3",
     ]
     families |= {d: "non-AR" for d in ids}
+    params = {d: decoders.DECODERS[d].params.to_json() for d in families}
     return {
-        "decoders": {d: {"label": d, "family": f} for d, f in families.items()},
+        "decoders": {
+            d: {"label": d, "family": f, "params": params[d]} for d, f in families.items()
+        },
         "variants": [
             _record(
                 "ar",
@@ -111,6 +118,68 @@ def test_what_iterations_and_the_length_beam_buy():
     assert "length beam 1: 2.0, 5.0 at K = 1, 10 (K=1→10: +3.0)" in line
     assert "length beam 3: 3.0, 6.0 at K = 1, 10 (K=1→10: +3.0)" in line
     assert line.endswith("length beam 3 over 1: +1.0 at K=1, +1.0 at K=10.")
+
+
+@pytest.fixture
+def cmlm_fast():
+    """The K=4, length beam 3 mask-predict row, registered under an id that names neither."""
+    spec = non_ar.predicted_length_spec(4, 3)
+    spec = decoders.register(dataclasses.replace(spec, id="cmlm_fast", label="fast CMLM"))
+    yield spec
+    del decoders.DECODERS[spec.id]
+
+
+def test_the_iterations_verdict_reads_the_spec_params_not_the_id(cmlm_fast):
+    results = _results()
+    used = decoders.lookup(["mask_predict_k1_lb3", cmlm_fast.id])
+    results["decoders"] = decoders.describe(used)["decoders"]
+    results["variants"] = [_record("cmlm", {"mask_predict_k1_lb3": 3.0, cmlm_fast.id: 4.5})]
+    assert translation_rules.iterations(results, {}, {}) == [
+        "cmlm: mask-predict BLEU by iterations, length beam 3: 3.0, 4.5 at K = 1, 4 (K=1→4: +1.5)."
+    ]
+    results["decoders"][cmlm_fast.id]["params"] = {"iterations": 4}  # The oracle length.
+    assert translation_rules.iterations(results, {}, {}) == []
+
+
+def _renamed(results: dict, names: dict[str, str]) -> dict:
+    """The results with each decoder id renamed (its label kept), in metric keys too."""
+    out = copy.deepcopy(results)
+    out["decoders"] = {names[d]: info for d, info in out["decoders"].items()}
+    for record in out["variants"]:
+        record["metrics"] = {
+            _renamed_key(key, names): metric for key, metric in record["metrics"].items()
+        }
+    return out
+
+
+def _renamed_key(key: str, names: dict[str, str]) -> str:
+    metric_name, _, decoder = key.partition("/")
+    return f"{metric_name}/{names[decoder]}" if decoder else key
+
+
+def test_renaming_every_decoder_id_changes_no_verdict():
+    results = _results()
+    names = {d: f"decoder_{i}" for i, d in enumerate(results["decoders"])}
+    renamed = _renamed(results, names)
+    gap = {"decoder": "mask_predict_k10_lb3", "against": "ar_cache"}
+    speed = {"against": "ar_cache", "families": ["non-AR", "exact-parallel"]}
+    for fn, rule, renamed_rule in (
+        (translation_rules.iterations, {}, {}),
+        (translation_rules.nar_gap, gap, {k: names[v] for k, v in gap.items()}),
+        (translation_rules.latency_speedup, speed, {**speed, "against": names["ar_cache"]}),
+    ):
+        assert fn(renamed, {}, renamed_rule) == fn(results, {}, rule) != []
+
+
+def test_results_without_decoder_params_skip_the_iterations_verdict_only():
+    """results.json written before decoders had params: the rules that need them say nothing."""
+    results = _results()
+    speed = {"against": "ar_cache", "families": ["non-AR", "exact-parallel"]}
+    before = translation_rules.latency_speedup(results, {}, speed)
+    for info in results["decoders"].values():
+        del info["params"]
+    assert translation_rules.iterations(results, {}, {}) == []
+    assert translation_rules.latency_speedup(results, {}, speed) == before
 
 
 def test_the_measured_speed_up_names_where_it_disappears():

@@ -6,7 +6,9 @@ import copy
 import pytest
 from report_fixtures import FAKE, make_results, metric, record, sampling_row
 
-from evaluation import report
+from evaluation import decoders, report
+from evaluation.decoders import diffusion
+from evaluation.report import rendering
 from evaluation.report.rules import RULES
 from evaluation.report.verdicts import verdict_groups
 
@@ -162,6 +164,24 @@ def test_verdicts_survive_absent_pieces_and_name_an_unknown_rule(results):
     with pytest.raises(ValueError, match="Unknown verdict rule 'made_up'"):
         report.verdicts(results)
     assert "state" in RULES and "zero" in RULES
+
+
+def test_results_written_before_decoders_had_params_still_render(results, monkeypatch):
+    """Such results.json lack each decoder's params, and the parallel_steps rule named an id
+    prefix: the rules that read params say nothing, every other verdict is unchanged."""
+    results["metrics_info"] += [spec.to_json() for spec in diffusion.METRICS]
+    for decoder, nll in (("diffusion_t2", 2.5), ("diffusion_t32", 2.0)):
+        results["decoders"][decoder] = decoders.DECODERS[decoder].to_json()
+        results["variants"][2]["metrics"][f"gen_nll/{decoder}"] = metric(nll, example_sem=0.1)
+    current = report.verdicts(results)
+    assert "copy_nar: with T=2 denoising steps per block" in "\n".join(current)
+    for info in results["decoders"].values():
+        del info["params"]
+    gen_nll = next(spec for spec in results["metrics_info"] if spec["name"] == "gen_nll")
+    gen_nll["verdicts"] = [{"rule": "parallel_steps", "prefix": "diffusion_t"}]
+    assert report.verdicts(results) == [line for line in current if "denoising steps" not in line]
+    monkeypatch.setattr(rendering, "figures", lambda results: {})  # Text only: faster.
+    assert "copy_nar: mask-predict K=1" in report.render(results)["report.md"]
 
 
 def test_the_speed_up_over_ar_by_batch_size_and_where_it_disappears(results):

@@ -7,8 +7,9 @@ tables. One module per family registers its rows: ar.py, non_ar.py, exact_parall
 diffusion.py. A decoder is a function `decode(models, prompts) -> GenerateOutput`
 (model/sampling.py's layout: prompt, continuation, EOS, then padding; `lengths_B` counts the
 prompt and the continuation), plus what the tables need to know about it: a stable id, a label,
-its family, the variants it is scored on, the mask of the model it is timed on, and any
-statistics of its own (with their MetricSpecs). Shape legend: B rows, P prompt width.
+its family, its parameters (`Params`: K, T, the length beam, ...; the verdicts read these, never
+the id), the variants it is scored on, the mask of the model it is timed on, and any statistics
+of its own (with their MetricSpecs). Shape legend: B rows, P prompt width.
 
 Example: sampling at temperature 0.8 as a new decoder (add its id to `eval.decoders` to score
 it, and to `eval.speed.decoders` to time it):
@@ -39,7 +40,9 @@ from evaluation.decoders.table import (
     DecoderSpec,
     GenerateOutput,
     Models,
+    Params,
     Prompts,
+    describe,
     diffusion_model,
     lookup,
     masked_model,
@@ -55,8 +58,10 @@ __all__ = [
     "DecoderSpec",
     "GenerateOutput",
     "Models",
+    "Params",
     "Prompts",
     "ar",
+    "describe",
     "diffusion",
     "diffusion_model",
     "exact_parallel",

@@ -6,7 +6,14 @@ from collections.abc import Callable
 import jax
 
 from evaluation.decoders.diffusion import SAMPLE_QUALITY
-from evaluation.decoders.table import DecoderSpec, Models, Prompts, next_token_model, register
+from evaluation.decoders.table import (
+    DecoderSpec,
+    Models,
+    Params,
+    Prompts,
+    next_token_model,
+    register,
+)
 from model import GenerateOutput, beam_search, generate
 
 
@@ -130,6 +137,7 @@ register(
         applies_to=next_token_model(),
         timing_mask="causal",
         default=False,
+        params=Params(beams=4),
     )
 )
 register(

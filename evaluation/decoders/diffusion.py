@@ -22,9 +22,11 @@ from flax import nnx
 from data import vocab
 from evaluation import forward
 from evaluation.decoders.table import (
+    STRATEGIES,
     DecoderSpec,
     GenerateOutput,
     Models,
+    Params,
     Prompts,
     Scalars,
     diffusion_model,
@@ -48,7 +50,7 @@ METRICS = (
         "its EOS excluded (the diffusion decoders place it at the oracle length); token-weighted "
         "over the samples, with the ratio estimator's sem. Lower is likelier under the AR model, "
         "but repetitive text scores well too: read it with the sample entropy.",
-        verdicts=({"rule": "parallel_steps", "prefix": "diffusion_t"},),
+        verdicts=({"rule": "parallel_steps", "strategy": "ancestral"},),
     ),
     MetricSpec(
         "sample_entropy",
@@ -195,10 +197,11 @@ def diffusion_spec(num_steps: int, strategy: str, default: bool = False) -> Deco
         timing_config=timed_blocks,
         default=default,
         architectures=("decoder",),  # An encoder-decoder has no block_causal mask to time.
+        params=Params(steps=num_steps, strategy=strategy),
         **SAMPLE_QUALITY,
     )
 
 
-for _STRATEGY in ("ancestral", "confidence"):
+for _STRATEGY in STRATEGIES:
     for _T in STEPS:
         register(diffusion_spec(_T, _STRATEGY, default=_T == DEFAULT_STEPS))

@@ -14,6 +14,7 @@ from evaluation.decoders.table import (
     DecoderSpec,
     GenerateOutput,
     Models,
+    Params,
     Prompts,
     Scalars,
     next_token_model,
@@ -117,6 +118,7 @@ register(
         decode=_one_model(jacobi_generate, block_size=4),
         applies_to=next_token_model(),
         timing_mask="causal",
+        params=Params(draft="jacobi", draft_tokens=4),
     )
 )
 register(
@@ -132,6 +134,7 @@ register(
         decode=_one_model(prompt_lookup_generate, num_draft_tokens=8),
         applies_to=next_token_model(),
         timing_mask="causal",
+        params=Params(draft="prompt_lookup", draft_tokens=8),
         # It pays off on repeats, which depend on what the model learned: scored where
         # eval.decoders names it, and timed on trained models by benchmarks.decoders.
         default=False,
@@ -151,6 +154,7 @@ register(
         applies_to=next_token_model(),
         timing_mask=None,  # Two models: timed on the trained pair by benchmarks.decoders.
         needs="speculative.draft_variant",
+        params=Params(draft="ar", draft_tokens=4),
     )
 )
 register(
@@ -167,5 +171,6 @@ register(
         applies_to=next_token_model(),
         timing_mask=None,
         needs="speculative.cmlm_variant",
+        params=Params(draft="cmlm", draft_tokens=8),
     )
 )

@@ -10,7 +10,14 @@ not pay for ten passes per batch.
 import numpy as np
 
 from data import vocab
-from evaluation.decoders.table import DecoderSpec, Models, Prompts, masked_model, register
+from evaluation.decoders.table import (
+    DecoderSpec,
+    Models,
+    Params,
+    Prompts,
+    masked_model,
+    register,
+)
 from model import GenerateOutput, mask_predict
 
 
@@ -43,6 +50,7 @@ def mask_predict_spec(num_iterations: int, default: bool = True) -> DecoderSpec:
         applies_to=masked_model,
         timing_mask="prefix_full",
         default=default,
+        params=Params(iterations=num_iterations),
     )
 
 
@@ -78,6 +86,7 @@ def predicted_length_spec(
         timing_mask="prefix_full",
         needs_length_head=True,
         default=default,
+        params=Params(iterations=num_iterations, length_beam=length_beam),
     )
 
 

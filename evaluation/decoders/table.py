@@ -3,7 +3,9 @@
 A decoder has a short stable `id` (`ar_cache`, `mask_predict_k4`): configs (`eval.decoders`,
 `eval.speed.decoders`), the command line (`distill.py --decoder`) and metric keys
 (`exact_match/ar_cache`) use it. Its `label` ("AR (cache)") is for people: the report shows it.
-`lookup` also takes a label, so configs saved before ids existed keep working.
+`lookup` also takes a label, so configs saved before ids existed keep working. Its parameters
+(K, T, the length beam, ...) are its `params`, which results.json keeps and the verdicts read:
+nothing parses them back out of an id, so renaming one loses no verdict.
 """
 
 import dataclasses
@@ -38,6 +40,11 @@ FAMILIES = {
         "with a KV cache of the prompt and the finished blocks."
     ),
 }
+# Diffusion's unmasking orders: MDLM's random one, and the most confident tokens first.
+STRATEGIES = ("ancestral", "confidence")
+# Where an exact-parallel decoder's drafts come from: a second AR or CMLM model, the model's own
+# previous guesses (Jacobi), or the row's earlier tokens (prompt lookup).
+DRAFTS = ("ar", "cmlm", "jacobi", "prompt_lookup")
 Model = Decoder | tuple[nnx.GraphDef, nnx.State]
 Scalars = dict[str, tuple[float, float | None]]  # name -> (value, sem over examples or None)
 
@@ -64,6 +71,37 @@ class Models:
 
     model: Model
     second: Model | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Params:
+    """A decoder's parameters, as results.json keeps them for the verdicts; None: not its kind."""
+
+    iterations: int | None = None  # Mask-predict's parallel passes K.
+    # Mask-predict's length beam: the length head's likeliest lengths decoded side by side;
+    # None: each row's reference length (the oracle length).
+    length_beam: int | None = None
+    steps: int | None = None  # Diffusion's denoising steps T (per block).
+    strategy: str | None = None  # Diffusion's unmasking order: one of STRATEGIES.
+    beams: int | None = None  # Beam search's beams.
+    # What proposes the tokens an exact-parallel decoder verifies: one of DRAFTS; and how many
+    # per pass (Jacobi: its block).
+    draft: str | None = None
+    draft_tokens: int | None = None
+
+    def __post_init__(self):
+        if self.strategy not in (None, *STRATEGIES):
+            raise ValueError(f"Decoder strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+        if self.draft not in (None, *DRAFTS):
+            raise ValueError(f"Decoder draft must be one of {DRAFTS}, got {self.draft!r}")
+        counts = ("iterations", "length_beam", "steps", "beams", "draft_tokens")
+        bad = [k for k in counts if getattr(self, k) is not None and getattr(self, k) < 1]
+        if bad:
+            raise ValueError(f"Decoder parameters {bad} must be >= 1")
+
+    def to_json(self) -> dict:
+        """The parameters that are set."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +148,7 @@ class DecoderSpec:
     # Its statistics judge a sample without a reference (generative NLL, entropy): it is also
     # scored on plain text, whose prompt is BOS alone and has no continuation to compare with.
     reference_free: bool = False
+    params: Params = Params()  # Never parsed from the id.
 
     def __post_init__(self):
         if self.family not in FAMILIES:
@@ -126,6 +165,7 @@ class DecoderSpec:
             "family": self.family,
             "needs": self.needs,
             "description": self.description,
+            "params": self.params.to_json(),
         }
 
 
@@ -146,6 +186,19 @@ def register(spec: DecoderSpec) -> DecoderSpec:
         raise ValueError(f"Decoder label {spec.label!r} is already decoder {taken[0]!r}'s")
     DECODERS[spec.id] = spec
     return spec
+
+
+def describe(used: list[DecoderSpec]) -> dict:
+    """results.json's `decoders` {id: what it keeps of the spec} and `families` {family: what
+    the methods section says of it}, for the decoders used."""
+    return {
+        "decoders": {spec.id: spec.to_json() for spec in used},
+        "families": {
+            family: about
+            for family, about in FAMILIES.items()
+            if any(spec.family == family for spec in used)
+        },
+    }
 
 
 def lookup(names) -> list[DecoderSpec]:

@@ -3,31 +3,24 @@ their generative NLL under the experiment's AR model, read with their entropy.
 
 `rules.RULES` registers them: "sample_quality" (scope "decoder", one sentence per scored
 sampler) and "parallel_steps" (scope "experiment": what fewer denoising steps cost, per
-variant, against AR sampling).
+variant, against AR sampling). A sampler's steps T and strategy are its params in
+results["decoders"].
 """
 
-import re
-
 from evaluation.report.numbers import fmt_value
-from evaluation.report.records import example_sem, family_of, label_of
+from evaluation.report.records import example_sem, family_of, label_of, params_of, per_decoder
 
 
 def _with_sem(metric: dict) -> str:
     return f"{fmt_value(metric['mean'], 'number')} ± {fmt_value(example_sem(metric), 'number')}"
 
 
-def _steps(decoder: str) -> int | None:
-    """T of a diffusion row id (`diffusion_t8`, `diffusion_conf_t32`); None otherwise."""
-    found = re.fullmatch(r"diffusion(?:_conf)?_t(\d+)", decoder)
-    return int(found.group(1)) if found else None
-
-
 def _ar_samples(results: dict) -> dict[str, tuple[str, dict]]:
     """Task -> (variant, its `gen_nll` metric) of the AR sampler (family AR) per task."""
     found = {}
     for record in results.get("variants", []):
-        for key, metric in record["metrics"].items():
-            if key.startswith("gen_nll/") and family_of(results, key[8:]) == "AR":
+        for decoder, metric in per_decoder(record["metrics"], "gen_nll").items():
+            if family_of(results, decoder) == "AR":
                 found.setdefault(record["task"], (record["name"], metric))
     return found
 
@@ -51,17 +44,16 @@ def sample_quality(results: dict, record: dict, decoder: str, rule: dict) -> lis
 
 
 def parallel_steps(results: dict, spec: dict, rule: dict) -> list[str]:
-    """Per variant, the generative NLL of its ancestral sampler at the fewest and the most
-    denoising steps T, and AR sampling's: what parallel steps cost."""
+    """Per variant, the generative NLL of its sampler of rule["strategy"] (the ancestral one) at
+    the fewest and the most denoising steps T, and AR sampling's: what parallel steps cost."""
     ar = _ar_samples(results)
     out = []
     for record in results.get("variants", []):
-        by_steps = {
-            _steps(key[8:]): metric
-            for key, metric in record["metrics"].items()
-            if key.startswith("gen_nll/") and key.startswith(f"gen_nll/{rule['prefix']}")
-            and _steps(key[8:]) is not None
-        }  # fmt: skip
+        by_steps = {}
+        for decoder, metric in per_decoder(record["metrics"], "gen_nll").items():
+            params = params_of(results, decoder)
+            if params.get("steps") is not None and params.get("strategy") == rule.get("strategy"):
+                by_steps[params["steps"]] = metric
         if len(by_steps) < 2:
             continue
         few, many = min(by_steps), max(by_steps)

@@ -1,9 +1,25 @@
-"""What the verdict rules, tables and figures read of a results dict's variant records."""
+"""What the verdict rules, tables and figures read of a results dict's variant records, and of
+the decoders they name.
+
+A per-decoder metric is stored as `<metric>/<decoder id>` (`exact_match/ar_cache`): `per_decoder`
+is the one place that splits such a key. What a decoder is (its label, family, parameters) is read
+from results["decoders"], never from its id.
+"""
+
+
+def per_decoder(metrics: dict, name: str) -> dict[str, dict]:
+    """Decoder id -> its `name` metric, from the `<name>/<decoder id>` keys of `metrics`."""
+    found = {}
+    for key, metric in metrics.items():
+        metric_name, _, decoder = key.partition("/")
+        if metric_name == name and decoder:
+            found[decoder] = metric
+    return found
 
 
 def decoders_of(record: dict) -> list[str]:
     """The decoders scored on a variant, in the order of its metrics."""
-    return [k.split("/", 1)[1] for k in record["metrics"] if k.startswith("exact_match/")]
+    return list(per_decoder(record["metrics"], "exact_match"))
 
 
 def label_of(results: dict, decoder: str) -> str:
@@ -14,6 +30,12 @@ def label_of(results: dict, decoder: str) -> str:
 def family_of(results: dict, decoder: str) -> str:
     """ "AR", "non-AR" or "exact-parallel" from results["decoders"]; "—" when it is not listed."""
     return results.get("decoders", {}).get(decoder, {}).get("family", "—")
+
+
+def params_of(results: dict, decoder: str) -> dict:
+    """A decoder's parameters (DecoderSpec.params: iterations, length_beam, steps, strategy, ...)
+    from results["decoders"]; {} when results do not list them (written before they existed)."""
+    return results.get("decoders", {}).get(decoder, {}).get("params") or {}
 
 
 def example_sem(metric: dict) -> float:

@@ -5,17 +5,21 @@ baseline on translation, in BLEU and in measured latency (evaluation/latency.py)
 - "nar_gap": per non-AR variant, the BLEU of rule["decoder"] against its AR baseline's
   rule["against"], and for a variant trained on distilled data, the gap its raw twin (same mask
   and objective, raw data) leaves: what distillation closes (Zhou et al. 2020);
-- "iterations": per non-AR variant, BLEU by mask-predict iterations K and length beam;
+- "iterations": per non-AR variant, BLEU by mask-predict iterations K and length beam (the
+  decoders' params in results["decoders"]: those of the predicted-length rows);
 - "latency_speedup": per parallel decoder, its measured latency against its AR baseline's
   rule["against"] at batch 1 and at the large batch: where its speed-up disappears (Helcl et al.
   2022).
 """
 
-import re
-
-from evaluation.report.records import baseline_of, distilled, family_of, label_of
-
-MASK_PREDICT = re.compile(r"mask_predict_k(\d+)_lb(\d+)")  # Predicted-length mask-predict ids.
+from evaluation.report.records import (
+    baseline_of,
+    distilled,
+    family_of,
+    label_of,
+    params_of,
+    per_decoder,
+)
 
 
 def _bleu(record: dict, decoder: str) -> float | None:
@@ -85,10 +89,10 @@ def iterations(results: dict, spec: dict, rule: dict) -> list[str]:
     out = []
     for record in results.get("variants", []):
         by_beam: dict[int, dict[int, float]] = {}
-        for key, metric in record["metrics"].items():
-            found = key.startswith("bleu/") and MASK_PREDICT.fullmatch(key[5:])
-            if found:
-                K, beam = int(found.group(1)), int(found.group(2))
+        for decoder, metric in per_decoder(record["metrics"], "bleu").items():
+            params = params_of(results, decoder)
+            K, beam = params.get("iterations"), params.get("length_beam")
+            if K is not None and beam is not None:  # Predicted-length mask-predict.
                 by_beam.setdefault(beam, {})[K] = metric["mean"]
         if not by_beam or max(len(ks) for ks in by_beam.values()) < 2:
             continue
@@ -135,9 +139,8 @@ def latency_speedup(results: dict, spec: dict, rule: dict) -> list[str]:
             continue
         large = int(size["mean"])
         found = []
-        for key in record["metrics"]:
-            decoder = key[len("latency_1/") :] if key.startswith("latency_1/") else None
-            if decoder is None or family_of(results, decoder) not in families:
+        for decoder in per_decoder(record["metrics"], "latency_1"):
+            if family_of(results, decoder) not in families:
                 continue
             speedups = _speedups(record, ar, decoder, against)
             if speedups is not None:
