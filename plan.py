@@ -116,6 +116,8 @@ def check_plan(plan: RunPlan, task) -> None:
             f"train.objective={objective.id!r} with model.dtype={model.dtype!r}: "
             f"{objective.cpu_low_precision}; use model.dtype='float32' on CPU."
         )
+    if objective.canvas_ratio:
+        _check_canvas(objective, model, task)
     if model.max_len < task.seq_len:
         raise ValueError(
             f"model.max_len={model.max_len} is shorter than the task's sequences "
@@ -127,6 +129,25 @@ def check_plan(plan: RunPlan, task) -> None:
             f"model.vocab_size={model.vocab_size} cannot hold the task's tokens: "
             f"its {task.num_symbols} symbols plus the special ids need {task.vocab_size}; "
             "set model.vocab_size=0 to take it from the task, or larger."
+        )
+
+
+def _check_canvas(objective, model: ModelConfig, task) -> None:
+    """An objective that writes `canvas_ratio` x S slots after each `BOS source SEP` prompt (CTC)
+    needs a source, and room for the canvas: checked on the first training batch."""
+    batch = task.batch(0, 64)
+    prefix_B = batch["prefix_lengths"]
+    if prefix_B.min() < 3:
+        raise ValueError(
+            f"train.objective={objective.id!r} writes its output on a canvas copied from the "
+            f"source, but data.task={task.name!r} has rows without one."
+        )
+    needed = int((prefix_B + objective.canvas_ratio * (prefix_B - 2)).max())
+    if model.max_len < needed:
+        raise ValueError(
+            f"train.objective={objective.id!r} writes {objective.canvas_ratio} canvas slots "
+            f"per source token after the prompt: the first training batch needs "
+            f"model.max_len >= {needed}, got {model.max_len}."
         )
 
 

@@ -50,7 +50,8 @@ DISTILLED_DIR = "runs/two_alphabets_distilled"
 
 
 def get_config() -> ml_collections.ConfigDict:
-    """Variants ar (the teacher), nar, nar_distilled, glat and glat_distilled."""
+    """Variants ar (the teacher), nar, nar_distilled, glat, glat_distilled, ctc and
+    ctc_distilled."""
     config = base_config()
     config.name = "two_alphabets"
     config.seeds = (0,)
@@ -88,4 +89,13 @@ def get_config() -> ml_collections.ConfigDict:
                 "train": {"objective": objective_id},
                 "eval": {"nar": {"ar_variant": "ar"}},
             }
+    # CTC (objectives/ctc.py): one pass over a canvas of 2 slots per source token, no length
+    # head. Its canvas needs 14 + 2 x 12 = 38 positions.
+    for suffix, data in (("", {}), ("_distilled", {"distilled_dir": DISTILLED_DIR})):
+        config.variants[f"ctc{suffix}"] = {
+            "data": data,
+            "model": {"attention_mask_kind": "prefix_full", "max_len": 40},
+            "train": {"objective": "ctc"},
+            "eval": {"nar": {"ar_variant": "ar"}},
+        }
     return config

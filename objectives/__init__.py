@@ -6,6 +6,7 @@ family of built-in objectives, each registering its records when imported."""
 from objectives import next_token
 from objectives import masked
 from objectives import diffusion
+from objectives import ctc
 
 # isort: on
 from objectives.base import (
@@ -30,6 +31,7 @@ __all__ = [
     "Objective",
     "Setting",
     "all_settings",
+    "ctc",
     "diffusion",
     "length_loss",
     "masked",

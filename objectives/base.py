@@ -19,6 +19,7 @@ MODEL_KINDS = {
     "next_token": "an AR model: each position predicts the next token",
     "masked": "a non-AR model that fills masked target tokens (decoded by mask-predict)",
     "diffusion": "a masked-diffusion model, trained on a bound on the likelihood",
+    "alignment": "a non-AR model that writes a canvas of tokens and blanks, collapsed (CTC)",
 }
 Batch = dict[str, jax.Array]
 # loss(model, batch, rng, dropout_rng, **settings) -> (mean loss, number of scored tokens)
@@ -59,7 +60,7 @@ class Objective:
     mask_reason: str = ""
     # Its output canvas: 0 writes the target's own length; r > 0, r x the source's length
     # (an alignment-based objective such as CTC).
-    canvas_ratio: float = 0.0
+    canvas_ratio: int = 0
     # Why it refuses train.label_smoothing > 0 ("": it takes it, as a setting).
     no_label_smoothing: str = ""
     # The loss runs the model one token at a time through its KV cache from the first position

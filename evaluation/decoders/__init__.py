@@ -33,7 +33,7 @@ statistics alone read a second model (the AR model that scores samples) sets `st
 instead: it then decodes and is timed alone.
 """
 
-from evaluation.decoders import ar, diffusion, exact_parallel, non_ar
+from evaluation.decoders import ar, ctc, diffusion, exact_parallel, non_ar
 from evaluation.decoders.table import (
     DECODERS,
     FAMILIES,
@@ -61,6 +61,7 @@ __all__ = [
     "Params",
     "Prompts",
     "ar",
+    "ctc",
     "describe",
     "diffusion",
     "diffusion_model",

@@ -25,8 +25,8 @@ FAMILIES = {
     "non-AR": (
         "every target token in parallel; mask-predict is given each row's reference target "
         "length (an oracle length) and appends EOS after it, except the decoders labelled "
-        "*predicted length*, which take it from the model's length head; an AR decoder has "
-        "to find the end itself."
+        "*predicted length*, which take it from the model's length head; an AR decoder, and "
+        "CTC, which collapses a canvas of tokens and blanks, find the end themselves."
     ),
     "exact-parallel": (
         "greedy AR's output in fewer sequential target passes (speculative, Jacobi); checked "
@@ -88,13 +88,14 @@ class Params:
     # per pass (Jacobi: its block).
     draft: str | None = None
     draft_tokens: int | None = None
+    canvas_ratio: int | None = None  # CTC's canvas slots per source token.
 
     def __post_init__(self):
         if self.strategy not in (None, *STRATEGIES):
             raise ValueError(f"Decoder strategy must be one of {STRATEGIES}, got {self.strategy!r}")
         if self.draft not in (None, *DRAFTS):
             raise ValueError(f"Decoder draft must be one of {DRAFTS}, got {self.draft!r}")
-        counts = ("iterations", "length_beam", "steps", "beams", "draft_tokens")
+        counts = ("iterations", "length_beam", "steps", "beams", "draft_tokens", "canvas_ratio")
         bad = [k for k in counts if getattr(self, k) is not None and getattr(self, k) < 1]
         if bad:
             raise ValueError(f"Decoder parameters {bad} must be >= 1")

@@ -59,11 +59,10 @@ def _leakage(results: dict, record: dict, spec: dict, rule: dict) -> list[str]:
             f"{name}: perturbation leakage is exactly 0.0 (fp32) in every seed; no "
             "scored prediction reads a later token."
         ]
-    design = (
-        " (by design: a diffusion model reads the targets it denoises together)"
-        if record.get("model_kind") == "diffusion"
-        else " (by design: a CMLM model reads every target position)"
-    )
+    design = {
+        "diffusion": " (by design: a diffusion model reads the targets it denoises together)",
+        "alignment": " (by design: a CTC model's canvas slots read each other)",
+    }.get(record.get("model_kind"), " (by design: a CMLM model reads every target position)")
     return [
         f"{name}: changing the tokens after t moves the logits at positions ≤ t "
         f"by up to {largest:.3g}; it sees the future"
