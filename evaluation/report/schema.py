@@ -11,9 +11,9 @@ report.
 Verdict rules are data: `{"rule": <id in report/verdicts.RULES>, ...its parameters}`. The generic
 rules ("state": a sentence with the value; "zero": one sentence when the metric is exactly 0.0 in
 every seed, another when not) serve any new metric; `rules.register_rule` adds a rule of its own;
-the others are the rules of this project's own evaluators. A per-decoder metric's rule may set "priority": per (variant, decoder)
-only the rule of highest priority among the metrics present speaks (an exact-parallel decoder's
-"same as greedy" verdict over its exact match).
+the others are the rules of this project's own evaluators. A per-decoder metric's rule may set
+"priority": per (variant, decoder) only the rule of highest priority among the metrics present
+speaks (an exact-parallel decoder's "same as greedy" verdict over its exact match).
 
 results.json, schema_version 3:
 - top level: `schema_version`, `experiment`, `workdir`, `created`, `device` {platform, kind, count,
