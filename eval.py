@@ -22,8 +22,9 @@ from absl import flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from evaluation import environment, report, runner  # noqa: E402
+from evaluation.report import merge  # noqa: E402
 from sections import default_eval_config  # noqa: E402
-from training import run_folder  # noqa: E402
+from training import run_folder, run_lock  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run folder written by train.py.", required=True)
 _VARIANTS = flags.DEFINE_list("variants", [], "Variants to evaluate (default: every trained one).")
@@ -60,22 +61,22 @@ def _check_writable(workdir: str) -> None:
         ) from None
 
 
-def _say_what_the_new_report_drops(workdir: str, results: dict) -> None:
-    """The report is replaced whole: name the variants of the previous one that this one lacks
-    (evaluate them again with --variants, or without it for all)."""
+def _previous_results(workdir: str) -> dict | None:
+    """The last report's results.json, or None where there is none this renderer reads."""
     try:
-        previous = report.read_results(run_folder.report_dir(workdir))
-        old = [v["name"] for v in previous.get("variants", [])]
-    except (ValueError, KeyError, TypeError):
-        return  # No previous report, or one that cannot be read: nothing to compare.
-    kept = [v["name"] for v in results["variants"]]
-    dropped = [name for name in old if name not in kept]
-    if dropped:
-        log(
-            f"warning: the previous report also had {', '.join(dropped)}; this one (--variants="
-            f"{','.join(_VARIANTS.value)}) replaces it without them. Rerun with --variants="
-            f"{','.join([*kept, *dropped])} (or without --variants) to report them all."
-        )
+        return report.read_results(run_folder.report_dir(workdir))
+    except ValueError:
+        return None
+
+
+def _keep_what_was_measured(workdir: str, results: dict) -> dict:
+    """`results` over the last report's: what this eval did not recompute is kept and said."""
+    merged, notes = merge.merge(_previous_results(workdir), results)
+    for note in notes:
+        log(f"kept: {note}")
+    if notes:
+        log(f"(to start a fresh report, delete {run_folder.results_path(workdir)} first)")
+    return merged
 
 
 def main(argv: list[str]) -> None:
@@ -87,6 +88,11 @@ def main(argv: list[str]) -> None:
             f"python train.py --config=experiments/<name>.py --workdir={workdir}"
         )
     _check_writable(workdir)
+    with run_lock.hold(workdir, eval_lock=True):
+        _evaluate_and_write(workdir)
+
+
+def _evaluate_and_write(workdir: str) -> None:
     start = time.perf_counter()
     if _RENDER_ONLY.value:
         results = report.read_results(run_folder.report_dir(workdir))
@@ -99,6 +105,7 @@ def main(argv: list[str]) -> None:
             log=log,
         )
         results.update(environment.describe(os.path.dirname(os.path.abspath(__file__))))
+        results = _keep_what_was_measured(workdir, results)
     try:
         path, verdicts = _write_report(workdir, results)
     except (KeyError, TypeError, AttributeError, IndexError) as error:
@@ -118,8 +125,6 @@ def _write_report(workdir: str, results: dict) -> tuple[str, list[str]]:
     """Warns, renders and writes the report; (its folder, its verdicts)."""
     for warning in report.warnings(results):
         log(f"warning: {warning}")
-    if not _RENDER_ONLY.value:
-        _say_what_the_new_report_drops(workdir, results)
     log("rendering the report")
     path = report.write(run_folder.report_dir(workdir), results)
     return path, list(report.verdicts(results))

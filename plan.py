@@ -16,7 +16,7 @@ import jax
 import ml_collections
 
 from data import DataConfig, default_data_config, make_task
-from evaluation import decoders
+from evaluation import decoders, references
 from model import ModelConfig, check_model
 from model.masks import kinds_where
 from objectives import OBJECTIVES, objective_of
@@ -87,6 +87,7 @@ def make_plan(config: ml_collections.ConfigDict, variant: str, seed: int | None 
         eval=EvalConfig.from_dict(resolved.eval),
     )
     check_plan(plan, task)
+    references.check_names(plan.eval, names)
     return plan
 
 

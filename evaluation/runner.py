@@ -38,7 +38,16 @@ from collections.abc import Callable
 
 import numpy as np
 
-from evaluation import decoders, latency, leakage, learning_curve, likelihood, quality, speed
+from evaluation import (
+    decoders,
+    latency,
+    leakage,
+    learning_curve,
+    likelihood,
+    quality,
+    references,
+    speed,
+)
 from evaluation.report.records import decoders_of
 from evaluation.report.schema import SCHEMA_VERSION, MetricSpec, TableSpec
 from evaluation.run import LoadedRun, Measurement, load_run
@@ -161,9 +170,11 @@ def evaluate_variant(
     timed_settings: EvalConfig | None,
     log: Log = print,
     eval_overrides: dict | None = None,
+    known: list[str] | None = None,
 ) -> tuple[dict, dict]:
     """The results.json record of one variant, and the timed evaluators' output when
-    `timed_settings` is given (this is the timed variant): results.json's `speed` section."""
+    `timed_settings` is given (this is the timed variant): results.json's `speed` section.
+    `known`: the experiment's variants, which the settings naming a variant must be among."""
     per_seed, runs, timed = [], [], {}
     record = {"samples": {}, "pictures": None, "signatures": {}}
     for seed, run_dir in run_folder.seed_runs(path):
@@ -171,6 +182,9 @@ def evaluate_variant(
         log(f"[{name} seed {seed}] loading {run_dir}")
         run, dropped = load_run(name, seed, run_dir)
         run.config = run.config.with_eval(eval_overrides or {})
+        if known:
+            references.check_names(run.config.eval, known)
+        references.check_judge(run.config.eval, run_dir)
         if dropped:
             log(f"[{name} seed {seed}] config keys this version no longer has, ignored: {dropped}")
         scalars = {}
@@ -241,6 +255,9 @@ def evaluate_workdir(
     )
     decoders.lookup(eval_config.decoders)
     decoders.lookup(eval_config.speed.decoders)
+    known = run_folder.defined_variants(workdir)
+    if known:
+        references.check_names(eval_config, known)
     found = run_folder.trained_variants(workdir)
     if variants:
         found = [(n, p) for n, p in found if n in variants]
@@ -255,7 +272,7 @@ def evaluate_workdir(
     for name, path in found:
         settings = eval_config if name == timed_variant else None
         record, variant_timed = evaluate_variant(
-            name, path, evaluators, settings, log, eval_overrides
+            name, path, evaluators, settings, log, eval_overrides, known
         )
         records.append(record)
         timed.update(variant_timed)

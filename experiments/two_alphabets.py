@@ -69,7 +69,7 @@ def get_config() -> ml_collections.ConfigDict:
     )
     config.eval.update(num_examples=256, batch_size=64)
     config.eval.speed.update(
-        decoders=("ar_cache", "mask_predict_k1", "mask_predict_k4"),
+        decoders=("ar_cache", "mask_predict_k1", "mask_predict_k4", "ctc"),
         lengths=(64, 128, 256),
         batch_size=64,
         throughput_length=128,

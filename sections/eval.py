@@ -12,6 +12,20 @@ import ml_collections
 
 from sections.convert import section_from_dict
 
+# The settings that name one variant of the same experiment (speed.variants names several).
+VARIANT_KEYS = (
+    "nar.ar_variant",
+    "speculative.draft_variant",
+    "speculative.cmlm_variant",
+    "diffusion.ar_variant",
+)
+
+
+def _get(section, dotted: str):
+    for part in dotted.split("."):
+        section = getattr(section, part)
+    return section
+
 
 def _at_least(section, where: str, minimum: int, *keys: str) -> None:
     for key in keys:
@@ -164,6 +178,15 @@ class EvalConfig:
     @classmethod
     def from_dict(cls, values) -> "EvalConfig":
         return section_from_dict(cls, values, "eval")
+
+    def named_variants(self) -> dict[str, str]:
+        """{dotted key: variant} of every setting that names another variant (a baseline, a
+        draft, the judge of generative NLL, a timed shape), where one is named."""
+        named = {key: _get(self, key) for key in VARIANT_KEYS}
+        named = {key: value for key, value in named.items() if value}
+        for i, variant in enumerate(self.speed.variants):
+            named[f"speed.variants[{i}]"] = variant
+        return named
 
     def with_overrides(self, overrides: dict) -> "EvalConfig":
         """A copy with flat dotted `overrides` ({"speed.repeats": 1}) set, checked again."""

@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 from conftest import cpu_devices_env, tmpfs
 
+from training import run_lock
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -286,15 +288,30 @@ def test_train_py_refuses_a_workdir_of_another_experiment(tmp_path):
 
 
 @pytest.mark.slow
-def test_eval_py_names_the_variants_a_narrower_report_drops(tiny_workdir, tmp_path):
+def test_a_narrower_eval_keeps_what_it_did_not_recompute_and_says_so(tiny_workdir, tmp_path):
+    """A second eval with other evaluators and fewer variants once replaced results.json whole:
+    the first eval's metrics vanished, and leaving out evaluators said nothing."""
     workdir = tmp_path / "tiny"
     shutil.copytree(tiny_workdir, workdir)
-    for variants in ("causal,full", "full"):
-        result = _run("eval.py", f"--workdir={workdir}", "--evaluators=loss",
-                      f"--variants={variants}")  # fmt: skip
+    for flags in (["--evaluators=loss", "--variants=causal,full"],
+                  ["--evaluators=leakage", "--variants=full"]):  # fmt: skip
+        result = _run("eval.py", f"--workdir={workdir}", *flags)
         assert result.returncode == 0, result.stderr[-2000:]
-    assert "the previous report also had causal" in result.stderr
-    assert "--variants=full,causal" in result.stderr
+    with open(workdir / "report" / "results.json", encoding="utf-8") as f:
+        records = {r["name"]: r for r in json.load(f)["variants"]}
+    assert {"loss_honest", "perturbation_leakage"} <= set(records["full"]["metrics"])
+    assert "loss_honest" in records["causal"]["metrics"]  # Not evaluated again: kept whole.
+    assert "loss_honest" in records["full"]["carried"]
+    assert "kept: causal: not evaluated this time" in result.stderr
+    assert "kept: full: kept loss_teacher_forced, loss_honest" in result.stderr
+
+
+def test_a_second_eval_on_one_workdir_is_refused_in_one_line(tmp_path):
+    """Two evals at once once both wrote the report, and the last writer won."""
+    with run_lock.hold(str(tmp_path), eval_lock=True):
+        result = _run("eval.py", f"--workdir={tmp_path}")
+    _one_line(result, "eval.py", f"{tmp_path} is in use by pid {os.getpid()}", "eval")
+    assert not (tmp_path / "report").exists()
 
 
 @pytest.mark.slow

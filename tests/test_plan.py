@@ -175,3 +175,12 @@ def test_a_run_saved_before_a_key_was_added_resumes_and_a_changed_key_is_named(t
     changed = dataclasses.replace(changed, train=dataclasses.replace(changed.train, num_steps=7))
     with pytest.raises(ValueError, match=r"train.num_steps: \d+ -> 7"):
         checkpoints.plan_start(run_dir, changed, overwrite=False)
+
+
+def test_a_setting_naming_a_variant_the_experiment_lacks_gets_did_you_mean():
+    config = tiny.get_config()
+    config.variants.full.eval = {"diffusion": {"ar_variant": "casual"}}
+    with pytest.raises(ValueError, match=r"eval.diffusion.ar_variant='casual' is not a variant"):
+        make_plan(config, "full")
+    with pytest.raises(ValueError, match=r"did you mean 'causal'\?"):
+        make_plan(config, "full")

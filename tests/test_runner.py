@@ -100,6 +100,24 @@ def test_evaluators_and_variants_can_be_chosen(tiny_workdir):
             runner.evaluate_workdir(tiny_workdir, eval_overrides={key: ("nope",)})
 
 
+def test_a_judge_must_be_a_next_token_model_and_a_variant_of_the_experiment(tiny_workdir):
+    """A leaky full-mask model was once accepted as the judge of generative NLL, and a misspelt
+    one was logged as "not trained" with exit 0."""
+
+    def evaluate(judge):
+        return runner.evaluate_workdir(
+            tiny_workdir, evaluators=["loss"], variants=["causal"], log=lambda _: None,
+            eval_overrides={"diffusion.ar_variant": judge},
+        )  # fmt: skip
+
+    with pytest.raises(ValueError, match=r"'casual' is not a variant .* did you mean 'causal'"):
+        evaluate("casual")
+    for judge, kind in (("full", "next_token model .* mask 'full'"), ("cmlm", "masked model")):
+        with pytest.raises(ValueError, match=rf"ar_variant='{judge}' cannot judge .*{kind}"):
+            evaluate(judge)
+    assert evaluate("causal")["variants"][0]["name"] == "causal"  # An AR model judges.
+
+
 @pytest.mark.slow
 def test_eval_overrides_replace_what_the_runs_were_trained_with(tiny_workdir):
     chosen = runner.evaluate_workdir(

@@ -22,6 +22,7 @@ TENSORBOARD_DIR = "tensorboard"
 REPORT_DIR = "report"
 RESULTS_FILE = "results.json"
 LOCK_FILE = ".lock"  # training/run_lock.py: one training process per workdir.
+EVAL_LOCK_FILE = ".eval-lock"  # One eval.py per workdir (it may run beside training).
 SEED_PREFIX = "seed_"
 DEFAULT_VARIANT = "default"  # The folder of an experiment that defines no variants.
 
@@ -60,6 +61,10 @@ def tensorboard_dir(run: str) -> str:
 
 def lock_path(workdir: str) -> str:
     return os.path.join(workdir, LOCK_FILE)
+
+
+def eval_lock_path(workdir: str) -> str:
+    return os.path.join(workdir, EVAL_LOCK_FILE)
 
 
 def checkpoint_steps(run: str) -> list[int]:

@@ -1,7 +1,9 @@
-"""One training process per workdir: a lock file naming its holder.
+"""One training process per workdir, and one eval: lock files naming their holders.
 
-A second `train.py` on the same workdir refuses at once and says who holds it. A lock whose
-process is dead (SIGKILL, a crash, a reboot) is taken over with a one-line note.
+A second `train.py` on the same workdir refuses at once and says who holds it; so does a second
+`eval.py` (`hold(workdir, eval_lock=True)`: an eval may run beside training, not beside another
+eval, whose report it would overwrite). A lock whose process is dead (SIGKILL, a crash, a
+reboot) is taken over with a one-line note.
 """
 
 import contextlib
@@ -90,9 +92,10 @@ def _take(path: str, me: dict) -> None:
 
 
 @contextlib.contextmanager
-def hold(workdir: str):
-    """Holds <workdir>/.lock for the block; the workdir must exist."""
-    path = run_folder.lock_path(workdir)
+def hold(workdir: str, *, eval_lock: bool = False):
+    """Holds <workdir>/.lock (or, for an eval, <workdir>/.eval-lock) for the block; the workdir
+    must exist."""
+    path = run_folder.eval_lock_path(workdir) if eval_lock else run_folder.lock_path(workdir)
     me = {
         "pid": os.getpid(),
         "host": socket.gethostname(),
