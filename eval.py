@@ -4,6 +4,7 @@
   python eval.py --workdir=runs/demo --evaluators=leakage,loss,quality   # skip the timings
   python eval.py --workdir=runs/demo --render_only   # rebuild the report from its results.json
   python eval.py --workdir=runs/demo --eval.num_examples=32 --eval.speed.repeats=1
+  python eval.py --workdir=runs/demo --eval.decoders=ar_cache,beam4   # a tuple as a comma list
 
 See docs/evaluation.md for what is measured, and evaluation/report/store.py for the results.json
 schema.
@@ -61,6 +62,17 @@ def _check_writable(workdir: str) -> None:
         ) from None
 
 
+def _comma_lists(overrides: dict) -> dict:
+    """--eval.decoders=ar_cache,beam4 as --evaluators takes it: a tuple setting given a comma
+    list (which ml_collections reads as one string) gets its items."""
+    return {
+        key: tuple(item for part in value for item in part.split(",") if item)
+        if isinstance(value, tuple) and all(isinstance(part, str) for part in value)
+        else value
+        for key, value in overrides.items()
+    }
+
+
 def _previous_results(workdir: str) -> dict | None:
     """The last report's results.json, or None where there is none this renderer reads."""
     try:
@@ -101,7 +113,7 @@ def _evaluate_and_write(workdir: str) -> None:
             workdir,
             variants=_VARIANTS.value,
             evaluators=_EVALUATORS.value,
-            eval_overrides=config_flags.get_override_values(flags.FLAGS["eval"]),
+            eval_overrides=_comma_lists(config_flags.get_override_values(flags.FLAGS["eval"])),
             log=log,
         )
         results.update(environment.describe(os.path.dirname(os.path.abspath(__file__))))

@@ -101,6 +101,13 @@ def check_plan(plan: RunPlan, task) -> None:
             f"model.attention_mask_kind to be one of {trainable}, not "
             f"{model.attention_mask_kind!r}."
         )
+    if model.block_size != 1 and not model.mask.uses_block_size:
+        # It would be recorded in config.json and mean nothing.
+        raise ValueError(
+            f"model.block_size={model.block_size} means something only under a mask kind with "
+            f"blocks ({kinds_where(lambda kind: kind.uses_block_size)}); "
+            f"model.attention_mask_kind is {model.attention_mask_kind!r}."
+        )
     if model.length_head and not objective.trains_length_head:
         trainers = tuple(o.id for o in OBJECTIVES.values() if o.trains_length_head)
         raise ValueError(

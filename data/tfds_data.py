@@ -43,6 +43,22 @@ MAX_TOKENIZER_RECORDS = 1_000_000  # Training records of a SentencePiece model (
 _BUILDER_FAMILIES = ("tensorflow_datasets.text", "tensorflow_datasets.translate")
 
 
+def missing_config(name: str, flag: str) -> ValueError | None:
+    """The one-line error for `family/config` naming a config the TFDS family lacks (TFDS's own
+    error runs to many lines), with the configs it has; None when that is not the fault."""
+    family, _, config = name.partition("/")
+    try:
+        configs = [c.name for c in getattr(tfds.builder_cls(family), "BUILDER_CONFIGS", [])]
+    except tfds.core.registered.DatasetNotFoundError:
+        return None
+    if not config or config in configs:
+        return None
+    return ValueError(
+        f"{flag}={name!r}: the TFDS dataset {family!r} has no config {config!r}; its configs "
+        f"are {configs}."
+    )
+
+
 def load_builder(name: str, data_dir: str) -> tfds.core.DatasetBuilder:
     """The prepared builder `name` in `data_dir` ("" = TFDS default); clear errors if absent."""
     for module in _BUILDER_FAMILIES:
@@ -51,6 +67,8 @@ def load_builder(name: str, data_dir: str) -> tfds.core.DatasetBuilder:
         builder = tfds.builder(name, data_dir=data_dir or None)
     except tfds.core.registered.DatasetNotFoundError as error:
         raise ValueError(f"data.tfds_name={name!r} is not a known TFDS dataset.") from error
+    except ValueError as error:  # TFDS's own, many lines long: a config the family lacks.
+        raise missing_config(name, "data.tfds_name") or error from error
     if not builder.is_prepared():
         if builder.name == bible.Bible.name:  # Prepared from Debian packages: no internet.
             raise FileNotFoundError(

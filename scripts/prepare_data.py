@@ -30,7 +30,7 @@ import tensorflow_datasets as tfds  # noqa: E402
 from absl import flags  # noqa: E402
 
 import launch  # noqa: E402
-from data import bible  # noqa: E402  (registers bible/en-es and bible/kjv-web with TFDS)
+from data import bible, tfds_data  # noqa: E402  (bible registers bible/en-es and bible/kjv-web)
 
 _NAMES = flags.DEFINE_multi_string(
     "name",
@@ -61,6 +61,8 @@ def prepare(name: str, data_dir: str) -> str:
             f"--name={name} is not a TFDS dataset"
             + (f"; did you mean {' or '.join(close)}?" if close else ".")
         ) from error
+    except ValueError as error:  # TFDS's many-line error for a config the family lacks.
+        raise tfds_data.missing_config(name, "--name") or error from error
     builder.download_and_prepare(file_format="array_record")
     return str(builder.data_dir)
 

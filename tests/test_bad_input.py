@@ -159,6 +159,14 @@ def test_eval_py_checks_eval_override_values(tmp_path):
 
 
 @pytest.mark.slow
+def test_eval_py_takes_decoders_as_a_comma_list_and_says_did_you_mean(tmp_path):
+    """--eval.decoders=ar_cache,beam4 was once read as one unknown id, with no hint."""
+    (tmp_path / "experiment.json").write_text("{}")
+    result = _run("eval.py", f"--workdir={tmp_path}", "--eval.decoders=ar_cache,beam5")
+    _one_line(result, "eval.py", "Unknown decoders ['beam5']", "Did you mean 'beam4'?")
+
+
+@pytest.mark.slow
 def test_eval_py_names_an_unknown_evaluator(tmp_path):
     result = _run("eval.py", f"--workdir={tmp_path}", "--evaluators=leakage,speeed")
     _one_line(result, "eval.py", "Unknown evaluators ['speeed']")
@@ -204,6 +212,19 @@ def test_benchmarks_refuse_bad_flags_in_one_line(case):
 def test_prepare_data_names_an_unknown_dataset_and_a_close_match(tmp_path):
     result = _run("scripts/prepare_data.py", "--name=tiny_shakespear", f"--data_dir={tmp_path}")
     _one_line(result, "scripts/prepare_data.py", "did you mean tiny_shakespeare")
+
+
+@pytest.mark.slow
+def test_a_bible_pair_that_does_not_exist_is_one_line_naming_the_pairs_that_do(tmp_path):
+    """TFDS's own error for a missing builder config once came with its full traceback."""
+    result = _run("scripts/prepare_data.py", "--name=bible/en-fr", f"--data_dir={tmp_path}")
+    _one_line(result, "scripts/prepare_data.py", "'bible' has no config 'en-fr'", "'en-es'")
+    result = _run(
+        "train.py", "--config=experiments/tiny.py", f"--workdir={tmp_path}/run",
+        "--config.data.task=tfds_translation", "--config.data.tfds_name=bible/en-fr",
+        f"--config.data.data_dir={tmp_path}", env=cpu_devices_env(1),
+    )  # fmt: skip
+    _one_line(result, "train.py", "data.tfds_name='bible/en-fr'", "its configs are ['en-es'")
 
 
 # Issue #22: damaged files name themselves, late checks come first, nothing is lost ----------

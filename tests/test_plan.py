@@ -184,3 +184,11 @@ def test_a_setting_naming_a_variant_the_experiment_lacks_gets_did_you_mean():
         make_plan(config, "full")
     with pytest.raises(ValueError, match=r"did you mean 'causal'\?"):
         make_plan(config, "full")
+
+
+def test_a_block_size_under_a_mask_without_blocks_is_refused():
+    """It was once ignored, yet recorded in config.json."""
+    config = tiny.get_config()
+    config.model.block_size = 4
+    with pytest.raises(ValueError, match=r"block_size=4 means something only under .*'causal'"):
+        make_plan(config, "causal")

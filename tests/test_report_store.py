@@ -97,3 +97,15 @@ def test_read_results_errors_are_one_clear_line(tmp_path, results):
         report.read_results(str(report_dir))
     for error in (truncated, old):
         assert "\n" not in str(error.value) and "without --render_only" in str(error.value)
+
+
+def test_render_only_finds_the_results_a_crash_between_the_renames_left_aside(tmp_path, results):
+    """An eval killed between its two renames left results.json only in .report-old-*; reading
+    the results once said there were none."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    aside = tmp_path / f".report-old-{dead}-abc" / "report"
+    aside.mkdir(parents=True)
+    (aside / "results.json").write_text(json.dumps(results))
+    assert report.read_results(str(tmp_path / "report")) == results
+    assert sorted(os.listdir(tmp_path)) == ["report"]

@@ -9,6 +9,7 @@ nothing parses them back out of an id, so renaming one loses no verdict.
 """
 
 import dataclasses
+import difflib
 from collections.abc import Callable
 
 import numpy as np
@@ -208,7 +209,11 @@ def lookup(names) -> list[DecoderSpec]:
     by_label = {spec.label: spec for spec in DECODERS.values()}
     unknown = [name for name in names if name not in DECODERS and name not in by_label]
     if unknown:
-        raise ValueError(f"Unknown decoders {unknown}; the decoders table has {list(DECODERS)}.")
+        close = difflib.get_close_matches(unknown[0], list(DECODERS), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(
+            f"Unknown decoders {unknown}; the decoders table has {list(DECODERS)}.{hint}"
+        )
     return [DECODERS.get(name) or by_label[name] for name in names]
 
 

@@ -96,9 +96,13 @@ def write(report_dir: str, results: dict) -> str:
 
 
 def read_results(report_dir: str) -> dict:
-    """report_dir/results.json, for re-rendering; ValueError (one line) when it cannot be used."""
+    """report_dir/results.json, for re-rendering; ValueError (one line) when it cannot be used.
+    A report that an eval which died between its two renames left in `.report-old-*` is put
+    back first."""
     path = os.path.join(report_dir, "results.json")
     workdir = os.path.dirname(os.path.abspath(report_dir))
+    if os.path.isdir(workdir):
+        _remove_leftovers(os.path.abspath(report_dir))
     rerun = f"rerun python eval.py --workdir={workdir} without --render_only"
     try:
         with open(path, encoding="utf-8") as f:
