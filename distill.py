@@ -31,7 +31,7 @@ from absl import flags  # noqa: E402
 
 import data  # noqa: E402
 from data import distilled  # noqa: E402
-from evaluation import decoders, quality  # noqa: E402
+from evaluation import decoders, scoring  # noqa: E402
 from objectives import objective_of  # noqa: E402
 from training import checkpoints, run_folder  # noqa: E402
 
@@ -123,7 +123,7 @@ def _distill_batch(task, batch, model, spec, loss_on: str) -> dict[str, np.ndarr
         raise ValueError(f"Task {task.name!r} has no prompts to continue: nothing to distill")
     # Room for the longest continuation the row format holds (EOS included).
     max_new = min(task.seq_len + 1 - P, model.cfg.max_len + 1 - P)
-    prompts = quality.prompts_of(batch, P, max_new)
+    prompts = scoring.prompts_of(batch, P, max_new)
     out = spec.decode(decoders.Models(model), prompts)
     tokens_BxL, lengths_B = np.asarray(out.tokens_BxL), np.asarray(out.lengths_B)
     continuations = [

@@ -66,7 +66,7 @@ import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
 import data  # noqa: E402
-from evaluation import decoders, quality  # noqa: E402
+from evaluation import decoders, scoring  # noqa: E402
 from evaluation.speed import time_call  # noqa: E402
 from model import ParallelOutput  # noqa: E402
 from training import checkpoints, run_folder  # noqa: E402
@@ -105,10 +105,10 @@ def _load(variant: str):
 def _prompts(config, model, batch_size: int) -> decoders.Prompts:
     """The task's first held-out prompts, with room for their references (as quality scores)."""
     task = data.make_task(config.data)
-    batch = next(quality.eval_batches(task, batch_size, batch_size))
+    batch = next(scoring.eval_batches(task, batch_size, batch_size))
     P = int(batch["prefix_lengths"].max())
-    longest = max(len(r) for r in quality.references(batch))
-    return quality.prompts_of(batch, P, min(longest, model.cfg.max_len + 1 - P))
+    longest = max(len(r) for r in scoring.references(batch))
+    return scoring.prompts_of(batch, P, min(longest, model.cfg.max_len + 1 - P))
 
 
 def main(argv):

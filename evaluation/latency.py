@@ -21,7 +21,7 @@ from collections.abc import Callable
 import jax
 from flax import nnx
 
-from evaluation import decoders, quality
+from evaluation import decoders, scoring
 from evaluation.report.schema import QUALITY, MetricSpec
 from evaluation.run import LoadedRun, Measurement
 from sections import EvalConfig
@@ -103,9 +103,9 @@ def evaluate(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
     or the task has no prompts (plain text)."""
     latency = settings.latency
     if not latency.batch_size:
-        return Measurement()
+        return Measurement(skipped="eval.latency.batch_size is 0 (off)")
     rows = max(latency.batch_size, latency.single_rows)
-    batch = next(quality.eval_batches(run.task, rows, rows))
+    batch = next(scoring.eval_batches(run.task, rows, rows))
     if len(batch["prefix_lengths"]) < rows:
         raise ValueError(
             f"eval.latency needs {rows} held-out rows; the eval split has "
@@ -114,11 +114,11 @@ def evaluate(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
     P = int(batch["prefix_lengths"].max())
     if P <= 1:
         return Measurement()  # Plain text: nothing to continue.
-    longest = max(len(r) for r in quality.references(batch))
+    longest = max(len(r) for r in scoring.references(batch))
     max_new = min(longest, run.model.cfg.max_len + 1 - P)
-    prompts = quality.prompts_of(batch, P, max_new)
+    prompts = scoring.prompts_of(batch, P, max_new)
     out = Measurement(metrics={"latency_batch_size": (float(latency.batch_size), None)})
-    for spec, models in quality.scored_decoders(run, settings, False, log):
+    for spec, models in scoring.scored_decoders(run, settings, False, log):
         log(f"    latency: {spec.label}, batch 1 and {latency.batch_size}")
         single_s, batch_s = time_decoder(spec, _split(models), prompts, latency)
         out.metrics[f"latency_1/{spec.id}"] = (1e3 * single_s, None)

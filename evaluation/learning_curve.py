@@ -18,7 +18,7 @@ checkpoints is scored the same way, beside the last checkpoint alone (metrics `b
 
 from collections.abc import Callable
 
-from evaluation import checkpoint_history, decoders, quality, translation
+from evaluation import checkpoint_history, decoders, scoring, translation
 from evaluation.report.numbers import fmt_value
 from evaluation.report.schema import MetricSpec
 from evaluation.run import LoadedRun, Measurement
@@ -89,7 +89,7 @@ def curve_decoder(run: LoadedRun, settings: EvalConfig) -> decoders.DecoderSpec 
 def score_model(spec: decoders.DecoderSpec, model: Decoder, batches: list[dict], task) -> Score:
     """(score, sem) of `model` decoded by `spec`: corpus BLEU on a translation task, else the
     exact-match share."""
-    scores = quality.decode_and_score(spec, decoders.Models(model), batches, task, 0)
+    scores = scoring.decode_and_score(spec, decoders.Models(model), batches, task, 0)
     if not scores.texts:
         return mean_sem(scores.exact_match)
     hypotheses = [t["hypothesis"] for t in scores.texts]
@@ -104,12 +104,17 @@ def evaluate(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
         settings.learning_curve.num_examples,
         settings.learning_curve.average_last,
     )
-    batches = list(quality.eval_batches(run.task, num_examples, settings.batch_size))
+    batches = list(scoring.eval_batches(run.task, num_examples, settings.batch_size))
     spec = curve_decoder(run, settings)
     if spec is None or int(batches[0]["prefix_lengths"].max()) <= 1:
         return Measurement()  # No decoder of its own, or plain text with no prompt to continue.
     name, label, shown_as = SCORES[0] if run.task.text_metrics else SCORES[1]
     steps = checkpoint_history.kept_steps(run.run_dir)
+    if len(steps) < 2:
+        return Measurement(
+            skipped=f"{len(steps)} checkpoint kept; a curve and averaging need 2 or more "
+            "(train.keep_checkpoints)"
+        )
     log(f"    learning curve: {spec.label}, {len(steps)} checkpoints, {num_examples} prompts")
     points = []
     for index, (step, model) in enumerate(checkpoint_history.models(run.run_dir), start=1):

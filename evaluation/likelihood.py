@@ -32,9 +32,9 @@ from flax import nnx
 
 from data import vocab
 from evaluation import forward
-from evaluation.quality import eval_batches, row_losses
 from evaluation.report.schema import MetricSpec
 from evaluation.run import LoadedRun, Measurement
+from evaluation.scoring import eval_batches, row_losses
 from evaluation.stats import ratio_mean_sem
 from model import Decoder
 from model.diffusion import elbo_samples
@@ -120,7 +120,8 @@ def evaluate(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
         log("    likelihood: exact NLL")
         given_length = False
     else:
-        return Measurement()
+        kind = run.objective.model_kind
+        return Measurement(skipped=f"a {kind} model ({run.objective.id}) has no likelihood here")
     sums, counts = [], []
     batches = eval_batches(run.task, settings.num_examples, settings.batch_size)
     for step, batch in enumerate(batches):

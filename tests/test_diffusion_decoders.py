@@ -10,7 +10,7 @@ from flax import nnx
 
 import data
 from data import vocab
-from evaluation import decoders, quality, speed
+from evaluation import decoders, quality, scoring, speed
 from evaluation.decoders import diffusion
 from evaluation.run import LoadedRun
 from model import diffusion_generate, make_decoder
@@ -99,7 +99,7 @@ def test_generative_nll_is_the_ar_models_nll_of_the_samples_computed_token_by_to
     sampler = make_tiny_model(copy_task, "prefix_full")
     ar = make_tiny_model(copy_task, "causal", seed=1)
     batch = copy_task.batch(0, 4, split="eval")
-    prompts = quality.prompts_of(batch, int(batch["prefix_lengths"].max()), 7)
+    prompts = scoring.prompts_of(batch, int(batch["prefix_lengths"].max()), 7)
     out = diffusion_generate(
         sampler,
         prompts.prompts_BxP,
@@ -110,7 +110,7 @@ def test_generative_nll_is_the_ar_models_nll_of_the_samples_computed_token_by_to
         eos_id=vocab.EOS,
         max_target_len=6,
     )
-    generated = quality._continuations(out, prompts)
+    generated = scoring._continuations(out, prompts)
     rows = diffusion.sample_statistics(out, generated, decoders.Models(sampler, ar), prompts)
     tokens = np.asarray(out.tokens_BxL)
     for b, p in enumerate(prompts.prompt_lengths_B):
@@ -146,7 +146,7 @@ def test_plain_text_scores_only_the_reference_free_rows_and_gen_nll_needs_an_ar_
     assert "sample_entropy/diffusion_t8" in found.metrics
     # Batches of equal prompts get different keys (their index), so different samples.
     spec, batch = decoders.DECODERS["diffusion_t8"], run.task.batch(0, 3, split="eval")
-    same = [quality.prompts_of(batch, 1, 6, seed=seed) for seed in (0, 1)]
+    same = [scoring.prompts_of(batch, 1, 6, seed=seed) for seed in (0, 1)]
     outs = [np.asarray(spec.decode(decoders.Models(run.model), p).tokens_BxL) for p in same]
     assert not np.array_equal(*outs)
     causal = _run(random_text, "causal")

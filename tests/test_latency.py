@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 from report_fixtures import metric
 
-from evaluation import decoders, latency, quality, translation
+from evaluation import decoders, latency, scoring, translation
 from evaluation.decoders import non_ar
 from evaluation.report import speed_figures, tables, translation_rules
 from evaluation.run import load_run
@@ -26,7 +26,7 @@ def test_every_scored_decoder_is_timed_at_batch_1_and_the_large_batch(tiny_workd
     run, _ = load_run(variant, 0, run_folder.run_dir(tiny_workdir, variant, 0))
     settings = _settings(run, batch_size=4, single_rows=2, repeats=1)
     found = latency.evaluate(run, settings, lambda line: None).metrics
-    scored = [spec.id for spec, _ in quality.scored_decoders(run, settings, False, print)]
+    scored = [spec.id for spec, _ in scoring.scored_decoders(run, settings, False, print)]
     assert scored  # causal: AR and the speculative decoders (CMLM draft too); cmlm: mask-predict.
     assert found.pop("latency_batch_size") == (4.0, None)
     assert sorted(found) == sorted(

@@ -13,7 +13,7 @@ from flax import nnx
 from report_fixtures import metric
 
 from data import vocab
-from evaluation import environment, likelihood, quality, report, runner
+from evaluation import environment, likelihood, quality, report, runner, scoring
 from evaluation.report.verdicts import verdicts
 from evaluation.run import LoadedRun
 from experiments import tiny
@@ -60,7 +60,7 @@ def test_bd3_with_block_size_1_gives_its_bound_exactly_whatever_the_samples():
     """Masked by count, a block of one token is always masked with weight 1: the estimate is
     the deterministic sum of -log p(x_i | x_<i, MASK at i)."""
     run = _run("block_causal", "diffusion", block_size=1)
-    batch = {k: jnp.asarray(v) for k, v in next(quality.eval_batches(run.task, 8, 8)).items()}
+    batch = {k: jnp.asarray(v) for k, v in next(scoring.eval_batches(run.task, 8, 8)).items()}
     K = diffusion.num_blocks(run.model.cfg, batch["inputs"].shape[1])
     graphdef, state = nnx.split(run.model)
 
@@ -87,7 +87,7 @@ def test_a_diffusion_model_gives_a_bound_and_says_whether_it_is_given_the_length
     bits, sem = found.metrics["likelihood_bits"]
     assert np.isfinite(bits) and bits > 0 and sem > 0
     assert found.metrics["likelihood_given_length"] == (float(not length_head), None)
-    batch = next(quality.eval_batches(run.task, 8, 8))
+    batch = next(scoring.eval_batches(run.task, 8, 8))
     _, tokens_B = likelihood.diffusion_nats(run.model, batch, jax.random.key(0), 2)
     targets_B = batch["lengths"] - batch["prefix_lengths"]
     np.testing.assert_array_equal(tokens_B, targets_B + int(length_head))  # The end, scored.

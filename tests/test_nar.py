@@ -8,7 +8,7 @@ from flax import nnx
 
 import data
 from data import vocab
-from evaluation import decoders, quality
+from evaluation import decoders, scoring
 from experiments import ar_vs_nar
 from model import Decoder, init_cache, make_decoder
 from model.nar import _mask_predict_jit, mask_predict, mask_predict_loop
@@ -291,7 +291,7 @@ def test_mask_predict_k4_is_within_5_points_of_ar(task_name, tmp_path):
     exact = {}
     for name, model in (("ar_cache", ar), ("mask_predict_k4", nar)):
         spec = decoders.DECODERS[name]
-        exact[name] = quality.decode_and_score(
+        exact[name] = scoring.decode_and_score(
             spec, decoders.Models(model), batches, task, 0
         ).exact_match
     print(task_name, {name: e.mean() for name, e in exact.items()})

@@ -247,7 +247,7 @@ def test_bad_tfds_configs_raise_clear_errors(data_config, tfds_dir):
 def test_a_translation_task_is_scored_by_the_quality_evaluator(data_config, tfds_dir):
     """The real task through decode_and_score (eval.py once crashed here on task.outcome)."""
 
-    from evaluation import decoders, quality
+    from evaluation import decoders, scoring
     from model import ModelConfig, make_decoder
 
     task = sentencepiece_task(data_config, tfds_dir)
@@ -255,7 +255,7 @@ def test_a_translation_task_is_scored_by_the_quality_evaluator(data_config, tfds
                       d_ff=32, max_len=task.seq_len, architecture="encoder_decoder")  # fmt: skip
     models = decoders.Models(make_decoder(cfg))
     batches = [task.batch(0, 4, split="eval")]
-    scores = quality.decode_and_score(decoders.DECODERS["ar_cache"], models, batches, task, 2)
+    scores = scoring.decode_and_score(decoders.DECODERS["ar_cache"], models, batches, task, 2)
     assert len(scores.texts) == 4 and not scores.outcomes
     assert scores.texts[0]["source"] == task.detokenize(
         batches[0]["inputs"][0, : batches[0]["prefix_lengths"][0]]

@@ -11,7 +11,7 @@ import sacrebleu
 from sacrebleu.metrics import BLEU, CHRF
 
 from data import batching, vocab
-from evaluation import decoders, environment, quality, report, runner, translation
+from evaluation import decoders, environment, quality, report, runner, scoring, translation
 from evaluation.run import LoadedRun, Measurement
 from model.masks import mask_kind
 from plan import base_config, make_plan
@@ -149,8 +149,8 @@ def test_perfect_hypotheses_give_bleu_100():
 
 
 def test_decode_and_score_gives_every_row_as_text(task):
-    batches = list(quality.eval_batches(task, 6, 4))
-    scores = quality.decode_and_score(
+    batches = list(scoring.eval_batches(task, 6, 4))
+    scores = scoring.decode_and_score(
         _decoder("oracle", _oracle), decoders.Models(_fake_model(task)), batches, task, 2
     )
     expected = [{"source": s, "reference": t, "hypothesis": t} for s, t in PAIRS]

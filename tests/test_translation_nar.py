@@ -20,7 +20,7 @@ from report_fixtures import make_results, metric
 
 import data
 from data import distilled, vocab
-from evaluation import checkpoint_history, learning_curve, quality, runner
+from evaluation import checkpoint_history, learning_curve, quality, runner, scoring
 from evaluation.report import figures, sections
 from evaluation.run import load_run
 from experiments import tiny
@@ -272,7 +272,7 @@ def test_distill_py_writes_each_prompt_followed_by_the_teachers_beam4_output(
         prefix_B = train["prefix_lengths"]
         np.testing.assert_array_equal(rows["prefix_lengths"][12 * i : 12 * (i + 1)], prefix_B)
         P = int(prefix_B.max())
-        prompts = quality.prompts_of(train, P, min(task.seq_len, model.cfg.max_len) + 1 - P)
+        prompts = scoring.prompts_of(train, P, min(task.seq_len, model.cfg.max_len) + 1 - P)
         beam = beam_search(model, prompts.prompts_BxP, prefix_B, beam_size=4, length_penalty=0.6,
                            max_new_tokens=prompts.max_new_tokens, eos_id=vocab.EOS)  # fmt: skip
         tokens_BxKxL, lengths_BxK = np.asarray(beam.tokens_BxKxL), np.asarray(beam.lengths_BxK)
