@@ -67,7 +67,7 @@ from absl import flags  # noqa: E402
 
 import data  # noqa: E402
 from evaluation import decoders, scoring  # noqa: E402
-from evaluation.speed import time_call  # noqa: E402
+from evaluation.timing import time_call  # noqa: E402
 from model import ParallelOutput  # noqa: E402
 from training import checkpoints, run_folder  # noqa: E402
 

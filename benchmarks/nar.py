@@ -3,7 +3,7 @@
   python -m benchmarks.nar                      # experiments/ar_vs_nar.py's model shape
   python -m benchmarks.nar --batch_sizes=1 --target_lens=128 --iterations=1,2,4,8
 
-Untrained models (speed does not depend on the weights), timed by evaluation.speed.time_decoders
+Untrained models (speed does not depend on the weights), timed by evaluation.timing.time_decoders
 with the decoders table's entries: prompt = a source as long as the target plus 2 tokens (BOS,
 SEP); AR generates target_len tokens (new_tokens), mask-predict fills target_len MASKs in K
 passes. latency_s is the median of --repeats runs; tokens_per_s = batch_size * target_len /
@@ -38,7 +38,7 @@ import jax  # noqa: E402
 from absl import flags  # noqa: E402
 
 from evaluation import decoders  # noqa: E402
-from evaluation.speed import time_decoders  # noqa: E402
+from evaluation.timing import time_decoders  # noqa: E402
 from model import ModelConfig  # noqa: E402
 
 flags.DEFINE_integer("num_layers", 2, "Decoder layers.", lower_bound=1)

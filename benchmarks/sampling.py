@@ -82,7 +82,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from evaluation.speed import time_call  # noqa: E402
+from evaluation.timing import time_call  # noqa: E402
 from model import ModelConfig, generate, generate_no_cache, make_decoder  # noqa: E402
 from model.sampling import cache_sizes  # noqa: E402
 

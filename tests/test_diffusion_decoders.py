@@ -10,7 +10,7 @@ from flax import nnx
 
 import data
 from data import vocab
-from evaluation import decoders, quality, scoring, speed
+from evaluation import decoders, quality, scoring, timing
 from evaluation.decoders import diffusion
 from evaluation.run import LoadedRun
 from model import diffusion_generate, make_decoder
@@ -161,7 +161,7 @@ def test_diffusion_rows_are_timed_on_the_timed_variants_blocks():
     spec = decoders.DECODERS["diffusion_t8"]
     for kind, block_size, expected in [("block_causal", 4, 4), ("prefix_full", 1, 24)]:
         cfg = make_tiny_config(attention_mask_kind=kind, block_size=block_size)
-        _, models = speed._timing_models(cfg, [spec], 24, lambda _: None)["diffusion_t8"]
+        _, models = timing._timing_models(cfg, [spec], 24, lambda _: None)["diffusion_t8"]
         shape = split_model(models.model)[2]
         assert shape.attention_mask_kind == "block_causal" and shape.block_size == expected
         assert shape.max_len == 24
@@ -171,7 +171,7 @@ def test_diffusion_rows_are_timed_on_the_timed_variants_blocks():
 def test_the_speed_evaluator_times_diffusion_rows_at_batch_1_and_a_large_batch():
     cfg = make_tiny_config(attention_mask_kind="block_causal", block_size=4)
     specs = decoders.lookup(["ar_cache", "diffusion_t2", "diffusion_conf_t2"])
-    rows = speed.time_decoders(
+    rows = timing.time_decoders(
         cfg, specs, [(1, 4, 8), (8, 4, 8)], repeats=1, no_cache_max_length=12, log=lambda _: None
     )
     timed = {(row["decoder"], row["batch_size"]): row for row in rows}
