@@ -23,7 +23,7 @@ import orbax.checkpoint as ocp
 from flax import nnx
 
 from model import Decoder, ModelConfig, make_decoder
-from training import checkpoints, run_folder
+from training import checkpoints, orbax_errors, run_folder
 
 
 def kept_steps(run_dir: str) -> list[int]:
@@ -77,7 +77,7 @@ def models(run_dir: str, steps: Sequence[int] | None = None) -> Iterator[tuple[i
     if missing:
         raise ValueError(f"{run_dir} keeps no checkpoint at steps {missing}; it keeps {kept}.")
     graphdef, abstract = _template(config.model)
-    checkpoints._quiet_late_read_callbacks()  # Before: they can arrive as soon as a read fails.
+    orbax_errors.quiet_late_read_callbacks()  # Before: they can arrive as soon as a read fails.
     with _manager(run_dir) as manager:
         for step in steps:
             params = _read(manager, step, abstract)

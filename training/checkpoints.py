@@ -5,16 +5,12 @@ A checkpoint at step s holds the state after s updates: items "params" (the mode
 (seed, step), restoring these three is all an exact resume needs.
 """
 
-import asyncio.base_events
 import contextlib
-import errno
 import json
-import logging
 import os
 import shutil
 import sys
 import time
-import warnings
 
 import jax
 import optax
@@ -23,7 +19,7 @@ from flax import nnx
 
 from model import Decoder, ModelConfig, make_decoder
 from sections import RunPlan, load_plan
-from training import run_folder
+from training import orbax_errors, run_folder
 
 # Keys that change what is logged or kept, not what is computed: a resume may change them.
 BOOKKEEPING_KEYS = (
@@ -125,8 +121,8 @@ def write_text_atomically(path: str, text: str) -> None:
 
 def make_manager(run_dir: str, keep: int) -> ocp.CheckpointManager:
     """An async Orbax manager over <run_dir>/checkpoints keeping the `keep` latest steps."""
-    _quiet_late_read_callbacks()
-    _quiet_background_save_errors()
+    orbax_errors.quiet_late_read_callbacks()
+    orbax_errors.quiet_background_save_errors()
     options = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=True)
     return ocp.CheckpointManager(run_folder.checkpoint_dir(run_dir), options=options)
 
@@ -137,10 +133,10 @@ def save(
     """Starts an async save of the state after `step` updates (no-op if that step exists).
 
     Orbax first waits for the previous save: if that one failed, its error is raised here, as
-    `SaveFailedError`."""
+    `orbax_errors.SaveFailedError`."""
     if manager.latest_step() == step:
         return
-    with _save_errors(manager):
+    with orbax_errors.save_errors(manager):
         manager.save(
             step,
             args=ocp.args.Composite(
@@ -153,7 +149,7 @@ def save(
 
 def wait(manager: ocp.CheckpointManager) -> None:
     """Waits for the save in flight; SaveFailedError (one line) if it failed."""
-    with _save_errors(manager):
+    with orbax_errors.save_errors(manager):
         manager.wait_until_finished()
 
 
@@ -166,122 +162,13 @@ def close(manager: ocp.CheckpointManager) -> None:
             manager.close()
 
 
-class SaveFailedError(OSError):
-    """A checkpoint could not be written (a full disk, a folder made read-only, quota)."""
-
-
-@contextlib.contextmanager
-def _save_errors(manager: ocp.CheckpointManager):
-    """Turns the error of a failed background save (Orbax re-raises it in the main thread, as
-    an OSError or a TensorStore ValueError) into one SaveFailedError that says what to do."""
-    try:
-        yield
-    except Exception as error:
-        if isinstance(error, SaveFailedError):
-            raise
-        # The failed save abandons Orbax's pending write coroutines; when they are collected at
-        # exit Python warns "coroutine ... was never awaited" under the one line (seen in a CI
-        # run under load). The error below already says what happened.
-        warnings.filterwarnings("ignore", r"coroutine .* was never awaited", RuntimeWarning)
-        kept = manager.all_steps()
-        raise SaveFailedError(
-            f"Saving a checkpoint in {manager.directory} failed: {_save_failure(error)}. Free "
-            "disk space (or make the folder writable), then rerun the same command: it resumes "
-            + (f"from step {max(kept)}, its newest checkpoint." if kept else "from the start.")
-        ) from error
-
-
-def _save_failure(error: Exception) -> str:
-    """What went wrong, in a few words: TensorStore's messages run to 500 characters."""
-    text = " ".join(str(error).split())
-    if getattr(error, "errno", None) == errno.ENOSPC or "RESOURCE_EXHAUSTED" in text:
-        return "no space left on the device"
-    if isinstance(error, PermissionError) or "PERMISSION_DENIED" in text:
-        return "permission denied"
-    return f"{type(error).__name__}: {text[:200]}"
-
-
-# Orbax logs the failure of a background save, with its traceback, from each thread it passes
-# through (below), then re-raises it in the main thread, where `_save_errors` reports it in one
-# line: these logs repeat that error. (module file, function) of each.
-_BACKGROUND_SAVE_LOGS = {
-    ("future.py", "run"),  # _SignalingThread.run() raised an exception.
-    ("async_checkpointer.py", "_thread_func"),  # Failed to run ... Handler Commit operations.
-    ("checkpoint_manager.py", "wait_until_finished"),  # Save Finalize thread failed.
-}
-
-
-def _is_background_save_log(record: logging.LogRecord) -> bool:
-    """Whether a log record is Orbax's report of a failed background save, or asyncio's of an
-    Orbax write task whose error Orbax already re-raised (at exit: "never retrieved")."""
-    if record.levelno < logging.ERROR:
-        return False
-    if record.name == "asyncio":
-        text = record.getMessage()  # Names the task's Orbax coroutine, or its tmp folder.
-        orbax = (f"{os.sep}orbax{os.sep}checkpoint{os.sep}", ".orbax-checkpoint-tmp")
-        return "exception was never retrieved" in text and any(o in text for o in orbax)
-    where = (os.path.basename(record.pathname), record.funcName)
-    return f"{os.sep}orbax{os.sep}" in record.pathname and where in _BACKGROUND_SAVE_LOGS
-
-
-class _DropBackgroundSaveLogs(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not _is_background_save_log(record)
-
-
-def _quiet_background_save_errors() -> None:
-    """Filters those records out of absl's and asyncio's loggers (once per process)."""
-    for logger in (logging.getLogger("absl"), logging.getLogger("asyncio")):
-        if not any(isinstance(f, _DropBackgroundSaveLogs) for f in logger.filters):
-            logger.addFilter(_DropBackgroundSaveLogs())
-
-
-def _is_stray_async_error(unraisable) -> bool:
-    """Whether an unraisable exception is one of the two that a failed Orbax restore or save
-    leaves behind (see `_quiet_late_read_callbacks`)."""
-    error, tb = unraisable.exc_value, unraisable.exc_traceback
-    code = getattr(unraisable.object, "cr_code", None)
-    if code is not None and f"{os.sep}orbax{os.sep}" in code.co_filename:
-        return True  # A coroutine of a failed save, never finished, closed at exit.
-    if not (isinstance(error, RuntimeError) and str(error) == "Event loop is closed"):
-        return False
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    return tb is not None and tb.tb_frame.f_code.co_filename == asyncio.base_events.__file__
-
-
-def _quiet_late_read_callbacks() -> None:
-    """Drops the stray tracebacks of a failed restore or save, and only those.
-
-    Orbax runs a restore (or a save's writes) in a fresh asyncio loop (asyncio_utils.run_sync),
-    with every array's TensorStore read or write in flight at once. When one fails, Orbax's
-    coroutine raises and Orbax closes that loop while TensorStore's threads still have the
-    others in flight; as each one finishes, TensorStore calls `loop.call_soon_threadsafe` on
-    the closed loop, which raises RuntimeError("Event loop is closed"), and Python prints it
-    through sys.unraisablehook: one traceback per array. A failed save also leaves Orbax
-    coroutines unfinished, which Python closes at exit with a traceback each. Nothing waits
-    for any of them (the failure itself is reported), so they are dropped; every other
-    unraisable exception still reaches the previous hook.
-    """
-    previous = sys.unraisablehook
-    if getattr(previous, "drops_stray_async_errors", False):
-        return
-
-    def hook(unraisable) -> None:
-        if not _is_stray_async_error(unraisable):
-            previous(unraisable)
-
-    hook.drops_stray_async_errors = True
-    sys.unraisablehook = hook
-
-
 def _restore_newest_readable(manager: ocp.CheckpointManager, args_for_step, damaged: list):
     """(step, restored) of the newest checkpoint that can be read; None when there is none.
 
     A checkpoint that fails to load (a truncated file, a crash mid-write) is skipped with a
     one-line warning naming its step, added to `damaged`, and the next older one is tried.
     """
-    _quiet_late_read_callbacks()  # Before: they can arrive as soon as the restore fails.
+    orbax_errors.quiet_late_read_callbacks()  # Before: they arrive as soon as a restore fails.
     for step in sorted(manager.all_steps(), reverse=True):
         try:
             return step, manager.restore(step, args=args_for_step(step))
