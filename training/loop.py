@@ -2,7 +2,8 @@
 
 Host-device syncs happen only at log, eval and checkpoint steps: the step metrics queue up on
 the device and are fetched together, checked for NaN/inf (the first bad step is named), then
-logged. A checkpoint is written only after that check, so no non-finite state is ever saved.
+logged (training/log_line.py). A checkpoint is written only after that check, so no
+non-finite state is ever saved.
 """
 
 import contextlib
@@ -12,7 +13,6 @@ import os
 import time
 
 import jax
-import numpy as np
 import tqdm
 from flax import nnx
 from jax.experimental import multihost_utils
@@ -20,7 +20,7 @@ from jax.experimental import multihost_utils
 from data import make_task
 from model import make_decoder
 from sections import RunPlan
-from training import checkpoints, processes, run_folder, run_lock, stop
+from training import checkpoints, log_line, processes, run_folder, run_lock, stop
 from training import mesh as mesh_lib
 from training import metrics as metrics_lib
 from training.step import (
@@ -30,8 +30,6 @@ from training.step import (
     init_train_state,
     make_optimizer,
 )
-
-CHECKED_KEYS = ("loss", "grad_norm", "param_norm")
 
 
 @dataclasses.dataclass
@@ -201,7 +199,7 @@ def _train_steps(run: _Run, params, opt_state, bar) -> RunResult:
         run.graphdef, train.objective, (*run.shardings, mesh_lib.replicated(run.mesh))
     )
     seed_key = jax.random.key(run.plan.seed)
-    pending, interval = [], Interval()
+    pending, interval = [], log_line.Interval()
     last_train, last_eval, stopped_by = {}, {}, None
     step, tick = run.start, time.perf_counter()
     while step < train.num_steps:
@@ -213,7 +211,7 @@ def _train_steps(run: _Run, params, opt_state, bar) -> RunResult:
         pending.append((step, step_metrics))
         if step == run.start + 1:
             # The first step compiles: time it apart from the throughput.
-            interval.rows += _checked_rows(pending, run.manager, run.run_dir)
+            interval.rows += log_line.checked_rows(pending, run.manager, run.run_dir)
             interval.compile_s, pending, tick = time.perf_counter() - tick, [], time.perf_counter()
         stopped_by = stop.stop_requested(step)
         last = step == train.num_steps
@@ -222,10 +220,12 @@ def _train_steps(run: _Run, params, opt_state, bar) -> RunResult:
         do_save = step % train.checkpoint_every == 0 or last or stopped_by
         if not (do_log or do_eval or do_save):
             continue
-        interval.add(_checked_rows(pending, run.manager, run.run_dir), time.perf_counter() - tick)
+        interval.add(
+            log_line.checked_rows(pending, run.manager, run.run_dir), time.perf_counter() - tick
+        )
         pending = []
         if do_log:
-            last_train, interval = _log_interval(run, step, interval, bar), Interval()
+            last_train, interval = _log_interval(run, step, interval, bar), log_line.Interval()
         if do_eval:
             last_eval = evaluate(run, params)
             run.writer.write(step, "eval", last_eval)
@@ -242,71 +242,13 @@ def _train_steps(run: _Run, params, opt_state, bar) -> RunResult:
     return RunResult(run.run_dir, step, params, last_train, last_eval, stopped_by)
 
 
-def _log_interval(run: _Run, step: int, interval: "Interval", bar) -> dict:
+def _log_interval(run: _Run, step: int, interval: log_line.Interval, bar) -> dict:
     line = interval.summary(run.tokens_per_step, run.flops_per_token, run.peak_flops)
     run.writer.write(step, "train", line)
     if line["tokens_per_s"] is not None:
         bar.set_postfix(tokens_per_s=f"{line['tokens_per_s']:,.0f}")
-    run.say(_format_line(run.name, step, run.plan.train.num_steps, line))
+    run.say(log_line.format_line(run.name, step, run.plan.train.num_steps, line))
     return line
-
-
-@dataclasses.dataclass
-class Interval:
-    """Host-side step metrics since the last log line, and the time the timed steps took."""
-
-    rows: list[dict[str, float]] = dataclasses.field(default_factory=list)
-    busy_s: float = 0.0
-    timed_steps: int = 0
-    compile_s: float | None = None  # The first step of the process: compile + run.
-
-    def add(self, rows: list[dict[str, float]], seconds: float) -> None:
-        self.rows += rows
-        self.busy_s += seconds
-        self.timed_steps += len(rows)
-
-    def summary(self, tokens_per_step: int, flops_per_token: float, peak: float) -> dict:
-        """The log line: loss averaged over the interval; norms and lr at its last step."""
-        line = dict(self.rows[-1])
-        line["loss"] = float(np.mean([row["loss"] for row in self.rows]))
-        line["loss_tokens"] = float(np.sum([row["loss_tokens"] for row in self.rows]))
-        line["tokens_per_s"] = line["step_time_s"] = line["mfu"] = None
-        if self.timed_steps:
-            line["step_time_s"] = self.busy_s / self.timed_steps
-            line["tokens_per_s"] = tokens_per_step / line["step_time_s"]
-            line["mfu"] = metrics_lib.mfu(flops_per_token, line["tokens_per_s"], peak)
-        if self.compile_s:
-            line["compile_time_s"] = self.compile_s
-        return line
-
-
-def _checked_rows(pending: list, manager, run_dir: str) -> list[dict[str, float]]:
-    """Fetches queued step metrics; raises FloatingPointError at the first non-finite step."""
-    values = jax.device_get([metrics for _, metrics in pending])
-    rows = [{key: float(v) for key, v in row.items()} for row in values]
-    bad = metrics_lib.first_non_finite(rows, CHECKED_KEYS)
-    if bad is not None:
-        checkpoints.wait(manager)
-        kept = manager.latest_step()
-        raise FloatingPointError(
-            f"Non-finite training metrics at step {pending[bad][0]} ("
-            + ", ".join(f"{k}={rows[bad][k]}" for k in CHECKED_KEYS)
-            + "); stopped without saving. Last good checkpoint: "
-            + (f"step {kept} in {run_folder.checkpoint_dir(run_dir)}." if kept else "none.")
-        )
-    return rows
-
-
-def _format_line(name: str, step: int, num_steps: int, line: dict) -> str:
-    text = (
-        f"[{name}] step {step}/{num_steps}  loss {line['loss']:.4f}  "
-        f"lr {line['learning_rate']:.2e}  grad_norm {line['grad_norm']:.3f}"
-    )
-    if line["tokens_per_s"] is not None:
-        text += f"  tokens/s {line['tokens_per_s']:,.0f}  mfu {line['mfu']:.1%}"
-    if line.get("compile_time_s"):
-        text += f"  (first step {line['compile_time_s']:.1f} s with compile)"
-    return text
 
 
 def plan_starts(
