@@ -175,3 +175,24 @@ def make_plans(config: ml_collections.ConfigDict, variant: str | None = None) ->
     """The plan of every run of `config` (each variant x seed), or of one variant's seeds."""
     names = variant_names(config) if variant is None else [variant]
     return [make_plan(config, name, seed) for name in names for seed in config.seeds]
+
+
+def overridden_flags(
+    config: ml_collections.ConfigDict, variant: str, flags: dict
+) -> list[tuple[str, object]]:
+    """(dotted key, the variant's value) of each command-line override (`--config.train.
+    num_steps=5`: flags holds {"train.num_steps": 5}) that `variant`'s own settings replace."""
+    if not variant:
+        return []
+    own = _flat(config.variants[variant].to_dict())
+    return [(key, own[key]) for key in flags if key in own and own[key] != flags[key]]
+
+
+def _flat(values: dict, where: str = "") -> dict:
+    flat = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat |= _flat(value, f"{where}{key}.")
+        else:
+            flat[f"{where}{key}"] = value
+    return flat

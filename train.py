@@ -40,6 +40,14 @@ def main(argv: list[str]) -> None:
     processes.initialize_distributed(auto_detect=_DISTRIBUTED.value)
     config = _CONFIG.value
     plans = plan.make_plans(config, _VARIANT.value)
+    flag_values = config_flags.get_override_values(flags.FLAGS["config"])
+    for name in dict.fromkeys(p.variant for p in plans):
+        for key, own in plan.overridden_flags(config, name, flag_values):
+            print(
+                f"note: variant {name!r} sets {key}={own!r} itself, which wins over "
+                f"--config.{key}={flag_values[key]!r}",
+                file=sys.stderr,
+            )
     results = loop.train_experiment(
         plans, _WORKDIR.value, config.to_dict(), overwrite=_OVERWRITE.value
     )

@@ -176,7 +176,7 @@ def evaluate_variant(
     `timed_settings` is given (this is the timed variant): results.json's `speed` section.
     `known`: the experiment's variants, which the settings naming a variant must be among."""
     per_seed, runs, timed = [], [], {}
-    record = {"samples": {}, "pictures": None, "signatures": {}}
+    record = {"samples": {}, "pictures": None, "signatures": {}, "skipped": {}}
     for seed, run_dir in run_folder.seed_runs(path):
         start = time.perf_counter()
         log(f"[{name} seed {seed}] loading {run_dir}")
@@ -188,9 +188,12 @@ def evaluate_variant(
         if dropped:
             log(f"[{name} seed {seed}] config keys this version no longer has, ignored: {dropped}")
         scalars = {}
-        for evaluator in (EVALUATORS[e] for e in evaluators):
+        for evaluator_name, evaluator in ((e, EVALUATORS[e]) for e in evaluators):
             if evaluator.scope == "run":
                 found = evaluator.fn(run, run.config.eval, log)
+                if found.skipped:
+                    log(f"[{name} seed {seed}] {evaluator_name}: not measured: {found.skipped}")
+                    record["skipped"][evaluator_name] = found.skipped
                 scalars.update(found.metrics)
                 record["signatures"].update(found.signatures)  # The same for every seed.
                 if not runs:  # Samples and pictures of the first seed.
@@ -207,6 +210,18 @@ def evaluate_variant(
     record.update(_variant_record(name, runs))
     record["metrics"] = aggregate(per_seed)
     return record, timed
+
+
+def _say_unscored_decoders(eval_config: EvalConfig, records: list[dict], log: Log) -> None:
+    """One line for each decoder `eval.decoders` names that applies to no evaluated variant."""
+    scored = {decoder for record in records for decoder in decoders_of(record)}
+    kinds = sorted({f"{r['mask_kind']} / {r['objective']}" for r in records})
+    for spec in decoders.lookup(eval_config.decoders):
+        if spec.id not in scored:
+            log(
+                f"{spec.id}: eval.decoders names it, but it applies to none of the evaluated "
+                f"variants (mask / objective: {', '.join(kinds)}); not scored"
+            )
 
 
 def _timed_variant(names: list[str], eval_config: EvalConfig) -> str | None:
@@ -276,6 +291,7 @@ def evaluate_workdir(
         )
         records.append(record)
         timed.update(variant_timed)
+    _say_unscored_decoders(eval_config, records, log)
     used = _decoders_used(records, timed)
     wanted = variants or run_folder.defined_variants(workdir)
     trained = {name for name, _ in run_folder.trained_variants(workdir)}

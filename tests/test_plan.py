@@ -8,8 +8,8 @@ import os
 import pytest
 
 from data import make_task
-from experiments import tiny
-from plan import make_plan, make_plans, variant_names
+from experiments import tiny, two_alphabets
+from plan import make_plan, make_plans, overridden_flags, variant_names
 from sections import EvalConfig, load_plan
 from training import checkpoints, run_folder
 
@@ -192,3 +192,11 @@ def test_a_block_size_under_a_mask_without_blocks_is_refused():
     config.model.block_size = 4
     with pytest.raises(ValueError, match=r"block_size=4 means something only under .*'causal'"):
         make_plan(config, "causal")
+
+
+def test_a_variants_own_setting_that_beats_a_command_line_flag_is_named():
+    """--config.train.num_steps=... lost to a variant's own setting without a word."""
+    config = two_alphabets.get_config()
+    flags = {"model.max_len": 44, "train.num_steps": 5}
+    assert overridden_flags(config, "ctc", flags) == [("model.max_len", 40)]
+    assert overridden_flags(config, "ar", flags) == [] == overridden_flags(config, "", flags)

@@ -15,8 +15,9 @@ def results():
 def test_sections_come_in_order_and_figures_only_when_drawn(results):
     found = sections.sections(results, images={"losses.png": b""})
     titles = [s["title"] for s in found]
-    assert titles[:2] == [
-        "Verdicts",
+    assert titles[:3] == [
+        "Findings",
+        "Verdicts, variant by variant",
         "Summary (mean ± sem over seeds; † = one seed, sem over examples)",
     ]
     assert titles.index("Decoding speed") < titles.index("Training speed")

@@ -179,3 +179,22 @@ def test_eval_py_writes_a_complete_report(tiny_workdir, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     names = set(os.listdir(workdir / "report"))
     assert {"results.json", "report.md", "index.html", "attention_maps.png"} <= names
+
+
+def test_an_evaluator_with_nothing_to_measure_says_why_in_one_line_per_run(tiny_workdir):
+    """The likelihood on a CMLM run, latency at batch_size 0 and a learning curve over one kept
+    checkpoint once said nothing (or, for the curve, averaged one checkpoint with itself)."""
+    lines = []
+    results = runner.evaluate_workdir(
+        tiny_workdir, variants=["cmlm"], evaluators=["likelihood", "latency", "learning_curve"],
+        log=lines.append,
+    )  # fmt: skip
+    (record,) = results["variants"]
+    assert record["skipped"] == {
+        "likelihood": "a masked model (masked) has no likelihood here",
+        "latency": "eval.latency.batch_size is 0 (off)",
+        "learning_curve": "1 checkpoint kept; a curve and averaging need 2 or more "
+        "(train.keep_checkpoints)",
+    }
+    assert record["metrics"] == {} and not record["pictures"]
+    assert "[cmlm seed 0] likelihood: not measured: a masked model" in "\n".join(lines)

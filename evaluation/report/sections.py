@@ -9,6 +9,7 @@ reference, hypothesis), which index.html shows as a table.
 
 from evaluation.report import tables
 from evaluation.report.figures import FIGURES
+from evaluation.report.findings import findings_table
 from evaluation.report.records import label_of
 from evaluation.report.verdicts import verdict_groups
 
@@ -88,6 +89,16 @@ def _methods(results: dict) -> list[dict]:
     if decoders:
         items.append({"text": "**Decoders** (family: " + ", ".join(families) + "):",
                       "children": decoders})  # fmt: skip
+    skipped: dict[tuple[str, str], list[str]] = {}
+    for record in results.get("variants", []):
+        for evaluator, reason in (record.get("skipped") or {}).items():
+            skipped.setdefault((evaluator, reason), []).append(record["name"])
+    if skipped:
+        children = [
+            f"*{evaluator}* on {', '.join(names)}: {reason}"
+            for (evaluator, reason), names in skipped.items()
+        ]
+        items.append({"text": "**Not measured**, and why:", "children": children})
     return items
 
 
@@ -121,7 +132,18 @@ def sections(results: dict, images: dict[str, bytes]) -> list[dict]:
     out = []
     if warnings(results):
         out.append(_section("warning", None, entries=warnings(results)))
-    out.append(_section("verdicts", "Verdicts", groups=verdict_groups(results)))
+    headers, rows = findings_table(results)
+    if rows:
+        note = "One row per claim: the variants it holds for, and their numbers where they differ."
+        out.append(
+            _section(
+                "table", "Findings", note, headers=headers, rows=rows, text_columns=3, wrap=True
+            )
+        )
+    out.append(
+        _section("verdicts", "Verdicts, variant by variant", groups=verdict_groups(results),
+                 folded=bool(rows))
+    )  # fmt: skip
     out.append(_table(tables.SUMMARY_TITLE, tables.summary_table(results), 4))
     out += [_table(title, table, 1) for title, table in tables.own_tables(results)]
     quality = tables.quality_table(results)

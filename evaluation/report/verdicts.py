@@ -16,12 +16,16 @@ from evaluation.report.rules import RULES
 
 
 def verdict_groups(results: dict) -> list[dict]:
-    """{title, entries} groups: one per task (its variants in order), then the comparisons across
-    variants, then speed."""
+    """{title, scope, entries} groups: one per task (its variants in order; scope "task"), then
+    the comparisons across variants, then speed (scope "experiment")."""
     groups: dict[str, list[str]] = {}
     for record in results.get("variants", []):
-        groups.setdefault(record["task"], []).extend(_variant_verdicts(results, record))
-    out = [{"title": task, "entries": entries} for task, entries in groups.items() if entries]
+        groups.setdefault(record["task"], []).extend(verdicts_of(results, record))
+    out = [
+        {"title": task, "scope": "task", "entries": entries}
+        for task, entries in groups.items()
+        if entries
+    ]
     across = [
         line
         for spec in results.get("metrics_info", [])
@@ -30,7 +34,7 @@ def verdict_groups(results: dict) -> list[dict]:
         for line in RULES[rule["rule"]][1](results, spec, rule)
     ]
     if across:
-        out.append({"title": "Across variants", "entries": across})
+        out.append({"title": "Across variants", "scope": "experiment", "entries": across})
     speed = results.get("speed") or {}
     timed = [
         line
@@ -39,7 +43,7 @@ def verdict_groups(results: dict) -> list[dict]:
         for line in RULES[rule["rule"]][1](results, speed.get(table["name"], []), rule)
     ]
     if timed:
-        out.append({"title": "Speed", "entries": timed})
+        out.append({"title": "Speed", "scope": "experiment", "entries": timed})
     return out
 
 
@@ -54,7 +58,7 @@ def _scope(rule: dict) -> str:
     return RULES[rule["rule"]][0]
 
 
-def _variant_verdicts(results: dict, record: dict) -> list[str]:
+def verdicts_of(results: dict, record: dict) -> list[str]:
     """Each described metric's variant rules, then one verdict per scored decoder."""
     out = []
     specs = results.get("metrics_info", [])
