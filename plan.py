@@ -11,6 +11,7 @@ back over today's defaults.
 """
 
 import dataclasses
+import json
 
 import jax
 import ml_collections
@@ -196,3 +197,9 @@ def _flat(values: dict, where: str = "") -> dict:
         else:
             flat[f"{where}{key}"] = value
     return flat
+
+
+def experiment_json(config: ml_collections.ConfigDict) -> dict:
+    """The experiment as experiment.json holds it: its sections and variants in the order the
+    file defines them (ConfigDict.to_dict sorts keys; the report lists variants in file order)."""
+    return json.loads(config.to_json())

@@ -49,7 +49,7 @@ def main(argv: list[str]) -> None:
                 file=sys.stderr,
             )
     results = loop.train_experiment(
-        plans, _WORKDIR.value, config.to_dict(), overwrite=_OVERWRITE.value
+        plans, _WORKDIR.value, plan.experiment_json(config), overwrite=_OVERWRITE.value
     )
     for result in results:
         state = f"stopped by {result.stopped_by}" if result.stopped_by else "finished"

@@ -91,7 +91,7 @@ def tiny_workdir(tmp_path_factory) -> str:
     causal; the causal variant's speculative drafts: itself and the CMLM variant), with
     evaluation settings shrunk to seconds; a fourth variant is never trained."""
     from experiments import tiny
-    from plan import make_plans
+    from plan import experiment_json, make_plans
     from training.loop import train_experiment
 
     config = tiny.get_config()
@@ -131,7 +131,7 @@ def tiny_workdir(tmp_path_factory) -> str:
     config.variants.never = {"model": {"attention_mask_kind": "prefix"}}
     workdir = str(tmp_path_factory.mktemp("tiny"))
     for variant in ("causal", "full", "cmlm"):
-        train_experiment(make_plans(config, variant), workdir, config.to_dict())
+        train_experiment(make_plans(config, variant), workdir, experiment_json(config))
     return workdir
 
 

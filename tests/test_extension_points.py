@@ -32,7 +32,7 @@ from model import (
     register_mask_kind,
 )
 from objectives import OBJECTIVES, Objective, masked_cross_entropy, register_objective
-from plan import base_config, make_plans
+from plan import base_config, experiment_json, make_plans
 from training import run_folder
 from training.loop import train_experiment
 
@@ -221,7 +221,7 @@ def _config():
 
 def test_six_registered_fakes_are_trained_evaluated_timed_and_reported(registered, tmp_path):
     config, workdir = _config(), str(tmp_path / "ext")
-    train_experiment(make_plans(config), workdir, config.to_dict())
+    train_experiment(make_plans(config), workdir, experiment_json(config))
     results = runner.evaluate_workdir(
         workdir, evaluators=["leakage", "quality", "speed", "param_norm"], log=lambda _: None
     )

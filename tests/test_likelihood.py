@@ -20,7 +20,7 @@ from experiments import tiny
 from model import diffusion, make_decoder
 from model.masks import mask_kind
 from objectives import objective_of
-from plan import make_plan, make_plans
+from plan import experiment_json, make_plan, make_plans
 from training.loop import train_experiment
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -166,7 +166,7 @@ def test_eval_reports_the_likelihood_of_ar_and_diffusion_variants_and_their_orde
         "train": diffusion_objective,
     }
     for variant in ("causal", "mdlm", "bd3"):
-        train_experiment(make_plans(config, variant), str(tmp_path), config.to_dict())
+        train_experiment(make_plans(config, variant), str(tmp_path), experiment_json(config))
     results = runner.evaluate_workdir(str(tmp_path), evaluators=["likelihood"], log=lambda _: None)
     by_name = {r["name"]: r for r in results["variants"]}
     assert set(by_name) == {"causal", "mdlm", "bd3"}

@@ -13,7 +13,7 @@ from experiments import ar_vs_nar
 from model import Decoder, init_cache, make_decoder
 from model.nar import _mask_predict_jit, mask_predict, mask_predict_loop
 from model.nar_masks import cmlm_mask, glancing_mask
-from plan import make_plans
+from plan import experiment_json, make_plans
 from tests.conftest import make_tiny_config
 from training import run_folder
 from training.checkpoints import load_params
@@ -282,7 +282,7 @@ def test_mask_predict_k4_is_within_5_points_of_ar(task_name, tmp_path):
     config = ar_vs_nar.get_config()
     config.train.update(eval_every=0, checkpoint_every=1000)
     for variant in (f"{task_name}_ar", f"{task_name}_nar"):
-        train_experiment(make_plans(config, variant), str(tmp_path), config.to_dict())
+        train_experiment(make_plans(config, variant), str(tmp_path), experiment_json(config))
     nar_run = str(tmp_path / f"{task_name}_nar" / "seed_0")
     nar, _, nar_config, _ = load_params(nar_run)
     ar, _, _, _ = load_params(run_folder.sibling_run(nar_run, nar_config.eval.nar.ar_variant))

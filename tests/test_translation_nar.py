@@ -27,7 +27,7 @@ from experiments import tiny
 from model import beam_search, generate, make_decoder, mask_predict
 from objectives import length_loss, with_length_loss
 from objectives.masked import masked_loss
-from plan import make_plan, make_plans
+from plan import experiment_json, make_plan, make_plans
 from training import checkpoints, run_folder
 from training.loop import train_experiment
 from training.step import Hyperparams, bind_train_step, init_train_state
@@ -247,7 +247,7 @@ def translation_teacher(tmp_path_factory) -> str:
                         keep_checkpoints=3, peak_flops_per_device=1e11)  # fmt: skip
     config.eval.update(batch_size=12, decoders=("ar_cache",))
     workdir = str(tmp_path_factory.mktemp("translate"))
-    train_experiment(make_plans(config, "causal"), workdir, config.to_dict())
+    train_experiment(make_plans(config, "causal"), workdir, experiment_json(config))
     return run_folder.run_dir(workdir, "causal", 0)
 
 
