@@ -18,10 +18,13 @@ speaks (an exact-parallel decoder's "same as greedy" verdict over its exact matc
 results.json, schema_version 3:
 - top level: `schema_version`, `experiment`, `workdir`, `created`, `device` {platform, kind, count,
   host_cpu, host_cores}, `commit`, `commit_dirty`, `versions`, `eval_config`, `decoders` {id:
-  {label, family, needs, description}}, `families` {family: description}, `metrics_info`
+  {label, family, needs, description, params}} (params: the spec's set parameters, e.g.
+  {"iterations": 4, "length_beam": 3}; absent in results written before them), `families` {family: description}, `metrics_info`
   [MetricSpec as a dict, in column order], `tables_info` [TableSpec as a dict],
   `untrained_variants` [names], `variants` [records], `speed`.
-- a variant record: `name`, `task` (the task's label), `mask_kind`, `mask_label` (as the summary
+- a variant record: `name`, `task` (the task's label), `skipped` {evaluator: why it measured
+  nothing on this variant}, `carried` {metric: the eval (created, steps) that measured it, when a
+  later eval kept it}, `model_kind` (its objective's), `exact_mask`, `block_size`, `mask_kind`, `mask_label` (as the summary
   shows it, e.g. "enc-dec, causal"), `architecture`, `objective`, `non_ar` (whether the objective
   trains a non-AR model), `seeds`, `steps` (evaluated, per seed), `num_steps` (configured),
   `num_params`, `config`, `baseline` (a non-AR variant's AR variant, or null), `metrics`,
