@@ -1,6 +1,7 @@
 """training/checkpoints.py: starting a run folder (refused, resumed, overwritten), and restoring
 past a damaged checkpoint."""
 
+import json
 import os
 
 import jax
@@ -102,3 +103,44 @@ def test_a_damaged_config_json_is_named_and_overwrite_replaces_it(tmp_path):
     with pytest.raises(ValueError, match="config.json is damaged .*--overwrite"):
         checkpoints.plan_start(run_dir, config, overwrite=False)
     assert checkpoints.plan_start(run_dir, config, overwrite=True) == "overwrite"
+
+
+def test_a_larger_num_steps_extends_a_trained_run_and_the_run_records_it(tmp_path, capsys):
+    """Continuing a finished run was refused as "a different config", and the only fix offered
+    (--overwrite) wiped it."""
+    run_dir = str(tmp_path / "run")
+    config = _config()
+    checkpoints.prepare_run_dir(run_dir, config, "new")
+    _save_steps(run_dir, config, [5])
+    longer = ml_collections.ConfigDict(config.to_dict())
+    longer.train.num_steps = config.train.num_steps + 10
+    assert checkpoints.plan_start(run_dir, longer, overwrite=False) == "extend"
+    assert "cosine schedule now decays to the new end" in capsys.readouterr().err
+    checkpoints.prepare_run_dir(run_dir, longer, "extend")
+    with open(run_folder.extensions_path(run_dir)) as f:
+        (record,) = [json.loads(line) for line in f]
+    assert (record["from_num_steps"], record["to_num_steps"], record["at_step"]) == (
+        config.train.num_steps, config.train.num_steps + 10, 5,
+    )  # fmt: skip
+    assert checkpoints.plan_start(run_dir, longer, overwrite=False) == "resume"
+    assert run_folder.checkpoint_steps(run_dir) == [5]  # Nothing was wiped.
+    shorter = ml_collections.ConfigDict(config.to_dict())
+    shorter.train.num_steps = 3  # Fewer steps than the run has: a different run.
+    with pytest.raises(ValueError, match=r"only a larger train.num_steps continues a run"):
+        checkpoints.plan_start(run_dir, shorter, overwrite=False)
+
+
+def test_a_saved_key_this_version_lacks_is_named_and_ignored(tmp_path, capsys):
+    """It was refused as "a different config", with --overwrite as the only way on."""
+    run_dir = str(tmp_path / "run")
+    config = _config()
+    checkpoints.prepare_run_dir(run_dir, config, "new")
+    _save_steps(run_dir, config, [5])
+    path = run_folder.config_path(run_dir)
+    with open(path) as f:
+        saved = json.load(f)
+    saved["train"]["retired_setting"] = 1
+    with open(path, "w") as f:
+        json.dump(saved, f)
+    assert checkpoints.plan_start(run_dir, config, overwrite=False) == "resume"
+    assert "ignored: ['train.retired_setting']" in capsys.readouterr().err

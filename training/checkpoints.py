@@ -6,6 +6,7 @@ A checkpoint at step s holds the state after s updates: items "params" (the mode
 """
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -61,10 +62,12 @@ def plan_start(run_dir: str, run_config: RunPlan, overwrite: bool) -> str:
     """What starting this run will do, decided before anything is written.
 
     "new": nothing trained yet (a fresh folder, or a start that failed before it logged or saved
-    anything: its config.json is replaced); "resume": the saved config matches; "overwrite": it
-    differs and `overwrite` wipes the folder. A trained run (checkpoints, or metrics.jsonl
-    beside its config.json) whose config differs is refused with a ValueError naming each
-    changed key. Reads only.
+    anything: its config.json is replaced); "resume": the saved config matches (keys it holds
+    that today's code lacks are named and ignored); "extend": only `train.num_steps` grew, so the
+    run goes on from its last checkpoint to the new end (recorded by `prepare_run_dir`);
+    "overwrite": it differs and `overwrite` wipes the folder. A trained run (checkpoints, or
+    metrics.jsonl beside its config.json) whose config differs otherwise is refused with a
+    ValueError naming each changed key. Reads only.
     """
     if os.path.exists(run_dir) and not os.path.isdir(run_dir):
         raise NotADirectoryError(f"{run_dir} is a file, not a run folder.")
@@ -88,24 +91,57 @@ def plan_start(run_dir: str, run_config: RunPlan, overwrite: bool) -> str:
         raise
     # A key added since the run was saved takes its default, which keeps the old behaviour.
     filled, dropped = load_plan(saved)
-    differences = [f"{key}: saved, unknown today" for key in dropped] + config_differences(
-        json.loads(json.dumps(filled.to_dict())), json.loads(json.dumps(run_config.to_dict()))
-    )
+    if dropped:
+        print(f"note: {config_path} holds keys this version does not know, ignored: {dropped}",
+              file=sys.stderr)  # fmt: skip
+    differences = _differences(filled, run_config)
     if not differences:
         return "resume"
+    longer = dataclasses.replace(
+        filled, train=dataclasses.replace(filled.train, num_steps=run_config.train.num_steps)
+    )
+    if run_config.train.num_steps > filled.train.num_steps and not _differences(longer, run_config):
+        print(
+            f"note: {run_dir}: train.num_steps {filled.train.num_steps} -> "
+            f"{run_config.train.num_steps}: the run goes on from its last checkpoint, and its "
+            "cosine schedule now decays to the new end (recorded in extensions.jsonl)",
+            file=sys.stderr,
+        )
+        return "extend"
     if overwrite:
         return "overwrite"
     raise ValueError(
         f"{run_dir} holds a run with a different config; pass --overwrite to wipe it, or choose "
-        "another --workdir. Differences (saved -> now):\n  " + "\n  ".join(differences)
+        "another --workdir (only a larger train.num_steps continues a run). Differences "
+        "(saved -> now):\n  " + "\n  ".join(differences)
+    )
+
+
+def _differences(saved: RunPlan, planned: RunPlan) -> list[str]:
+    # A JSON round trip turns tuples into lists, as in the saved file.
+    return config_differences(
+        json.loads(json.dumps(saved.to_dict())), json.loads(json.dumps(planned.to_dict()))
     )
 
 
 def prepare_run_dir(run_dir: str, run_config: RunPlan, start: str) -> None:
-    """Carries out `plan_start`'s decision: wipes for "overwrite", then writes config.json
-    atomically. Call it on process 0 only, after every check has passed."""
+    """Carries out `plan_start`'s decision: wipes for "overwrite"; for "extend", appends the old
+    and new `train.num_steps` and the step it goes on from to <run>/extensions.jsonl (the cosine
+    schedule is defined on train.num_steps, so from there it decays to the new end); then writes
+    config.json atomically. Call it on process 0 only, after every check has passed."""
     if start == "overwrite":
         shutil.rmtree(run_dir)
+    if start == "extend":
+        saved, _ = load_plan(run_folder.read_json(run_folder.config_path(run_dir)))
+        steps = run_folder.checkpoint_steps(run_dir)
+        record = {
+            "from_num_steps": saved.train.num_steps,
+            "to_num_steps": run_config.train.num_steps,
+            "at_step": max(steps) if steps else 0,
+            "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
+        with open(run_folder.extensions_path(run_dir), "a") as f:
+            f.write(json.dumps(record) + "\n")
     os.makedirs(run_dir, exist_ok=True)
     text = json.dumps(run_config.to_dict(), indent=2)
     write_text_atomically(run_folder.config_path(run_dir), text + "\n")

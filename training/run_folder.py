@@ -67,6 +67,11 @@ def eval_lock_path(workdir: str) -> str:
     return os.path.join(workdir, EVAL_LOCK_FILE)
 
 
+def extensions_path(run: str) -> str:
+    """<run>/extensions.jsonl: each time the run was continued to a larger train.num_steps."""
+    return os.path.join(run, "extensions.jsonl")
+
+
 def checkpoint_steps(run: str) -> list[int]:
     """The steps with a checkpoint folder, ascending ([] when none was ever saved)."""
     path = checkpoint_dir(run)
