@@ -39,6 +39,23 @@ from MASKs, so the model learns to commit to one alphabet per source. Its refine
 quality against its latency (random weights of this shape) at batch 1 and 64: one-pass GLAT sits
 at AR's quality at 2.1 ms against AR's 3.7 ms (batch 1, 56 new tokens), the distilled CMLM K=1 at
 94.5%.
+
+CTC (variants ctc and ctc_distilled, `train.objective=ctc`: one pass over a canvas of 2 slots per
+source token, no length head; issue #31 asks whether it mixes modes as CMLM K=1 does). Measured
+2026-12-06 on the 2-core CPU, seed 0, sharing it with other sessions' tests (load 5-10, so the
+run times are not an idle machine's):
+  python train.py --config=experiments/two_alphabets.py --workdir=runs/two_alphabets \
+      --variant=ctc                                   # ~8 min shared (loss 0.70 per token)
+  (then --variant=ar, 397 s shared; distill.py as above, 115 s; --variant=ctc_distilled, 504 s)
+  python eval.py --workdir=runs/two_alphabets         # ar, ctc, ctc_distilled: 48 s
+256 held-out prompts, correct / mixed / wrong: ctc 6.6 / 93.4 / 0.0; ctc_distilled 95.3 / 4.7 /
+0.0; AR (cache) 99.6 / 0.0 / 0.4 (this session's teacher). Yes: CTC mixes the two alphabets even
+more than one-pass CMLM (72% mixed): its slots are as independent given the source as CMLM's
+tokens, and its loss settles at ln 2 per token (0.70), one free coin per slot. Distillation
+removes the mix as it does for CMLM (4.7% mixed, against 5.5%). On random weights of this shape
+(one run, contended), CTC's one pass is 0.81x AR (cache)'s speed at batch 1 and 0.75x at batch 64
+at 8 + 120 tokens, slower than mask-predict K=1 (2.0x): ctc_generate runs the model's whole
+max_len row, not the prompt and canvas alone (the seq2seq-without-waste work of #31).
 """
 
 import ml_collections
