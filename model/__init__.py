@@ -22,6 +22,7 @@ from model.encoder_decoder import EncoderDecoder
 from model.masks import EMPTY, MASK_KINDS, MaskKind, kinds_where, mask_kind, register_mask_kind
 from model.nar import mask_predict, mask_predict_loop
 from model.nar_masks import cmlm_mask, glancing_mask
+from model.parallel_loop import ParallelOutput
 from model.sampling import (
     GenerateOutput,
     decode_loop,
@@ -30,7 +31,6 @@ from model.sampling import (
     sample_logits,
 )
 from model.speculative import (
-    ParallelOutput,
     jacobi_generate,
     prompt_lookup_generate,
     speculative_generate,

@@ -11,8 +11,8 @@ from conftest import make_tiny_config
 
 from model import generate, make_decoder
 from model.drafts import NgramDraft
+from model.parallel_loop import run_rounds
 from model.speculative import (
-    _parallel_jit,
     jacobi_generate,
     prompt_lookup_generate,
     speculative_generate,
@@ -131,13 +131,13 @@ def test_sampling_params_and_prompts_never_recompile(target, prompts):
     draft = make_decoder(make_tiny_config(vocab_size=V, max_len=40, num_layers=1), 1)
     kwargs = dict(num_draft_tokens=2, max_new_tokens=8, eos_id=EOS)
     speculative_generate(target, draft, prompts, PROMPT_LENGTHS, **kwargs)
-    before = _parallel_jit._cache_size()
+    before = run_rounds._cache_size()
     for temperature, top_k, top_p, seed in ((0.7, 0, 1.0, 1), (1.3, 4, 0.9, 2), (0.0, 3, 0.5, 3)):
         speculative_generate(
             target, draft, (prompts + seed) % V, PROMPT_LENGTHS, temperature=temperature,
             top_k=top_k, top_p=top_p, rng=jax.random.key(seed), **kwargs,
         )  # fmt: skip
-    assert _parallel_jit._cache_size() == before
+    assert run_rounds._cache_size() == before
 
 
 @pytest.mark.slow
