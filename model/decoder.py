@@ -13,68 +13,11 @@ import numpy as np
 from flax import nnx
 
 from model import sharding
-from model.attention import (
-    CrossAttention,
-    Memory,
-    SelfAttention,
-    make_attention_mask,
-    write_slots,
-)
+from model.attention import Memory, make_attention_mask, write_slots
+from model.block import Block, dropout
 from model.cache import KVCache
 from model.config import ModelConfig
 from model.masks import EMPTY
-
-
-def _dropout(x: jax.Array, rate: float, rng: jax.Array | None) -> jax.Array:
-    if rng is None or rate == 0.0:
-        return x
-    keep = jax.random.bernoulli(rng, 1.0 - rate, x.shape)
-    return jnp.where(keep, x / (1.0 - rate), 0).astype(x.dtype)
-
-
-class Block(nnx.Module):
-    """Pre-LN residual block: x + attn(ln(x)), [x + cross(ln(x), memory),] then x + mlp(ln(x)).
-
-    With `cross_attention` (an encoder-decoder's decoder), `cross` is a (keys and values, mask
-    [B, 1, T, P]) pair: this layer's K/V of the encoder output, and which source keys exist.
-    """
-
-    def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs, cross_attention: bool = False):
-        self.cfg = cfg
-        kw = dict(dtype=cfg.compute_dtype, param_dtype=cfg.weight_dtype, rngs=rngs)
-        self.ln_attn = sharding.layer_norm(cfg.d_model, **kw)
-        self.attn = SelfAttention(cfg, rngs=rngs)
-        if cross_attention:
-            self.ln_cross = sharding.layer_norm(cfg.d_model, **kw)
-            self.cross = CrossAttention(cfg, rngs=rngs)
-        self.ln_mlp = sharding.layer_norm(cfg.d_model, **kw)
-        self.mlp_in = sharding.linear(cfg.d_model, cfg.d_ff, ("embed", "mlp"), **kw)
-        self.mlp_out = sharding.linear(cfg.d_ff, cfg.d_model, ("mlp", "embed"), **kw)
-
-    def __call__(self, x_BxTxD, mask_Bx1xTxS, cache, cache_index, dropout_rng, cross=None):
-        rngs = jax.random.split(dropout_rng, 3) if dropout_rng is not None else (None,) * 3
-        y_BxTxD, cache = self.attn(self.ln_attn(x_BxTxD), mask_Bx1xTxS, cache, cache_index)
-        x_BxTxD = x_BxTxD + _dropout(y_BxTxD, self.cfg.dropout_rate, rngs[0])
-        if cross is not None:
-            y_BxTxD = self.cross(self.ln_cross(x_BxTxD), *cross)
-            x_BxTxD = x_BxTxD + _dropout(y_BxTxD, self.cfg.dropout_rate, rngs[2])
-        h_BxTxF = jax.nn.gelu(self.mlp_in(self.ln_mlp(x_BxTxD)))
-        x_BxTxD = x_BxTxD + _dropout(self.mlp_out(h_BxTxF), self.cfg.dropout_rate, rngs[1])
-        return x_BxTxD, cache
-
-    @staticmethod
-    def num_params(cfg: ModelConfig, cross_attention: bool = False) -> int:
-        """Parameters of one block: attention (4 D x D projections and biases), MLP, LayerNorms."""
-        d, f = cfg.d_model, cfg.d_ff
-        attention = 4 * d * d + 4 * d
-        params = attention + (2 * d * f + f + d) + 2 * (2 * d)
-        return params + (attention + 2 * d if cross_attention else 0)
-
-    @staticmethod
-    def matmul_params(cfg: ModelConfig, cross_attention: bool = False) -> int:
-        """The weights of one block's matmuls (its kernels, not its biases or norms)."""
-        d = cfg.d_model
-        return 4 * d * d * (2 if cross_attention else 1) + 2 * d * cfg.d_ff
 
 
 class Decoder(nnx.Module):
@@ -245,7 +188,7 @@ class Decoder(nnx.Module):
             if dropout_rng is not None
             else [None] * (2 * self.cfg.num_layers + 1)
         )
-        x_BxTxD = _dropout(x_BxTxD.astype(self.cfg.compute_dtype), self.cfg.dropout_rate, rngs[-1])
+        x_BxTxD = dropout(x_BxTxD.astype(self.cfg.compute_dtype), self.cfg.dropout_rate, rngs[-1])
         memory = self.memory(
             x_BxTxD, new_key_positions_BxT, prefix_lengths_B, cache, rngs[self.cfg.num_layers : -1]
         )

@@ -21,8 +21,9 @@ from flax import nnx
 
 from model import sharding
 from model.attention import Memory, make_attention_mask
+from model.block import Block
 from model.config import ModelConfig
-from model.decoder import Block, Decoder, default_positions
+from model.decoder import Decoder, default_positions
 from model.masks import EMPTY
 
 
