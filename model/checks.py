@@ -1,6 +1,8 @@
 """Host-side checks of the arguments every decoder shares: a bad value fails with one sentence
 naming the argument, before anything is traced (tests/test_bad_input_api.py)."""
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -25,6 +27,32 @@ def check_token_id(value, name: str, vocab_size: int, *, optional: bool = False)
         allowed = " or None" if optional else ""
         raise ValueError(f"{name} must be a token id in [0, {vocab_size}){allowed}, got {value!r}")
     return int(value)
+
+
+def check_fill_ids(cfg, mask_id, pad_id, eos_id) -> tuple[int, int, int | None]:
+    """A parallel decoder's mask_id, pad_id and eos_id (None: no EOS), each checked by
+    `check_token_id` against `cfg`'s vocabulary."""
+    return (
+        check_token_id(mask_id, "mask_id", cfg.vocab_size),
+        check_token_id(pad_id, "pad_id", cfg.vocab_size),
+        check_token_id(eos_id, "eos_id", cfg.vocab_size, optional=True),
+    )
+
+
+def check_prompt_cache(cfg, use_cache, decoder: str, kinds: Callable, each: str) -> bool:
+    """Whether a parallel decoder caches the prompt's keys once: None means wherever the mask
+    allows it (`MaskKind.caches_prompt`: the prompt never sees the targets). True is refused
+    under any other mask, naming the kinds `kinds` picks, as the prompt's keys would change
+    each `each` ("pass", "step")."""
+    if use_cache is None:
+        return cfg.mask.caches_prompt
+    if use_cache and not cfg.mask.caches_prompt:
+        raise ValueError(
+            f"{decoder}(use_cache=True) needs a model whose prompt never sees the targets "
+            f"({kinds_where(kinds)}): under {cfg.attention_mask_kind!r} the prompt sees the "
+            f"targets, so its keys change each {each}"
+        )
+    return bool(use_cache)
 
 
 def check_cached_decoding(cfg, role: str) -> None:

@@ -38,7 +38,14 @@ import numpy as np
 from flax import nnx
 
 from model.cache import init_cache
-from model.checks import check_prompts, check_rng, check_token_id, is_int, is_real
+from model.checks import (
+    check_fill_ids,
+    check_prompt_cache,
+    check_prompts,
+    check_rng,
+    is_int,
+    is_real,
+)
 from model.decoder import Decoder, split_model
 from model.masks import kinds_where
 from model.nar_masks import ranks
@@ -251,6 +258,26 @@ def diffusion_generate(
       returns it: prompt, target, EOS (if eos_id is given), then pad_id.
     """
     graphdef, state, cfg = split_model(model)
+    prompts_BxP, prompt_lengths_B, target_lengths_B, max_target_len = _check_inputs(
+        cfg, prompts_BxP, prompt_lengths_B, target_lengths_B, max_target_len
+    )
+    _check_schedule(num_steps, strategy, temperature)
+    mask_id, pad_id, eos_id = check_fill_ids(cfg, mask_id, pad_id, eos_id)
+    use_cache = check_prompt_cache(
+        cfg, use_cache, "diffusion_generate", lambda k: k.caches_prompt and k.target_view != "past",
+        "step",
+    )  # fmt: skip
+    return _diffusion_jit(
+        graphdef, state, prompts_BxP, prompt_lengths_B, target_lengths_B, check_rng(rng),
+        jnp.int32(num_steps), jnp.float32(temperature), jnp.int32(-1 if eos_id is None else eos_id),
+        max_target_len=max_target_len, strategy=strategy, mask_id=mask_id, pad_id=pad_id,
+        use_cache=use_cache,
+    )  # fmt: skip
+
+
+def _check_inputs(cfg, prompts_BxP, prompt_lengths_B, target_lengths_B, max_target_len):
+    """The model, the prompts and the target lengths, checked on the host: (prompts, prompt
+    lengths, target lengths as int32, the static target width)."""
     if cfg.mask.target_view == "past":
         denoisers = kinds_where(lambda kind: kind.target_view != "past")
         raise ValueError(
@@ -262,6 +289,11 @@ def diffusion_generate(
     target_lengths_B, max_target_len = _check_targets(
         cfg, prompts_BxP.shape, target_lengths_B, max_target_len
     )
+    return prompts_BxP, prompt_lengths_B, target_lengths_B, max_target_len
+
+
+def _check_schedule(num_steps, strategy, temperature) -> None:
+    """The denoising steps, the unmasking strategy and the temperature, checked on the host."""
     if not is_int(num_steps) or num_steps < 1:
         raise ValueError(f"num_steps must be an int >= 1, got {num_steps!r}")
     if strategy not in DIFFUSION_STRATEGIES:
@@ -270,33 +302,6 @@ def diffusion_generate(
         raise ValueError(
             f"temperature must be a finite number >= 0 (0: argmax), got {temperature!r}"
         )
-    mask_id = check_token_id(mask_id, "mask_id", cfg.vocab_size)
-    pad_id = check_token_id(pad_id, "pad_id", cfg.vocab_size)
-    eos_id = check_token_id(eos_id, "eos_id", cfg.vocab_size, optional=True)
-    if use_cache is None:
-        use_cache = cfg.mask.caches_prompt
-    if use_cache and not cfg.mask.caches_prompt:
-        raise ValueError(
-            f"diffusion_generate(use_cache=True) needs a model whose prompt never sees the targets "
-            f"({kinds_where(lambda k: k.caches_prompt and k.target_view != 'past')}): under "
-            f"{cfg.attention_mask_kind!r} the prompt sees the targets, so its keys change each step"
-        )
-    return _diffusion_jit(
-        graphdef,
-        state,
-        prompts_BxP,
-        prompt_lengths_B,
-        target_lengths_B,
-        check_rng(rng),
-        jnp.int32(num_steps),
-        jnp.float32(temperature),
-        jnp.int32(-1 if eos_id is None else eos_id),
-        max_target_len=max_target_len,
-        strategy=strategy,
-        mask_id=mask_id,
-        pad_id=pad_id,
-        use_cache=bool(use_cache),
-    )
 
 
 def _check_targets(cfg, prompts_shape, target_lengths_B, max_target_len):

@@ -27,7 +27,7 @@ import numpy as np
 from flax import nnx
 
 from model.cache import init_cache
-from model.checks import check_prompts, check_token_id, is_int
+from model.checks import check_fill_ids, check_prompt_cache, check_prompts, is_int
 from model.decoder import Decoder, split_model
 from model.masks import kinds_where
 from model.nar_masks import ranks
@@ -246,49 +246,41 @@ def mask_predict(
       The EOS slot is never fed to the model, so P + max_target_len <= max_len suffices.
     """
     graphdef, state, cfg = split_model(model)
-    predicted = target_lengths_B is None
-    if predicted:
-        if not cfg.length_head:
-            raise ValueError(
-                "mask_predict without target_lengths needs a model with a length head "
-                "(model.length_head=True, trained with a masked objective)"
-            )
-        B, P = np.shape(prompts_BxP)
-        max_target_len = cfg.max_len - P if max_target_len is None else max_target_len
-        target_lengths_B = np.ones((B,), np.int32)  # Checked as a placeholder; not used.
-        if not is_int(length_beam) or not 1 <= length_beam <= max_target_len:
-            raise ValueError(
-                f"length_beam must be an int in [1, max_target_len={max_target_len}], "
-                f"got {length_beam!r}"
-            )
+    if target_lengths_B is None:
+        target_lengths_B, max_target_len = _predicted_lengths(
+            cfg, prompts_BxP, max_target_len, length_beam
+        )
+    else:
+        length_beam = 0  # The lengths are given: no length beam.
     prompts_BxP, prompt_lengths_B, target_lengths_B, max_target_len = _check_inputs(
         cfg, prompts_BxP, prompt_lengths_B, target_lengths_B, num_iterations, max_target_len
     )
-    mask_id = check_token_id(mask_id, "mask_id", cfg.vocab_size)
-    pad_id = check_token_id(pad_id, "pad_id", cfg.vocab_size)
-    eos_id = check_token_id(eos_id, "eos_id", cfg.vocab_size, optional=True)
-    if use_cache is None:
-        use_cache = cfg.mask.caches_prompt
-    if use_cache and not cfg.mask.caches_prompt:
-        raise ValueError(
-            "mask_predict(use_cache=True) needs a model whose prompt never sees the targets "
-            f"({kinds_where(bidirectional_cached)}): under "
-            f"{cfg.attention_mask_kind!r} the prompt sees the targets, so its keys change each pass"
-        )
+    mask_id, pad_id, eos_id = check_fill_ids(cfg, mask_id, pad_id, eos_id)
+    use_cache = check_prompt_cache(cfg, use_cache, "mask_predict", bidirectional_cached, "pass")
     return _mask_predict_jit(
-        graphdef,
-        state,
-        prompts_BxP,
-        prompt_lengths_B,
-        target_lengths_B,
-        jnp.int32(num_iterations),
-        jnp.int32(-1 if eos_id is None else eos_id),
-        max_target_len=max_target_len,
-        mask_id=mask_id,
-        pad_id=pad_id,
-        use_cache=use_cache,
-        length_beam=length_beam if predicted else 0,
-    )
+        graphdef, state, prompts_BxP, prompt_lengths_B, target_lengths_B,
+        jnp.int32(num_iterations), jnp.int32(-1 if eos_id is None else eos_id),
+        max_target_len=max_target_len, mask_id=mask_id, pad_id=pad_id, use_cache=use_cache,
+        length_beam=length_beam,
+    )  # fmt: skip
+
+
+def _predicted_lengths(cfg, prompts_BxP, max_target_len, length_beam):
+    """(placeholder target lengths, max_target_len) where the length head predicts them,
+    checked on the host: the model has a length head, and the beam fits the target width."""
+    if not cfg.length_head:
+        raise ValueError(
+            "mask_predict without target_lengths needs a model with a length head "
+            "(model.length_head=True, trained with a masked objective)"
+        )
+    B, P = np.shape(prompts_BxP)
+    max_target_len = cfg.max_len - P if max_target_len is None else max_target_len
+    if not is_int(length_beam) or not 1 <= length_beam <= max_target_len:
+        raise ValueError(
+            f"length_beam must be an int in [1, max_target_len={max_target_len}], "
+            f"got {length_beam!r}"
+        )
+    return np.ones((B,), np.int32), max_target_len  # Checked as a placeholder; not used.
 
 
 def _check_inputs(cfg, prompts_BxP, prompt_lengths_B, target_lengths_B, K, max_target_len):
