@@ -106,31 +106,16 @@ def beam_loop(
     B, L = tokens_BxL.shape
     K = beam_size
     best_bound = length_penalty(jnp.float32(max_new_tokens), alpha)
-    live_BxK = jnp.where(jnp.arange(K)[None, :] == 0, 0.0, NEG_INF) * jnp.ones((B, 1))
-    tokens_BxKxL = jnp.broadcast_to(tokens_BxL[:, None], (B, K, L))
-    finished = (
-        jnp.full((B, K), NEG_INF),
-        tokens_BxKxL,
-        jnp.broadcast_to(prompt_lengths_B[:, None], (B, K)),
-    )
-    logits_BxKxV = jnp.broadcast_to(first_logits_BxV[:, None], (B, K, first_logits_BxV.shape[-1]))
 
     def body(carry):
         i, live_BxK, tokens_BxKxL, finished, logits_BxKxV, state, done_B = carry
         positions_B = prompt_lengths_B + i
-        new_live_BxK, new_tokens_BxKxL, new_finished, parent_BxK = _select(
+        selected = _select(
             live_BxK, tokens_BxKxL, finished, logits_BxKxV, positions_B, i, eos_id, alpha
         )
-        # Rows already done keep everything as it was.
-        keep = done_B[:, None]
-        live_BxK = jnp.where(keep, live_BxK, new_live_BxK)
-        tokens_BxKxL = jnp.where(keep[..., None], tokens_BxKxL, new_tokens_BxKxL)
-        finished = jax.tree.map(
-            lambda old, new: jnp.where(keep.reshape(keep.shape + (1,) * (old.ndim - 2)), old, new),
-            finished,
-            new_finished,
-        )
-        parent_BxK = jnp.where(keep, jnp.arange(K)[None, :], parent_BxK)
+        # Rows already done keep everything as it was (each beam its own parent).
+        kept = (live_BxK, tokens_BxKxL, finished, jnp.arange(K)[None, :])
+        live_BxK, tokens_BxKxL, finished, parent_BxK = _unless_done(done_B, kept, selected)
         rows_BK = (jnp.arange(B)[:, None] * K + parent_BxK).reshape(B * K)
         state = gather_state(state, rows_BK)
         # A row is done once its K finished beams cannot be beaten by any live one.
@@ -153,21 +138,40 @@ def beam_loop(
         i, *_, done_B = carry
         return (i < max_new_tokens) & ~jnp.all(done_B)
 
-    carry = (
-        jnp.int32(0),
-        live_BxK,
-        tokens_BxKxL,
-        finished,
-        logits_BxKxV,
-        state,
-        jnp.zeros(B, bool),
-    )
+    beams = _initial_beams(first_logits_BxV, tokens_BxL, prompt_lengths_B, K)
+    carry = (jnp.int32(0), *beams, state, jnp.zeros(B, bool))
     i, live_BxK, tokens_BxKxL, finished, _, _, _ = jax.lax.while_loop(cond, body, carry)
     # Beams still live at the end compete with the finished ones at their current length.
     live_scores = live_BxK / length_penalty(i.astype(jnp.float32), alpha)
     lengths_BxK = jnp.broadcast_to(prompt_lengths_B[:, None] + i, (B, K))
     scores, tokens, lengths = _merge(*finished, live_scores, tokens_BxKxL, lengths_BxK, K)
     return BeamOutput(tokens, lengths, scores)
+
+
+def _initial_beams(first_logits_BxV, tokens_BxL, prompt_lengths_B, K: int):
+    """(live scores, tokens, finished beams, logits) before the first step: one live beam per
+    row (the others at -inf, so that the first step does not pick K copies of one token), no
+    finished beam, and every beam's logits the prompt's."""
+    B, L = tokens_BxL.shape
+    live_BxK = jnp.where(jnp.arange(K)[None, :] == 0, 0.0, NEG_INF) * jnp.ones((B, 1))
+    tokens_BxKxL = jnp.broadcast_to(tokens_BxL[:, None], (B, K, L))
+    finished = (
+        jnp.full((B, K), NEG_INF),
+        tokens_BxKxL,
+        jnp.broadcast_to(prompt_lengths_B[:, None], (B, K)),
+    )
+    logits_BxKxV = jnp.broadcast_to(first_logits_BxV[:, None], (B, K, first_logits_BxV.shape[-1]))
+    return live_BxK, tokens_BxKxL, finished, logits_BxKxV
+
+
+def _unless_done(done_B, kept, selected):
+    """`selected` (a tree of [B, K, ...] arrays) in the rows still searching; `kept` (the same
+    tree, [B or 1, K, ...]) in the rows that are done."""
+    return jax.tree.map(
+        lambda old, new: jnp.where(done_B.reshape((-1,) + (1,) * (new.ndim - 1)), old, new),
+        kept,
+        selected,
+    )
 
 
 def _gather_cache(cache: KVCache, rows: jax.Array) -> KVCache:
