@@ -12,15 +12,24 @@ the rows done and the time left, and provenance.json records the run time; each 
 that prompt followed by the teacher's continuation (greedy by default, or any AR decoder of the
 decoders table, by id: beam4 is beam search with 4 beams). provenance.json records the teacher
 run, variant, seed and step, the decoder and the data config.
+
+Each decoded batch is saved under <out>/.shards/ as it is done: a run killed, or stopped by a
+full disk (which names the file it could not write and leaves no temporary behind), goes on
+where it stopped when the same command is rerun; the shards go once the rows are written.
 """
 
 import launch
 
 launch.configure_xla_cpu()  # Before any JAX computation: XLA reads its flags once.
 
+import contextlib  # noqa: E402
 import dataclasses  # noqa: E402
+import errno  # noqa: E402
+import functools  # noqa: E402
+import json  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
+import shutil  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -141,6 +150,85 @@ def _num_examples(task) -> int:
     return split_size("train") if split_size is not None else SYNTHETIC_ROWS
 
 
+SHARDS = ".shards"  # Under --out: each decoded batch, kept until the whole split is done.
+
+
+def _job(run_dir: str, step: int, spec, total: int, size: int) -> dict:
+    """What a shard belongs to: shards of another teacher, step, decoder or batching are stale."""
+    return {"teacher": os.path.abspath(run_dir), "step": step, "decoder": spec.id,
+            "num_examples": total, "batch_size": size}  # fmt: skip
+
+
+def _write_whole(path: str, write) -> None:
+    """`write(temporary)` then a rename; a full disk names `path`, and leaves no temporary."""
+    temporary = f"{path}.tmp-{os.getpid()}"
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except OSError as error:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(temporary)
+        if error.errno == errno.ENOSPC:
+            raise OSError(
+                error.errno,
+                f"No space left on device writing {path}; free some space and rerun "
+                "the same command: the batches done so far are kept and not decoded again",
+            ) from None
+        raise
+
+
+def _shard_path(out: str, index: int) -> str:
+    return os.path.join(out, SHARDS, f"batch_{index:06d}.npz")
+
+
+def _open_shards(out: str, job: dict) -> int:
+    """How many batches a killed or failed run of this same job left done (0 for a new job)."""
+    folder = os.path.join(out, SHARDS)
+    manifest = os.path.join(folder, "job.json")
+    if os.path.exists(manifest) and run_folder.read_json(manifest, "delete it") != job:
+        print(f"distill: {folder} holds batches of another job; decoding afresh", file=sys.stderr)
+        shutil.rmtree(folder)
+    os.makedirs(folder, exist_ok=True)
+    if not os.path.exists(manifest):
+        _write_whole(manifest, lambda path: _dump_json(path, job))
+    done = 0
+    while os.path.exists(_shard_path(out, done)):
+        done += 1
+    return done
+
+
+def _dump_json(path: str, value: dict) -> None:
+    with open(path, "w") as f:
+        json.dump(value, f)
+
+
+def distill_rows(task, model, spec, loss_on: str, out: str, job: dict) -> dict[str, np.ndarray]:
+    """Every row, decoded batch by batch; each batch is saved under --out as it is done, so a
+    rerun after a kill or a full disk goes on where it stopped."""
+    total, size = job["num_examples"], job["batch_size"]
+    batches, done = math.ceil(total / size), _open_shards(out, job)
+    if done:
+        print(f"distill: {done} of {batches} batches were done before; going on", file=sys.stderr)
+    with tqdm.tqdm(total=total, desc="distill", unit="row", dynamic_ncols=True) as bar:
+        bar.update(min(done * size, total))
+        for i in range(done, batches):
+            batch = task.batch(i, size, split="train")
+            batch = {key: value[: total - i * size] for key, value in batch.items()}
+            part = _distill_batch(task, batch, model, spec, loss_on)
+            _write_whole(_shard_path(out, i), functools.partial(_save_npz, arrays=part))
+            bar.update(len(batch["prefix_lengths"]))
+    parts = []
+    for i in range(batches):
+        with np.load(_shard_path(out, i)) as shard:
+            parts.append({key: shard[key] for key in distilled.KEYS})
+    return {key: np.concatenate([p[key] for p in parts]) for key in distilled.KEYS}
+
+
+def _save_npz(path: str, arrays: dict) -> None:
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
 def main(argv: list[str]) -> None:
     del argv  # launch.run refuses positional arguments.
     run_dir, out = os.path.normpath(_TEACHER.value), _OUT.value
@@ -148,16 +236,11 @@ def main(argv: list[str]) -> None:
     model, config, step, spec = _teacher(run_dir)
     task = data.make_task(config.data)
     size, total = _BATCH_SIZE.value, _num_examples(task)
-    start, parts = time.perf_counter(), []
+    start = time.perf_counter()
     print(f"distill: {total:,} training rows with {spec.label}, {size} at a time", file=sys.stderr)
-    with tqdm.tqdm(total=total, desc="distill", unit="row", dynamic_ncols=True) as bar:
-        for i in range(math.ceil(total / size)):
-            batch = task.batch(i, size, split="train")
-            batch = {key: value[: total - i * size] for key, value in batch.items()}
-            parts.append(_distill_batch(task, batch, model, spec, config.data.loss_on))
-            bar.update(len(batch["prefix_lengths"]))
+    job = _job(run_dir, step, spec, total, size)
+    rows = distill_rows(task, model, spec, config.data.loss_on, out, job)
     seconds = time.perf_counter() - start
-    rows = {key: np.concatenate([p[key] for p in parts]) for key in distilled.KEYS}
     variant, seed = run_folder.variant_and_seed(run_dir)
     provenance = {
         "teacher": {
@@ -172,7 +255,18 @@ def main(argv: list[str]) -> None:
         "data": dataclasses.asdict(config.data),
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    distilled.write(out, rows, provenance)
+    try:
+        distilled.write(out, rows, provenance)
+    except OSError as error:
+        if error.errno != errno.ENOSPC:
+            raise
+        raise OSError(
+            error.errno,
+            f"No space left on device writing {os.path.join(out, distilled.ROWS)}; "
+            f"free some space and rerun the same command: the decoded batches are kept in "
+            f"{os.path.join(out, SHARDS)}",
+        ) from None
+    shutil.rmtree(os.path.join(out, SHARDS), ignore_errors=True)
     print(
         f"distill: wrote {total:,} rows of {variant} (step {step}, {spec.label}) to {out} "
         f"in {seconds:.0f} s"

@@ -11,6 +11,7 @@ its train split is the folder's rows, in order, cycling; every other split is th
 task's, so a student is still scored against the real references.
 """
 
+import contextlib
 import json
 import os
 import zipfile
@@ -59,13 +60,18 @@ def write(directory: str, rows: dict[str, np.ndarray], provenance: dict) -> None
     """Writes the rows and their provenance; each file appears whole (written, then renamed)."""
     os.makedirs(directory, exist_ok=True)
     staging = os.path.join(directory, f".{ROWS}.tmp.npz")
-    np.savez_compressed(staging, **{key: rows[key] for key in KEYS})
-    os.replace(staging, os.path.join(directory, ROWS))
-    staging = os.path.join(directory, f".{PROVENANCE}.tmp")
-    with open(staging, "w") as f:
-        json.dump(provenance, f, indent=2)
-        f.write("\n")
-    os.replace(staging, os.path.join(directory, PROVENANCE))
+    try:  # A full disk leaves no half-written temporary behind.
+        np.savez_compressed(staging, **{key: rows[key] for key in KEYS})
+        os.replace(staging, os.path.join(directory, ROWS))
+        staging = os.path.join(directory, f".{PROVENANCE}.tmp")
+        with open(staging, "w") as f:
+            json.dump(provenance, f, indent=2)
+            f.write("\n")
+        os.replace(staging, os.path.join(directory, PROVENANCE))
+    except OSError:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(staging)
+        raise
 
 
 def read_provenance(directory: str) -> dict:

@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import tmpfs
 
 import data
 from data import distilled, vocab
@@ -121,3 +122,29 @@ def _assert_rows_are_the_teachers_greedy_decode(teacher: str, out: str, batch_si
             reference = train["targets"][b, p - 1 : train["lengths"][b]]
             differs_from_reference += not np.array_equal(reference, continuation)
     assert differs_from_reference > 0  # The test can tell the teacher from the references.
+
+
+@pytest.mark.slow
+def test_distill_py_survives_a_full_disk_and_goes_on_where_it_stopped(tiny_workdir, tmp_path):
+    """A full disk at the end once lost the whole distillation, named no path, and left a
+    temporary file on the full disk."""
+    teacher = run_folder.run_dir(tiny_workdir, "causal", 0)
+    out = tmp_path / "small"
+    out.mkdir()
+    command = [sys.executable, "distill.py", f"--teacher={teacher}", f"--out={out / 'd'}",
+               "--num_examples=64", "--batch_size=8"]  # fmt: skip
+    with tmpfs(out, "size=28k"):
+        full = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+        last = full.stderr.strip().splitlines()[-1]
+        assert full.returncode == 1 and "No space left on device writing" in last, last
+        assert str(out / "d") in last and "rerun the same command" in last
+        leftovers = [n for _, _, files in os.walk(out) for n in files if ".tmp" in n]
+        assert leftovers == []
+        kept = len(os.listdir(out / "d" / ".shards")) - 1  # job.json beside the batches.
+        assert 0 < kept < 8
+        subprocess.run(["mount", "-o", "remount,size=8m", str(out)], check=True)
+        again = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert again.returncode == 0, again.stderr[-2000:]
+        assert f"distill: {kept} of 8 batches were done before; going on" in again.stderr
+        assert not os.path.exists(out / "d" / ".shards")
+        _assert_rows_are_the_teachers_greedy_decode(teacher, str(out / "d"), batch_size=8)
