@@ -113,14 +113,16 @@ def _mean(states: list[nnx.State]) -> nnx.State:
     return jax.tree.map(mean, *states)
 
 
-def averaged_model(run_dir: str, last: int) -> tuple[Decoder, list[int]]:
-    """The model whose params are the mean of the newest `last` readable checkpoints, and their
-    steps (ascending; fewer when the folder keeps fewer). Damaged ones are skipped with a
+def averaged_model(run_dir: str, last: int, up_to: int | None = None) -> tuple[Decoder, list[int]]:
+    """The model whose params are the mean of the newest `last` readable checkpoints (at steps
+    <= `up_to`, if given: an eval beside a training run keeps to the step it evaluates), and
+    their steps (ascending; fewer when the folder keeps fewer). Damaged ones are skipped with a
     warning and the next older one is taken in their place."""
     if isinstance(last, bool) or not isinstance(last, int) or last < 1:
         raise ValueError(f"The number of checkpoints to average must be an int >= 1, got {last!r}.")
     read = []
-    for step, model in models(run_dir, sorted(kept_steps(run_dir), reverse=True)):
+    steps = [s for s in kept_steps(run_dir) if up_to is None or s <= up_to]
+    for step, model in models(run_dir, sorted(steps, reverse=True)):
         read.append((step, model))
         if len(read) == last:
             break

@@ -109,7 +109,9 @@ def evaluate(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
     if spec is None or int(batches[0]["prefix_lengths"].max()) <= 1:
         return Measurement()  # No decoder of its own, or plain text with no prompt to continue.
     name, label, shown_as = SCORES[0] if run.task.text_metrics else SCORES[1]
-    steps = checkpoint_history.kept_steps(run.run_dir)
+    # Checkpoints a training run beside this eval saves after the step every other evaluator
+    # reads (run.step) are left out: one report, one step.
+    steps = [s for s in checkpoint_history.kept_steps(run.run_dir) if s <= run.step]
     if len(steps) < 2:
         return Measurement(
             skipped=f"{len(steps)} checkpoint kept; a curve and averaging need 2 or more "
@@ -117,14 +119,16 @@ def evaluate(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
         )
     log(f"    learning curve: {spec.label}, {len(steps)} checkpoints, {num_examples} prompts")
     points = []
-    for index, (step, model) in enumerate(checkpoint_history.models(run.run_dir), start=1):
+    for index, (step, model) in enumerate(checkpoint_history.models(run.run_dir, steps), start=1):
         points.append((step, *score_model(spec, model, batches, run.task)))
         shown = fmt_value(points[-1][1], shown_as)
         log(f"    learning curve: step {step} ({index}/{len(steps)}): {label} {shown}")
     if not points:
         raise FileNotFoundError(f"No readable checkpoint in {run.run_dir} (see the warnings).")
     log(f"    learning curve: averaging the newest {min(average_last, len(points))} checkpoints")
-    averaged, averaged_steps = checkpoint_history.averaged_model(run.run_dir, average_last)
+    averaged, averaged_steps = checkpoint_history.averaged_model(
+        run.run_dir, average_last, up_to=run.step
+    )
     last = points[-1][1:]
     averaged_score = last  # One checkpoint averaged is the last one.
     if len(averaged_steps) > 1:

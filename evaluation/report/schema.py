@@ -19,17 +19,17 @@ results.json, schema_version 3:
 - top level: `schema_version`, `experiment`, `workdir`, `created`, `device` {platform, kind, count,
   host_cpu, host_cores}, `commit`, `commit_dirty`, `versions`, `eval_config`, `decoders` {id:
   {label, family, needs, description, params}} (params: the spec's set parameters, e.g.
-  {"iterations": 4, "length_beam": 3}; absent in results written before them), `families` {family: description}, `metrics_info`
-  [MetricSpec as a dict, in column order], `tables_info` [TableSpec as a dict],
-  `untrained_variants` [names], `variants` [records], `speed`.
-- a variant record: `name`, `task` (the task's label), `skipped` {evaluator: why it measured
-  nothing on this variant}, `carried` {metric: the eval (created, steps) that measured it, when a
-  later eval kept it}, `model_kind` (its objective's), `exact_mask`, `block_size`, `mask_kind`, `mask_label` (as the summary
-  shows it, e.g. "enc-dec, causal"), `architecture`, `objective`, `non_ar` (whether the objective
-  trains a non-AR model), `seeds`, `steps` (evaluated, per seed), `num_steps` (configured),
-  `num_params`, `config`, `baseline` (a non-AR variant's AR variant, or null), `metrics`,
-  `signatures` {metric: sacrebleu signature}, `samples` {decoder id: [str], or on a translation
-  task [{source, reference, hypothesis}]}, `pictures` {dependency_map [T][T], attention
+  {"iterations": 4, "length_beam": 3}; absent in results written before them), `families`
+  {family: description}, `metrics_info` [MetricSpec as a dict, in column order], `tables_info`
+  [TableSpec as a dict], `untrained_variants` [names], `variants` [records], `speed`.
+- a variant record: `name`, `task` (the task's label), `skipped` {evaluator: why it measured nothing
+  on this variant}, `carried` {metric: the eval (created, steps) that measured it, when a later eval
+  kept it}, `model_kind` (its objective's), `exact_mask`, `block_size`, `mask_kind`, `mask_label`
+  (as the summary shows it, e.g. "enc-dec, causal"), `architecture`, `objective`, `non_ar` (whether
+  the objective trains a non-AR model), `seeds`, `steps` (evaluated, per seed), `num_steps`
+  (configured), `num_params`, `config`, `baseline` (a non-AR variant's AR variant, or null),
+  `metrics`, `signatures` {metric: sacrebleu signature}, `samples` {decoder id: [str], or on a
+  translation task [{source, reference, hypothesis}]}, `pictures` {dependency_map [T][T], attention
   [L][T][T], labels [T], prefix_length}, `curves` {seed: {train, eval: [[step, loss]],
   tokens_per_s}}, `train_tokens_per_s`.
 - each `metrics` entry: {`mean`, `sem` (over seeds; null for one seed), `n_seeds`, `per_seed`,
