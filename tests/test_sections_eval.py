@@ -4,7 +4,7 @@ eval.py (tests/test_runner.py)."""
 
 import pytest
 
-from sections import EvalConfig, default_eval_config
+from sections.eval import EvalConfig, default_eval_config
 
 
 def test_the_configdict_defaults_are_the_dataclass():

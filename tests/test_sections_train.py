@@ -1,5 +1,6 @@
-"""training/config.py: TrainConfig and MeshConfig check themselves, and section_from_dict turns
-a ConfigDict or JSON mapping into a frozen section, naming what it does not know."""
+"""sections/train.py: TrainConfig and MeshConfig check themselves; and sections/convert.py's
+section_from_dict turns a ConfigDict or JSON mapping into a frozen section, naming what it does
+not know."""
 
 import dataclasses
 import math
@@ -7,14 +8,9 @@ import re
 
 import pytest
 
-from sections import (
-    EvalConfig,
-    MeshConfig,
-    SpeedConfig,
-    TrainConfig,
-    default_train_config,
-    section_from_dict,
-)
+from sections.convert import section_from_dict
+from sections.eval import EvalConfig, SpeedConfig
+from sections.train import MeshConfig, TrainConfig, default_train_config
 
 
 def test_the_defaults_are_the_dataclass_and_the_configdict_edits_them():
