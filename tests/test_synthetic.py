@@ -10,12 +10,14 @@ from batch_contract import check_contract, full_sequences, make, split_rows
 
 import data
 from data import vocab
+from data.synthetic.builtin import BUILT_IN as BUILT_IN_KINDS
+from data.synthetic.task import Rows, SyntheticKind
 from experiments import tiny
 from plan import make_plan
 from training.step import Hyperparams, init_train_state, train_step
 
 SEQ2SEQ_TASKS = ("copy", "reverse", "sort", "addition")
-BUILT_IN = tuple(kind.name for kind in data.synthetic.BUILT_IN)
+BUILT_IN = tuple(kind.name for kind in BUILT_IN_KINDS)
 
 
 def digits_value(digits, base):
@@ -184,12 +186,12 @@ def _rotate(rng, symbols_BxL, lengths_B, num_symbols):
     del rng, num_symbols
     index_BxL = (np.arange(symbols_BxL.shape[1])[None, :] + 1) % lengths_B[:, None]
     rotated_BxL = np.take_along_axis(symbols_BxL, index_BxL, axis=1)
-    return data.synthetic.Rows(symbols_BxL, lengths_B, rotated_BxL, lengths_B)
+    return Rows(symbols_BxL, lengths_B, rotated_BxL, lengths_B)
 
 
 @pytest.fixture
 def rotate_registered():
-    data.register_synthetic(data.synthetic.SyntheticKind("rotate", _rotate, length_preserving=True))
+    data.register_synthetic(SyntheticKind("rotate", _rotate, length_preserving=True))
     yield "rotate"
     del data.TASKS["rotate"]
 
@@ -208,7 +210,7 @@ def test_a_synthetic_task_registered_from_outside_is_made_like_the_built_ins(
     control = task.random_control(10, task.vocab_size)
     assert control == make(data_config, task="random", max_len=6)
     with pytest.raises(ValueError, match="data.task='rotate' is already registered"):
-        data.register_synthetic(data.synthetic.SyntheticKind("rotate", _rotate, True))
+        data.register_synthetic(SyntheticKind("rotate", _rotate, True))
 
 
 @pytest.mark.slow

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import data
-from data import DataConfig, distilled, vocab
+from data import distilled, vocab
+from data.config import DataConfig
 
 SYNTHETIC = tuple(kind.name for kind in data.synthetic.BUILT_IN)
 
