@@ -52,6 +52,7 @@ from model.nar_masks import ranks
 from model.sampling import GenerateOutput, prompt_buffer
 
 DIFFUSION_STRATEGIES = ("ancestral", "confidence")
+INT32_MAX = int(np.iinfo(np.int32).max)  # num_steps is traced as an int32.
 LogitsFn = Callable[[jax.Array], jax.Array]
 
 
@@ -237,7 +238,10 @@ def diffusion_generate(
 
     Args:
       model: a Decoder, or its `nnx.split` (graphdef, state), under a `full`, `prefix_full` or
-        `block_causal` mask, trained with the diffusion objective.
+        `block_causal` mask, trained with the diffusion objective. Its mask is checked; its
+        training objective cannot be (a model does not record it): eval's diffusion rows check
+        the run's config.json, and a caller passing weights of another objective gets samples
+        of a model that was never trained to denoise.
       prompts_BxP: int token ids, each row right-padded; rows may have different lengths.
       prompt_lengths_B: each row's prompt length (None: P for every row).
       target_lengths_B: each row's number of target tokens (>= 1): the oracle length.
@@ -263,6 +267,10 @@ def diffusion_generate(
     )
     _check_schedule(num_steps, strategy, temperature)
     mask_id, pad_id, eos_id = check_fill_ids(cfg, mask_id, pad_id, eos_id)
+    if mask_id == pad_id:
+        raise ValueError(
+            f"mask_id and pad_id are both {mask_id}: padding would read as a MASK still to fill"
+        )
     use_cache = check_prompt_cache(
         cfg, use_cache, "diffusion_generate", lambda k: k.caches_prompt and k.target_view != "past",
         "step",
@@ -294,8 +302,8 @@ def _check_inputs(cfg, prompts_BxP, prompt_lengths_B, target_lengths_B, max_targ
 
 def _check_schedule(num_steps, strategy, temperature) -> None:
     """The denoising steps, the unmasking strategy and the temperature, checked on the host."""
-    if not is_int(num_steps) or num_steps < 1:
-        raise ValueError(f"num_steps must be an int >= 1, got {num_steps!r}")
+    if not is_int(num_steps) or not 1 <= num_steps <= INT32_MAX:
+        raise ValueError(f"num_steps must be an int in [1, {INT32_MAX}], got {num_steps!r}")
     if strategy not in DIFFUSION_STRATEGIES:
         raise ValueError(f"strategy must be one of {DIFFUSION_STRATEGIES}, got {strategy!r}")
     if not is_real(temperature) or not temperature >= 0:

@@ -155,8 +155,12 @@ def test_new_step_counts_temperatures_and_keys_compile_nothing_new():
     [
         ("causal", {}, r"targets see each other within a block .* is 'causal'"),
         ("prefix", {}, "attention_mask_kind is 'prefix'"),
-        ("full", dict(num_steps=0), r"num_steps must be an int >= 1, got 0"),
-        ("full", dict(num_steps=2.5), r"num_steps must be an int >= 1, got 2.5"),
+        ("full", dict(num_steps=0), r"num_steps must be an int in \[1, 2147483647\], got 0"),
+        ("full", dict(num_steps=2.5), r"num_steps must be an int in \[1, 2147483647\], got 2.5"),
+        # An overflow once failed inside numpy, naming no argument.
+        ("full", dict(num_steps=10**12), r"num_steps must be an int in \[1, 2147483647\]"),
+        # Padding would read as a MASK still to fill.
+        ("full", dict(mask_id=0, pad_id=0), r"mask_id and pad_id are both 0"),
         ("full", dict(temperature=-0.5), r"temperature must be a finite number >= 0"),
         ("full", dict(temperature=float("nan")), r"temperature must be a finite number >= 0"),
         ("full", dict(strategy="greedy"), r"strategy must be one of \('ancestral', 'confidence'\)"),
