@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import tmpfs
 from report_fixtures import FIGURES, make_results
 
 from evaluation import report
@@ -109,3 +110,15 @@ def test_render_only_finds_the_results_a_crash_between_the_renames_left_aside(tm
     (aside / "results.json").write_text(json.dumps(results))
     assert report.read_results(str(tmp_path / "report")) == results
     assert sorted(os.listdir(tmp_path)) == ["report"]
+
+
+def test_a_full_disk_names_the_report_folder_and_leaves_nothing_behind(tmp_path, results):
+    """A full disk while eval wrote its report once said `[Errno 28]` with no path."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    with tmpfs(folder, "size=8k"):
+        with pytest.raises(
+            OSError, match=f"No space left on device writing the report in {folder}"
+        ):
+            report.write(str(folder / "report"), results)
+        assert os.listdir(folder) == []

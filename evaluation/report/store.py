@@ -1,6 +1,7 @@
 """The report folder on disk: written atomically from a results dict, and results.json read back
 (its schema: evaluation/report/schema.py)."""
 
+import errno
 import json
 import os
 import shutil
@@ -58,8 +59,14 @@ def _stage(parent: str, files: dict[str, str | bytes]) -> str:
                 with open(path, "w", encoding="utf-8") as f:
                     f.write(content)
             os.chmod(path, 0o644)
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            raise OSError(
+                error.errno,
+                f"No space left on device writing the report in {parent}; free some "
+                "space and rerun (the previous report, if any, is untouched)",
+            ) from None
         raise
     return staging
 
