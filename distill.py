@@ -33,6 +33,7 @@ import shutil  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+import zipfile  # noqa: E402
 
 import numpy as np  # noqa: E402
 import tqdm  # noqa: E402
@@ -185,16 +186,37 @@ def _open_shards(out: str, job: dict) -> int:
     """How many batches a killed or failed run of this same job left done (0 for a new job)."""
     folder = os.path.join(out, SHARDS)
     manifest = os.path.join(folder, "job.json")
-    if os.path.exists(manifest) and run_folder.read_json(manifest, "delete it") != job:
-        print(f"distill: {folder} holds batches of another job; decoding afresh", file=sys.stderr)
+    if os.path.exists(manifest) and _saved_job(manifest) != job:
+        print(f"distill: {folder} holds batches of another job (or a damaged job.json); "
+              "decoding afresh", file=sys.stderr)  # fmt: skip
         shutil.rmtree(folder)
     os.makedirs(folder, exist_ok=True)
     if not os.path.exists(manifest):
         _write_whole(manifest, lambda path: _dump_json(path, job))
     done = 0
-    while os.path.exists(_shard_path(out, done)):
+    while os.path.exists(_shard_path(out, done)) and _readable(_shard_path(out, done)):
         done += 1
+    for name in os.listdir(folder):  # A damaged batch, and any after it, are decoded again.
+        if name.startswith("batch_") and int(name[6:12]) >= done:
+            os.remove(os.path.join(folder, name))
     return done
+
+
+def _saved_job(path: str) -> dict | None:
+    try:
+        return run_folder.read_json(path, "")
+    except ValueError:
+        return None
+
+
+def _readable(path: str) -> bool:
+    """Whether a saved batch loads whole (a crash or a full disk can leave one cut short)."""
+    try:
+        with np.load(path) as shard:
+            return all(shard[key].size >= 0 for key in distilled.KEYS)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
+        print(f"distill: {path} is damaged; decoding that batch again", file=sys.stderr)
+        return False
 
 
 def _dump_json(path: str, value: dict) -> None:
