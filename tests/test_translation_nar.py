@@ -147,6 +147,11 @@ def test_averaging_the_last_two_checkpoints_gives_their_elementwise_mean(saved_r
     for got, a, b in pairs:
         np.testing.assert_array_equal(got, (a + b) / np.float32(2))
     assert checkpoint_history.averaged_model(run_dir, 5)[1] == [10, 20, 30]  # All it keeps.
+    # An eval beside training keeps to the step it evaluates: step 30 was saved after it.
+    model, steps = checkpoint_history.averaged_model(run_dir, 2, up_to=20)
+    assert steps == [10, 20]
+    for got, a, b in zip(_leaves(model), _leaves(saved[10]), _leaves(saved[20]), strict=True):
+        np.testing.assert_array_equal(got, (a + b) / np.float32(2))
 
 
 def test_a_bad_count_or_an_unkept_step_is_refused_in_one_line(saved_run):
