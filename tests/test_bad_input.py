@@ -60,7 +60,8 @@ BAD_CONFIG = {
     "a negative vocabulary size": (["--config.data.vocab_size=-5"], "data.vocab_size must be >= 0"),
     "a length head that would never train": (
         ["--config.model.length_head=True"],
-        "model.length_head=True is trained only by the CMLM objectives",
+        "model.length_head=True is trained only by the objectives ('masked', 'glancing', "
+        "'diffusion')",
     ),
     "TFDS data not prepared": (
         ["--config.data.task=tfds_text", "--config.data.data_dir=/nonexistent/tfds"],

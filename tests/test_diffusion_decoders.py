@@ -38,7 +38,8 @@ def _run(task_config: dict, kind: str, ar_variant: str = "ar", block_size: int =
     config.model.update(attention_mask_kind=kind, block_size=block_size)
     config.eval.update(num_examples=6, batch_size=3, num_samples=2)
     config.eval.diffusion.ar_variant = ar_variant
-    plan = make_plan(config, "")
+    config.variants = {"diffusion": {}, **({ar_variant: {}} if ar_variant else {})}
+    plan = make_plan(config, "diffusion")
     task = data.make_task(plan.data)
     cfg = make_tiny_config(
         vocab_size=task.vocab_size,
