@@ -44,8 +44,7 @@ _BUILDER_FAMILIES = ("tensorflow_datasets.text", "tensorflow_datasets.translate"
 
 
 def missing_config(name: str, flag: str) -> ValueError | None:
-    """The one-line error for `family/config` naming a config the TFDS family lacks (TFDS's own
-    error runs to many lines), with the configs it has; None when that is not the fault."""
+    """The one-line error for a config the TFDS family lacks (TFDS's runs to many lines)."""
     family, _, config = name.partition("/")
     try:
         configs = [c.name for c in getattr(tfds.builder_cls(family), "BUILDER_CONFIGS", [])]
@@ -53,10 +52,8 @@ def missing_config(name: str, flag: str) -> ValueError | None:
         return None
     if not config or config in configs:
         return None
-    return ValueError(
-        f"{flag}={name!r}: the TFDS dataset {family!r} has no config {config!r}; its configs "
-        f"are {configs}."
-    )
+    return ValueError(f"{flag}={name!r}: the TFDS dataset {family!r} has no config {config!r}; "
+                      f"its configs are {configs}.")  # fmt: skip
 
 
 def load_builder(name: str, data_dir: str) -> tfds.core.DatasetBuilder:

@@ -31,12 +31,15 @@ def check_token_id(value, name: str, vocab_size: int, *, optional: bool = False)
 
 def check_fill_ids(cfg, mask_id, pad_id, eos_id) -> tuple[int, int, int | None]:
     """A parallel decoder's mask_id, pad_id and eos_id (None: no EOS), each checked by
-    `check_token_id` against `cfg`'s vocabulary."""
-    return (
-        check_token_id(mask_id, "mask_id", cfg.vocab_size),
-        check_token_id(pad_id, "pad_id", cfg.vocab_size),
-        check_token_id(eos_id, "eos_id", cfg.vocab_size, optional=True),
-    )
+    `check_token_id` against `cfg`'s vocabulary; mask_id == pad_id is refused, as padding would
+    read as a MASK still to fill."""
+    mask_id = check_token_id(mask_id, "mask_id", cfg.vocab_size)
+    pad_id = check_token_id(pad_id, "pad_id", cfg.vocab_size)
+    if mask_id == pad_id:
+        raise ValueError(
+            f"mask_id and pad_id are both {mask_id}: padding would read as a MASK still to fill"
+        )
+    return mask_id, pad_id, check_token_id(eos_id, "eos_id", cfg.vocab_size, optional=True)
 
 
 def check_prompt_cache(cfg, use_cache, decoder: str, kinds: Callable, each: str) -> bool:

@@ -267,10 +267,6 @@ def diffusion_generate(
     )
     _check_schedule(num_steps, strategy, temperature)
     mask_id, pad_id, eos_id = check_fill_ids(cfg, mask_id, pad_id, eos_id)
-    if mask_id == pad_id:
-        raise ValueError(
-            f"mask_id and pad_id are both {mask_id}: padding would read as a MASK still to fill"
-        )
     use_cache = check_prompt_cache(
         cfg, use_cache, "diffusion_generate", lambda k: k.caches_prompt and k.target_view != "past",
         "step",

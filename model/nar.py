@@ -219,7 +219,7 @@ def mask_predict(
     """Mask-Predict with K = `num_iterations` passes over `prompt MASK * target_len`.
 
     K = 1 is one-shot parallel decoding. The model must be trained with a masked objective
-    (`masked`, `glancing`), under a `full` or `prefix_full` mask. Target lengths are given, or,
+    (`masked`, `glancing`), under a mask whose targets see every target. Lengths are given, or,
     with `target_lengths_B=None`, predicted by the model's length head: its `length_beam` most
     likely lengths are decoded side by side, and each row keeps the one whose tokens have the
     best mean log-probability (Ghazvininejad et al. 2019's length beam).
@@ -236,10 +236,9 @@ def mask_predict(
       max_target_len: the static target width (default: the largest target length, or with
         predicted lengths max_len - P); fix it to reuse one compiled program across batches.
       length_beam: lengths tried per row when they are predicted.
-      use_cache: encode the prompt once and feed only the targets in each pass. Exact only for
-        `prefix_full` (there the prompt never sees the targets), so None means "if prefix_full";
-        False re-encodes prompt + target every pass (the reference the cached path is tested
-        against).
+      use_cache: encode the prompt once and feed only the targets in each pass: exact where the
+        prompt never sees the targets (`MaskKind.caches_prompt`), which None picks; False
+        re-encodes prompt + target every pass (the reference the cached path is tested against).
     Returns:
       GenerateOutput(tokens_BxL, lengths_B) with L = P + max_target_len + 1: prompt, predicted
       target, EOS (if eos_id is given), then pad_id; lengths = prompt + target (+ 1 for EOS).
