@@ -35,7 +35,6 @@ from model.speculative import (
     prompt_lookup_generate,
     speculative_generate,
 )
-from model.tensor_parallel import shard_decoder, tensor_parallel_generate
 
 __all__ = [
     "ARCHITECTURES",
@@ -75,7 +74,5 @@ __all__ = [
     "register_architecture",
     "register_mask_kind",
     "sample_logits",
-    "shard_decoder",
     "speculative_generate",
-    "tensor_parallel_generate",
 ]

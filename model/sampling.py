@@ -210,32 +210,21 @@ def _prefill_without_cache(model, tokens_BxL, prompt_lengths_B, P):
     static_argnames=("graphdef", "max_new_tokens", "use_cache", "cache_phases", "pad_id"),
 )
 def _generate_jit(
-    graphdef, state, prompts_BxP, prompt_lengths_B, rng, sampling, eos_id, *,
-    max_new_tokens, use_cache, cache_phases, pad_id,
-):  # fmt: skip
-    return generate_body(
-        nnx.merge(graphdef, state), prompts_BxP, prompt_lengths_B, rng, sampling, eos_id,
-        max_new_tokens=max_new_tokens, use_cache=use_cache, cache_phases=cache_phases,
-        pad_id=pad_id,
-    )  # fmt: skip
-
-
-def generate_body(
-    model,
-    prompts_BxP: jax.Array,
-    prompt_lengths_B: jax.Array,
-    rng: jax.Array,
+    graphdef,
+    state,
+    prompts_BxP,
+    prompt_lengths_B,
+    rng,
     sampling: SamplingParams,
-    eos_id: jax.Array,
+    eos_id,
     *,
-    max_new_tokens: int,
-    use_cache: bool,
-    cache_phases: int,
-    pad_id: int,
-) -> GenerateOutput:
-    """`generate` on checked arguments, traced: `model` is anything called like a Decoder
-    (model/tensor_parallel.py passes each device's slice of one)."""
-    P = prompts_BxP.shape[1]
+    max_new_tokens,
+    use_cache,
+    cache_phases,
+    pad_id,
+):
+    model = nnx.merge(graphdef, state)
+    B, P = prompts_BxP.shape
     tokens_BxL = prompt_buffer(prompts_BxP, prompt_lengths_B, P + max_new_tokens, pad_id)
     if use_cache:
         prefill = _prefill_with_cache(
@@ -315,21 +304,6 @@ def generate(
       GenerateOutput(tokens_BxL, lengths_B) with L = P + max_new_tokens.
     """
     graphdef, state, cfg = split_model(model)
-    args, static = checked_generate_arguments(
-        cfg, prompts_BxP, prompt_lengths_B, max_new_tokens, rng, temperature, top_k, top_p,
-        eos_id, pad_id, cache_phases,
-    )  # fmt: skip
-    if not use_cache:  # The phases mean nothing without a cache: one compiled program for all.
-        static["cache_phases"] = 1
-    return _generate_jit(graphdef, state, *args, use_cache=use_cache, **static)
-
-
-def checked_generate_arguments(
-    cfg, prompts_BxP, prompt_lengths_B, max_new_tokens, rng, temperature, top_k, top_p, eos_id,
-    pad_id, cache_phases,
-) -> tuple[tuple, dict]:  # fmt: skip
-    """`generate`'s arguments checked on the host: the traced ones (prompts, lengths, rng,
-    sampling, eos_id) and the static ones (max_new_tokens, cache_phases, pad_id)."""
     prompts_BxP, prompt_lengths_B = check_prompts(cfg, prompts_BxP, prompt_lengths_B)
     sampling = SamplingParams.checked(temperature, top_k, top_p)
     P = prompts_BxP.shape[1]
@@ -346,9 +320,20 @@ def checked_generate_arguments(
         )
     if cache_phases is not None and (not is_int(cache_phases) or cache_phases < 1):
         raise ValueError(f"cache_phases must be a positive int, got {cache_phases!r}")
-    eos = jnp.int32(-1 if eos_id is None else eos_id)
-    args = (prompts_BxP, prompt_lengths_B, check_rng(rng), sampling, eos)
-    return args, dict(max_new_tokens=max_new_tokens, cache_phases=cache_phases, pad_id=pad_id)
+    rng = check_rng(rng)
+    return _generate_jit(
+        graphdef,
+        state,
+        prompts_BxP,
+        prompt_lengths_B,
+        rng,
+        sampling,
+        jnp.int32(-1 if eos_id is None else eos_id),
+        max_new_tokens=max_new_tokens,
+        use_cache=use_cache,
+        cache_phases=cache_phases if use_cache else 1,
+        pad_id=pad_id,
+    )
 
 
 def generate_no_cache(model, prompts_BxP, prompt_lengths_B=None, **kwargs) -> GenerateOutput:
