@@ -35,6 +35,7 @@ def test_the_parameter_counts_are_the_modules_own(cross_attention):
     assert Block.matmul_params(cfg, cross_attention) == _count(block, kernels_only=True)
 
 
+@pytest.mark.slow
 def test_a_block_keeps_the_shape_and_is_deterministic_without_dropout():
     cfg = make_tiny_config(dropout_rate=0.5)
     block = _block(cfg)

@@ -75,7 +75,14 @@ class FixedLogits:
         return jnp.broadcast_to(self.logits_WxV, (rows_BxW.shape[0], *self.logits_WxV.shape)), None
 
 
-@pytest.mark.parametrize("target", [[A, B_], [A, A], [B_]])
+@pytest.mark.parametrize(
+    "target",
+    [
+        [A, B_],
+        pytest.param([A, A], marks=pytest.mark.slow),
+        pytest.param([B_], marks=pytest.mark.slow),
+    ],
+)
 def test_the_loss_is_the_brute_force_sum_over_alignments(target):
     """Prompt `BOS a b SEP` (S = 2), ratio 2: 4 canvas slots, V = 7: every one of the 7^4
     canvases is enumerated, and the ones that collapse to the target are summed."""
@@ -101,6 +108,7 @@ def test_the_loss_is_the_brute_force_sum_over_alignments(target):
     np.testing.assert_allclose(float(nll) * len(target), -np.log(total), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_ctc_generate_writes_the_collapsed_argmax_canvas_after_each_prompt():
     cfg = make_tiny_config(attention_mask_kind="prefix_full", max_len=16)
     model = make_decoder(cfg, seed=3)

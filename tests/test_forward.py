@@ -3,6 +3,7 @@ what position t computes from x[:t+1] alone: equal to the teacher-forced ones un
 cache is exact, different under a full mask, and blind to every token after t."""
 
 import numpy as np
+import pytest
 from conftest import make_tiny_config
 
 from evaluation import forward
@@ -29,6 +30,7 @@ def _real(logits_BxTxV, start_B=0):
     ]
 
 
+@pytest.mark.slow
 def test_teacher_forced_logits_are_the_models_own_call():
     model, tokens = _model("causal"), _tokens()
     expected, _ = model(tokens, lengths_B=LENGTHS, prefix_lengths_B=PREFIXES)

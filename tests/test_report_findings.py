@@ -3,6 +3,7 @@ holds for and their numbers, and every verdict is in exactly one row."""
 
 import copy
 
+import pytest
 from report_fixtures import make_results
 
 from evaluation.report.findings import findings, findings_table
@@ -48,6 +49,7 @@ def test_every_verdict_is_in_exactly_one_row():
     assert len(rows) < by_variant + across  # Grouped: fewer rows than verdicts.
 
 
+@pytest.mark.slow
 def test_the_report_opens_with_the_findings_and_folds_the_verdicts_under_them():
     results = _two_tasks()
     files = render(results)
