@@ -114,13 +114,11 @@ def decode_loop(
 ) -> GenerateOutput:
     """Samples up to `max_new_tokens` per row in a `lax.while_loop`, stopping once all rows end.
 
-    `first_logits_BxV` predicts the token after each row's prompt (from the prefill). A row ends
-    when it emits `eos_id`; after that it is padded with `pad_id`.
-
-    `state_updates` lists (step, fn) pairs in increasing step order: the loop pauses before that
-    step and replaces the state by `fn(state)`, which may change its shapes. `generate` grows its
-    KV cache this way. Each pair adds one while loop (one more compiled copy of `step_fn`).
-    """
+    `first_logits_BxV` predicts the token after each row's prompt (from the prefill); a row ends
+    when it emits `eos_id`, and `pad_id` fills it after that. `state_updates`: (step, fn) pairs
+    in increasing step order; the loop pauses before that step and replaces the state by
+    `fn(state)`, which may change its shapes (`generate` grows its KV cache so), each pair one
+    more while loop (one more compiled copy of `step_fn`)."""
     B = tokens_BxL.shape[0]
     rows_B = jnp.arange(B)
 
@@ -147,10 +145,8 @@ def decode_loop(
     def body(carry):
         i, tokens_BxL, lengths_B, done_B, state = carry
         logits_BxV, state = step_fn(tokens_BxL, prompt_lengths_B + i - 1, state)
-        tokens_BxL, lengths_B, done_B, _ = emit(
-            i, tokens_BxL, lengths_B, done_B, logits_BxV, step_rngs[i]
-        )
-        return i + 1, tokens_BxL, lengths_B, done_B, state
+        found = emit(i, tokens_BxL, lengths_B, done_B, logits_BxV, step_rngs[i])
+        return i + 1, *found[:3], state
 
     carry = (jnp.int32(1), tokens_BxL, lengths_B, done_B, state)
     ends = [step for step, _ in state_updates] + [max_new_tokens]
@@ -322,18 +318,10 @@ def generate(
         raise ValueError(f"cache_phases must be a positive int, got {cache_phases!r}")
     rng = check_rng(rng)
     return _generate_jit(
-        graphdef,
-        state,
-        prompts_BxP,
-        prompt_lengths_B,
-        rng,
-        sampling,
-        jnp.int32(-1 if eos_id is None else eos_id),
-        max_new_tokens=max_new_tokens,
-        use_cache=use_cache,
-        cache_phases=cache_phases if use_cache else 1,
-        pad_id=pad_id,
-    )
+        graphdef, state, prompts_BxP, prompt_lengths_B, rng, sampling,
+        jnp.int32(-1 if eos_id is None else eos_id), max_new_tokens=max_new_tokens,
+        use_cache=use_cache, cache_phases=cache_phases if use_cache else 1, pad_id=pad_id,
+    )  # fmt: skip
 
 
 def generate_no_cache(model, prompts_BxP, prompt_lengths_B=None, **kwargs) -> GenerateOutput:
