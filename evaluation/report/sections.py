@@ -72,7 +72,10 @@ def _timed_sections(results: dict) -> list[dict]:
 
 def _methods(results: dict) -> list[dict]:
     """How each described metric and table is measured, then each decoder with its family."""
-    described = [*results.get("metrics_info", []), *results.get("tables_info", [])]
+    # A metric no variant has (its evaluator measured nothing: see "Not measured") is not described.
+    measured = {k.partition("/")[0] for r in results.get("variants", []) for k in r["metrics"]}
+    metrics = [d for d in results.get("metrics_info", []) if d["name"] in measured]
+    described = [*metrics, *results.get("tables_info", [])]
     items = [{"text": d["method"], "children": []} for d in described if d["method"]]
     families = results.get("families", {})
     if families:
