@@ -13,13 +13,15 @@ new_tokens / median seconds); compile_s is the first call's wall time minus the 
 downloaded), and times what ../shared/bench/hf_generate.py times.
 
 --pairs=N: N rounds; in each, every decoder runs in a fresh process, the order reversed every
-other round. Each run records its threads (1 for this project's decoders: launch.py turns Eigen's
-multi-threaded dots off; torch's count for hf), the 1-minute load average before it (`contended`
-above 0.3 per core) and `others_cpu`: the share of the cores other processes kept busy during its
-timed calls (/proc/stat less its own CPU time). The load average also counts this benchmark's own
-previous run (two threads for hf), so on 2 cores back-to-back runs are all `contended`;
-`others_cpu` < 5% in both runs of a round marks it undisturbed. The table gives min / median /
-max over the rounds of tokens/s and of the ratio to the last decoder.
+other round. Each run records its threads (1 for this project's decoders, nominally: launch.py
+turns Eigen's multi-threaded dots off, though XLA's pool of 2 threads may run independent ops at
+once, 1.65 process cores in one GPT-2 small probe below; torch's count for hf), the 1-minute
+load average before it (`contended` above 0.3 per core) and `others_cpu`: the share of the cores
+other processes kept busy during its timed calls (/proc/stat less its own CPU time). The load
+average also counts this benchmark's own previous run (two threads for hf), so on 2 cores
+back-to-back runs are all `contended`; `others_cpu` < 5% in both runs of a round marks it
+undisturbed. The table gives min / median / max over the rounds of tokens/s and of the ratio to
+the last decoder.
 
 Measured 2026-12-06 on a 2-core "Intel(R) Xeon(R) Processor" (lscpu; 2.6 GHz, AVX-512, 480 MiB
 L3), jax 0.10.2, torch 2.13.0 (CPU build), transformers 5.25.0, the commands above. The CPU was
@@ -60,9 +62,9 @@ Using the second core (#34), what was tried on this machine the same day; none i
   These ran at load 1.6-3.3, partly from the session's own runs; the two-device tensor-parallel
   `generate` ran at 1.0 process cores at the tiny shape too.
 - XLA CPU settings, one device, GPT-2 small (disturbed: others' CPU 0.50 except the first):
-  launch.py's flags 99-100 tokens/s; XLA's defaults (YNN fusions) 33-36; YNN fusions with
-  single-threaded Eigen 32-35; multi-threaded Eigen dots without YNN 74. The issue's quiet runs
-  found multi-threaded Eigen no faster either (122-124 tokens/s both ways).
+  launch.py's flags 99-100 tokens/s (others 0.06, 1.65 process cores); XLA's defaults (YNN
+  fusions) 33-36; YNN fusions with single-threaded Eigen 32-35; multi-threaded Eigen dots without
+  YNN 74. The issue's quiet runs found multi-threaded Eigen no faster either (122-124 both ways).
 A decode step at GPT-2 small (494 MB of fp32 weights) took 79 ms at 101 tokens/s: 6.2 GB/s,
 against 16 GB/s for one numpy thread summing 224 MB on this machine (15 on two; load 3.4).
 
