@@ -165,6 +165,7 @@ def test_beam_search_refuses_a_model_whose_cache_is_not_exact(mask_kind):
         beam_search(full, PROMPTS, beam_size=2, max_new_tokens=4, eos_id=vocab.EOS)
 
 
+@pytest.mark.slow
 def test_beam_search_without_eos_runs_every_beam_to_max_new_tokens(model):
     prompts = np.random.default_rng(0).integers(5, 23, (3, 5))
     lengths = np.array([5, 2, 4])

@@ -209,6 +209,7 @@ def _config(variant="full", **train):
     return make_plan(config, variant)
 
 
+@pytest.mark.slow
 def test_the_held_out_loss_is_the_bound_masked_by_count_not_teacher_forced_ce():
     plan = _config()
     graphdef, params = nnx.split(make_decoder(plan.model, 0))

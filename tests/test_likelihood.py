@@ -56,6 +56,7 @@ def test_an_ar_model_gives_its_exact_nll_in_bits(kind, loss):
     assert 0 < sem < bits
 
 
+@pytest.mark.slow
 def test_bd3_with_block_size_1_gives_its_bound_exactly_whatever_the_samples():
     """Masked by count, a block of one token is always masked with weight 1: the estimate is
     the deterministic sum of -log p(x_i | x_<i, MASK at i)."""

@@ -181,6 +181,7 @@ def test_eval_py_writes_a_complete_report(tiny_workdir, tmp_path):
     assert {"results.json", "report.md", "index.html", "attention_maps.png"} <= names
 
 
+@pytest.mark.slow
 def test_an_evaluator_with_nothing_to_measure_says_why_in_one_line_per_run(tiny_workdir):
     """The likelihood on a CMLM run, latency at batch_size 0 and a learning curve over one kept
     checkpoint once said nothing (or, for the curve, averaged one checkpoint with itself)."""
