@@ -253,6 +253,7 @@ def test_a_short_bfloat16_run_tracks_float32():
     np.testing.assert_allclose(bf16, fp32, rtol=0.05)
 
 
+@pytest.mark.slow
 def test_label_smoothing_is_cross_entropy_against_the_smoothed_one_hot():
     logits_BxTxV = jax.random.normal(jax.random.key(0), (2, 5, 11)) * 3
     targets_BxT = jax.random.randint(jax.random.key(1), (2, 5), 0, 11)

@@ -176,6 +176,7 @@ def test_a_damaged_checkpoint_is_skipped_with_a_warning(saved_run, tmp_path, cap
     assert len(warnings) == 1 and warnings[0].endswith("skipped.")
 
 
+@pytest.mark.slow
 def test_the_learning_curve_evaluator_gives_one_point_per_kept_checkpoint(saved_run):
     """Through eval.py's code (runner.py's table) to results.json."""
     workdir = os.path.dirname(os.path.dirname(saved_run[0]))
