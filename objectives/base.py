@@ -106,4 +106,4 @@ def objective_of(name: str) -> Objective:
 
 def all_settings() -> dict[str, Setting]:
     """Every registered objective's settings, by TrainConfig field."""
-    return {s.name: s for objective in OBJECTIVES.values() for s in objective.settings}
+    return {s.name: s for record in OBJECTIVES.values() for s in record.settings}

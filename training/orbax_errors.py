@@ -62,29 +62,40 @@ _BACKGROUND_SAVE_LOGS = {
 }
 
 
-def _is_background_save_log(record: logging.LogRecord) -> bool:
-    """Whether a log record is Orbax's report of a failed background save, or asyncio's of an
-    Orbax write task whose error Orbax already re-raised (at exit: "never retrieved")."""
-    if record.levelno < logging.ERROR:
-        return False
-    if record.name == "asyncio":
-        text = record.getMessage()  # Names the task's Orbax coroutine, or its tmp folder.
-        orbax = (f"{os.sep}orbax{os.sep}checkpoint{os.sep}", ".orbax-checkpoint-tmp")
-        return "exception was never retrieved" in text and any(o in text for o in orbax)
+def _orbax_background_save(record: logging.LogRecord) -> bool:
+    """Orbax's own report, through absl, of a failed background save."""
     where = (os.path.basename(record.pathname), record.funcName)
     return f"{os.sep}orbax{os.sep}" in record.pathname and where in _BACKGROUND_SAVE_LOGS
 
 
+def _orbax_task_never_retrieved(record: logging.LogRecord) -> bool:
+    """asyncio's report of an Orbax write task whose error Orbax already re-raised."""
+    text = record.getMessage()  # Names the task's Orbax coroutine, or its tmp folder.
+    orbax = (f"{os.sep}orbax{os.sep}checkpoint{os.sep}", ".orbax-checkpoint-tmp")
+    return "exception was never retrieved" in text and any(o in text for o in orbax)
+
+
+# Each logger that repeats a failed save, and how to tell its record of one.
+_BACKGROUND_SAVE_FILTERS = {"absl": _orbax_background_save, "asyncio": _orbax_task_never_retrieved}
+
+
 class _DropBackgroundSaveLogs(logging.Filter):
+    """Drops the error records `repeats` recognises; a filter of one logger."""
+
+    def __init__(self, repeats):
+        super().__init__()
+        self.repeats = repeats
+
     def filter(self, record: logging.LogRecord) -> bool:
-        return not _is_background_save_log(record)
+        return record.levelno < logging.ERROR or not self.repeats(record)
 
 
 def quiet_background_save_errors() -> None:
     """Filters those records out of absl's and asyncio's loggers (once per process)."""
-    for logger in (logging.getLogger("absl"), logging.getLogger("asyncio")):
+    for name, repeats in _BACKGROUND_SAVE_FILTERS.items():
+        logger = logging.getLogger(name)
         if not any(isinstance(f, _DropBackgroundSaveLogs) for f in logger.filters):
-            logger.addFilter(_DropBackgroundSaveLogs())
+            logger.addFilter(_DropBackgroundSaveLogs(repeats))
 
 
 def is_stray_async_error(unraisable) -> bool:

@@ -20,6 +20,8 @@ from sections import TrainConfig
 
 Batch = dict[str, jax.Array]
 
+TRAIN_FIELDS = {field.name for field in dataclasses.fields(TrainConfig)}
+
 
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
@@ -44,9 +46,10 @@ class Hyperparams:
     @classmethod
     def from_config(cls, train: TrainConfig) -> "Hyperparams":
         """The traced scalars of a run's TrainConfig."""
-        names = [field.name for field in dataclasses.fields(cls) if field.name != "settings"]
+        # The optimizer's fields are TrainConfig's own; the objectives name their settings.
+        optimizer = [f.name for f in dataclasses.fields(cls) if f.name in TRAIN_FIELDS]
         settings = {name: jnp.float32(getattr(train, name)) for name in all_settings()}
-        return cls(**{name: jnp.float32(getattr(train, name)) for name in names}, settings=settings)
+        return cls(**{n: jnp.float32(getattr(train, n)) for n in optimizer}, settings=settings)
 
 
 def learning_rate_at(hparams: Hyperparams, step: jax.Array) -> jax.Array:
