@@ -49,10 +49,13 @@ run times are not an idle machine's):
   (then --variant=ar, 397 s shared; distill.py as above, 115 s; --variant=ctc_distilled, 504 s)
   python eval.py --workdir=runs/two_alphabets         # ar, ctc, ctc_distilled: 48 s
 256 held-out prompts, correct / mixed / wrong: ctc 6.6 / 93.4 / 0.0; ctc_distilled 95.3 / 4.7 /
-0.0; AR (cache) 99.6 / 0.0 / 0.4 (this session's teacher). Yes: CTC mixes the two alphabets even
-more than one-pass CMLM (72% mixed): its slots are as independent given the source as CMLM's
-tokens, and its loss settles at ln 2 per token (0.70), one free coin per slot. Distillation
-removes the mix as it does for CMLM (4.7% mixed, against 5.5%). On random weights of this shape
+0.0; AR (cache) 99.6 / 0.0 / 0.4 (this session's teacher). The sems below are binomial, over the
+256 prompts only: one seed, so training noise is not in them. Yes, CTC mixes the two alphabets:
+93.4 ± 1.6% mixed, more than one-pass CMLM's 71.9 ± 2.8% (measured 2026-11-26, another session;
+a gap of 21 points, far outside those sems): its slots are as independent given the source as
+CMLM's tokens, and its loss settles at ln 2 per token (0.70), one free coin per slot.
+Distillation removes the mix: 4.7 ± 1.3% mixed, against distilled CMLM K=1's 5.5 ± 1.4%, a
+difference within noise. On random weights of this shape
 (one run, contended), CTC's one pass is 0.81x AR (cache)'s speed at batch 1 and 0.75x at batch 64
 at 8 + 120 tokens, slower than mask-predict K=1 (2.0x): ctc_generate runs the model's whole
 max_len row, not the prompt and canvas alone (the seq2seq-without-waste work of #31).
