@@ -40,6 +40,7 @@ from absl import flags  # noqa: E402
 from evaluation import decoders  # noqa: E402
 from evaluation.timing import time_decoders  # noqa: E402
 from model import ModelConfig  # noqa: E402
+from model.architectures import ARCHITECTURES, architecture_of  # noqa: E402
 
 flags.DEFINE_integer("num_layers", 2, "Decoder layers.", lower_bound=1)
 flags.DEFINE_integer("d_model", 128, "Model width.", lower_bound=1)
@@ -57,6 +58,13 @@ flags.DEFINE_enum(
     "The CMLM model's mask: prefix_full encodes the prompt once (KV cache), full every pass.",
 )
 flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "Compute dtype (params fp32).")
+flags.DEFINE_enum(
+    "architecture",
+    "decoder",
+    list(ARCHITECTURES),
+    "The model: one stack, or an encoder-decoder (its mask-predict also timed re-running the "
+    "whole model every pass, the path before the encoder ran once per call).",
+)
 FLAGS = flags.FLAGS
 for _name in ("batch_sizes", "target_lens", "iterations"):
     flags.register_validator(
@@ -75,11 +83,17 @@ def main(argv):
         num_layers=FLAGS.num_layers,
         d_ff=FLAGS.d_ff,
         dtype=FLAGS.dtype,
+        architecture=FLAGS.architecture,
     )
     # The decoders table's entries; mask-predict timed on the CMLM mask asked for.
+    caches = [None] + [False] * architecture_of(cfg).encodes_prompt
     specs = [decoders.DECODERS["ar_cache"]] + [
-        dataclasses.replace(decoders.non_ar.mask_predict_spec(int(K)), timing_mask=FLAGS.nar_mask)
+        dataclasses.replace(
+            decoders.non_ar.mask_predict_spec(int(K), use_cache=use_cache),
+            timing_mask=FLAGS.nar_mask,
+        )
         for K in FLAGS.iterations
+        for use_cache in caches
     ]
     shape = dict(
         num_layers=cfg.num_layers,
@@ -87,6 +101,7 @@ def main(argv):
         d_ff=cfg.d_ff,
         nar_mask=FLAGS.nar_mask,
         dtype=FLAGS.dtype,
+        architecture=FLAGS.architecture,
     )
     device = f"{jax.devices()[0].platform}:{jax.devices()[0].device_kind}"
     for batch_size in map(int, FLAGS.batch_sizes):

@@ -42,14 +42,17 @@ def check_fill_ids(cfg, mask_id, pad_id, eos_id) -> tuple[int, int, int | None]:
     return mask_id, pad_id, check_token_id(eos_id, "eos_id", cfg.vocab_size, optional=True)
 
 
-def check_prompt_cache(cfg, use_cache, decoder: str, kinds: Callable, each: str) -> bool:
-    """Whether a parallel decoder caches the prompt's keys once: None means wherever the mask
-    allows it (`MaskKind.caches_prompt`: the prompt never sees the targets). True is refused
-    under any other mask, naming the kinds `kinds` picks, as the prompt's keys would change
-    each `each` ("pass", "step")."""
+def check_prompt_cache(
+    cfg, use_cache, decoder: str, kinds: Callable, each: str, *, encodes_prompt: bool = False
+) -> bool:
+    """Whether a parallel decoder computes the prompt's state once: None means wherever that is
+    exact, i.e. the prompt never sees the targets (`MaskKind.caches_prompt`, or an architecture
+    whose encoder reads the prompt, `encodes_prompt`). True is refused anywhere else, naming
+    the kinds `kinds` picks, as the prompt's keys would change each `each` ("pass", "step")."""
+    exact = cfg.mask.caches_prompt or encodes_prompt
     if use_cache is None:
-        return cfg.mask.caches_prompt
-    if use_cache and not cfg.mask.caches_prompt:
+        return exact
+    if use_cache and not exact:
         raise ValueError(
             f"{decoder}(use_cache=True) needs a model whose prompt never sees the targets "
             f"({kinds_where(kinds)}): under {cfg.attention_mask_kind!r} the prompt sees the "

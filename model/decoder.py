@@ -32,6 +32,9 @@ class Decoder(nnx.Module):
     mask_kinds: ClassVar[tuple[str, ...] | None] = None
     mask_kinds_reason: ClassVar[str] = ""
     cross_attention: ClassVar[bool] = False  # Whether the blocks cross-attend.
+    # Whether an encoder reads the prompt (`encode_prompt`, `memory_cache`), so that its state
+    # never depends on the target under any mask and a parallel decoder computes it once a call.
+    encodes_prompt: ClassVar[bool] = False
     attention_stacks: ClassVar[int] = 1  # Attention score products per layer and token.
 
     @classmethod

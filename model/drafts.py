@@ -92,6 +92,7 @@ class _CMLMState(NamedTuple):
     ends_B: jax.Array  # Where each row's target ends (prompt + target length): EOS goes there.
     sampling: Any
     eos_id: jax.Array
+    memory: Any  # An encoder-decoder draft's encoder output of the prompts (else None).
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,7 +100,8 @@ class CMLMDraft:
     """A CMLM model (model/nar.py): one pass over `committed MASK ... MASK` proposes G tokens.
 
     The masks run to each row's target length (given, as to mask-predict); the draft proposes
-    EOS at that length, and after it the pad token.
+    EOS at that length, and after it the pad token. An encoder-decoder draft encodes the prompts
+    once, in `start`, and each round runs its decoder over `SEP target...` alone.
     """
 
     graphdef: nnx.GraphDef
@@ -111,7 +113,11 @@ class CMLMDraft:
         self, params, prompts_BxP, prompt_lengths_B, target_lengths_B, sampling, eos_id, width
     ):
         ends_B = prompt_lengths_B + target_lengths_B
-        return _CMLMState(params, prompt_lengths_B, ends_B, sampling, eos_id)
+        model = nnx.merge(self.graphdef, params)
+        memory = None
+        if model.encodes_prompt:
+            memory, _ = model.encode_prompt(prompts_BxP, prompt_lengths_B)
+        return _CMLMState(params, prompt_lengths_B, ends_B, sampling, eos_id, memory)
 
     def propose(self, state: _CMLMState, tokens_BxW, lengths_B, rngs_G):
         model = nnx.merge(self.graphdef, state.params)
@@ -121,15 +127,11 @@ class CMLMDraft:
         ends_B = jnp.minimum(state.ends_B, width)
         masked_BxW = jnp.where(cols_1xW < ends_B[:, None], self.mask_id, self.pad_id)
         inputs_BxW = jnp.where(cols_1xW < lengths_B[:, None], tokens_BxW[:, :width], masked_BxW)
-        logits_BxWxV, _ = model(
-            inputs_BxW,
-            lengths_B=jnp.minimum(jnp.maximum(ends_B, lengths_B), width),
-            prefix_lengths_B=state.prompt_lengths_B,
-        )
         positions_BxG = lengths_B[:, None] + jnp.arange(G, dtype=jnp.int32)[None, :]
-        logits_BxGxV = jnp.take_along_axis(
-            logits_BxWxV, jnp.minimum(positions_BxG, width - 1)[..., None], axis=1
-        )
+        logits_BxGxV = self._logits_at(
+            model, state, inputs_BxW, jnp.minimum(jnp.maximum(ends_B, lengths_B), width),
+            positions_BxG,
+        )  # fmt: skip
         q_BxGxV = verify.distribution(logits_BxGxV, state.sampling)
         # At the target's end: EOS (the pad token without one); after it: the pad token.
         fixed_BxG = jnp.where(
@@ -141,6 +143,38 @@ class CMLMDraft:
 
     def commit(self, state: _CMLMState, lengths_B, count_B, target_logits_BxG1xV):
         return state
+
+    @staticmethod
+    def _logits_at(model, state: _CMLMState, inputs_BxW, ends_B, positions_BxG):
+        """The draft's logits [B, G, V] at `positions_BxG` of `inputs_BxW` (real up to ends_B).
+
+        An encoder-decoder reads its memory and runs the decoder over the S = W - P + 2 columns
+        from each row's SEP (P: the prompt width), which hold every target slot: a row's target
+        has at most max_len + 1 - P tokens (speculative_generate's bound), SEP one more.
+        """
+        W = inputs_BxW.shape[1]
+        if state.memory is None:
+            logits_BxWxV, _ = model(
+                inputs_BxW, lengths_B=ends_B, prefix_lengths_B=state.prompt_lengths_B
+            )
+            columns_BxG = positions_BxG
+        else:
+            S = min(W, W - state.memory.key_positions_BxP.shape[1] + 2)
+            starts_B = state.prompt_lengths_B - 1
+            # Columns past W are padding (beyond ends_B): clipped, they stay inside the row.
+            columns_BxS = jnp.minimum(
+                starts_B[:, None] + jnp.arange(S, dtype=jnp.int32)[None], W - 1
+            )
+            logits_BxWxV, _ = model(
+                jnp.take_along_axis(inputs_BxW, columns_BxS, axis=1),
+                positions_BxT=columns_BxS,
+                lengths_B=ends_B - starts_B,
+                prefix_lengths_B=state.prompt_lengths_B,
+                cache=model.memory_cache(state.memory, S),
+            )
+            columns_BxG = positions_BxG - starts_B[:, None]
+        last = logits_BxWxV.shape[1] - 1
+        return jnp.take_along_axis(logits_BxWxV, jnp.minimum(columns_BxG, last)[..., None], axis=1)
 
 
 class _JacobiState(NamedTuple):

@@ -22,6 +22,7 @@ from flax import nnx
 from model import sharding
 from model.attention import Memory, make_attention_mask
 from model.block import Block
+from model.cache import KVCache, init_cache
 from model.config import ModelConfig
 from model.decoder import Decoder, default_positions
 from model.masks import EMPTY
@@ -36,6 +37,7 @@ class EncoderDecoder(Decoder):
     mask_kinds_reason = "its encoder already sees the whole source"
     cross_attention = True  # The decoder's blocks, which Decoder.__init__ builds.
     attention_stacks = 3  # The encoder's self-attention, the decoder's self- and cross-attention.
+    encodes_prompt = True  # The prompt's state (`encode_prompt`) never depends on the target.
 
     @classmethod
     def refusal(cls, objective) -> str | None:
@@ -109,10 +111,15 @@ class EncoderDecoder(Decoder):
         states_BxTxD, source_keys_BxT = self.encode(
             x_BxTxD, key_positions_BxT, prefix_lengths_B, dropout_rngs
         )
+        return self._memory_of(states_BxTxD, source_keys_BxT)
+
+    def _memory_of(self, states_BxPxD, source_keys_BxP) -> Memory:
+        """The decoder's view of an encoder output: each layer's cross-attention K/V, projected
+        once here (`cross_kv_cache`), or the states themselves, projected at every call."""
         if not self.cfg.cross_kv_cache:
-            return Memory((), states_BxTxD, source_keys_BxT)
-        layers = tuple(block.cross.keys_values(states_BxTxD) for block in self.blocks)
-        return Memory(layers, None, source_keys_BxT)
+            return Memory((), states_BxPxD, source_keys_BxP)
+        layers = tuple(block.cross.keys_values(states_BxPxD) for block in self.blocks)
+        return Memory(layers, None, source_keys_BxP)
 
     def encode(self, x_BxTxD, key_positions_BxT, prefix_lengths_B, dropout_rngs):
         """(encoder states [B, T, D], source key positions [B, T] with EMPTY off the source).
@@ -128,18 +135,37 @@ class EncoderDecoder(Decoder):
             x_BxTxD, _ = block(x_BxTxD, mask_Bx1xTxT, None, None, dropout_rngs[i])
         return self.ln_encoder(x_BxTxD), source_keys_BxT
 
-    def length_logits(self, prompts_BxP: jax.Array, prompt_lengths_B: jax.Array) -> jax.Array:
-        """Logits [B, max_len + 1] of each row's target length, from the encoder state of its
-        last prompt token (SEP). Needs `length_head=True`."""
+    def encode_prompt(
+        self, prompts_BxP: jax.Array, prompt_lengths_B: jax.Array
+    ) -> tuple[Memory, jax.Array]:
+        """The encoder over the prompts alone (`BOS source SEP`, right-padded): (the decoder's
+        memory of them, each row's encoder state [B, D] at its last prompt token, SEP, which
+        the length head reads)."""
         P = prompts_BxP.shape[1]
         positions_BxP = default_positions(prompts_BxP, None)
         real_BxP = jnp.arange(P)[None, :] < prompt_lengths_B[:, None]
         x_BxPxD = self.embed(prompts_BxP, positions_BxP).astype(self.cfg.compute_dtype)
-        states_BxPxD, _ = self.encode(
+        states_BxPxD, source_keys_BxP = self.encode(
             x_BxPxD,
             jnp.where(real_BxP, positions_BxP, EMPTY),
             prompt_lengths_B,
             [None] * self.cfg.num_layers,
         )
         last_BxD = jnp.take_along_axis(states_BxPxD, (prompt_lengths_B - 1)[:, None, None], axis=1)
-        return self.length_head(last_BxD[:, 0]).astype(jnp.float32)
+        return self._memory_of(states_BxPxD, source_keys_BxP), last_BxD[:, 0]
+
+    def memory_cache(self, memory: Memory, slots: int) -> KVCache:
+        """A cache holding `memory` and `slots` empty self-attention slots: a call with it runs
+        the decoder alone over its tokens (each call writes slots [0, T) of this same cache)."""
+        batch = memory.key_positions_BxP.shape[0]
+        return init_cache(self.cfg, batch, slots)._replace(memory=memory)
+
+    def length_logits_of(self, last_BxD: jax.Array) -> jax.Array:
+        """Logits [B, max_len + 1] of each row's target length from `encode_prompt`'s state."""
+        return self.length_head(last_BxD).astype(jnp.float32)
+
+    def length_logits(self, prompts_BxP: jax.Array, prompt_lengths_B: jax.Array) -> jax.Array:
+        """Logits [B, max_len + 1] of each row's target length, from the encoder state of its
+        last prompt token (SEP). Needs `length_head=True`."""
+        _, last_BxD = self.encode_prompt(prompts_BxP, prompt_lengths_B)
+        return self.length_logits_of(last_BxD)

@@ -8,6 +8,8 @@ re-masks the least confident tokens and predicts them again.
 Under `prefix_full` (the paper's encoder-decoder attention, in one stack) the prompt never sees
 the targets, so it is encoded once into a KV cache and each pass feeds only the T target tokens;
 under `full` every pass re-encodes prompt + target, as the prompt's keys depend on the targets.
+An encoder-decoder (either decoder mask) runs its encoder once per call, length head and every
+length-beam candidate included, and each pass runs the decoder over `SEP target...` alone.
 
 Target lengths are given by the caller (the evaluation's oracle lengths: each row's reference
 length), or predicted by the model's length head (`ModelConfig.length_head`) with a length beam.
@@ -26,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from model.architectures import architecture_of
 from model.cache import init_cache
 from model.checks import check_fill_ids, check_prompt_cache, check_prompts, is_int
 from model.decoder import Decoder, split_model
@@ -100,16 +103,22 @@ def _mask_predict_jit(
     length_beam,
 ):
     model = nnx.merge(graphdef, state)
+    memory = last_BxD = None
+    if use_cache and model.encodes_prompt:  # The encoder's one pass of this call.
+        memory, last_BxD = model.encode_prompt(prompts_BxP, prompt_lengths_B)
     decode = functools.partial(
         _decode, model, num_iterations=num_iterations, eos_id=eos_id,
         max_target_len=max_target_len, mask_id=mask_id, pad_id=pad_id, use_cache=use_cache,
     )  # fmt: skip
     if not length_beam:
-        return decode(prompts_BxP, prompt_lengths_B, target_lengths_B)[0]
+        return decode(prompts_BxP, prompt_lengths_B, target_lengths_B, memory)[0]
     # A length beam: the length head's top-l lengths (1 .. max_target_len) decoded side by side;
     # each row keeps the candidate with the best mean log-probability of its tokens.
     B, beam = prompts_BxP.shape[0], length_beam
-    logits_BxC = model.length_logits(prompts_BxP, prompt_lengths_B)
+    if memory is None:
+        logits_BxC = model.length_logits(prompts_BxP, prompt_lengths_B)
+    else:
+        logits_BxC = model.length_logits_of(last_BxD)
     allowed_C = (jnp.arange(logits_BxC.shape[1]) >= 1) & (
         jnp.arange(logits_BxC.shape[1]) <= max_target_len
     )
@@ -118,6 +127,7 @@ def _mask_predict_jit(
         jnp.repeat(prompts_BxP, beam, axis=0),
         jnp.repeat(prompt_lengths_B, beam, axis=0),
         candidates_BxN.reshape(-1).astype(jnp.int32),
+        jax.tree.map(lambda x: jnp.repeat(x, beam, axis=0), memory),
     )
     best_B = jnp.argmax(score_R.reshape(B, beam), axis=1)
     rows_B = jnp.arange(B) * beam + best_B
@@ -125,11 +135,12 @@ def _mask_predict_jit(
 
 
 def _decode(
-    model, prompts_BxP, prompt_lengths_B, target_lengths_B, *, num_iterations, eos_id,
+    model, prompts_BxP, prompt_lengths_B, target_lengths_B, memory, *, num_iterations, eos_id,
     max_target_len, mask_id, pad_id, use_cache,
 ) -> tuple[GenerateOutput, jax.Array]:  # fmt: skip
-    """Mask-predict given each row's target length: its output, and each row's mean
-    log-probability of its target tokens (what a length beam ranks candidates by)."""
+    """Mask-predict given each row's target length (and an encoder-decoder's `memory` of the
+    prompts, or None): its output, and each row's mean log-probability of its target tokens
+    (what a length beam ranks candidates by)."""
     B, P = prompts_BxP.shape
     W = P + max_target_len  # The model's input width; EOS goes in one more slot, never fed.
     cols_1xW = jnp.arange(W)[None, :]
@@ -138,16 +149,22 @@ def _decode(
     tokens_BxW = jnp.pad(prompts_BxP, ((0, 0), (0, max_target_len)), constant_values=pad_id)
     target_BxW = (cols_1xW >= prompt_lengths_B[:, None]) & (cols_1xW < ends_B[:, None])
     if use_cache:
-        tokens_BxT, probs_BxT = _refine_with_prompt_cache(
-            model, prompts_BxP, prompt_lengths_B, target_lengths_B, num_iterations, mask_id, W
+        logits_fn = _target_logits_fn(
+            model, prompts_BxP, prompt_lengths_B, target_lengths_B, max_target_len, memory
+        )
+        target_BxT = jnp.arange(max_target_len)[None, :] < target_lengths_B[:, None]
+        tokens_BxT, target_probs_BxT = mask_predict_loop(
+            logits_fn,
+            jnp.full((B, max_target_len), mask_id, jnp.int32),
+            target_BxT,
+            target_lengths_B,
+            num_iterations,
+            mask_id,
         )
         # Row b's target goes right after its prompt: column c holds target token c - len_b.
         offsets_BxW = jnp.clip(cols_1xW - prompt_lengths_B[:, None], 0, max_target_len - 1)
         targets_BxW = jnp.take_along_axis(tokens_BxT, offsets_BxW, axis=1)
         tokens_BxW = jnp.where(target_BxW, targets_BxW, tokens_BxW)
-        target_probs_BxT = jnp.where(
-            jnp.arange(max_target_len)[None, :] < target_lengths_B[:, None], probs_BxT, 1.0
-        )
     else:
 
         def logits_fn(tokens_BxW):
@@ -166,20 +183,36 @@ def _decode(
     return GenerateOutput(tokens_BxL, ends_B + with_eos.astype(jnp.int32)), score_B
 
 
-def _refine_with_prompt_cache(
-    model, prompts_BxP, prompt_lengths_B, target_lengths_B, num_iterations, mask_id, cache_len
-):
-    """Mask-predict for a `prefix_full` model: encode the prompt once, then K target-only passes.
+def _target_logits_fn(
+    model, prompts_BxP, prompt_lengths_B, target_lengths_B, T, memory
+) -> LogitsFn:
+    """`logits_fn` over the T target slots alone, the prompt's state computed once.
 
-    The prompt never attends to the targets, so its keys and values are the same in every pass:
-    one prefill writes them to cache slots [0, P), and each pass feeds only the target tokens
-    (positions prompt_len + j), writing slots [P, P + T) of that same prefilled cache afresh.
-    Returns the target tokens [B, T] (T = max target length; beyond each row's length: MASK)
-    and their probabilities (mask_predict_loop's).
+    An encoder-decoder (`memory`: its encoder output, from `encode_prompt`): each pass runs the
+    decoder over `SEP target...` only (positions prompt_len - 1 + j), cross-attending to the
+    memory. A `prefix_full` decoder: the prompt never attends to the targets, so its keys and
+    values are the same in every pass; one prefill writes them to cache slots [0, P), and each
+    pass feeds only the target tokens (positions prompt_len + j), writing slots [P, P + T) of
+    that same prefilled cache afresh.
     """
+    if memory is not None:
+        sep_Bx1 = jnp.take_along_axis(prompts_BxP, (prompt_lengths_B - 1)[:, None], axis=1)
+        cache = model.memory_cache(memory, 1 + T)
+        positions_BxS = (prompt_lengths_B - 1)[:, None] + jnp.arange(1 + T, dtype=jnp.int32)[None]
+
+        def logits_fn(tokens_BxT):
+            logits_BxSxV, _ = model(
+                jnp.concatenate([sep_Bx1, tokens_BxT], axis=1),
+                positions_BxT=positions_BxS,
+                lengths_B=1 + target_lengths_B,
+                prefix_lengths_B=prompt_lengths_B,
+                cache=cache,
+            )
+            return logits_BxSxV[:, 1:]  # SEP's own logits predict nothing.
+
+        return logits_fn
     B, P = prompts_BxP.shape
-    T = cache_len - P
-    cache = init_cache(model.cfg, B, cache_len)
+    cache = init_cache(model.cfg, B, P + T)
     _, prompt_cache = model(
         prompts_BxP, lengths_B=prompt_lengths_B, prefix_lengths_B=prompt_lengths_B, cache=cache
     )
@@ -195,11 +228,7 @@ def _refine_with_prompt_cache(
         )
         return logits_BxTxV
 
-    target_BxT = jnp.arange(T)[None, :] < target_lengths_B[:, None]
-    tokens_BxT = jnp.full((B, T), mask_id, jnp.int32)
-    return mask_predict_loop(
-        logits_fn, tokens_BxT, target_BxT, target_lengths_B, num_iterations, mask_id
-    )
+    return logits_fn
 
 
 def mask_predict(
@@ -237,8 +266,9 @@ def mask_predict(
         predicted lengths max_len - P); fix it to reuse one compiled program across batches.
       length_beam: lengths tried per row when they are predicted.
       use_cache: encode the prompt once and feed only the targets in each pass: exact where the
-        prompt never sees the targets (`MaskKind.caches_prompt`), which None picks; False
-        re-encodes prompt + target every pass (the reference the cached path is tested against).
+        prompt never sees the targets (`MaskKind.caches_prompt`, or an encoder-decoder under
+        either mask), which None picks; False re-encodes prompt + target every pass (the
+        reference the cached path is tested against).
     Returns:
       GenerateOutput(tokens_BxL, lengths_B) with L = P + max_target_len + 1: prompt, predicted
       target, EOS (if eos_id is given), then pad_id; lengths = prompt + target (+ 1 for EOS).
@@ -255,7 +285,10 @@ def mask_predict(
         cfg, prompts_BxP, prompt_lengths_B, target_lengths_B, num_iterations, max_target_len
     )
     mask_id, pad_id, eos_id = check_fill_ids(cfg, mask_id, pad_id, eos_id)
-    use_cache = check_prompt_cache(cfg, use_cache, "mask_predict", bidirectional_cached, "pass")
+    use_cache = check_prompt_cache(
+        cfg, use_cache, "mask_predict", bidirectional_cached, "pass",
+        encodes_prompt=architecture_of(cfg).encodes_prompt,
+    )  # fmt: skip
     return _mask_predict_jit(
         graphdef, state, prompts_BxP, prompt_lengths_B, target_lengths_B,
         jnp.int32(num_iterations), jnp.int32(-1 if eos_id is None else eos_id),

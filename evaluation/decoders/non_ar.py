@@ -21,8 +21,11 @@ from evaluation.decoders.table import (
 from model import GenerateOutput, mask_predict
 
 
-def mask_predict_spec(num_iterations: int, default: bool = True) -> DecoderSpec:
-    """Mask-predict with K passes, given each row's reference target length."""
+def mask_predict_spec(
+    num_iterations: int, default: bool = True, use_cache: bool | None = None
+) -> DecoderSpec:
+    """Mask-predict with K passes, given each row's reference target length; `use_cache=False`
+    re-runs the whole model every pass (benchmarks/nar.py times it against the default)."""
 
     def decode(models: Models, prompts: Prompts) -> GenerateOutput:
         # The EOS slot is appended after the target, never fed to the model.
@@ -36,11 +39,13 @@ def mask_predict_spec(num_iterations: int, default: bool = True) -> DecoderSpec:
             mask_id=vocab.MASK,
             eos_id=prompts.eos_id,
             max_target_len=max_target_len,
+            use_cache=use_cache,
         )
 
+    every_pass = use_cache is False
     return DecoderSpec(
-        id=f"mask_predict_k{num_iterations}",
-        label=f"mask-predict K={num_iterations}",
+        id=f"mask_predict_k{num_iterations}" + ("_every_pass" if every_pass else ""),
+        label=f"mask-predict K={num_iterations}" + (", re-run every pass" if every_pass else ""),
         family="non-AR",
         description=(
             f"Mask-Predict with {num_iterations} parallel pass(es) over `prompt MASK…MASK`, given "
