@@ -8,6 +8,7 @@ import jax.numpy as jnp
 from model.masks import mask_kind
 
 FLOAT_DTYPES = ("float32", "bfloat16", "float16")
+DECODER_POSITIONS = ("target", "row")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +55,11 @@ class ModelConfig:
     cross_kv_cache: bool = True
     # block_causal only: tokens per block (1: causal).
     block_size: int = 1
+    # Encoder-decoder only: where its decoder's positions count from. "target": its first token
+    # (SEP) is 0, as fairseq numbers target positions, so an all-MASK target's only signal, its
+    # positions, does not move with the source length; "row": the row's own positions (an
+    # encoder-decoder saved before this setting existed: `EncoderDecoder.saved_before`).
+    decoder_positions: str = "target"
 
     def __post_init__(self):
         for name in (
@@ -79,6 +85,11 @@ class ModelConfig:
             mask_kind(self.attention_mask_kind)
         except ValueError as error:
             raise ValueError(f"ModelConfig.{error}") from None
+        if self.decoder_positions not in DECODER_POSITIONS:
+            raise ValueError(
+                f"ModelConfig.decoder_positions must be one of {DECODER_POSITIONS}, got "
+                f"{self.decoder_positions!r}"
+            )
         for name in ("dtype", "param_dtype"):
             value = getattr(self, name)
             if value not in FLOAT_DTYPES:

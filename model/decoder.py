@@ -35,6 +35,9 @@ class Decoder(nnx.Module):
     # Whether an encoder reads the prompt (`encode_prompt`, `memory_cache`), so that its state
     # never depends on the target under any mask and a parallel decoder computes it once a call.
     encodes_prompt: ClassVar[bool] = False
+    # ModelConfig settings added since runs of this architecture were first saved, with the
+    # value that reproduces what such a run did (sections/run_plan.py reads saved runs with it).
+    saved_before: ClassVar[dict] = {}
     attention_stacks: ClassVar[int] = 1  # Attention score products per layer and token.
 
     @classmethod
@@ -191,11 +194,19 @@ class Decoder(nnx.Module):
             if dropout_rng is not None
             else [None] * (2 * self.cfg.num_layers + 1)
         )
-        x_BxTxD = dropout(x_BxTxD.astype(self.cfg.compute_dtype), self.cfg.dropout_rate, rngs[-1])
+        x_BxTxD = x_BxTxD.astype(self.cfg.compute_dtype)
+        # One dropout mask for both stacks' inputs (a decoder's are the same array: XLA computes
+        # the dropout once).
+        decoder_x_BxTxD = dropout(
+            self.decoder_inputs(x_BxTxD, positions_BxT, prefix_lengths_B),
+            self.cfg.dropout_rate,
+            rngs[-1],
+        )
+        x_BxTxD = dropout(x_BxTxD, self.cfg.dropout_rate, rngs[-1])
         memory = self.memory(
             x_BxTxD, new_key_positions_BxT, prefix_lengths_B, cache, rngs[self.cfg.num_layers : -1]
         )
-        x_BxTxD, new_layers = self._blocks(x_BxTxD, mask_Bx1xTxS, cache, rngs, memory)
+        x_BxTxD, new_layers = self._blocks(decoder_x_BxTxD, mask_Bx1xTxS, cache, rngs, memory)
         logits_BxTxV = self.lm_head(x_BxTxD).astype(jnp.float32)
         if cache is None:
             return logits_BxTxV, None
@@ -219,6 +230,12 @@ class Decoder(nnx.Module):
             noisy_queries_BxT=noisy_BxT,
             noisy_keys_BxS=noisy_BxT,
         )
+
+    def decoder_inputs(self, x_BxTxD, positions_BxT, prefix_lengths_B):
+        """The blocks' input from `embed`'s output: the same here (model/encoder_decoder.py
+        renumbers its decoder's positions)."""
+        del positions_BxT, prefix_lengths_B
+        return x_BxTxD
 
     def memory(self, x_BxTxD, key_positions_BxT, prefix_lengths_B, cache, dropout_rngs):
         """What the blocks cross-attend to: nothing in a decoder (model/encoder_decoder.py)."""

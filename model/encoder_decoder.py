@@ -38,6 +38,7 @@ class EncoderDecoder(Decoder):
     cross_attention = True  # The decoder's blocks, which Decoder.__init__ builds.
     attention_stacks = 3  # The encoder's self-attention, the decoder's self- and cross-attention.
     encodes_prompt = True  # The prompt's state (`encode_prompt`) never depends on the target.
+    saved_before = {"decoder_positions": "row"}  # Runs saved before 2026-12-07 count row positions.
 
     @classmethod
     def refusal(cls, objective) -> str | None:
@@ -98,6 +99,19 @@ class EncoderDecoder(Decoder):
         decoder_key_Bx1x1xS = k_Bx1x1xS >= (prefix_lengths_B - 1)[:, None, None, None]
         itself_Bx1xTxS = k_Bx1x1xS == positions_BxT[:, None, :, None]
         return (base_Bx1xTxS & decoder_key_Bx1x1xS) | itself_Bx1xTxS
+
+    def decoder_inputs(self, x_BxTxD, positions_BxT, prefix_lengths_B):
+        """`embed`'s output with, under `decoder_positions="target"`, each token's position
+        embedding swapped for its target position's (SEP at 0; fairseq numbers the decoder's
+        positions from its own start): the decoder's input. Source positions, never scored,
+        take target position 0. The encoder reads `embed`'s output, the source from 0."""
+        if self.cfg.decoder_positions == "row":
+            return x_BxTxD
+        last = self.cfg.max_len - 1  # Draft tokens past max_len are embedded clamped (verify).
+        rows_BxT = jnp.minimum(positions_BxT, last)
+        targets_BxT = jnp.clip(positions_BxT - (prefix_lengths_B - 1)[:, None], 0, last)
+        swap_BxTxD = self.position_embed(targets_BxT) - self.position_embed(rows_BxT)
+        return x_BxTxD + swap_BxTxD.astype(x_BxTxD.dtype)
 
     def memory(self, x_BxTxD, key_positions_BxT, prefix_lengths_B, cache, dropout_rngs):
         """The encoder output of this call's source tokens, or the cache's (after the prefill)."""

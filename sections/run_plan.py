@@ -9,6 +9,7 @@ import dataclasses
 
 from data import DataConfig
 from model import ModelConfig
+from model.architectures import ARCHITECTURES
 from sections.convert import known_keys, section_from_dict
 from sections.eval import EvalConfig
 from sections.train import MeshConfig, TrainConfig
@@ -59,6 +60,7 @@ def load_plan(saved: dict) -> tuple[RunPlan, list[str]]:
     """A run's saved config.json as a plan over today's defaults, and the saved keys today's
     code no longer has (dropped)."""
     sections, dropped = {}, []
+    saved = _with_saved_before(saved)
     for key, cls in SECTIONS.items():
         sections[key], lost = saved_section(cls, saved.get(key), key)
         dropped += lost
@@ -72,6 +74,16 @@ def load_plan(saved: dict) -> tuple[RunPlan, list[str]]:
         **sections,
     )
     return plan, dropped
+
+
+def _with_saved_before(saved: dict) -> dict:
+    """`saved` with each model setting its architecture's `saved_before` names, where absent:
+    the value that reproduces what a run saved before that setting existed did."""
+    model = saved.get("model")
+    architecture = ARCHITECTURES.get((model or {}).get("architecture", ModelConfig.architecture))
+    if not model or architecture is None:
+        return saved  # Nothing saved, or an unknown architecture: the ModelConfig check names it.
+    return {**saved, "model": {**architecture.saved_before, **model}}
 
 
 def experiment_eval(saved: dict | None) -> EvalConfig:

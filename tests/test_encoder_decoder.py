@@ -212,3 +212,24 @@ def test_every_decoder_runs_on_an_encoder_decoder(exact_fp32_matmuls):
         full, prompts_BxP, lengths_B, None, num_iterations=2, mask_id=4, max_target_len=6
     )
     assert np.asarray(predicted.lengths_B).shape == (4,)
+
+
+def test_the_decoder_counts_positions_from_its_sep_whatever_the_source_length():
+    # The same `SEP target` after sources of 1 and 4 tokens: under "target" its decoder inputs
+    # are the token embeddings plus positions 0, 1, ...; under "row" they move with the source.
+    sep_target = [3, 9, 10, 11]
+    tokens = np.array([[1, 7, *sep_target, 0, 0, 0], [1, 7, 8, 5, 6, *sep_target]], np.int32)
+    prefix_lengths = jnp.array([3, 6])  # `BOS source SEP`.
+    positions = jnp.broadcast_to(jnp.arange(9), (2, 9))
+    for decoder_positions, same in (("target", True), ("row", False)):
+        model = make_decoder(enc_dec_config(decoder_positions=decoder_positions))
+        inputs = np.asarray(
+            model.decoder_inputs(model.embed(tokens, positions), positions, prefix_lengths)
+        )
+        first, second = inputs[0, 2:6], inputs[1, 5:9]
+        assert np.allclose(first, second, atol=1e-6) == same
+        if same:
+            expected = model.token_embed(jnp.array(sep_target)) + model.position_embed(
+                jnp.arange(4)
+            )
+            np.testing.assert_allclose(first, expected, atol=1e-6)

@@ -61,6 +61,18 @@ def test_keys_added_since_take_their_defaults_and_dropped_keys_are_named(plan):
     assert dropped == ["train.warmup_fraction", "eval.speed.old_knob", "tokenizer"]
 
 
+def test_a_model_setting_added_since_reads_as_its_architectures_saved_before(plan):
+    # An encoder-decoder saved before `decoder_positions` existed counted row positions, and is
+    # read so; a decoder (whose `saved_before` is empty) takes today's default, as before.
+    for architecture, expected in (("encoder_decoder", "row"), ("decoder", "target")):
+        saved = _saved(plan)
+        saved["model"]["architecture"] = architecture
+        del saved["model"]["decoder_positions"]
+        assert load_plan(saved)[0].model.decoder_positions == expected
+        saved["model"]["decoder_positions"] = "target"  # Saved with the setting: as saved.
+        assert load_plan(saved)[0].model.decoder_positions == "target"
+
+
 def test_a_missing_section_or_run_key_takes_todays_default():
     loaded, dropped = load_plan({"name": "old", "seeds": [3, 4]})
     assert (loaded.name, loaded.variant, loaded.seed, loaded.seeds) == ("old", "", 3, (3, 4))
