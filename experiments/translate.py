@@ -95,6 +95,14 @@ What it shows (the report's verdicts):
   model learns faster per CPU minute (13.0 at the same CPU time, 14.7 after 3000 steps) and a
   d_model 256 one slower (8.1), so this shape is not the fastest; it stays as measured here.
 
+Since this table was measured, the code it ran has changed (2026-12-07), and the table is to be
+rerun (issue #31): the decoder's positions count from its SEP (`model.decoder_positions`; these
+runs, saved before, read as "row" and evaluate unchanged), mask-predict runs the encoder once per
+call (its latency columns above paid for the encoder at every pass), and `glat_distilled` is now
+GLAT as its authors built it: the uniformly copied source as its decoder input
+(`model.source_copy_id`) and the glancing ratio annealed 0.5 -> 0.3 (`train.glancing_ratio_end`);
+the rows above are of a GLAT that read MASKs, at a constant ratio of 0.5.
+
 GPU size (`--config=experiments/translate.py:gpu`, scripts/gpu_translate.sh): not measured; no
 GPU was available to the sessions that built it.
 
@@ -104,6 +112,7 @@ experiments/translate_masks.py.
 
 import ml_collections
 
+from data import vocab
 from plan import base_config
 
 # Where distill.py writes the `ar` teacher's outputs (relative to the repository root).
@@ -201,31 +210,48 @@ def get_config(size: str = "cpu") -> ml_collections.ConfigDict:
         no_cache_max_length=96,
         train_seq_len=96,
     )
+    _add_variants(config)
+    if size == "gpu":
+        _gpu_size(config)
+    return config
+
+
+def _add_variants(config: ml_collections.ConfigDict) -> None:
+    """The AR teacher, and the non-AR students (full decoder mask, a length head) it is compared
+    with: CMLM on the references and on the teacher's outputs, and GLAT as its authors built it
+    (the copied source as decoder input, the glancing ratio annealed 0.5 -> 0.3)."""
     config.variants.ar = {
         "model": {"attention_mask_kind": "causal"},
         "train": {"objective": "teacher_forcing"},
         "eval": {"speculative": {"cmlm_variant": "cmlm_distilled"}},
     }
     nar_model = {"attention_mask_kind": "full", "length_head": True}
-    config.variants.cmlm = {
-        "model": nar_model,
-        "train": {"objective": "masked", "num_steps": NAR_STEPS},
-        "eval": {"nar": {"ar_variant": "ar"}},
+    students = {
+        "cmlm": ({"objective": "masked"}, {}, None),
+        "cmlm_distilled": ({"objective": "masked"}, {}, DISTILLED_DIR),
+        "glat_distilled": (
+            {"objective": "glancing", "glancing_ratio": 0.5, "glancing_ratio_end": 0.3},
+            {"source_copy_id": vocab.MASK},
+            DISTILLED_DIR,
+        ),
     }
-    for name, objective_id in (("cmlm", "masked"), ("glat", "glancing")):
-        config.variants[f"{name}_distilled"] = {
-            "data": {"distilled_dir": DISTILLED_DIR},
-            "model": nar_model,
-            "train": {"objective": objective_id, "num_steps": NAR_STEPS},
+    for name, (train, model, distilled_dir) in students.items():
+        config.variants[name] = {
+            "model": {**nar_model, **model},
+            "train": {**train, "num_steps": NAR_STEPS},
             "eval": {"nar": {"ar_variant": "ar"}},
         }
-    if size == "gpu":
-        config.name = "translate_gpu"
-        config.seeds = GPU["seeds"]
-        for section in ("model", "data", "train"):
-            config[section].update(GPU[section])
-        for variant in ("cmlm", "cmlm_distilled", "glat_distilled"):
-            config.variants[variant]["train"]["num_steps"] = GPU["train"]["num_steps"]
-        for variant in ("cmlm_distilled", "glat_distilled"):
-            config.variants[variant]["data"] = {"distilled_dir": GPU_DISTILLED_DIR}
-    return config
+        if distilled_dir:
+            config.variants[name]["data"] = {"distilled_dir": distilled_dir}
+
+
+def _gpu_size(config: ml_collections.ConfigDict) -> None:
+    """`GPU` over the CPU study: its shape, steps, seeds and distilled folder."""
+    config.name = "translate_gpu"
+    config.seeds = GPU["seeds"]
+    for section in ("model", "data", "train"):
+        config[section].update(GPU[section])
+    for variant in ("cmlm", "cmlm_distilled", "glat_distilled"):
+        config.variants[variant]["train"]["num_steps"] = GPU["train"]["num_steps"]
+    for variant in ("cmlm_distilled", "glat_distilled"):
+        config.variants[variant]["data"] = {"distilled_dir": GPU_DISTILLED_DIR}

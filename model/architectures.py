@@ -56,6 +56,11 @@ def check_model(cfg: ModelConfig, objective=None) -> None:
             f"An architecture={cls.name!r} model's attention_mask_kind must be one of "
             f"{cls.mask_kinds}{reason}, got {cfg.attention_mask_kind!r}"
         )
+    if cfg.source_copy_id >= 0 and not cls.encodes_prompt:
+        raise ValueError(
+            f"model.source_copy_id copies the source into a decoder's input from its encoder's "
+            f"prompt; an architecture={cls.name!r} model has no encoder (use encoder_decoder)"
+        )
     refusal = None if objective is None else cls.refusal(objective)
     if refusal:
         raise ValueError(refusal)

@@ -171,6 +171,8 @@ class Memory(NamedTuple):
     layers: tuple[LayerCache, ...]
     states_BxPxD: jax.Array | None  # The encoder output; None once `layers` holds its K/V.
     key_positions_BxP: jax.Array  # The position of each source token; EMPTY elsewhere.
+    # The prompts' token ids, for a decoder that copies the source (ModelConfig.source_copy_id).
+    source_tokens_BxP: jax.Array | None = None
 
 
 class CrossAttention(nnx.Module):

@@ -60,6 +60,10 @@ class ModelConfig:
     # positions, does not move with the source length; "row": the row's own positions (an
     # encoder-decoder saved before this setting existed: `EncoderDecoder.saved_before`).
     decoder_positions: str = "target"
+    # Encoder-decoder only: -1, or the token id (MASK) whose input at a target slot is replaced by
+    # the source token uniformly assigned to that slot: GLAT's decoder input, the copied source
+    # embeddings (Gu et al. 2018's and fairseq's --src-embedding-copy; model/encoder_decoder.py).
+    source_copy_id: int = -1
 
     def __post_init__(self):
         for name in (
@@ -85,6 +89,13 @@ class ModelConfig:
             mask_kind(self.attention_mask_kind)
         except ValueError as error:
             raise ValueError(f"ModelConfig.{error}") from None
+        if not isinstance(self.source_copy_id, int) or not (
+            self.source_copy_id == -1 or 0 <= self.source_copy_id < self.vocab_size
+        ):
+            raise ValueError(
+                f"ModelConfig.source_copy_id must be -1 (off) or a token id in "
+                f"[0, {self.vocab_size}), got {self.source_copy_id!r}"
+            )
         if self.decoder_positions not in DECODER_POSITIONS:
             raise ValueError(
                 f"ModelConfig.decoder_positions must be one of {DECODER_POSITIONS}, got "

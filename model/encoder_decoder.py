@@ -82,6 +82,53 @@ class EncoderDecoder(Decoder):
             self.encoder = nnx.List([Block(cfg, rngs=rngs) for _ in range(cfg.num_layers)])
             self.ln_encoder = sharding.layer_norm(cfg.d_model, **kw)
 
+    def __call__(self, tokens_BxT, *, positions_BxT=None, lengths_B=None, prefix_lengths_B=None,
+                 cache=None, **kwargs):  # fmt: skip
+        """Decoder.__call__, with `source_copy_id`'s tokens replaced by the copied source; a
+        prefill keeps the source tokens in its memory for the calls after it."""
+        if self.cfg.source_copy_id < 0 or prefix_lengths_B is None:
+            return super().__call__(
+                tokens_BxT, positions_BxT=positions_BxT, lengths_B=lengths_B,
+                prefix_lengths_B=prefix_lengths_B, cache=cache, **kwargs,
+            )  # fmt: skip
+        memory = None if cache is None else cache.memory
+        source_BxP = tokens_BxT if memory is None else memory.source_tokens_BxP
+        positions_BxT = default_positions(tokens_BxT, positions_BxT)
+        copied_BxT = self.copy_source(
+            tokens_BxT, source_BxP, positions_BxT, lengths_B, prefix_lengths_B
+        )
+        logits_BxTxV, cache = super().__call__(
+            copied_BxT, positions_BxT=positions_BxT, lengths_B=lengths_B,
+            prefix_lengths_B=prefix_lengths_B, cache=cache, **kwargs,
+        )  # fmt: skip
+        if cache is not None and memory is None:  # The prefill: keep the source.
+            cache = cache._replace(memory=cache.memory._replace(source_tokens_BxP=tokens_BxT))
+        return logits_BxTxV, cache
+
+    def copy_source(self, tokens_BxT, source_BxP, positions_BxT, lengths_B, prefix_lengths_B):
+        """`tokens_BxT` with each `source_copy_id` at a target slot replaced by a source word.
+
+        Row b's S source words lie between its BOS and SEP (`source_BxP`: the row or prompt);
+        its T target slots are the positions from prefix_len to this call's last real token.
+        Slot j takes word round(j (S - 1) / (T - 1)), as fairseq's `_uniform_assignment`
+        (fairseq/models/nat/nonautoregressive_transformer.py) maps target to source positions;
+        the token's embedding is then that word's, as --src-embedding-copy gives the decoder.
+        """
+        B, T = tokens_BxT.shape
+        if lengths_B is None:
+            last_B = positions_BxT[:, -1]
+        else:
+            last_B = jnp.take_along_axis(positions_BxT, (lengths_B - 1)[:, None], axis=1)[:, 0]
+        slots_B = jnp.maximum(last_B + 1 - prefix_lengths_B, 1)
+        words_B = jnp.maximum(prefix_lengths_B - 2, 1)
+        step_B = (words_B - 1) / jnp.maximum(slots_B - 1, 1)
+        slot_BxT = positions_BxT - prefix_lengths_B[:, None]
+        word_BxT = jnp.round(slot_BxT * step_B[:, None]).astype(jnp.int32)
+        index_BxT = jnp.clip(1 + word_BxT, 0, source_BxP.shape[1] - 1)
+        copies_BxT = jnp.take_along_axis(source_BxP, index_BxT, axis=1)
+        copy_BxT = (tokens_BxT == self.cfg.source_copy_id) & (slot_BxT >= 0)
+        return jnp.where(copy_BxT, copies_BxT, tokens_BxT).astype(tokens_BxT.dtype)
+
     def self_attention_mask(
         self, positions_BxT, key_positions_BxS, prefix_lengths_B, noisy_BxT=None
     ):
@@ -166,7 +213,8 @@ class EncoderDecoder(Decoder):
             [None] * self.cfg.num_layers,
         )
         last_BxD = jnp.take_along_axis(states_BxPxD, (prompt_lengths_B - 1)[:, None, None], axis=1)
-        return self._memory_of(states_BxPxD, source_keys_BxP), last_BxD[:, 0]
+        memory = self._memory_of(states_BxPxD, source_keys_BxP)
+        return memory._replace(source_tokens_BxP=prompts_BxP), last_BxD[:, 0]
 
     def memory_cache(self, memory: Memory, slots: int) -> KVCache:
         """A cache holding `memory` and `slots` empty self-attention slots: a call with it runs

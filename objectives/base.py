@@ -68,6 +68,9 @@ class Objective:
     steps_through_cache: bool = False
     # Why it cannot train in low precision on the CPU ("": it can).
     cpu_low_precision: str = ""
+    # The loss takes `progress`: the update's fraction of train.num_steps, in [0, 1] (a setting
+    # that follows a schedule over the run, as GLAT's annealed glancing ratio).
+    takes_progress: bool = False
 
     def __post_init__(self):
         if self.model_kind not in MODEL_KINDS:

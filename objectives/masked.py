@@ -4,7 +4,11 @@ masked: CMLM (mask-predict). `model.nar_masks.cmlm_mask` hides k ~ U{1..m} targe
   model whose targets see each other (mask prefix_full or full) predicts them from both sides.
 glancing: GLAT (Qian et al. 2021). A first pass (no gradient) predicts every target token from
   MASKs; `model.nar_masks.glancing_mask` reveals glancing_ratio x its errors reference tokens,
-  and a second pass learns the rest. It trains one-pass (K=1) decoding.
+  and a second pass learns the rest. It trains one-pass (K=1) decoding. The ratio may anneal
+  linearly over the run (train.glancing_ratio_end: GLAT's 0.5 -> 0.3), and an encoder-decoder
+  may read the copied source where the target is masked (model.source_copy_id), as GLAT does.
+  Deviation: GLAT-family fairseq recipes anneal over the first 200k updates (`--glat-p
+  0.5:0.3@200k`, as in NAST's training scripts) of ~300k; here the anneal spans the whole run.
 """
 
 import functools
@@ -18,6 +22,12 @@ from objectives.base import Batch, Objective, Setting, register_objective
 from objectives.common import LABEL_SMOOTHING, LENGTH_LOSS_WEIGHT, masked_cross_entropy
 
 GLANCING_RATIO = Setting("glancing_ratio", lambda v: 0 <= v <= 1, "in [0, 1]", "ratio")
+GLANCING_RATIO_END = Setting(
+    "glancing_ratio_end",
+    lambda v: v == -1 or 0 <= v <= 1,
+    "in [0, 1], or -1 (glancing_ratio throughout)",
+    "ratio_end",
+)
 BOTH_SIDES = "it predicts masked tokens from both sides"
 
 
@@ -50,8 +60,12 @@ def glancing_loss(
     dropout_rng: jax.Array | None,
     ratio: jax.Array | float = 0.5,
     smoothing: jax.Array | float = 0.0,
+    ratio_end: jax.Array | float = -1.0,
+    progress: jax.Array | float = 0.0,
 ) -> tuple[jax.Array, jax.Array]:
-    """GLAT: CE on the target tokens still masked after glancing at the first pass's errors."""
+    """GLAT: CE on the target tokens still masked after glancing at the first pass's errors;
+    the ratio goes linearly from `ratio` to `ratio_end` (>= 0) as `progress` goes 0 -> 1."""
+    ratio = jnp.where(ratio_end >= 0, ratio + (ratio_end - ratio) * progress, ratio)
     call = functools.partial(
         model, lengths_B=batch["lengths"], prefix_lengths_B=batch["prefix_lengths"]
     )
@@ -92,8 +106,9 @@ GLANCING = register_objective(
         "masked",
         glancing_loss,
         held_out_loss=masked_loss,
-        settings=(LABEL_SMOOTHING, GLANCING_RATIO, LENGTH_LOSS_WEIGHT),
+        settings=(LABEL_SMOOTHING, GLANCING_RATIO, GLANCING_RATIO_END, LENGTH_LOSS_WEIGHT),
         trains_length_head=True,
+        takes_progress=True,
         target_views=("all",),
         mask_reason=BOTH_SIDES,
     )

@@ -40,8 +40,11 @@ class TrainConfig:
     adam_b1: float = 0.9
     adam_b2: float = 0.98
     grad_clip_norm: float = 1.0  # Global-norm clipping; 0 disables it.
-    # objective="glancing" (GLAT): reference tokens revealed per error of the first pass.
+    # objective="glancing" (GLAT): reference tokens revealed per error of the first pass, and
+    # where it ends, annealed linearly over the run (GLAT's 0.5 -> 0.3); -1: glancing_ratio
+    # throughout.
     glancing_ratio: float = 0.5
+    glancing_ratio_end: float = -1.0
     # masked / glancing / diffusion with model.length_head: weight of the length head's
     # cross-entropy in the loss (fairseq's length_loss_factor).
     length_loss_weight: float = 0.1

@@ -233,3 +233,33 @@ def test_the_decoder_counts_positions_from_its_sep_whatever_the_source_length():
                 jnp.arange(4)
             )
             np.testing.assert_allclose(first, expected, atol=1e-6)
+
+
+def test_source_copy_feeds_each_target_mask_the_uniformly_assigned_source_word():
+    # Sources of 5 and 2 words (between BOS=1 and SEP=3), then 3 and 4 MASKs (4) and EOS (2).
+    # The EOS slot counts as a target slot, as training sees rows: T = 4 and 5. Slot j takes
+    # word round(j (S - 1) / (T - 1)), half to even as torch.round: 0, 4/3, 8/3 -> 0, 1, 3;
+    # 0, 1/4, 1/2, 3/4 -> 0, 0, 0, 1.
+    cfg = enc_dec_config(source_copy_id=4, max_len=16)
+    copier = make_decoder(cfg, seed=5)
+    plain = nnx.merge(nnx.graphdef(make_decoder(dataclasses.replace(cfg, source_copy_id=-1))),
+                      nnx.state(copier))  # fmt: skip
+    masked = np.array([[1, 11, 12, 13, 14, 15, 3, 4, 4, 4, 2, 0],
+                       [1, 21, 22, 3, 4, 4, 4, 4, 2, 0, 0, 0]], np.int32)  # fmt: skip
+    copied = np.array([[1, 11, 12, 13, 14, 15, 3, 11, 12, 14, 2, 0],
+                       [1, 21, 22, 3, 21, 21, 21, 22, 2, 0, 0, 0]], np.int32)  # fmt: skip
+    kwargs = dict(lengths_B=jnp.array([11, 9]), prefix_lengths_B=jnp.array([7, 4]))
+    positions = jnp.broadcast_to(jnp.arange(12), (2, 12))
+    np.testing.assert_array_equal(
+        copier.copy_source(jnp.asarray(masked), jnp.asarray(masked), positions,
+                           kwargs["lengths_B"], kwargs["prefix_lengths_B"]),
+        copied,
+    )  # fmt: skip
+    np.testing.assert_allclose(
+        forward(copier, masked, **kwargs)[0], forward(plain, copied, **kwargs)[0], atol=1e-6
+    )
+
+
+def test_source_copy_needs_an_encoder():
+    with pytest.raises(ValueError, match="source_copy_id copies the source"):
+        make_decoder(make_tiny_config(source_copy_id=4))

@@ -15,13 +15,14 @@ from model.sampling import SamplingParams
 from tests.conftest import make_tiny_config
 
 
-def _model_and_prompts(cross_kv_cache: bool = True):
+def _model_and_prompts(cross_kv_cache: bool = True, source_copy: bool = False):
     cfg = make_tiny_config(
         architecture="encoder_decoder",
         attention_mask_kind="full",
         length_head=True,
         max_len=20,
         cross_kv_cache=cross_kv_cache,
+        source_copy_id=vocab.MASK if source_copy else -1,
     )
     prompt_lengths = np.array([6, 3, 5, 2])
     prompts = np.random.default_rng(1).integers(vocab.FIRST_SYMBOL, cfg.vocab_size, (4, 6))
@@ -30,9 +31,14 @@ def _model_and_prompts(cross_kv_cache: bool = True):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("cross_kv_cache", [True, False])
-def test_encoding_once_decodes_like_re_running_the_whole_model_every_pass(cross_kv_cache):
-    model, prompts, prompt_lengths = _model_and_prompts(cross_kv_cache)
+@pytest.mark.parametrize(
+    "cross_kv_cache, source_copy", [(True, False), (False, False), (True, True)]
+)
+def test_encoding_once_decodes_like_re_running_the_whole_model_every_pass(
+    cross_kv_cache, source_copy
+):
+    # With source_copy (GLAT's input), the copy reads the source from the encoder's memory.
+    model, prompts, prompt_lengths = _model_and_prompts(cross_kv_cache, source_copy)
     kwargs = dict(mask_id=vocab.MASK, eos_id=vocab.EOS, max_target_len=9)
     for K in (1, 2, 4):
         for lengths, beam in ((np.array([4, 9, 1, 5]), 0), (None, 3)):

@@ -24,12 +24,14 @@ from objectives import (
 from objectives.masked import glancing_loss, masked_loss
 from objectives.next_token import free_running_logits, sequential_loss
 from plan import make_plan
+from training import step as training_step
 from training.step import (
     Hyperparams,
     init_train_state,
     learning_rate_at,
     make_optimizer,
     train_step,
+    train_step_fn,
 )
 
 BATCH = 8
@@ -154,6 +156,29 @@ def test_glancing_learns_what_remains_after_revealing_ratio_times_the_first_pass
         # Masked (and learnt) = the target minus the revealed floor(ratio x errors) tokens;
         # a row the first pass got right reveals nothing.
         assert int(count) == int((span_B - np.floor(ratio * wrong_B)).sum())
+    # Annealed 0.5 -> 0.3: halfway through the run the ratio is 0.4 (as the step passes it).
+    for progress, ratio in ((0.0, 0.5), (0.5, 0.4), (1.0, 0.3)):
+        _, count = glancing_loss(
+            fake, batch, jax.random.key(1), None, ratio=0.5, ratio_end=0.3, progress=progress
+        )
+        assert int(count) == int((span_B - np.floor(ratio * wrong_B)).sum())
+
+
+def test_the_step_passes_a_scheduled_objective_its_progress_through_the_run(monkeypatch):
+    resolved, hparams, graphdef, params, opt_state, batch = _setup()
+    hparams = dataclasses.replace(hparams, num_steps=jnp.float32(40))
+
+    def loss(model, batch, rng, dropout_rng, progress=None, **settings):
+        return teacher_forcing_loss(model, batch, rng, dropout_rng)[0] * 0 + progress, 1.0
+
+    record = dataclasses.replace(objective_of("teacher_forcing"), loss=loss, takes_progress=True)
+    monkeypatch.setattr(training_step, "objective_of", lambda name: record)
+    for step, expected in ((0, 0.0), (10, 0.25), (40, 1.0)):
+        *_, metrics = train_step_fn(
+            graphdef, params, opt_state, batch, jnp.int32(step), jax.random.key(0), hparams,
+            objective="teacher_forcing",
+        )  # fmt: skip
+        assert float(metrics["loss"]) == pytest.approx(expected)
 
 
 def _greedy_continuation(model, batch) -> jax.Array:

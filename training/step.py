@@ -102,6 +102,8 @@ def train_step_fn(
     objective_rng, dropout_rng = jax.random.split(rng)
     record = objective_of(objective)
     settings = {s.keyword: hparams.settings[s.name] for s in record.settings if s.keyword}
+    if record.takes_progress:
+        settings["progress"] = jnp.clip(step / jnp.maximum(hparams.num_steps, 1.0), 0.0, 1.0)
     loss_fn = functools.partial(record.loss, **settings)
     if record.trains_length_head:
         loss_fn = with_length_loss(loss_fn, hparams.settings["length_loss_weight"])
