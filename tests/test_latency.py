@@ -47,7 +47,9 @@ def test_a_bad_latency_setting_is_refused_in_one_line():
 
 
 def _record(name, bleu, *, non_ar=True, distilled=False, baseline="ar", latency_ms=None):
-    metrics = {f"bleu/{d}": metric(v) for d, v in bleu.items()}
+    # BLEU with a bootstrap sem over sentences of 0.4 (one seed), so each difference of two has
+    # a sem of hypot(0.4, 0.4) = 0.57: within noise up to 1.13.
+    metrics = {f"bleu/{d}": metric(v, example_sem=0.4) for d, v in bleu.items()}
     metrics |= {f"exact_match/{d}": metric(0.0) for d in bleu}
     for d, (one, many) in (latency_ms or {}).items():
         metrics[f"latency_1/{d}"], metrics[f"latency_batch/{d}"] = metric(one), metric(many)
@@ -105,19 +107,32 @@ def test_the_gap_to_ar_is_given_raw_and_distilled_with_what_distillation_closes(
     rule = {"decoder": "mask_predict_k10_lb3", "against": "ar_cache"}
     lines = translation_rules.nar_gap(_results(), {}, rule)
     assert lines[0] == (
-        "cmlm (masked, raw data): mask_predict_k10_lb3 BLEU 6.0, 6.0 below ar_cache's 12.0 (ar)."
+        "cmlm (masked, raw data): mask_predict_k10_lb3 BLEU 6.0 against ar_cache's 12.0 (ar): "
+        "a gap of +6.0 ± 0.6."
     )
     assert lines[1].startswith(
         "cmlm_distilled (masked, distilled data): mask_predict_k10_lb3 BLEU 9.5"
     )
-    assert lines[1].endswith("on raw data (cmlm) the gap is 6.0, so distillation closes 3.5 of it.")
+    assert lines[1].endswith(
+        "on raw data (cmlm) the gap is 6.0, and distillation closes +3.5 ± 0.6 of it."
+    )
+
+
+def test_a_difference_within_2_sem_is_called_noise():
+    results = _results()
+    results["variants"][2]["metrics"]["bleu/mask_predict_k10_lb3"] = metric(6.8, example_sem=0.4)
+    rule = {"decoder": "mask_predict_k10_lb3", "against": "ar_cache"}
+    line = translation_rules.nar_gap(results, {}, rule)[1]
+    assert line.endswith("distillation closes +0.8 ± 0.6, within noise of it.")
 
 
 def test_what_iterations_and_the_length_beam_buy():
     (line,) = translation_rules.iterations(_results(), {}, {})
-    assert "length beam 1: 2.0, 5.0 at K = 1, 10 (K=1→10: +3.0)" in line
-    assert "length beam 3: 3.0, 6.0 at K = 1, 10 (K=1→10: +3.0)" in line
-    assert line.endswith("length beam 3 over 1: +1.0 at K=1, +1.0 at K=10.")
+    assert "length beam 1: 2.0, 5.0 at K = 1, 10 (K=1→10: +3.0 ± 0.6)" in line
+    assert "length beam 3: 3.0, 6.0 at K = 1, 10 (K=1→10: +3.0 ± 0.6)" in line
+    assert line.endswith(
+        "length beam 3 over 1: +1.0 ± 0.6, within noise at K=1; +1.0 ± 0.6, within noise at K=10."
+    )
 
 
 @pytest.fixture
@@ -135,7 +150,8 @@ def test_the_iterations_verdict_reads_the_spec_params_not_the_id(cmlm_fast):
     results["decoders"] = decoders.describe(used)["decoders"]
     results["variants"] = [_record("cmlm", {"mask_predict_k1_lb3": 3.0, cmlm_fast.id: 4.5})]
     assert translation_rules.iterations(results, {}, {}) == [
-        "cmlm: mask-predict BLEU by iterations, length beam 3: 3.0, 4.5 at K = 1, 4 (K=1→4: +1.5)."
+        "cmlm: mask-predict BLEU by iterations, length beam 3: 3.0, 4.5 at K = 1, 4 "
+        "(K=1→4: +1.5 ± 0.6)."
     ]
     results["decoders"][cmlm_fast.id]["params"] = {"iterations": 4}  # The oracle length.
     assert translation_rules.iterations(results, {}, {}) == []

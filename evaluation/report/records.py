@@ -6,6 +6,8 @@ is the one place that splits such a key. What a decoder is (its label, family, p
 from results["decoders"], never from its id.
 """
 
+import math
+
 
 def per_decoder(metrics: dict, name: str) -> dict[str, dict]:
     """Decoder id -> its `name` metric, from the `<name>/<decoder id>` keys of `metrics`."""
@@ -41,6 +43,17 @@ def params_of(results: dict, decoder: str) -> dict:
 def example_sem(metric: dict) -> float:
     """The sem over seeds, else the first seed's sem over examples, else 0."""
     return metric["sem"] or ((metric.get("per_seed_sem") or [None])[0] or 0.0)
+
+
+def difference(a: dict, b: dict) -> tuple[float, float]:
+    """(a − b, its sem): the two metrics' `example_sem`s combined as independent, a bound on the
+    paired sem where both were scored on the same examples (their errors correlate)."""
+    return a["mean"] - b["mean"], math.hypot(example_sem(a), example_sem(b))
+
+
+def with_noise(diff: float, sem: float) -> str:
+    """'+1.2 ± 0.3', and ', within noise' when |diff| <= 2 sem (unmeasured sems count as 0)."""
+    return f"{diff:+.1f} ± {sem:.1f}" + (", within noise" if abs(diff) <= 2 * sem else "")
 
 
 def baseline_of(results: dict, record: dict) -> dict | None:

@@ -7,6 +7,9 @@ baseline on translation, in BLEU and in measured latency (evaluation/latency.py)
   and objective, raw data) leaves: what distillation closes (Zhou et al. 2020);
 - "iterations": per non-AR variant, BLEU by mask-predict iterations K and length beam (the
   decoders' params in results["decoders"]: those of the predicted-length rows);
+  each difference these two state comes with its sem (`records.difference`: the two bootstrap
+  sems combined as independent, which bounds the paired sem from above) and "within noise"
+  where it is at most 2 sem;
 - "latency_speedup": per parallel decoder, its measured latency against its AR baseline's
   rule["against"] at batch 1 and at the large batch: where its speed-up disappears (Helcl et al.
   2022).
@@ -14,17 +17,19 @@ baseline on translation, in BLEU and in measured latency (evaluation/latency.py)
 
 from evaluation.report.records import (
     baseline_of,
+    difference,
     distilled,
     family_of,
     label_of,
     params_of,
     per_decoder,
+    with_noise,
 )
 
 
-def _bleu(record: dict, decoder: str) -> float | None:
-    metric = record["metrics"].get(f"bleu/{decoder}")
-    return metric["mean"] if metric else None
+def _bleu(record: dict, decoder: str) -> dict | None:
+    """The `bleu/<decoder>` metric of a variant (mean, sems), or None where it was not scored."""
+    return record["metrics"].get(f"bleu/{decoder}")
 
 
 def _same_data(a: dict, b: dict) -> bool:
@@ -40,13 +45,11 @@ def _same_data(a: dict, b: dict) -> bool:
 
 def _gap_line(record: dict, ar: dict, decoder: str, ar_decoder: str, results: dict) -> str:
     nar, reference = _bleu(record, decoder), _bleu(ar, ar_decoder)
-    gap = reference - nar
-    side = "below" if gap >= 0 else "above"
     data = "distilled data" if distilled(record) else "raw data"
     return (
         f"{record['name']} ({record['objective']}, {data}): {label_of(results, decoder)} BLEU "
-        f"{nar:.1f}, {abs(gap):.1f} {side} {label_of(results, ar_decoder)}'s {reference:.1f} "
-        f"({ar['name']})"
+        f"{nar['mean']:.1f} against {label_of(results, ar_decoder)}'s {reference['mean']:.1f} "
+        f"({ar['name']}): a gap of {with_noise(*difference(reference, nar))}"
     )
 
 
@@ -74,11 +77,11 @@ def nar_gap(results: dict, spec: dict, rule: dict) -> list[str]:
             None,
         )  # fmt: skip
         if twin is not None:
-            raw_gap = _bleu(ar, against) - _bleu(twin, decoder)
-            gap = _bleu(ar, against) - _bleu(record, decoder)
+            raw_gap = _bleu(ar, against)["mean"] - _bleu(twin, decoder)["mean"]
+            closed = with_noise(*difference(_bleu(record, decoder), _bleu(twin, decoder)))
             text += (
-                f"; on raw data ({twin['name']}) the gap is {raw_gap:.1f}, so distillation "
-                f"{'closes' if gap < raw_gap else 'does not close'} {abs(raw_gap - gap):.1f} of it"
+                f"; on raw data ({twin['name']}) the gap is {raw_gap:.1f}, and distillation "
+                f"closes {closed} of it"
             )
         out.append(text + ".")
     return out
@@ -88,29 +91,30 @@ def iterations(results: dict, spec: dict, rule: dict) -> list[str]:
     """Per non-AR variant: BLEU by iterations K, per length beam, and what each buys."""
     out = []
     for record in results.get("variants", []):
-        by_beam: dict[int, dict[int, float]] = {}
+        by_beam: dict[int, dict[int, dict]] = {}
         for decoder, metric in per_decoder(record["metrics"], "bleu").items():
             params = params_of(results, decoder)
             K, beam = params.get("iterations"), params.get("length_beam")
             if K is not None and beam is not None:  # Predicted-length mask-predict.
-                by_beam.setdefault(beam, {})[K] = metric["mean"]
+                by_beam.setdefault(beam, {})[K] = metric
         if not by_beam or max(len(ks) for ks in by_beam.values()) < 2:
             continue
         parts = []
         for beam, by_k in sorted(by_beam.items()):
             ks = sorted(by_k)
-            scores = ", ".join(f"{by_k[k]:.1f}" for k in ks)
-            gain = by_k[ks[-1]] - by_k[ks[0]]
+            scores = ", ".join(f"{by_k[k]['mean']:.1f}" for k in ks)
+            gain = with_noise(*difference(by_k[ks[-1]], by_k[ks[0]]))
             parts.append(
                 f"length beam {beam}: {scores} at K = {', '.join(map(str, ks))} "
-                f"(K={ks[0]}→{ks[-1]}: {gain:+.1f})"
+                f"(K={ks[0]}→{ks[-1]}: {gain})"
             )
         text = f"{record['name']}: mask-predict BLEU by iterations, " + "; ".join(parts)
         beams = sorted(by_beam)
         if len(beams) > 1:
             common = sorted(set(by_beam[beams[0]]) & set(by_beam[beams[-1]]))
-            gains = ", ".join(
-                f"{by_beam[beams[-1]][k] - by_beam[beams[0]][k]:+.1f} at K={k}" for k in common
+            gains = "; ".join(
+                f"{with_noise(*difference(by_beam[beams[-1]][k], by_beam[beams[0]][k]))} at K={k}"
+                for k in common
             )
             text += f"; length beam {beams[-1]} over {beams[0]}: {gains}"
         out.append(text + ".")
