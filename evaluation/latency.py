@@ -11,7 +11,8 @@ How it is timed: the first max(batch_size, single_rows) rows of the eval split, 
 padded to their widest, and the quality evaluator's room for new tokens, so that each decoder
 compiles once per batch size. Batch 1: the median wall time of `single_rows` calls, one held-out
 row each, after a compiling call. Large batch: the first `batch_size` rows as one call, the
-median of `repeats` calls after a compiling one. Both block until the output is ready.
+median of `repeats` calls after a compiling one. Both block until the output is ready; each
+median comes with the sem of its calls' mean, their spread.
 """
 
 import statistics
@@ -39,8 +40,8 @@ METRICS = (
         "on the trained models and held-out rows, in ms, on this machine: at batch 1 the median "
         "of `eval.latency.single_rows` calls of one row each; at the large batch "
         "(`eval.latency.batch_size` rows) the median of `eval.latency.repeats` calls; each "
-        "after a compiling call. Prompts are padded to the "
-        "widest of the rows, so each decoder compiles once.",
+        "after a compiling call; ± is the sem of the timed calls' mean (their spread). Prompts "
+        "are padded to the widest of the rows, so each decoder compiles once.",
     ),
     MetricSpec(
         "latency_batch",
@@ -86,8 +87,10 @@ def _rows(prompts: decoders.Prompts, rows: slice) -> decoders.Prompts:
     )
 
 
-def time_decoder(spec, models, prompts: decoders.Prompts, settings) -> tuple[float, float]:
-    """(median seconds of a batch-1 call, median seconds of a `batch_size`-row call)."""
+def time_decoder(
+    spec, models, prompts: decoders.Prompts, settings
+) -> tuple[list[float], list[float]]:
+    """(seconds of each batch-1 call, seconds of each `batch_size`-row call), compiled first."""
     _call(spec, models, _rows(prompts, slice(0, 1)))  # Compiles batch 1.
     single = [
         _call(spec, models, _rows(prompts, slice(i, i + 1))) for i in range(settings.single_rows)
@@ -95,7 +98,13 @@ def time_decoder(spec, models, prompts: decoders.Prompts, settings) -> tuple[flo
     large = _rows(prompts, slice(0, settings.batch_size))
     _call(spec, models, large)  # Compiles the large batch.
     batch = [_call(spec, models, large) for _ in range(settings.repeats)]
-    return statistics.median(single), statistics.median(batch)
+    return single, batch
+
+
+def _median_ms(seconds: list[float]) -> tuple[float, float | None]:
+    """(median ms, the sem of the calls' mean in ms: their spread; None for one call)."""
+    sem = statistics.stdev(seconds) / len(seconds) ** 0.5 if len(seconds) > 1 else None
+    return 1e3 * statistics.median(seconds), None if sem is None else 1e3 * sem
 
 
 def evaluate(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
@@ -121,6 +130,6 @@ def evaluate(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
     for spec, models in scoring.scored_decoders(run, settings, False, log):
         log(f"    latency: {spec.label}, batch 1 and {latency.batch_size}")
         single_s, batch_s = time_decoder(spec, _split(models), prompts, latency)
-        out.metrics[f"latency_1/{spec.id}"] = (1e3 * single_s, None)
-        out.metrics[f"latency_batch/{spec.id}"] = (1e3 * batch_s, None)
+        out.metrics[f"latency_1/{spec.id}"] = _median_ms(single_s)
+        out.metrics[f"latency_batch/{spec.id}"] = _median_ms(batch_s)
     return out

@@ -196,7 +196,7 @@ def get_config(size: str = "cpu") -> ml_collections.ConfigDict:
     )
     # The table's latency columns: every scored decoder on the trained models and the first
     # held-out verses, at batch 1 and 64 (evaluation/latency.py).
-    config.eval.latency.update(batch_size=64, single_rows=8, repeats=2)
+    config.eval.latency.update(batch_size=64, single_rows=8, repeats=5)
     # The batch sweep on random weights of the AR shape: where mask-predict's speed-up over AR
     # (cache) disappears, at 32 source + 64 target tokens.
     config.eval.speed.update(

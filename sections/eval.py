@@ -135,7 +135,7 @@ class LatencyConfig:
 
     batch_size: int = 0  # The large batch; 0 turns the evaluator off.
     single_rows: int = 16  # Held-out rows decoded one at a time; the median call is reported.
-    repeats: int = 3  # Timed calls of the large batch after the compiling one (the median).
+    repeats: int = 5  # Timed calls of the large batch after the compiling one (the median).
 
     def __post_init__(self):
         _at_least(self, "eval.latency", 0, "batch_size")

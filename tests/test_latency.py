@@ -32,7 +32,10 @@ def test_every_scored_decoder_is_timed_at_batch_1_and_the_large_batch(tiny_workd
     assert sorted(found) == sorted(
         f"{key}/{d}" for d in scored for key in ("latency_1", "latency_batch")
     )
-    assert all(ms > 0 and sem is None for ms, sem in found.values())
+    # Two batch-1 calls give a spread (the sem of their mean); one large-batch call none.
+    for key, (ms, sem) in found.items():
+        assert ms > 0 and (sem is None) == key.startswith("latency_batch/")
+        assert sem is None or sem >= 0
 
 
 @pytest.mark.slow
@@ -51,8 +54,9 @@ def _record(name, bleu, *, non_ar=True, distilled=False, baseline="ar", latency_
     # a sem of hypot(0.4, 0.4) = 0.57: within noise up to 1.13.
     metrics = {f"bleu/{d}": metric(v, example_sem=0.4) for d, v in bleu.items()}
     metrics |= {f"exact_match/{d}": metric(0.0) for d in bleu}
-    for d, (one, many) in (latency_ms or {}).items():
-        metrics[f"latency_1/{d}"], metrics[f"latency_batch/{d}"] = metric(one), metric(many)
+    for d, (one, many) in (latency_ms or {}).items():  # Each timed with a 5% spread (sem).
+        metrics[f"latency_1/{d}"] = metric(one, example_sem=0.05 * one)
+        metrics[f"latency_batch/{d}"] = metric(many, example_sem=0.05 * many)
     if latency_ms:
         metrics["latency_batch_size"] = metric(64.0)
     return {
@@ -199,13 +203,25 @@ def test_results_without_decoder_params_skip_the_iterations_verdict_only():
 
 
 def test_the_measured_speed_up_names_where_it_disappears():
+    # Each ratio's sem: ratio x hypot(5%, 5%) = 7.1% of it.
     rule = {"against": "ar_cache", "families": ["non-AR", "exact-parallel"]}
     ar_line, cmlm_line = translation_rules.latency_speedup(_results(), {}, rule)
-    assert "speculative_cmlm8 2.00× and 0.50×" in ar_line  # 100/50 at batch 1, 400/800 at 64.
+    # 100/50 at batch 1, 400/800 at 64.
+    assert "speculative_cmlm8 2.00× ± 0.14 and 0.50× ± 0.04" in ar_line
     assert "Faster at batch 1 but not at batch 64: speculative_cmlm8" in ar_line
-    assert "mask_predict_k1_lb1 10.00× and 2.00×" in cmlm_line
+    assert "mask_predict_k1_lb1 10.00× ± 0.71 and 2.00× ± 0.14" in cmlm_line
     assert "Faster at batch 1 but not at batch 64: mask_predict_k10_lb1" in cmlm_line
-    assert cmlm_line.endswith("Still faster at batch 64: mask_predict_k1_lb1.")
+    assert cmlm_line.endswith("Still faster at batch 64 (by more than 2 sem): mask_predict_k1_lb1.")
+
+
+def test_a_speed_up_within_2_sem_of_1_is_not_called_faster():
+    results = _results()
+    metrics = results["variants"][1]["metrics"]  # cmlm: K=1 at batch 64, 400 / 360 = 1.11.
+    metrics["latency_batch/mask_predict_k1_lb1"] = metric(360.0, example_sem=18.0)
+    rule = {"against": "ar_cache", "families": ["non-AR", "exact-parallel"]}
+    cmlm_line = translation_rules.latency_speedup(results, {}, rule)[1]
+    assert "mask_predict_k1_lb1 10.00× ± 0.71 and 1.11× ± 0.08" in cmlm_line
+    assert cmlm_line.endswith("None is faster at batch 64 by more than 2 sem.")
 
 
 def test_the_quality_latency_plot_prefers_the_measured_latency():
@@ -223,4 +239,4 @@ def test_the_quality_table_names_the_large_batch_in_its_latency_header():
     headers, rows = tables.quality_table(results)
     assert headers[3:] == ["BLEU", "latency, batch 1 (ms)", "latency, batch 64 (ms)"]
     speculative = next(row for row in rows if row[1] == "speculative_cmlm8")
-    assert speculative[-2:] == ["50", "800"]
+    assert speculative[-2:] == ["50 ± 2.5†", "800 ± 40†"]  # ± the timed calls' spread.

@@ -15,10 +15,13 @@ baseline on translation, in BLEU and in measured latency (evaluation/latency.py)
   2022).
 """
 
+import math
+
 from evaluation.report.records import (
     baseline_of,
     difference,
     distilled,
+    example_sem,
     family_of,
     label_of,
     params_of,
@@ -121,20 +124,37 @@ def iterations(results: dict, spec: dict, rule: dict) -> list[str]:
     return out
 
 
-def _speedups(record: dict, ar: dict, decoder: str, against: str) -> tuple[float, float] | None:
-    """(speed-up at batch 1, at the large batch) of `decoder` over `ar`'s `against`."""
+def _speedups(record: dict, ar: dict, decoder: str, against: str) -> list[tuple[float, float]]:
+    """[(speed-up, its sem) at batch 1, at the large batch] of `decoder` over `ar`'s `against`:
+    the ratio of the median latencies, its sem from the two calls' spreads (relative sems in
+    quadrature); [] where either was not timed."""
     metrics, ar_metrics = record["metrics"], ar["metrics"]
-    try:
-        return tuple(
-            ar_metrics[f"{key}/{against}"]["mean"] / metrics[f"{key}/{decoder}"]["mean"]
-            for key in ("latency_1", "latency_batch")
+    found = []
+    for key in ("latency_1", "latency_batch"):
+        mine, theirs = metrics.get(f"{key}/{decoder}"), ar_metrics.get(f"{key}/{against}")
+        if mine is None or theirs is None:
+            return []
+        ratio = theirs["mean"] / mine["mean"]
+        relative = math.hypot(
+            example_sem(mine) / mine["mean"], example_sem(theirs) / theirs["mean"]
         )
-    except KeyError:
-        return None
+        found.append((ratio, ratio * relative))
+    return found
+
+
+def _times(speedup: tuple[float, float]) -> str:
+    return f"{speedup[0]:.2f}× ± {speedup[1]:.2f}"
+
+
+def _faster(speedup: tuple[float, float]) -> bool:
+    """Faster than AR by more than 2 sem (a speed-up of 1 within 2 sem is noise)."""
+    ratio, sem = speedup
+    return ratio - 1 > 2 * sem
 
 
 def latency_speedup(results: dict, spec: dict, rule: dict) -> list[str]:
-    """Each parallel decoder's measured speed-up over AR at batch 1 and at the large batch."""
+    """Each parallel decoder's measured speed-up over AR at batch 1 and at the large batch;
+    "faster" only by more than 2 sem."""
     against, families, out = rule["against"], rule["families"], []
     for record in results.get("variants", []):
         ar = baseline_of(results, record) or record
@@ -147,13 +167,17 @@ def latency_speedup(results: dict, spec: dict, rule: dict) -> list[str]:
             if family_of(results, decoder) not in families:
                 continue
             speedups = _speedups(record, ar, decoder, against)
-            if speedups is not None:
+            if speedups:
                 found.append((decoder, *speedups))
         if not found:
             continue
-        parts = [f"{label_of(results, d)} {one:.2f}× and {many:.2f}×" for d, one, many in found]
-        lost = [label_of(results, d) for d, one, many in found if one > 1 >= many]
-        kept = [label_of(results, d) for d, _, many in found if many > 1]
+        parts = [
+            f"{label_of(results, d)} {_times(one)} and {_times(many)}" for d, one, many in found
+        ]
+        lost = [
+            label_of(results, d) for d, one, many in found if _faster(one) and not _faster(many)
+        ]
+        kept = [label_of(results, d) for d, _, many in found if _faster(many)]
         text = (
             f"{record['name']}: speed-up over {label_of(results, against)} ({ar['name']}) at "
             f"batch 1 and batch {large}, measured: " + "; ".join(parts)
@@ -161,9 +185,9 @@ def latency_speedup(results: dict, spec: dict, rule: dict) -> list[str]:
         if lost:
             text += f". Faster at batch 1 but not at batch {large}: {', '.join(lost)}"
         text += (
-            f". Still faster at batch {large}: {', '.join(kept)}"
+            f". Still faster at batch {large} (by more than 2 sem): {', '.join(kept)}"
             if kept
-            else f". None is faster at batch {large}"
+            else f". None is faster at batch {large} by more than 2 sem"
         )
         out.append(text + ".")
     return out
