@@ -14,6 +14,7 @@ Sampling starts from an all-MASK target and runs T denoising steps, t = 1, 1 - 1
   of a block's n tokens are still masked after step i; none after step T - 1.
 
 Proposals are drawn at a temperature (0: argmax) by the Gumbel-max trick; MASK is never drawn.
+A step that unmasked nothing leaves the input unchanged, and the next step reuses its logits.
 A `block_causal` model (ModelConfig.block_size) is sampled block by block, left to right, T
 steps per block; a `full` or `prefix_full` model is one block covering the targets. Where the
 prompt never sees the targets (`prefix_full`, `block_causal`) the prompt and each finished block
@@ -66,19 +67,31 @@ def denoise_loop(
     *,
     mask_id: int,
     strategy: str,
+    reuse_logits: bool = True,
 ) -> jax.Array:
     """T = `num_steps` denoising steps on the positions `target_BxK`, which start as MASK.
 
-    Each step calls `logits_fn(tokens_BxK)` (the current tokens, MASK where still masked) and
-    unmasks tokens by `strategy` (module docstring). Positions outside the target keep their
-    tokens. Returns the tokens after step T - 1: no target position is MASK any more.
+    Each step reads the logits of the current tokens (MASK where still masked) and unmasks
+    tokens by `strategy` (module docstring). Positions outside the target keep their tokens.
+    `logits_fn` is called only when the tokens changed since its last call: a step that unmasked
+    nothing (ancestral sampling with T above the length unmasks nothing at most steps) leaves
+    the logits as they were, so they are reused, and the tokens are those of calling every step
+    (the model is deterministic; `reuse_logits=False` calls it every step, the reference).
+    Returns the tokens after step T - 1: no target position is MASK any more.
     """
     tokens_BxK = jnp.where(target_BxK, mask_id, tokens_BxK)
     lengths_B = target_BxK.sum(axis=1)
 
-    def step(i, tokens_BxK):
+    def logits_of(tokens_BxK):
         logits_BxKxV = logits_fn(tokens_BxK).astype(jnp.float32)
-        logits_BxKxV = logits_BxKxV.at[..., mask_id].set(-jnp.inf)  # MASK is never a token.
+        return logits_BxKxV.at[..., mask_id].set(-jnp.inf)  # MASK is never a token.
+
+    def step(i, carry):
+        tokens_BxK, logits_BxKxV, fresh = carry  # fresh: the logits are of these tokens.
+        if reuse_logits:
+            logits_BxKxV = jax.lax.cond(fresh, lambda t: logits_BxKxV, logits_of, tokens_BxK)
+        else:
+            logits_BxKxV = logits_of(tokens_BxK)
         noise_rng, unmask_rng = jax.random.split(jax.random.fold_in(rng, i))
         gumbel_BxKxV = jax.random.gumbel(noise_rng, logits_BxKxV.shape)
         proposal_BxK = jnp.argmax(logits_BxKxV + temperature * gumbel_BxKxV, axis=-1)
@@ -95,9 +108,15 @@ def denoise_loop(
             still_masked_B = lengths_B * (num_steps - i - 1) // num_steps
             commit_B = masked_BxK.sum(axis=1) - still_masked_B
             reveal_BxK = masked_BxK & (order_BxK < commit_B[:, None])
-        return jnp.where(reveal_BxK, proposal_BxK.astype(tokens_BxK.dtype), tokens_BxK)
+        tokens_BxK = jnp.where(reveal_BxK, proposal_BxK.astype(tokens_BxK.dtype), tokens_BxK)
+        return tokens_BxK, logits_BxKxV, ~jnp.any(reveal_BxK)
 
-    return jax.lax.fori_loop(0, num_steps, step, tokens_BxK)
+    if reuse_logits:  # Step 0 reads the first call's logits.
+        first = (tokens_BxK, logits_of(tokens_BxK), jnp.bool_(True))
+    else:
+        shape = jax.eval_shape(logits_of, tokens_BxK)
+        first = (tokens_BxK, jnp.zeros(shape.shape, shape.dtype), jnp.bool_(False))
+    return jax.lax.fori_loop(0, num_steps, step, first)[0]
 
 
 def _block_columns(prompt_lengths_B: jax.Array, start: jax.Array, K: int) -> jax.Array:

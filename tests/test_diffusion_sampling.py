@@ -17,11 +17,13 @@ PROMPTS = np.array([[1, 7, 8, 3, 9], [1, 6, 3, 0, 0], [1, 3, 0, 0, 0]], np.int32
 PROMPT_LENGTHS, TARGET_LENGTHS = [5, 3, 2], [6, 3, 7]
 
 
-@functools.partial(jax.jit, static_argnames=("logits_fn", "strategy"))
-def _run_loop(logits_fn, tokens_BxK, target_BxK, num_steps, temperature, rng, strategy):
+@functools.partial(jax.jit, static_argnames=("logits_fn", "strategy", "reuse_logits"))
+def _run_loop(
+    logits_fn, tokens_BxK, target_BxK, num_steps, temperature, rng, strategy, reuse_logits=True
+):
     return denoise_loop(
         logits_fn, tokens_BxK, target_BxK, rng, num_steps, temperature,
-        mask_id=MASK, strategy=strategy,
+        mask_id=MASK, strategy=strategy, reuse_logits=reuse_logits,
     )  # fmt: skip
 
 
@@ -93,6 +95,34 @@ def test_ancestral_with_t_equal_to_the_length_keeps_t_of_the_tokens_masked_at_ti
     share_T = (seen_TxBxK == MASK).mean(axis=(1, 2))
     np.testing.assert_allclose(share_T, (K - np.arange(K)) / K, atol=0.01)
     assert not np.any(out == MASK) and np.all(out < V)
+
+
+@pytest.mark.parametrize("strategy", ["ancestral", "confidence"])
+def test_a_step_that_unmasked_nothing_reuses_the_logits_and_changes_no_token(strategy):
+    # T = 24 steps for 2 rows of 3 tokens: most steps unmask nothing. The model is called once
+    # per distinct input (the first, then after each step that unmasked a token), and the
+    # tokens are those of calling it at every step. Its logits depend on the tokens.
+    calls = []
+
+    def reads_tokens(tokens_BxK):
+        jax.debug.callback(lambda: calls.append(1))
+        mixed_BxK = (tokens_BxK.sum(axis=1, keepdims=True) + 3 * jnp.arange(3)[None]) % V
+        return 3.0 * jax.nn.one_hot(mixed_BxK, V)
+
+    target_BxK = jnp.ones((2, 3), bool)
+    outs = {}
+    for reuse in (True, False):
+        calls.clear()
+        outs[reuse] = _run_loop(
+            reads_tokens, jnp.zeros((2, 3), jnp.int32), target_BxK, 24, 1.0,
+            jax.random.key(5), strategy, reuse_logits=reuse,
+        )  # fmt: skip
+        jax.block_until_ready(outs[reuse])
+        outs[reuse, "calls"] = len(calls)
+    np.testing.assert_array_equal(outs[True], outs[False])
+    assert outs[False, "calls"] == 24
+    # At most one call per unmasked token plus the first: 1 + 6.
+    assert 2 <= outs[True, "calls"] <= 7
 
 
 def _tiny_model(kind: str, block_size: int = 1, num_layers: int = 2):
