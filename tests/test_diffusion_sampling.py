@@ -10,7 +10,7 @@ import pytest
 from conftest import make_tiny_config
 
 from model import denoise_loop, diffusion_generate, make_decoder
-from model.diffusion_sampling import _diffusion_jit
+from model.diffusion_sampling import _diffusion_jit, gumbel_noise
 
 V, MASK = 13, 4
 PROMPTS = np.array([[1, 7, 8, 3, 9], [1, 6, 3, 0, 0], [1, 3, 0, 0, 0]], np.int32)
@@ -123,6 +123,15 @@ def test_a_step_that_unmasked_nothing_reuses_the_logits_and_changes_no_token(str
     assert outs[False, "calls"] == 24
     # At most one call per unmasked token plus the first: 1 + 6.
     assert 2 <= outs[True, "calls"] <= 7
+
+
+@pytest.mark.slow
+def test_the_gumbel_noise_reaches_past_the_float32_low_mode_cap_of_15_94():
+    # 2^25 draws, a vocabulary of 32k times 1k positions: ~3.8 expected above 16, none possible
+    # in the low mode (the largest float32 below 1 caps -log(-log u) at 15.94).
+    noise = gumbel_noise(jax.random.key(0), (1 << 10, 1 << 15))
+    assert float(noise.max()) > 16.0
+    assert float(jax.random.gumbel(jax.random.key(0), (1 << 10, 1 << 15)).max()) < 15.95
 
 
 def _tiny_model(kind: str, block_size: int = 1, num_layers: int = 2):
