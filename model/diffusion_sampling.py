@@ -33,6 +33,7 @@ Shape legend: B rows, P prompt width, N target width (whole blocks), K block siz
 
 import functools
 from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -51,11 +52,21 @@ from model.checks import (
 from model.decoder import Decoder, split_model
 from model.masks import kinds_where
 from model.nar_masks import ranks
-from model.sampling import GenerateOutput, prompt_buffer
+from model.sampling import prompt_buffer
 
 DIFFUSION_STRATEGIES = ("ancestral", "confidence")
 INT32_MAX = int(np.iinfo(np.int32).max)  # num_steps is traced as an int32.
 LogitsFn = Callable[[jax.Array], jax.Array]
+
+
+class DiffusionOutput(NamedTuple):
+    """`GenerateOutput`'s two fields, then the sampler's work."""
+
+    tokens_BxL: jax.Array  # Prompt, target, EOS (if any), then pad_id.
+    lengths_B: jax.Array  # Prompt + target (+ 1 for EOS).
+    # Model calls per block of the call (the same for every row: a call runs the whole batch);
+    # at most num_steps, fewer where steps unmasked nothing (their logits are reused).
+    calls_per_block_B: jax.Array
 
 
 def denoise_loop(
@@ -69,7 +80,7 @@ def denoise_loop(
     mask_id: int,
     strategy: str,
     reuse_logits: bool = True,
-) -> jax.Array:
+) -> tuple[jax.Array, jax.Array]:
     """T = `num_steps` denoising steps on the positions `target_BxK`, which start as MASK.
 
     Each step reads the logits of the current tokens (MASK where still masked) and unmasks
@@ -78,7 +89,8 @@ def denoise_loop(
     nothing (ancestral sampling with T above the length unmasks nothing at most steps) leaves
     the logits as they were, so they are reused, and the tokens are those of calling every step
     (the model is deterministic; `reuse_logits=False` calls it every step, the reference).
-    Returns the tokens after step T - 1: no target position is MASK any more.
+    Returns the tokens after step T - 1 (no target position is MASK any more), and the number
+    of times the loop called `logits_fn` (an int32 scalar).
     """
     tokens_BxK = jnp.where(target_BxK, mask_id, tokens_BxK)
     lengths_B = target_BxK.sum(axis=1)
@@ -88,11 +100,12 @@ def denoise_loop(
         return logits_BxKxV.at[..., mask_id].set(-jnp.inf)  # MASK is never a token.
 
     def step(i, carry):
-        tokens_BxK, logits_BxKxV, fresh = carry  # fresh: the logits are of these tokens.
+        tokens_BxK, logits_BxKxV, fresh, calls = carry  # fresh: the logits are of these tokens.
         if reuse_logits:
             logits_BxKxV = jax.lax.cond(fresh, lambda t: logits_BxKxV, logits_of, tokens_BxK)
         else:
             logits_BxKxV = logits_of(tokens_BxK)
+        calls = calls + (~fresh).astype(jnp.int32)
         noise_rng, unmask_rng = jax.random.split(jax.random.fold_in(rng, i))
         gumbel_BxKxV = gumbel_noise(noise_rng, logits_BxKxV.shape)
         proposal_BxK = jnp.argmax(logits_BxKxV + temperature * gumbel_BxKxV, axis=-1)
@@ -110,14 +123,16 @@ def denoise_loop(
             commit_B = masked_BxK.sum(axis=1) - still_masked_B
             reveal_BxK = masked_BxK & (order_BxK < commit_B[:, None])
         tokens_BxK = jnp.where(reveal_BxK, proposal_BxK.astype(tokens_BxK.dtype), tokens_BxK)
-        return tokens_BxK, logits_BxKxV, ~jnp.any(reveal_BxK)
+        # Without reuse, no logits count as fresh: every step calls.
+        return tokens_BxK, logits_BxKxV, ~jnp.any(reveal_BxK) & reuse_logits, calls
 
     if reuse_logits:  # Step 0 reads the first call's logits.
-        first = (tokens_BxK, logits_of(tokens_BxK), jnp.bool_(True))
+        first = (tokens_BxK, logits_of(tokens_BxK), jnp.bool_(True), jnp.int32(1))
     else:
         shape = jax.eval_shape(logits_of, tokens_BxK)
-        first = (tokens_BxK, jnp.zeros(shape.shape, shape.dtype), jnp.bool_(False))
-    return jax.lax.fori_loop(0, num_steps, step, first)[0]
+        first = (tokens_BxK, jnp.zeros(shape.shape, shape.dtype), jnp.bool_(False), jnp.int32(0))
+    tokens_BxK, _, _, calls = jax.lax.fori_loop(0, num_steps, step, first)
+    return tokens_BxK, calls
 
 
 def gumbel_noise(rng: jax.Array, shape: tuple[int, ...]) -> jax.Array:
@@ -163,9 +178,9 @@ def _uncached_logits_fn(model, prompts_BxP, prompt_lengths_B, target_lengths_B, 
 def _sample_targets(
     model, prompts_BxP, prompt_lengths_B, target_lengths_B, rng, num_steps, temperature, *,
     max_target_len, strategy, mask_id, pad_id, use_cache,
-) -> jax.Array:  # fmt: skip
+) -> tuple[jax.Array, jax.Array]:  # fmt: skip
     """Every row's target tokens [B, N] (N: max_target_len rounded up to whole blocks; pad_id
-    beyond each row's length), sampled block by block."""
+    beyond each row's length), sampled block by block; and the denoising calls per block."""
     cfg = model.cfg
     B, P = prompts_BxP.shape
     K = min(cfg.mask.block_size(cfg) or max_target_len, max_target_len)
@@ -184,7 +199,7 @@ def _sample_targets(
         )
 
     def block(j, carry):
-        targets_BxN, cache = carry
+        targets_BxN, cache, calls = carry
         start = j * K
         block_BxK = jax.lax.dynamic_slice_in_dim(targets_BxN, start, K, axis=1)
         lengths_B = jnp.clip(target_lengths_B - start, 0, K)
@@ -199,7 +214,7 @@ def _sample_targets(
         else:
             logits_fn = make_logits_fn(targets_BxN, start, K)
         target_BxK = jnp.arange(K)[None, :] < lengths_B[:, None]
-        block_BxK = denoise_loop(
+        block_BxK, block_calls = denoise_loop(
             logits_fn, block_BxK, target_BxK, jax.random.fold_in(rng, j), num_steps, temperature,
             mask_id=mask_id, strategy=strategy,
         )  # fmt: skip
@@ -208,9 +223,12 @@ def _sample_targets(
             cache = jax.lax.cond(
                 j < num_blocks - 1, lambda c: feed(block_BxK, cache=c)[1], lambda c: c, cache
             )
-        return targets_BxN, cache
+        return targets_BxN, cache, calls + block_calls
 
-    return jax.lax.fori_loop(0, num_blocks, block, (targets_BxN, cache))[0]
+    targets_BxN, _, calls = jax.lax.fori_loop(
+        0, num_blocks, block, (targets_BxN, cache, jnp.int32(0))
+    )
+    return targets_BxN, calls / num_blocks
 
 
 @functools.partial(
@@ -220,12 +238,12 @@ def _sample_targets(
 def _diffusion_jit(
     graphdef, state, prompts_BxP, prompt_lengths_B, target_lengths_B, rng, num_steps,
     temperature, eos_id, *, max_target_len, strategy, mask_id, pad_id, use_cache,
-) -> GenerateOutput:  # fmt: skip
+) -> "DiffusionOutput":  # fmt: skip
     model = nnx.merge(graphdef, state)
     P = prompts_BxP.shape[1]
     # Whatever the caller left in a row's padding becomes pad_id: it is embedded, though unseen.
     prompts_BxP = prompt_buffer(prompts_BxP, prompt_lengths_B, P, pad_id)
-    targets_BxN = _sample_targets(
+    targets_BxN, calls_per_block = _sample_targets(
         model, prompts_BxP, prompt_lengths_B, target_lengths_B, rng, num_steps, temperature,
         max_target_len=max_target_len, strategy=strategy, mask_id=mask_id, pad_id=pad_id,
         use_cache=use_cache,
@@ -242,7 +260,11 @@ def _diffusion_jit(
     )
     with_eos = eos_id >= 0
     tokens_BxL = jnp.where((cols_1xL == ends_B[:, None]) & with_eos, eos_id, tokens_BxL)
-    return GenerateOutput(tokens_BxL, ends_B + with_eos.astype(jnp.int32))
+    return DiffusionOutput(
+        tokens_BxL,
+        ends_B + with_eos.astype(jnp.int32),
+        jnp.broadcast_to(calls_per_block, ends_B.shape),
+    )
 
 
 def diffusion_generate(
@@ -260,7 +282,7 @@ def diffusion_generate(
     eos_id: int | None = None,
     max_target_len: int | None = None,
     use_cache: bool | None = None,
-) -> GenerateOutput:
+) -> DiffusionOutput:
     """Samples each row's target of a given length from a masked-diffusion model.
 
     Args:
@@ -285,8 +307,9 @@ def diffusion_generate(
         block_causal, where the prompt never sees the targets). None: wherever it is exact;
         False runs the whole row at every step (the reference for the cache).
     Returns:
-      GenerateOutput(tokens_BxL, lengths_B) with L = P + max_target_len + 1, as `mask_predict`
-      returns it: prompt, target, EOS (if eos_id is given), then pad_id.
+      DiffusionOutput(tokens_BxL, lengths_B, calls_per_block_B) with L = P + max_target_len +
+      1, as `mask_predict` returns its first two: prompt, target, EOS (if eos_id is given),
+      then pad_id; and the model calls each block took (at most num_steps).
     """
     graphdef, state, cfg = split_model(model)
     prompts_BxP, prompt_lengths_B, target_lengths_B, max_target_len = _check_inputs(

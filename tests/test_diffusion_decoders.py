@@ -119,9 +119,11 @@ def test_generative_nll_is_the_ar_models_nll_of_the_samples_computed_token_by_to
         assert rows["nll_count"][b] == n
         assert rows["nll_sum"][b] == pytest.approx(_honest_nll(ar, tokens[b], p, p + n), rel=1e-4)
         assert rows["entropy"][b] == pytest.approx(diffusion.unigram_entropy(tokens[b, p : p + n]))
+    assert all(1 <= calls <= 2 for calls in rows["calls_per_block"])  # T = 2, one block.
     alone = diffusion.sample_statistics(out, generated, decoders.Models(sampler), prompts)
-    assert set(alone) == {"entropy"} and set(diffusion.summarize(alone)) == {"sample_entropy"}
-    assert set(diffusion.summarize(rows)) == {"sample_entropy", "gen_nll"}
+    assert set(alone) == {"entropy", "calls_per_block"}
+    assert set(diffusion.summarize(alone)) == {"sample_entropy", "calls_per_block"}
+    assert set(diffusion.summarize(rows)) == {"sample_entropy", "gen_nll", "calls_per_block"}
 
 
 @pytest.mark.slow

@@ -24,7 +24,7 @@ def _run_loop(
     return denoise_loop(
         logits_fn, tokens_BxK, target_BxK, rng, num_steps, temperature,
         mask_id=MASK, strategy=strategy, reuse_logits=reuse_logits,
-    )  # fmt: skip
+    )[0]  # fmt: skip
 
 
 def _steps_seen(logits_fn, lengths, K, num_steps, strategy, temperature=1.0):
@@ -113,11 +113,15 @@ def test_a_step_that_unmasked_nothing_reuses_the_logits_and_changes_no_token(str
     outs = {}
     for reuse in (True, False):
         calls.clear()
-        outs[reuse] = _run_loop(
-            reads_tokens, jnp.zeros((2, 3), jnp.int32), target_BxK, 24, 1.0,
-            jax.random.key(5), strategy, reuse_logits=reuse,
-        )  # fmt: skip
-        jax.block_until_ready(outs[reuse])
+        tokens, counted = jax.jit(
+            lambda tokens, reuse=reuse: denoise_loop(
+                reads_tokens, tokens, target_BxK, jax.random.key(5), 24, 1.0,
+                mask_id=MASK, strategy=strategy, reuse_logits=reuse,
+            )
+        )(jnp.zeros((2, 3), jnp.int32))  # fmt: skip
+        jax.block_until_ready(tokens)
+        outs[reuse] = tokens
+        assert int(counted) == len(calls)  # The loop's own count is the calls made.
         outs[reuse, "calls"] = len(calls)
     np.testing.assert_array_equal(outs[True], outs[False])
     assert outs[False, "calls"] == 24

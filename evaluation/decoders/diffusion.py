@@ -34,7 +34,7 @@ from evaluation.decoders.table import (
 )
 from evaluation.report.schema import QUALITY, MetricSpec
 from evaluation.stats import mean_sem, ratio_mean_sem
-from model import ModelConfig, diffusion_generate
+from model import DiffusionOutput, ModelConfig, diffusion_generate
 
 STEPS = (2, 8, 32, 128)
 DEFAULT_STEPS = 8
@@ -62,6 +62,16 @@ METRICS = (
         "distribution (its EOS excluded), averaged over samples, as MDLM and BD3-LM report it: "
         "a sample that repeats a few tokens scores low.",
         verdicts=({"rule": "sample_quality", "priority": 4},),
+    ),
+    MetricSpec(
+        "calls_per_block",
+        "model calls per block",
+        "number",
+        QUALITY,
+        per_decoder=True,
+        method="**Model calls per block**: the denoising passes a block of targets took, at "
+        "most its T steps: a step that unmasked nothing reuses the last logits (the model reads "
+        "no time, so the same tokens give the same logits); averaged over the batches' rows.",
     ),
 )
 
@@ -103,15 +113,18 @@ def generative_nll(
 
 
 def sample_statistics(
-    out: GenerateOutput, generated: list[np.ndarray], models: Models, prompts: Prompts
+    out: DiffusionOutput, generated: list[np.ndarray], models: Models, prompts: Prompts
 ) -> dict[str, np.ndarray]:
-    """Per row: its sample's unigram entropy and, given an AR model (`models.second`), the
-    summed NLL of its tokens under that model and their number (an EOS ending it excluded)."""
+    """Per row: its sample's unigram entropy, a diffusion sampler's model calls per block (its
+    batch's), and, given an AR model (`models.second`), the summed NLL of its tokens under that
+    model and their number (an EOS ending it excluded)."""
     contents = [
         g[:-1] if len(g) and prompts.eos_id is not None and g[-1] == prompts.eos_id else g
         for g in generated
     ]
     rows = {"entropy": np.array([unigram_entropy(c) for c in contents])}
+    if isinstance(out, DiffusionOutput):  # A diffusion sampler's (AR sampling shares these rows).
+        rows["calls_per_block"] = np.asarray(out.calls_per_block_B, np.float64)
     if models.second is not None:
         ar_cfg = _config_of(models.second)
         sample_cfg = _config_of(models.model)
@@ -129,6 +142,8 @@ def sample_statistics(
 def summarize(rows: dict[str, np.ndarray]) -> Scalars:
     """The metrics of METRICS (the generative NLL only where an AR model scored the samples)."""
     scalars = {"sample_entropy": mean_sem(rows["entropy"])}
+    if "calls_per_block" in rows:
+        scalars["calls_per_block"] = mean_sem(rows["calls_per_block"])
     if "nll_sum" in rows:
         scalars["gen_nll"] = ratio_mean_sem(rows["nll_sum"], rows["nll_count"])
     return scalars
