@@ -112,3 +112,27 @@ def check_prompts(cfg, prompts_BxP, prompt_lengths_B=None) -> tuple[jax.Array, j
             f"got values in [{ids.min()}, {ids.max()}]"
         )
     return jnp.asarray(prompts_BxP, jnp.int32), jnp.asarray(lengths_B, jnp.int32)
+
+
+def check_targets(cfg, prompts_shape, target_lengths_B, max_target_len):
+    """A parallel decoder's target lengths (ints >= 1) as int32, and the static target width
+    (None: the longest), checked on the host against the prompts' [B, P] and max_len."""
+    B, P = prompts_shape
+    lengths_B = np.asarray(target_lengths_B)
+    if not np.issubdtype(lengths_B.dtype, np.integer):
+        raise ValueError(f"target_lengths must be ints, got {lengths_B.tolist()}")
+    if lengths_B.shape != (B,) or lengths_B.min() < 1:
+        raise ValueError(f"target_lengths must be {B} ints >= 1, got {lengths_B.tolist()}")
+    longest = int(lengths_B.max())
+    max_target_len = longest if max_target_len is None else max_target_len
+    if not is_int(max_target_len) or max_target_len < longest:
+        raise ValueError(
+            f"max_target_len must be an int >= the longest target length {longest}, "
+            f"got {max_target_len!r}"
+        )
+    if P + max_target_len > cfg.max_len:
+        raise ValueError(
+            f"Prompts padded to {P} tokens plus {max_target_len} target tokens do not fit the "
+            f"model's max_len={cfg.max_len}"
+        )
+    return jnp.asarray(lengths_B, jnp.int32), int(max_target_len)

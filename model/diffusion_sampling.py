@@ -46,6 +46,7 @@ from model.checks import (
     check_prompt_cache,
     check_prompts,
     check_rng,
+    check_targets,
     is_int,
     is_real,
 )
@@ -340,7 +341,7 @@ def _check_inputs(cfg, prompts_BxP, prompt_lengths_B, target_lengths_B, max_targ
             f"attention_mask_kind is {cfg.attention_mask_kind!r}"
         )
     prompts_BxP, prompt_lengths_B = check_prompts(cfg, prompts_BxP, prompt_lengths_B)
-    target_lengths_B, max_target_len = _check_targets(
+    target_lengths_B, max_target_len = check_targets(
         cfg, prompts_BxP.shape, target_lengths_B, max_target_len
     )
     return prompts_BxP, prompt_lengths_B, target_lengths_B, max_target_len
@@ -356,26 +357,3 @@ def _check_schedule(num_steps, strategy, temperature) -> None:
         raise ValueError(
             f"temperature must be a finite number >= 0 (0: argmax), got {temperature!r}"
         )
-
-
-def _check_targets(cfg, prompts_shape, target_lengths_B, max_target_len):
-    """Target lengths as int32 and the static target width, checked on the host."""
-    B, P = prompts_shape
-    lengths_B = np.asarray(target_lengths_B)
-    if not np.issubdtype(lengths_B.dtype, np.integer):
-        raise ValueError(f"target_lengths must be ints, got {lengths_B.tolist()}")
-    if lengths_B.shape != (B,) or lengths_B.min() < 1:
-        raise ValueError(f"target_lengths must be {B} ints >= 1, got {lengths_B.tolist()}")
-    longest = int(lengths_B.max())
-    max_target_len = longest if max_target_len is None else max_target_len
-    if not is_int(max_target_len) or max_target_len < longest:
-        raise ValueError(
-            f"max_target_len must be an int >= the longest target length {longest}, "
-            f"got {max_target_len!r}"
-        )
-    if P + max_target_len > cfg.max_len:
-        raise ValueError(
-            f"Prompts padded to {P} tokens plus {max_target_len} target tokens do not fit the "
-            f"model's max_len={cfg.max_len}"
-        )
-    return jnp.asarray(lengths_B, jnp.int32), int(max_target_len)

@@ -30,7 +30,13 @@ from flax import nnx
 
 from model.architectures import architecture_of
 from model.cache import init_cache
-from model.checks import check_fill_ids, check_prompt_cache, check_prompts, is_int
+from model.checks import (
+    check_fill_ids,
+    check_prompt_cache,
+    check_prompts,
+    check_targets,
+    is_int,
+)
 from model.decoder import Decoder, split_model
 from model.masks import kinds_where
 from model.nar_masks import ranks
@@ -325,26 +331,12 @@ def _check_inputs(cfg, prompts_BxP, prompt_lengths_B, target_lengths_B, K, max_t
             f"{cfg.attention_mask_kind!r}"
         )
     prompts_BxP, prompt_lengths_B = check_prompts(cfg, prompts_BxP, prompt_lengths_B)
-    B, P = prompts_BxP.shape
-    target_lengths_B = np.asarray(target_lengths_B)
-    if not np.issubdtype(target_lengths_B.dtype, np.integer):
-        raise ValueError(f"target_lengths must be ints, got {target_lengths_B.tolist()}")
-    if target_lengths_B.shape != (B,) or target_lengths_B.min() < 1:
-        raise ValueError(f"target_lengths must be {B} ints >= 1, got {target_lengths_B.tolist()}")
     if isinstance(K, bool) or not isinstance(K, int | np.integer) or K < 1:
         raise ValueError(f"num_iterations must be an int >= 1, got {K!r}")
-    max_target_len = int(target_lengths_B.max()) if max_target_len is None else max_target_len
-    if max_target_len < target_lengths_B.max():
-        raise ValueError(
-            f"max_target_len={max_target_len} is below the longest target length "
-            f"{target_lengths_B.max()}"
-        )
-    if P + max_target_len > cfg.max_len:
-        raise ValueError(
-            f"Prompts padded to {P} tokens plus {max_target_len} target tokens do not fit the "
-            f"model's max_len={cfg.max_len}"
-        )
-    return prompts_BxP, prompt_lengths_B, jnp.asarray(target_lengths_B, jnp.int32), max_target_len
+    target_lengths_B, max_target_len = check_targets(
+        cfg, prompts_BxP.shape, target_lengths_B, max_target_len
+    )
+    return prompts_BxP, prompt_lengths_B, target_lengths_B, max_target_len
 
 
 def bidirectional_cached(kind) -> bool:
