@@ -3,6 +3,13 @@
 Implicit rank promotion is an error in every test, so a broadcast that was not meant fails loudly.
 The entry points the tests start (train.py, eval.py, ...) share one persistent compilation cache
 under .pytest_cache/, so a program compiles once per test run, not once per subprocess.
+
+A test module that leaves the process holding over MAX_MAPPINGS memory mappings ends by dropping
+JAX's in-memory caches (`jax.clear_caches`): every compiled XLA CPU program holds mappings, and
+the whole suite's programs kept at once pass Linux's limit of 65,530 per process
+(vm.max_map_count), after which a thread cannot start or the compiler crashes (seen in CI: "can't
+start new thread", and here a segfault in backend_compile_and_load, both near the suite's end).
+Clearing only then keeps the fast loop's programs shared between modules.
 """
 
 import contextlib
@@ -40,6 +47,25 @@ def cpu_devices_env(devices: int = 1, env: dict | None = None) -> dict[str, str]
         "JAX_PLATFORMS": "cpu",
         "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
     }
+
+
+MAX_MAPPINGS = 20_000  # Of vm.max_map_count's 65,530; one module adds at most a few thousand.
+
+
+def memory_mappings() -> int | None:
+    """This process's memory mappings (Linux's /proc/self/maps lines), or None elsewhere."""
+    try:
+        with open("/proc/self/maps") as maps:
+            return sum(1 for _ in maps)
+    except OSError:
+        return None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _compiled_programs_freed_past_max_mappings():
+    yield
+    if (memory_mappings() or 0) > MAX_MAPPINGS:
+        jax.clear_caches()
 
 
 @pytest.fixture
