@@ -9,8 +9,9 @@ SEP); AR generates target_len tokens (new_tokens), mask-predict fills target_len
 passes. latency_s is the median of --repeats runs; tokens_per_s = batch_size * target_len /
 latency_s; compile_s is the first call's extra time (mask-predict compiles once for every K).
 
-Measured (2026-11-24, 2-core CPU; `python -m benchmarks.nar --batch_sizes=1`, and with
-`--nar_mask=full`, two runs each, one process per mask, interleaved; milliseconds per call):
+The one-stack decoder, measured 2026-11-24 (2-core CPU; `python -m benchmarks.nar
+--batch_sizes=1`, and with `--nar_mask=full`, two runs each, one process per mask,
+interleaved; milliseconds per call):
 
 | target length | AR (cache) | K=1 | K=4 | K=4, `--nar_mask=full` (re-encoding) |
 | --- | --- | --- | --- | --- |
@@ -25,6 +26,24 @@ JAX 0.11.2): batch 1, K=4 took 3.1 / 2.9 / 2.3 ms at 64 / 128 / 256 target token
 8.8 / 14.2 / 23.9 ms; at batch 64, 3.9 vs 8.1 ms at 64 tokens and 7.1 vs 36.3 ms at 256 (the GPU
 is far from busy at this size). These figures were measured before this benchmark moved onto
 evaluation.speed.time_decoders (2026-11-26); the workload is the same.
+
+The encoder-decoder, its encoder run once per call against the whole model re-run every pass
+(the path before 2026-12-07, timed as `mask_predict_kK_every_pass`), at experiments/translate.py's
+shape (measured 2026-12-07, 2-core CPU, idle but for this session; two runs of
+`python -m benchmarks.nar --architecture=encoder_decoder --num_layers=3 --d_model=192
+--d_ff=768 --vocab_size=4000 --batch_sizes=1,64 --target_lens=32,64 --iterations=1,4,10
+--repeats=5`; ms per call, the mean of the two runs' medians, once / every pass, and the
+ratio every pass / once in each run):
+
+| batch, target | AR (cache) | K=1 | K=4 | K=10 |
+| --- | --- | --- | --- | --- |
+| 1, 32 | 20.0 | 7.6 / 11.6 (1.47-1.58x) | 12.8 / 25.0 (1.93-1.98x) | 24.7 / 57.1 (2.26-2.37x) |
+| 1, 64 | 38.5 | 10.6 / 20.1 (1.88-1.89x) | 19.9 / 47.2 (2.35-2.39x) | 41.8 / 109 (2.54-2.71x) |
+| 64, 32 | 294 | 140 / 266 (1.86-1.94x) | 387 / 960 (2.47-2.49x) | 905 / 2389 (2.47-2.82x) |
+| 64, 64 | 754 | 274 / 627 (2.23-2.35x) | 790 / 2325 (2.88-3.00x) | 1799 / 5496 (3.04-3.07x) |
+
+Encoding once makes K=1 2.5-3.7x faster than AR (cache) at batch 1 here, where re-running the
+encoder gave 1.7-2.0x; random weights run every row to its full length, so AR stops at no EOS.
 """
 
 import launch
