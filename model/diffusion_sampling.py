@@ -53,7 +53,7 @@ from model.checks import (
 from model.decoder import Decoder, split_model
 from model.masks import kinds_where
 from model.nar_masks import ranks
-from model.sampling import prompt_buffer
+from model.sampling import SamplingParams, filter_top_k_top_p, prompt_buffer
 
 DIFFUSION_STRATEGIES = ("ancestral", "confidence")
 INT32_MAX = int(np.iinfo(np.int32).max)  # num_steps is traced as an int32.
@@ -81,6 +81,8 @@ def denoise_loop(
     mask_id: int,
     strategy: str,
     reuse_logits: bool = True,
+    top_k: jax.Array | int = 0,
+    top_p: jax.Array | float = 1.0,
 ) -> tuple[jax.Array, jax.Array]:
     """T = `num_steps` denoising steps on the positions `target_BxK`, which start as MASK.
 
@@ -109,7 +111,7 @@ def denoise_loop(
         calls = calls + (~fresh).astype(jnp.int32)
         noise_rng, unmask_rng = jax.random.split(jax.random.fold_in(rng, i))
         gumbel_BxKxV = gumbel_noise(noise_rng, logits_BxKxV.shape)
-        proposal_BxK = jnp.argmax(logits_BxKxV + temperature * gumbel_BxKxV, axis=-1)
+        proposal_BxK = _proposals(logits_BxKxV, gumbel_BxKxV, temperature, top_k, top_p)
         masked_BxK = target_BxK & (tokens_BxK == mask_id)
         if strategy == "ancestral":
             # Unmasked with probability 1 / (T - i): u (T - i) < 1 for u ~ U[0, 1).
@@ -134,6 +136,20 @@ def denoise_loop(
         first = (tokens_BxK, jnp.zeros(shape.shape, shape.dtype), jnp.bool_(False), jnp.int32(0))
     tokens_BxK, _, _, calls = jax.lax.fori_loop(0, num_steps, step, first)
     return tokens_BxK, calls
+
+
+def _proposals(logits_BxKxV, gumbel_BxKxV, temperature, top_k, top_p) -> jax.Array:
+    """Gumbel-max draws from softmax(logits / temperature), restricted to the top-k tokens and
+    the smallest set holding mass top_p of that distribution (0 and 1: off; `lax.cond` skips
+    the sort when both are); temperature 0 is the argmax, which both filters keep."""
+    B, K, V = logits_BxKxV.shape
+    scaled_NxV = (logits_BxKxV / jnp.maximum(temperature, 1e-6)).reshape(B * K, V)
+    filtered_NxV = jax.lax.cond(
+        (top_k > 0) | (top_p < 1), filter_top_k_top_p, lambda x, k, p: x, scaled_NxV, top_k, top_p
+    )
+    kept_BxKxV = (filtered_NxV > jnp.finfo(filtered_NxV.dtype).min).reshape(B, K, V)
+    noisy_BxKxV = logits_BxKxV + temperature * gumbel_BxKxV
+    return jnp.argmax(jnp.where(kept_BxKxV, noisy_BxKxV, -jnp.inf), axis=-1)
 
 
 def gumbel_noise(rng: jax.Array, shape: tuple[int, ...]) -> jax.Array:
@@ -177,7 +193,7 @@ def _uncached_logits_fn(model, prompts_BxP, prompt_lengths_B, target_lengths_B, 
 
 
 def _sample_targets(
-    model, prompts_BxP, prompt_lengths_B, target_lengths_B, rng, num_steps, temperature, *,
+    model, prompts_BxP, prompt_lengths_B, target_lengths_B, rng, num_steps, sampling, *,
     max_target_len, strategy, mask_id, pad_id, use_cache,
 ) -> tuple[jax.Array, jax.Array]:  # fmt: skip
     """Every row's target tokens [B, N] (N: max_target_len rounded up to whole blocks; pad_id
@@ -216,8 +232,9 @@ def _sample_targets(
             logits_fn = make_logits_fn(targets_BxN, start, K)
         target_BxK = jnp.arange(K)[None, :] < lengths_B[:, None]
         block_BxK, block_calls = denoise_loop(
-            logits_fn, block_BxK, target_BxK, jax.random.fold_in(rng, j), num_steps, temperature,
-            mask_id=mask_id, strategy=strategy,
+            logits_fn, block_BxK, target_BxK, jax.random.fold_in(rng, j), num_steps,
+            sampling.temperature, mask_id=mask_id, strategy=strategy, top_k=sampling.top_k,
+            top_p=sampling.top_p,
         )  # fmt: skip
         targets_BxN = jax.lax.dynamic_update_slice_in_dim(targets_BxN, block_BxK, start, axis=1)
         if use_cache:  # The finished block's keys and values, for the blocks after it.
@@ -238,14 +255,14 @@ def _sample_targets(
 )
 def _diffusion_jit(
     graphdef, state, prompts_BxP, prompt_lengths_B, target_lengths_B, rng, num_steps,
-    temperature, eos_id, *, max_target_len, strategy, mask_id, pad_id, use_cache,
+    sampling, eos_id, *, max_target_len, strategy, mask_id, pad_id, use_cache,
 ) -> "DiffusionOutput":  # fmt: skip
     model = nnx.merge(graphdef, state)
     P = prompts_BxP.shape[1]
     # Whatever the caller left in a row's padding becomes pad_id: it is embedded, though unseen.
     prompts_BxP = prompt_buffer(prompts_BxP, prompt_lengths_B, P, pad_id)
     targets_BxN, calls_per_block = _sample_targets(
-        model, prompts_BxP, prompt_lengths_B, target_lengths_B, rng, num_steps, temperature,
+        model, prompts_BxP, prompt_lengths_B, target_lengths_B, rng, num_steps, sampling,
         max_target_len=max_target_len, strategy=strategy, mask_id=mask_id, pad_id=pad_id,
         use_cache=use_cache,
     )  # fmt: skip
@@ -278,6 +295,8 @@ def diffusion_generate(
     mask_id: int,
     strategy: str = "ancestral",
     temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
     rng: jax.Array | None = None,
     pad_id: int = 0,
     eos_id: int | None = None,
@@ -299,6 +318,8 @@ def diffusion_generate(
       mask_id: the MASK token id the model was trained with (data/vocab.py).
       strategy: "ancestral" (MDLM) or "confidence" (most confident first).
       temperature: of the token proposals, >= 0 (0: argmax); traced.
+      top_k, top_p: proposals only from the k likeliest tokens (0: off) and the smallest set
+        holding mass top_p (1: off), as BD3-LM (p = 0.9) and MD4 sample; traced.
       rng: a jax.random.key (None: key(0)); the unmasking order of `ancestral` draws from it
         even at temperature 0.
       pad_id: what fills each row after its end; eos_id: appended after each target (None: not).
@@ -317,6 +338,7 @@ def diffusion_generate(
         cfg, prompts_BxP, prompt_lengths_B, target_lengths_B, max_target_len
     )
     _check_schedule(num_steps, strategy, temperature)
+    sampling = SamplingParams.checked(temperature, top_k, top_p)
     mask_id, pad_id, eos_id = check_fill_ids(cfg, mask_id, pad_id, eos_id)
     use_cache = check_prompt_cache(
         cfg, use_cache, "diffusion_generate", lambda k: k.caches_prompt and k.target_view != "past",
@@ -324,7 +346,7 @@ def diffusion_generate(
     )  # fmt: skip
     return _diffusion_jit(
         graphdef, state, prompts_BxP, prompt_lengths_B, target_lengths_B, check_rng(rng),
-        jnp.int32(num_steps), jnp.float32(temperature), jnp.int32(-1 if eos_id is None else eos_id),
+        jnp.int32(num_steps), sampling, jnp.int32(-1 if eos_id is None else eos_id),
         max_target_len=max_target_len, strategy=strategy, mask_id=mask_id, pad_id=pad_id,
         use_cache=use_cache,
     )  # fmt: skip

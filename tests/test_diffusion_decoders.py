@@ -68,7 +68,7 @@ def test_diffusion_rows_score_diffusion_models_only_and_ar_rows_do_not():
     every = ids("block_causal", "diffusion", list(decoders.DECODERS))
     assert every == [f"diffusion_t{t}" for t in diffusion.STEPS] + [
         f"diffusion_conf_t{t}" for t in diffusion.STEPS
-    ]
+    ] + [f"diffusion_t{t}_p90" for t in diffusion.STEPS]
     assert ids("causal", "teacher_forcing", ["ar_sample", "diffusion_t8"]) == ["ar_sample"]
     assert "oracle length" in decoders.FAMILIES["diffusion"]
     assert "block size" in decoders.FAMILIES["diffusion"]

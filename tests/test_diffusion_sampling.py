@@ -129,6 +129,32 @@ def test_a_step_that_unmasked_nothing_reuses_the_logits_and_changes_no_token(str
     assert 2 <= outs[True, "calls"] <= 7
 
 
+def test_top_k_and_top_p_draw_proposals_from_the_likeliest_tokens_only():
+    # One step unmasks every token (T = 1), each drawn from p = (0.6, 0.3, 0.1) over tokens
+    # 7, 8, 9 at temperature 1: top_p 0.5 keeps 7 alone, top_p 0.85 keeps 7 and 8, top_k 2 as
+    # well; unfiltered, 9 is drawn about 10% of the time.
+    log_p = jnp.log(jnp.array([0.6, 0.3, 0.1]))
+
+    def three_tokens(tokens_BxK):
+        logits_V = jnp.full((V,), -jnp.inf).at[7:10].set(log_p)
+        return jnp.broadcast_to(logits_V, tokens_BxK.shape + (V,))
+
+    def drawn(**filters):
+        tokens, _ = jax.jit(
+            lambda t: denoise_loop(
+                three_tokens, t, jnp.ones((500, 4), bool), jax.random.key(2), 1, 1.0,
+                mask_id=MASK, strategy="ancestral", **filters,
+            )
+        )(jnp.zeros((500, 4), jnp.int32))  # fmt: skip
+        return np.bincount(np.asarray(tokens).ravel(), minlength=V)[7:10] / 2000
+
+    np.testing.assert_allclose(drawn(), [0.6, 0.3, 0.1], atol=0.04)
+    np.testing.assert_array_equal(drawn(top_p=0.5), [1.0, 0.0, 0.0])
+    for filters in (dict(top_p=0.85), dict(top_k=2)):
+        share = drawn(**filters)
+        assert share[2] == 0.0 and abs(share[0] - 2 / 3) < 0.04
+
+
 @pytest.mark.slow
 def test_the_gumbel_noise_reaches_past_the_float32_low_mode_cap_of_15_94():
     # 2^25 draws, a vocabulary of 32k times 1k positions: ~3.8 expected above 16, none possible
@@ -190,6 +216,8 @@ def test_new_step_counts_temperatures_and_keys_compile_nothing_new():
     before = _diffusion_jit._cache_size()
     for num_steps, temperature, seed in [(2, 0.5, 1), (5, 1.3, 2), (16, 0.0, 3)]:
         _sample(model, num_steps=num_steps, temperature=temperature, rng=jax.random.key(seed))
+    for top_k, top_p in [(3, 1.0), (0, 0.9), (5, 0.5)]:  # Traced too.
+        _sample(model, top_k=top_k, top_p=top_p)
     assert _diffusion_jit._cache_size() == before
 
 
@@ -207,6 +235,8 @@ def test_new_step_counts_temperatures_and_keys_compile_nothing_new():
         ("full", dict(temperature=-0.5), r"temperature must be a finite number >= 0"),
         ("full", dict(temperature=float("nan")), r"temperature must be a finite number >= 0"),
         ("full", dict(strategy="greedy"), r"strategy must be one of \('ancestral', 'confidence'\)"),
+        ("full", dict(top_p=0.0), r"top_p must be a number in \(0, 1\] \(1: off\), got 0.0"),
+        ("full", dict(top_k=-1), r"top_k must be an int >= 0 \(0: off\), got -1"),
         (
             "full",
             dict(use_cache=True),

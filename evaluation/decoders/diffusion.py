@@ -169,8 +169,11 @@ def timed_blocks(cfg: ModelConfig) -> dict:
     return {"block_size": cfg.mask.block_size(cfg) or cfg.max_len}
 
 
-def diffusion_spec(num_steps: int, strategy: str, default: bool = False) -> DecoderSpec:
-    """The row sampling with T = `num_steps` steps (per block) by `strategy`."""
+def diffusion_spec(
+    num_steps: int, strategy: str, default: bool = False, top_p: float | None = None
+) -> DecoderSpec:
+    """The row sampling with T = `num_steps` steps (per block) by `strategy`, its proposals
+    from the smallest set of tokens holding mass `top_p` (None: all)."""
     confidence = strategy == "confidence"
     temperature = 0.0 if confidence else 1.0
 
@@ -186,6 +189,7 @@ def diffusion_spec(num_steps: int, strategy: str, default: bool = False) -> Deco
             mask_id=vocab.MASK,
             strategy=strategy,
             temperature=temperature,
+            top_p=1.0 if top_p is None else top_p,
             rng=jax.random.key(prompts.seed),
             eos_id=prompts.eos_id,
             max_target_len=max_target_len,
@@ -198,13 +202,18 @@ def diffusion_spec(num_steps: int, strategy: str, default: bool = False) -> Deco
         else "is MDLM's ancestral sampler at temperature 1: each masked token is unmasked at "
         "a step with probability 1 / (steps left), and kept"
     )
+    nucleus = "" if top_p is None else f", top-p {top_p}"
     return DecoderSpec(
-        id=f"diffusion_conf_t{num_steps}" if confidence else f"diffusion_t{num_steps}",
-        label=f"diffusion T={num_steps}" + (", most confident first" if confidence else ""),
+        id=(f"diffusion_conf_t{num_steps}" if confidence else f"diffusion_t{num_steps}")
+        + ("" if top_p is None else f"_p{round(100 * top_p)}"),
+        label=f"diffusion T={num_steps}"
+        + (", most confident first" if confidence else "")
+        + nucleus,
         family="diffusion",
         description=(
             f"Masked diffusion in {num_steps} denoising steps (per block of a block_causal "
-            f"model) from an all-MASK target of the reference length (oracle length); it {how}."
+            f"model) from an all-MASK target of the reference length (oracle length); it {how}"
+            + ("." if top_p is None else f", drawing each proposal from the top-p={top_p} set.")
         ),
         decode=decode,
         applies_to=diffusion_model,
@@ -212,7 +221,7 @@ def diffusion_spec(num_steps: int, strategy: str, default: bool = False) -> Deco
         timing_config=timed_blocks,
         default=default,
         architectures=("decoder",),  # An encoder-decoder has no block_causal mask to time.
-        params=Params(steps=num_steps, strategy=strategy),
+        params=Params(steps=num_steps, strategy=strategy, top_p=top_p),
         **SAMPLE_QUALITY,
     )
 
@@ -220,3 +229,6 @@ def diffusion_spec(num_steps: int, strategy: str, default: bool = False) -> Deco
 for _STRATEGY in STRATEGIES:
     for _T in STEPS:
         register(diffusion_spec(_T, _STRATEGY, default=_T == DEFAULT_STEPS))
+# Nucleus sampling as BD3-LM samples (p = 0.9): scored where `eval.decoders` names them.
+for _T in STEPS:
+    register(diffusion_spec(_T, "ancestral", top_p=0.9))

@@ -90,6 +90,7 @@ class Params:
     draft: str | None = None
     draft_tokens: int | None = None
     canvas_ratio: int | None = None  # CTC's canvas slots per source token.
+    top_p: float | None = None  # Nucleus sampling's mass (diffusion proposals); None: off.
 
     def __post_init__(self):
         if self.strategy not in (None, *STRATEGIES):
@@ -100,6 +101,8 @@ class Params:
         bad = [k for k in counts if getattr(self, k) is not None and getattr(self, k) < 1]
         if bad:
             raise ValueError(f"Decoder parameters {bad} must be >= 1")
+        if self.top_p is not None and not 0 < self.top_p < 1:
+            raise ValueError(f"Decoder top_p must be in (0, 1), got {self.top_p!r}")
 
     def to_json(self) -> dict:
         """The parameters that are set."""

@@ -52,7 +52,11 @@ def parallel_steps(results: dict, spec: dict, rule: dict) -> list[str]:
         by_steps = {}
         for decoder, metric in per_decoder(record["metrics"], "gen_nll").items():
             params = params_of(results, decoder)
-            if params.get("steps") is not None and params.get("strategy") == rule.get("strategy"):
+            if (
+                params.get("steps") is not None
+                and params.get("strategy") == rule.get("strategy")
+                and params.get("top_p") is None  # The plain sampler's rows: one per T.
+            ):
                 by_steps[params["steps"]] = metric
         if len(by_steps) < 2:
             continue
