@@ -97,7 +97,9 @@ def test_ancestral_with_t_equal_to_the_length_keeps_t_of_the_tokens_masked_at_ti
     assert not np.any(out == MASK) and np.all(out < V)
 
 
-@pytest.mark.parametrize("strategy", ["ancestral", "confidence"])
+@pytest.mark.parametrize(
+    "strategy", ["ancestral", pytest.param("confidence", marks=pytest.mark.slow)]
+)
 def test_a_step_that_unmasked_nothing_reuses_the_logits_and_changes_no_token(strategy):
     # T = 24 steps for 2 rows of 3 tokens: most steps unmask nothing. The model is called once
     # per distinct input (the first, then after each step that unmasked a token), and the
@@ -139,13 +141,16 @@ def test_top_k_and_top_p_draw_proposals_from_the_likeliest_tokens_only():
         logits_V = jnp.full((V,), -jnp.inf).at[7:10].set(log_p)
         return jnp.broadcast_to(logits_V, tokens_BxK.shape + (V,))
 
-    def drawn(**filters):
-        tokens, _ = jax.jit(
-            lambda t: denoise_loop(
-                three_tokens, t, jnp.ones((500, 4), bool), jax.random.key(2), 1, 1.0,
-                mask_id=MASK, strategy="ancestral", **filters,
-            )
-        )(jnp.zeros((500, 4), jnp.int32))  # fmt: skip
+    @jax.jit
+    def loop(top_k, top_p):  # The filters traced: one program for every setting.
+        return denoise_loop(
+            three_tokens, jnp.zeros((500, 4), jnp.int32), jnp.ones((500, 4), bool),
+            jax.random.key(2), 1, 1.0, mask_id=MASK, strategy="ancestral", top_k=top_k,
+            top_p=top_p,
+        )[0]  # fmt: skip
+
+    def drawn(top_k=0, top_p=1.0):
+        tokens = loop(jnp.int32(top_k), jnp.float32(top_p))
         return np.bincount(np.asarray(tokens).ravel(), minlength=V)[7:10] / 2000
 
     np.testing.assert_allclose(drawn(), [0.6, 0.3, 0.1], atol=0.04)

@@ -164,6 +164,7 @@ def test_glancing_learns_what_remains_after_revealing_ratio_times_the_first_pass
         assert int(count) == int((span_B - np.floor(ratio * wrong_B)).sum())
 
 
+@pytest.mark.slow
 def test_the_step_passes_a_scheduled_objective_its_progress_through_the_run(monkeypatch):
     resolved, hparams, graphdef, params, opt_state, batch = _setup()
     hparams = dataclasses.replace(hparams, num_steps=jnp.float32(40))
