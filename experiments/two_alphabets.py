@@ -57,8 +57,8 @@ CMLM's tokens, and its loss settles at ln 2 per token (0.70), one free coin per 
 Distillation removes the mix: 4.7 ± 1.3% mixed, against distilled CMLM K=1's 5.5 ± 1.4%, a
 difference within noise. On random weights of this shape
 (one run, contended), CTC's one pass is 0.81x AR (cache)'s speed at batch 1 and 0.75x at batch 64
-at 8 + 120 tokens, slower than mask-predict K=1 (2.0x): ctc_generate runs the model's whole
-max_len row, not the prompt and canvas alone (the seq2seq-without-waste work of #31).
+at 8 + 120 tokens, slower than mask-predict K=1 (2.0x): ctc_generate then ran the model's whole
+max_len row; since 2026-12-07 it runs the prompt and the widest canvas alone (not re-measured).
 """
 
 import ml_collections

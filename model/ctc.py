@@ -12,7 +12,8 @@ uniformly onto the canvas (Libovický & Helcl upsample the encoder's states, GLA
 slot's own position, which the one-row layout of model/decoder.py allows). Canvas slots see each
 other and the prompt (a mask kind whose targets see every target: full or prefix_full).
 
-Shape legend: B rows, P prompt width, W row width (the model's max_len), K canvas slots (W).
+Shape legend: B rows, P prompt width, W row width (the prompt and the widest canvas, within the
+model's max_len), K canvas slots (W).
 """
 
 import functools
@@ -84,21 +85,28 @@ def collapse(
     return out_BxK, keep_BxK.sum(axis=1).astype(jnp.int32)
 
 
+def canvas_width(max_len: int, P: int, ratio: int) -> int:
+    """The row width a one-pass decoder needs: the widest prompt and the widest canvas it can
+    have, ratio x (P - 2) slots (BOS source SEP), within max_len."""
+    return min(max_len, P + ratio * max(P - 2, 1))
+
+
 @functools.partial(
-    jax.jit, static_argnames=("graphdef", "ratio", "max_new_tokens", "blank_id", "pad_id")
+    jax.jit, static_argnames=("graphdef", "ratio", "max_new_tokens", "blank_id", "pad_id", "width")
 )
 def _ctc_jit(graphdef, state, prompts_BxP, prompt_lengths_B, eos_id, *, ratio, max_new_tokens,
-             blank_id, pad_id):  # fmt: skip
-    """The collapsed argmax canvas of every prompt, written after it as `generate` writes."""
+             blank_id, pad_id, width=None):  # fmt: skip
+    """The collapsed argmax canvas of every prompt, written after it as `generate` writes, from
+    one pass over rows `width` wide (None: `canvas_width`; the model's max_len is the widest)."""
     model = nnx.merge(graphdef, state)
-    W = model.cfg.max_len
+    P = prompts_BxP.shape[1]
+    W = canvas_width(model.cfg.max_len, P, ratio) if width is None else width
     rows_BxW, canvas_len_B = canvas_rows(prompts_BxP, prompt_lengths_B, ratio, W, pad_id)
     logits_BxKxV, paddings_BxK = canvas_logits(model, rows_BxW, prompt_lengths_B, canvas_len_B)
     best_BxK = jnp.argmax(logits_BxKxV, axis=-1).astype(jnp.int32)
     out_BxK, count_B = collapse(best_BxK, paddings_BxK == 0, blank_id, pad_id)
     room = max_new_tokens - 1  # One slot for EOS.
     count_B = jnp.minimum(count_B, room)
-    B, P = prompts_BxP.shape
     L = P + max_new_tokens
     tokens_BxL = jnp.pad(prompts_BxP, ((0, 0), (0, max_new_tokens)))
     cols_1xL = jnp.arange(L)[None, :]

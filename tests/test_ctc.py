@@ -10,12 +10,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import make_tiny_config
+from flax import nnx
 
 from data import vocab
 from evaluation import decoders
 from experiments import tiny, two_alphabets
 from model import make_decoder, mask_kind
-from model.ctc import canvas_rows, collapse, ctc_generate
+from model.ctc import _ctc_jit, canvas_rows, canvas_width, collapse, ctc_generate
 from objectives import objective_of
 from objectives.ctc import ctc_loss
 from plan import make_plan
@@ -165,3 +166,22 @@ def test_the_ctc_row_scores_ctc_models_only():
     assert ids("prefix_full", "ctc") == ["ctc"] and ids("full", "ctc") == ["ctc"]
     assert "ctc" not in ids("prefix_full", "masked") + ids("causal", "teacher_forcing")
     assert decoders.DECODERS["ctc"].params.to_json() == {"iterations": 1, "canvas_ratio": 2}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("architecture", ["decoder", "encoder_decoder"])
+def test_ctc_generate_runs_the_prompt_and_widest_canvas_only_and_writes_the_same(architecture):
+    # Prompts of width 5 and canvases of 2 x 3 slots need rows of 11, not max_len=40.
+    kind = "prefix_full" if architecture == "decoder" else "full"
+    cfg = make_tiny_config(attention_mask_kind=kind, max_len=40, architecture=architecture)
+    graphdef, state = nnx.split(make_decoder(cfg, seed=4))
+    prompts = jnp.asarray([[1, 6, 7, 8, 3], [1, 9, 3, 0, 0], [1, 5, 6, 3, 0]], jnp.int32)
+    lengths = jnp.asarray([5, 3, 4], jnp.int32)
+    assert canvas_width(40, 5, 2) == 11
+    kwargs = dict(ratio=2, max_new_tokens=8, blank_id=BLANK, pad_id=vocab.PAD)
+    narrow, wide = (
+        _ctc_jit(graphdef, state, prompts, lengths, jnp.int32(vocab.EOS), width=width, **kwargs)
+        for width in (None, 40)
+    )
+    np.testing.assert_array_equal(narrow.tokens_BxL, wide.tokens_BxL)
+    np.testing.assert_array_equal(narrow.lengths_B, wide.lengths_B)
