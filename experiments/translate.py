@@ -101,7 +101,10 @@ runs, saved before, read as "row" and evaluate unchanged), mask-predict runs the
 call (its latency columns above paid for the encoder at every pass), and `glat_distilled` is now
 GLAT as its authors built it: the uniformly copied source as its decoder input
 (`model.source_copy_id`) and the glancing ratio annealed 0.5 -> 0.3 (`train.glancing_ratio_end`);
-the rows above are of a GLAT that read MASKs, at a constant ratio of 0.5.
+the rows above are of a GLAT that read MASKs, at a constant ratio of 0.5. The `ctc_distilled`
+variant (CTC on the teacher's outputs, decoded by the `ctc` row in one pass) is new and not yet
+trained at this size: `python train.py --config=experiments/translate.py --workdir=runs/translate
+--variant=ctc_distilled` (3 steps at batch 8 trained and evaluated, 2026-12-07, as a check).
 
 GPU size (`--config=experiments/translate.py:gpu`, scripts/gpu_translate.sh): not measured; no
 GPU was available to the sessions that built it.
@@ -146,6 +149,7 @@ DECODERS = (
     "mask_predict_k4_lb3",
     "mask_predict_k10_lb1",
     "mask_predict_k10_lb3",
+    "ctc",
     "speculative_cmlm8",
 )
 
@@ -163,7 +167,8 @@ GPU = dict(
 
 
 def get_config(size: str = "cpu") -> ml_collections.ConfigDict:
-    """Variants ar (the teacher), cmlm, cmlm_distilled and glat_distilled, on bible/en-es.
+    """Variants ar (the teacher), cmlm, cmlm_distilled, glat_distilled and ctc_distilled, on
+    bible/en-es.
 
     size: "cpu" (the measured 2-core study) or "gpu" (GPU above; pass
     `--config=experiments/translate.py:gpu`)."""
@@ -218,8 +223,8 @@ def get_config(size: str = "cpu") -> ml_collections.ConfigDict:
 
 def _add_variants(config: ml_collections.ConfigDict) -> None:
     """The AR teacher, and the non-AR students (full decoder mask, a length head) it is compared
-    with: CMLM on the references and on the teacher's outputs, and GLAT as its authors built it
-    (the copied source as decoder input, the glancing ratio annealed 0.5 -> 0.3)."""
+    with: CMLM on the references and on the teacher's outputs, GLAT as its authors built it
+    (the copied source as decoder input, the glancing ratio annealed 0.5 -> 0.3), and CTC."""
     config.variants.ar = {
         "model": {"attention_mask_kind": "causal"},
         "train": {"objective": "teacher_forcing"},
@@ -232,6 +237,13 @@ def _add_variants(config: ml_collections.ConfigDict) -> None:
         "glat_distilled": (
             {"objective": "glancing", "glancing_ratio": 0.5, "glancing_ratio_end": 0.3},
             {"source_copy_id": vocab.MASK},
+            DISTILLED_DIR,
+        ),
+        # CTC (objectives/ctc.py): no length head, no label smoothing (its loss sums over
+        # alignments); its canvas of 2 slots per source token needs up to 3 x seq_len positions.
+        "ctc_distilled": (
+            {"objective": "ctc", "label_smoothing": 0.0},
+            {"length_head": False, "max_len": 3 * DATA["seq_len"]},
             DISTILLED_DIR,
         ),
     }
@@ -251,7 +263,7 @@ def _gpu_size(config: ml_collections.ConfigDict) -> None:
     config.seeds = GPU["seeds"]
     for section in ("model", "data", "train"):
         config[section].update(GPU[section])
-    for variant in ("cmlm", "cmlm_distilled", "glat_distilled"):
+    for variant in ("cmlm", "cmlm_distilled", "glat_distilled", "ctc_distilled"):
         config.variants[variant]["train"]["num_steps"] = GPU["train"]["num_steps"]
-    for variant in ("cmlm_distilled", "glat_distilled"):
+    for variant in ("cmlm_distilled", "glat_distilled", "ctc_distilled"):
         config.variants[variant]["data"] = {"distilled_dir": GPU_DISTILLED_DIR}

@@ -32,7 +32,7 @@ step train-ar "$py" train.py --config="$config" --workdir="$runs" --variant=ar
 if [ "${STUDY:-ar}" = full ]; then
   step distill "$py" distill.py --teacher="$runs/ar/seed_0" --decoder=beam4 \
     --out=runs/translate_gpu_distilled --overwrite
-  for variant in cmlm cmlm_distilled glat_distilled; do
+  for variant in cmlm cmlm_distilled glat_distilled ctc_distilled; do
     step "train-$variant" "$py" train.py --config="$config" --workdir="$runs" --variant="$variant"
   done
   step eval "$py" eval.py --workdir="$runs"
