@@ -17,12 +17,8 @@ from model.beam import BeamOutput, beam_loop, beam_search
 from model.cache import KVCache, grow_cache, init_cache
 from model.config import ModelConfig
 from model.decoder import Decoder
-from model.diffusion_sampling import (
-    DIFFUSION_STRATEGIES,
-    DiffusionOutput,
-    denoise_loop,
-    diffusion_generate,
-)
+from model.denoise import DIFFUSION_STRATEGIES, denoise_loop
+from model.diffusion_sampling import DiffusionOutput, diffusion_generate
 from model.encoder_decoder import EncoderDecoder
 from model.masks import EMPTY, MASK_KINDS, MaskKind, kinds_where, mask_kind, register_mask_kind
 from model.nar import mask_predict, mask_predict_loop

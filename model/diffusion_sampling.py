@@ -2,20 +2,9 @@
 diffusion (BD3-LM) with a KV cache of the finished blocks.
 
 A model trained with the diffusion objective (each target token replaced by MASK with
-probability t, schedule alpha_t = 1 - t) predicts the clean token at every masked position.
-Sampling starts from an all-MASK target and runs T denoising steps, t = 1, 1 - 1/T, ..., 1/T:
-
-- ancestral (Sahoo et al. 2024, MDLM): at the step from t to s = t - 1/T each still-masked token
-  is unmasked with probability (alpha_s - alpha_t) / (1 - alpha_t) = 1 / (T - i) at step i,
-  with a token drawn from the model's distribution; unmasked tokens are kept (carry-over). The
-  last step unmasks every token left.
-- confidence (MaskGIT; LLaDA's low-confidence remasking): every step proposes a token for each
-  masked position and commits the k most probable proposals, so that floor(n (T - i - 1) / T)
-  of a block's n tokens are still masked after step i; none after step T - 1.
-
-Proposals are drawn at a temperature (0: argmax) by the Gumbel-max trick, the noise drawn in
-high precision (`gumbel_noise`); MASK is never drawn.
-A step that unmasked nothing leaves the input unchanged, and the next step reuses its logits.
+probability t) predicts the clean token at every masked position. Sampling starts from an
+all-MASK target and runs T denoising steps (model/denoise.py: the ancestral and confidence
+strategies, the proposals, the reuse of logits where nothing changed).
 A `block_causal` model (ModelConfig.block_size) is sampled block by block, left to right, T
 steps per block; a `full` or `prefix_full` model is one block covering the targets. Where the
 prompt never sees the targets (`prefix_full`, `block_causal`) the prompt and each finished block
@@ -26,13 +15,11 @@ current block]: exact for every mask kind, and the reference the cached sampler 
 against.
 
 Target lengths are given by the caller (the evaluation's oracle lengths), as mask-predict's are.
-The number of steps T and the temperature are traced: new values never recompile. `denoise_loop`
-is model-agnostic (`logits_fn(tokens_BxK) -> logits_BxKxV`), so tests drive it with a fake model.
+The number of steps T, the temperature, top-k and top-p are traced: new values never recompile.
 Shape legend: B rows, P prompt width, N target width (whole blocks), K block size, V vocab.
 """
 
 import functools
-from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -51,13 +38,11 @@ from model.checks import (
     is_real,
 )
 from model.decoder import Decoder, split_model
+from model.denoise import DIFFUSION_STRATEGIES, denoise_loop
 from model.masks import kinds_where
-from model.nar_masks import ranks
-from model.sampling import SamplingParams, filter_top_k_top_p, prompt_buffer
+from model.sampling import SamplingParams, prompt_buffer
 
-DIFFUSION_STRATEGIES = ("ancestral", "confidence")
 INT32_MAX = int(np.iinfo(np.int32).max)  # num_steps is traced as an int32.
-LogitsFn = Callable[[jax.Array], jax.Array]
 
 
 class DiffusionOutput(NamedTuple):
@@ -68,95 +53,6 @@ class DiffusionOutput(NamedTuple):
     # Model calls per block of the call (the same for every row: a call runs the whole batch);
     # at most num_steps, fewer where steps unmasked nothing (their logits are reused).
     calls_per_block_B: jax.Array
-
-
-def denoise_loop(
-    logits_fn: LogitsFn,
-    tokens_BxK: jax.Array,
-    target_BxK: jax.Array,
-    rng: jax.Array,
-    num_steps: jax.Array,
-    temperature: jax.Array,
-    *,
-    mask_id: int,
-    strategy: str,
-    reuse_logits: bool = True,
-    top_k: jax.Array | int = 0,
-    top_p: jax.Array | float = 1.0,
-) -> tuple[jax.Array, jax.Array]:
-    """T = `num_steps` denoising steps on the positions `target_BxK`, which start as MASK.
-
-    Each step reads the logits of the current tokens (MASK where still masked) and unmasks
-    tokens by `strategy` (module docstring). Positions outside the target keep their tokens.
-    `logits_fn` is called only when the tokens changed since its last call: a step that unmasked
-    nothing (ancestral sampling with T above the length unmasks nothing at most steps) leaves
-    the logits as they were, so they are reused, and the tokens are those of calling every step
-    (the model is deterministic; `reuse_logits=False` calls it every step, the reference).
-    Returns the tokens after step T - 1 (no target position is MASK any more), and the number
-    of times the loop called `logits_fn` (an int32 scalar).
-    """
-    tokens_BxK = jnp.where(target_BxK, mask_id, tokens_BxK)
-    lengths_B = target_BxK.sum(axis=1)
-
-    def logits_of(tokens_BxK):
-        logits_BxKxV = logits_fn(tokens_BxK).astype(jnp.float32)
-        return logits_BxKxV.at[..., mask_id].set(-jnp.inf)  # MASK is never a token.
-
-    def step(i, carry):
-        tokens_BxK, logits_BxKxV, fresh, calls = carry  # fresh: the logits are of these tokens.
-        if reuse_logits:
-            logits_BxKxV = jax.lax.cond(fresh, lambda t: logits_BxKxV, logits_of, tokens_BxK)
-        else:
-            logits_BxKxV = logits_of(tokens_BxK)
-        calls = calls + (~fresh).astype(jnp.int32)
-        noise_rng, unmask_rng = jax.random.split(jax.random.fold_in(rng, i))
-        gumbel_BxKxV = gumbel_noise(noise_rng, logits_BxKxV.shape)
-        proposal_BxK = _proposals(logits_BxKxV, gumbel_BxKxV, temperature, top_k, top_p)
-        masked_BxK = target_BxK & (tokens_BxK == mask_id)
-        if strategy == "ancestral":
-            # Unmasked with probability 1 / (T - i): u (T - i) < 1 for u ~ U[0, 1).
-            u_BxK = jax.random.uniform(unmask_rng, masked_BxK.shape)
-            reveal_BxK = masked_BxK & (u_BxK * (num_steps - i) < 1)
-        else:
-            log_probs_BxKxV = jax.nn.log_softmax(logits_BxKxV, axis=-1)
-            confidence_BxK = jnp.take_along_axis(log_probs_BxKxV, proposal_BxK[..., None], -1)
-            # Most confident first: rank the masked positions by -confidence; others last.
-            order_BxK = ranks(jnp.where(masked_BxK, -confidence_BxK[..., 0], jnp.inf))
-            still_masked_B = lengths_B * (num_steps - i - 1) // num_steps
-            commit_B = masked_BxK.sum(axis=1) - still_masked_B
-            reveal_BxK = masked_BxK & (order_BxK < commit_B[:, None])
-        tokens_BxK = jnp.where(reveal_BxK, proposal_BxK.astype(tokens_BxK.dtype), tokens_BxK)
-        # Without reuse, no logits count as fresh: every step calls.
-        return tokens_BxK, logits_BxKxV, ~jnp.any(reveal_BxK) & reuse_logits, calls
-
-    if reuse_logits:  # Step 0 reads the first call's logits.
-        first = (tokens_BxK, logits_of(tokens_BxK), jnp.bool_(True), jnp.int32(1))
-    else:
-        shape = jax.eval_shape(logits_of, tokens_BxK)
-        first = (tokens_BxK, jnp.zeros(shape.shape, shape.dtype), jnp.bool_(False), jnp.int32(0))
-    tokens_BxK, _, _, calls = jax.lax.fori_loop(0, num_steps, step, first)
-    return tokens_BxK, calls
-
-
-def _proposals(logits_BxKxV, gumbel_BxKxV, temperature, top_k, top_p) -> jax.Array:
-    """Gumbel-max draws from softmax(logits / temperature), restricted to the top-k tokens and
-    the smallest set holding mass top_p of that distribution (0 and 1: off; `lax.cond` skips
-    the sort when both are); temperature 0 is the argmax, which both filters keep."""
-    B, K, V = logits_BxKxV.shape
-    scaled_NxV = (logits_BxKxV / jnp.maximum(temperature, 1e-6)).reshape(B * K, V)
-    filtered_NxV = jax.lax.cond(
-        (top_k > 0) | (top_p < 1), filter_top_k_top_p, lambda x, k, p: x, scaled_NxV, top_k, top_p
-    )
-    kept_BxKxV = (filtered_NxV > jnp.finfo(filtered_NxV.dtype).min).reshape(B, K, V)
-    noisy_BxKxV = logits_BxKxV + temperature * gumbel_BxKxV
-    return jnp.argmax(jnp.where(kept_BxKxV, noisy_BxKxV, -jnp.inf), axis=-1)
-
-
-def gumbel_noise(rng: jax.Array, shape: tuple[int, ...]) -> jax.Array:
-    """Gumbel(0, 1) noise in float32 drawn in JAX's "high" mode: its default ("low") mode caps
-    the noise at 15.94, which truncates the tail and lowers the diversity of Gumbel-max samples
-    over a large vocabulary (Zheng et al. 2024; MDLM, BD3-LM and LLaDA draw it in float64)."""
-    return jax.random.gumbel(rng, shape, jnp.float32, mode="high")
 
 
 def _block_columns(prompt_lengths_B: jax.Array, start: jax.Array, K: int) -> jax.Array:
