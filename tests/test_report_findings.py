@@ -6,6 +6,7 @@ import copy
 import pytest
 from report_fixtures import make_results
 
+from evaluation.report import findings as findings_module
 from evaluation.report.findings import findings, findings_table
 from evaluation.report.rendering import render
 from evaluation.report.verdicts import verdict_groups
@@ -58,3 +59,21 @@ def test_the_report_opens_with_the_findings_and_folds_the_verdicts_under_them():
     assert html.index("<h2>Findings</h2>") < html.index("<details>") < html.index("<h3>copy</h3>")
     headers, rows = findings_table(results)
     assert headers == ["finding", "variants", "numbers"] and len(rows) == len(findings(results))
+
+
+def test_a_decoders_label_is_a_name_so_its_numbers_stay_and_rows_stay_apart(monkeypatch):
+    # Two mask-predict rows of one variant differ in K and beam: their labels are names, so
+    # each is a row of its own, and a label's "K=1," leaves no stray comma behind.
+    labels = {"mp1": "mask-predict K=1, predicted length (beam 1)",
+              "mp4": "mask-predict K=4, predicted length (beam 3)"}  # fmt: skip
+    results = {
+        "decoders": {d: {"label": label, "family": "non-AR"} for d, label in labels.items()},
+        "variants": [{"name": "glat", "task": "en-es"}],
+    }
+    sentences = [f"glat: {labels['mp1']} BLEU 0.1, chrF 7.6 on en-es.",
+                 f"glat: {labels['mp4']} BLEU 0.1, chrF 6.5 on en-es."]  # fmt: skip
+    monkeypatch.setattr(findings_module, "verdicts_of", lambda results, record: sentences)
+    monkeypatch.setattr(findings_module, "verdict_groups", lambda results: [])
+    rows = findings(results)
+    assert [row["claim"] for row in rows] == [s.removeprefix("glat: ") for s in sentences]
+    assert all(row["numbers"] == [] for row in rows)

@@ -4,6 +4,8 @@ their numbers, so a reader sees "causal and prefix leak exactly 0.0 on both task
 
 A claim is a verdict with its variant, its task and its numbers taken out: the per-variant
 verdicts that read the same once they are taken out make one row, listed in the order first met;
+a decoder's label is a name, not a measurement ("mask-predict K=4, ... (beam 3)"), so the
+numbers in it stay;
 each number the claim holds is shown as the range over its variants. A verdict about the whole
 experiment (a comparison across variants, the timed tables) is a row of its own. The verdicts
 themselves follow the findings, each under its task.
@@ -13,17 +15,45 @@ import re
 
 from evaluation.report.verdicts import verdict_groups, verdicts_of
 
-NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?(?:e[-+]?\d+)?(?![\w])")
+# A number: digits with thousands separators inside (never a trailing comma), a fraction, an
+# exponent.
+NUMBER = re.compile(r"(?<![\w.])-?\d(?:[\d,]*\d)?(?:\.\d+)?(?:e[-+]?\d+)?(?![\w])")
 SLOT = "\x00"  # Where a number stood in a claim.
+LABEL = "\x01"  # Around the index of a decoder label held out of the numbers.
 
 
-def _template(sentence: str, task: str) -> tuple[str, list[str]]:
-    """(the sentence with its task written as {task} and its numbers as slots, the numbers)."""
+def _template(sentence: str, task: str, labels: list[str]) -> tuple[str, list[str]]:
+    """(the sentence with its task written as {task}, each of `labels` (longest first) held as
+    a placeholder and its numbers as slots; the numbers)."""
+    for i, label in enumerate(labels):
+        sentence = sentence.replace(label, _placeholder(i))
     numbers = NUMBER.findall(sentence)
     text = NUMBER.sub(SLOT, sentence)
     if task:
         text = text.replace(task, "{task}")
     return text, numbers
+
+
+def _placeholder(i: int) -> str:
+    """Label i's stand-in: letters only (A, B, ..., Z, BA, ...), so no number is read in it."""
+    letters = ""
+    while True:
+        i, digit = divmod(i, 26)
+        letters = chr(0x41 + digit) + letters
+        if not i:
+            return f"{LABEL}{letters}{LABEL}"
+
+
+def _labels(results: dict) -> list[str]:
+    """The decoders' labels that hold a digit, longest first (so none is cut by a shorter one)."""
+    labels = {info.get("label", "") for info in results.get("decoders", {}).values()}
+    return sorted((label for label in labels if re.search(r"\d", label)), key=len, reverse=True)
+
+
+def _restore(text: str, labels: list[str]) -> str:
+    for i, label in enumerate(labels):
+        text = text.replace(_placeholder(i), label)
+    return text
 
 
 def _span(values: list[str]) -> str:
@@ -48,11 +78,12 @@ def findings(results: dict) -> list[dict]:
     """[{claim (Markdown), variants (names), numbers ("<variant> <its values>" of the numbers
     that differ between the variants; none when they agree)}], in order."""
     rows: dict[tuple[str, int], dict] = {}
+    labels = _labels(results)
     for record in results.get("variants", []):
         prefix = f"{record['name']}: "
         for sentence in verdicts_of(results, record):
             body = sentence.removeprefix(prefix)
-            template, numbers = _template(body, record.get("task", ""))
+            template, numbers = _template(body, record.get("task", ""), labels)
             row = rows.setdefault(
                 (template, len(numbers)), {"template": template, "members": [], "tasks": []}
             )
@@ -68,7 +99,7 @@ def findings(results: dict) -> list[dict]:
             for name, values in row["members"]
             if varying
         ]
-        claim = _fill(row["template"], columns, row["tasks"])
+        claim = _restore(_fill(row["template"], columns, row["tasks"]), labels)
         out.append({"claim": claim, "variants": names, "numbers": numbers})
     for group in verdict_groups(results):
         if group.get("scope") == "experiment":
