@@ -135,3 +135,11 @@ def test_translation_quality_is_bleu_and_a_multi_modal_task_the_correct_share():
     assert speed_figures.quality_axes([nar]) == {"copy": QUALITY_AXES["correct"]}
     points = speed_figures.quality_latency_points([causal], results["speed"]["sampling"], results)
     assert points[("copy", 1, 64)] == [("causal", "AR (cache)", 100.0, 21.0)]
+
+
+def test_non_ar_variants_side_by_side_get_colours_of_their_own():
+    # A GLAT and a CTC student with the same decoder mask: two colours, neither a mask's.
+    glat, ctc = ({"non_ar": True, "mask_kind": "full"} for _ in range(2))
+    assert figures.color_of(glat, 3) != figures.color_of(ctc, 4)
+    every = {figures.color_of(glat, i) for i in range(12)}
+    assert not every & set(figures.MASK_COLORS.values())

@@ -139,10 +139,16 @@ def _png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
+# Non-AR variants' colours: the default palette without the mask kinds' (so a CMLM, a GLAT and a
+# CTC student of one mask stay apart, and apart from the AR variants).
+NON_AR_COLORS = ("#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f", "#ff7f0e")
+
+
 def color_of(record: dict, index: int) -> str:
-    """One colour per mask kind; NAR and extra variants cycle through the default palette."""
+    """One colour per mask kind for AR variants; non-AR ones (and kinds without a colour) take
+    the `index`-th of their palette, so variants side by side differ."""
     if record.get("non_ar"):
-        return "#9467bd"
+        return NON_AR_COLORS[index % len(NON_AR_COLORS)]
     return MASK_COLORS.get(record.get("mask_kind"), f"C{index % 10}")
 
 
