@@ -20,7 +20,10 @@ from sections import TrainConfig
 
 Batch = dict[str, jax.Array]
 
-TRAIN_FIELDS = {field.name for field in dataclasses.fields(TrainConfig)}
+
+def _from_train():
+    """A Hyperparams field that is the TrainConfig field of its own name, traced."""
+    return dataclasses.field(metadata={"from_train": True})
 
 
 @jax.tree_util.register_dataclass
@@ -33,21 +36,21 @@ class Hyperparams:
     step (and the persistent compilation cache), so a sweep compiles once.
     """
 
-    learning_rate: jax.Array | float
-    warmup_steps: jax.Array | float
-    num_steps: jax.Array | float
-    min_learning_rate_ratio: jax.Array | float
-    weight_decay: jax.Array | float
-    adam_b1: jax.Array | float
-    adam_b2: jax.Array | float
-    grad_clip_norm: jax.Array | float  # 0 disables clipping.
+    learning_rate: jax.Array | float = _from_train()
+    warmup_steps: jax.Array | float = _from_train()
+    num_steps: jax.Array | float = _from_train()
+    min_learning_rate_ratio: jax.Array | float = _from_train()
+    weight_decay: jax.Array | float = _from_train()
+    adam_b1: jax.Array | float = _from_train()
+    adam_b2: jax.Array | float = _from_train()
+    grad_clip_norm: jax.Array | float = _from_train()  # 0 disables clipping.
     settings: dict[str, jax.Array]  # Every objective's settings: glancing_ratio, ...
 
     @classmethod
     def from_config(cls, train: TrainConfig) -> "Hyperparams":
         """The traced scalars of a run's TrainConfig."""
-        # The optimizer's fields are TrainConfig's own; the objectives name their settings.
-        optimizer = [f.name for f in dataclasses.fields(cls) if f.name in TRAIN_FIELDS]
+        # The optimizer's fields say they are TrainConfig's own; the objectives name theirs.
+        optimizer = [f.name for f in dataclasses.fields(cls) if f.metadata.get("from_train")]
         settings = {name: jnp.float32(getattr(train, name)) for name in all_settings()}
         return cls(**{n: jnp.float32(getattr(train, n)) for n in optimizer}, settings=settings)
 
