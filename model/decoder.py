@@ -32,7 +32,7 @@ class Decoder(nnx.Module):
     mask_kinds: ClassVar[tuple[str, ...] | None] = None
     mask_kinds_reason: ClassVar[str] = ""
     cross_attention: ClassVar[bool] = False  # Whether the blocks cross-attend.
-    # Whether an encoder reads the prompt (`encode_prompt`, `memory_cache`), so that its state
+    # Whether an encoder reads the prompt (`encode_prompt`, `decoder_logits`), so that its state
     # never depends on the target under any mask and a parallel decoder computes it once a call.
     encodes_prompt: ClassVar[bool] = False
     # ModelConfig settings added since runs of this architecture were first saved, with the
@@ -195,14 +195,13 @@ class Decoder(nnx.Module):
             else [None] * (2 * self.cfg.num_layers + 1)
         )
         x_BxTxD = x_BxTxD.astype(self.cfg.compute_dtype)
-        # One dropout mask for both stacks' inputs (a decoder's are the same array: XLA computes
-        # the dropout once).
-        decoder_x_BxTxD = dropout(
-            self.decoder_inputs(x_BxTxD, positions_BxT, prefix_lengths_B),
-            self.cfg.dropout_rate,
-            rngs[-1],
-        )
-        x_BxTxD = dropout(x_BxTxD, self.cfg.dropout_rate, rngs[-1])
+        decoder_x_BxTxD = self.decoder_inputs(x_BxTxD, positions_BxT, prefix_lengths_B)
+        dropped_BxTxD = dropout(x_BxTxD, self.cfg.dropout_rate, rngs[-1])
+        if decoder_x_BxTxD is x_BxTxD:  # One stack's input (a decoder's).
+            decoder_x_BxTxD = dropped_BxTxD
+        else:  # An encoder-decoder's decoder input: the same dropout mask.
+            decoder_x_BxTxD = dropout(decoder_x_BxTxD, self.cfg.dropout_rate, rngs[-1])
+        x_BxTxD = dropped_BxTxD
         memory = self.memory(
             x_BxTxD, new_key_positions_BxT, prefix_lengths_B, cache, rngs[self.cfg.num_layers : -1]
         )

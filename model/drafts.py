@@ -165,12 +165,12 @@ class CMLMDraft:
             columns_BxS = jnp.minimum(
                 starts_B[:, None] + jnp.arange(S, dtype=jnp.int32)[None], W - 1
             )
-            logits_BxWxV, _ = model(
+            logits_BxWxV = model.decoder_logits(
+                state.memory,
                 jnp.take_along_axis(inputs_BxW, columns_BxS, axis=1),
-                positions_BxT=columns_BxS,
-                lengths_B=ends_B - starts_B,
-                prefix_lengths_B=state.prompt_lengths_B,
-                cache=model.memory_cache(state.memory, S),
+                columns_BxS,
+                ends_B - starts_B,
+                state.prompt_lengths_B,
             )
             columns_BxG = positions_BxG - starts_B[:, None]
         last = logits_BxWxV.shape[1] - 1

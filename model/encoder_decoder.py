@@ -22,7 +22,7 @@ from flax import nnx
 from model import sharding
 from model.attention import Memory, make_attention_mask
 from model.block import Block
-from model.cache import KVCache, init_cache
+from model.cache import init_cache
 from model.config import ModelConfig
 from model.decoder import Decoder, default_positions
 from model.masks import EMPTY
@@ -114,7 +114,6 @@ class EncoderDecoder(Decoder):
         (fairseq/models/nat/nonautoregressive_transformer.py) maps target to source positions;
         the token's embedding is then that word's, as --src-embedding-copy gives the decoder.
         """
-        B, T = tokens_BxT.shape
         if lengths_B is None:
             last_B = positions_BxT[:, -1]
         else:
@@ -216,11 +215,21 @@ class EncoderDecoder(Decoder):
         memory = self._memory_of(states_BxPxD, source_keys_BxP)
         return memory._replace(source_tokens_BxP=prompts_BxP), last_BxD[:, 0]
 
-    def memory_cache(self, memory: Memory, slots: int) -> KVCache:
-        """A cache holding `memory` and `slots` empty self-attention slots: a call with it runs
-        the decoder alone over its tokens (each call writes slots [0, T) of this same cache)."""
-        batch = memory.key_positions_BxP.shape[0]
-        return init_cache(self.cfg, batch, slots)._replace(memory=memory)
+    def decoder_logits(
+        self, memory: Memory, tokens_BxT, positions_BxT, lengths_B, prefix_lengths_B
+    ) -> jax.Array:
+        """Logits [B, T, V] of the decoder alone over `tokens_BxT` (the first `lengths_B` of
+        each row real), at `positions_BxT`, cross-attending to `memory` (`encode_prompt`'s):
+        its self-attention sees this call's tokens only, in an otherwise empty cache."""
+        cache = init_cache(self.cfg, tokens_BxT.shape[0], tokens_BxT.shape[1])
+        logits_BxTxV, _ = self(
+            tokens_BxT,
+            positions_BxT=positions_BxT,
+            lengths_B=lengths_B,
+            prefix_lengths_B=prefix_lengths_B,
+            cache=cache._replace(memory=memory),
+        )
+        return logits_BxTxV
 
     def length_logits_of(self, last_BxD: jax.Array) -> jax.Array:
         """Logits [B, max_len + 1] of each row's target length from `encode_prompt`'s state."""

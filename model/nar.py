@@ -203,16 +203,15 @@ def _target_logits_fn(
     """
     if memory is not None:
         sep_Bx1 = jnp.take_along_axis(prompts_BxP, (prompt_lengths_B - 1)[:, None], axis=1)
-        cache = model.memory_cache(memory, 1 + T)
         positions_BxS = (prompt_lengths_B - 1)[:, None] + jnp.arange(1 + T, dtype=jnp.int32)[None]
 
         def logits_fn(tokens_BxT):
-            logits_BxSxV, _ = model(
+            logits_BxSxV = model.decoder_logits(
+                memory,
                 jnp.concatenate([sep_Bx1, tokens_BxT], axis=1),
-                positions_BxT=positions_BxS,
-                lengths_B=1 + target_lengths_B,
-                prefix_lengths_B=prompt_lengths_B,
-                cache=cache,
+                positions_BxS,
+                1 + target_lengths_B,
+                prompt_lengths_B,
             )
             return logits_BxSxV[:, 1:]  # SEP's own logits predict nothing.
 

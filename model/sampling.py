@@ -220,7 +220,7 @@ def _generate_jit(
     pad_id,
 ):
     model = nnx.merge(graphdef, state)
-    B, P = prompts_BxP.shape
+    P = prompts_BxP.shape[1]
     tokens_BxL = prompt_buffer(prompts_BxP, prompt_lengths_B, P + max_new_tokens, pad_id)
     if use_cache:
         prefill = _prefill_with_cache(
