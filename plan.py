@@ -19,6 +19,7 @@ import ml_collections
 from data import DataConfig, default_data_config, make_task
 from evaluation import decoders, references
 from model import ModelConfig, check_model
+from model.ctc import row_width
 from model.masks import kinds_where
 from objectives import OBJECTIVES, objective_of
 from sections import (
@@ -151,7 +152,7 @@ def _check_canvas(objective, model: ModelConfig, task) -> None:
             f"train.objective={objective.id!r} writes its output on a canvas copied from the "
             f"source, but data.task={task.name!r} has rows without one."
         )
-    needed = int((prefix_B + objective.canvas_ratio * (prefix_B - 2)).max())
+    needed = row_width(int(prefix_B.max()), objective.canvas_ratio)
     if model.max_len < needed:
         raise ValueError(
             f"train.objective={objective.id!r} writes {objective.canvas_ratio} canvas slots "

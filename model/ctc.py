@@ -85,10 +85,15 @@ def collapse(
     return out_BxK, keep_BxK.sum(axis=1).astype(jnp.int32)
 
 
+def row_width(P: int, ratio: int) -> int:
+    """A prompt of P tokens (`BOS source SEP`) and its canvas of ratio x (P - 2) slots."""
+    return P + ratio * max(P - 2, 1)
+
+
 def canvas_width(max_len: int, P: int, ratio: int) -> int:
     """The row width a one-pass decoder needs: the widest prompt and the widest canvas it can
-    have, ratio x (P - 2) slots (BOS source SEP), within max_len."""
-    return min(max_len, P + ratio * max(P - 2, 1))
+    have, within max_len."""
+    return min(max_len, row_width(P, ratio))
 
 
 @functools.partial(

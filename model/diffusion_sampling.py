@@ -152,7 +152,7 @@ def _sample_targets(
 def _diffusion_jit(
     graphdef, state, prompts_BxP, prompt_lengths_B, target_lengths_B, rng, num_steps,
     sampling, eos_id, *, max_target_len, strategy, mask_id, pad_id, use_cache,
-) -> "DiffusionOutput":  # fmt: skip
+) -> DiffusionOutput:  # fmt: skip
     model = nnx.merge(graphdef, state)
     P = prompts_BxP.shape[1]
     # Whatever the caller left in a row's padding becomes pad_id: it is embedded, though unseen.
