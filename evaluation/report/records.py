@@ -46,8 +46,9 @@ def example_sem(metric: dict) -> float:
 
 
 def difference(a: dict, b: dict) -> tuple[float, float]:
-    """(a − b, its sem): the two metrics' `example_sem`s combined as independent, a bound on the
-    paired sem where both were scored on the same examples (their errors correlate)."""
+    """(a − b, its sem): the two metrics' `example_sem`s combined as independent; where both
+    were scored on the same examples their errors correlate positively, and this bounds the
+    paired sem from above."""
     return a["mean"] - b["mean"], math.hypot(example_sem(a), example_sem(b))
 
 

@@ -11,7 +11,14 @@ import math
 
 from evaluation.report import diffusion_rules, translation_rules
 from evaluation.report.numbers import fmt_value
-from evaluation.report.records import baseline_of, decoders_of, example_sem, family_of, label_of
+from evaluation.report.records import (
+    baseline_of,
+    decoders_of,
+    difference,
+    example_sem,
+    family_of,
+    label_of,
+)
 from evaluation.report.speed_rules import SPEED_RULES
 
 
@@ -269,7 +276,7 @@ def _likelihood_order(results: dict, spec: dict, rule: dict) -> list[str]:
         broken = [
             f"{a} is above {b}"
             for a, b, va, vb in reversed_pairs
-            if va["mean"] - vb["mean"] > 2 * math.hypot(example_sem(va), example_sem(vb))
+            if (gap := difference(va, vb))[0] > 2 * gap[1]
         ]
         verdict = "holds" if not reversed_pairs else "holds within 2 sem"
         if broken:
