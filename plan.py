@@ -16,9 +16,9 @@ import json
 import jax
 import ml_collections
 
-from data import DataConfig, default_data_config, make_task
+from data import DataConfig, batching, default_data_config, make_task
 from evaluation import decoders, references
-from model import ModelConfig, check_model
+from model import ModelConfig, architecture_of, check_model
 from model.ctc import row_width
 from model.masks import kinds_where
 from objectives import OBJECTIVES, objective_of
@@ -128,6 +128,8 @@ def check_plan(plan: RunPlan, task) -> None:
         )
     if objective.canvas_ratio:
         _check_canvas(objective, model, task)
+    if architecture_of(model).trains_split:
+        batching.split_seq2seq(task.batch(0, 8))  # Its one-line error: a loss on the prompt.
     if model.max_len < task.seq_len:
         raise ValueError(
             f"model.max_len={model.max_len} is shorter than the task's sequences "

@@ -6,7 +6,8 @@ data/config.py) holds under `data.task`; a new task is one `register_task` call,
 synthetic task (data/synthetic/) one `register_synthetic` call with its record. A Task's
 `batch(step, batch_size, split=...)` is a pure function of (seed, split, step), which is what
 makes resumed training bitwise-exact. A batch is a dict of numpy arrays (B rows, T = seq_len
-positions):
+positions; a token-count training batch, `data.batch_tokens`, has as many rows as its budget
+allows and is as wide as its length bucket needs, data/token_batches.py):
 
 - inputs_BxT (int32) = seq[:-1] and targets_BxT (int32) = seq[1:], where each sequence is
   `BOS source... SEP target... EOS` right-padded with PAD to seq_len + 1 tokens (data/vocab.py).
@@ -78,9 +79,9 @@ def _tfds_text(config: DataConfig) -> Task:
 
 
 def _tfds_translation(config: DataConfig) -> Task:
-    from data import tfds_data
+    from data import tfds_translation
 
-    return tfds_data.TfdsTranslationTask(config)
+    return tfds_translation.TfdsTranslationTask(config)
 
 
 # The task registry: data.task -> the factory of its Task (filled below).
@@ -103,6 +104,13 @@ for _kind in synthetic.BUILT_IN:
     register_synthetic(_kind)
 register_task("tfds_text", _tfds_text)
 register_task("tfds_translation", _tfds_translation)
+
+
+def training_notes(task: Task) -> list[str]:
+    """What training on `task` should say once (pairs cut to fit, repeated rows): the task's
+    optional `training_notes()`; none for a task without it."""
+    notes = getattr(task, "training_notes", None)
+    return notes() if notes is not None else []
 
 
 def default_data_config() -> ml_collections.ConfigDict:

@@ -22,6 +22,10 @@ class DataConfig:
     max_len: int = 12
     seq_len: int = 0  # 0: the smallest that fits (synthetic), or 256 (TFDS).
     loss_on: str = "target"  # "target" or "all"; text without a source always uses all.
+    # Training batches of tfds_translation (and its distilled data) by token count: each holds
+    # up to batch_tokens positions over both stacks, from length buckets (data/token_batches.py);
+    # train.batch_size then sizes the eval batches only. 0: batches of train.batch_size rows.
+    batch_tokens: int = 0
     # TFDS tasks (prepare them with scripts/prepare_data.py).
     tfds_name: str = "tiny_shakespeare"  # e.g. "bible/en-es", "lm1b", "wmt14_translate/de-en".
     data_dir: str = ""  # "": $TFDS_DATA_DIR or ~/tensorflow_datasets.
@@ -40,7 +44,7 @@ class DataConfig:
     distilled_dir: str = ""
 
     def __post_init__(self):
-        for key in ("seq_len", "vocab_size"):  # 0: chosen for the task.
+        for key in ("seq_len", "vocab_size", "batch_tokens"):  # 0: chosen for the task / off.
             if getattr(self, key) < 0:
                 raise ValueError(
                     f"data.{key} must be >= 0 (0: chosen for the task), got {getattr(self, key)}."

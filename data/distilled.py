@@ -12,6 +12,7 @@ task's, so a student is still scored against the real references.
 """
 
 import contextlib
+import functools
 import json
 import os
 import zipfile
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from data import batching, vocab
+from data import batching, token_batches, vocab
 from data.config import DataConfig
 
 if TYPE_CHECKING:
@@ -166,7 +167,8 @@ class DistilledTask:
         process_index: int = 0,
         process_count: int = 1,
     ) -> dict[str, np.ndarray]:
-        """Train: rows step * batch_size ... of the teacher's, cycling; else the base task's."""
+        """Train: the teacher's rows by token count (`data.batch_tokens`), else rows
+        step * batch_size ... of them, cycling; other splits: the base task's."""
         if split != "train":
             return self.base.batch(
                 step, batch_size, split=split,
@@ -174,7 +176,33 @@ class DistilledTask:
             )  # fmt: skip
         if step < 0:
             raise ValueError(f"step={step} must be non-negative.")
+        if self.config.batch_tokens:
+            index = self.token_batches.pairs(step)
+            index = index[batching.process_rows(len(index), process_index, process_count)]
+            # A bucket of width W holds prompts and decoder rows of at most W: rows of 2W - 1.
+            width = min(2 * int(self.token_batches.buckets_N[index].max()) - 1, self.seq_len)
+            return {
+                key: value[index, :width] if value.ndim == 2 else value[index]
+                for key, value in self.rows.items()
+            }
         rows = batching.process_rows(batch_size, process_index, process_count)
         count = len(self.rows["inputs"])
         index = ((step * batch_size + np.arange(batch_size)) % count)[rows]
         return {key: value[index] for key, value in self.rows.items()}
+
+    @functools.cached_property
+    def token_batches(self) -> token_batches.TokenBatches:
+        """The teacher's rows bucketed by length (`data.batch_tokens`)."""
+        prefix_N, lengths_N = self.rows["prefix_lengths"], self.rows["lengths"]
+        return token_batches.TokenBatches(
+            prefix_N, lengths_N - prefix_N + 1, self.config.batch_tokens, self.config.seed
+        )
+
+    def training_notes(self) -> list[str]:
+        """What training on the teacher's rows should say once: the repeats of token batches."""
+        if not self.config.batch_tokens:
+            return []
+        return [
+            f"{self.token_batches.top_up_share():.2%} of an epoch's rows repeat a teacher's row "
+            f"to fill a bucket's last batch (batches of up to {self.config.batch_tokens} tokens)"
+        ]

@@ -169,7 +169,8 @@ def training_speed(
     log: Log = print,
 ) -> list[dict]:
     """Rows {objective, seq_len, batch_size, step_time_s, tokens_per_s, compile_s} on copy data,
-    timed with `training.step.bind_train_step`, as train.py runs it."""
+    timed with `training.step.bind_train_step` on the batch as train.py feeds it (`as_trained`);
+    tokens_per_s counts the rows' seq_len positions, whatever each stack computes."""
     source_len = (seq_len - 2) // 2
     task = data.make_task(
         data.DataConfig(
@@ -181,7 +182,7 @@ def training_speed(
         )
     )
     model_cfg = dataclasses.replace(cfg, max_len=seq_len, vocab_size=task.vocab_size)
-    batch = task.batch(0, batch_size)
+    batch = train_lib.as_trained(model_cfg, task.batch(0, batch_size))
     hparams = train_lib.Hyperparams.from_config(TrainConfig())
     # Made once, outside the timed call, as train.py makes its key once.
     seed_key, step = jax.random.key(0), jnp.int32(0)

@@ -29,19 +29,30 @@ from model.sampling import GenerateOutput
 
 
 def canvas_rows(
-    prompts_BxP: jax.Array, prompt_lengths_B: jax.Array, ratio: int, width: int, pad_id: int
+    prompts_BxP: jax.Array,
+    prompt_lengths_B: jax.Array,
+    ratio: int,
+    width: int,
+    pad_id: int,
+    source: tuple[jax.Array, jax.Array] | None = None,
 ) -> tuple[jax.Array, jax.Array]:
     """(rows [B, W]: each prompt, then its canvas of source tokens copied uniformly, then pad_id;
-    each row's canvas length, `ratio` x its source length, cut to fit W)."""
+    each row's canvas length, `ratio` x its source length, cut to fit W).
+
+    `source`: (rows `BOS source SEP` [B, L], their lengths) to copy from, when the prompts do
+    not hold the source (an encoder-decoder's split rows, whose prompt is the SEP alone).
+    """
     B, P = prompts_BxP.shape
     padded_BxW = jnp.pad(prompts_BxP, ((0, 0), (0, max(width - P, 0))))[:, :width]
-    source_len_B = jnp.maximum(prompt_lengths_B - 2, 0)  # BOS source SEP.
+    source_BxL, source_prompt_B = (padded_BxW, prompt_lengths_B) if source is None else source
+    source_len_B = jnp.maximum(source_prompt_B - 2, 0)  # BOS source SEP.
     canvas_len_B = jnp.minimum(ratio * source_len_B, width - prompt_lengths_B)
     cols_1xW = jnp.arange(width)[None, :]
     slot_BxW = cols_1xW - prompt_lengths_B[:, None]
     in_canvas_BxW = (slot_BxW >= 0) & (slot_BxW < canvas_len_B[:, None])
     source_col_BxW = 1 + jnp.clip(slot_BxW // ratio, 0, jnp.maximum(source_len_B - 1, 0)[:, None])
-    copied_BxW = jnp.take_along_axis(padded_BxW, source_col_BxW, axis=1)
+    source_col_BxW = jnp.minimum(source_col_BxW, source_BxL.shape[1] - 1)
+    copied_BxW = jnp.take_along_axis(source_BxL, source_col_BxW, axis=1)
     in_prompt_BxW = cols_1xW < prompt_lengths_B[:, None]
     rows_BxW = jnp.where(in_prompt_BxW, padded_BxW, jnp.where(in_canvas_BxW, copied_BxW, pad_id))
     return rows_BxW.astype(jnp.int32), canvas_len_B

@@ -5,7 +5,7 @@
 with its own `name` is another architecture (model/architectures.py registers them).
 """
 
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -18,6 +18,14 @@ from model.block import Block, dropout
 from model.cache import KVCache
 from model.config import ModelConfig
 from model.masks import EMPTY
+
+
+class PromptSource(NamedTuple):
+    """Where a model's rows take their source from (`prompt_source`)."""
+
+    prompts_BxP: jax.Array  # Rows that start `BOS source SEP`.
+    lengths_B: jax.Array  # Each row's `BOS source SEP` length.
+    width: int  # The widest prompt that the model's own rows may hold before their target.
 
 
 class Decoder(nnx.Module):
@@ -39,6 +47,9 @@ class Decoder(nnx.Module):
     # value that reproduces what such a run did (sections/run_plan.py reads saved runs with it).
     saved_before: ClassVar[dict] = {}
     attention_stacks: ClassVar[int] = 1  # Attention score products per layer and token.
+    # Whether it trains on split batches (`data.batching.split_seq2seq`: the source apart from
+    # the target, `for_batch`), so that each stack runs over its own tokens only.
+    trains_split: ClassVar[bool] = False
 
     @classmethod
     def takes_mask(cls, mask_kind: str) -> bool:
@@ -90,6 +101,13 @@ class Decoder(nnx.Module):
         attention = 12.0 * cls.attention_stacks * cfg.num_layers * seq_len * cfg.d_model
         return 6.0 * cls.matmul_params(cfg) + attention
 
+    @classmethod
+    def train_flops(cls, cfg: ModelConfig, batch: dict) -> float:
+        """Forward + backward FLOPs of a train step on `batch` (numpy or jax arrays; only
+        their shapes are read): every row position costs `train_flops_per_token`."""
+        B, T = batch["inputs"].shape
+        return float(B * T * cls.train_flops_per_token(cfg, T))
+
     def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
         self.cfg = cfg
         kw = dict(dtype=cfg.compute_dtype, param_dtype=cfg.weight_dtype, rngs=rngs)
@@ -132,11 +150,14 @@ class Decoder(nnx.Module):
         cache: KVCache | None = None,
         dropout_rng: jax.Array | None = None,
         noisy_BxT: jax.Array | None = None,
+        memory: Memory | None = None,
     ) -> tuple[jax.Array, KVCache | None]:
         """Logits [B, T, V] (float32) and the updated cache (None without one).
 
         `noisy_BxT` (block_causal only, no cache): True on the tokens of a row's noised copy,
-        for block diffusion's training pass (`make_attention_mask`).
+        for block diffusion's training pass (`make_attention_mask`). `memory`: an encoder
+        output that the caller computed once, for the blocks to cross-attend to (None: the
+        architecture's own, `self.memory`).
 
         Called eagerly (not under jit), token ids outside [0, vocab_size) raise a ValueError:
         an embedding lookup would otherwise return NaN for them, silently.
@@ -153,6 +174,7 @@ class Decoder(nnx.Module):
             cache=cache,
             dropout_rng=dropout_rng,
             noisy_BxT=noisy_BxT,
+            memory=memory,
         )
 
     def from_embeddings(
@@ -165,6 +187,7 @@ class Decoder(nnx.Module):
         cache: KVCache | None = None,
         dropout_rng: jax.Array | None = None,
         noisy_BxT: jax.Array | None = None,
+        memory: Memory | None = None,
     ) -> tuple[jax.Array, KVCache | None]:
         """The decoder after the embedding lookup.
 
@@ -202,9 +225,11 @@ class Decoder(nnx.Module):
         else:  # An encoder-decoder's decoder input: the same dropout mask.
             decoder_x_BxTxD = dropout(decoder_x_BxTxD, self.cfg.dropout_rate, rngs[-1])
         x_BxTxD = dropped_BxTxD
-        memory = self.memory(
-            x_BxTxD, new_key_positions_BxT, prefix_lengths_B, cache, rngs[self.cfg.num_layers : -1]
-        )
+        if memory is None:
+            memory = self.memory(
+                x_BxTxD, new_key_positions_BxT, prefix_lengths_B, cache,
+                rngs[self.cfg.num_layers : -1],
+            )  # fmt: skip
         x_BxTxD, new_layers = self._blocks(decoder_x_BxTxD, mask_Bx1xTxS, cache, rngs, memory)
         logits_BxTxV = self.lm_head(x_BxTxD).astype(jnp.float32)
         if cache is None:
@@ -240,6 +265,21 @@ class Decoder(nnx.Module):
         """What the blocks cross-attend to: nothing in a decoder (model/encoder_decoder.py)."""
         del x_BxTxD, key_positions_BxT, prefix_lengths_B, cache, dropout_rngs
         return None
+
+    def for_batch(self, batch: dict, dropout_rng: jax.Array | None = None) -> "Decoder":
+        """The model a loss calls on `batch`: itself, for rows `BOS source SEP target EOS`. A
+        split batch (`source` apart from the decoder rows) needs an encoder."""
+        del dropout_rng
+        if "source" in batch:
+            raise ValueError(
+                f"A split batch (source apart from target) needs an encoder; the {self.name} "
+                "architecture reads one row `BOS source SEP target EOS`."
+            )
+        return self
+
+    def prompt_source(self, inputs_BxT: jax.Array, prefix_lengths_B: jax.Array) -> PromptSource:
+        """Where these rows' source words are: in the rows themselves, before their target."""
+        return PromptSource(inputs_BxT, prefix_lengths_B, inputs_BxT.shape[1])
 
     def length_logits(self, prompts_BxP: jax.Array, prompt_lengths_B: jax.Array) -> jax.Array:
         """Logits [B, max_len + 1] of each row's target length, from its prompt alone (the

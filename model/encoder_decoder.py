@@ -12,6 +12,8 @@ trainer and evaluator serves both architectures unchanged:
 - With a cache, the first call (the prefill: `cache.memory` is None) runs the encoder and keeps
   each decoder layer's cross-attention keys and values in `cache.memory`; later calls reuse them,
   and only the self-attention cache grows. Decode steps never run the encoder.
+- Training reads split batches instead (`for_batch`, model/encoded_source.py): the prompts and
+  the decoder rows apart, each stack over its own tokens, the encoder run once per step.
 The token and position embeddings are shared by both stacks.
 """
 
@@ -21,10 +23,10 @@ from flax import nnx
 
 from model import sharding
 from model.attention import Memory, make_attention_mask
-from model.block import Block
-from model.cache import init_cache
+from model.block import Block, dropout
 from model.config import ModelConfig
 from model.decoder import Decoder, default_positions
+from model.encoded_source import EncodedSource, copy_source
 from model.masks import EMPTY
 
 
@@ -38,6 +40,7 @@ class EncoderDecoder(Decoder):
     cross_attention = True  # The decoder's blocks, which Decoder.__init__ builds.
     attention_stacks = 3  # The encoder's self-attention, the decoder's self- and cross-attention.
     encodes_prompt = True  # The prompt's state (`encode_prompt`) never depends on the target.
+    trains_split = True  # Its encoder reads the source, its decoder the target (`for_batch`).
     saved_before = {"decoder_positions": "row"}  # Runs saved before 2026-12-07 count row positions.
 
     @classmethod
@@ -75,6 +78,26 @@ class EncoderDecoder(Decoder):
         holds source and target)."""
         return super().matmul_params(cfg) + cfg.num_layers * Block.matmul_params(cfg)
 
+    @classmethod
+    def train_flops(cls, cfg: ModelConfig, batch: dict) -> float:
+        """Forward + backward FLOPs of a train step: a one-row batch's as the decoder's; a split
+        batch's (S source, U decoder columns) from each stack's own width, 6 x (multiply-adds)
+        and 12 x L S T D for each attention product (`train_flops_per_token`).
+
+        Per row: the encoder's blocks over S positions; the decoder's over U, but for the
+        cross-attention's keys and values, projected from the S encoder states; the LM head
+        over U.
+        """
+        if "source" not in batch:
+            return super().train_flops(cfg, batch)
+        (B, S), U = batch["source"].shape, batch["inputs"].shape[1]
+        d, L = cfg.d_model, cfg.num_layers
+        encoder = S * L * Block.matmul_params(cfg)
+        decoder = U * (L * (Block.matmul_params(cfg, True) - 2 * d * d) + d * cfg.vocab_size)
+        cross_keys_values = S * L * 2 * d * d
+        attention = 12.0 * L * d * (S * S + U * U + U * S)
+        return float(B * (6.0 * (encoder + decoder + cross_keys_values) + attention))
+
     def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
         super().__init__(cfg, rngs=rngs)  # Embeddings, decoder blocks, LM head, length head.
         kw = dict(dtype=cfg.compute_dtype, param_dtype=cfg.weight_dtype, rngs=rngs)
@@ -83,50 +106,52 @@ class EncoderDecoder(Decoder):
             self.ln_encoder = sharding.layer_norm(cfg.d_model, **kw)
 
     def __call__(self, tokens_BxT, *, positions_BxT=None, lengths_B=None, prefix_lengths_B=None,
-                 cache=None, **kwargs):  # fmt: skip
+                 cache=None, memory=None, **kwargs):  # fmt: skip
         """Decoder.__call__, with `source_copy_id`'s tokens replaced by the copied source; a
         prefill keeps the source tokens in its memory for the calls after it."""
         if self.cfg.source_copy_id < 0 or prefix_lengths_B is None:
             return super().__call__(
                 tokens_BxT, positions_BxT=positions_BxT, lengths_B=lengths_B,
-                prefix_lengths_B=prefix_lengths_B, cache=cache, **kwargs,
+                prefix_lengths_B=prefix_lengths_B, cache=cache, memory=memory, **kwargs,
             )  # fmt: skip
-        memory = None if cache is None else cache.memory
-        source_BxP = tokens_BxT if memory is None else memory.source_tokens_BxP
+        held = cache.memory if memory is None and cache is not None else memory
+        source_BxP = tokens_BxT if held is None else held.source_tokens_BxP
         positions_BxT = default_positions(tokens_BxT, positions_BxT)
         copied_BxT = self.copy_source(
             tokens_BxT, source_BxP, positions_BxT, lengths_B, prefix_lengths_B
         )
         logits_BxTxV, cache = super().__call__(
             copied_BxT, positions_BxT=positions_BxT, lengths_B=lengths_B,
-            prefix_lengths_B=prefix_lengths_B, cache=cache, **kwargs,
+            prefix_lengths_B=prefix_lengths_B, cache=cache, memory=memory, **kwargs,
         )  # fmt: skip
-        if cache is not None and memory is None:  # The prefill: keep the source.
+        if cache is not None and held is None:  # The prefill: keep the source.
             cache = cache._replace(memory=cache.memory._replace(source_tokens_BxP=tokens_BxT))
         return logits_BxTxV, cache
 
-    def copy_source(self, tokens_BxT, source_BxP, positions_BxT, lengths_B, prefix_lengths_B):
-        """`tokens_BxT` with each `source_copy_id` at a target slot replaced by a source word.
+    def for_batch(self, batch: dict, dropout_rng: jax.Array | None = None):
+        """Itself for one-row batches; for a split batch (`data.batching.split_seq2seq`), the
+        model with that batch's source encoded once (model/encoded_source.py)."""
+        if "source" not in batch:
+            return self
+        return EncodedSource(self, batch["source"], batch["source_lengths"], dropout_rng)
 
-        Row b's S source words lie between its BOS and SEP (`source_BxP`: the row or prompt);
-        its T target slots are the positions from prefix_len to this call's last real token.
-        Slot j takes word round(j (S - 1) / (T - 1)), as fairseq's `_uniform_assignment`
-        (fairseq/models/nat/nonautoregressive_transformer.py) maps target to source positions;
-        the token's embedding is then that word's, as --src-embedding-copy gives the decoder.
-        """
+    def copy_source(self, tokens_BxT, source_BxP, positions_BxT, lengths_B, prefix_lengths_B):
+        """`tokens_BxT` (rows `BOS source SEP target...`) with each `source_copy_id` at a target
+        slot replaced by its source word (`copy_source`): row b's words lie between its BOS and
+        SEP in `source_BxP` (the row or prompt), its target slots from prefix_len to this
+        call's last real token."""
         if lengths_B is None:
             last_B = positions_BxT[:, -1]
         else:
             last_B = jnp.take_along_axis(positions_BxT, (lengths_B - 1)[:, None], axis=1)[:, 0]
-        slots_B = jnp.maximum(last_B + 1 - prefix_lengths_B, 1)
-        words_B = jnp.maximum(prefix_lengths_B - 2, 1)
-        step_B = (words_B - 1) / jnp.maximum(slots_B - 1, 1)
-        slot_BxT = positions_BxT - prefix_lengths_B[:, None]
-        word_BxT = jnp.round(slot_BxT * step_B[:, None]).astype(jnp.int32)
-        index_BxT = jnp.clip(1 + word_BxT, 0, source_BxP.shape[1] - 1)
-        copies_BxT = jnp.take_along_axis(source_BxP, index_BxT, axis=1)
-        copy_BxT = (tokens_BxT == self.cfg.source_copy_id) & (slot_BxT >= 0)
-        return jnp.where(copy_BxT, copies_BxT, tokens_BxT).astype(tokens_BxT.dtype)
+        return copy_source(
+            tokens_BxT,
+            positions_BxT - prefix_lengths_B[:, None],
+            last_B + 1 - prefix_lengths_B,
+            source_BxP,
+            prefix_lengths_B - 2,
+            self.cfg.source_copy_id,
+        )
 
     def self_attention_mask(
         self, positions_BxT, key_positions_BxS, prefix_lengths_B, noisy_BxT=None
@@ -196,20 +221,22 @@ class EncoderDecoder(Decoder):
         return self.ln_encoder(x_BxTxD), source_keys_BxT
 
     def encode_prompt(
-        self, prompts_BxP: jax.Array, prompt_lengths_B: jax.Array
+        self, prompts_BxP: jax.Array, prompt_lengths_B: jax.Array, dropout_rng=None
     ) -> tuple[Memory, jax.Array]:
         """The encoder over the prompts alone (`BOS source SEP`, right-padded): (the decoder's
         memory of them, each row's encoder state [B, D] at its last prompt token, SEP, which
-        the length head reads)."""
+        the length head reads). `dropout_rng`: training's dropout, as the decoder's call
+        applies it (the embeddings', then each block's)."""
         P = prompts_BxP.shape[1]
         positions_BxP = default_positions(prompts_BxP, None)
         real_BxP = jnp.arange(P)[None, :] < prompt_lengths_B[:, None]
         x_BxPxD = self.embed(prompts_BxP, positions_BxP).astype(self.cfg.compute_dtype)
+        rngs = [None] * (self.cfg.num_layers + 1)
+        if dropout_rng is not None:
+            rngs = list(jax.random.split(dropout_rng, self.cfg.num_layers + 1))
+        x_BxPxD = dropout(x_BxPxD, self.cfg.dropout_rate, rngs[-1])
         states_BxPxD, source_keys_BxP = self.encode(
-            x_BxPxD,
-            jnp.where(real_BxP, positions_BxP, EMPTY),
-            prompt_lengths_B,
-            [None] * self.cfg.num_layers,
+            x_BxPxD, jnp.where(real_BxP, positions_BxP, EMPTY), prompt_lengths_B, rngs[:-1]
         )
         last_BxD = jnp.take_along_axis(states_BxPxD, (prompt_lengths_B - 1)[:, None, None], axis=1)
         memory = self._memory_of(states_BxPxD, source_keys_BxP)
@@ -220,14 +247,13 @@ class EncoderDecoder(Decoder):
     ) -> jax.Array:
         """Logits [B, T, V] of the decoder alone over `tokens_BxT` (the first `lengths_B` of
         each row real), at `positions_BxT`, cross-attending to `memory` (`encode_prompt`'s):
-        its self-attention sees this call's tokens only, in an otherwise empty cache."""
-        cache = init_cache(self.cfg, tokens_BxT.shape[0], tokens_BxT.shape[1])
+        its self-attention sees this call's tokens only."""
         logits_BxTxV, _ = self(
             tokens_BxT,
             positions_BxT=positions_BxT,
             lengths_B=lengths_B,
             prefix_lengths_B=prefix_lengths_B,
-            cache=cache._replace(memory=memory),
+            memory=memory,
         )
         return logits_BxTxV
 

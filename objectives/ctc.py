@@ -33,13 +33,20 @@ def ctc_loss(
 ) -> tuple[jax.Array, jax.Array]:
     """(CTC's negative log-likelihood per target token, the number of target tokens).
 
-    The targets are each row's target tokens (EOS excluded); the canvas is built on
-    `model.cfg.max_len` positions, and a canvas that does not fit is cut (its rows then cost
-    more, as fewer alignments remain: the plan refuses a max_len too short for the data).
+    The targets are each row's target tokens (EOS excluded); the canvas row is as wide as the
+    widest prompt and its canvas, within `model.cfg.max_len` positions, and a canvas that does
+    not fit is cut (its rows then cost more, as fewer alignments remain: the plan refuses a
+    max_len too short for the data). Split rows (an encoder-decoder's, `model.for_batch`) hold
+    their SEP alone before the canvas; the source comes from `model.prompt_source`.
     """
     del rng
     inputs_BxT, prefix_B, lengths_B = batch["inputs"], batch["prefix_lengths"], batch["lengths"]
-    rows_BxW, canvas_len_B = canvas_rows(inputs_BxT, prefix_B, ratio, model.cfg.max_len, vocab.PAD)
+    source = model.prompt_source(inputs_BxT, prefix_B)
+    # The widest prompt the rows hold and its widest canvas, within the model's positions.
+    width = min(model.cfg.max_len, source.width + ratio * max(source.prompts_BxP.shape[1] - 2, 1))
+    rows_BxW, canvas_len_B = canvas_rows(
+        inputs_BxT, prefix_B, ratio, width, vocab.PAD, (source.prompts_BxP, source.lengths_B)
+    )
     logits_BxKxV, paddings_BxK = canvas_logits(model, rows_BxW, prefix_B, canvas_len_B, dropout_rng)
     T = inputs_BxT.shape[1]
     target_len_B = lengths_B - prefix_B

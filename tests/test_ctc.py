@@ -17,6 +17,7 @@ from evaluation import decoders
 from experiments import tiny, two_alphabets
 from model import make_decoder, mask_kind
 from model.ctc import _ctc_jit, canvas_rows, canvas_width, collapse, ctc_generate
+from model.decoder import Decoder
 from objectives import objective_of
 from objectives.ctc import ctc_loss
 from plan import make_plan
@@ -74,6 +75,8 @@ class FixedLogits:
 
     def __call__(self, rows_BxW, *, lengths_B, prefix_lengths_B, dropout_rng=None):
         return jnp.broadcast_to(self.logits_WxV, (rows_BxW.shape[0], *self.logits_WxV.shape)), None
+
+    prompt_source = Decoder.prompt_source  # The source is in the rows.
 
 
 @pytest.mark.parametrize(

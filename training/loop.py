@@ -13,18 +13,20 @@ import os
 import time
 
 import jax
+import numpy as np
 import tqdm
 from flax import nnx
 from jax.experimental import multihost_utils
 
-from data import make_task
-from model import make_decoder
+from data import batching, make_task, training_notes
+from model import architecture_of, make_decoder
 from sections import RunPlan
 from training import checkpoints, log_line, processes, run_folder, run_lock, stop
 from training import mesh as mesh_lib
 from training import metrics as metrics_lib
 from training.step import (
     Hyperparams,
+    as_trained,
     bind_train_step,
     eval_step,
     init_train_state,
@@ -104,8 +106,6 @@ class _Run:
     graphdef: object
     shardings: tuple  # (params, opt_state): where the state lives on the mesh.
     start: int
-    tokens_per_step: int
-    flops_per_token: float
     peak_flops: float
 
     def say(self, line: str) -> None:
@@ -113,14 +113,29 @@ class _Run:
             tqdm.tqdm.write(line)
 
     def batch(self, step: int, split: str = "train") -> dict:
-        local = self.task.batch(
-            step,
-            self.plan.train.batch_size,
-            split=split,
-            process_index=jax.process_index(),
-            process_count=jax.process_count(),
-        )
-        return mesh_lib.global_batch(local, self.mesh)
+        """This process's rows of batch `step`, on the mesh; split (the source apart from the
+        target) for an architecture that trains so. Every process reads every row of a split
+        batch, so that all agree on its widths."""
+        size = self.plan.train.batch_size
+        if not architecture_of(self.plan.model).trains_split:
+            local = self.task.batch(
+                step, size, split=split,
+                process_index=jax.process_index(), process_count=jax.process_count(),
+            )  # fmt: skip
+            return mesh_lib.global_batch(local, self.mesh)
+        whole = as_trained(self.plan.model, self.task.batch(step, size, split=split))
+        rows = batching.process_rows(len(whole["inputs"]), jax.process_index(), jax.process_count())
+        return mesh_lib.global_batch({k: v[rows] for k, v in whole.items()}, self.mesh)
+
+    def step_cost(self, batch: dict) -> dict[str, float]:
+        """The positions a train step on `batch` computes (rows x each stack's width, summed
+        over stacks) and its FLOPs, for the throughput and MFU of the log line."""
+        arch = architecture_of(self.plan.model)
+        widths = sum(batch[key].shape[1] for key in ("source", "inputs") if key in batch)
+        return {
+            "positions": float(batch["inputs"].shape[0] * widths),
+            "flops": arch.train_flops(self.plan.model, batch),
+        }
 
 
 def _open_run(run_plan: RunPlan, workdir: str, start: str):
@@ -153,8 +168,6 @@ def _open_run(run_plan: RunPlan, workdir: str, start: str):
         graphdef=graphdef,
         shardings=shardings,
         start=start,
-        tokens_per_step=train.batch_size * task.seq_len,
-        flops_per_token=metrics_lib.train_flops_per_token(cfg, task.seq_len),
         peak_flops=train.peak_flops_per_device or metrics_lib.measure_peak_flops(),
     )
     return run, params, opt_state
@@ -169,6 +182,8 @@ def train_variant(run_plan: RunPlan, workdir: str, start: str) -> RunResult:
         f"[{run.name}] {'resuming at step ' + str(run.start) if run.start else 'starting'} "
         f"in {run.run_dir}"
     )
+    for note in training_notes(run.task):
+        run.say(f"[{run.name}] {note}")
     bar = tqdm.tqdm(
         total=train.num_steps,
         initial=run.start,
@@ -203,9 +218,11 @@ def _train_steps(run: _Run, params, opt_state, bar) -> RunResult:
     last_train, last_eval, stopped_by = {}, {}, None
     step, tick = run.start, time.perf_counter()
     while step < train.num_steps:
+        batch = run.batch(step)
         params, opt_state, step_metrics = step_fn(
-            params, opt_state, run.batch(step), step, seed_key, run.hparams
+            params, opt_state, batch, step, seed_key, run.hparams
         )
+        step_metrics = {**step_metrics, **run.step_cost(batch)}
         step += 1
         bar.update(1)
         pending.append((step, step_metrics))
@@ -243,7 +260,9 @@ def _train_steps(run: _Run, params, opt_state, bar) -> RunResult:
 
 
 def _log_interval(run: _Run, step: int, interval: log_line.Interval, bar) -> dict:
-    line = interval.summary(run.tokens_per_step, run.flops_per_token, run.peak_flops)
+    positions = float(np.mean([row["positions"] for row in interval.rows]))
+    flops = float(np.mean([row["flops"] for row in interval.rows]))
+    line = interval.summary(positions, flops / positions, run.peak_flops)
     run.writer.write(step, "train", line)
     if line["tokens_per_s"] is not None:
         bar.set_postfix(tokens_per_s=f"{line['tokens_per_s']:,.0f}")

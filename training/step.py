@@ -1,7 +1,9 @@
 """The pure train and eval steps, and the optimizer.
 
 Shape legend: B batch rows, T positions, V vocab. A batch is the dict `data` returns (inputs_BxT,
-targets_BxT, loss_mask_BxT, lengths_B, prefix_lengths_B), as jax arrays. The losses are the
+targets_BxT, loss_mask_BxT, lengths_B, prefix_lengths_B), as jax arrays; a split batch
+(`data.batching.split_seq2seq`, an encoder-decoder's) adds source_BxS and source_lengths_B, and
+the loss calls the model with that source encoded once (`Decoder.for_batch`). The losses are the
 objectives' (objectives/): the step asks the record of `train.objective` for its loss,
 its settings and whether it trains the length head.
 """
@@ -14,7 +16,8 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from model import ModelConfig, make_decoder
+from data import batching
+from model import ModelConfig, architecture_of, make_decoder
 from objectives import all_settings, objective_of, teacher_forcing_loss, with_length_loss
 from sections import TrainConfig
 
@@ -53,6 +56,12 @@ class Hyperparams:
         optimizer = [f.name for f in dataclasses.fields(cls) if f.metadata.get("from_train")]
         settings = {name: jnp.float32(getattr(train, name)) for name in all_settings()}
         return cls(**{n: jnp.float32(getattr(train, n)) for n in optimizer}, settings=settings)
+
+
+def as_trained(cfg: ModelConfig, batch: dict) -> dict:
+    """A task's batch (numpy, one row per pair) as a model of `cfg` trains on it: split
+    (`data.batching.split_seq2seq`) for an architecture that `trains_split`, else as it is."""
+    return batching.split_seq2seq(batch) if architecture_of(cfg).trains_split else batch
 
 
 def learning_rate_at(hparams: Hyperparams, step: jax.Array) -> jax.Array:
@@ -112,7 +121,9 @@ def train_step_fn(
         loss_fn = with_length_loss(loss_fn, hparams.settings["length_loss_weight"])
 
     def loss_of(params):
-        return loss_fn(nnx.merge(graphdef, params), batch, objective_rng, dropout_rng)
+        # A split batch's source is encoded once, for every pass of the loss (model.for_batch).
+        model = nnx.merge(graphdef, params).for_batch(batch, jax.random.fold_in(dropout_rng, 1))
+        return loss_fn(model, batch, objective_rng, dropout_rng)
 
     (loss, num_tokens), grads = jax.value_and_grad(loss_of, has_aux=True)(params)
     updates, opt_state = make_optimizer(hparams).update(grads, opt_state, params)
@@ -163,7 +174,7 @@ def eval_step(
     objectives and the negative ELBO for diffusion (their masks and times drawn from `rng`).
     """
     loss_fn = objective_of(objective).held_out_loss or teacher_forcing_loss
-    loss, count = loss_fn(nnx.merge(graphdef, params), batch, rng, None)
+    loss, count = loss_fn(nnx.merge(graphdef, params).for_batch(batch), batch, rng, None)
     return loss * count, count
 
 
