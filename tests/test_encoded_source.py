@@ -93,6 +93,7 @@ def test_the_split_layout_gives_the_row_layouts_loss(objective, overrides, exact
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("decoder_positions", ["target", "row"])
 def test_split_logits_equal_the_row_layouts_at_every_target_slot(
     decoder_positions, exact_fp32_matmuls
