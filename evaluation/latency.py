@@ -7,14 +7,15 @@ its K passes over the predicted length, and speculative decoding drafts with the
 model, which accepts as many tokens as it really would. The speed evaluator (speed.py) times
 random weights over synthetic lengths instead, which isolates the cost of a shape.
 
-How it is timed: the first max(batch_size, single_rows) rows of the eval split, every prompt
-padded to their widest, and the quality evaluator's room for new tokens, so that each decoder
-compiles once per batch size. Batch 1: the median wall time of `single_rows` calls, one held-out
-row each, after a compiling call. Large batch: the first `batch_size` rows as one call, the
-median of `repeats` calls after a compiling one. Both block until the output is ready; each
-median comes with the sem of its calls' mean, their spread.
+How it is timed: the first max(batch_size, single_rows) rows of the eval split, with the quality
+evaluator's room for new tokens. Batch 1: the median wall time of `single_rows` calls, one
+held-out row each, its prompt cut to the rung of `data.batching.WIDTH_LADDER` that holds it
+(not padded to the batch's widest), after a compiling call for each width. Large batch: the
+first `batch_size` rows as one call, the median of `repeats` calls after a compiling one. Both
+block until the output is ready; each median comes with the sem of its calls' mean, their spread.
 """
 
+import dataclasses
 import statistics
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from collections.abc import Callable
 import jax
 from flax import nnx
 
+from data import batching
 from evaluation import decoders, scoring
 from evaluation.report.schema import QUALITY, MetricSpec
 from evaluation.run import LoadedRun, Measurement
@@ -40,8 +42,9 @@ METRICS = (
         "on the trained models and held-out rows, in ms, on this machine: at batch 1 the median "
         "of `eval.latency.single_rows` calls of one row each; at the large batch "
         "(`eval.latency.batch_size` rows) the median of `eval.latency.repeats` calls; each "
-        "after a compiling call; ± is the sem of the timed calls' mean (their spread). Prompts "
-        "are padded to the widest of the rows, so each decoder compiles once.",
+        "after a compiling call; ± is the sem of the timed calls' mean (their spread). At batch "
+        "1 each prompt is cut to its length bucket (data.batching.WIDTH_LADDER); the large "
+        "batch's are padded to the widest of its rows.",
     ),
     MetricSpec(
         "latency_batch",
@@ -87,14 +90,27 @@ def _rows(prompts: decoders.Prompts, rows: slice) -> decoders.Prompts:
     )
 
 
+def _alone(prompts: decoders.Prompts, row: int) -> decoders.Prompts:
+    """Row `row` by itself, its prompt cut to the width of `batching.WIDTH_LADDER` that holds
+    it: not padded to the widest prompt of the batch, and few widths to compile."""
+    one = _rows(prompts, slice(row, row + 1))
+    width = batching.bucket_width(int(one.prompt_lengths_B[0]), batching.WIDTH_LADDER)
+    return dataclasses.replace(
+        one, prompts_BxP=one.prompts_BxP[:, : min(width, one.prompts_BxP.shape[1])]
+    )
+
+
 def time_decoder(
     spec, models, prompts: decoders.Prompts, settings
 ) -> tuple[list[float], list[float]]:
     """(seconds of each batch-1 call, seconds of each `batch_size`-row call), compiled first."""
-    _call(spec, models, _rows(prompts, slice(0, 1)))  # Compiles batch 1.
-    single = [
-        _call(spec, models, _rows(prompts, slice(i, i + 1))) for i in range(settings.single_rows)
-    ]
+    singles = [_alone(prompts, i) for i in range(settings.single_rows)]
+    widths = {}
+    for one in singles:  # Compiles each prompt width once.
+        widths.setdefault(one.prompts_BxP.shape[1], one)
+    for one in widths.values():
+        _call(spec, models, one)
+    single = [_call(spec, models, one) for one in singles]
     large = _rows(prompts, slice(0, settings.batch_size))
     _call(spec, models, large)  # Compiles the large batch.
     batch = [_call(spec, models, large) for _ in range(settings.repeats)]

@@ -44,7 +44,8 @@ cross-attention cache 2,006 / 2,517, projecting the cross-attention K/V at every
 
 import ml_collections
 
-from experiments.translate import DATA, MODEL
+from experiments.translate import DATA_2026_12_05 as DATA
+from experiments.translate import MODEL_2026_12_05 as MODEL
 from plan import base_config
 
 

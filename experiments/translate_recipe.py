@@ -55,6 +55,9 @@ def get_config() -> ml_collections.ConfigDict:
     """translate.py's `ar` recipe with one ingredient changed per variant; greedy and beam 4."""
     config = translate.get_config()
     config.name = "translate_recipe"
+    # The shape and data its table was measured at (translate.py's, until 2026-12-07).
+    config.model.update(translate.MODEL_2026_12_05)
+    config.data.update(translate.DATA_2026_12_05)
     ar = config.variants.ar.to_dict()
     config.eval.decoders = ("ar_cache", "beam4")
     config.eval.speed.variants = ()

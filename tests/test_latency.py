@@ -4,6 +4,7 @@
 import copy
 import dataclasses
 
+import numpy as np
 import pytest
 from report_fixtures import metric
 
@@ -42,6 +43,15 @@ def test_every_scored_decoder_is_timed_at_batch_1_and_the_large_batch(tiny_workd
 def test_latency_is_off_by_default(tiny_workdir):
     run, _ = load_run("causal", 0, run_folder.run_dir(tiny_workdir, "causal", 0))
     assert latency.evaluate(run, run.config.eval, print).metrics == {}
+
+
+def test_a_batch_1_row_is_timed_on_its_own_prompt_width_not_the_batchs_widest():
+    prompts = decoders.Prompts(
+        np.arange(3 * 70).reshape(3, 70), np.array([70, 5, 30]), np.array([4, 4, 4]), 9
+    )
+    widths = [latency._alone(prompts, row).prompts_BxP.shape for row in range(3)]
+    assert widths == [(1, 70), (1, 16), (1, 32)]  # The widest stays; the others their bucket.
+    np.testing.assert_array_equal(latency._alone(prompts, 2).prompts_BxP[0], np.arange(140, 172))
 
 
 def test_a_bad_latency_setting_is_refused_in_one_line():

@@ -263,6 +263,7 @@ def _log_interval(run: _Run, step: int, interval: log_line.Interval, bar) -> dic
     positions = float(np.mean([row["positions"] for row in interval.rows]))
     flops = float(np.mean([row["flops"] for row in interval.rows]))
     line = interval.summary(positions, flops / positions, run.peak_flops)
+    line["positions"], line["flops"] = positions, flops  # A step's, averaged over the interval.
     run.writer.write(step, "train", line)
     if line["tokens_per_s"] is not None:
         bar.set_postfix(tokens_per_s=f"{line['tokens_per_s']:,.0f}")
