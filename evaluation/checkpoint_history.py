@@ -1,5 +1,6 @@
-"""A run's checkpoint history: the steps its folder keeps, the model at any of them, and the model
-whose parameters are the mean of the last few (checkpoint averaging).
+"""A run's checkpoint history: the steps its folder keeps, the model at any of them, the model
+whose parameters are the mean of the last few (checkpoint averaging), and the training compute
+spent to reach each (`training_cost`).
 
 Training keeps the newest `train.keep_checkpoints` checkpoints, one every
 `train.checkpoint_every` steps (training/checkpoints.py). Averaging the parameters of the last k
@@ -14,6 +15,8 @@ resume does. Restores go to this process's first device, whatever topology saved
 """
 
 import contextlib
+import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 
@@ -132,3 +135,42 @@ def averaged_model(run_dir: str, last: int, up_to: int | None = None) -> tuple[D
     graphdef, _ = nnx.split(read[-1][1])
     params = mean_params([nnx.state(model) for _, model in read])
     return nnx.merge(graphdef, params), [step for step, _ in read]
+
+
+def training_cost(run_dir: str, steps: Sequence[int]) -> tuple[list, list]:
+    """(training seconds, training FLOPs) spent to reach each of `steps`, from the run's
+    metrics.jsonl: each train line covers the steps since the one before it, at its mean step
+    time and FLOPs (training/loop.py), plus the first step's compile time; a step inside a
+    line's span is costed at that line's rate. None where the log does not reach a step, or
+    (FLOPs) where a line predates the logged count."""
+    path = run_folder.metrics_path(run_dir)
+    rows = []
+    if os.path.exists(path):
+        with open(path) as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+    spans = []  # (first step, last step, seconds before, FLOPs before, row)
+    seconds, flops, done = 0.0, 0.0, 0
+    for row in sorted((r for r in rows if r.get("split") == "train"), key=lambda r: r["step"]):
+        if row["step"] <= done or row.get("step_time_s") is None:
+            continue
+        seconds += row.get("compile_time_s") or 0.0
+        spans.append((done, row["step"], seconds, flops, row))
+        seconds += row["step_time_s"] * (row["step"] - done)
+        flops = (
+            None
+            if flops is None or "flops" not in row
+            else flops + row["flops"] * (row["step"] - done)
+        )
+        done = row["step"]
+    out_seconds, out_flops = [], []
+    for step in steps:
+        span = next((s for s in spans if s[0] < step <= s[1]), None)
+        if span is None:
+            out_seconds.append(None)
+            out_flops.append(None)
+            continue
+        start, _, before_s, before_flops, row = span
+        out_seconds.append(before_s + row["step_time_s"] * (step - start))
+        has_flops = before_flops is not None and "flops" in row
+        out_flops.append(before_flops + row["flops"] * (step - start) if has_flops else None)
+    return out_seconds, out_flops

@@ -7,8 +7,10 @@ first decoder of `eval.decoders` that applies to the variant and needs no second
 first such decoder of the table's default set (greedy AR for an AR model, mask-predict for a CMLM
 model). A translation task is scored by corpus BLEU (evaluation/translation.py: sacrebleu, ± a
 bootstrap sem over sentences), any other task by exact match (± sem over examples). The points
-(step, score) are the report's "BLEU against training steps" figure: a curve still rising at the
-last step says that training stopped before it converged.
+(step, score), with the training seconds and FLOPs spent to reach each step (from the run's
+metrics.jsonl), are the report's learning-curve figure, drawn against training time when every
+run logged it: a curve still rising at the last step says that training stopped before it
+converged, and variants of unequal step costs meet on one axis of compute.
 
 Then the model whose parameters are the mean of the newest `eval.learning_curve.average_last`
 checkpoints is scored the same way, beside the last checkpoint alone (metrics `bleu_last`,
@@ -37,7 +39,8 @@ METHOD = (
     "**Learning curve and checkpoint averaging**: every checkpoint the run keeps decodes the "
     "first `eval.learning_curve.num_examples` held-out prompts with the variant's first scored "
     "decoder (BLEU on "
-    "translation, else exact match), which gives the score against training steps. The model "
+    "translation, else exact match), which gives the score against training steps and against "
+    "the training time (and FLOPs) its run logged to reach them. The model "
     "whose parameters are the elementwise mean of the newest `eval.learning_curve.average_last` "
     "checkpoints (as "
     "fairseq's average_checkpoints.py and Vaswani et al. 2017 do) is scored the same way, beside "
@@ -135,7 +138,10 @@ def evaluate(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
         averaged_score = score_model(spec, averaged, batches, run.task)
     shown = fmt_value(averaged_score[0], shown_as)
     log(f"    learning curve: steps {averaged_steps} averaged: {label} {shown}")
+    seconds, flops = checkpoint_history.training_cost(run.run_dir, [step for step, _, _ in points])
     curve = {
+        "seconds": seconds,  # Training time to each step (metrics.jsonl), None where not logged.
+        "flops": flops,
         "decoder": spec.id,
         "decoder_label": spec.label,
         "metric": name,

@@ -3,6 +3,7 @@ length-beam decoding, distillation of a TFDS translation task with beam search, 
 history (evaluation/checkpoint_history.py) with the learning-curve evaluator
 (evaluation/learning_curve.py) and its report figure."""
 
+import json
 import os
 import re
 import shutil
@@ -190,6 +191,8 @@ def test_the_learning_curve_evaluator_gives_one_point_per_kept_checkpoint(saved_
     record = results["variants"][0]
     curve = record["pictures"]["learning_curve"]
     assert curve["steps"] == [10, 20, 30] and len(curve["values"]) == 3
+    assert 0 < curve["seconds"][0] < curve["seconds"][1] < curve["seconds"][2]  # metrics.jsonl
+    assert 0 < curve["flops"][0] < curve["flops"][1] < curve["flops"][2]
     assert (curve["decoder"], curve["metric"], curve["num_examples"]) == (
         "ar_cache", "exact_match", 16,
     )  # fmt: skip  # Copy is no translation: exact match, not BLEU.
@@ -200,6 +203,21 @@ def test_the_learning_curve_evaluator_gives_one_point_per_kept_checkpoint(saved_
     progress = [line for line in lines if re.search(r"learning curve: step \d+ \(\d/3\)", line)]
     assert len(progress) == 3  # One line per checkpoint.
     assert set(figures.figures(results)) == {"learning_curves.png"}  # No maps were measured.
+
+
+def test_the_training_cost_of_a_step_adds_each_logged_interval_at_its_own_rate(tmp_path):
+    run_dir = str(tmp_path)
+    lines = [
+        {"step": 10, "split": "train", "step_time_s": 0.5, "compile_time_s": 3.0, "flops": 2.0},
+        {"step": 10, "split": "eval", "loss": 1.0},
+        {"step": 30, "split": "train", "step_time_s": 0.25, "flops": 4.0},
+        {"step": 40, "split": "train", "step_time_s": 1.0},  # Logged before FLOPs were.
+    ]
+    with open(run_folder.metrics_path(run_dir), "w") as f:
+        f.writelines(json.dumps(line) + "\n" for line in lines)
+    seconds, flops = checkpoint_history.training_cost(run_dir, [10, 20, 30, 40, 50])
+    assert seconds == [8.0, 10.5, 13.0, 23.0, None]  # 3 + 10 x 0.5, then 0.25 a step, then 1.
+    assert flops == [20.0, 60.0, 100.0, None, None]
 
 
 def _with_curves(results: dict) -> dict:

@@ -1,9 +1,10 @@
-"""The report's learning-curve figure: each variant's held-out score against training steps, from
-the picture `learning_curve` that evaluation/learning_curve.py stores in a variant's record.
+"""The report's learning-curve figure: each variant's held-out score against training time (or
+steps, when a run did not log its time), from the picture `learning_curve` that
+evaluation/learning_curve.py stores in a variant's record.
 
 A curve is {decoder (its id), decoder_label, metric ("bleu" or "exact_match"), num_examples,
-steps, values, sems, averaged, averaged_steps} for the first seed. A figure is returned, not PNG
-bytes: figures.py owns the style and the encoding.
+steps, seconds, flops, values, sems, averaged, averaged_steps} for the first seed. A figure is
+returned, not PNG bytes: figures.py owns the style and the encoding.
 """
 
 import numpy as np
@@ -32,11 +33,19 @@ def learning_curves(records: list[dict]) -> Figure:
     axes = fig.subplots(1, len(metrics), squeeze=False).ravel()
     for ax, metric in zip(axes, metrics, strict=True):
         label, scale = AXES.get(metric, (metric, 1.0))
+        # Against training time when every run logged it (variants' steps cost differently).
+        timed = all(
+            None not in (curve.get("seconds") or [None])
+            for _, curve in found
+            if curve["metric"] == metric
+        )
         for index, (variant, curve) in enumerate(found):
             if curve["metric"] != metric:
                 continue
             color = f"C{index % 10}"
             steps_N = np.asarray(curve["steps"], float)
+            if timed:
+                steps_N = np.asarray(curve["seconds"], float) / 60.0
             values_N = scale * np.asarray(curve["values"], float)
             sems_N = scale * np.asarray([sem or 0.0 for sem in curve["sems"]], float)
             decoder = curve.get("decoder_label", curve["decoder"])
@@ -46,11 +55,13 @@ def learning_curves(records: list[dict]) -> Figure:
                             alpha=0.15, lw=0)  # fmt: skip
             ax.plot(steps_N[-1], scale * curve["averaged"], "*", color=color, ms=11,
                     label=f"{variant}: last {len(curve['averaged_steps'])} averaged")  # fmt: skip
-        ax.set_xlabel("training step")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("training minutes (this machine)" if timed else "training step")
+        if not timed:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylim(bottom=0.0)
         ax.set_ylabel(label)
-        ax.set_title(f"Held-out {label.split(' (')[0]} against training steps")
+        x_name = "training time" if timed else "training steps"
+        ax.set_title(f"Held-out {label.split(' (')[0]} against {x_name}")
         ax.legend(frameon=False, fontsize=7)
     fig.tight_layout()
     return fig

@@ -39,9 +39,11 @@ FIGURES = (
     ("loss_curves.png", "Training curves", "From each run's metrics.jsonl."),
     (
         "learning_curves.png",
-        "Held-out score against training steps",
+        "Held-out score against training time",
         "Each kept checkpoint of the first seed decodes the same held-out prompts (BLEU on "
-        "translation, else exact match; the band is ± the sem over examples). The star is the "
+        "translation, else exact match; the band is ± the sem over examples), against the "
+        "training minutes its run logged to reach it (training steps where a run did not log "
+        "them), so that variants whose steps cost differently meet on one axis. The star is the "
         "model whose parameters average the last checkpoints. A curve still rising at the end "
         "says that training stopped before it converged.",
     ),
