@@ -132,6 +132,22 @@ def test_the_gap_to_ar_is_given_raw_and_distilled_with_what_distillation_closes(
     )
 
 
+def test_each_family_is_read_at_its_own_headline_decoder():
+    results = _results()
+    glat = _record("glat", {"mask_predict_k1_lb1": 8.0, "mask_predict_k10_lb3": 11.0})
+    ctc = _record("ctc", {"ctc": 10.0})
+    results["variants"] += [glat | {"objective": "glancing"}, ctc | {"objective": "ctc"}]
+    rule = {
+        "decoder": "mask_predict_k10_lb3",
+        "against": "ar_cache",
+        "by_objective": {"glancing": "mask_predict_k1_lb1", "ctc": "ctc"},
+    }
+    lines = translation_rules.nar_gap(results, {}, rule)
+    assert lines[0].startswith("cmlm (masked, raw data): mask_predict_k10_lb3 BLEU 6.0")
+    assert lines[2].startswith("glat (glancing, raw data): mask_predict_k1_lb1 BLEU 8.0")
+    assert lines[3].startswith("ctc (ctc, raw data): ctc BLEU 10.0 against ar_cache's 12.0")
+
+
 def test_a_difference_within_2_sem_is_called_noise():
     results = _results()
     results["variants"][2]["metrics"]["bleu/mask_predict_k10_lb3"] = metric(6.8, example_sem=0.4)

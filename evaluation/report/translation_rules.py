@@ -2,9 +2,10 @@
 baseline on translation, in BLEU and in measured latency (evaluation/latency.py).
 
 `rules.RULES` registers them, each of scope "experiment":
-- "nar_gap": per non-AR variant, the BLEU of rule["decoder"] against its AR baseline's
-  rule["against"], and for a variant trained on distilled data, the gap its raw twin (same mask
-  and objective, raw data) leaves: what distillation closes (Zhou et al. 2020);
+- "nar_gap": per non-AR variant, the BLEU of its family's headline decoder (rule["by_objective"]
+  by objective id, else rule["decoder"]) against its AR baseline's rule["against"], and for a
+  variant trained on distilled data, the gap its raw twin (same mask and objective, raw data)
+  leaves: what distillation closes (Zhou et al. 2020);
 - "iterations": per non-AR variant, BLEU by mask-predict iterations K and length beam (the
   decoders' params in results["decoders"]: those of the predicted-length rows);
   each difference these two state comes with its sem (`records.difference`: the two bootstrap
@@ -56,20 +57,28 @@ def _gap_line(record: dict, ar: dict, decoder: str, ar_decoder: str, results: di
     )
 
 
+def headline(rule: dict, record: dict) -> str:
+    """The decoder a variant's gap is read at: its objective's own (rule["by_objective"]: GLAT's
+    one pass, CTC's), else rule["decoder"]."""
+    return rule.get("by_objective", {}).get(record.get("objective"), rule["decoder"])
+
+
 def nar_gap(results: dict, spec: dict, rule: dict) -> list[str]:
-    """The AR − non-AR BLEU gap per non-AR variant; raw against distilled where both exist."""
-    decoder, against = rule["decoder"], rule["against"]
+    """The AR − non-AR BLEU gap per non-AR variant at its family's headline decoder
+    (`headline`); raw against distilled where both exist."""
+    against = rule["against"]
     records = results.get("variants", [])
     scored = [
         (r, ar)
         for r in records
         if r.get("non_ar")
         and (ar := baseline_of(results, r)) is not None
-        and _bleu(r, decoder) is not None
+        and _bleu(r, headline(rule, r)) is not None
         and _bleu(ar, against) is not None
     ]
     out = []
     for record, ar in scored:
+        decoder = headline(rule, record)
         text = _gap_line(record, ar, decoder, against, results)
         twin = next(
             (
