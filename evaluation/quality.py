@@ -202,11 +202,14 @@ def evaluate_generation(run: LoadedRun, settings: EvalConfig, log: Log) -> Measu
         if spec.summarize is not None:
             found.update(spec.summarize(scores.statistics))
         if scores.texts:  # Scored on text too (BLEU and chrF).
-            scalars, signatures = translation.corpus_scores(
-                [t["hypothesis"] for t in scores.texts], [t["reference"] for t in scores.texts]
-            )
+            hypotheses = [t["hypothesis"] for t in scores.texts]
+            references = [t["reference"] for t in scores.texts]
+            scalars, signatures = translation.corpus_scores(hypotheses, references)
             found.update(scalars)
             measurement.signatures.update(signatures)
+            measurement.sentences[f"bleu/{spec.id}"] = translation.sentence_stats(
+                hypotheses, references
+            )
         measurement.metrics.update({f"{name}/{spec.id}": value for name, value in found.items()})
         measurement.samples[spec.id] = scores.samples
     return measurement

@@ -176,7 +176,7 @@ def evaluate_variant(
     `timed_settings` is given (this is the timed variant): results.json's `speed` section.
     `known`: the experiment's variants, which the settings naming a variant must be among."""
     per_seed, runs, timed = [], [], {}
-    record = {"samples": {}, "pictures": None, "signatures": {}, "skipped": {}}
+    record = {"samples": {}, "pictures": None, "signatures": {}, "skipped": {}, "sentences": {}}
     for seed, run_dir in run_folder.seed_runs(path):
         start = time.perf_counter()
         log(f"[{name} seed {seed}] loading {run_dir}")
@@ -196,6 +196,8 @@ def evaluate_variant(
                     record["skipped"][evaluator_name] = found.skipped
                 scalars.update(found.metrics)
                 record["signatures"].update(found.signatures)  # The same for every seed.
+                for metric, rows in found.sentences.items():  # One list per seed, in order.
+                    record["sentences"].setdefault(metric, []).append(rows)
                 if not runs:  # Samples and pictures of the first seed.
                     record["samples"].update(found.samples)
                     if found.pictures:  # Each adds its own: leakage's maps, the curve.

@@ -7,10 +7,12 @@ import dataclasses
 import numpy as np
 import pytest
 from report_fixtures import metric
+from sacrebleu.metrics import BLEU
 
 from evaluation import decoders, latency, scoring, translation
 from evaluation.decoders import non_ar
 from evaluation.report import speed_figures, tables, translation_rules
+from evaluation.report.records import difference
 from evaluation.run import load_run
 from sections import LatencyConfig
 from training import run_folder
@@ -146,6 +148,33 @@ def test_each_family_is_read_at_its_own_headline_decoder():
     assert lines[0].startswith("cmlm (masked, raw data): mask_predict_k10_lb3 BLEU 6.0")
     assert lines[2].startswith("glat (glancing, raw data): mask_predict_k1_lb1 BLEU 8.0")
     assert lines[3].startswith("ctc (ctc, raw data): ctc BLEU 10.0 against ar_cache's 12.0")
+
+
+def test_a_gap_on_the_same_sentences_is_judged_by_a_paired_bootstrap():
+    # Two outputs alike but on 2 sentences of 40: each corpus BLEU varies a lot over
+    # resamplings, their difference less; the paired sem is below the independent one.
+    references = [f"the word {i} is here and there in the text" for i in range(40)]
+    half = [" ".join(r.split()[: 3 + i % 5]) for i, r in enumerate(references)]
+    better = references[:2] + half[2:]
+    texts = {"ar_cache": better, "mask_predict_k10_lb3": half}
+    stats = {d: translation.sentence_stats(h, references) for d, h in texts.items()}
+    results = _results()
+    ar, cmlm = results["variants"][0], results["variants"][1]
+    for record, decoder in ((ar, "ar_cache"), (cmlm, "mask_predict_k10_lb3")):
+        record["sentences"] = {f"bleu/{decoder}": [stats[decoder]]}
+        sem = translation.bootstrap_sem(BLEU(), texts[decoder], references, 300)
+        record["metrics"][f"bleu/{decoder}"] = metric(
+            BLEU().corpus_score(texts[decoder], [references]).score, example_sem=sem
+        )
+    paired = translation_rules.bleu_difference(ar, "ar_cache", cmlm, "mask_predict_k10_lb3")
+    independent = difference(ar["metrics"]["bleu/ar_cache"],
+                             cmlm["metrics"]["bleu/mask_predict_k10_lb3"])  # fmt: skip
+    assert paired[0] == pytest.approx(independent[0]) and paired[0] > 0
+    assert 0 < paired[1] < 0.8 * independent[1]
+    del cmlm["sentences"]  # Without each sentence's statistics: the independent bound.
+    assert translation_rules.bleu_difference(ar, "ar_cache", cmlm, "mask_predict_k10_lb3") == (
+        independent
+    )
 
 
 def test_a_difference_within_2_sem_is_called_noise():

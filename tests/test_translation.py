@@ -142,6 +142,27 @@ def test_the_bootstrap_survives_resamples_that_score_zero():
     assert all(np.isfinite(value) and 0 <= value for pair in scalars.values() for value in pair)
 
 
+def test_the_paired_bootstrap_resamples_both_outputs_with_the_same_draws():
+    hypotheses, references = [_first_half(s) for s, _ in PAIRS], [t for _, t in PAIRS]
+    a = translation.sentence_stats(hypotheses, references)
+    b = translation.sentence_stats(references[:1] + hypotheses[1:], references)  # One fixed.
+    assert translation.paired_bootstrap(a, a, 50) == (0.0, 0.0)  # Independent sems: not 0.
+    diff, sem = translation.paired_bootstrap(b, a, 20)
+    bleu = [BLEU().corpus_score(h, [references]).score for h in (references[:1] + hypotheses[1:],
+                                                                 hypotheses)]  # fmt: skip
+    assert diff == pytest.approx(bleu[0] - bleu[1])
+    draws = np.random.default_rng(translation.SEED).choice(len(PAIRS), size=(20, len(PAIRS)))
+    fixed = references[:1] + hypotheses[1:]
+    diffs = [
+        BLEU().corpus_score([fixed[i] for i in rows], [[references[i] for i in rows]]).score
+        - BLEU().corpus_score([hypotheses[i] for i in rows], [[references[i] for i in rows]]).score
+        for rows in draws
+    ]
+    assert sem == pytest.approx(np.std(diffs, ddof=1), rel=1e-5)
+    with pytest.raises(ValueError, match="Paired sentences differ"):
+        translation.paired_bootstrap(a, a[:-1], 5)
+
+
 def test_perfect_hypotheses_give_bleu_100():
     references = [t for _, t in PAIRS]
     scalars, _ = translation.corpus_scores(references, references)
@@ -180,6 +201,7 @@ def test_the_quality_evaluator_reports_bleu_and_chrf_per_decoder(task, monkeypat
             sacrebleu.corpus_chrf(hypotheses, [references]).score
         )
     assert found.signatures["bleu"].startswith("nrefs:1|") and "chrf" in found.signatures
+    assert found.sentences["bleu/oracle"] == translation.sentence_stats(references, references)
 
 
 @pytest.mark.slow

@@ -1,8 +1,9 @@
 """A later eval's results over an earlier one's: nothing measured before is lost silently.
 
 An eval that runs other evaluators, other decoders or fewer variants than the last one keeps
-what it did not recompute: each metric, sample set, picture and signature of a variant it did
-not measure again, each variant it did not evaluate, and the timed tables when it timed nothing.
+what it did not recompute: each metric, sample set, picture, signature and sentence statistics
+of a variant it did not measure again, each variant it did not evaluate, and the timed tables
+when it timed nothing.
 Whatever it recomputed replaces the old value. Each carried item is listed in the variant's
 `carried` ({metric: "<created of the eval that measured it>, step <steps>"}) and in the notes
 eval.py prints, with the step it was measured at when that differs from this eval's.
@@ -11,7 +12,7 @@ eval.py prints, with the step it was measured at when that differs from this eva
 import copy
 
 # Per-variant fields that hold one entry per metric or decoder, carried entry by entry.
-KEYED_FIELDS = ("metrics", "samples", "signatures")
+KEYED_FIELDS = ("metrics", "samples", "signatures", "sentences")
 
 
 def _union(new: list[dict], old: list[dict], key: str) -> list[dict]:

@@ -8,8 +8,9 @@ baseline on translation, in BLEU and in measured latency (evaluation/latency.py)
   leaves: what distillation closes (Zhou et al. 2020);
 - "iterations": per non-AR variant, BLEU by mask-predict iterations K and length beam (the
   decoders' params in results["decoders"]: those of the predicted-length rows);
-  each difference these two state comes with its sem (`records.difference`: the two bootstrap
-  sems combined as independent, which bounds the paired sem from above) and "within noise"
+  each difference these two state comes with its sem (`bleu_difference`: a paired bootstrap
+  over the same sentences, seed by seed, where results.json holds each sentence's statistics;
+  else the two bootstrap sems combined as independent, an upper bound) and "within noise"
   where it is at most 2 sem;
 - "latency_speedup": per parallel decoder, its measured latency against its AR baseline's
   rule["against"] at batch 1 and at the large batch: where its speed-up disappears (Helcl et al.
@@ -17,7 +18,9 @@ baseline on translation, in BLEU and in measured latency (evaluation/latency.py)
 """
 
 import math
+import statistics
 
+from evaluation import translation
 from evaluation.report.records import (
     baseline_of,
     difference,
@@ -34,6 +37,27 @@ from evaluation.report.records import (
 def _bleu(record: dict, decoder: str) -> dict | None:
     """The `bleu/<decoder>` metric of a variant (mean, sems), or None where it was not scored."""
     return record["metrics"].get(f"bleu/{decoder}")
+
+
+def bleu_difference(a: dict, a_decoder: str, b: dict, b_decoder: str) -> tuple[float, float]:
+    """(BLEU of a's decoder − BLEU of b's, its sem): a paired bootstrap over the same sentences
+    (`translation.paired_bootstrap`) seed by seed where both records hold each sentence's
+    statistics, the seeds' differences averaged and their sems combined with the spread over
+    seeds; else `records.difference` (independent sems, an upper bound)."""
+    key_a, key_b = f"bleu/{a_decoder}", f"bleu/{b_decoder}"
+    seeds_a = (a.get("sentences") or {}).get(key_a) or []
+    seeds_b = (b.get("sentences") or {}).get(key_b) or []
+    paired = [
+        translation.paired_bootstrap(sa, sb, translation.BOOTSTRAP_RESAMPLES)
+        for sa, sb in zip(seeds_a, seeds_b, strict=False)
+        if len(sa) == len(sb) and sa
+    ]
+    if not paired or len(paired) != min(len(seeds_a), len(seeds_b)):
+        return difference(_bleu(a, a_decoder), _bleu(b, b_decoder))
+    diffs, sems = [d for d, _ in paired], [e for _, e in paired]
+    n = len(paired)
+    spread = statistics.variance(diffs) / n if n > 1 else 0.0
+    return statistics.fmean(diffs), math.sqrt(sum(e * e for e in sems) / n / n + spread)
 
 
 def _same_data(a: dict, b: dict) -> bool:
@@ -53,7 +77,7 @@ def _gap_line(record: dict, ar: dict, decoder: str, ar_decoder: str, results: di
     return (
         f"{record['name']} ({record['objective']}, {data}): {label_of(results, decoder)} BLEU "
         f"{nar['mean']:.1f} against {label_of(results, ar_decoder)}'s {reference['mean']:.1f} "
-        f"({ar['name']}): a gap of {with_noise(*difference(reference, nar))}"
+        f"({ar['name']}): a gap of {with_noise(*bleu_difference(ar, ar_decoder, record, decoder))}"
     )
 
 
@@ -90,7 +114,7 @@ def nar_gap(results: dict, spec: dict, rule: dict) -> list[str]:
         )  # fmt: skip
         if twin is not None:
             raw_gap = _bleu(ar, against)["mean"] - _bleu(twin, decoder)["mean"]
-            closed = with_noise(*difference(_bleu(record, decoder), _bleu(twin, decoder)))
+            closed = with_noise(*bleu_difference(record, decoder, twin, decoder))
             text += (
                 f"; on raw data ({twin['name']}) the gap is {raw_gap:.1f}, and distillation "
                 f"closes {closed} of it"
@@ -103,30 +127,33 @@ def iterations(results: dict, spec: dict, rule: dict) -> list[str]:
     """Per non-AR variant: BLEU by iterations K, per length beam, and what each buys."""
     out = []
     for record in results.get("variants", []):
-        by_beam: dict[int, dict[int, dict]] = {}
-        for decoder, metric in per_decoder(record["metrics"], "bleu").items():
+        by_beam: dict[int, dict[int, str]] = {}  # Length beam -> K -> decoder id.
+        for decoder in per_decoder(record["metrics"], "bleu"):
             params = params_of(results, decoder)
             K, beam = params.get("iterations"), params.get("length_beam")
             if K is not None and beam is not None:  # Predicted-length mask-predict.
-                by_beam.setdefault(beam, {})[K] = metric
+                by_beam.setdefault(beam, {})[K] = decoder
+
+        def gain(better: str, base: str, record: dict = record) -> str:
+            return with_noise(*bleu_difference(record, better, record, base))
+
         if not by_beam or max(len(ks) for ks in by_beam.values()) < 2:
             continue
         parts = []
         for beam, by_k in sorted(by_beam.items()):
             ks = sorted(by_k)
-            scores = ", ".join(f"{by_k[k]['mean']:.1f}" for k in ks)
-            gain = with_noise(*difference(by_k[ks[-1]], by_k[ks[0]]))
+            scores = ", ".join(f"{_bleu(record, by_k[k])['mean']:.1f}" for k in ks)
+            gained = gain(by_k[ks[-1]], by_k[ks[0]])
             parts.append(
                 f"length beam {beam}: {scores} at K = {', '.join(map(str, ks))} "
-                f"(K={ks[0]}→{ks[-1]}: {gain})"
+                f"(K={ks[0]}→{ks[-1]}: {gained})"
             )
         text = f"{record['name']}: mask-predict BLEU by iterations, " + "; ".join(parts)
         beams = sorted(by_beam)
         if len(beams) > 1:
             common = sorted(set(by_beam[beams[0]]) & set(by_beam[beams[-1]]))
             gains = "; ".join(
-                f"{with_noise(*difference(by_beam[beams[-1]][k], by_beam[beams[0]][k]))} at K={k}"
-                for k in common
+                f"{gain(by_beam[beams[-1]][k], by_beam[beams[0]][k])} at K={k}" for k in common
             )
             text += f"; length beam {beams[-1]} over {beams[0]}: {gains}"
         out.append(text + ".")
