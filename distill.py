@@ -256,7 +256,9 @@ def main(argv: list[str]) -> None:
     run_dir, out = os.path.normpath(_TEACHER.value), _OUT.value
     _check_out(out)
     model, config, step, spec = _teacher(run_dir)
-    task = data.make_task(config.data)
+    # The training split as rows, each pair once in its shuffled order (not the teacher's
+    # token-count batches, which repeat a few pairs); a student re-batches the rows itself.
+    task = data.make_task(dataclasses.replace(config.data, batch_tokens=0))
     size, total = _BATCH_SIZE.value, _num_examples(task)
     start = time.perf_counter()
     print(f"distill: {total:,} training rows with {spec.label}, {size} at a time", file=sys.stderr)
