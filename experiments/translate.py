@@ -182,7 +182,9 @@ DECODERS = (
 # 10 minutes of training on one H200 for the 3 seeds together (an estimate, from no measurement).
 GPU = dict(
     model=dict(num_layers=6, d_model=512, num_heads=8, d_ff=2048, dropout_rate=0.1),
-    data=dict(vocab_size=8000),
+    # Token-count batches of about 128 pairs (an estimate from the CPU study's ~80 positions
+    # a pair over both stacks).
+    data=dict(vocab_size=8000, batch_tokens=10240),
     train=dict(batch_size=128, num_steps=4000, learning_rate=7e-4, warmup_steps=400),
     seeds=(0, 1, 2),
 )
