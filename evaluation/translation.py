@@ -15,7 +15,7 @@ as one resample scores 0 (a float among float32s), as a barely trained model's d
 (taken after `corpus_score`, which fills in nrefs) go into results.json, so a reader can tell
 which BLEU this is. Each sentence's BLEU statistics go there too (`sentence_stats`), so that a
 difference between two outputs on the same sentences is judged by a paired bootstrap
-(`paired_bootstrap`, Koehn 2004), not by two independent sems.
+(evaluation/report/paired.py, Koehn 2004), not by two independent sems.
 """
 
 from collections.abc import Sequence
@@ -82,28 +82,10 @@ def bootstrap_sem(metric, hypotheses: list[str], references: list[str], resample
 
 def sentence_stats(hypotheses: Sequence[str], references: Sequence[str]) -> list[list[int]]:
     """BLEU's sufficient statistics of each sentence (n-gram matches and totals, lengths):
-    what a corpus BLEU of any resampling of the sentences is computed from (`paired_bootstrap`)."""
+    what a corpus BLEU of any resampling of the sentences is computed from
+    (evaluation/report/paired.py)."""
     stats = BLEU()._extract_corpus_statistics(list(hypotheses), [list(references)])
     return [[int(v) for v in row] for row in stats]
-
-
-def paired_bootstrap(
-    a_NxK: Sequence[Sequence[int]], b_NxK: Sequence[Sequence[int]], resamples: int
-) -> tuple[float, float]:
-    """(corpus BLEU of a − corpus BLEU of b, the standard deviation of that difference over
-    resamplings of the sentences, the same draws for both): the paired bootstrap of Koehn 2004,
-    for two outputs on the same sentences, in the same order."""
-    a_NxK, b_NxK = np.asarray(a_NxK, np.float64), np.asarray(b_NxK, np.float64)
-    if a_NxK.shape != b_NxK.shape:
-        raise ValueError(f"Paired sentences differ: {a_NxK.shape} against {b_NxK.shape}")
-    metric = BLEU()
-
-    def bleu(stats_K):
-        return float(metric._compute_score_from_stats(stats_K).score)
-
-    rows_RxN = np.random.default_rng(SEED).choice(len(a_NxK), (resamples, len(a_NxK)))
-    diffs_R = [bleu(a_NxK[r].sum(0)) - bleu(b_NxK[r].sum(0)) for r in rows_RxN]
-    return bleu(a_NxK.sum(0)) - bleu(b_NxK.sum(0)), float(np.std(diffs_R, ddof=1))
 
 
 def corpus_scores(

@@ -12,6 +12,7 @@ from sacrebleu.metrics import BLEU, CHRF
 
 from data import batching, vocab
 from evaluation import decoders, environment, quality, report, runner, scoring, translation
+from evaluation.report import paired
 from evaluation.run import LoadedRun, Measurement
 from model.masks import mask_kind
 from plan import base_config, make_plan
@@ -146,8 +147,8 @@ def test_the_paired_bootstrap_resamples_both_outputs_with_the_same_draws():
     hypotheses, references = [_first_half(s) for s, _ in PAIRS], [t for _, t in PAIRS]
     a = translation.sentence_stats(hypotheses, references)
     b = translation.sentence_stats(references[:1] + hypotheses[1:], references)  # One fixed.
-    assert translation.paired_bootstrap(a, a, 50) == (0.0, 0.0)  # Independent sems: not 0.
-    diff, sem = translation.paired_bootstrap(b, a, 20)
+    assert paired.paired_bootstrap(a, a, 50) == (0.0, 0.0)  # Independent sems: not 0.
+    diff, sem = paired.paired_bootstrap(b, a, 20)
     bleu = [BLEU().corpus_score(h, [references]).score for h in (references[:1] + hypotheses[1:],
                                                                  hypotheses)]  # fmt: skip
     assert diff == pytest.approx(bleu[0] - bleu[1])
@@ -160,7 +161,7 @@ def test_the_paired_bootstrap_resamples_both_outputs_with_the_same_draws():
     ]
     assert sem == pytest.approx(np.std(diffs, ddof=1), rel=1e-5)
     with pytest.raises(ValueError, match="Paired sentences differ"):
-        translation.paired_bootstrap(a, a[:-1], 5)
+        paired.paired_bootstrap(a, a[:-1], 5)
 
 
 def test_perfect_hypotheses_give_bleu_100():

@@ -191,8 +191,8 @@ def test_the_learning_curve_evaluator_gives_one_point_per_kept_checkpoint(saved_
     record = results["variants"][0]
     curve = record["pictures"]["learning_curve"]
     assert curve["steps"] == [10, 20, 30] and len(curve["values"]) == 3
-    assert 0 < curve["seconds"][0] < curve["seconds"][1] < curve["seconds"][2]  # metrics.jsonl
-    assert 0 < curve["flops"][0] < curve["flops"][1] < curve["flops"][2]
+    # Saved without training, so no metrics.jsonl: no time or FLOPs (the figure uses steps).
+    assert curve["seconds"] == curve["flops"] == [None, None, None]
     assert (curve["decoder"], curve["metric"], curve["num_examples"]) == (
         "ar_cache", "exact_match", 16,
     )  # fmt: skip  # Copy is no translation: exact match, not BLEU.

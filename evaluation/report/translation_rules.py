@@ -20,7 +20,7 @@ baseline on translation, in BLEU and in measured latency (evaluation/latency.py)
 import math
 import statistics
 
-from evaluation import translation
+from evaluation.report.paired import paired_bootstrap
 from evaluation.report.records import (
     baseline_of,
     difference,
@@ -41,14 +41,14 @@ def _bleu(record: dict, decoder: str) -> dict | None:
 
 def bleu_difference(a: dict, a_decoder: str, b: dict, b_decoder: str) -> tuple[float, float]:
     """(BLEU of a's decoder − BLEU of b's, its sem): a paired bootstrap over the same sentences
-    (`translation.paired_bootstrap`) seed by seed where both records hold each sentence's
+    (evaluation/report/paired.py) seed by seed where both records hold each sentence's
     statistics, the seeds' differences averaged and their sems combined with the spread over
     seeds; else `records.difference` (independent sems, an upper bound)."""
     key_a, key_b = f"bleu/{a_decoder}", f"bleu/{b_decoder}"
     seeds_a = (a.get("sentences") or {}).get(key_a) or []
     seeds_b = (b.get("sentences") or {}).get(key_b) or []
     paired = [
-        translation.paired_bootstrap(sa, sb, translation.BOOTSTRAP_RESAMPLES)
+        paired_bootstrap(sa, sb)
         for sa, sb in zip(seeds_a, seeds_b, strict=False)
         if len(sa) == len(sb) and sa
     ]
