@@ -16,7 +16,7 @@ import json
 import jax
 import ml_collections
 
-from data import DataConfig, batching, default_data_config, make_task
+from data import DataConfig, batching, default_data_config, make_task, token_batches
 from evaluation import decoders, references
 from model import ModelConfig, architecture_of, check_model
 from model.ctc import row_width
@@ -128,6 +128,8 @@ def check_plan(plan: RunPlan, task) -> None:
         )
     if objective.canvas_ratio:
         _check_canvas(objective, model, task)
+    if plan.data.batch_tokens:
+        token_batches.check_devices(jax.device_count())
     if architecture_of(model).trains_split:
         batching.split_seq2seq(task.batch(0, 8))  # Its one-line error: a loss on the prompt.
     if model.max_len < task.seq_len:

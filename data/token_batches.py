@@ -22,6 +22,17 @@ from data import batching
 ROW_MULTIPLE = 8  # Rows of every batch are a multiple of it (devices and processes split them).
 
 
+def check_devices(count: int) -> None:
+    """Raises a one-line ValueError when `count` devices cannot split every token batch's rows
+    (a multiple of ROW_MULTIPLE) evenly."""
+    if ROW_MULTIPLE % count:
+        raise ValueError(
+            f"data.batch_tokens gives batches of a multiple of {ROW_MULTIPLE} rows, which "
+            f"{count} devices cannot split evenly; use a device count that divides "
+            f"{ROW_MULTIPLE}, or data.batch_tokens=0."
+        )
+
+
 def rows_for(batch_tokens: int, width: int) -> int:
     """Rows of a batch of `width`-wide prompts and decoder rows within `batch_tokens` positions."""
     return max(ROW_MULTIPLE, batch_tokens // (2 * width) // ROW_MULTIPLE * ROW_MULTIPLE)

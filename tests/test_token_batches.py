@@ -61,6 +61,13 @@ def test_the_budget_counts_both_stacks_and_never_goes_below_the_row_multiple():
     assert token_batches.rows_for(2560, 256) == token_batches.ROW_MULTIPLE
 
 
+def test_devices_that_cannot_split_every_batch_are_refused_in_one_line():
+    for count in (1, 2, 4, 8):
+        token_batches.check_devices(count)
+    with pytest.raises(ValueError, match=r"^data.batch_tokens gives batches of a multiple of 8 "):
+        token_batches.check_devices(3)
+
+
 def test_translation_batches_by_token_count_keep_every_pair(data_config, tfds_dir):  # noqa: F811
     task = make(
         data_config, task="tfds_translation", tfds_name="data_test_translation",
