@@ -131,7 +131,9 @@ def check_plan(plan: RunPlan, task) -> None:
     if plan.data.batch_tokens:
         token_batches.check_devices(jax.device_count())
     if architecture_of(model).trains_split:
-        batching.split_seq2seq(task.batch(0, 8))  # Its one-line error: a loss on the prompt.
+        # Its one-line error: a loss on the prompt. Eval rows take the task's loss rule too, and
+        # reading them leaves a token-batched train split untouched (tokenised on first use).
+        batching.split_seq2seq(task.batch(0, 8, split="eval"))
     if model.max_len < task.seq_len:
         raise ValueError(
             f"model.max_len={model.max_len} is shorter than the task's sequences "

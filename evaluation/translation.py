@@ -23,10 +23,10 @@ from collections.abc import Sequence
 import numpy as np
 from sacrebleu.metrics import BLEU, CHRF
 
+from evaluation.report.paired import RESAMPLES as BOOTSTRAP_RESAMPLES
+from evaluation.report.paired import SEED, resampled_rows
 from evaluation.report.schema import QUALITY, MetricSpec
 
-BOOTSTRAP_RESAMPLES = 300  # About 0.1 s per metric for 300 sentences.
-SEED = 12345  # sacrebleu's default bootstrap seed.
 METRICS = {"bleu": BLEU, "chrf": CHRF}  # Name in results.json -> sacrebleu metric.
 Scalars = dict[str, tuple[float, float | None]]
 
@@ -72,8 +72,7 @@ def row_texts(
 def bootstrap_sem(metric, hypotheses: list[str], references: list[str], resamples: int) -> float:
     """The standard deviation of `metric`'s corpus score over resamplings of the sentences."""
     stats_NxK = np.asarray(metric._extract_corpus_statistics(hypotheses, [references]), np.float64)
-    N = len(stats_NxK)
-    rows_RxN = np.random.default_rng(SEED).choice(N, size=(resamples, N), replace=True)
+    rows_RxN = resampled_rows(len(stats_NxK), resamples)
     scores_R = [
         float(metric._compute_score_from_stats(stats_NxK[r].sum(0)).score) for r in rows_RxN
     ]

@@ -151,9 +151,11 @@ DISTILLED_DIR = "runs/translate_distilled"
 GPU_DISTILLED_DIR = "runs/translate_gpu_distilled"
 # Equal budgets: every variant trains for about the AR teacher's 1,460 s of steps (5000 steps at a
 # median 0.284 s). Each student's steps are that time over its own step time, measured on raw data
-# at this shape (2026-12-07, this 2-core CPU, alone; 300 steps each, the steady intervals): CMLM
-# 0.28 s, GLAT 0.36 s (its glancing pass runs the decoder twice), CTC 0.49 s (a canvas of twice
-# the source, and the CTC loss).
+# at this shape (2026-12-07, this 2-core CPU, alone; the steady 100-step intervals after the
+# first): CMLM 0.28 s (750 steps), GLAT 0.36 s and CTC 0.49 s (300 steps each), by
+#   python train.py --config=experiments/translate.py --workdir=/tmp/steps --variant=V \
+#       --config.variants.V.data.distilled_dir= --config.variants.V.train.num_steps=300
+# (GLAT's glancing pass runs the decoder twice; CTC's canvas is twice the source, then its loss).
 STEPS = {"cmlm": 5000, "cmlm_distilled": 5000, "glat_distilled": 4000, "ctc_distilled": 2900}
 # The shape and the data, shared with experiments/translate_masks.py (the seed's claim).
 MODEL = dict(architecture="encoder_decoder", num_layers=3, d_model=128, num_heads=4, d_ff=512)

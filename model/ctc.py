@@ -96,9 +96,14 @@ def collapse(
     return out_BxK, keep_BxK.sum(axis=1).astype(jnp.int32)
 
 
+def canvas_slots(P: int, ratio: int) -> int:
+    """The widest canvas of a prompt `BOS source SEP` of P tokens: ratio x (P - 2) slots."""
+    return ratio * max(P - 2, 1)
+
+
 def row_width(P: int, ratio: int) -> int:
-    """A prompt of P tokens (`BOS source SEP`) and its canvas of ratio x (P - 2) slots."""
-    return P + ratio * max(P - 2, 1)
+    """A prompt of P tokens (`BOS source SEP`) and its canvas."""
+    return P + canvas_slots(P, ratio)
 
 
 def canvas_width(max_len: int, P: int, ratio: int) -> int:

@@ -48,32 +48,22 @@ class EncodedSource:
         from SEP; `prefix_lengths_B` defaults to 1, the SEP), cross-attending to the source."""
         if cache is not None or noisy_BxT is not None:
             raise ValueError("An encoded source serves parallel training passes: no cache, noise")
-        B, U = tokens_BxU.shape
+        B = tokens_BxU.shape[0]
         if prefix_lengths_B is None:
             prefix_lengths_B = jnp.ones((B,), jnp.int32)
-        targets_BxU = default_positions(tokens_BxU, positions_BxT)
-        if self.cfg.source_copy_id >= 0:
-            last_B = U if lengths_B is None else lengths_B
-            tokens_BxU = copy_source(
-                tokens_BxU,
-                targets_BxU - prefix_lengths_B[:, None],
-                last_B - prefix_lengths_B,
-                self.source_BxS,
-                self.source_lengths_B - 2,
-                self.cfg.source_copy_id,
-            )
-        positions_BxU = targets_BxU
+        positions_BxU = default_positions(tokens_BxU, positions_BxT)
         if self.cfg.decoder_positions == "row":  # The row's positions: SEP at the prompt's end.
-            positions_BxU = targets_BxU + (self.source_lengths_B - 1)[:, None]
+            positions_BxU = positions_BxU + (self.source_lengths_B - 1)[:, None]
             prefix_lengths_B = prefix_lengths_B + self.source_lengths_B - 1
-        return self.model.from_embeddings(
-            self.model.embed(tokens_BxU, positions_BxU),
+        logits_BxUxV, _ = self.model(
+            tokens_BxU,
             positions_BxT=positions_BxU,
             lengths_B=lengths_B,
             prefix_lengths_B=prefix_lengths_B,
             dropout_rng=dropout_rng,
             memory=self.memory,
         )
+        return logits_BxUxV, None
 
     def length_logits(self, prompts_BxP: jax.Array, prompt_lengths_B: jax.Array) -> jax.Array:
         """Logits [B, max_len + 1] of each row's target length, from the encoder pass already
@@ -85,21 +75,3 @@ class EncodedSource:
         """The encoded prompts: a decoder row holds only its SEP before the target."""
         del inputs_BxU, prefix_lengths_B
         return PromptSource(self.source_BxS, self.source_lengths_B, 1)
-
-
-def copy_source(tokens_BxT, slot_BxT, slots_B, source_BxP, words_B, copy_id: int) -> jax.Array:
-    """`tokens_BxT` with each `copy_id` at a target slot (`slot_BxT` >= 0, of `slots_B` in its
-    row) replaced by a source word: row b's `words_B` words follow the BOS of `source_BxP`.
-
-    Slot j takes word round(j (S - 1) / (T - 1)) of S words and T slots, as fairseq's
-    `_uniform_assignment` (fairseq/models/nat/nonautoregressive_transformer.py) maps target to
-    source positions; the token's embedding is then that word's, as --src-embedding-copy gives
-    the decoder.
-    """
-    slots_B = jnp.maximum(slots_B, 1)
-    step_B = (jnp.maximum(words_B, 1) - 1) / jnp.maximum(slots_B - 1, 1)
-    word_BxT = jnp.round(slot_BxT * step_B[:, None]).astype(jnp.int32)
-    index_BxT = jnp.clip(1 + word_BxT, 0, source_BxP.shape[1] - 1)
-    copies_BxT = jnp.take_along_axis(source_BxP, index_BxT, axis=1)
-    copy_BxT = (tokens_BxT == copy_id) & (slot_BxT >= 0)
-    return jnp.where(copy_BxT, copies_BxT, tokens_BxT).astype(tokens_BxT.dtype)

@@ -26,7 +26,7 @@ from model.attention import Memory, make_attention_mask
 from model.block import Block, dropout
 from model.config import ModelConfig
 from model.decoder import Decoder, default_positions
-from model.encoded_source import EncodedSource, copy_source
+from model.encoded_source import EncodedSource
 from model.masks import EMPTY
 
 
@@ -115,10 +115,14 @@ class EncoderDecoder(Decoder):
                 prefix_lengths_B=prefix_lengths_B, cache=cache, memory=memory, **kwargs,
             )  # fmt: skip
         held = cache.memory if memory is None and cache is not None else memory
-        source_BxP = tokens_BxT if held is None else held.source_tokens_BxP
+        if held is None:  # The source is this call's own rows.
+            source_BxP, source_lengths_B = tokens_BxT, prefix_lengths_B
+        else:  # An encoded prompt's: its real keys are its `BOS source SEP`.
+            source_BxP = held.source_tokens_BxP
+            source_lengths_B = (held.key_positions_BxP != EMPTY).sum(axis=1)
         positions_BxT = default_positions(tokens_BxT, positions_BxT)
         copied_BxT = self.copy_source(
-            tokens_BxT, source_BxP, positions_BxT, lengths_B, prefix_lengths_B
+            tokens_BxT, source_BxP, source_lengths_B, positions_BxT, lengths_B, prefix_lengths_B
         )
         logits_BxTxV, cache = super().__call__(
             copied_BxT, positions_BxT=positions_BxT, lengths_B=lengths_B,
@@ -135,23 +139,31 @@ class EncoderDecoder(Decoder):
             return self
         return EncodedSource(self, batch["source"], batch["source_lengths"], dropout_rng)
 
-    def copy_source(self, tokens_BxT, source_BxP, positions_BxT, lengths_B, prefix_lengths_B):
-        """`tokens_BxT` (rows `BOS source SEP target...`) with each `source_copy_id` at a target
-        slot replaced by its source word (`copy_source`): row b's words lie between its BOS and
-        SEP in `source_BxP` (the row or prompt), its target slots from prefix_len to this
-        call's last real token."""
+    def copy_source(
+        self, tokens_BxT, source_BxP, source_lengths_B, positions_BxT, lengths_B, prefix_lengths_B
+    ):
+        """`tokens_BxT` with each `source_copy_id` at a target slot replaced by a source word.
+
+        Row b's S source words follow the BOS of `source_BxP` (the row, or an encoded prompt),
+        whose `BOS source SEP` is `source_lengths_B` long; its T target slots are the positions
+        from prefix_len to this call's last real token. Slot j takes word round(j (S - 1) /
+        (T - 1)), as fairseq's `_uniform_assignment`
+        (fairseq/models/nat/nonautoregressive_transformer.py) maps target to source positions;
+        the token's embedding is then that word's, as --src-embedding-copy gives the decoder.
+        """
         if lengths_B is None:
             last_B = positions_BxT[:, -1]
         else:
             last_B = jnp.take_along_axis(positions_BxT, (lengths_B - 1)[:, None], axis=1)[:, 0]
-        return copy_source(
-            tokens_BxT,
-            positions_BxT - prefix_lengths_B[:, None],
-            last_B + 1 - prefix_lengths_B,
-            source_BxP,
-            prefix_lengths_B - 2,
-            self.cfg.source_copy_id,
-        )
+        slots_B = jnp.maximum(last_B + 1 - prefix_lengths_B, 1)
+        words_B = jnp.maximum(source_lengths_B - 2, 1)
+        step_B = (words_B - 1) / jnp.maximum(slots_B - 1, 1)
+        slot_BxT = positions_BxT - prefix_lengths_B[:, None]
+        word_BxT = jnp.round(slot_BxT * step_B[:, None]).astype(jnp.int32)
+        index_BxT = jnp.clip(1 + word_BxT, 0, source_BxP.shape[1] - 1)
+        copies_BxT = jnp.take_along_axis(source_BxP, index_BxT, axis=1)
+        copy_BxT = (tokens_BxT == self.cfg.source_copy_id) & (slot_BxT >= 0)
+        return jnp.where(copy_BxT, copies_BxT, tokens_BxT).astype(tokens_BxT.dtype)
 
     def self_attention_mask(
         self, positions_BxT, key_positions_BxS, prefix_lengths_B, noisy_BxT=None

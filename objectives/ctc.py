@@ -18,7 +18,7 @@ import optax
 
 from data import vocab
 from model import Decoder
-from model.ctc import canvas_logits, canvas_rows
+from model.ctc import canvas_logits, canvas_rows, canvas_slots
 from objectives.base import Batch, Objective, register_objective
 
 RATIO = 2  # Canvas slots per source token (Gu & Kong 2021 use 2 or 3).
@@ -43,7 +43,7 @@ def ctc_loss(
     inputs_BxT, prefix_B, lengths_B = batch["inputs"], batch["prefix_lengths"], batch["lengths"]
     source = model.prompt_source(inputs_BxT, prefix_B)
     # The widest prompt the rows hold and its widest canvas, within the model's positions.
-    width = min(model.cfg.max_len, source.width + ratio * max(source.prompts_BxP.shape[1] - 2, 1))
+    width = min(model.cfg.max_len, source.width + canvas_slots(source.prompts_BxP.shape[1], ratio))
     rows_BxW, canvas_len_B = canvas_rows(
         inputs_BxT, prefix_B, ratio, width, vocab.PAD, (source.prompts_BxP, source.lengths_B)
     )

@@ -251,8 +251,8 @@ def test_source_copy_feeds_each_target_mask_the_uniformly_assigned_source_word()
     kwargs = dict(lengths_B=jnp.array([11, 9]), prefix_lengths_B=jnp.array([7, 4]))
     positions = jnp.broadcast_to(jnp.arange(12), (2, 12))
     np.testing.assert_array_equal(
-        copier.copy_source(jnp.asarray(masked), jnp.asarray(masked), positions,
-                           kwargs["lengths_B"], kwargs["prefix_lengths_B"]),
+        copier.copy_source(jnp.asarray(masked), jnp.asarray(masked), kwargs["prefix_lengths_B"],
+                           positions, kwargs["lengths_B"], kwargs["prefix_lengths_B"]),
         copied,
     )  # fmt: skip
     np.testing.assert_allclose(

@@ -171,6 +171,10 @@ def test_a_gap_on_the_same_sentences_is_judged_by_a_paired_bootstrap():
                              cmlm["metrics"]["bleu/mask_predict_k10_lb3"])  # fmt: skip
     assert paired[0] == pytest.approx(independent[0]) and paired[0] > 0
     assert 0 < paired[1] < 0.8 * independent[1]
+    ar["sentences"]["bleu/ar_cache"].append(stats["ar_cache"])  # Seeds 2 against 1: unpaired.
+    assert translation_rules.bleu_difference(ar, "ar_cache", cmlm, "mask_predict_k10_lb3") == (
+        independent
+    )
     del cmlm["sentences"]  # Without each sentence's statistics: the independent bound.
     assert translation_rules.bleu_difference(ar, "ar_cache", cmlm, "mask_predict_k10_lb3") == (
         independent

@@ -22,7 +22,7 @@ from report_fixtures import make_results, metric
 import data
 from data import distilled, vocab
 from evaluation import checkpoint_history, learning_curve, quality, runner, scoring
-from evaluation.report import figures, sections
+from evaluation.report import curves, figures, sections
 from evaluation.run import load_run
 from experiments import tiny
 from model import beam_search, generate, make_decoder, mask_predict
@@ -256,6 +256,18 @@ def test_the_report_draws_the_learning_curves_and_tabulates_the_averaging():
     assert "causal: averaging its last checkpoints changes held-out BLEU by 10.0" in " ".join(
         verdicts
     )
+
+
+def test_the_learning_curves_are_drawn_against_training_time_only_when_every_run_logged_it():
+    results = _with_curves(make_results())
+    bleu, match = (r["pictures"]["learning_curve"] for r in results["variants"][:2])
+    bleu["seconds"] = [60.0, 120.0, 240.0]
+    timed, untimed = curves.learning_curves(results["variants"]).axes
+    assert timed.get_xlabel() == "training minutes (this machine)"
+    np.testing.assert_allclose(timed.lines[0].get_xdata(), [1.0, 2.0, 4.0])
+    assert untimed.get_xlabel() == "training step"  # exact match: its run logged no time.
+    match["seconds"] = [None, 30.0, 60.0]  # A gap in the log: steps again.
+    assert curves.learning_curves(results["variants"]).axes[1].get_xlabel() == "training step"
 
 
 @pytest.fixture(scope="module")

@@ -42,18 +42,19 @@ def _bleu(record: dict, decoder: str) -> dict | None:
 def bleu_difference(a: dict, a_decoder: str, b: dict, b_decoder: str) -> tuple[float, float]:
     """(BLEU of a's decoder − BLEU of b's, its sem): a paired bootstrap over the same sentences
     (evaluation/report/paired.py) seed by seed where both records hold each sentence's
-    statistics, the seeds' differences averaged and their sems combined with the spread over
-    seeds; else `records.difference` (independent sems, an upper bound)."""
+    statistics for as many seeds, the seeds' differences averaged and their sems combined with
+    the spread over seeds; else `records.difference` (independent sems, an upper bound)."""
     key_a, key_b = f"bleu/{a_decoder}", f"bleu/{b_decoder}"
     seeds_a = (a.get("sentences") or {}).get(key_a) or []
     seeds_b = (b.get("sentences") or {}).get(key_b) or []
-    paired = [
-        paired_bootstrap(sa, sb)
-        for sa, sb in zip(seeds_a, seeds_b, strict=False)
-        if len(sa) == len(sb) and sa
-    ]
-    if not paired or len(paired) != min(len(seeds_a), len(seeds_b)):
+    # Paired only seed for seed over the same sentences; else the BLEU means (over every seed)
+    # that the verdict prints would not be the ones differenced.
+    same = len(seeds_a) == len(seeds_b) > 0 and all(
+        len(sa) == len(sb) > 0 for sa, sb in zip(seeds_a, seeds_b, strict=True)
+    )
+    if not same:
         return difference(_bleu(a, a_decoder), _bleu(b, b_decoder))
+    paired = [paired_bootstrap(sa, sb) for sa, sb in zip(seeds_a, seeds_b, strict=True)]
     diffs, sems = [d for d, _ in paired], [e for _, e in paired]
     n = len(paired)
     spread = statistics.variance(diffs) / n if n > 1 else 0.0
