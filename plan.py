@@ -38,7 +38,9 @@ def base_config() -> ml_collections.ConfigDict:
     """Defaults for every section, each from its owner; an experiment overrides what it needs."""
     config = ml_collections.ConfigDict()
     config.name = "base"
-    config.seeds = (0,)  # Each seed is one run: model init, dropout and CMLM masks.
+    # Each seed is one run: model init, dropout and CMLM masks. A variant may give its own
+    # (`variants.NAME.seeds`): the headline rows of a study take 3 seeds, the others one.
+    config.seeds = (0,)
     # Every ModelConfig field; vocab_size = 0 and max_len = 0 mean "from the task".
     config.model = ml_collections.ConfigDict(dataclasses.asdict(ModelConfig()))
     config.model.vocab_size = 0
@@ -179,10 +181,25 @@ def _override(section: ml_collections.ConfigDict, overrides: dict, where: str) -
             section[key] = value
 
 
-def make_plans(config: ml_collections.ConfigDict, variant: str | None = None) -> list[RunPlan]:
-    """The plan of every run of `config` (each variant x seed), or of one variant's seeds."""
+def make_plans(
+    config: ml_collections.ConfigDict, variant: str | None = None, seed: int | None = None
+) -> list[RunPlan]:
+    """The plan of every run of `config` (each variant x its seeds), or of one variant's seeds,
+    or of one seed (a seed no planned variant trains is refused, naming theirs)."""
     names = variant_names(config) if variant is None else [variant]
-    return [make_plan(config, name, seed) for name in names for seed in config.seeds]
+    runs = [(name, s) for name in names for s in variant_seeds(config, name)]
+    if seed is not None:
+        if not any(s == seed for _, s in runs):
+            trained = {name: variant_seeds(config, name) for name in names}
+            raise ValueError(f"--seed={seed}: no planned variant trains it (seeds: {trained})")
+        runs = [(name, s) for name, s in runs if s == seed]
+    return [make_plan(config, name, s) for name, s in runs]
+
+
+def variant_seeds(config: ml_collections.ConfigDict, variant: str) -> tuple[int, ...]:
+    """The seeds a variant trains: its own `seeds`, else the experiment's."""
+    own = config.variants[variant].get("seeds") if variant else None
+    return tuple(config.seeds if own is None else own)
 
 
 def overridden_flags(

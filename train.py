@@ -1,6 +1,7 @@
 """Trains an experiment: python train.py --config=experiments/<name>.py --workdir=runs/<name>.
 
-Flags: --variant=NAME trains one variant; --config.train.num_steps=5 (any key) overrides the
+Flags: --variant=NAME trains one variant, --seed=N one of its seeds (a study's long runs go one
+command at a time); --config.train.num_steps=5 (any key) overrides the
 config, and a key that does not exist fails at once; --overwrite wipes the run folders whose
 config differs, after every check has passed. Rerunning the same command resumes from the
 latest checkpoints. SIGTERM or Ctrl-C saves, then stops; a second Ctrl-C stops at once. Every
@@ -25,6 +26,9 @@ _CONFIG = config_flags.DEFINE_config_file(
 )
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output folder, e.g. runs/tiny.")
 _VARIANT = flags.DEFINE_string("variant", None, "Train only this variant (default: all).")
+_SEED = flags.DEFINE_integer(
+    "seed", None, "Train only this seed (default: each of the variant's seeds)."
+)
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Wipe run folders whose config differs.")
 _DISTRIBUTED = flags.DEFINE_bool(
     "distributed",
@@ -39,7 +43,7 @@ def main(argv: list[str]) -> None:
     del argv  # launch.run refuses positional arguments.
     processes.initialize_distributed(auto_detect=_DISTRIBUTED.value)
     config = _CONFIG.value
-    plans = plan.make_plans(config, _VARIANT.value)
+    plans = plan.make_plans(config, _VARIANT.value, _SEED.value)
     flag_values = config_flags.get_override_values(flags.FLAGS["config"])
     for name in dict.fromkeys(p.variant for p in plans):
         for key, own in plan.overridden_flags(config, name, flag_values):

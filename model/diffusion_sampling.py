@@ -14,7 +14,11 @@ keys and values. Without the cache, every step runs the whole row [prompt, finis
 current block]: exact for every mask kind, and the reference the cached sampler is tested
 against.
 
-Target lengths are given by the caller (the evaluation's oracle lengths), as mask-predict's are.
+An encoder-decoder runs its encoder once per call (the length head reads the same pass), and
+each step runs the decoder over the target slots alone, as mask-predict does (model/nar.py).
+
+Target lengths are given by the caller (the evaluation's oracle lengths), as mask-predict's are,
+or are the length head's likeliest (a model with a length head).
 The number of steps T, the temperature, top-k and top-p are traced: new values never recompile.
 Shape legend: B rows, P prompt width, N target width (whole blocks), K block size, V vocab.
 """
@@ -27,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from model.architectures import architecture_of
 from model.cache import init_cache
 from model.checks import (
     check_fill_ids,
@@ -40,6 +45,7 @@ from model.checks import (
 from model.decoder import Decoder, split_model
 from model.denoise import DIFFUSION_STRATEGIES, denoise_loop
 from model.masks import kinds_where
+from model.nar import likeliest_lengths, predicted_lengths
 from model.sampling import SamplingParams, prompt_buffer
 
 INT32_MAX = int(np.iinfo(np.int32).max)  # num_steps is traced as an int32.
@@ -89,11 +95,13 @@ def _uncached_logits_fn(model, prompts_BxP, prompt_lengths_B, target_lengths_B, 
 
 
 def _sample_targets(
-    model, prompts_BxP, prompt_lengths_B, target_lengths_B, rng, num_steps, sampling, *,
+    model, prompts_BxP, prompt_lengths_B, target_lengths_B, rng, num_steps, sampling, memory, *,
     max_target_len, strategy, mask_id, pad_id, use_cache,
 ) -> tuple[jax.Array, jax.Array]:  # fmt: skip
     """Every row's target tokens [B, N] (N: max_target_len rounded up to whole blocks; pad_id
-    beyond each row's length), sampled block by block; and the denoising calls per block."""
+    beyond each row's length), sampled block by block; and the denoising calls per block. An
+    encoder-decoder's `memory` (its encoder's one pass) makes one block of every target, each
+    step the decoder alone over the target slots."""
     cfg = model.cfg
     B, P = prompts_BxP.shape
     K = min(cfg.mask.block_size(cfg) or max_target_len, max_target_len)
@@ -102,7 +110,12 @@ def _sample_targets(
     valid_BxN = jnp.arange(N)[None, :] < target_lengths_B[:, None]
     targets_BxN = jnp.where(valid_BxN, mask_id, pad_id).astype(jnp.int32)
     call = functools.partial(model, prefix_lengths_B=prompt_lengths_B)
-    if use_cache:
+    if memory is not None:  # No mask of an encoder-decoder has blocks: K = N, one block.
+        cache = None
+        memory_logits_fn = model.target_logits_fn(
+            memory, prompts_BxP, prompt_lengths_B, target_lengths_B, N
+        )
+    elif use_cache:
         cache = init_cache(cfg, B, P + N)
         _, cache = call(prompts_BxP, lengths_B=prompt_lengths_B, cache=cache)
     else:
@@ -119,7 +132,9 @@ def _sample_targets(
         # Padding positions past max_len would embed as NaN; they are never seen as keys.
         positions_BxK = jnp.minimum(_block_columns(prompt_lengths_B, start, K), cfg.max_len - 1)
         feed = functools.partial(call, positions_BxT=positions_BxK, lengths_B=lengths_B)
-        if use_cache:  # A step writes the block at the cache's index; its cache is dropped.
+        if memory is not None:
+            logits_fn = memory_logits_fn
+        elif use_cache:  # A step writes the block at the cache's index; its cache is dropped.
 
             def logits_fn(block_BxK):
                 return feed(block_BxK, cache=cache)[0]
@@ -133,7 +148,7 @@ def _sample_targets(
             top_p=sampling.top_p,
         )  # fmt: skip
         targets_BxN = jax.lax.dynamic_update_slice_in_dim(targets_BxN, block_BxK, start, axis=1)
-        if use_cache:  # The finished block's keys and values, for the blocks after it.
+        if cache is not None:  # The finished block's keys and values, for the blocks after it.
             cache = jax.lax.cond(
                 j < num_blocks - 1, lambda c: feed(block_BxK, cache=c)[1], lambda c: c, cache
             )
@@ -147,18 +162,28 @@ def _sample_targets(
 
 @functools.partial(
     jax.jit,
-    static_argnames=("graphdef", "max_target_len", "strategy", "mask_id", "pad_id", "use_cache"),
-)
+    static_argnames=(
+        "graphdef", "max_target_len", "strategy", "mask_id", "pad_id", "use_cache",
+        "predict_lengths",
+    ),
+)  # fmt: skip
 def _diffusion_jit(
     graphdef, state, prompts_BxP, prompt_lengths_B, target_lengths_B, rng, num_steps,
-    sampling, eos_id, *, max_target_len, strategy, mask_id, pad_id, use_cache,
+    sampling, eos_id, *, max_target_len, strategy, mask_id, pad_id, use_cache, predict_lengths,
 ) -> DiffusionOutput:  # fmt: skip
     model = nnx.merge(graphdef, state)
     P = prompts_BxP.shape[1]
     # Whatever the caller left in a row's padding becomes pad_id: it is embedded, though unseen.
     prompts_BxP = prompt_buffer(prompts_BxP, prompt_lengths_B, P, pad_id)
+    memory = last_BxD = None
+    if use_cache and model.encodes_prompt:  # The encoder's one pass of this call.
+        memory, last_BxD = model.encode_prompt(prompts_BxP, prompt_lengths_B)
+    if predict_lengths:  # The length head's likeliest length (a length beam of 1).
+        target_lengths_B = likeliest_lengths(
+            model, prompts_BxP, prompt_lengths_B, last_BxD, max_target_len, 1
+        )[:, 0]
     targets_BxN, calls_per_block = _sample_targets(
-        model, prompts_BxP, prompt_lengths_B, target_lengths_B, rng, num_steps, sampling,
+        model, prompts_BxP, prompt_lengths_B, target_lengths_B, rng, num_steps, sampling, memory,
         max_target_len=max_target_len, strategy=strategy, mask_id=mask_id, pad_id=pad_id,
         use_cache=use_cache,
     )  # fmt: skip
@@ -209,7 +234,9 @@ def diffusion_generate(
         of a model that was never trained to denoise.
       prompts_BxP: int token ids, each row right-padded; rows may have different lengths.
       prompt_lengths_B: each row's prompt length (None: P for every row).
-      target_lengths_B: each row's number of target tokens (>= 1): the oracle length.
+      target_lengths_B: each row's number of target tokens (>= 1): the oracle length; or None:
+        the length head's likeliest length (a model with `length_head=True`; max_target_len
+        then defaults to max_len - P).
       num_steps: T >= 1 denoising steps (per block for a block_causal model); traced.
       mask_id: the MASK token id the model was trained with (data/vocab.py).
       strategy: "ancestral" (MDLM) or "confidence" (most confident first).
@@ -222,14 +249,20 @@ def diffusion_generate(
       max_target_len: the static target width (default: the longest target length); fix it to
         reuse one compiled program across batches.
       use_cache: cache the prompt and the finished blocks (exact for prefix_full and
-        block_causal, where the prompt never sees the targets). None: wherever it is exact;
-        False runs the whole row at every step (the reference for the cache).
+        block_causal, where the prompt never sees the targets), or run an encoder-decoder's
+        encoder once, each step the decoder over the target slots alone. None: wherever it is
+        exact; False runs the whole row at every step (the reference for the cache).
     Returns:
       DiffusionOutput(tokens_BxL, lengths_B, calls_per_block_B) with L = P + max_target_len +
       1, as `mask_predict` returns its first two: prompt, target, EOS (if eos_id is given),
       then pad_id; and the model calls each block took (at most num_steps).
     """
     graphdef, state, cfg = split_model(model)
+    predict_lengths = target_lengths_B is None
+    if predict_lengths:
+        target_lengths_B, max_target_len = predicted_lengths(
+            cfg, prompts_BxP, max_target_len, 1, "diffusion_generate"
+        )
     prompts_BxP, prompt_lengths_B, target_lengths_B, max_target_len = _check_inputs(
         cfg, prompts_BxP, prompt_lengths_B, target_lengths_B, max_target_len
     )
@@ -238,13 +271,13 @@ def diffusion_generate(
     mask_id, pad_id, eos_id = check_fill_ids(cfg, mask_id, pad_id, eos_id)
     use_cache = check_prompt_cache(
         cfg, use_cache, "diffusion_generate", lambda k: k.caches_prompt and k.target_view != "past",
-        "step",
+        "step", encodes_prompt=architecture_of(cfg).encodes_prompt,
     )  # fmt: skip
     return _diffusion_jit(
         graphdef, state, prompts_BxP, prompt_lengths_B, target_lengths_B, check_rng(rng),
         jnp.int32(num_steps), sampling, jnp.int32(-1 if eos_id is None else eos_id),
         max_target_len=max_target_len, strategy=strategy, mask_id=mask_id, pad_id=pad_id,
-        use_cache=use_cache,
+        use_cache=use_cache, predict_lengths=predict_lengths,
     )  # fmt: skip
 
 

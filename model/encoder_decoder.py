@@ -17,6 +17,8 @@ trainer and evaluator serves both architectures unchanged:
 The token and position embeddings are shared by both stacks.
 """
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -268,6 +270,28 @@ class EncoderDecoder(Decoder):
             memory=memory,
         )
         return logits_BxTxV
+
+    def target_logits_fn(
+        self, memory: Memory, prompts_BxP, prompt_lengths_B, target_lengths_B, T: int
+    ) -> Callable[[jax.Array], jax.Array]:
+        """`logits_fn(tokens_BxT) -> logits_BxTxV` of T target slots, for the parallel decoders
+        (mask-predict, diffusion): each call runs the decoder alone over `SEP target...`
+        (positions prompt_len - 1 + j), cross-attending to `memory` (`encode_prompt`'s), so the
+        encoder runs once however many passes read it."""
+        sep_Bx1 = jnp.take_along_axis(prompts_BxP, (prompt_lengths_B - 1)[:, None], axis=1)
+        positions_BxS = (prompt_lengths_B - 1)[:, None] + jnp.arange(1 + T, dtype=jnp.int32)[None]
+
+        def logits_fn(tokens_BxT):
+            logits_BxSxV = self.decoder_logits(
+                memory,
+                jnp.concatenate([sep_Bx1, tokens_BxT], axis=1),
+                positions_BxS,
+                1 + target_lengths_B,
+                prompt_lengths_B,
+            )
+            return logits_BxSxV[:, 1:]  # SEP's own logits predict nothing.
+
+        return logits_fn
 
     def length_logits_of(self, last_BxD: jax.Array) -> jax.Array:
         """Logits [B, max_len + 1] of each row's target length from `encode_prompt`'s state."""

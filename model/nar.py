@@ -121,23 +121,33 @@ def _mask_predict_jit(
     # A length beam: the length head's top-l lengths (1 .. max_target_len) decoded side by side;
     # each row keeps the candidate with the best mean log-probability of its tokens.
     B, beam = prompts_BxP.shape[0], length_beam
-    if memory is None:
-        logits_BxC = model.length_logits(prompts_BxP, prompt_lengths_B)
-    else:
-        logits_BxC = model.length_logits_of(last_BxD)
-    allowed_C = (jnp.arange(logits_BxC.shape[1]) >= 1) & (
-        jnp.arange(logits_BxC.shape[1]) <= max_target_len
+    candidates_BxN = likeliest_lengths(
+        model, prompts_BxP, prompt_lengths_B, last_BxD, max_target_len, beam
     )
-    _, candidates_BxN = jax.lax.top_k(jnp.where(allowed_C, logits_BxC, -jnp.inf), beam)
     out, score_R = decode(
         jnp.repeat(prompts_BxP, beam, axis=0),
         jnp.repeat(prompt_lengths_B, beam, axis=0),
-        candidates_BxN.reshape(-1).astype(jnp.int32),
+        candidates_BxN.reshape(-1),
         jax.tree.map(lambda x: jnp.repeat(x, beam, axis=0), memory),
     )
     best_B = jnp.argmax(score_R.reshape(B, beam), axis=1)
     rows_B = jnp.arange(B) * beam + best_B
     return GenerateOutput(out.tokens_BxL[rows_B], out.lengths_B[rows_B])
+
+
+def likeliest_lengths(
+    model, prompts_BxP, prompt_lengths_B, last_BxD, max_target_len: int, beam: int
+) -> jax.Array:
+    """[B, beam]: the length head's `beam` likeliest target lengths in 1 .. max_target_len,
+    from an encoder-decoder's `encode_prompt` state `last_BxD` (None: from the prompts)."""
+    if last_BxD is None:
+        logits_BxC = model.length_logits(prompts_BxP, prompt_lengths_B)
+    else:
+        logits_BxC = model.length_logits_of(last_BxD)
+    C_1xC = jnp.arange(logits_BxC.shape[1])[None, :]
+    allowed_1xC = (C_1xC >= 1) & (C_1xC <= max_target_len)
+    _, candidates_BxN = jax.lax.top_k(jnp.where(allowed_1xC, logits_BxC, -jnp.inf), beam)
+    return candidates_BxN.astype(jnp.int32)
 
 
 def _decode(
@@ -195,27 +205,14 @@ def _target_logits_fn(
     """`logits_fn` over the T target slots alone, the prompt's state computed once.
 
     An encoder-decoder (`memory`: its encoder output, from `encode_prompt`): each pass runs the
-    decoder over `SEP target...` only (positions prompt_len - 1 + j), cross-attending to the
-    memory. A `prefix_full` decoder: the prompt never attends to the targets, so its keys and
-    values are the same in every pass; one prefill writes them to cache slots [0, P), and each
-    pass feeds only the target tokens (positions prompt_len + j), writing slots [P, P + T) of
-    that same prefilled cache afresh.
+    decoder over `SEP target...` only (`EncoderDecoder.target_logits_fn`). A `prefix_full`
+    decoder: the prompt never attends to the targets, so its keys and values are the same in
+    every pass; one prefill writes them to cache slots [0, P), and each pass feeds only the
+    target tokens (positions prompt_len + j), writing slots [P, P + T) of that same prefilled
+    cache afresh.
     """
     if memory is not None:
-        sep_Bx1 = jnp.take_along_axis(prompts_BxP, (prompt_lengths_B - 1)[:, None], axis=1)
-        positions_BxS = (prompt_lengths_B - 1)[:, None] + jnp.arange(1 + T, dtype=jnp.int32)[None]
-
-        def logits_fn(tokens_BxT):
-            logits_BxSxV = model.decoder_logits(
-                memory,
-                jnp.concatenate([sep_Bx1, tokens_BxT], axis=1),
-                positions_BxS,
-                1 + target_lengths_B,
-                prompt_lengths_B,
-            )
-            return logits_BxSxV[:, 1:]  # SEP's own logits predict nothing.
-
-        return logits_fn
+        return model.target_logits_fn(memory, prompts_BxP, prompt_lengths_B, target_lengths_B, T)
     B, P = prompts_BxP.shape
     cache = init_cache(model.cfg, B, P + T)
     _, prompt_cache = model(
@@ -281,8 +278,8 @@ def mask_predict(
     """
     graphdef, state, cfg = split_model(model)
     if target_lengths_B is None:
-        target_lengths_B, max_target_len = _predicted_lengths(
-            cfg, prompts_BxP, max_target_len, length_beam
+        target_lengths_B, max_target_len = predicted_lengths(
+            cfg, prompts_BxP, max_target_len, length_beam, "mask_predict"
         )
     else:
         length_beam = 0  # The lengths are given: no length beam.
@@ -302,13 +299,13 @@ def mask_predict(
     )  # fmt: skip
 
 
-def _predicted_lengths(cfg, prompts_BxP, max_target_len, length_beam):
+def predicted_lengths(cfg, prompts_BxP, max_target_len, length_beam, decoder: str):
     """(placeholder target lengths, max_target_len) where the length head predicts them,
     checked on the host: the model has a length head, and the beam fits the target width."""
     if not cfg.length_head:
         raise ValueError(
-            "mask_predict without target_lengths needs a model with a length head "
-            "(model.length_head=True, trained with a masked objective)"
+            f"{decoder} without target_lengths needs a model with a length head "
+            "(model.length_head=True, trained with an objective that trains it)"
         )
     B, P = np.shape(prompts_BxP)
     max_target_len = cfg.max_len - P if max_target_len is None else max_target_len

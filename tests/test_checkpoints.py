@@ -41,9 +41,10 @@ def test_a_trained_run_with_another_config_is_refused_unless_overwritten(tmp_pat
     changed = ml_collections.ConfigDict(config.to_dict())
     changed.model.d_model = 64
     changed.train.log_every = 7  # Bookkeeping: allowed on resume, not reported.
+    changed.seeds = (0, 1, 2)  # So are the experiment's other seeds: a run is its own seed.
     with pytest.raises(ValueError, match=r"model\.d_model: 32 -> 64") as error:
         checkpoints.plan_start(run_dir, changed, overwrite=False)
-    assert "log_every" not in str(error.value)
+    assert "log_every" not in str(error.value) and "seeds" not in str(error.value)
     assert checkpoints.plan_start(run_dir, config, overwrite=False) == "resume"
     # --overwrite wipes only what differs: the same config still resumes.
     assert checkpoints.plan_start(run_dir, config, overwrite=True) == "resume"

@@ -68,7 +68,14 @@ def test_diffusion_rows_score_diffusion_models_only_and_ar_rows_do_not():
     every = ids("block_causal", "diffusion", list(decoders.DECODERS))
     assert every == [f"diffusion_t{t}" for t in diffusion.STEPS] + [
         f"diffusion_conf_t{t}" for t in diffusion.STEPS
-    ] + [f"diffusion_t{t}_p90" for t in diffusion.STEPS]
+    ] + [f"diffusion_t{t}_p90" for t in diffusion.STEPS] + [
+        f"diffusion{s}_t{t}_lb1" for s in ("", "_conf") for t in diffusion.PREDICTED_LENGTH_STEPS
+    ]
+    # The predicted-length rows (translation's) read the length head, and are timed as the
+    # one block an encoder-decoder samples.
+    predicted = decoders.lookup(["diffusion_conf_t4_lb1"])[0]
+    assert predicted.needs_length_head and predicted.params.length_beam == 1
+    assert predicted.architectures is None and predicted.timing_mask == "prefix_full"
     assert ids("causal", "teacher_forcing", ["ar_sample", "diffusion_t8"]) == ["ar_sample"]
     assert "oracle length" in decoders.FAMILIES["diffusion"]
     assert "block size" in decoders.FAMILIES["diffusion"]

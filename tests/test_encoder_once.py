@@ -1,6 +1,7 @@
-"""Mask-predict on an encoder-decoder runs the encoder once per call (model/nar.py,
-`EncoderDecoder.encode_prompt`): the same tokens as re-running the whole model every pass, with
-the encoder traced once, outside the refinement loop, and the length head reading that pass."""
+"""Mask-predict and masked-diffusion sampling on an encoder-decoder run the encoder once per call
+(model/nar.py, model/diffusion_sampling.py, `EncoderDecoder.encode_prompt`): the same tokens as
+re-running the whole model every pass, with the encoder traced once, outside the refinement
+loop, and the length head reading that pass."""
 
 import jax
 import jax.numpy as jnp
@@ -9,7 +10,14 @@ import pytest
 from flax import nnx
 
 from data import vocab
-from model import drafts, generate, make_decoder, mask_predict, speculative_generate
+from model import (
+    diffusion_generate,
+    drafts,
+    generate,
+    make_decoder,
+    mask_predict,
+    speculative_generate,
+)
 from model.encoder_decoder import EncoderDecoder
 from model.sampling import SamplingParams
 from tests.conftest import make_tiny_config
@@ -78,6 +86,53 @@ def test_the_encoder_is_traced_once_outside_the_refinement_loop(monkeypatch):
     traces.clear()
     mask_predict(model, prompts, prompt_lengths, None, **kwargs)
     assert traces == [(4, 6, model.cfg.d_model)]  # The prompts alone, not prompt + target.
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy, temperature", [("ancestral", 1.0), ("confidence", 0.0)])
+def test_diffusion_sampling_encodes_once_like_re_running_the_whole_model_every_step(
+    strategy, temperature
+):
+    model, prompts, prompt_lengths = _model_and_prompts()
+    kwargs = dict(
+        mask_id=vocab.MASK, eos_id=vocab.EOS, max_target_len=9, strategy=strategy,
+        temperature=temperature, rng=jax.random.key(5),
+    )  # fmt: skip
+    for T in (1, 4):
+        for lengths in (np.array([4, 9, 1, 5]), None):  # Given, and the length head's.
+            once, every_step = (
+                diffusion_generate(
+                    model, prompts, prompt_lengths, lengths, num_steps=T, use_cache=use_cache,
+                    **kwargs,
+                )  # fmt: skip
+                for use_cache in (None, False)
+            )
+            np.testing.assert_array_equal(once.tokens_BxL, every_step.tokens_BxL)
+            np.testing.assert_array_equal(once.lengths_B, every_step.lengths_B)
+            np.testing.assert_array_equal(once.calls_per_block_B, every_step.calls_per_block_B)
+    # The length head's likeliest length, as mask-predict's length beam of 1 reads it.
+    predicted = diffusion_generate(model, prompts, prompt_lengths, None, num_steps=2, **kwargs)
+    beam1 = mask_predict(
+        model, prompts, prompt_lengths, None, num_iterations=1, length_beam=1,
+        mask_id=vocab.MASK, eos_id=vocab.EOS, max_target_len=9,
+    )  # fmt: skip
+    np.testing.assert_array_equal(predicted.lengths_B, beam1.lengths_B)
+
+
+def test_diffusion_sampling_traces_the_encoder_once(monkeypatch):
+    model, prompts, prompt_lengths = _model_and_prompts()
+    traces = []
+    original = EncoderDecoder.encode
+
+    def counted(self, *args):
+        traces.append(args[0].shape)
+        return original(self, *args)
+
+    monkeypatch.setattr(EncoderDecoder, "encode", counted)
+    diffusion_generate(
+        model, prompts, prompt_lengths, None, num_steps=3, mask_id=vocab.MASK, max_target_len=8
+    )
+    assert traces == [(4, 6, model.cfg.d_model)]
 
 
 def test_an_encoder_decoder_cmlm_draft_proposes_what_re_running_it_every_round_does():

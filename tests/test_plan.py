@@ -80,6 +80,23 @@ def test_make_plans_gives_every_variant_and_seed_in_order():
     ]
 
 
+def test_a_variant_may_train_its_own_seeds_and_a_command_one_seed():
+    config = tiny.get_config()
+    config.seeds = (0,)
+    config.variants.causal.seeds = (0, 1, 2)
+    plans = make_plans(config)
+    assert [(p.variant, p.seed) for p in plans if p.variant == "causal"] == [
+        ("causal", 0), ("causal", 1), ("causal", 2)
+    ]  # fmt: skip
+    assert {p.seed for p in plans if p.variant != "causal"} == {0}
+    assert plans[1].seeds == (0, 1, 2)
+    assert [(p.variant, p.seed) for p in make_plans(config, "causal", seed=2)] == [("causal", 2)]
+    # Every variant's seed 1: only causal trains one.
+    assert [p.variant for p in make_plans(config, seed=1)] == ["causal"]
+    with pytest.raises(ValueError, match=r"--seed=5: no planned variant trains it .*'causal'"):
+        make_plans(config, "causal", seed=5)
+
+
 def test_a_config_json_written_before_run_plans_loads_as_a_plan():
     # runs/demo/causal_copy/seed_0/config.json as the code before plan.py wrote it (decoders
     # named by label; the same sections, as a ConfigDict's JSON).

@@ -24,6 +24,7 @@ from training import orbax_errors, run_folder
 
 # Keys that change what is logged or kept, not what is computed: a resume may change them.
 BOOKKEEPING_KEYS = (
+    "seeds",  # The experiment's other seeds: a run is its own `seed`, whatever its siblings.
     "eval.",
     "train.log_every",
     "train.eval_every",

@@ -2,10 +2,11 @@
 judge a sample without a reference, which AR sampling (`ar_sample`, ar.py) shares.
 
 Each row samples every target in T denoising steps from an all-MASK target of the reference
-length (the oracle length), then appends EOS; a `block_causal` model is sampled block by block
-with its own block size and a KV cache. `diffusion_t{T}` is MDLM's ancestral sampler at
-temperature 1; `diffusion_conf_t{T}` commits the most confident argmax proposals first (LLaDA,
-MaskGIT). T in (2, 8, 32, 128) makes a quality-against-latency curve; T = 8 of each is in the
+length (the oracle length), or, in the `_lb1` rows (T = 1, 4, 10, as translation's mask-predict
+rows), of the length the model's length head finds likeliest, then appends EOS; a
+`block_causal` model is sampled block by block with its own block size and a KV cache.
+`diffusion_t{T}` is MDLM's ancestral sampler at temperature 1; `diffusion_conf_t{T}` commits the
+most confident argmax proposals first (LLaDA, MaskGIT). T in (2, 8, 32, 128) makes a quality-against-latency curve; T = 8 of each is in the
 default set, the others only where `eval.decoders` (and `eval.speed.decoders`) name them.
 
 Sample quality without a reference (MDLM, BD3-LM): the generative NLL, the NLL per token that
@@ -170,21 +171,27 @@ def timed_blocks(cfg: ModelConfig) -> dict:
 
 
 def diffusion_spec(
-    num_steps: int, strategy: str, default: bool = False, top_p: float | None = None
+    num_steps: int,
+    strategy: str,
+    default: bool = False,
+    top_p: float | None = None,
+    predicted_length: bool = False,
 ) -> DecoderSpec:
     """The row sampling with T = `num_steps` steps (per block) by `strategy`, its proposals
-    from the smallest set of tokens holding mass `top_p` (None: all)."""
+    from the smallest set of tokens holding mass `top_p` (None: all); of each row's reference
+    length, or (`predicted_length`) of the length head's likeliest."""
     confidence = strategy == "confidence"
     temperature = 0.0 if confidence else 1.0
 
     def decode(models: Models, prompts: Prompts) -> GenerateOutput:
         # The EOS slot is appended after the target, never fed to the model.
         max_target_len = prompts.max_new_tokens - (prompts.eos_id is not None)
+        lengths_B = np.minimum(prompts.target_lengths_B, max_target_len)
         return diffusion_generate(
             models.model,
             prompts.prompts_BxP,
             prompts.prompt_lengths_B,
-            np.minimum(prompts.target_lengths_B, max_target_len),
+            None if predicted_length else lengths_B,
             num_steps=num_steps,
             mask_id=vocab.MASK,
             strategy=strategy,
@@ -203,25 +210,43 @@ def diffusion_spec(
         "a step with probability 1 / (steps left), and kept"
     )
     nucleus = "" if top_p is None else f", top-p {top_p}"
+    length = (
+        "the length head's likeliest length (a length beam of 1; an encoder-decoder runs its "
+        "encoder once a call)"
+        if predicted_length
+        else "the reference length (oracle length)"
+    )
+    timing = (
+        # One block over the target, as an encoder-decoder (its only diffusion mask) runs it.
+        dict(timing_mask="prefix_full", needs_length_head=True)
+        if predicted_length
+        # An encoder-decoder has no block_causal mask to time.
+        else dict(
+            timing_mask="block_causal", timing_config=timed_blocks, architectures=("decoder",)
+        )
+    )
     return DecoderSpec(
         id=(f"diffusion_conf_t{num_steps}" if confidence else f"diffusion_t{num_steps}")
-        + ("" if top_p is None else f"_p{round(100 * top_p)}"),
+        + ("" if top_p is None else f"_p{round(100 * top_p)}")
+        + ("_lb1" if predicted_length else ""),
         label=f"diffusion T={num_steps}"
         + (", most confident first" if confidence else "")
-        + nucleus,
+        + nucleus
+        + (", predicted length" if predicted_length else ""),
         family="diffusion",
         description=(
             f"Masked diffusion in {num_steps} denoising steps (per block of a block_causal "
-            f"model) from an all-MASK target of the reference length (oracle length); it {how}"
+            f"model) from an all-MASK target of {length}; it {how}"
             + ("." if top_p is None else f", drawing each proposal from the top-p={top_p} set.")
         ),
         decode=decode,
         applies_to=diffusion_model,
-        timing_mask="block_causal",
-        timing_config=timed_blocks,
         default=default,
-        architectures=("decoder",),  # An encoder-decoder has no block_causal mask to time.
-        params=Params(steps=num_steps, strategy=strategy, top_p=top_p),
+        params=Params(
+            steps=num_steps, strategy=strategy, top_p=top_p,
+            length_beam=1 if predicted_length else None,
+        ),  # fmt: skip
+        **timing,
         **SAMPLE_QUALITY,
     )
 
@@ -232,3 +257,9 @@ for _STRATEGY in STRATEGIES:
 # Nucleus sampling as BD3-LM samples (p = 0.9): scored where `eval.decoders` names them.
 for _T in STEPS:
     register(diffusion_spec(_T, "ancestral", top_p=0.9))
+# Translation's rows (experiments/translate.py): the length from the length head, T = 1, 4, 10
+# as mask-predict's K, so that MDLM and CMLM meet at the same passes and length beam.
+PREDICTED_LENGTH_STEPS = (1, 4, 10)
+for _STRATEGY in STRATEGIES:
+    for _T in PREDICTED_LENGTH_STEPS:
+        register(diffusion_spec(_T, _STRATEGY, predicted_length=True))
