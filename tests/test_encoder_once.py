@@ -102,7 +102,12 @@ def test_diffusion_sampling_encodes_once_like_re_running_the_whole_model_every_s
         for lengths in (np.array([4, 9, 1, 5]), None):  # Given, and the length head's.
             once, every_step = (
                 diffusion_generate(
-                    model, prompts, prompt_lengths, lengths, num_steps=T, use_cache=use_cache,
+                    model,
+                    prompts,
+                    prompt_lengths,
+                    lengths,
+                    num_steps=T,
+                    use_cache=use_cache,
                     **kwargs,
                 )  # fmt: skip
                 for use_cache in (None, False)

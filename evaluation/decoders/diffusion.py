@@ -6,8 +6,9 @@ length (the oracle length), or, in the `_lb1` rows (T = 1, 4, 10, as translation
 rows), of the length the model's length head finds likeliest, then appends EOS; a
 `block_causal` model is sampled block by block with its own block size and a KV cache.
 `diffusion_t{T}` is MDLM's ancestral sampler at temperature 1; `diffusion_conf_t{T}` commits the
-most confident argmax proposals first (LLaDA, MaskGIT). T in (2, 8, 32, 128) makes a quality-against-latency curve; T = 8 of each is in the
-default set, the others only where `eval.decoders` (and `eval.speed.decoders`) name them.
+most confident argmax proposals first (LLaDA, MaskGIT). T in (2, 8, 32, 128) makes a
+quality-against-latency curve; T = 8 of each is in the default set, the others only where
+`eval.decoders` (and `eval.speed.decoders`) name them.
 
 Sample quality without a reference (MDLM, BD3-LM): the generative NLL, the NLL per token that
 the experiment's AR model (`eval.diffusion.ar_variant`, same seed) gives each sample's tokens
@@ -243,7 +244,9 @@ def diffusion_spec(
         applies_to=diffusion_model,
         default=default,
         params=Params(
-            steps=num_steps, strategy=strategy, top_p=top_p,
+            steps=num_steps,
+            strategy=strategy,
+            top_p=top_p,
             length_beam=1 if predicted_length else None,
         ),  # fmt: skip
         **timing,
