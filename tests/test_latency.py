@@ -191,8 +191,9 @@ def test_a_difference_within_2_sem_is_called_noise():
 
 def test_what_iterations_and_the_length_beam_buy():
     (line,) = translation_rules.iterations(_results(), {}, {})
-    assert "length beam 1: 2.0, 5.0 at K = 1, 10 (K=1→10: +3.0 ± 0.6)" in line
-    assert "length beam 3: 3.0, 6.0 at K = 1, 10 (K=1→10: +3.0 ± 0.6)" in line
+    assert line.startswith("cmlm: BLEU by passes K, mask-predict, length beam 1: ")
+    assert "mask-predict, length beam 1: 2.0, 5.0 at K = 1, 10 (K=1→10: +3.0 ± 0.6)" in line
+    assert "mask-predict, length beam 3: 3.0, 6.0 at K = 1, 10 (K=1→10: +3.0 ± 0.6)" in line
     assert line.endswith(
         "length beam 3 over 1: +1.0 ± 0.6, within noise at K=1; +1.0 ± 0.6, within noise at K=10."
     )
@@ -213,7 +214,7 @@ def test_the_iterations_verdict_reads_the_spec_params_not_the_id(cmlm_fast):
     results["decoders"] = decoders.describe(used)["decoders"]
     results["variants"] = [_record("cmlm", {"mask_predict_k1_lb3": 3.0, cmlm_fast.id: 4.5})]
     assert translation_rules.iterations(results, {}, {}) == [
-        "cmlm: mask-predict BLEU by iterations, length beam 3: 3.0, 4.5 at K = 1, 4 "
+        "cmlm: BLEU by passes K, mask-predict, length beam 3: 3.0, 4.5 at K = 1, 4 "
         "(K=1→4: +1.5 ± 0.6)."
     ]
     results["decoders"][cmlm_fast.id]["params"] = {"iterations": 4}  # The oracle length.

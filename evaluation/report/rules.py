@@ -307,6 +307,8 @@ RULES = {
     "parallel_steps": ("experiment", diffusion_rules.parallel_steps),
     "nar_gap": ("experiment", translation_rules.nar_gap),
     "iterations": ("experiment", translation_rules.iterations),
+    "loss_and_sampler": ("experiment", translation_rules.loss_and_sampler),
+    "fastest_student": ("experiment", translation_rules.fastest_student),
     "latency_speedup": ("experiment", translation_rules.latency_speedup),
     **SPEED_RULES,
 }

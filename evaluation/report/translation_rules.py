@@ -6,9 +6,14 @@ baseline on translation, in BLEU and in measured latency (evaluation/latency.py)
   by objective id, else rule["decoder"]) against its AR baseline's rule["against"], and for a
   variant trained on distilled data, the gap its raw twin (same mask and objective, raw data)
   leaves: what distillation closes (Zhou et al. 2020);
-- "iterations": per non-AR variant, BLEU by mask-predict iterations K and length beam (the
-  decoders' params in results["decoders"]: those of the predicted-length rows);
-  each difference these two state comes with its sem (`bleu_difference`: a paired bootstrap
+- "iterations": per non-AR variant, BLEU by passes (mask-predict's K, diffusion's T) and length
+  beam (the decoders' params in results["decoders"]: those of the predicted-length rows);
+- "loss_and_sampler": a diffusion variant (MDLM) against the masked one (CMLM) of the same
+  model and data, sampler by sampler at mask-predict's passes: what the loss's weighting and the
+  sampler are worth;
+- "fastest_student": the best row with at most rule["max_passes"] passes (CTC, K, T) and its gap
+  to AR: the fair fight's headline;
+  each difference these state comes with its sem (`bleu_difference`: a paired bootstrap
   over the same sentences, seed by seed, where results.json holds each sentence's statistics;
   else the two bootstrap sems combined as independent, an upper bound) and "within noise"
   where it is at most 2 sem;
@@ -124,16 +129,41 @@ def nar_gap(results: dict, spec: dict, rule: dict) -> list[str]:
     return out
 
 
+def _refiner(params: dict) -> str | None:
+    """Which refinement a predicted-length row runs: mask-predict's, a diffusion sampler's, or
+    None for a row of neither (an oracle length, AR, CTC)."""
+    if params.get("length_beam") is None:
+        return None
+    if params.get("iterations") is not None:
+        return "mask-predict"
+    if params.get("steps") is not None and params.get("top_p") is None:
+        return f"diffusion ({params.get('strategy')})"
+    return None
+
+
+def passes(params: dict) -> int | None:
+    """A non-AR row's sequential passes over the target: mask-predict's K, diffusion's T, one
+    for CTC's canvas; None for a row that is not one-shot refinement (AR, exact-parallel)."""
+    if params.get("draft") is not None or params.get("beams") is not None:
+        return None
+    if params.get("canvas_ratio") is not None:
+        return 1
+    return params.get("iterations") or params.get("steps")
+
+
 def iterations(results: dict, spec: dict, rule: dict) -> list[str]:
-    """Per non-AR variant: BLEU by iterations K, per length beam, and what each buys."""
+    """Per non-AR variant: BLEU by passes (mask-predict's K, diffusion's T) per length beam and
+    sampler, and what each buys."""
     out = []
     for record in results.get("variants", []):
-        by_beam: dict[int, dict[int, str]] = {}  # Length beam -> K -> decoder id.
+        # (refiner, length beam) -> passes -> decoder id.
+        by_beam: dict[tuple[str, int], dict[int, str]] = {}
         for decoder in per_decoder(record["metrics"], "bleu"):
             params = params_of(results, decoder)
-            K, beam = params.get("iterations"), params.get("length_beam")
-            if K is not None and beam is not None:  # Predicted-length mask-predict.
-                by_beam.setdefault(beam, {})[K] = decoder
+            refiner = _refiner(params)
+            if refiner is not None:
+                key = (refiner, params["length_beam"])
+                by_beam.setdefault(key, {})[passes(params)] = decoder
 
         def gain(better: str, base: str, record: dict = record) -> str:
             return with_noise(*bleu_difference(record, better, record, base))
@@ -141,24 +171,93 @@ def iterations(results: dict, spec: dict, rule: dict) -> list[str]:
         if not by_beam or max(len(ks) for ks in by_beam.values()) < 2:
             continue
         parts = []
-        for beam, by_k in sorted(by_beam.items()):
+        for (refiner, beam), by_k in sorted(by_beam.items()):
             ks = sorted(by_k)
+            if len(ks) < 2:  # One row: no gain to state.
+                continue
             scores = ", ".join(f"{_bleu(record, by_k[k])['mean']:.1f}" for k in ks)
             gained = gain(by_k[ks[-1]], by_k[ks[0]])
             parts.append(
-                f"length beam {beam}: {scores} at K = {', '.join(map(str, ks))} "
-                f"(K={ks[0]}→{ks[-1]}: {gained})"
+                f"{refiner}, length beam {beam}: {scores} at K = "
+                f"{', '.join(map(str, ks))} (K={ks[0]}→{ks[-1]}: {gained})"
             )
-        text = f"{record['name']}: mask-predict BLEU by iterations, " + "; ".join(parts)
-        beams = sorted(by_beam)
+        text = f"{record['name']}: BLEU by passes K, " + "; ".join(parts)
+        beams = sorted(beam for refiner, beam in by_beam if refiner == "mask-predict")
         if len(beams) > 1:
-            common = sorted(set(by_beam[beams[0]]) & set(by_beam[beams[-1]]))
+            low, high = by_beam[("mask-predict", beams[0])], by_beam[("mask-predict", beams[-1])]
             gains = "; ".join(
-                f"{gain(by_beam[beams[-1]][k], by_beam[beams[0]][k])} at K={k}" for k in common
+                f"{gain(high[k], low[k])} at K={k}" for k in sorted(set(low) & set(high))
             )
             text += f"; length beam {beams[-1]} over {beams[0]}: {gains}"
         out.append(text + ".")
     return out
+
+
+def loss_and_sampler(results: dict, spec: dict, rule: dict) -> list[str]:
+    """Per diffusion variant (MDLM) beside a masked one (CMLM) of the same mask and data: the
+    BLEU each diffusion sampler gains over mask-predict at the same passes and length beam, on
+    the same sentences. The two differ only in the loss's weighting and the sampler."""
+    records = results.get("variants", [])
+    out = []
+    for mdlm in records:
+        if mdlm.get("model_kind") != "diffusion" or not mdlm.get("non_ar"):
+            continue
+        cmlm = next(
+            (
+                r for r in records
+                if r.get("objective") == "masked" and r["mask_kind"] == mdlm["mask_kind"]
+                and distilled(r) == distilled(mdlm) and _same_data(r, mdlm)
+            ),
+            None,
+        )  # fmt: skip
+        if cmlm is None:
+            continue
+        theirs = {
+            passes(params_of(results, d)): d
+            for d in per_decoder(cmlm["metrics"], "bleu")
+            if _refiner(params_of(results, d)) == "mask-predict"
+            and params_of(results, d)["length_beam"] == 1
+        }
+        parts = []
+        for decoder in per_decoder(mdlm["metrics"], "bleu"):
+            params = params_of(results, decoder)
+            k = passes(params)
+            if _refiner(params) is None or params["length_beam"] != 1 or k not in theirs:
+                continue
+            diff = with_noise(*bleu_difference(mdlm, decoder, cmlm, theirs[k]))
+            parts.append(f"{label_of(results, decoder)} {diff} over {label_of(results, theirs[k])}")
+        if parts:
+            out.append(
+                f"{mdlm['name']} (the diffusion loss) against {cmlm['name']} (CMLM's), same "
+                f"model, data and passes: " + "; ".join(parts) + "."
+            )
+    return out
+
+
+def fastest_student(results: dict, spec: dict, rule: dict) -> list[str]:
+    """The best non-AR row with at most rule["max_passes"] passes over the target (one-shot or
+    few-pass decoding: CTC, mask-predict K, diffusion T), and its gap to its AR baseline's
+    rule["against"]: the fair fight's headline."""
+    against, best = rule["against"], None
+    for record in results.get("variants", []):
+        ar = baseline_of(results, record)
+        if not record.get("non_ar") or ar is None or _bleu(ar, against) is None:
+            continue
+        for decoder in per_decoder(record["metrics"], "bleu"):
+            k = passes(params_of(results, decoder))
+            score = _bleu(record, decoder)
+            fast = k is not None and k <= rule["max_passes"] and score is not None
+            if fast and (best is None or score["mean"] > best[0]):
+                best = (score["mean"], record, decoder, ar)
+    if best is None:
+        return []
+    _, record, decoder, ar = best
+    seeds = len(record.get("seeds") or [])
+    return [
+        f"The best student with at most {rule['max_passes']} passes: "
+        + _gap_line(record, ar, decoder, against, results)
+        + f" ({seeds} seed{'s' * (seeds != 1)})."
+    ]
 
 
 def _speedups(record: dict, ar: dict, decoder: str, against: str) -> list[tuple[float, float]]:
