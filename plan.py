@@ -78,7 +78,8 @@ def make_plan(config: ml_collections.ConfigDict, variant: str, seed: int | None 
     task = make_task(data)
     model = resolved.model.to_dict()
     model["vocab_size"] = model["vocab_size"] or task.vocab_size
-    model["max_len"] = model["max_len"] or task.seq_len
+    reads_whole = objective_of(resolved.train.objective).reads_whole_sequence
+    model["max_len"] = model["max_len"] or task.seq_len + reads_whole
     plan = RunPlan(
         name=resolved.name,
         variant=variant,

@@ -10,8 +10,10 @@ A row is scored on its target tokens and its end, as AR training scores it (targ
   estimated with `eval.likelihood_t_samples` times per row (and per block, under block_causal),
   stratified over (0, 1], the masks drawn by count. The target tokens are scored given their
   number; a length head's -log p(number | prompt) then scores the end, so the figure bounds the
-  same quantity as AR's. Without a length head the figure is given the length and covers the
-  target tokens alone (`likelihood_given_length` is 1): it is not the same quantity.
+  same quantity as AR's, on the same tokens (`model.diffusion.whole_sequence`): a row without
+  EOS (a window cut from a longer text) is scored to its last token, and has no end to score.
+  Without a length head the figure is given the length and covers the target tokens alone
+  (`likelihood_given_length` is 1): it is not the same quantity.
 - CMLM models (masked, glancing) define no likelihood here: no metric.
 
 Bits are nats / ln 2, summed over the examples and divided by the scored tokens; the sem is over
@@ -37,7 +39,7 @@ from evaluation.run import LoadedRun, Measurement
 from evaluation.scoring import eval_batches, row_losses
 from evaluation.stats import ratio_mean_sem
 from model import Decoder
-from model.diffusion import elbo_samples
+from model.diffusion import elbo_samples, whole_sequence
 from sections import EvalConfig
 
 Log = Callable[[str], None]
@@ -77,11 +79,18 @@ def ar_nats(model: Decoder, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, n
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "num_samples"))
-def _bound(graphdef, state, inputs_BxT, prefix_lengths_B, lengths_B, rng, num_samples):
-    """(each row's estimated negative ELBO plus its length term, and the tokens scored)."""
+def _bound(
+    graphdef, state, inputs_BxT, targets_BxT, prefix_lengths_B, lengths_B, rng, num_samples
+):  # fmt: skip
+    """(each row's estimated negative ELBO plus its length term, and the tokens scored): the
+    tokens AR scores (`whole_sequence`), the end of a row that ends with EOS by the length
+    head."""
     model = nnx.merge(graphdef, state)
+    tokens_BxS, span_ends_B, with_eos_B = whole_sequence(
+        inputs_BxT, targets_BxT, lengths_B, vocab.EOS
+    )
     nats_NxB, tokens_B = elbo_samples(
-        model, inputs_BxT, prefix_lengths_B, lengths_B, rng,
+        model, tokens_BxS, prefix_lengths_B, span_ends_B, rng,
         num_samples=num_samples, mask_id=vocab.MASK,
     )  # fmt: skip
     nats_B = nats_NxB.mean(axis=0)
@@ -91,19 +100,23 @@ def _bound(graphdef, state, inputs_BxT, prefix_lengths_B, lengths_B, rng, num_sa
     length_nats_B = optax.softmax_cross_entropy_with_integer_labels(
         logits_BxC, lengths_B - prefix_lengths_B
     )
-    return nats_B + length_nats_B, tokens_B + 1.0
+    return nats_B + with_eos_B * length_nats_B, tokens_B + with_eos_B
 
 
 def diffusion_nats(
     model: Decoder, batch: dict[str, np.ndarray], rng: jax.Array, num_samples: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per row: the estimated negative ELBO (nats; plus -log p(length | prompt) with a length
-    head), and the tokens it scores (the target tokens; one more for the length)."""
+    head, for a row ending with EOS), and the tokens it scores (the target tokens; one more for
+    the length): those AR scores, with a length head."""
     graphdef, state = nnx.split(model)
     nats_B, tokens_B = _bound(
         graphdef,
         state,
-        *(jnp.asarray(batch[k], jnp.int32) for k in ("inputs", "prefix_lengths", "lengths")),
+        *(
+            jnp.asarray(batch[k], jnp.int32)
+            for k in ("inputs", "targets", "prefix_lengths", "lengths")
+        ),
         rng,
         num_samples,
     )

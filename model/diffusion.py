@@ -71,6 +71,23 @@ def stratified_times(
     return 1.0 - (1.0 - eps) * jnp.mod(u_1xS + offsets_NxS, 1.0)
 
 
+def whole_sequence(
+    inputs_BxT: jax.Array, targets_BxT: jax.Array, lengths_B: jax.Array, eos_id: int
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """The tokens AR scores, as diffusion reads them: (each row whole [B, T + 1], its first
+    input then every target; where its target span ends; whether it ends with EOS).
+
+    AR scores a row's targets [prefix_len - 1, length). A row ending with EOS is its prompt, its
+    tokens and the EOS: the span stops before the EOS, which the length head scores (the
+    row's length). A row without EOS (a window cut from a longer text) has no end to score,
+    and its span runs to its last target token, which `inputs` alone lacks.
+    """
+    tokens_BxS = jnp.concatenate([inputs_BxT[:, :1], targets_BxT], axis=1)
+    last_B = jnp.take_along_axis(targets_BxT, (lengths_B - 1)[:, None], axis=1)[:, 0]
+    with_eos_B = (last_B == eos_id) & (lengths_B > 0)
+    return tokens_BxS, lengths_B + (~with_eos_B).astype(lengths_B.dtype), with_eos_B
+
+
 def block_size_of(cfg: ModelConfig) -> int | None:
     """Tokens per diffusion block: `block_size` under block_causal; None (one block) otherwise."""
     return cfg.mask.block_size(cfg)

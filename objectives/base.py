@@ -71,6 +71,10 @@ class Objective:
     # The loss takes `progress`: the update's fraction of train.num_steps, in [0, 1] (a setting
     # that follows a schedule over the run, as GLAT's annealed glancing ratio).
     takes_progress: bool = False
+    # Its loss reads each row whole, the last target included (seq_len + 1 tokens, so a window
+    # cut from a longer text without EOS keeps its last token, which AR scores too): its model
+    # needs one more position than the task's seq_len (plan.py).
+    reads_whole_sequence: bool = False
 
     def __post_init__(self):
         if self.model_kind not in MODEL_KINDS:

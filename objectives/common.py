@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from data import vocab
 from model import Decoder
 from objectives.base import Batch, Setting
 
@@ -57,11 +58,15 @@ def teacher_forcing_loss(
 
 
 def length_loss(model: Decoder, batch: Batch) -> jax.Array:
-    """Mean CE of the length head on each row's target length (EOS excluded), from its prompt."""
+    """Mean CE of the length head on each row's target length (EOS excluded), from its prompt,
+    over the rows that end with EOS: a window cut from a longer text has no length to learn."""
     # The whole row goes in; keys past each prompt are padding to the length head's pass.
     logits_BxC = model.length_logits(batch["inputs"], batch["prefix_lengths"])
     target_lengths_B = batch["lengths"] - batch["prefix_lengths"]
-    return optax.softmax_cross_entropy_with_integer_labels(logits_BxC, target_lengths_B).mean()
+    last_B = jnp.take_along_axis(batch["targets"], (batch["lengths"] - 1)[:, None], axis=1)[:, 0]
+    ends_B = (last_B == vocab.EOS).astype(jnp.float32)
+    nats_B = optax.softmax_cross_entropy_with_integer_labels(logits_BxC, target_lengths_B)
+    return (nats_B * ends_B).sum() / jnp.maximum(ends_B.sum(), 1.0)
 
 
 def with_length_loss(loss_fn, weight):

@@ -1,6 +1,7 @@
 """Masked diffusion (MDLM; BD3-LM under block_causal): each target token is MASK with
 probability t ~ U(0, 1] (per block under block_causal), and the loss is the negative ELBO per
-target token, an upper bound on the NLL (model/diffusion.py)."""
+target token, an upper bound on the NLL (model/diffusion.py). It scores the tokens AR scores:
+each row whole, a window without EOS to its last token (its model has seq_len + 1 positions)."""
 
 import functools
 
@@ -8,7 +9,7 @@ import jax
 
 from data import vocab
 from model import Decoder
-from model.diffusion import negative_elbo
+from model.diffusion import negative_elbo, whole_sequence
 from objectives.base import Batch, Objective, Setting, register_objective
 from objectives.common import LENGTH_LOSS_WEIGHT
 
@@ -26,9 +27,14 @@ def diffusion_loss(
     counts: bool = False,
 ) -> tuple[jax.Array, jax.Array]:
     """Masked diffusion: the negative ELBO per target token (model/diffusion.py), times in
-    (eps, 1]; the held-out loss masks by count (`counts`), an unbiased and steadier estimate."""
+    (eps, 1]; the held-out loss masks by count (`counts`), an unbiased and steadier estimate.
+    It reads each row whole (`whole_sequence`): the tokens AR scores, but a final EOS, which
+    the length head scores."""
+    tokens_BxS, span_ends_B, _ = whole_sequence(
+        batch["inputs"], batch["targets"], batch["lengths"], vocab.EOS
+    )
     return negative_elbo(
-        model, batch["inputs"], batch["prefix_lengths"], batch["lengths"], rng,
+        model, tokens_BxS, batch["prefix_lengths"], span_ends_B, rng,
         mask_id=vocab.MASK, eps=eps, counts=counts, dropout_rng=dropout_rng,
     )  # fmt: skip
 
@@ -44,6 +50,7 @@ DIFFUSION = register_objective(
         trains_length_head=True,
         target_views=("all", "block"),
         mask_reason="it denoises target tokens from both sides within a block",
+        reads_whole_sequence=True,
         no_label_smoothing="its loss is a bound on the likelihood only without smoothing",
     )
 )

@@ -1,0 +1,86 @@
+"""Diffusion scores the tokens AR scores (issue #32): a row ending with EOS and a window cut
+from a longer text without EOS, in the diffusion loss and the likelihood evaluator
+(model/diffusion.py `whole_sequence`)."""
+
+import jax
+import numpy as np
+
+from data import batching, vocab
+from evaluation import likelihood
+from experiments import diffusion as diffusion_study
+from model import diffusion, make_decoder
+from objectives.common import length_loss
+from objectives.diffusion import diffusion_loss
+from plan import make_plan
+from tests.conftest import make_tiny_config
+
+SEQ_LEN = 12
+
+
+def _batch() -> dict[str, np.ndarray]:
+    """Row 0: 5 tokens then EOS; row 1: a window of SEQ_LEN tokens, no EOS (as TfdsTextTask
+    builds them: BOS, then the text)."""
+    rng = np.random.default_rng(0)
+    texts = [rng.integers(vocab.FIRST_SYMBOL, 23, n) for n in (5, SEQ_LEN)]
+    target_BxM, target_lengths_B = batching.pad_rows(texts)
+    seq_BxS, prefix_B, lengths_B = batching.assemble(
+        np.zeros((2, 0), np.int32), np.zeros(2, np.int32), target_BxM, target_lengths_B,
+        seq_len=SEQ_LEN, with_sep=False, with_eos_B=np.array([True, False]),
+    )  # fmt: skip
+    return batching.make_batch(seq_BxS, prefix_B, lengths_B, np.zeros(2, np.int32), lengths_B)
+
+
+def _diffusion_model(length_head: bool = True):
+    cfg = make_tiny_config(attention_mask_kind="full", length_head=length_head, max_len=SEQ_LEN + 1)
+    return make_decoder(cfg, seed=1)
+
+
+def test_the_whole_sequence_holds_each_token_ar_scores_and_stops_before_an_eos():
+    batch = _batch()
+    tokens, ends, with_eos = diffusion.whole_sequence(
+        batch["inputs"], batch["targets"], batch["lengths"], vocab.EOS
+    )
+    assert tokens.shape == (2, SEQ_LEN + 1)
+    np.testing.assert_array_equal(with_eos, [True, False])
+    # The EOS row: BOS and its 5 tokens (the EOS is the length head's); the window: all of it.
+    np.testing.assert_array_equal(ends, [6, SEQ_LEN + 1])
+    np.testing.assert_array_equal(tokens[1, 1:], batch["targets"][1])
+
+
+def test_ar_and_diffusion_score_the_same_tokens_with_and_without_eos():
+    batch = _batch()
+    ar = make_decoder(make_tiny_config(attention_mask_kind="causal", max_len=SEQ_LEN), seed=2)
+    _, ar_tokens = likelihood.ar_nats(ar, batch)
+    _, diffusion_tokens = likelihood.diffusion_nats(_diffusion_model(), batch, jax.random.key(0), 4)
+    np.testing.assert_array_equal(ar_tokens, [6, SEQ_LEN])  # 5 tokens + EOS; the window's 12.
+    np.testing.assert_array_equal(diffusion_tokens, ar_tokens)
+
+
+def test_the_windows_last_token_is_scored_and_only_an_eos_row_has_a_length_term():
+    model, batch = _diffusion_model(), _batch()
+    changed = {k: v.copy() for k, v in batch.items()}
+    last = SEQ_LEN - 1
+    changed["targets"][1, last] = vocab.FIRST_SYMBOL + (changed["targets"][1, last] + 1) % 5
+    key = jax.random.key(3)
+    nats, _ = likelihood.diffusion_nats(model, batch, key, 8)
+    nats_changed, _ = likelihood.diffusion_nats(model, changed, key, 8)
+    assert nats_changed[0] == nats[0] and nats_changed[1] != nats[1]
+    loss, count = diffusion_loss(model, batch, key, None, counts=True)
+    loss_changed, _ = diffusion_loss(model, changed, key, None, counts=True)
+    assert int(count) == 5 + SEQ_LEN and float(loss_changed) != float(loss)
+    # Without a length head the EOS row is scored given its length: one token fewer.
+    _, given = likelihood.diffusion_nats(_diffusion_model(False), batch, key, 4)
+    np.testing.assert_array_equal(given, [5, SEQ_LEN])
+
+
+def test_a_diffusion_model_has_a_position_for_the_windows_last_token():
+    config = diffusion_study.get_config()
+    assert make_plan(config, "mdlm").model.max_len == config.data.seq_len + 1
+    assert make_plan(config, "ar").model.max_len == config.data.seq_len
+
+
+def test_the_length_head_learns_only_from_rows_that_end():
+    model, batch = _diffusion_model(), _batch()
+    logits = model.length_logits(batch["inputs"], batch["prefix_lengths"])
+    row0 = -jax.nn.log_softmax(logits[0])[batch["lengths"][0] - batch["prefix_lengths"][0]]
+    np.testing.assert_allclose(float(length_loss(model, batch)), float(row0), rtol=1e-6)
