@@ -20,7 +20,7 @@ from data import DataConfig, batching, default_data_config, make_task, token_bat
 from evaluation import decoders, references
 from model import ModelConfig, architecture_of, check_model
 from model.ctc import row_width
-from model.masks import kinds_where
+from model.masks import kinds_where, mask_kind
 from objectives import OBJECTIVES, objective_of
 from sections import (
     EvalConfig,
@@ -60,7 +60,8 @@ def variant_names(config: ml_collections.ConfigDict) -> list[str]:
 
 def make_plan(config: ml_collections.ConfigDict, variant: str, seed: int | None = None) -> RunPlan:
     """The plan of one run: the variant's overrides applied, the model sizes filled from the
-    task, every section checked, then the sections against each other and the task.
+    task, every section checked, then the sections against each other and the task, and the
+    variants its eval section names (which must exist; a judge must be a next-token model).
 
     `seed` defaults to the experiment's first. An override of a key that the base does not have
     raises, naming it; so does an unknown variant name.
@@ -68,10 +69,7 @@ def make_plan(config: ml_collections.ConfigDict, variant: str, seed: int | None 
     names = variant_names(config)
     if variant not in names:
         raise ValueError(f"Unknown variant {variant!r}; {config.name!r} defines {names}.")
-    resolved = ml_collections.ConfigDict(config.to_dict())
-    del resolved.variants
-    if variant:
-        _override(resolved, config.variants[variant].to_dict(), f"variants.{variant}")
+    resolved = resolve(config, variant)
     if not resolved.seeds:
         raise ValueError("config.seeds is empty; give at least one seed.")
     data = DataConfig.from_dict(resolved.data.to_dict())
@@ -93,7 +91,31 @@ def make_plan(config: ml_collections.ConfigDict, variant: str, seed: int | None 
     )
     check_plan(plan, task)
     references.check_names(plan.eval, names)
+    _check_judge(config, plan.eval)
     return plan
+
+
+def resolve(config: ml_collections.ConfigDict, variant: str) -> ml_collections.ConfigDict:
+    """The experiment's sections with `variant`'s overrides applied (no `variants`): its recipe
+    as written, before the task fills the model sizes."""
+    resolved = ml_collections.ConfigDict(config.to_dict())
+    del resolved.variants
+    if variant:
+        _override(resolved, config.variants[variant].to_dict(), f"variants.{variant}")
+    return resolved
+
+
+def _check_judge(config: ml_collections.ConfigDict, settings: EvalConfig) -> None:
+    """The judge of generative NLL that `settings` name must be a next-token model with an exact
+    cache: read from its variant's recipe, so a wrong judge fails before anything trains."""
+    judge = settings.diffusion.ar_variant
+    if judge:
+        recipe = resolve(config, judge)
+        references.check_judge_recipe(
+            judge,
+            objective_of(recipe.train.objective),
+            mask_kind(recipe.model.attention_mask_kind),
+        )
 
 
 def check_plan(plan: RunPlan, task) -> None:

@@ -18,7 +18,9 @@ A row is scored on its target tokens and its end, as AR training scores it (targ
 
 Bits are nats / ln 2, summed over the examples and divided by the scored tokens; the sem is over
 sequences (the ratio estimator's), and includes the Monte Carlo noise of the bound. On
-byte-level text a token is a byte, so the figure is bits per byte.
+byte-level text a token is a byte, so the figure is bits per byte. Each row's [nats, tokens] is
+kept (results.json's `sentences`, per seed), since every variant scores the same rows: the
+ordering verdict differences two variants row by row (report/likelihood_rules.py).
 Shape legend: B rows, T positions, N time samples.
 """
 
@@ -59,7 +61,10 @@ METRICS = (
         "stratified times per row (per block under block_causal) and "
         "the masks drawn by count; a length head's -log p(length | prompt) scores the end. "
         "Without a length head the bound is given the length and covers the target tokens "
-        "alone, so it is not comparable with AR's. CMLM models have no likelihood here.",
+        "alone, so it is not comparable with AR's. CMLM models have no likelihood here. "
+        "Every variant scores the same rows: the ordering verdict judges a pair out of order by "
+        "its difference paired over the rows (seed for seed; else the two sems as independent, "
+        "an upper bound), within noise where it is at most 2 sem.",
     ),
     MetricSpec("likelihood_given_length", "given the length (1) or not (0)", hidden=True),
 )
@@ -143,9 +148,12 @@ def evaluate(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
             nats_B, tokens_B = diffusion_nats(run.model, batch, rng, settings.likelihood_t_samples)
         else:
             nats_B, tokens_B = ar_nats(run.model, batch)
-        sums.append(nats_B / math.log(2.0))
-        counts.append(tokens_B)
-    bits = ratio_mean_sem(np.concatenate(sums), np.concatenate(counts))
+        sums.append(np.asarray(nats_B, np.float64))
+        counts.append(np.asarray(tokens_B, np.float64))
+    nats_N, tokens_N = np.concatenate(sums), np.concatenate(counts)
+    bits = ratio_mean_sem(nats_N / math.log(2.0), tokens_N)
     return Measurement(
-        metrics={"likelihood_bits": bits, "likelihood_given_length": (float(given_length), None)}
+        metrics={"likelihood_bits": bits, "likelihood_given_length": (float(given_length), None)},
+        # Each row's [nats, tokens], in the order of the eval rows: a paired ordering verdict.
+        sentences={"likelihood_bits": np.stack([nats_N, tokens_N], axis=1).tolist()},
     )

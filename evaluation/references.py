@@ -5,13 +5,15 @@ misspelt one gets "did you mean"), and a judge must be able to judge.
 The judge of generative NLL (`eval.diffusion.ar_variant`) scores samples by their likelihood
 under it, so it must be a next-token model whose teacher-forced logits are honest: an objective
 of model_kind "next_token" and a mask kind with an exact cache (causal, prefix). A leaky
-full-mask model, a CMLM or a diffusion model is refused in one line.
+full-mask model, a CMLM or a diffusion model is refused in one line: by the plan, from the
+judge variant's recipe, before anything trains (plan.py), and again by eval.py, from the trained
+judge's config.json, where an eval override may name another.
 """
 
 import difflib
 
-from model.masks import kinds_where
-from objectives import objective_of
+from model.masks import MaskKind, kinds_where
+from objectives import Objective, objective_of
 from sections import EvalConfig, load_plan
 from training import run_folder
 
@@ -40,7 +42,12 @@ def check_judge(settings: EvalConfig, run_dir: str) -> None:
     if sibling is None:
         return  # Not named, or not trained: the quality evaluator says so.
     plan, _ = load_plan(run_folder.read_json(run_folder.config_path(sibling)))
-    objective, mask = objective_of(plan.train.objective), plan.model.mask
+    check_judge_recipe(judge, objective_of(plan.train.objective), plan.model.mask)
+
+
+def check_judge_recipe(judge: str, objective: Objective, mask: MaskKind) -> None:
+    """Raises a ValueError when the variant `judge`, trained with `objective` under `mask`,
+    cannot judge samples: the plan asks before anything trains, the eval of a trained judge."""
     if not (objective.next_token and mask.exact_cache):
         raise ValueError(
             f"eval.{JUDGE_KEY}={judge!r} cannot judge samples: it is a "

@@ -25,8 +25,9 @@ class Measurement:
     info: dict = dataclasses.field(default_factory=dict)  # e.g. the timed model's shape.
     # Metric -> the provenance of its numbers, e.g. {"bleu": sacrebleu's signature}.
     signatures: dict[str, str] = dataclasses.field(default_factory=dict)
-    # Metric -> each scored sentence's statistics (BLEU's: translation.sentence_stats), in the
-    # order of the eval rows, for paired comparisons in the report.
+    # Metric -> each scored sentence's (row's) statistics, in the order of the eval rows, for
+    # paired comparisons in the report: BLEU's translation.sentence_stats; likelihood's [nats,
+    # tokens] per row.
     sentences: dict[str, list] = dataclasses.field(default_factory=dict)
     # Why it measured nothing on this run ("": it measured, or had nothing to say): the runner
     # logs it, results.json keeps it, and the report's methods say it.

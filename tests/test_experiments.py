@@ -8,7 +8,7 @@ import os
 import ml_collections
 import pytest
 
-from plan import make_plan, variant_names
+from plan import make_plan, resolve, variant_names
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPERIMENTS = sorted(
@@ -48,3 +48,17 @@ def test_every_experiment_loads_and_resolves_every_variant(name, tmp_path):
                 make_plan(config, variant)
             continue
         make_plan(config, variant)
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_a_judge_of_generative_nll_is_a_separate_model_trained_4x_longer(name):
+    """MDLM and BD3-LM judge samples with a stronger model than the candidates; the `ar`
+    candidate once judged itself and its rivals."""
+    config = importlib.import_module(f"experiments.{name}").get_config()
+    for variant in variant_names(config):
+        judge = resolve(config, variant).eval.diffusion.ar_variant
+        if not judge or judge == variant:
+            continue
+        steps, judge_steps = (resolve(config, v).train.num_steps for v in (variant, judge))
+        assert judge_steps >= 4 * steps, (variant, judge)
+        assert resolve(config, judge).train.objective == "teacher_forcing"

@@ -1,5 +1,6 @@
 """evaluation/likelihood.py: exact NLL for AR models, the ELBO bound for diffusion models, no
-metric for CMLM models; and the verdict on BD3-LM's ordering across variants."""
+metric for CMLM models; each row's [nats, tokens] kept for paired verdicts (the verdict on
+BD3-LM's ordering: test_likelihood_rules.py)."""
 
 import math
 import os
@@ -10,7 +11,6 @@ import ml_collections
 import numpy as np
 import pytest
 from flax import nnx
-from report_fixtures import metric
 
 from data import vocab
 from evaluation import environment, likelihood, quality, report, runner, scoring
@@ -18,8 +18,6 @@ from evaluation.report.verdicts import verdicts
 from evaluation.run import LoadedRun
 from experiments import tiny
 from model import diffusion, make_decoder
-from model.masks import mask_kind
-from objectives import objective_of
 from plan import experiment_json, make_plan, make_plans
 from training.loop import train_experiment
 
@@ -50,10 +48,15 @@ def test_an_ar_model_gives_its_exact_nll_in_bits(kind, loss):
     for a causal model, honest for a leaky full-mask one."""
     run = _run(kind, "teacher_forcing")
     per_row = quality.losses(run.model, run.task, 8, 8)
-    bits, sem = _bits(run)
+    found = likelihood.evaluate(run, run.config.eval, lambda _: None)
+    bits, sem = found.metrics["likelihood_bits"]
     expected = per_row[loss].sum() / per_row["count"].sum() / math.log(2.0)
     np.testing.assert_allclose(bits, expected, rtol=1e-5)
     assert 0 < sem < bits
+    # Each row's [nats, tokens], in the eval rows' order: the paired verdicts' statistics.
+    rows_Nx2 = np.asarray(found.sentences["likelihood_bits"])
+    np.testing.assert_allclose(rows_Nx2[:, 0], per_row[loss], rtol=1e-5)
+    np.testing.assert_array_equal(rows_Nx2[:, 1], per_row["count"])
 
 
 @pytest.mark.slow
@@ -99,61 +102,6 @@ def test_a_cmlm_model_has_no_likelihood():
     assert likelihood.evaluate(run, run.config.eval, lambda _: None).metrics == {}
 
 
-def _variant(name, kind, objective, bits, block_size=1, given_length=None, task="copy"):
-    metrics = {"likelihood_bits": metric(bits, example_sem=0.01)}
-    if given_length is not None:
-        metrics["likelihood_given_length"] = metric(float(given_length))
-    return {
-        "name": name,
-        "task": task,
-        "mask_kind": kind,
-        "objective": objective,
-        "model_kind": objective_of(objective).model_kind,
-        "exact_mask": mask_kind(kind).exact_cache,
-        "block_size": block_size if mask_kind(kind).uses_block_size else None,
-        "config": {"model": {"block_size": block_size}},
-        "metrics": metrics,
-    }
-
-
-def _results(*variants) -> dict:
-    specs = [spec.to_json() for spec in likelihood.METRICS]
-    return {"variants": list(variants), "metrics_info": specs}
-
-
-def _ordering(bd3_4: float, bd3_16: float, given_length: bool = False) -> list[str]:
-    return verdicts(
-        _results(
-            _variant("ar", "causal", "teacher_forcing", 1.0, given_length=False),
-            _variant("bd3_16", "block_causal", "diffusion", bd3_16, 16, given_length),
-            _variant("bd3_4", "block_causal", "diffusion", bd3_4, 4, given_length),
-            _variant("mdlm", "prefix_full", "diffusion", 1.5, given_length=given_length),
-            _variant("leaky", "full", "teacher_forcing", 0.1),  # Not in the ordering.
-            _variant("cmlm", "prefix_full", "masked", 0.2),
-        )
-    )
-
-
-def test_the_ordering_verdict_lists_variants_by_block_size_and_says_whether_it_holds():
-    (line,) = _ordering(1.2, 1.3)
-    assert line.startswith("On copy: ar (AR) 1, bd3_4 (block 4) 1.2, bd3_16 (block 16) 1.3, ")
-    assert "mdlm (MDLM) 1.5 bits per token" in line and line.endswith(") holds.")
-    assert "leaky" not in line and "cmlm" not in line
-    assert _ordering(1.3, 1.29)[0].endswith("holds within 2 sem.")
-    (broken,) = _ordering(1.4, 1.2)
-    assert "does not hold (bd3_4 is above bd3_16 by more than 2 sem)" in broken
-    (given,) = _ordering(1.2, 1.3, given_length=True)
-    assert given.endswith("bd3_4, bd3_16, mdlm given the length, not AR's quantity.")
-
-
-def test_no_ordering_verdict_without_two_places_on_a_task():
-    lone = _results(
-        _variant("ar", "causal", "teacher_forcing", 1.0),
-        _variant("mdlm", "full", "diffusion", 1.5, task="other"),
-    )
-    assert verdicts(lone) == []
-
-
 @pytest.mark.slow
 def test_eval_reports_the_likelihood_of_ar_and_diffusion_variants_and_their_ordering(tmp_path):
     config = tiny.get_config()
@@ -172,6 +120,8 @@ def test_eval_reports_the_likelihood_of_ar_and_diffusion_variants_and_their_orde
     by_name = {r["name"]: r for r in results["variants"]}
     assert set(by_name) == {"causal", "mdlm", "bd3"}
     assert all("likelihood_bits" in r["metrics"] for r in by_name.values())
+    # One seed of 8 rows each, [nats, tokens]: the ordering verdict pairs them row by row.
+    assert all(np.shape(r["sentences"]["likelihood_bits"]) == (1, 8, 2) for r in by_name.values())
     assert by_name["mdlm"]["non_ar"] and not by_name["causal"]["non_ar"]
     (line,) = verdicts(results)
     assert "causal (AR)" in line and "bd3 (block 2)" in line and "mdlm (MDLM)" in line

@@ -203,6 +203,26 @@ def test_a_setting_naming_a_variant_the_experiment_lacks_gets_did_you_mean():
         make_plan(config, "full")
 
 
+def test_a_judge_of_generative_nll_that_is_no_next_token_model_is_refused_by_the_plan():
+    """It was refused only at eval time, after every variant had trained."""
+    config = tiny.get_config()
+    config.variants.cmlm = {
+        "model": {"attention_mask_kind": "prefix_full"},
+        "train": {"objective": "masked"},
+    }
+    for judge, kind in (("full", "next_token model .* mask 'full'"), ("cmlm", "masked model")):
+        config.eval.diffusion.ar_variant = judge
+        for variant in ("causal", judge):  # Every run's plan, the judge's own too.
+            with pytest.raises(ValueError, match=rf"^eval.diffusion.ar_variant='{judge}' .*{kind}"):
+                make_plan(config, variant)
+    config.eval.diffusion.ar_variant = "causal"
+    assert make_plan(config, "full").eval.diffusion.ar_variant == "causal"
+    config.variants.full.eval = {"diffusion": {"ar_variant": "full"}}  # A variant's own judge.
+    with pytest.raises(ValueError, match=r"'full' cannot judge samples"):
+        make_plan(config, "full")
+    assert make_plan(config, "causal").eval.diffusion.ar_variant == "causal"
+
+
 def test_a_block_size_under_a_mask_without_blocks_is_refused():
     """It was once ignored, yet recorded in config.json."""
     config = tiny.get_config()

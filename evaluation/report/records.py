@@ -52,9 +52,11 @@ def difference(a: dict, b: dict) -> tuple[float, float]:
     return a["mean"] - b["mean"], math.hypot(example_sem(a), example_sem(b))
 
 
-def with_noise(diff: float, sem: float) -> str:
-    """'+1.2 ± 0.3', and ', within noise' when |diff| <= 2 sem (unmeasured sems count as 0)."""
-    return f"{diff:+.1f} ± {sem:.1f}" + (", within noise" if abs(diff) <= 2 * sem else "")
+def with_noise(diff: float, sem: float, decimals: int = 1) -> str:
+    """'+1.2 ± 0.3' (to `decimals` places), and ', within noise' when |diff| <= 2 sem
+    (unmeasured sems count as 0)."""
+    noise = ", within noise" if abs(diff) <= 2 * sem else ""
+    return f"{diff:+.{decimals}f} ± {sem:.{decimals}f}{noise}"
 
 
 def baseline_of(results: dict, record: dict) -> dict | None:

@@ -4,17 +4,19 @@ Each rule is a function of the results and of its parameters (the rule dict a Me
 TableSpec carries), and returns its sentences; `RULES` maps each id to (scope, function), and
 `register_rule` adds one. The generic rules ("state", "zero") serve any new metric; the others
 are this project's evaluators'.
-The rules of the timed tables live in report/speed_rules.py, and are registered here.
+The rules of the timed tables live in report/speed_rules.py, those of samples judged without a
+reference in report/diffusion_rules.py, BD3-LM's likelihood ordering in
+report/likelihood_rules.py and the field's translation table in report/translation_rules.py;
+all are registered here.
 """
 
 import math
 
-from evaluation.report import diffusion_rules, translation_rules
+from evaluation.report import diffusion_rules, likelihood_rules, translation_rules
 from evaluation.report.numbers import fmt_value
 from evaluation.report.records import (
     baseline_of,
     decoders_of,
-    difference,
     example_sem,
     family_of,
     label_of,
@@ -241,55 +243,6 @@ def _distillation(results: dict, spec: dict, rule: dict) -> list[str]:
     return out
 
 
-def _likelihood_place(record: dict, rule: dict) -> tuple[float, str] | None:
-    """(block size, label) in BD3-LM's ordering: AR is 1, one-block diffusion (MDLM) infinite;
-    None for a variant outside it (a leaky AR model, CMLM)."""
-    kind = record.get("model_kind")
-    if kind == "next_token":
-        return (1, "AR") if record.get("exact_mask") else None
-    if kind != "diffusion":
-        return None
-    size = record.get("block_size")
-    return (size, f"block {size}") if size else (math.inf, "MDLM")
-
-
-def _likelihood_order(results: dict, spec: dict, rule: dict) -> list[str]:
-    """Per task, BD3-LM's ordering of bits per token (Arriola et al. 2025): AR ≤ block
-    diffusion, smaller blocks first, ≤ MDLM. A pair in reverse order breaks it only when the gap
-    is over 2 sem."""
-    metric, tasks = spec["name"], {}
-    for r in results.get("variants", []):
-        place = _likelihood_place(r, rule)
-        if place is not None and metric in r["metrics"]:
-            tasks.setdefault(r["task"], []).append((*place, r["name"], r["metrics"]))
-    out = []
-    for task, ranked in tasks.items():
-        ranked.sort(key=lambda entry: entry[0])
-        if len({entry[0] for entry in ranked}) < 2:
-            continue
-        listing = ", ".join(f"{n} ({label}) {m[metric]['mean']:.3g}" for _, label, n, m in ranked)
-        reversed_pairs = [
-            (a[2], b[2], a[3][metric], b[3][metric])
-            for i, a in enumerate(ranked) for b in ranked[i + 1 :]
-            if b[0] > a[0] and a[3][metric]["mean"] > b[3][metric]["mean"]
-        ]  # fmt: skip
-        broken = [
-            f"{a} is above {b}"
-            for a, b, va, vb in reversed_pairs
-            if (gap := difference(va, vb))[0] > 2 * gap[1]
-        ]
-        verdict = "holds" if not reversed_pairs else "holds within 2 sem"
-        if broken:
-            verdict = f"does not hold ({'; '.join(broken)} by more than 2 sem)"
-        given = [n for _, _, n, m in ranked if m.get(rule["given_length"], {}).get("mean")]
-        caveat = f"; {', '.join(given)} given the length, not AR's quantity" if given else ""
-        out.append(
-            f"On {task}: {listing} bits per token; BD3-LM's ordering (AR ≤ smaller blocks ≤ "
-            f"larger blocks ≤ MDLM) {verdict}{caveat}."
-        )
-    return out
-
-
 RULES = {
     "state": ("variant", _state),
     "zero": ("variant", _zero),
@@ -302,7 +255,7 @@ RULES = {
     "exact_parallel": ("decoder", _exact_parallel),
     "honest_vs_causal": ("experiment", _honest_vs_causal),
     "distillation": ("experiment", _distillation),
-    "likelihood_order": ("experiment", _likelihood_order),
+    "likelihood_order": ("experiment", likelihood_rules.likelihood_order),
     "sample_quality": ("decoder", diffusion_rules.sample_quality),
     "parallel_steps": ("experiment", diffusion_rules.parallel_steps),
     "nar_gap": ("experiment", translation_rules.nar_gap),

@@ -28,10 +28,13 @@ results.json, schema_version 3:
   (as the summary shows it, e.g. "enc-dec, causal"), `architecture`, `objective`, `non_ar` (whether
   the objective trains a non-AR model), `seeds`, `steps` (evaluated, per seed), `num_steps`
   (configured), `num_params`, `config`, `baseline` (a non-AR variant's AR variant, or null),
-  `metrics`, `signatures` {metric: sacrebleu signature}, `samples` {decoder id: [str], or on a
-  translation task [{source, reference, hypothesis}]}, `pictures` {dependency_map [T][T], attention
-  [L][T][T], labels [T], prefix_length}, `curves` {seed: {train, eval: [[step, loss]],
-  tokens_per_s}}, `train_tokens_per_s`.
+  `metrics`, `signatures` {metric: sacrebleu signature}, `sentences` {metric: [per seed, in seed
+  order: [per eval row, in order: its statistics]]}: BLEU's sufficient statistics
+  (`bleu/<decoder id>`), likelihood's [nats, tokens] (`likelihood_bits`), for paired
+  differences (report/paired.py; absent in results written before them), `samples` {decoder
+  id: [str], or on a translation task [{source, reference, hypothesis}]}, `pictures`
+  {dependency_map [T][T], attention [L][T][T], labels [T], prefix_length}, `curves` {seed:
+  {train, eval: [[step, loss]], tokens_per_s}}, `train_tokens_per_s`.
 - each `metrics` entry: {`mean`, `sem` (over seeds; null for one seed), `n_seeds`, `per_seed`,
   `per_seed_sem` (over examples, or null)}, named by its MetricSpec; a per-decoder metric is
   stored as `<name>/<decoder id>`.

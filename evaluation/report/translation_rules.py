@@ -23,9 +23,8 @@ baseline on translation, in BLEU and in measured latency (evaluation/latency.py)
 """
 
 import math
-import statistics
 
-from evaluation.report.paired import paired_bootstrap
+from evaluation.report.paired import over_seeds, paired_bootstrap
 from evaluation.report.records import (
     baseline_of,
     difference,
@@ -52,18 +51,8 @@ def bleu_difference(a: dict, a_decoder: str, b: dict, b_decoder: str) -> tuple[f
     key_a, key_b = f"bleu/{a_decoder}", f"bleu/{b_decoder}"
     seeds_a = (a.get("sentences") or {}).get(key_a) or []
     seeds_b = (b.get("sentences") or {}).get(key_b) or []
-    # Paired only seed for seed over the same sentences; else the BLEU means (over every seed)
-    # that the verdict prints would not be the ones differenced.
-    same = len(seeds_a) == len(seeds_b) > 0 and all(
-        len(sa) == len(sb) > 0 for sa, sb in zip(seeds_a, seeds_b, strict=True)
-    )
-    if not same:
-        return difference(_bleu(a, a_decoder), _bleu(b, b_decoder))
-    paired = [paired_bootstrap(sa, sb) for sa, sb in zip(seeds_a, seeds_b, strict=True)]
-    diffs, sems = [d for d, _ in paired], [e for _, e in paired]
-    n = len(paired)
-    spread = statistics.variance(diffs) / n if n > 1 else 0.0
-    return statistics.fmean(diffs), math.sqrt(sum(e * e for e in sems) / n / n + spread)
+    paired = over_seeds(seeds_a, seeds_b, paired_bootstrap)
+    return paired or difference(_bleu(a, a_decoder), _bleu(b, b_decoder))
 
 
 def _same_data(a: dict, b: dict) -> bool:
