@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The GPU size of experiments/translate.py (`--config=experiments/translate.py:gpu`): the AR
 # recipe at a Transformer-base-like size, 3 seeds, then its BLEU ± sem over the seeds, on one
-# GPU. With STUDY=full it also distils with beam 4 and trains the CMLM and GLAT students (3 seeds
-# each) and evaluates the whole table; that takes several times longer.
+# GPU. With STUDY=full it also distils with beam 4 and trains the students (CMLM raw and
+# distilled, GLAT, CTC and MDLM; 3 seeds each at this size) and evaluates the whole table; that
+# takes several times longer.
 # Usage: scripts/gpu_translate.sh OUTDIR   (PY=... picks the Python; default .venv-gpu, which
 # scripts/gpu_checks.sh builds). The run folders go to OUTDIR/runs, logs to OUTDIR/*.log.
 #
@@ -32,7 +33,7 @@ step train-ar "$py" train.py --config="$config" --workdir="$runs" --variant=ar
 if [ "${STUDY:-ar}" = full ]; then
   step distill "$py" distill.py --teacher="$runs/ar/seed_0" --decoder=beam4 \
     --out=runs/translate_gpu_distilled --overwrite
-  for variant in cmlm cmlm_distilled glat_distilled ctc_distilled; do
+  for variant in cmlm cmlm_distilled glat_distilled ctc_distilled mdlm_distilled; do
     step "train-$variant" "$py" train.py --config="$config" --workdir="$runs" --variant="$variant"
   done
   step eval "$py" eval.py --workdir="$runs"
