@@ -2,9 +2,10 @@
 
 MDLM (Sahoo et al. 2024) and BD3-LM (Arriola et al. 2025) train with one (`training.ema:
 0.9999` in kuleshov-group/mdlm's configs/config.yaml and in BD3-LM's), updated after every
-optimizer step, and they validate and sample with it. This follows their class
-(kuleshov-group/mdlm, models/ema.py, with its default `use_num_updates=True`): after update n
-(counted from 1) has made the params p_n,
+optimizer step, and they validate and sample with it. This follows MDLM's class
+(kuleshov-group/mdlm, models/ema.py, with its default `use_num_updates=True`; BD3-LM's
+diffusion.py builds the same `models.ema.ExponentialMovingAverage` the same way): after update
+n (counted from 1) has made the params p_n,
 
     decay_n = min(decay, (1 + n) / (10 + n))
     ema_n = decay_n * ema_(n-1) + (1 - decay_n) * p_n,    ema_0 = the initial params.
