@@ -262,6 +262,8 @@ def main(argv: list[str]) -> None:
     size, total = _BATCH_SIZE.value, _num_examples(task)
     start = time.perf_counter()
     print(f"distill: {total:,} training rows with {spec.label}, {size} at a time", file=sys.stderr)
+    if config.train.ema_decay:
+        print(f"distill: the teacher's {checkpoints.evaluated_weights(config)}", file=sys.stderr)
     job = _job(run_dir, step, spec, total, size)
     rows = distill_rows(task, model, spec, config.data.loss_on, out, job)
     seconds = time.perf_counter() - start

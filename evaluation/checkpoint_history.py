@@ -9,6 +9,10 @@ averaged the last 5 (written every 10 minutes), and fairseq's scripts/average_ch
 does the same, elementwise, over the last k files. Here floating-point leaves are averaged in
 float32 and cast back to their dtype; any other leaf is the newest checkpoint's.
 
+A run that trained with an EMA of its params (`train.ema_decay`) is read as its EMA at every
+step, as eval.py reads it (training/checkpoints.py: `evaluated_params_args`), so the curve and
+the average are of the weights that are evaluated.
+
 A checkpoint that cannot be read (a crash mid-write, a truncated file, one that training deleted
 while this read the folder) is skipped with a one-line warning naming its step, as training's
 resume does. Restores go to this process's first device, whatever topology saved them.
@@ -26,6 +30,7 @@ import orbax.checkpoint as ocp
 from flax import nnx
 
 from model import Decoder, ModelConfig, make_decoder
+from sections import RunPlan
 from training import checkpoints, orbax_errors, run_folder
 
 
@@ -53,11 +58,14 @@ def _manager(run_dir: str) -> Iterator[ocp.CheckpointManager]:
         yield manager
 
 
-def _read(manager: ocp.CheckpointManager, step: int, abstract: nnx.State) -> nnx.State | None:
-    """The params saved at `step`; None, with a one-line warning, when they cannot be read."""
+def _read(
+    manager: ocp.CheckpointManager, step: int, args: ocp.args.Composite, config: RunPlan
+) -> nnx.State | None:
+    """The params saved at `step` that the run is evaluated with (its EMA, if it kept one:
+    `checkpoints.evaluated_params_args`); None, with a one-line warning, when they cannot be
+    read."""
     try:
-        args = ocp.args.Composite(params=ocp.args.StandardRestore(abstract))
-        return manager.restore(step, args=args).params
+        return checkpoints.evaluated_params(config, manager.restore(step, args=args))
     except Exception as error:  # Orbax and TensorStore raise many kinds; all mean "damaged".
         text = " ".join(str(error).split())[:160]
         print(
@@ -80,10 +88,11 @@ def models(run_dir: str, steps: Sequence[int] | None = None) -> Iterator[tuple[i
     if missing:
         raise ValueError(f"{run_dir} keeps no checkpoint at steps {missing}; it keeps {kept}.")
     graphdef, abstract = _template(config.model)
+    args = checkpoints.evaluated_params_args(config, abstract)
     orbax_errors.quiet_late_read_callbacks()  # Before: they can arrive as soon as a read fails.
     with _manager(run_dir) as manager:
         for step in steps:
-            params = _read(manager, step, abstract)
+            params = _read(manager, step, args, config)
             if params is not None:
                 yield step, nnx.merge(graphdef, params)
 

@@ -55,7 +55,7 @@ from evaluation.stats import mean_sem
 from model import architecture_of, num_params
 from objectives import objective_of
 from sections import EvalConfig, experiment_eval
-from training import run_folder
+from training import checkpoints, run_folder
 
 Log = Callable[[str], None]
 
@@ -181,6 +181,8 @@ def evaluate_variant(
         start = time.perf_counter()
         log(f"[{name} seed {seed}] loading {run_dir}")
         run, dropped = load_run(name, seed, run_dir)
+        if run.config.train.ema_decay:
+            log(f"[{name} seed {seed}] evaluating its {checkpoints.evaluated_weights(run.config)}")
         run.config = run.config.with_eval(eval_overrides or {})
         if known:
             references.check_names(run.config.eval, known)

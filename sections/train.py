@@ -22,6 +22,7 @@ _RANGES = {
     "adam_b1": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "adam_b2": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "grad_clip_norm": (lambda v: v >= 0, ">= 0 (0: no clipping)"),
+    "ema_decay": (lambda v: 0 <= v < 1, "in [0, 1) (0: no EMA)"),
     "peak_flops_per_device": (lambda v: v >= 0, ">= 0 (0: measured)"),
 }
 
@@ -40,6 +41,10 @@ class TrainConfig:
     adam_b1: float = 0.9
     adam_b2: float = 0.98
     grad_clip_norm: float = 1.0  # Global-norm clipping; 0 disables it.
+    # > 0: keep an EMA of the params with this decay, MDLM's and BD3-LM's (0.9999 in both, with
+    # their warm-up min(decay, (1 + n) / (10 + n)) at update n; training/ema.py). The held-out
+    # loss and everything that loads the run (eval.py, distill.py) use the EMA; 0: none.
+    ema_decay: float = 0.0
     # objective="glancing" (GLAT): reference tokens revealed per error of the first pass, and
     # where it ends, annealed linearly over the run (GLAT's 0.5 -> 0.3); -1: glancing_ratio
     # throughout.

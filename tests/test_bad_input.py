@@ -52,6 +52,7 @@ BAD_CONFIG = {
     "negative learning rate": (["--config.train.learning_rate=-1"], "train.learning_rate"),
     "negative warmup": (["--config.train.warmup_steps=-5"], "train.warmup_steps"),
     "no eval batches": (["--config.train.eval_batches=0"], "train.eval_batches"),
+    "an EMA decay of 1": (["--config.train.ema_decay=1"], "train.ema_decay must be in [0, 1)"),
     "unknown eval decoder": (["--config.eval.decoders=('AR (cahce)',)"], "Unknown decoders"),
     "sequential training in bf16 on CPU": (
         ["--config.train.objective=sequential", "--config.model.dtype=bfloat16"],

@@ -93,16 +93,18 @@ def reference(tmp_path_factory, env):
     return workdir
 
 
-def test_sigkill_then_resume_is_bitwise_equal_to_an_uninterrupted_run(reference, tmp_path, env):
-    workdir = str(tmp_path)
-    process = _popen(workdir, env=env)
+def _kill_then_resume(workdir: str, reference: str, *flags: str, env) -> None:
+    """SIGKILLs a run after its first checkpoint, reruns it, and checks that it ends bitwise
+    equal to `reference`: the evaluated params (the EMA, for a run that keeps one) and every
+    logged loss."""
+    process = _popen(workdir, *flags, env=env)
     checkpoint_dir = os.path.join(_run_dir(workdir), "checkpoints")
     _wait_for(lambda: os.path.isdir(os.path.join(checkpoint_dir, "10")), process)
     process.kill()
     process.wait()
     killed_at = _steps(workdir)
     assert killed_at and killed_at[-1] < STEPS, killed_at  # It really stopped part-way.
-    resumed = _train(workdir, env=env)
+    resumed = _train(workdir, *flags, env=env)
     assert f"resuming at step {killed_at[-1]}" in resumed.stdout
     model, _, _, step = load_params(_run_dir(workdir))
     reference_model, _, _, reference_step = load_params(_run_dir(reference))
@@ -114,6 +116,37 @@ def test_sigkill_then_resume_is_bitwise_equal_to_an_uninterrupted_run(reference,
         np.testing.assert_array_equal(np.asarray(leaf), np.asarray(reference_leaf))
     # The resumed metrics.jsonl holds every logged step once, with the reference's values.
     assert _losses(workdir) == _losses(reference)
+    assert _losses(workdir, "eval") == _losses(reference, "eval")
+
+
+def test_sigkill_then_resume_is_bitwise_equal_to_an_uninterrupted_run(reference, tmp_path, env):
+    _kill_then_resume(str(tmp_path), reference, env=env)
+
+
+EMA = "--config.train.ema_decay=0.9999"
+
+
+@pytest.fixture(scope="module")
+def ema_reference(tmp_path_factory, env):
+    """An uninterrupted run that keeps an EMA of its params."""
+    workdir = str(tmp_path_factory.mktemp("ema_reference"))
+    _train(workdir, EMA, env=env)
+    return workdir
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_with_an_ema_is_bitwise_equal_to_an_uninterrupted_run(
+    ema_reference, reference, tmp_path, env
+):
+    """The EMA is restored with the rest of the state: eval reads it, bitwise the reference's,
+    and the held-out losses (of the EMA) are the reference's."""
+    _kill_then_resume(str(tmp_path), ema_reference, EMA, env=env)
+    # The EMA changes no update (to rounding: XLA may fuse the two programs' updates apart).
+    with_ema, without = _losses(ema_reference), _losses(reference)
+    assert sorted(with_ema) == sorted(without)
+    np.testing.assert_allclose([with_ema[s] for s in sorted(with_ema)],
+                               [without[s] for s in sorted(without)], rtol=1e-6)  # fmt: skip
+    assert _losses(ema_reference, "eval") != _losses(reference, "eval")
 
 
 @pytest.mark.slow

@@ -152,12 +152,15 @@ def test_killing_both_processes_then_rerunning_resumes(tmp_path):
 
 SHARD_CHECK = """
 import json
+import sys
 import jax
 from experiments import tiny
 from plan import make_plan
 from training import mesh as mesh_lib
 from training.step import Hyperparams, init_train_state, make_optimizer
-config = make_plan(tiny.get_config(), "causal")
+experiment = tiny.get_config()
+experiment.train.ema_decay = float(sys.argv[1])
+config = make_plan(experiment, "causal")
 hparams = Hyperparams.from_config(config.train)
 _, params, opt_state = init_train_state(config.model, hparams, 0)
 mesh = mesh_lib.make_mesh(fsdp=4)
@@ -173,14 +176,19 @@ print(json.dumps({"mesh": dict(mesh.shape), "rows": rows}))
 """
 
 
-@pytest.mark.slow
-def test_fsdp_gives_each_device_a_quarter_of_every_tensor_that_splits():
+def _shard_check(ema_decay: float) -> dict:
+    """SHARD_CHECK's findings: each leaf of the state on the fsdp=4 x data=2 mesh."""
     result = subprocess.run(
-        [sys.executable, "-c", SHARD_CHECK], cwd=REPO, capture_output=True, text=True,
-        timeout=120, env=cpu_devices_env(8),
+        [sys.executable, "-c", SHARD_CHECK, str(ema_decay)], cwd=REPO, capture_output=True,
+        text=True, timeout=120, env=cpu_devices_env(8),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    found = json.loads(result.stdout.strip().splitlines()[-1])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_fsdp_gives_each_device_a_quarter_of_every_tensor_that_splits():
+    found = _shard_check(0.0)
     assert found["mesh"] == {"data": 2, "fsdp": 4}
     tensors = [row for row in found["rows"] if row["shape"]]  # Not Adam's step counter.
     assert len(tensors) == 3 * 30  # 30 params, and Adam's two moments of each.
@@ -193,6 +201,19 @@ def test_fsdp_gives_each_device_a_quarter_of_every_tensor_that_splits():
             assert len(split) == 1 and row["shard"][split[0]] * 4 == row["shape"][split[0]], row
         else:  # Nothing divides by 4 (the 21-entry vocabulary bias): replicated.
             assert row["shard"] == row["shape"], row
+
+
+@pytest.mark.slow
+def test_fsdp_shards_the_ema_of_the_params_as_the_params():
+    rows = _shard_check(0.9999)["rows"]
+    params = [row for row in rows if row["path"].startswith("['")]  # Not opt_state's [0], [1]...
+    averaged = [row for row in rows if ".ema[" in row["path"]]
+    assert len(params) == len(averaged) == 30
+    for param, average in zip(params, averaged, strict=True):
+        assert average["path"].endswith(param["path"]), (average, param)
+        assert (average["shape"], average["shard"], average["devices"]) == (
+            param["shape"], param["shard"], param["devices"],
+        )  # fmt: skip
 
 
 @pytest.mark.slow

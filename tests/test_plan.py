@@ -112,6 +112,8 @@ def test_a_config_json_written_before_run_plans_loads_as_a_plan():
     assert _flat(again) | _flat(saved) == _flat(again)
     added = sorted(set(_flat(again)) - set(_flat(saved)))
     assert "model.block_size" in added and "train.label_smoothing" in added
+    # A run saved before the EMA existed kept none, and is read as one without (its params).
+    assert "train.ema_decay" in added and run_plan.train.ema_decay == 0.0
     assert not checkpoints.config_differences(
         again, json.loads(json.dumps(load_plan(again)[0].to_dict()))
     )

@@ -29,12 +29,16 @@ def test_the_defaults_are_the_dataclass_and_the_configdict_edits_them():
         ("eval_batches", 0, "set train.eval_every=0"),
         ("learning_rate", math.nan, "train.learning_rate must be > 0"),
         ("adam_b2", 1.0, "train.adam_b2 must be in [0, 1)"),
+        ("ema_decay", 1.0, "train.ema_decay must be in [0, 1) (0: no EMA), got 1.0."),
+        ("ema_decay", -0.5, "train.ema_decay must be in [0, 1) (0: no EMA), got -0.5."),
+        ("ema_decay", math.nan, "train.ema_decay must be in [0, 1) (0: no EMA), got nan."),
         ("glancing_ratio", 1.5, "train.glancing_ratio must be in [0, 1]"),
     ],
 )
 def test_a_train_section_that_cannot_train_is_refused_naming_the_key(key, value, fragment):
-    with pytest.raises(ValueError, match=re.escape(fragment)):
+    with pytest.raises(ValueError, match=re.escape(fragment)) as error:
         TrainConfig(**{key: value})
+    assert "\n" not in str(error.value)  # One line.
 
 
 def test_sections_are_frozen():

@@ -1,8 +1,10 @@
 """Run folders: config.json (checked on resume), Orbax checkpoints, and `load_params` for eval.
 
 A checkpoint at step s holds the state after s updates: items "params" (the model's nnx.State),
-"opt_state" (optax) and "meta" ({"step": s}). With the batch and the randomness pure functions of
-(seed, step), restoring these three is all an exact resume needs.
+"opt_state" (optax; with `train.ema_decay` > 0 it holds the EMA of the params too, training/ema.py)
+and "meta" ({"step": s}). With the batch and the randomness pure functions of (seed, step),
+restoring these three is all an exact resume needs. Evaluation reads the params a run is
+evaluated with (`evaluated_params_args`): the EMA when it trained with one, else the params.
 """
 
 import contextlib
@@ -20,7 +22,8 @@ from flax import nnx
 
 from model import Decoder, ModelConfig, make_decoder
 from sections import RunPlan, load_plan
-from training import orbax_errors, run_folder
+from training import ema, orbax_errors, run_folder
+from training.step import Hyperparams, make_optimizer
 
 # Keys that change what is logged or kept, not what is computed: a resume may change them.
 BOOKKEEPING_KEYS = (
@@ -274,8 +277,43 @@ def load_config(run_dir: str) -> tuple[RunPlan, list[str]]:
     return load_plan(run_folder.read_json(run_folder.config_path(run_dir)))
 
 
+def evaluated_params_args(config: RunPlan, abstract_params: nnx.State) -> ocp.args.Composite:
+    """Restore args that read, from one checkpoint of a run planned by `config`, the params it
+    is evaluated with: the EMA of its params when it trained with one (`train.ema_decay` > 0,
+    training/ema.py), else its params. The EMA is read alone out of the optimizer state
+    (ocp.PLACEHOLDER skips Adam's moments). `abstract_params` say where the arrays land."""
+    if not config.train.ema_decay:
+        return ocp.args.Composite(params=ocp.args.StandardRestore(abstract_params))
+    abstract_opt = jax.eval_shape(
+        make_optimizer(Hyperparams.from_config(config.train)).init, abstract_params
+    )
+    template = jax.tree.map(
+        lambda node: (
+            node._replace(count=ocp.PLACEHOLDER, ema=abstract_params)
+            if ema.is_ema_state(node)
+            else ocp.PLACEHOLDER
+        ),
+        abstract_opt,
+        is_leaf=ema.is_ema_state,
+    )
+    restore_args = ocp.checkpoint_utils.construct_restore_args(template)
+    return ocp.args.Composite(opt_state=ocp.args.PyTreeRestore(template, restore_args))
+
+
+def evaluated_params(config: RunPlan, restored) -> nnx.State:
+    """The params that `evaluated_params_args(config, ...)` read, out of what Orbax restored."""
+    return ema.ema_params(restored.opt_state) if config.train.ema_decay else restored.params
+
+
+def evaluated_weights(config: RunPlan) -> str:
+    """What evaluation reads of a run, for the log: "params" or "EMA params (decay d)"."""
+    decay = config.train.ema_decay
+    return f"EMA params (train.ema_decay={decay})" if decay else "params"
+
+
 def load_params(run_dir: str) -> tuple[Decoder, ModelConfig, RunPlan, int]:
-    """(decoder with the latest checkpoint's params, its ModelConfig, run plan, step)."""
+    """(decoder with the latest checkpoint's params, its ModelConfig, run plan, step); the
+    params are the EMA when the run trained with one (`evaluated_params_args`)."""
     config, _ = load_config(run_dir)
     cfg = config.model
     graphdef, abstract_params = nnx.split(nnx.eval_shape(lambda: make_decoder(cfg, 0)))
@@ -284,13 +322,10 @@ def load_params(run_dir: str) -> tuple[Decoder, ModelConfig, RunPlan, int]:
     abstract_params = jax.tree.map(
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=here), abstract_params
     )
+    args = evaluated_params_args(config, abstract_params)
     with ocp.CheckpointManager(run_folder.checkpoint_dir(run_dir)) as manager:
-        found = _restore_newest_readable(
-            manager,
-            lambda step: ocp.args.Composite(params=ocp.args.StandardRestore(abstract_params)),
-            damaged=[],
-        )
+        found = _restore_newest_readable(manager, lambda step: args, damaged=[])
     if found is None:
         raise FileNotFoundError(f"No readable checkpoint in {run_folder.checkpoint_dir(run_dir)}.")
     step, restored = found
-    return nnx.merge(graphdef, restored.params), cfg, config, step
+    return nnx.merge(graphdef, evaluated_params(config, restored)), cfg, config, step

@@ -21,7 +21,7 @@ from jax.experimental import multihost_utils
 from data import batching, make_task, training_notes
 from model import architecture_of, make_decoder
 from sections import RunPlan
-from training import checkpoints, log_line, processes, run_folder, run_lock, stop
+from training import checkpoints, ema, log_line, processes, run_folder, run_lock, stop
 from training import mesh as mesh_lib
 from training import metrics as metrics_lib
 from training.step import (
@@ -72,12 +72,16 @@ def _initial_state(cfg, hparams, seed, mesh, manager, run_dir: str):
     return graphdef, params, opt_state, 0, shardings
 
 
-def evaluate(run: "_Run", params) -> dict[str, float]:
+def evaluate(run: "_Run", params, opt_state) -> dict[str, float]:
     """Held-out loss over `train.eval_batches` batches of the eval split.
 
     Token-weighted, as eval.py's: the summed cross-entropy over every scored token divided by
-    the number of scored tokens (docs/evaluation.md).
+    the number of scored tokens (docs/evaluation.md). With `train.ema_decay` > 0 it is the
+    loss of the EMA of the params (training/ema.py), as MDLM and BD3-LM validate and as eval.py
+    reads the run; else of the params.
     """
+    averaged = ema.ema_params(opt_state)
+    params = params if averaged is None else averaged
     total, count = 0.0, 0.0
     for i in range(run.plan.train.eval_batches):
         loss_sum, n = eval_step(
@@ -184,6 +188,11 @@ def train_variant(run_plan: RunPlan, workdir: str, start: str) -> RunResult:
     )
     for note in training_notes(run.task):
         run.say(f"[{run.name}] {note}")
+    if train.ema_decay:
+        run.say(
+            f"[{run.name}] keeping an EMA of the params (train.ema_decay={train.ema_decay}); "
+            "the held-out loss and evaluation use it"
+        )
     bar = tqdm.tqdm(
         total=train.num_steps,
         initial=run.start,
@@ -244,7 +253,7 @@ def _train_steps(run: _Run, params, opt_state, bar) -> RunResult:
         if do_log:
             last_train, interval = _log_interval(run, step, interval, bar), log_line.Interval()
         if do_eval:
-            last_eval = evaluate(run, params)
+            last_eval = evaluate(run, params, opt_state)
             run.writer.write(step, "eval", last_eval)
             run.say(f"[{run.name}] step {step}: eval loss {last_eval['loss']:.4f}")
         if do_save:

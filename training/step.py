@@ -20,6 +20,7 @@ from data import batching
 from model import ModelConfig, architecture_of, make_decoder
 from objectives import all_settings, objective_of, teacher_forcing_loss, with_length_loss
 from sections import TrainConfig
+from training import ema
 
 Batch = dict[str, jax.Array]
 
@@ -47,7 +48,11 @@ class Hyperparams:
     adam_b1: jax.Array | float = _from_train()
     adam_b2: jax.Array | float = _from_train()
     grad_clip_norm: jax.Array | float = _from_train()  # 0 disables clipping.
+    ema_decay: jax.Array | float = _from_train()  # Used only with `ema`.
     settings: dict[str, jax.Array]  # Every objective's settings: glancing_ratio, ...
+    # Whether the optimizer keeps an EMA of the params (training/ema.py): static, because it
+    # changes the optimizer state's structure; the decay itself is traced.
+    ema: bool = dataclasses.field(default=False, metadata={"static": True})
 
     @classmethod
     def from_config(cls, train: TrainConfig) -> "Hyperparams":
@@ -55,7 +60,11 @@ class Hyperparams:
         # The optimizer's fields say they are TrainConfig's own; the objectives name theirs.
         optimizer = [f.name for f in dataclasses.fields(cls) if f.metadata.get("from_train")]
         settings = {name: jnp.float32(getattr(train, name)) for name in all_settings()}
-        return cls(**{n: jnp.float32(getattr(train, n)) for n in optimizer}, settings=settings)
+        return cls(
+            **{n: jnp.float32(getattr(train, n)) for n in optimizer},
+            settings=settings,
+            ema=train.ema_decay > 0,
+        )
 
 
 def as_trained(cfg: ModelConfig, batch: dict) -> dict:
@@ -80,8 +89,10 @@ def learning_rate_at(hparams: Hyperparams, step: jax.Array) -> jax.Array:
 
 
 def make_optimizer(hparams: Hyperparams) -> optax.GradientTransformation:
-    """Global-norm clipping, then AdamW; weight decay on matrices only (not biases or norms)."""
+    """Global-norm clipping, then AdamW; weight decay on matrices only (not biases or norms).
+    With `hparams.ema`, last, the EMA of the params (training/ema.py), which changes no update."""
     max_norm = jnp.where(hparams.grad_clip_norm > 0, hparams.grad_clip_norm, jnp.inf)
+    averaged = (ema.params_ema(hparams.ema_decay),) if hparams.ema else ()
     return optax.chain(
         optax.clip_by_global_norm(max_norm),
         optax.adamw(
@@ -91,6 +102,7 @@ def make_optimizer(hparams: Hyperparams) -> optax.GradientTransformation:
             weight_decay=hparams.weight_decay,
             mask=lambda params: jax.tree.map(lambda p: p.ndim >= 2, params),
         ),
+        *averaged,
     )
 
 
