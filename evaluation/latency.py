@@ -87,6 +87,7 @@ def _rows(prompts: decoders.Prompts, rows: slice) -> decoders.Prompts:
         prompts.target_lengths_B[rows],
         prompts.max_new_tokens,
         prompts.eos_id,
+        ends_B=None if prompts.ends_B is None else prompts.ends_B[rows],
     )
 
 

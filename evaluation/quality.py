@@ -169,14 +169,16 @@ def evaluate_loss(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement
 
 
 def length_hits(model: Decoder, batches: list[dict]) -> np.ndarray:
-    """Per row, 1.0 where the length head's likeliest length is the reference target length."""
+    """Per row that ends with EOS, 1.0 where the length head's likeliest length is the
+    reference target length (a window cut from a longer text has no length to find)."""
     hits = []
     for batch in batches:
         prompts = prompts_of(batch, int(batch["prefix_lengths"].max()), 1)
         logits_BxC = model.length_logits(
             jnp.asarray(prompts.prompts_BxP), jnp.asarray(prompts.prompt_lengths_B)
         )
-        hits.append(np.argmax(np.asarray(logits_BxC), axis=1) == prompts.target_lengths_B)
+        found_B = np.argmax(np.asarray(logits_BxC), axis=1) == prompts.target_lengths_B
+        hits.append(found_B[prompts.ends()])
     return np.concatenate(hits).astype(float)
 
 

@@ -43,16 +43,19 @@ def row_losses(logits_BxTxV: np.ndarray, batch: dict[str, np.ndarray]) -> tuple[
 def prompts_of(
     batch: dict[str, np.ndarray], P: int, max_new_tokens: int, seed: int = 0
 ) -> decoders.Prompts:
-    """The batch's prompts, right-padded to width P, with each row's reference target length;
-    `seed` keys a sampling decoder."""
+    """The batch's prompts, right-padded to width P, with each row's reference target length
+    (its tokens, EOS excluded) and whether it ends with EOS; `seed` keys a sampling decoder."""
     prefix_B, lengths_B = batch["prefix_lengths"], batch["lengths"]
     prompts_BxP = np.where(np.arange(P) < prefix_B[:, None], batch["inputs"][:, :P], vocab.PAD)
+    last_B = np.take_along_axis(batch["targets"], (lengths_B - 1)[:, None], axis=1)[:, 0]
+    ends_B = last_B == vocab.EOS  # A window cut from a longer text has none.
     return decoders.Prompts(
         prompts_BxP.astype(np.int32),
         prefix_B.astype(np.int32),
-        (lengths_B - prefix_B).astype(np.int32),  # The target tokens; EOS is the last position.
+        (lengths_B - prefix_B + ~ends_B).astype(np.int32),
         max_new_tokens,
         seed=seed,
+        ends_B=ends_B,
     )
 
 

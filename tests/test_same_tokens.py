@@ -6,7 +6,7 @@ import jax
 import numpy as np
 
 from data import batching, vocab
-from evaluation import likelihood
+from evaluation import decoders, likelihood, scoring
 from experiments import diffusion as diffusion_study
 from model import diffusion, make_decoder
 from objectives.common import length_loss
@@ -84,3 +84,23 @@ def test_the_length_head_learns_only_from_rows_that_end():
     logits = model.length_logits(batch["inputs"], batch["prefix_lengths"])
     row0 = -jax.nn.log_softmax(logits[0])[batch["lengths"][0] - batch["prefix_lengths"][0]]
     np.testing.assert_allclose(float(length_loss(model, batch)), float(row0), rtol=1e-6)
+
+
+def test_a_diffusion_sampler_given_the_oracle_length_writes_what_each_reference_holds():
+    batch = _batch()
+    refs = scoring.references(batch)  # 5 tokens + EOS; the window's 12 tokens, no EOS.
+    assert [len(r) for r in refs] == [6, SEQ_LEN] and refs[1][-1] != vocab.EOS
+    prompts = scoring.prompts_of(batch, 1, max(len(r) for r in refs))
+    np.testing.assert_array_equal(prompts.target_lengths_B, [5, SEQ_LEN])
+    judge = make_decoder(make_tiny_config(attention_mask_kind="causal", max_len=SEQ_LEN), seed=2)
+    models = decoders.Models(_diffusion_model(), judge)
+    for decoder in ("diffusion_t2", "diffusion_conf_t8"):
+        spec = decoders.lookup([decoder])[0]
+        out = spec.decode(models, prompts)
+        generated = scoring._continuations(out, prompts)
+        assert [len(g) for g in generated] == [6, SEQ_LEN]
+        assert generated[0][-1] == vocab.EOS and vocab.EOS not in generated[1]
+        assert vocab.MASK not in np.concatenate(generated)
+        # The judge scores every sampled token of the window, its 12th too.
+        rows = spec.statistics(out, generated, models, prompts)
+        np.testing.assert_array_equal(rows["nll_count"], [5, SEQ_LEN])

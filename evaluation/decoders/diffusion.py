@@ -94,15 +94,16 @@ def generative_nll(
     each prompt in `tokens_BxL` (each from the tokens before it), and their number."""
     if isinstance(ar_model, tuple):
         ar_model = nnx.merge(*ar_model)
-    tokens_BxL = np.asarray(tokens_BxL)
+    prompt_lengths_B = np.asarray(prompt_lengths_B)
+    ends_B = prompt_lengths_B + np.asarray(content_lengths_B)
+    # Only the columns up to the last scored token are read (a sampler's EOS slot is not).
+    tokens_BxL = np.asarray(tokens_BxL)[:, : max(int(ends_B.max()), 2)]
     B, L = tokens_BxL.shape
     if L - 1 > ar_model.cfg.max_len:
         raise ValueError(
             f"Samples of {L} tokens do not fit the AR model's max_len={ar_model.cfg.max_len}: "
             "eval.diffusion.ar_variant must be trained on the same data"
         )
-    prompt_lengths_B = np.asarray(prompt_lengths_B)
-    ends_B = prompt_lengths_B + np.asarray(content_lengths_B)
     # The last token is only predicted, never fed: position t predicts token t + 1.
     logits_BxTxV = forward.logits(
         ar_model, tokens_BxL[:, :-1], np.minimum(ends_B, L - 1), prompt_lengths_B
@@ -171,6 +172,29 @@ def timed_blocks(cfg: ModelConfig) -> dict:
     return {"block_size": cfg.mask.block_size(cfg) or cfg.max_len}
 
 
+def _target_room(models: Models, prompts: Prompts, predicted_length: bool) -> int:
+    """The static target width: the room after the prompts, less the EOS slot (appended, never
+    fed) unless an oracle-length row without EOS (a window) needs that slot for a token too,
+    and the model has a position for it."""
+    eos = prompts.eos_id is not None
+    if predicted_length or not eos or prompts.ends().all():
+        return prompts.max_new_tokens - eos
+    fits = _config_of(models.model).max_len - prompts.prompts_BxP.shape[1]
+    return min(prompts.max_new_tokens, fits)
+
+
+def without_eos(out: DiffusionOutput, prompts: Prompts) -> DiffusionOutput:
+    """`out` with the EOS appended to a row whose reference has none (a window cut from a longer
+    text) taken off: each row holds what its reference holds."""
+    drop_B = (~prompts.ends()) & (prompts.eos_id is not None)
+    if not drop_B.any():
+        return out
+    tokens_BxL, lengths_B = np.array(out.tokens_BxL), np.array(out.lengths_B)
+    rows_B = np.flatnonzero(drop_B)
+    tokens_BxL[rows_B, lengths_B[rows_B] - 1] = vocab.PAD
+    return out._replace(tokens_BxL=tokens_BxL, lengths_B=lengths_B - drop_B)
+
+
 def diffusion_spec(
     num_steps: int,
     strategy: str,
@@ -185,10 +209,9 @@ def diffusion_spec(
     temperature = 0.0 if confidence else 1.0
 
     def decode(models: Models, prompts: Prompts) -> GenerateOutput:
-        # The EOS slot is appended after the target, never fed to the model.
-        max_target_len = prompts.max_new_tokens - (prompts.eos_id is not None)
+        max_target_len = _target_room(models, prompts, predicted_length)
         lengths_B = np.minimum(prompts.target_lengths_B, max_target_len)
-        return diffusion_generate(
+        out = diffusion_generate(
             models.model,
             prompts.prompts_BxP,
             prompts.prompt_lengths_B,
@@ -202,6 +225,7 @@ def diffusion_spec(
             eos_id=prompts.eos_id,
             max_target_len=max_target_len,
         )
+        return out if predicted_length else without_eos(out, prompts)
 
     how = (
         "commits each step's most confident argmax proposals first (LLaDA's low-confidence "

@@ -65,6 +65,16 @@ class Prompts:
     # A sampling decoder's key is jax.random.key(seed): the quality evaluator passes each
     # batch's index, so batches of equal prompts (plain text: BOS alone) get different samples.
     seed: int = 0
+    # Whether each row's reference ends with EOS (None: every row does). One that does not (a
+    # window cut from a longer text) counts all its tokens in `target_lengths_B`, and a decoder
+    # given the oracle length writes no EOS after them: it writes what the reference holds.
+    ends_B: np.ndarray | None = None
+
+    def ends(self) -> np.ndarray:
+        """Whether each row ends with EOS, as bools [B]."""
+        if self.ends_B is None:
+            return np.ones(len(self.prompt_lengths_B), bool)
+        return np.asarray(self.ends_B, bool)
 
 
 @dataclasses.dataclass(frozen=True)
