@@ -91,6 +91,12 @@ def make_plan(config: ml_collections.ConfigDict, variant: str, seed: int | None 
     )
     check_plan(plan, task)
     references.check_names(plan.eval, names)
+    source = plan.train.init_from
+    if source and (source not in names or source == variant):
+        raise ValueError(
+            f"train.init_from={source!r} must name another variant of {config.name!r} "
+            f"({[n for n in names if n != variant]}): its trained params start this run"
+        )
     _check_judge(config, plan.eval)
     return plan
 

@@ -45,6 +45,10 @@ class TrainConfig:
     # their warm-up min(decay, (1 + n) / (10 + n)) at update n; training/ema.py). The held-out
     # loss and everything that loads the run (eval.py, distill.py) use the EMA; 0: none.
     ema_decay: float = 0.0
+    # A variant of the same experiment whose trained params (same seed, newest checkpoint) a
+    # fresh run starts from, with a fresh optimizer (BD3-LM fine-tunes from MDLM;
+    # training/warm_start.py); "": a fresh init.
+    init_from: str = ""
     # objective="glancing" (GLAT): reference tokens revealed per error of the first pass, and
     # where it ends, annealed linearly over the run (GLAT's 0.5 -> 0.3); -1: glancing_ratio
     # throughout.

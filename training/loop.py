@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import sys
 import time
 
 import jax
@@ -21,7 +22,7 @@ from jax.experimental import multihost_utils
 from data import batching, make_task, training_notes
 from model import architecture_of, make_decoder
 from sections import RunPlan
-from training import checkpoints, ema, log_line, processes, run_folder, run_lock, stop
+from training import checkpoints, ema, log_line, processes, run_folder, run_lock, stop, warm_start
 from training import mesh as mesh_lib
 from training import metrics as metrics_lib
 from training.step import (
@@ -47,9 +48,10 @@ class RunResult:
     stopped_by: str | None = None
 
 
-def _initial_state(cfg, hparams, seed, mesh, manager, run_dir: str):
+def _initial_state(cfg, hparams, seed, mesh, manager, run_dir: str, init_from: str = ""):
     """(graphdef, params, opt_state, step, shardings): the newest readable checkpoint, or a
-    fresh init, placed on the mesh (training/mesh.py); `shardings` is (params, opt_state)'s."""
+    fresh init (from `init_from`'s trained params, training/warm_start.py), placed on the mesh
+    (training/mesh.py); `shardings` is (params, opt_state)'s."""
     optimizer = make_optimizer(hparams)
     graphdef, abstract_params = nnx.split(nnx.eval_shape(lambda: make_decoder(cfg, seed)))
     abstract_opt = jax.eval_shape(optimizer.init, abstract_params)
@@ -68,6 +70,11 @@ def _initial_state(cfg, hparams, seed, mesh, manager, run_dir: str):
             step, params, opt_state = restored
             return graphdef, params, opt_state, step, shardings
     graphdef, params, opt_state = init_train_state(cfg, hparams, seed)
+    if init_from:
+        params, source, step = warm_start.source_params(init_from, run_dir, params)
+        if jax.process_index() == 0:
+            print(f"[{run_dir}] starting from {source}'s params (step {step})", file=sys.stderr)
+        opt_state = make_optimizer(hparams).init(params)
     params, opt_state = jax.device_put((params, opt_state), shardings)
     return graphdef, params, opt_state, 0, shardings
 
@@ -156,7 +163,7 @@ def _open_run(run_plan: RunPlan, workdir: str, start: str):
     mesh_lib.check_batch_size(train.batch_size)
     manager = checkpoints.make_manager(run_dir, train.keep_checkpoints)
     graphdef, params, opt_state, start, shardings = _initial_state(
-        cfg, hparams, seed, mesh, manager, run_dir
+        cfg, hparams, seed, mesh, manager, run_dir, train.init_from
     )
     run = _Run(
         name=f"{variant or run_folder.DEFAULT_VARIANT}/seed_{seed}",
