@@ -6,7 +6,10 @@ scored decoder decodes the first `eval.learning_curve.num_examples` prompts of t
 first decoder of `eval.decoders` that applies to the variant and needs no second model, or else the
 first such decoder of the table's default set (greedy AR for an AR model, mask-predict for a CMLM
 model). A translation task is scored by corpus BLEU (evaluation/translation.py: sacrebleu, ± a
-bootstrap sem over sentences), any other task by exact match (± sem over examples). The points
+bootstrap sem over sentences), any other task by exact match (± sem over examples), and plain
+text, which has no prompt to continue, by its likelihood in bits per token (exact for AR, the
+ELBO bound for diffusion; evaluation/likelihood.py), so that diffusion's gap to AR is read
+against compute. The points
 (step, score), with the training seconds and FLOPs spent to reach each step (from the run's
 metrics.jsonl), are the report's learning-curve figure, drawn against training time when every
 run logged it: a curve still rising at the last step says that training stopped before it
@@ -20,7 +23,7 @@ checkpoints is scored the same way, beside the last checkpoint alone (metrics `b
 
 from collections.abc import Callable
 
-from evaluation import checkpoint_history, decoders, scoring, translation
+from evaluation import checkpoint_history, decoders, likelihood, scoring, translation
 from evaluation.report.numbers import fmt_value
 from evaluation.report.schema import MetricSpec
 from evaluation.run import LoadedRun, Measurement
@@ -32,8 +35,13 @@ Log = Callable[[str], None]
 Score = tuple[float, float | None]
 
 TABLE = "Checkpoint averaging"
-# The score of a translation task, and of any other task: (name, label, format).
-SCORES = (("bleu", "BLEU", "points"), ("exact_match", "exact match", "percent"))
+# The score of a translation task, of any other task with prompts, and of plain text (no prompt
+# to continue: the likelihood, evaluation/likelihood.py): (name, label, format).
+SCORES = (
+    ("bleu", "BLEU", "points"),
+    ("exact_match", "exact match", "percent"),
+    ("likelihood_bits", "bits per token", "number"),
+)
 
 METHOD = (
     "**Learning curve and checkpoint averaging**: every checkpoint the run keeps decodes the "
@@ -89,6 +97,28 @@ def curve_decoder(run: LoadedRun, settings: EvalConfig) -> decoders.DecoderSpec 
     return None
 
 
+def _scorer(run: LoadedRun, settings: EvalConfig, batches: list[dict]):
+    """(score_of(model) -> (score, sem), the score's (name, label, format), what scores it) of
+    the variant's curve; None where it has none. Plain text has no prompt to continue: its
+    curve is the likelihood (bits per token: exact for AR, the ELBO bound for diffusion)."""
+    if int(batches[0]["prefix_lengths"].max()) <= 1:
+        if not likelihood.has_likelihood(run.objective):
+            return None
+        t_samples = settings.likelihood_t_samples
+
+        def bits(model: Decoder) -> Score:
+            rows = likelihood.row_nats(model, run.objective, batches, run.seed, t_samples)
+            return likelihood.bits_per_token(*rows)
+
+        what = "ELBO bound" if run.objective.model_kind == "diffusion" else "exact NLL"
+        return bits, SCORES[2], ("likelihood", what)
+    spec = curve_decoder(run, settings)
+    if spec is None:
+        return None
+    score = SCORES[0] if run.task.text_metrics else SCORES[1]
+    return (lambda model: score_model(spec, model, batches, run.task)), score, (spec.id, spec.label)
+
+
 def score_model(spec: decoders.DecoderSpec, model: Decoder, batches: list[dict], task) -> Score:
     """(score, sem) of `model` decoded by `spec`: corpus BLEU on a translation task, else the
     exact-match share."""
@@ -108,10 +138,10 @@ def evaluate(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
         settings.learning_curve.average_last,
     )
     batches = list(scoring.eval_batches(run.task, num_examples, settings.batch_size))
-    spec = curve_decoder(run, settings)
-    if spec is None or int(batches[0]["prefix_lengths"].max()) <= 1:
-        return Measurement()  # No decoder of its own, or plain text with no prompt to continue.
-    name, label, shown_as = SCORES[0] if run.task.text_metrics else SCORES[1]
+    found = _scorer(run, settings, batches)
+    if found is None:
+        return Measurement()  # No decoder of its own, or plain text with no likelihood.
+    score_of, (name, label, shown_as), (decoder, decoder_label) = found
     # Checkpoints a training run beside this eval saves after the step every other evaluator
     # reads (run.step) are left out: one report, one step.
     steps = [s for s in checkpoint_history.kept_steps(run.run_dir) if s <= run.step]
@@ -120,10 +150,10 @@ def evaluate(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
             skipped=f"{len(steps)} checkpoint kept; a curve and averaging need 2 or more "
             "(train.keep_checkpoints)"
         )
-    log(f"    learning curve: {spec.label}, {len(steps)} checkpoints, {num_examples} prompts")
+    log(f"    learning curve: {decoder_label}, {len(steps)} checkpoints, {num_examples} rows")
     points = []
     for index, (step, model) in enumerate(checkpoint_history.models(run.run_dir, steps), start=1):
-        points.append((step, *score_model(spec, model, batches, run.task)))
+        points.append((step, *score_of(model)))
         shown = fmt_value(points[-1][1], shown_as)
         log(f"    learning curve: step {step} ({index}/{len(steps)}): {label} {shown}")
     if not points:
@@ -135,15 +165,15 @@ def evaluate(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
     last = points[-1][1:]
     averaged_score = last  # One checkpoint averaged is the last one.
     if len(averaged_steps) > 1:
-        averaged_score = score_model(spec, averaged, batches, run.task)
+        averaged_score = score_of(averaged)
     shown = fmt_value(averaged_score[0], shown_as)
     log(f"    learning curve: steps {averaged_steps} averaged: {label} {shown}")
     seconds, flops = checkpoint_history.training_cost(run.run_dir, [step for step, _, _ in points])
     curve = {
         "seconds": seconds,  # Training time to each step (metrics.jsonl), None where not logged.
         "flops": flops,
-        "decoder": spec.id,
-        "decoder_label": spec.label,
+        "decoder": decoder,
+        "decoder_label": decoder_label,
         "metric": name,
         "num_examples": sum(len(b["lengths"]) for b in batches),
         "steps": [step for step, _, _ in points],

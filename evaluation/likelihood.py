@@ -128,32 +128,53 @@ def diffusion_nats(
     return np.asarray(nats_B, np.float64), np.asarray(tokens_B, np.float64)
 
 
-def evaluate(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
-    """The likelihood evaluator; a CMLM model has none, so it gives no metric."""
-    bound = run.objective.model_kind == "diffusion"
-    if bound:
-        log(f"    likelihood: ELBO bound, {settings.likelihood_t_samples} stratified times per row")
-        given_length = not run.model.cfg.length_head
-    elif run.objective.next_token:
-        log("    likelihood: exact NLL")
-        given_length = False
-    else:
-        kind = run.objective.model_kind
-        return Measurement(skipped=f"a {kind} model ({run.objective.id}) has no likelihood here")
+def has_likelihood(objective) -> bool:
+    """Whether a model trained with `objective` has a likelihood here (AR, or a bound)."""
+    return objective.next_token or objective.model_kind == "diffusion"
+
+
+def row_nats(
+    model: Decoder, objective, batches, seed: int, t_samples: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of `batches`: its nats (the exact NLL of an AR model, the ELBO bound of a
+    diffusion one, `t_samples` times a row keyed by `seed` and the batch) and scored tokens."""
     sums, counts = [], []
-    batches = eval_batches(run.task, settings.num_examples, settings.batch_size)
     for step, batch in enumerate(batches):
-        if bound:
-            rng = jax.random.fold_in(jax.random.key(run.seed), step)
-            nats_B, tokens_B = diffusion_nats(run.model, batch, rng, settings.likelihood_t_samples)
+        if objective.model_kind == "diffusion":
+            rng = jax.random.fold_in(jax.random.key(seed), step)
+            nats_B, tokens_B = diffusion_nats(model, batch, rng, t_samples)
         else:
-            nats_B, tokens_B = ar_nats(run.model, batch)
+            nats_B, tokens_B = ar_nats(model, batch)
         sums.append(np.asarray(nats_B, np.float64))
         counts.append(np.asarray(tokens_B, np.float64))
-    nats_N, tokens_N = np.concatenate(sums), np.concatenate(counts)
-    bits = ratio_mean_sem(nats_N / math.log(2.0), tokens_N)
+    return np.concatenate(sums), np.concatenate(counts)
+
+
+def bits_per_token(nats_N: np.ndarray, tokens_N: np.ndarray) -> tuple[float, float]:
+    """(bits per token over the rows, its sem: the ratio estimator's over rows)."""
+    return ratio_mean_sem(nats_N / math.log(2.0), tokens_N)
+
+
+def evaluate(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
+    """The likelihood evaluator; a CMLM model has none, so it gives no metric."""
+    if not has_likelihood(run.objective):
+        kind = run.objective.model_kind
+        return Measurement(skipped=f"a {kind} model ({run.objective.id}) has no likelihood here")
+    given_length = False
+    if run.objective.model_kind == "diffusion":
+        log(f"    likelihood: ELBO bound, {settings.likelihood_t_samples} stratified times per row")
+        given_length = not run.model.cfg.length_head
+    else:
+        log("    likelihood: exact NLL")
+    batches = eval_batches(run.task, settings.num_examples, settings.batch_size)
+    nats_N, tokens_N = row_nats(
+        run.model, run.objective, batches, run.seed, settings.likelihood_t_samples
+    )
     return Measurement(
-        metrics={"likelihood_bits": bits, "likelihood_given_length": (float(given_length), None)},
+        metrics={
+            "likelihood_bits": bits_per_token(nats_N, tokens_N),
+            "likelihood_given_length": (float(given_length), None),
+        },
         # Each row's [nats, tokens], in the order of the eval rows: a paired ordering verdict.
         sentences={"likelihood_bits": np.stack([nats_N, tokens_N], axis=1).tolist()},
     )

@@ -22,7 +22,9 @@ mask and the objective change:
 A block of 1 would be `ar` and one block is `mdlm` (tests/test_block_causal.py checks both,
 bitwise). The likelihood evaluator gives bits per byte: exact for ar, an upper bound (the ELBO)
 for the diffusion variants. Samples (64 held-out rows' oracle lengths) are scored without a
-reference: their NLL under the `judge` model (generative NLL) and their unigram entropy.
+reference: their NLL under the `judge` model (generative NLL) and their unigram entropy. The
+learning curve is each variant's bits per byte at its 6 kept checkpoints, drawn against the
+training time each took (its FLOPs in results.json): the gap to AR read against compute.
 
 Data: the English side of bible/en-es (data/bible.py), byte-level, 64-byte windows of verses
 (a shorter verse is taken whole and ends with EOS), held-out books for the test split.
@@ -108,7 +110,9 @@ def get_config() -> ml_collections.ConfigDict:
         warmup_steps=100,
         log_every=100,
         eval_every=500,
-        checkpoint_every=500,
+        # Six kept checkpoints a run: the learning curve's bits per byte against compute.
+        checkpoint_every=250,
+        keep_checkpoints=12,
     )
     config.eval.update(
         num_examples=64,
@@ -153,7 +157,7 @@ def get_config() -> ml_collections.ConfigDict:
             "objective": "diffusion",
             "num_steps": LONG_STEPS_RATIO * STEPS,
             "eval_every": LONG_STEPS_RATIO * STEPS // 3,
-            "checkpoint_every": LONG_STEPS_RATIO * STEPS // 3,
+            "checkpoint_every": LONG_STEPS_RATIO * STEPS // 6,
         },
         # Read on bits per byte against compute: no judge within the budget trains 4x longer
         # than it, so its samples get no generative NLL (their entropy still).
@@ -169,9 +173,9 @@ def get_config() -> ml_collections.ConfigDict:
         "train": {
             "objective": "teacher_forcing",
             "num_steps": judge_steps,
-            # The candidates' 3 checkpoints and held-out losses a run, over 4x the steps.
+            # The candidates' 3 held-out losses and 6 checkpoints a run, over 4x the steps.
             "eval_every": judge_steps // 3,
-            "checkpoint_every": judge_steps // 3,
+            "checkpoint_every": judge_steps // 6,
         },
     }
     return config

@@ -2,7 +2,8 @@
 steps, when a run did not log its time), from the picture `learning_curve` that
 evaluation/learning_curve.py stores in a variant's record.
 
-A curve is {decoder (its id), decoder_label, metric ("bleu" or "exact_match"), num_examples,
+A curve is {decoder (its id), decoder_label, metric ("bleu", "exact_match" or
+"likelihood_bits"), num_examples,
 steps, seconds, flops, values, sems, averaged, averaged_steps} for the first seed. A figure is
 returned, not PNG bytes: figures.py owns the style and the encoding.
 """
@@ -12,7 +13,11 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 # The score's axis label, and the factor that turns its stored value into that unit.
-AXES = {"bleu": ("BLEU", 1.0), "exact_match": ("exact match (%)", 100.0)}
+AXES = {
+    "bleu": ("BLEU", 1.0),
+    "exact_match": ("exact match (%)", 100.0),
+    "likelihood_bits": ("bits per token (lower is better)", 1.0),
+}
 
 
 def curves_of(records: list[dict]) -> list[tuple[str, dict]]:
