@@ -57,12 +57,14 @@ METHOD = (
 
 
 def _metric_specs(name: str, label: str, format: str) -> tuple[MetricSpec, ...]:
+    # Diffusion's likelihood against AR's along the curves: does the gap narrow with compute?
+    along = ({"rule": "gap_with_compute"},) if name == "likelihood_bits" else ()
     gain = (
         f"{{variant}}: averaging its last checkpoints changes held-out {label} by {{value}} "
         "against the last checkpoint alone."
     )
     return (
-        MetricSpec(f"{name}_last", f"{label}, last checkpoint", format, TABLE),
+        MetricSpec(f"{name}_last", f"{label}, last checkpoint", format, TABLE, verdicts=along),
         MetricSpec(f"{name}_averaged", f"{label}, last checkpoints averaged", format, TABLE),
         MetricSpec(
             f"{name}_averaging_gain",

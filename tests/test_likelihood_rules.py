@@ -150,3 +150,31 @@ def test_results_without_rows_still_render_the_ordering(monkeypatch):
     assert all("likelihood_bits" not in r.get("sentences", {}) for r in results["variants"])
     markdown = report.render(results)["report.md"]
     assert "causal (AR) 1, mdlm (MDLM) 1.5 bits per token; BD3-LM's ordering" in markdown
+
+
+def _curve(record: dict, values, seconds, sems=None) -> dict:
+    """`record` with a likelihood learning curve at 3 checkpoints."""
+    curve = {
+        "metric": "likelihood_bits",
+        "steps": [500, 1000, 1500],
+        "seconds": seconds,
+        "values": list(values),
+        "sems": sems or [0.01, 0.01, 0.01],
+    }
+    return record | {"pictures": {"learning_curve": curve}}
+
+
+def test_the_relative_gap_to_ar_is_read_along_compute():
+    ar = _curve(_variant("ar", "causal", "teacher_forcing", 1.8), (3.0, 2.0, 1.8), [60, 120, 180])
+    # MDLM's steps cost half AR's: its curve is read at AR's times, between its checkpoints.
+    mdlm = _curve(_variant("mdlm", "full", "diffusion", 2.4), (6.0, 3.0, 2.4), [30, 60, 90])
+    (line,) = likelihood_rules.gap_with_compute({"variants": [ar, mdlm]}, {}, {})
+    # At 1 minute: 3.0 against 3.0 (+0%); at 1.5 minutes: 2.4 against 2.5 (-4%).
+    assert line.startswith("mdlm: bits per token +0% ± 0 against AR at 1.0 training minutes, ")
+    assert "-4% ± 1 at 1.5 training minutes: the relative gap narrows (-4 ± 1 points)." in line
+    # Without logged times the curves meet at the same steps; wide sems make it noise.
+    flat = [_curve(r, r["pictures"]["learning_curve"]["values"], [None] * 3, [0.5] * 3)
+            for r in (ar, mdlm)]  # fmt: skip
+    (line,) = likelihood_rules.gap_with_compute({"variants": flat}, {}, {})
+    assert "at step 500" in line and "does not change beyond noise" in line
+    assert likelihood_rules.gap_with_compute({"variants": [mdlm]}, {}, {}) == []  # No AR.

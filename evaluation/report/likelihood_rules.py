@@ -1,15 +1,21 @@
 """The verdict on BD3-LM's ordering of bits per token (evaluation/likelihood.py): AR ≤ block
 diffusion, smaller blocks first, ≤ MDLM (Arriola et al. 2025).
 
-`rules.RULES` registers it as "likelihood_order" (scope "experiment"). Every variant is scored
-on the same held-out rows, so a pair in reverse order is judged by the paired difference of its
-bits per token over those rows (`bits_difference`: report/paired.py's ratio estimator, seed by
-seed, from the [nats, tokens] per row that results.json keeps under the variant's `sentences`),
-and breaks the ordering only when that difference is over 2 sem. Results without the rows, or
-with other seeds or rows, fall back to the two sems combined as independent, an upper bound.
+`rules.RULES` registers it as "likelihood_order" (scope "experiment"), and "gap_with_compute":
+each diffusion variant's bits per token relative to AR's along their learning curves, and
+whether that relative gap narrows with compute (Nie et al. 2024 find it largest early).
+
+Every variant is scored on the same held-out rows, so a pair in reverse order is judged by the
+paired difference of its bits per token over those rows (`bits_difference`: report/paired.py's ratio
+estimator, seed by seed, from the [nats, tokens] per row that results.json keeps under the variant's
+`sentences`), and breaks the ordering only when that difference is over 2 sem. Results without the
+rows, or with other seeds or rows, fall back to the two sems combined as independent, an upper
+bound.
 """
 
 import math
+
+import numpy as np
 
 from evaluation.report.paired import over_seeds, paired_ratio
 from evaluation.report.records import difference, with_noise
@@ -82,5 +88,58 @@ def likelihood_order(results: dict, spec: dict, rule: dict) -> list[str]:
         out.append(
             f"On {task}: {listing} bits per token; BD3-LM's ordering (AR ≤ smaller blocks ≤ "
             f"larger blocks ≤ MDLM) {_verdict(ranked, metric)}{caveat}."
+        )
+    return out
+
+
+def _at(curve: dict, x: float, timed: bool) -> tuple[float, float]:
+    """(bits per token, sem) of a learning curve at compute `x` (training seconds when `timed`,
+    else steps), linearly between its checkpoints."""
+    xs = curve["seconds"] if timed else curve["steps"]
+    sems = [sem or 0.0 for sem in curve["sems"]]
+    return float(np.interp(x, xs, curve["values"])), float(np.interp(x, xs, sems))
+
+
+def _relative_gap(ar: dict, other: dict, x: float, timed: bool) -> tuple[float, float]:
+    """(other's bits over AR's, minus 1, its sem) at compute `x` (the two sems independent)."""
+    (a, sa), (d, sd) = _at(ar, x, timed), _at(other, x, timed)
+    ratio = d / a
+    return ratio - 1.0, ratio * math.hypot(sd / d, sa / a)
+
+
+def gap_with_compute(results: dict, spec: dict, rule: dict) -> list[str]:
+    """Per diffusion variant beside an AR one on the same task, both with a likelihood learning
+    curve (evaluation/learning_curve.py): its bits per token relative to AR's at the least and
+    the most compute both reached (training time where every curve logged it, else steps), and
+    whether the relative gap narrows with compute, ± its sem."""
+    curves = {
+        r["name"]: (r, r["pictures"]["learning_curve"])
+        for r in results.get("variants", [])
+        if ((r.get("pictures") or {}).get("learning_curve") or {}).get("metric") == METRIC
+    }
+    timed = all(None not in (c.get("seconds") or [None]) for _, c in curves.values())
+    out = []
+    for name, (record, curve) in curves.items():
+        if record.get("model_kind") != "diffusion":
+            continue
+        same_task = [c for r, c in curves.values() if r["task"] == record["task"]]
+        ar = next((c for r, c in curves.values() if place(r) == (1, "AR") and c in same_task), None)
+        if ar is None:
+            continue
+        axis = "seconds" if timed else "steps"
+        low = max(ar[axis][0], curve[axis][0])
+        high = min(ar[axis][-1], curve[axis][-1])
+        if high <= low:
+            continue
+        early, late = _relative_gap(ar, curve, low, timed), _relative_gap(ar, curve, high, timed)
+        change = (late[0] - early[0], math.hypot(early[1], late[1]))
+        trend = "narrows" if change[0] < 0 else "widens"
+        if abs(change[0]) <= 2 * change[1]:
+            trend = "does not change beyond noise"
+        unit = (lambda x: f"{x / 60:.1f} training minutes") if timed else (lambda x: f"step {x:g}")
+        out.append(
+            f"{name}: bits per token {100 * early[0]:+.0f}% ± {100 * early[1]:.0f} against AR at "
+            f"{unit(low)}, {100 * late[0]:+.0f}% ± {100 * late[1]:.0f} at {unit(high)}: the "
+            f"relative gap {trend} ({100 * change[0]:+.0f} ± {100 * change[1]:.0f} points)."
         )
     return out

@@ -256,6 +256,7 @@ RULES = {
     "honest_vs_causal": ("experiment", _honest_vs_causal),
     "distillation": ("experiment", _distillation),
     "likelihood_order": ("experiment", likelihood_rules.likelihood_order),
+    "gap_with_compute": ("experiment", likelihood_rules.gap_with_compute),
     "sample_quality": ("decoder", diffusion_rules.sample_quality),
     "parallel_steps": ("experiment", diffusion_rules.parallel_steps),
     "nar_gap": ("experiment", translation_rules.nar_gap),
