@@ -117,3 +117,17 @@ def test_bad_target_lengths_are_named(lengths, message):
         diffusion_generate(
             _tiny_model("full"), PROMPTS, PROMPT_LENGTHS, lengths, num_steps=2, mask_id=MASK
         )
+
+
+def test_a_block_model_samples_its_own_length_from_its_length_head():
+    cfg = make_tiny_config(attention_mask_kind="block_causal", block_size=2, length_head=True)
+    model = make_decoder(cfg)
+    kwargs = dict(num_steps=2, mask_id=MASK, eos_id=2, rng=jax.random.key(3), max_target_len=7)
+    own = diffusion_generate(model, PROMPTS, PROMPT_LENGTHS, None, **kwargs)
+    logits = np.asarray(model.length_logits(PROMPTS, np.array(PROMPT_LENGTHS)))
+    allowed = np.where((np.arange(logits.shape[1]) >= 1) & (np.arange(logits.shape[1]) <= 7),
+                       logits, -np.inf)  # fmt: skip
+    likeliest = allowed.argmax(axis=1)
+    np.testing.assert_array_equal(own.lengths_B, np.array(PROMPT_LENGTHS) + likeliest + 1)
+    given = diffusion_generate(model, PROMPTS, PROMPT_LENGTHS, likeliest, **kwargs)
+    np.testing.assert_array_equal(own.tokens_BxL, given.tokens_BxL)

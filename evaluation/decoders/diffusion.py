@@ -284,9 +284,11 @@ for _STRATEGY in STRATEGIES:
 # Nucleus sampling as BD3-LM samples (p = 0.9): scored where `eval.decoders` names them.
 for _T in STEPS:
     register(diffusion_spec(_T, "ancestral", top_p=0.9))
-# Translation's rows (experiments/translate.py): the length from the length head, T = 1, 4, 10
-# as mask-predict's K, so that MDLM and CMLM meet at the same passes and length beam.
-PREDICTED_LENGTH_STEPS = (1, 4, 10)
+# The length from the length head (the model's own length, BD3-LM's variable length): T = 1, 4,
+# 10 as translation's mask-predict K (experiments/translate.py), so that MDLM and CMLM meet at the
+# same passes and length beam; and the study's T (experiments/diffusion.py: own lengths beside
+# the oracle-length rows).
+PREDICTED_LENGTH_STEPS = tuple(sorted({1, 4, 10, *STEPS}))
 for _STRATEGY in STRATEGIES:
     for _T in PREDICTED_LENGTH_STEPS:
         register(diffusion_spec(_T, _STRATEGY, predicted_length=True))
