@@ -135,8 +135,16 @@ def get_config() -> ml_collections.ConfigDict:
     )
     config.eval.diffusion.ar_variant = "judge"
     config.eval.speed.update(
-        variants=("bd3_block4",),
-        decoders=("ar_cache", "diffusion_t2", "diffusion_t8", "diffusion_conf_t8"),
+        # Every diffusion variant's own shape (its block size), at T up to its block's tokens.
+        variants=("bd3_block4", "bd3_block16", "mdlm"),
+        decoders=(
+            "ar_cache",
+            "diffusion_t2",
+            "diffusion_t4",
+            "diffusion_t8",
+            "diffusion_t16",
+            "diffusion_conf_t4",
+        ),
         lengths=(64,),
         prompt_len=1,
         batch_size=64,

@@ -6,7 +6,7 @@ length (the oracle length), or, in the `_lb1` rows (T = 1, 4, 10, as translation
 rows), of the length the model's length head finds likeliest, then appends EOS; a
 `block_causal` model is sampled block by block with its own block size and a KV cache.
 `diffusion_t{T}` is MDLM's ancestral sampler at temperature 1; `diffusion_conf_t{T}` commits the
-most confident argmax proposals first (LLaDA, MaskGIT). T in (2, 8, 32, 128) makes a
+most confident argmax proposals first (LLaDA, MaskGIT). T in (2, 4, 8, 16, 32, 128) makes a
 quality-against-latency curve; T = 8 of each is in the default set, the others only where
 `eval.decoders` (and `eval.speed.decoders`) name them.
 
@@ -38,7 +38,7 @@ from evaluation.report.schema import QUALITY, MetricSpec
 from evaluation.stats import mean_sem, ratio_mean_sem
 from model import DiffusionOutput, ModelConfig, diffusion_generate
 
-STEPS = (2, 8, 32, 128)
+STEPS = (2, 4, 8, 16, 32, 128)  # T = 4 and 16: a block of 4 or 16 in as many steps as tokens.
 DEFAULT_STEPS = 8
 METRICS = (
     MetricSpec(
