@@ -208,13 +208,14 @@ DECODERS = (
     "ctc",
     "speculative_cmlm8",
     # Masked diffusion (MDLM) on the same encoder-decoder, at mask-predict's passes and length
-    # beam: MDLM's ancestral sampler, and the most confident tokens first (LLaDA).
-    "diffusion_t1_lb1",
-    "diffusion_t4_lb1",
-    "diffusion_t10_lb1",
+    # beam: the most confident tokens first (LLaDA; its T=1 is mask-predict's K=1, the learning
+    # curve's decoder), and MDLM's ancestral sampler.
     "diffusion_conf_t1_lb1",
     "diffusion_conf_t4_lb1",
     "diffusion_conf_t10_lb1",
+    "diffusion_t1_lb1",
+    "diffusion_t4_lb1",
+    "diffusion_t10_lb1",
 )
 
 
