@@ -67,11 +67,10 @@ def test_encoding_once_decodes_like_re_running_the_whole_model_every_pass(
             np.testing.assert_array_equal(once.lengths_B, every_pass.lengths_B)
 
 
-def test_the_encoder_is_traced_once_outside_the_refinement_loop(monkeypatch):
-    # Each trace of `encode` is one encoder pass in the compiled program per call (or, inside
-    # the loop body, one per pass): re-running the model every pass traces it in the first
-    # pass, the loop body and the length head; encoding once traces it once.
-    model, prompts, prompt_lengths = _model_and_prompts()
+@pytest.fixture
+def encoder_traces(monkeypatch) -> list:
+    """The input shape of each trace of `EncoderDecoder.encode`: one encoder pass in the
+    compiled program per call (or, inside a loop body, one per pass)."""
     traces = []
     original = EncoderDecoder.encode
 
@@ -80,6 +79,14 @@ def test_the_encoder_is_traced_once_outside_the_refinement_loop(monkeypatch):
         return original(self, *args)
 
     monkeypatch.setattr(EncoderDecoder, "encode", counted)
+    return traces
+
+
+def test_the_encoder_is_traced_once_outside_the_refinement_loop(encoder_traces):
+    # Re-running the model every pass traces it in the first pass, the loop body and the length
+    # head; encoding once traces it once.
+    traces = encoder_traces
+    model, prompts, prompt_lengths = _model_and_prompts()
     kwargs = dict(num_iterations=3, mask_id=vocab.MASK, max_target_len=8, length_beam=2)
     mask_predict(model, prompts, prompt_lengths, None, use_cache=False, **kwargs)
     assert len(traces) == 3
@@ -124,20 +131,12 @@ def test_diffusion_sampling_encodes_once_like_re_running_the_whole_model_every_s
     np.testing.assert_array_equal(predicted.lengths_B, beam1.lengths_B)
 
 
-def test_diffusion_sampling_traces_the_encoder_once(monkeypatch):
+def test_diffusion_sampling_traces_the_encoder_once(encoder_traces):
     model, prompts, prompt_lengths = _model_and_prompts()
-    traces = []
-    original = EncoderDecoder.encode
-
-    def counted(self, *args):
-        traces.append(args[0].shape)
-        return original(self, *args)
-
-    monkeypatch.setattr(EncoderDecoder, "encode", counted)
     diffusion_generate(
         model, prompts, prompt_lengths, None, num_steps=3, mask_id=vocab.MASK, max_target_len=8
     )
-    assert traces == [(4, 6, model.cfg.d_model)]
+    assert encoder_traces == [(4, 6, model.cfg.d_model)]
 
 
 def test_an_encoder_decoder_cmlm_draft_proposes_what_re_running_it_every_round_does():
