@@ -165,11 +165,14 @@ def check_plan(plan: RunPlan, task) -> None:
         # Its one-line error: a loss on the prompt. Eval rows take the task's loss rule too, and
         # reading them leaves a token-batched train split untouched (tokenised on first use).
         batching.split_seq2seq(task.batch(0, 8, split="eval"))
-    if model.max_len < task.seq_len:
+    # An objective that reads each row whole (diffusion) needs a position for its last token.
+    needed = task.seq_len + objective.reads_whole_sequence
+    if model.max_len < needed:
+        whole = f", one more for train.objective={objective.id!r}" * objective.reads_whole_sequence
         raise ValueError(
             f"model.max_len={model.max_len} is shorter than the task's sequences "
-            f"(data.seq_len is {task.seq_len} for data.task={task.name!r}); set model.max_len=0 "
-            f"to take it from the task, or >= {task.seq_len}."
+            f"(data.seq_len is {task.seq_len} for data.task={task.name!r}{whole}); set "
+            f"model.max_len=0 to take it from the task, or >= {needed}."
         )
     if model.vocab_size < task.vocab_size:
         raise ValueError(

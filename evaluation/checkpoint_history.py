@@ -42,7 +42,7 @@ def kept_steps(run_dir: str) -> list[int]:
 def _template(cfg: ModelConfig) -> tuple[nnx.GraphDef, nnx.State]:
     """The decoder's graphdef, and its params as ShapeDtypeStructs on the first device."""
     graphdef, abstract = nnx.split(nnx.eval_shape(lambda: make_decoder(cfg, 0)))
-    here = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    here = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
     return graphdef, jax.tree.map(
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=here), abstract
     )

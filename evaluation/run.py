@@ -81,4 +81,11 @@ def load_run(variant: str, seed: int, run_dir: str) -> tuple[LoadedRun, list[str
     """The run at its latest checkpoint, and the saved config keys today's code no longer has."""
     model, _, config, step = checkpoints.load_params(run_dir)
     _, dropped = checkpoints.load_config(run_dir)
+    objective = objective_of(config.train.objective)
+    if objective.reads_whole_sequence and model.cfg.max_len <= config.data.seq_len:
+        raise ValueError(
+            f"{run_dir}: this {objective.id} model has max_len={model.cfg.max_len}, no position "
+            f"for the last token of a {config.data.seq_len}-token row, which it now scores (it "
+            "was trained before 2026-12-07); retrain it"
+        )
     return LoadedRun(variant, seed, run_dir, model, config, step), dropped

@@ -4,10 +4,11 @@ from a longer text without EOS, in the diffusion loss and the likelihood evaluat
 
 import jax
 import numpy as np
+import pytest
 
 from data import batching, vocab
 from evaluation import decoders, likelihood, scoring
-from experiments import diffusion as diffusion_study
+from experiments import tiny
 from model import diffusion, make_decoder
 from objectives.common import length_loss
 from objectives.diffusion import diffusion_loss
@@ -74,9 +75,14 @@ def test_the_windows_last_token_is_scored_and_only_an_eos_row_has_a_length_term(
 
 
 def test_a_diffusion_model_has_a_position_for_the_windows_last_token():
-    config = diffusion_study.get_config()
-    assert make_plan(config, "mdlm").model.max_len == config.data.seq_len + 1
-    assert make_plan(config, "ar").model.max_len == config.data.seq_len
+    config = tiny.get_config()
+    config.data.update(task="random", num_symbols=8, min_len=3, max_len=5)
+    config.variants.full.train = {"objective": "diffusion"}
+    seq_len = make_plan(config, "causal").model.max_len  # The task's: AR reads seq_len tokens.
+    assert make_plan(config, "full").model.max_len == seq_len + 1
+    config.model.max_len = seq_len  # One short: a full row's last token would embed as NaN.
+    with pytest.raises(ValueError, match=r"one more for train.objective='diffusion'.*>= "):
+        make_plan(config, "full")
 
 
 def test_the_length_head_learns_only_from_rows_that_end():

@@ -1,6 +1,8 @@
 """The fair fight's verdicts beyond the gap (evaluation/report/translation_rules.py): the best
 few-pass student against AR, passes by sampler, and MDLM against CMLM at equal passes."""
 
+from report_fixtures import metric
+
 from evaluation import decoders
 from evaluation.report import translation_rules
 from tests.test_latency import _record, _results
@@ -44,9 +46,17 @@ def test_the_best_student_of_at_most_4_passes_is_read_against_ar_greedy():
     (line,) = translation_rules.fastest_student(_with_students(), {}, rule)
     # CTC's 8.5 in one pass beats CMLM's 7.0 at K=1 and MDLM's 8.0 at T=1; K=10 and T=10 have
     # too many passes, however good.
-    assert line.startswith("The best student with at most 4 passes: ctc_distilled (ctc, ")
-    assert "CTC" in line or "ctc BLEU 8.5" in line
-    assert line.endswith("a gap of +3.5 ± 0.6 (0 seeds).")
+    assert line.startswith(
+        "The best student with at most 4 passes (of 6 such rows, each finding its own length): "
+        "ctc_distilled (ctc, "
+    )
+    assert line.endswith("a gap of +3.5 ± 0.6 (0 seeds; ar 0 seeds).")
+    # A row given the reference's length is no student's headline, however good.
+    results = _with_students()
+    results["variants"][1]["metrics"]["bleu/mask_predict_k1"] = metric(11.0, example_sem=0.4)
+    results["decoders"]["mask_predict_k1"] = decoders.DECODERS["mask_predict_k1"].to_json()
+    (line,) = translation_rules.fastest_student(results, {}, rule)
+    assert "ctc_distilled" in line and "of 6 such rows" in line
     assert translation_rules.fastest_student(_with_students(), {}, {**rule, "max_passes": 0}) == []
 
 

@@ -318,7 +318,7 @@ def load_params(run_dir: str) -> tuple[Decoder, ModelConfig, RunPlan, int]:
     cfg = config.model
     graphdef, abstract_params = nnx.split(nnx.eval_shape(lambda: make_decoder(cfg, 0)))
     # Restore onto this process's first device, whatever topology saved it (a pod, 8 devices).
-    here = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    here = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
     abstract_params = jax.tree.map(
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=here), abstract_params
     )

@@ -173,14 +173,14 @@ def timed_blocks(cfg: ModelConfig) -> dict:
 
 
 def _target_room(models: Models, prompts: Prompts, predicted_length: bool) -> int:
-    """The static target width: the room after the prompts, less the EOS slot (appended, never
-    fed) unless an oracle-length row without EOS (a window) needs that slot for a token too,
-    and the model has a position for it."""
+    """The static target width, the same for every batch of an evaluation (one compile): the
+    room after the prompts, less the EOS slot (appended, never fed), except for an oracle-length
+    row where the model has a position for it too (a window without EOS fills it with a token)."""
     eos = prompts.eos_id is not None
-    if predicted_length or not eos or prompts.ends().all():
+    if predicted_length or not eos:
         return prompts.max_new_tokens - eos
     fits = _config_of(models.model).max_len - prompts.prompts_BxP.shape[1]
-    return min(prompts.max_new_tokens, fits)
+    return max(min(prompts.max_new_tokens, fits), prompts.max_new_tokens - 1)
 
 
 def without_eos(out: DiffusionOutput, prompts: Prompts) -> DiffusionOutput:

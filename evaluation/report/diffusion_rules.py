@@ -55,7 +55,8 @@ def parallel_steps(results: dict, spec: dict, rule: dict) -> list[str]:
             if (
                 params.get("steps") is not None
                 and params.get("strategy") == rule.get("strategy")
-                and params.get("top_p") is None  # The plain sampler's rows: one per T.
+                and params.get("top_p") is None  # The plain sampler's rows: one per T,
+                and params.get("length_beam") is None  # at the reference's length.
             ):
                 by_steps[params["steps"]] = metric
         if len(by_steps) < 2:
