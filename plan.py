@@ -91,14 +91,28 @@ def make_plan(config: ml_collections.ConfigDict, variant: str, seed: int | None 
     )
     check_plan(plan, task)
     references.check_names(plan.eval, names)
-    source = plan.train.init_from
-    if source and (source not in names or source == variant):
+    _check_init_from(config, variant, plan.train.init_from)
+    _check_judge(config, plan.eval)
+    return plan
+
+
+def _check_init_from(config: ml_collections.ConfigDict, variant: str, source: str) -> None:
+    """A warm start (train.init_from) names another variant that trains every seed this one
+    does: the trained params of its run with the same seed start this run."""
+    if not source:
+        return
+    names = variant_names(config)
+    if source not in names or source == variant:
         raise ValueError(
             f"train.init_from={source!r} must name another variant of {config.name!r} "
             f"({[n for n in names if n != variant]}): its trained params start this run"
         )
-    _check_judge(config, plan.eval)
-    return plan
+    missing = sorted(set(variant_seeds(config, variant)) - set(variant_seeds(config, source)))
+    if missing:
+        raise ValueError(
+            f"train.init_from={source!r} trains no seed {missing}, which {variant!r} trains: "
+            "each seed starts from the source's run with the same seed"
+        )
 
 
 def resolve(config: ml_collections.ConfigDict, variant: str) -> ml_collections.ConfigDict:

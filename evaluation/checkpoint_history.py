@@ -31,7 +31,7 @@ from flax import nnx
 
 from model import Decoder, ModelConfig, make_decoder
 from sections import RunPlan
-from training import checkpoints, orbax_errors, run_folder
+from training import checkpoints, orbax_errors, run_folder, warm_start
 
 
 def kept_steps(run_dir: str) -> list[int]:
@@ -151,7 +151,21 @@ def training_cost(run_dir: str, steps: Sequence[int]) -> tuple[list, list]:
     metrics.jsonl: each train line covers the steps since the one before it, at its mean step
     time and FLOPs (training/loop.py), plus the first step's compile time; a step inside a
     line's span is costed at that line's rate. None where the log does not reach a step, or
-    (FLOPs) where a line predates the logged count."""
+    (FLOPs) where a line predates the logged count. A warm-started run (train.init_from)
+    adds its source's cost to its step (training/warm_start.py)."""
+    mine = _own_cost(run_dir, steps)
+    source = warm_start.started_from(run_dir)
+    if source is None:
+        return mine
+    (base_s,), (base_flops,) = training_cost(source[0], [source[1]])
+    return tuple(
+        [None if v is None or base is None else base + v for v in values]
+        for values, base in zip(mine, (base_s, base_flops), strict=True)
+    )
+
+
+def _own_cost(run_dir: str, steps: Sequence[int]) -> tuple[list, list]:
+    """`training_cost` of the run's own steps, from its metrics.jsonl."""
     path = run_folder.metrics_path(run_dir)
     rows = []
     if os.path.exists(path):

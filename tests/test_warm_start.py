@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from evaluation import checkpoint_history
 from experiments import tiny
 from model import make_decoder
 from plan import experiment_json, make_plan, make_plans
@@ -50,6 +51,11 @@ def test_a_warm_started_run_begins_from_the_source_params(tmp_path):
         assert a.value.size < 2 or not np.allclose(np.asarray(c.value), np.asarray(a.value))
     model, *_ = checkpoints.load_params(str(tmp_path / "tuned" / "seed_0"))
     assert model.cfg.attention_mask_kind == "prefix"
+    # Its training cost starts from the source's: the curves read the compute both took.
+    (source_s,), (source_flops,) = checkpoint_history.training_cost(base.run_dir, [2])
+    (own_s,), _ = checkpoint_history._own_cost(tuned.run_dir, [2])
+    (total_s,), (total_flops,) = checkpoint_history.training_cost(tuned.run_dir, [2])
+    assert total_s == pytest.approx(source_s + own_s) and total_flops > source_flops > 0
 
 
 @pytest.mark.slow
@@ -68,4 +74,8 @@ def test_init_from_must_name_another_variant():
         make_plan(config, "tuned")
     config.variants.tuned.train.init_from = "tuned"
     with pytest.raises(ValueError, match="must name another variant"):
+        make_plan(config, "tuned")
+    config = _config()
+    config.variants.tuned.seeds = (0, 1)
+    with pytest.raises(ValueError, match=r"^train.init_from='base' trains no seed \[1\]"):
         make_plan(config, "tuned")

@@ -8,9 +8,12 @@ variant's run with the same seed (the params it is evaluated with: its EMA where
 with a fresh optimizer and schedule; a run that has checkpoints of its own resumes from them as
 any run does. The source must be trained first and have the same parameter shapes (the mask
 kind and block size may differ: they are no parameters); both are refused in one line, before
-a step is taken. Its cost is the source's training plus this run's: the report reads both.
+a step is taken; so is a source still training (at a step short of its train.num_steps). The
+source and its step go to <run>/warm_start.json, and this run's training cost (the learning
+curve's seconds and FLOPs, evaluation/checkpoint_history.py) starts from the source's.
 """
 
+import json
 import os
 
 import jax
@@ -18,20 +21,47 @@ from flax import nnx
 
 from training import checkpoints, run_folder
 
+# In the run folder: {"variant": the source variant, "source": its folder then, "step": its step}.
+RECORD = "warm_start.json"
+
+
+def record_path(run_dir: str) -> str:
+    return os.path.join(run_dir, RECORD)
+
+
+def started_from(run_dir: str) -> tuple[str, int] | None:
+    """(the source's run folder, beside this one in its workdir wherever that is now, and its
+    step) of a warm-started run; None for a fresh one."""
+    path = record_path(run_dir)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        found = json.load(f)
+    return _beside(run_dir, found["variant"]), int(found["step"])
+
+
+def _beside(run_dir: str, variant: str) -> str:
+    """The run folder of `variant` with this run's seed, in this run's workdir."""
+    run_dir = os.path.normpath(run_dir)
+    workdir, seed_folder = os.path.dirname(os.path.dirname(run_dir)), os.path.basename(run_dir)
+    return os.path.join(workdir, variant, seed_folder)
+
 
 def source_params(init_from: str, run_dir: str, fresh: nnx.State) -> tuple[nnx.State, str, int]:
     """(the params of `init_from`'s run with this run's seed, its folder, its step), checked
     against `fresh` (this run's freshly initialised params) leaf by leaf."""
     source = run_folder.sibling_run(run_dir, init_from)
     if source is None:
-        run_dir = os.path.normpath(run_dir)
-        workdir, seed_folder = os.path.dirname(os.path.dirname(run_dir)), os.path.basename(run_dir)
-        wanted = os.path.join(workdir, init_from, seed_folder)
         raise ValueError(
-            f"train.init_from={init_from!r}: {wanted} has no checkpoint; train that variant "
-            "(same seed) first"
+            f"train.init_from={init_from!r}: {_beside(run_dir, init_from)} has no checkpoint; "
+            "train that variant (same seed) first"
         )
-    model, _, _, step = checkpoints.load_params(source)
+    model, _, plan, step = checkpoints.load_params(source)
+    if step != plan.train.num_steps:
+        raise ValueError(
+            f"train.init_from={init_from!r}: {source} is at step {step} of its "
+            f"{plan.train.num_steps}; finish training it first"
+        )
     _, params = nnx.split(model)
     got = jax.tree.map(lambda x: (x.shape, x.dtype), params)
     want = jax.tree.map(lambda x: (x.shape, x.dtype), fresh)
@@ -39,5 +69,10 @@ def source_params(init_from: str, run_dir: str, fresh: nnx.State) -> tuple[nnx.S
         raise ValueError(
             f"train.init_from={init_from!r}: {source}'s params do not have this model's shapes "
             "(only the mask kind and block size may differ)"
+        )
+    if jax.process_index() == 0:  # Its cost counts in this run's (checkpoint_history).
+        checkpoints.write_text_atomically(
+            record_path(run_dir),
+            json.dumps({"variant": init_from, "source": source, "step": step}),
         )
     return params, source, step
