@@ -152,12 +152,13 @@ def test_results_without_rows_still_render_the_ordering(monkeypatch):
     assert "causal (AR) 1, mdlm (MDLM) 1.5 bits per token; BD3-LM's ordering" in markdown
 
 
-def _curve(record: dict, values, seconds, sems=None) -> dict:
+def _curve(record: dict, values, seconds, sems=None, flops=None) -> dict:
     """`record` with a likelihood learning curve at 3 checkpoints."""
     curve = {
         "metric": "likelihood_bits",
         "steps": [500, 1000, 1500],
         "seconds": seconds,
+        "flops": flops or [None] * 3,
         "values": list(values),
         "sems": sems or [0.01, 0.01, 0.01],
     }
@@ -167,14 +168,45 @@ def _curve(record: dict, values, seconds, sems=None) -> dict:
 def test_the_relative_gap_to_ar_is_read_along_compute():
     ar = _curve(_variant("ar", "causal", "teacher_forcing", 1.8), (3.0, 2.0, 1.8), [60, 120, 180])
     # MDLM's steps cost half AR's: its curve is read at AR's times, between its checkpoints.
-    mdlm = _curve(_variant("mdlm", "full", "diffusion", 2.4), (6.0, 3.0, 2.4), [30, 60, 90])
+    mdlm = _curve(_variant("mdlm", "full", "diffusion", 2.6), (6.0, 3.6, 2.6), [30, 60, 90])
     (line,) = likelihood_rules.gap_with_compute({"variants": [ar, mdlm]}, {}, {})
-    # At 1 minute: 3.0 against 3.0 (+0%); at 1.5 minutes: 2.4 against 2.5 (-4%).
-    assert line.startswith("mdlm: bits per token +0% ± 0 against AR at 1.0 training minutes, ")
-    assert "-4% ± 1 at 1.5 training minutes: the relative gap narrows (-4 ± 1 points)." in line
+    # At 1 minute: 3.6 against 3.0 (+20%); at 1.5 minutes: 2.6 against 2.5 (+4%).
+    assert line == (
+        "mdlm: bits per token +20% ± 1 against AR at 1.0 training minutes, +4% ± 1 at 1.5 "
+        "training minutes: the relative gap narrows (-16 ± 1 points)."
+    )
     # Without logged times the curves meet at the same steps; wide sems make it noise.
     flat = [_curve(r, r["pictures"]["learning_curve"]["values"], [None] * 3, [0.5] * 3)
             for r in (ar, mdlm)]  # fmt: skip
     (line,) = likelihood_rules.gap_with_compute({"variants": flat}, {}, {})
     assert "at step 500" in line and "does not change beyond noise" in line
     assert likelihood_rules.gap_with_compute({"variants": [mdlm]}, {}, {}) == []  # No AR.
+    # With FLOPs logged by every run, they are the axis (the same on any machine).
+    counted = [_curve(r, r["pictures"]["learning_curve"]["values"], [1, 2, 3], flops=[1e12, 2e12,
+               3e12]) for r in (ar, mdlm)]  # fmt: skip
+    (line,) = likelihood_rules.gap_with_compute({"variants": counted}, {}, {})
+    assert "at 1.0 TFLOP of training" in line and "at 3.0 TFLOP of training" in line
+
+
+def test_the_ordering_ranks_the_candidates_at_one_budget_only():
+    def at(record, steps, **train):
+        config = {"model": record["config"]["model"], "train": train,
+                  "eval": {"diffusion": {"ar_variant": "judge"}}}  # fmt: skip
+        return record | {"num_steps": steps, "config": config}
+
+    variants = [
+        at(_variant("ar", "causal", "teacher_forcing", 1.8), 1500),
+        at(_variant("bd3", "block_causal", "diffusion", 2.5, block_size=4), 1500),
+        at(_variant("mdlm", "full", "diffusion", 3.0), 1500),
+        # A stronger judge, MDLM trained 4x longer, block 4 from MDLM: none is ranked.
+        at(_variant("judge", "causal", "teacher_forcing", 1.2), 6000),
+        at(_variant("mdlm_long", "full", "diffusion", 2.0), 6000),
+        at(_variant("warm", "block_causal", "diffusion", 2.2, block_size=4), 1500,
+           init_from="mdlm"),
+    ]  # fmt: skip
+    results = {"variants": variants}
+    assert likelihood_rules.equal_budgets(results) == {"ar", "bd3", "mdlm"}
+    spec = {"name": "likelihood_bits"}
+    (line,) = likelihood_rules.likelihood_order(results, spec, {"given_length": "x"})
+    assert "ar (AR) 1.8, bd3 (block 4) 2.5, mdlm" in line and "judge" not in line
+    assert line.endswith("holds.")

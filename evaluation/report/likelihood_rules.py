@@ -64,13 +64,39 @@ def _verdict(ranked: list[tuple], metric: str) -> str:
     return f"does not hold ({pairs})" if broken else f"holds within noise ({pairs})"
 
 
+def _judges(results: dict) -> set[str]:
+    """The variants that judge others' samples (eval.diffusion.ar_variant): no candidates."""
+    return {
+        judge
+        for r in results.get("variants", [])
+        if (judge := r.get("config", {}).get("eval", {}).get("diffusion", {}).get("ar_variant"))
+    }
+
+
+def equal_budgets(results: dict) -> set[str]:
+    """The candidates of BD3-LM's ordering at one budget: not a judge, not warm-started
+    (train.init_from: its source's training too), and trained for the steps most of them take
+    (a variant trained longer, to read the gap against compute, is not ranked against them)."""
+    judges = _judges(results)
+    found = [
+        r for r in results.get("variants", [])
+        if place(r) is not None and r["name"] not in judges
+        and not r.get("config", {}).get("train", {}).get("init_from")
+    ]  # fmt: skip
+    steps = [r.get("num_steps") for r in found]
+    common = max(set(steps), key=steps.count) if steps else None
+    return {r["name"] for r in found if r.get("num_steps") == common}
+
+
 def likelihood_order(results: dict, spec: dict, rule: dict) -> list[str]:
     """Per task, the variants in BD3-LM's ordering of bits per token with their means, and
-    whether it holds: a pair in reverse order breaks it only when its gap is over 2 sem."""
+    whether it holds: a pair in reverse order breaks it only when its gap is over 2 sem. Only
+    the candidates at one budget are ranked (`equal_budgets`)."""
     metric, tasks = spec["name"], {}
+    ranked_names = equal_budgets(results)
     for r in results.get("variants", []):
         found = place(r)
-        if found is not None and metric in r["metrics"]:
+        if found is not None and metric in r["metrics"] and r["name"] in ranked_names:
             tasks.setdefault(r["task"], []).append((*found, r["name"], r))
     out = []
     for task, ranked in tasks.items():
@@ -92,51 +118,65 @@ def likelihood_order(results: dict, spec: dict, rule: dict) -> list[str]:
     return out
 
 
-def _at(curve: dict, x: float, timed: bool) -> tuple[float, float]:
-    """(bits per token, sem) of a learning curve at compute `x` (training seconds when `timed`,
-    else steps), linearly between its checkpoints."""
-    xs = curve["seconds"] if timed else curve["steps"]
+# The compute axes a learning curve may hold, most faithful first: FLOPs (the same on any
+# machine), the training seconds this machine took, the steps.
+AXES = (
+    ("flops", lambda x: f"{x / 1e12:,.1f} TFLOP of training"),
+    ("seconds", lambda x: f"{x / 60:.1f} training minutes"),
+    ("steps", lambda x: f"step {x:g}"),
+)
+
+
+def _at(curve: dict, x: float, axis: str) -> tuple[float, float]:
+    """(bits per token, sem) of a learning curve at compute `x` on `axis`, linearly between its
+    checkpoints."""
     sems = [sem or 0.0 for sem in curve["sems"]]
-    return float(np.interp(x, xs, curve["values"])), float(np.interp(x, xs, sems))
+    return float(np.interp(x, curve[axis], curve["values"])), float(np.interp(x, curve[axis], sems))
 
 
-def _relative_gap(ar: dict, other: dict, x: float, timed: bool) -> tuple[float, float]:
+def _relative_gap(ar: dict, other: dict, x: float, axis: str) -> tuple[float, float]:
     """(other's bits over AR's, minus 1, its sem) at compute `x` (the two sems independent)."""
-    (a, sa), (d, sd) = _at(ar, x, timed), _at(other, x, timed)
+    (a, sa), (d, sd) = _at(ar, x, axis), _at(other, x, axis)
     ratio = d / a
     return ratio - 1.0, ratio * math.hypot(sd / d, sa / a)
 
 
 def gap_with_compute(results: dict, spec: dict, rule: dict) -> list[str]:
-    """Per diffusion variant beside an AR one on the same task, both with a likelihood learning
-    curve (evaluation/learning_curve.py): its bits per token relative to AR's at the least and
-    the most compute both reached (training time where every curve logged it, else steps), and
-    whether the relative gap narrows with compute, ± its sem."""
+    """Per diffusion variant beside the AR candidate on the same task (not a judge), both with a
+    likelihood learning curve (evaluation/learning_curve.py): its bits per token relative to
+    AR's at the least and the most compute both reached (training FLOPs where every curve
+    logged them, else seconds, else steps), and whether the relative gap narrows (its size
+    shrinks) with compute, ± its sem."""
     curves = {
         r["name"]: (r, r["pictures"]["learning_curve"])
         for r in results.get("variants", [])
         if ((r.get("pictures") or {}).get("learning_curve") or {}).get("metric") == METRIC
     }
-    timed = all(None not in (c.get("seconds") or [None]) for _, c in curves.values())
-    out = []
+    axis, unit = next(
+        (name, unit) for name, unit in AXES
+        if all(None not in (c.get(name) or [None]) for _, c in curves.values())
+    )  # fmt: skip
+    judges, out = _judges(results), []
     for name, (record, curve) in curves.items():
         if record.get("model_kind") != "diffusion":
             continue
-        same_task = [c for r, c in curves.values() if r["task"] == record["task"]]
-        ar = next((c for r, c in curves.values() if place(r) == (1, "AR") and c in same_task), None)
+        ar = next(
+            (
+                c for r, c in curves.values()
+                if place(r) == (1, "AR") and r["task"] == record["task"] and r["name"] not in judges
+            ),
+            None,
+        )  # fmt: skip
         if ar is None:
             continue
-        axis = "seconds" if timed else "steps"
-        low = max(ar[axis][0], curve[axis][0])
-        high = min(ar[axis][-1], curve[axis][-1])
+        low, high = max(ar[axis][0], curve[axis][0]), min(ar[axis][-1], curve[axis][-1])
         if high <= low:
             continue
-        early, late = _relative_gap(ar, curve, low, timed), _relative_gap(ar, curve, high, timed)
-        change = (late[0] - early[0], math.hypot(early[1], late[1]))
+        early, late = _relative_gap(ar, curve, low, axis), _relative_gap(ar, curve, high, axis)
+        change = (abs(late[0]) - abs(early[0]), math.hypot(early[1], late[1]))
         trend = "narrows" if change[0] < 0 else "widens"
         if abs(change[0]) <= 2 * change[1]:
             trend = "does not change beyond noise"
-        unit = (lambda x: f"{x / 60:.1f} training minutes") if timed else (lambda x: f"step {x:g}")
         out.append(
             f"{name}: bits per token {100 * early[0]:+.0f}% ± {100 * early[1]:.0f} against AR at "
             f"{unit(low)}, {100 * late[0]:+.0f}% ± {100 * late[1]:.0f} at {unit(high)}: the "
