@@ -20,9 +20,9 @@ mask and the objective change:
   next-token model. Its 6,000 steps add about 4x ar's training time (an estimate, from the
   measured ar below: about 48 min on an idle CPU; not yet run).
 Samplers: MDLM's ancestral (T = 2, 8, 32 steps a block, and at T = 8 with nucleus top-p 0.9 as
-BD3-LM samples) and the most confident first, each given the reference's length (the oracle)
-and, in the `_lb1` rows, the model's own length from its length head (added 2026-12-07, not
-yet run).
+BD3-LM samples; added 2026-12-07, not yet run) and the most confident first, each given the
+reference's length (the oracle). Samples of the model's own length are not scored here: with a
+prompt of BOS alone, the length head's likeliest length is one constant for every row.
 A block of 1 would be `ar` and one block is `mdlm` (tests/test_block_causal.py checks both,
 bitwise). The likelihood evaluator gives bits per byte: exact for ar, an upper bound (the ELBO)
 for the diffusion variants. Samples (64 held-out rows' oracle lengths) are scored without a
@@ -89,10 +89,8 @@ DECODERS = (
     "diffusion_t8",
     "diffusion_t32",
     "diffusion_conf_t8",
-    # Samples of the model's own length (the length head's likeliest), beside the oracle's; and
-    # nucleus sampling at BD3-LM's p = 0.9.
-    "diffusion_t8_lb1",
-    "diffusion_conf_t8_lb1",
+    # Nucleus sampling at BD3-LM's p = 0.9. (No own-length rows: with a prompt of BOS alone the
+    # length head's likeliest length is one constant for every row.)
     "diffusion_t8_p90",
 )
 

@@ -2,8 +2,9 @@
 judge a sample without a reference, which AR sampling (`ar_sample`, ar.py) shares.
 
 Each row samples every target in T denoising steps from an all-MASK target of the reference
-length (the oracle length), or, in the `_lb1` rows (T = 1, 4, 10, as translation's mask-predict
-rows), of the length the model's length head finds likeliest, then appends EOS; a
+length (the oracle length), or, in the `_lb1` rows (translation's at T = 1, 4, 10, as its
+mask-predict rows), of the length the model's length head finds likeliest, then appends EOS
+(not to a window cut without one: a row writes what its reference holds); a
 `block_causal` model is sampled block by block with its own block size and a KV cache.
 `diffusion_t{T}` is MDLM's ancestral sampler at temperature 1; `diffusion_conf_t{T}` commits the
 most confident argmax proposals first (LLaDA, MaskGIT). T in (2, 4, 8, 16, 32, 128) makes a

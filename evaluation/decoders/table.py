@@ -36,7 +36,8 @@ FAMILIES = {
     "diffusion": (
         "T denoising steps from an all-MASK target of each row's reference length (an oracle "
         "length, as mask-predict is given), or, in the decoders labelled *predicted length*, of "
-        "the length head's likeliest length, then EOS: the ancestral sampler unmasks each token "
+        "the length head's likeliest length, then EOS (none after a window whose reference has "
+        "none): the ancestral sampler unmasks each token "
         "at a random step, the confidence decoders the most probable first; a block_causal "
         "model is decoded in blocks of the model's block size, left to right, T steps each, "
         "with a KV cache of the prompt and the finished blocks."
