@@ -96,8 +96,8 @@ DECODERS = (
 
 
 def get_config() -> ml_collections.ConfigDict:
-    """Variants ar, bd3_block4, bd3_block16 and mdlm, and their judge (ar's recipe, 4x the
-    steps): 4 layers, d_model 128, 64-byte rows."""
+    """Variants ar, bd3_block4, bd3_block16 and mdlm, mdlm_long and bd3_block4_warm, and their
+    judge (ar's recipe, 4x the steps): 4 layers, d_model 128, 64-byte rows."""
     config = base_config()
     config.name = "diffusion"
     config.seeds = (0,)
@@ -150,6 +150,13 @@ def get_config() -> ml_collections.ConfigDict:
         no_cache_max_length=64,
         train_seq_len=64,
     )
+    _add_variants(config)
+    return config
+
+
+def _add_variants(config: ml_collections.ConfigDict) -> None:
+    """The candidates (AR, blocks of 4 and 16, MDLM), the compute probes (MDLM at 4x the steps,
+    block 4 from MDLM) and the judge."""
     config.variants.ar = {
         "model": {"attention_mask_kind": "causal"},
         "train": {"objective": "teacher_forcing"},
@@ -193,4 +200,3 @@ def get_config() -> ml_collections.ConfigDict:
             "checkpoint_every": judge_steps // 6,
         },
     }
-    return config

@@ -196,18 +196,10 @@ def without_eos(out: DiffusionOutput, prompts: Prompts) -> DiffusionOutput:
     return out._replace(tokens_BxL=tokens_BxL, lengths_B=lengths_B - drop_B)
 
 
-def diffusion_spec(
-    num_steps: int,
-    strategy: str,
-    default: bool = False,
-    top_p: float | None = None,
-    predicted_length: bool = False,
-) -> DecoderSpec:
-    """The row sampling with T = `num_steps` steps (per block) by `strategy`, its proposals
-    from the smallest set of tokens holding mass `top_p` (None: all); of each row's reference
-    length, or (`predicted_length`) of the length head's likeliest."""
-    confidence = strategy == "confidence"
-    temperature = 0.0 if confidence else 1.0
+def _decode_fn(num_steps: int, strategy: str, top_p: float | None, predicted_length: bool):
+    """The row's decode: T steps by `strategy` (the confidence strategy at temperature 0, MDLM's
+    ancestral at 1), of the given or the predicted length; a window gets no EOS."""
+    temperature = 0.0 if strategy == "confidence" else 1.0
 
     def decode(models: Models, prompts: Prompts) -> GenerateOutput:
         max_target_len = _target_room(models, prompts, predicted_length)
@@ -228,20 +220,42 @@ def diffusion_spec(
         )
         return out if predicted_length else without_eos(out, prompts)
 
+    return decode
+
+
+def _description(num_steps: int, strategy: str, top_p: float | None, predicted: bool) -> str:
+    """The row's sentence for the report's methods section."""
     how = (
         "commits each step's most confident argmax proposals first (LLaDA's low-confidence "
         "remasking), k per step on a linear schedule"
-        if confidence
+        if strategy == "confidence"
         else "is MDLM's ancestral sampler at temperature 1: each masked token is unmasked at "
         "a step with probability 1 / (steps left), and kept"
     )
-    nucleus = "" if top_p is None else f", top-p {top_p}"
     length = (
         "the length head's likeliest length (a length beam of 1; an encoder-decoder runs its "
         "encoder once a call)"
-        if predicted_length
+        if predicted
         else "the reference length (oracle length)"
     )
+    nucleus = "." if top_p is None else f", drawing each proposal from the top-p={top_p} set."
+    return (
+        f"Masked diffusion in {num_steps} denoising steps (per block of a block_causal model) "
+        f"from an all-MASK target of {length}; it {how}{nucleus}"
+    )
+
+
+def diffusion_spec(
+    num_steps: int,
+    strategy: str,
+    default: bool = False,
+    top_p: float | None = None,
+    predicted_length: bool = False,
+) -> DecoderSpec:
+    """The row sampling with T = `num_steps` steps (per block) by `strategy`, its proposals
+    from the smallest set of tokens holding mass `top_p` (None: all); of each row's reference
+    length, or (`predicted_length`) of the length head's likeliest."""
+    confidence = strategy == "confidence"
     timing = (
         # One block over the target, as an encoder-decoder (its only diffusion mask) runs it.
         dict(timing_mask="prefix_full", needs_length_head=True)
@@ -257,15 +271,11 @@ def diffusion_spec(
         + ("_lb1" if predicted_length else ""),
         label=f"diffusion T={num_steps}"
         + (", most confident first" if confidence else "")
-        + nucleus
+        + ("" if top_p is None else f", top-p {top_p}")
         + (", predicted length" if predicted_length else ""),
         family="diffusion",
-        description=(
-            f"Masked diffusion in {num_steps} denoising steps (per block of a block_causal "
-            f"model) from an all-MASK target of {length}; it {how}"
-            + ("." if top_p is None else f", drawing each proposal from the top-p={top_p} set.")
-        ),
-        decode=decode,
+        description=_description(num_steps, strategy, top_p, predicted_length),
+        decode=_decode_fn(num_steps, strategy, top_p, predicted_length),
         applies_to=diffusion_model,
         default=default,
         params=Params(
@@ -273,7 +283,7 @@ def diffusion_spec(
             strategy=strategy,
             top_p=top_p,
             length_beam=1 if predicted_length else None,
-        ),  # fmt: skip
+        ),
         **timing,
         **SAMPLE_QUALITY,
     )
