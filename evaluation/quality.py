@@ -223,7 +223,7 @@ def _scorer(run: LoadedRun, spec: decoders.DecoderSpec, loaded: dict, log: Log):
     wanted = dataclasses.replace(spec, needs=spec.statistics_needs)
     variant = run.needed_variant(wanted)
     if variant and variant not in loaded:
-        models = run.models_for(wanted)
+        models = run.models_for(wanted, any_seed=True)  # A judge may have a seed of its own.
         loaded[variant] = models and models.second
         if models is None:
             log(f"    quality: {spec.statistics_needs}={variant!r} is not trained: not scored")

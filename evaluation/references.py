@@ -36,9 +36,10 @@ def check_names(settings: EvalConfig, known: list[str]) -> None:
 
 def check_judge(settings: EvalConfig, run_dir: str) -> None:
     """Raises a ValueError when the judge of generative NLL, if trained, is no next-token model
-    with an exact cache. `run_dir` is the judged run's (the judge has its seed)."""
+    with an exact cache. `run_dir` is the judged run's (the judge has its seed, or is the
+    judge variant's one trained seed)."""
     judge = settings.diffusion.ar_variant
-    sibling = run_folder.sibling_run(run_dir, judge) if judge else None
+    sibling = run_folder.sibling_run(run_dir, judge, any_seed=True) if judge else None
     if sibling is None:
         return  # Not named, or not trained: the quality evaluator says so.
     plan, _ = load_plan(run_folder.read_json(run_folder.config_path(sibling)))

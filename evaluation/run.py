@@ -66,12 +66,13 @@ class LoadedRun:
             variant = getattr(variant, key)
         return variant
 
-    def models_for(self, spec: DecoderSpec) -> Models | None:
-        """The models `spec` runs on; None when the second model it needs is not trained."""
+    def models_for(self, spec: DecoderSpec, any_seed: bool = False) -> Models | None:
+        """The models `spec` runs on; None when the second model it needs is not trained. It
+        has this run's seed, or with `any_seed` (a judge) the variant's one trained seed."""
         if spec.needs is None:
             return Models(self.model)
         variant = self.needed_variant(spec)
-        sibling = run_folder.sibling_run(self.run_dir, variant) if variant else None
+        sibling = run_folder.sibling_run(self.run_dir, variant, any_seed) if variant else None
         if sibling is None:
             return None
         return Models(self.model, checkpoints.load_params(sibling)[0])

@@ -16,9 +16,10 @@ mask and the objective change:
 - judge: not a candidate but the judge of generative NLL (`eval.diffusion.ar_variant`): the ar
   recipe trained JUDGE_STEPS_RATIO = 4x the candidates' steps, so that samples are scored by a
   model trained beyond any candidate and apart from the compared `ar` (MDLM and BD3-LM judge
-  with a separate, larger AR model: GPT-2 Large). The plan refuses a judge that is no
-  next-token model. Its 6,000 steps add about 4x ar's training time (an estimate, from the
-  measured ar below: about 48 min on an idle CPU; not yet run).
+  with a separate, larger AR model: GPT-2 Large), at a seed of its own (JUDGE_SEED: its init
+  and batch order are no candidate's), trained once for every seed it judges. The plan refuses
+  a judge that is no next-token model. Its 6,000 steps add about 4x ar's training time (an
+  estimate, from the measured ar below: about 48 min on an idle CPU; not yet run).
 Samplers: MDLM's ancestral (T = 2, 8, 32 steps a block, and at T = 8 with nucleus top-p 0.9 as
 BD3-LM samples; added 2026-12-07, not yet run) and the most confident first, each given the
 reference's length (the oracle). Samples of the model's own length are not scored here: with a
@@ -83,6 +84,7 @@ LENGTH = {"length_head": True}
 STEPS = 1500  # Every candidate's.
 JUDGE_STEPS_RATIO = 4  # The judge trains at least this many times the candidates' steps.
 LONG_STEPS_RATIO = 4  # mdlm_long: MDLM at this many times the candidates' steps.
+JUDGE_SEED = 100  # The judge's own seed, apart from every candidate's.
 DECODERS = (
     "ar_sample",
     "diffusion_t2",
@@ -191,6 +193,9 @@ def _add_variants(config: ml_collections.ConfigDict) -> None:
     }
     judge_steps = JUDGE_STEPS_RATIO * STEPS
     config.variants.judge = {
+        # A seed of its own: its init and batch order are none of the candidates', and one
+        # judge scores every seed's samples (evaluation finds its one trained seed).
+        "seeds": (JUDGE_SEED,),
         "model": {"attention_mask_kind": "causal"},
         "train": {
             "objective": "teacher_forcing",

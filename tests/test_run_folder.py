@@ -40,3 +40,13 @@ def test_sibling_run_is_the_other_variants_run_with_the_same_seed(tmp_path):
     assert run_folder.sibling_run(nar, "sort_ar") is None
     _make_run(tmp_path, "untrained", 1, trained=False)
     assert run_folder.sibling_run(nar, "untrained") is None
+
+
+def test_a_judge_trained_once_at_a_seed_of_its_own_serves_every_seed(tmp_path):
+    candidates = [_make_run(tmp_path, "mdlm", seed) for seed in (0, 1)]
+    judge = _make_run(tmp_path, "judge", 100)
+    for run in candidates:
+        assert run_folder.sibling_run(run, "judge") is None  # Not the same seed.
+        assert run_folder.sibling_run(run, "judge", any_seed=True) == judge
+    _make_run(tmp_path, "judge", 101)  # Two judges: which one is ambiguous, so none.
+    assert run_folder.sibling_run(candidates[0], "judge", any_seed=True) is None

@@ -174,9 +174,14 @@ def trained_variants(workdir: str) -> list[tuple[str, str]]:
     return [(name, os.path.join(workdir, name)) for name in names]
 
 
-def sibling_run(run: str, variant: str) -> str | None:
-    """The run of `variant` with this run's seed (e.g. a non-AR variant's AR baseline), if any."""
+def sibling_run(run: str, variant: str, any_seed: bool = False) -> str | None:
+    """The run of `variant` with this run's seed (e.g. a non-AR variant's AR baseline), if any;
+    with `any_seed`, else the variant's one trained run whatever its seed (a judge trained once,
+    at a seed of its own, for every seed it judges)."""
     run = os.path.normpath(run)
     workdir, seed_folder = os.path.dirname(os.path.dirname(run)), os.path.basename(run)
     path = os.path.join(workdir, variant, seed_folder)
-    return path if checkpoint_steps(path) else None
+    if checkpoint_steps(path):
+        return path
+    others = seed_runs(os.path.join(workdir, variant)) if any_seed else []
+    return others[0][1] if len(others) == 1 else None
