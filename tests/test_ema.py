@@ -167,6 +167,7 @@ def _saved_state(run_dir: str, plan):
         checkpoints.close(manager)
 
 
+@pytest.mark.slow  # A small training run (about 8 s to set up).
 def test_evaluation_reads_the_ema_of_a_run_that_kept_one(ema_run):
     workdir, plan = ema_run
     run_dir = run_folder.run_dir(workdir, "causal", 0)
@@ -181,6 +182,7 @@ def test_evaluation_reads_the_ema_of_a_run_that_kept_one(ema_run):
     assert not _equal(nnx.state(kept), nnx.state(model))
 
 
+@pytest.mark.slow  # A small training run (about 8 s to set up).
 def test_the_held_out_loss_during_training_is_the_ema_s(ema_run):
     workdir, plan = ema_run
     run_dir = run_folder.run_dir(workdir, "causal", 0)
@@ -206,6 +208,7 @@ def test_the_held_out_loss_during_training_is_the_ema_s(ema_run):
     assert abs(last_eval - held_out_loss(params)) > 1e-3
 
 
+@pytest.mark.slow  # A small training run (about 8 s to set up).
 def test_a_resumed_run_ends_bitwise_equal_to_the_uninterrupted_one_ema_included(
     ema_run, tmp_path, capsys
 ):

@@ -131,6 +131,7 @@ def test_diffusion_sampling_encodes_once_like_re_running_the_whole_model_every_s
     np.testing.assert_array_equal(predicted.lengths_B, beam1.lengths_B)
 
 
+@pytest.mark.slow
 def test_diffusion_sampling_traces_the_encoder_once(encoder_traces):
     model, prompts, prompt_lengths = _model_and_prompts()
     diffusion_generate(

@@ -57,6 +57,7 @@ def test_ar_and_diffusion_score_the_same_tokens_with_and_without_eos():
     np.testing.assert_array_equal(diffusion_tokens, ar_tokens)
 
 
+@pytest.mark.slow
 def test_the_windows_last_token_is_scored_and_only_an_eos_row_has_a_length_term():
     model, batch = _diffusion_model(), _batch()
     changed = {k: v.copy() for k, v in batch.items()}
@@ -92,6 +93,7 @@ def test_the_length_head_learns_only_from_rows_that_end():
     np.testing.assert_allclose(float(length_loss(model, batch)), float(row0), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_a_diffusion_sampler_given_the_oracle_length_writes_what_each_reference_holds():
     batch = _batch()
     refs = scoring.references(batch)  # 5 tokens + EOS; the window's 12 tokens, no EOS.
