@@ -17,10 +17,10 @@ source and the decoder over the target, apart (model/encoded_source.py), in batc
 Every variant gets the AR teacher's training time (STEPS: each student's steps from its measured
 step time), so the budgets are equal in CPU seconds; the distillation's cost is reported apart.
 
-Status (2026-12-07): the rerun at this shape has begun; the AR teacher, seed 0, is its first
-figure. The field's table further down is the previous shape's (`MODEL_2026_12_05`,
-`DATA_2026_12_05`: d_model 192, batches of 32 pairs of 96 tokens in one row, both stacks over
-every position) and goes when the rerun replaces it.
+Status (2026-12-07): the rerun at this shape has begun; the AR teacher, seed 0, is its first figure,
+then the distillation and the students' seed 0 (below, as they land). The field's table further down
+is the previous shape's (`MODEL_2026_12_05`, `DATA_2026_12_05`: d_model 192, batches of 32 pairs of
+96 tokens in one row, both stacks over every position) and goes when the rerun replaces it.
 
 The AR teacher at this shape (seed 0; 2026-12-07, this 2-core CPU, beside light editing and a few
 unit tests; this machine ran the unchanged test suite 1.65x slower than the previous session's):
@@ -31,6 +31,13 @@ unit tests; this machine ran the unchanged test suite 1.65x slower than the prev
 - 256 test verses: greedy (ar_cache) BLEU 17.0 ± 0.8, chrF 40.3 ± 0.7; beam 4 BLEU 19.6 ± 0.9,
   chrF 42.1 ± 0.8 (the previous shape: 11.5 and 13.9 after 1,560 s on a shared CPU). Latency:
   greedy 19.7 ± 2.0 ms at batch 1, 887 ± 19 ms at batch 64; beam 4 55 ± 4 ms and 5,197 ± 94 ms.
+- Distillation from it (2026-12-07, this CPU, beside this session's unit tests and two helper
+  sessions' for the first hour):
+    python distill.py --teacher=runs/translate/ar/seed_0 --decoder=beam4 \
+        --out=runs/translate_distilled      # 4,327 s (72 min) for the 28,312 training verses
+  Over the 45-minute stage: it saves each batch of 500 as it goes, so a command stopped at 40
+  minutes and run again goes on where it stopped (the previous shape's took 25 min: its rows
+  were cut at 96 tokens, these at 192).
 - BLEU against training time (greedy, first 128 verses; the minutes its steps took, from
   metrics.jsonl): 0.9 (2.7 min), 6.2 (5.0), 10.4 (7.4), 12.3 (9.7), 14.1 (12.0), 15.5 (14.6),
   16.9 (17.1), 17.9 (19.4), 18.0 (22.0), 18.6 (24.4), still rising; averaging the last 5
