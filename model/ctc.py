@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from model.architectures import architecture_of
 from model.checks import check_prompts, check_token_id, is_int
 from model.decoder import Decoder, split_model
 from model.sampling import GenerateOutput
@@ -112,18 +113,38 @@ def canvas_width(max_len: int, P: int, ratio: int) -> int:
     return min(max_len, row_width(P, ratio))
 
 
+def _slot_logits(model, prompts_BxP, prompt_lengths_B, ratio, W, pad_id, split):
+    """(the logits of each canvas slot [B, K, V], padding [B, K]) of rows W wide: one pass over
+    [prompt, canvas] rows, or (`split`, an encoder-decoder) the encoder over the prompts and the
+    decoder over `SEP canvas` alone (`EncoderDecoder.target_logits_fn`), as it trains."""
+    rows_BxW, canvas_len_B = canvas_rows(prompts_BxP, prompt_lengths_B, ratio, W, pad_id)
+    if not split:
+        return canvas_logits(model, rows_BxW, prompt_lengths_B, canvas_len_B)
+    K = W - prompts_BxP.shape[1]
+    cols_BxK = jnp.minimum(prompt_lengths_B[:, None] + jnp.arange(K)[None, :], W - 1)
+    canvas_BxK = jnp.take_along_axis(rows_BxW, cols_BxK, axis=1)
+    memory, _ = model.encode_prompt(prompts_BxP, prompt_lengths_B)
+    logits_fn = model.target_logits_fn(memory, prompts_BxP, prompt_lengths_B, canvas_len_B, K)
+    paddings_BxK = (jnp.arange(K)[None, :] >= canvas_len_B[:, None]).astype(jnp.float32)
+    return logits_fn(canvas_BxK), paddings_BxK
+
+
 @functools.partial(
-    jax.jit, static_argnames=("graphdef", "ratio", "max_new_tokens", "blank_id", "pad_id", "width")
-)
+    jax.jit,
+    static_argnames=(
+        "graphdef", "ratio", "max_new_tokens", "blank_id", "pad_id", "width", "split"
+    ),
+)  # fmt: skip
 def _ctc_jit(graphdef, state, prompts_BxP, prompt_lengths_B, eos_id, *, ratio, max_new_tokens,
-             blank_id, pad_id, width=None):  # fmt: skip
+             blank_id, pad_id, width=None, split=False):  # fmt: skip
     """The collapsed argmax canvas of every prompt, written after it as `generate` writes, from
     one pass over rows `width` wide (None: `canvas_width`; the model's max_len is the widest)."""
     model = nnx.merge(graphdef, state)
     P = prompts_BxP.shape[1]
     W = canvas_width(model.cfg.max_len, P, ratio) if width is None else width
-    rows_BxW, canvas_len_B = canvas_rows(prompts_BxP, prompt_lengths_B, ratio, W, pad_id)
-    logits_BxKxV, paddings_BxK = canvas_logits(model, rows_BxW, prompt_lengths_B, canvas_len_B)
+    logits_BxKxV, paddings_BxK = _slot_logits(
+        model, prompts_BxP, prompt_lengths_B, ratio, W, pad_id, split
+    )
     best_BxK = jnp.argmax(logits_BxKxV, axis=-1).astype(jnp.int32)
     out_BxK, count_B = collapse(best_BxK, paddings_BxK == 0, blank_id, pad_id)
     room = max_new_tokens - 1  # One slot for EOS.
@@ -152,6 +173,7 @@ def ctc_generate(
     blank_id: int,
     eos_id: int | None = None,
     pad_id: int = 0,
+    split: bool | None = None,
 ) -> GenerateOutput:
     """One parallel pass over each prompt's canvas, argmax per slot, then collapse.
 
@@ -162,6 +184,9 @@ def ctc_generate(
       ratio: canvas slots per source token (the objective's `canvas_ratio`).
       max_new_tokens: room after the prompt, EOS included; longer outputs are cut.
       blank_id: the blank (the objective's; data.vocab.MASK here).
+      split: an encoder-decoder runs its encoder over the prompts alone and its decoder over
+        `SEP canvas` alone, as it trains (None: wherever the model encodes its prompt); False
+        runs both over [prompt, canvas] rows (the reference it is tested against).
     Returns:
       GenerateOutput(tokens_BxL, lengths_B) with L = P + max_new_tokens: prompt, the collapsed
       canvas, EOS (if eos_id is given), then pad_id.
@@ -182,7 +207,11 @@ def ctc_generate(
     blank_id = check_token_id(blank_id, "blank_id", cfg.vocab_size)
     pad_id = check_token_id(pad_id, "pad_id", cfg.vocab_size)
     eos_id = check_token_id(eos_id, "eos_id", cfg.vocab_size, optional=True)
+    encodes = architecture_of(cfg).encodes_prompt
+    if split and not encodes:
+        raise ValueError("ctc_generate(split=True) needs an encoder-decoder")
     return _ctc_jit(
         graphdef, state, prompts_BxP, prompt_lengths_B, jnp.int32(-1 if eos_id is None else eos_id),
         ratio=ratio, max_new_tokens=max_new_tokens, blank_id=blank_id, pad_id=pad_id,
+        split=encodes if split is None else split,
     )  # fmt: skip

@@ -18,6 +18,7 @@ from model import (
     mask_predict,
     speculative_generate,
 )
+from model.ctc import ctc_generate
 from model.encoder_decoder import EncoderDecoder
 from model.sampling import SamplingParams
 from tests.conftest import make_tiny_config
@@ -181,3 +182,19 @@ def test_speculative_decoding_with_an_encoder_decoder_cmlm_draft_equals_greedy()
         eos_id=vocab.EOS, draft_mask_id=vocab.MASK, target_lengths_B=np.array([15, 4, 9, 1]),
     )  # fmt: skip
     np.testing.assert_array_equal(out.tokens_BxL, greedy.tokens_BxL)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source_copy", [False, True])
+def test_ctc_on_an_encoder_decoder_decodes_split_as_it_trains_like_the_whole_rows(source_copy):
+    # The encoder over the prompts alone and the decoder over `SEP canvas` alone, against both
+    # stacks over [prompt, canvas] rows: the same tokens.
+    model, prompts, _ = _model_and_prompts(source_copy=source_copy)
+    prompt_lengths = np.array([6, 3, 5, 4])  # `BOS source SEP`: a source token or more.
+    kwargs = dict(ratio=2, max_new_tokens=12, blank_id=vocab.MASK, eos_id=vocab.EOS)
+    split, rows = (
+        ctc_generate(model, prompts, prompt_lengths, split=split, **kwargs)
+        for split in (None, False)
+    )
+    np.testing.assert_array_equal(split.tokens_BxL, rows.tokens_BxL)
+    np.testing.assert_array_equal(split.lengths_B, rows.lengths_B)
