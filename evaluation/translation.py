@@ -50,7 +50,7 @@ METRIC_SPECS = (
             # 10 passes and length beam 3, GLAT's one pass as its authors report it, CTC's one
             # pass, MDLM's 10 steps most confident first), raw against distilled; what passes
             # and the length beam buy; and MDLM against CMLM at equal passes.
-            {"rule": "fastest_student", "against": "ar_cache", "max_passes": 4},
+            {"rule": "fastest_student", "against": "ar_cache", "max_passes": 4, "lead": True},
             {"rule": "nar_gap", "decoder": "mask_predict_k10_lb3", "against": "ar_cache",
              "by_objective": {"glancing": "mask_predict_k1_lb1", "ctc": "ctc",
                               "diffusion": "diffusion_conf_t10_lb1"}},

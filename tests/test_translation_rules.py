@@ -3,8 +3,8 @@ few-pass student against AR, passes by sampler, and MDLM against CMLM at equal p
 
 from report_fixtures import metric
 
-from evaluation import decoders
-from evaluation.report import translation_rules
+from evaluation import decoders, runner
+from evaluation.report import findings, translation_rules
 from tests.test_latency import _record, _results
 
 DIFFUSION = ("diffusion_t1_lb1", "diffusion_conf_t1_lb1", "diffusion_conf_t10_lb1")
@@ -79,3 +79,11 @@ def test_the_iterations_verdict_groups_diffusion_rows_by_sampler():
     (mdlm,) = [line for line in lines if line.startswith("mdlm_distilled")]
     assert "diffusion (confidence), length beam 1: 8.0, 9.4 at K = 1, 10 (K=1→10: +1.4" in mdlm
     assert "diffusion (ancestral)" not in mdlm  # One row only: no gain to state.
+
+
+def test_the_best_student_leads_the_findings():
+    results = _with_students()
+    results["metrics_info"] = runner.descriptions(["quality"], [])["metrics_info"]
+    rows = findings.findings(results)
+    assert rows[0]["claim"].startswith("The best student with at most 4 passes")
+    assert sum(r["claim"].startswith("The best student") for r in rows) == 1

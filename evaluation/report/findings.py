@@ -7,12 +7,14 @@ verdicts that read the same once they are taken out make one row, listed in the 
 a decoder's label is a name, not a measurement ("mask-predict K=4, ... (beam 3)"), so the
 numbers in it stay;
 each number the claim holds is shown as the range over its variants. A verdict about the whole
-experiment (a comparison across variants, the timed tables) is a row of its own. The verdicts
+experiment (a comparison across variants, the timed tables) is a row of its own; one whose rule
+is marked `"lead": True` (a study's headline) opens the table. The verdicts
 themselves follow the findings, each under its task.
 """
 
 import re
 
+from evaluation.report.rules import RULES
 from evaluation.report.verdicts import verdict_groups, verdicts_of
 
 # A number: digits with thousands separators inside (never a trailing comma), a fraction, an
@@ -104,7 +106,20 @@ def findings(results: dict) -> list[dict]:
     for group in verdict_groups(results):
         if group.get("scope") == "experiment":
             out += [{"claim": entry, "variants": [], "numbers": []} for entry in group["entries"]]
-    return out
+    # A study's headline (a rule marked "lead", e.g. the fair fight's best student) comes first.
+    lead = set(_lead_lines(results))
+    return [f for f in out if f["claim"] in lead] + [f for f in out if f["claim"] not in lead]
+
+
+def _lead_lines(results: dict) -> list[str]:
+    """The lines of the experiment-scope rules that a metric marks `"lead": True`."""
+    return [
+        line
+        for spec in results.get("metrics_info", [])
+        for rule in spec["verdicts"]
+        if rule.get("lead") and RULES[rule["rule"]][0] == "experiment"
+        for line in RULES[rule["rule"]][1](results, spec, rule)
+    ]
 
 
 def findings_table(results: dict) -> tuple[list[str], list[list[str]]]:
