@@ -28,7 +28,7 @@ class _DiffusionRun(LoadedRun):
     objective = objective_of("diffusion")  # The record, as LoadedRun.objective gives it.
     ar_model = None
 
-    def models_for(self, spec):
+    def models_for(self, spec, any_seed=False):
         return decoders.Models(self.model, self.ar_model if spec.needs else None)
 
 
@@ -38,7 +38,9 @@ def _run(task_config: dict, kind: str, ar_variant: str = "ar", block_size: int =
     config.model.update(attention_mask_kind=kind, block_size=block_size)
     config.eval.update(num_examples=6, batch_size=3, num_samples=2)
     config.eval.diffusion.ar_variant = ar_variant
-    config.variants = {"diffusion": {}, **({ar_variant: {}} if ar_variant else {})}
+    # The judge is an AR model (the plan refuses another).
+    judge = {ar_variant: {"model": {"attention_mask_kind": "causal"}}} if ar_variant else {}
+    config.variants = {"diffusion": {}, **judge}
     plan = make_plan(config, "diffusion")
     task = data.make_task(plan.data)
     cfg = make_tiny_config(

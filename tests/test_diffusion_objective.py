@@ -272,11 +272,14 @@ def test_the_length_head_trains_with_diffusion_and_adds_its_weighted_loss():
 
 @pytest.mark.slow
 def test_an_encoder_decoder_trains_with_diffusion_under_its_full_mask():
+    # 8 positions of inputs and the last target: diffusion reads the whole row (max_len 9).
     cfg = make_tiny_config(
-        vocab_size=12, max_len=8, architecture="encoder_decoder", attention_mask_kind="full"
+        vocab_size=12, max_len=9, architecture="encoder_decoder", attention_mask_kind="full"
     )
     graphdef, params = nnx.split(make_decoder(cfg, 0))
-    batch = {"inputs": INPUTS, "prefix_lengths": PREFIX, "lengths": LENGTHS}
+    # The batch contract's targets: the inputs shifted by one (each row then ends with EOS).
+    targets = jnp.pad(INPUTS[:, 1:], ((0, 0), (0, 1)))
+    batch = {"inputs": INPUTS, "targets": targets, "prefix_lengths": PREFIX, "lengths": LENGTHS}
 
     @jax.jit
     def loss_and_grad_norm(params):
