@@ -243,8 +243,9 @@ def make_plans(
 
 
 def variant_seeds(config: ml_collections.ConfigDict, variant: str) -> tuple[int, ...]:
-    """The seeds a variant trains: its own `seeds`, else the experiment's."""
-    own = config.variants[variant].get("seeds") if variant else None
+    """The seeds a variant trains: its own `seeds`, else the experiment's (an unknown variant's
+    are the experiment's: `make_plan` names it in its one-line refusal)."""
+    own = config.variants[variant].get("seeds") if variant in config.variants else None
     return tuple(config.seeds if own is None else own)
 
 

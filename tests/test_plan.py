@@ -95,6 +95,8 @@ def test_a_variant_may_train_its_own_seeds_and_a_command_one_seed():
     assert [p.variant for p in make_plans(config, seed=1)] == ["causal"]
     with pytest.raises(ValueError, match=r"--seed=5: no planned variant trains it .*'causal'"):
         make_plans(config, "causal", seed=5)
+    with pytest.raises(ValueError, match=r"^Unknown variant 'casual'; 'tiny' defines"):
+        make_plans(config, "casual")  # train.py --variant=casual: one line, no KeyError.
 
 
 def test_a_config_json_written_before_run_plans_loads_as_a_plan():
