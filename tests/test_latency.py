@@ -76,6 +76,7 @@ def _record(name, bleu, *, non_ar=True, distilled=False, baseline="ar", latency_
         "task": "bible/en-es",
         "mask_kind": "full" if non_ar else "causal",
         "objective": "masked" if non_ar else "teacher_forcing",
+        "model_kind": "masked" if non_ar else "next_token",
         "non_ar": non_ar,
         "baseline": baseline if non_ar else None,
         "config": {"data": {"distilled_dir": "runs/d" if distilled else ""}},

@@ -61,11 +61,16 @@ def test_the_best_student_of_at_most_4_passes_is_read_against_ar_greedy():
 
 
 def test_mdlm_meets_cmlm_of_the_same_data_at_the_same_passes_sampler_by_sampler():
-    (line,) = translation_rules.loss_and_sampler(_with_students(), {}, {})
+    results = _with_students()
+    # A GLAT reading the copied source, listed first, is another model: not MDLM's match.
+    glat = _record("glat_distilled", {"mask_predict_k1_lb1": 1.0}, distilled=True)
+    glat["config"]["model"] = {"source_copy_id": 3}
+    results["variants"].insert(0, glat | {"objective": "glancing"})
+    (line,) = translation_rules.loss_and_sampler(results, {}, {})
     label = {d: decoders.DECODERS[d].label for d in (*DIFFUSION, "mask_predict_k1_lb1")}
     label["k10"] = decoders.DECODERS["mask_predict_k10_lb1"].label
     assert line.startswith(
-        "mdlm_distilled (the diffusion loss) against cmlm_distilled (CMLM's), same model, data "
+        "mdlm_distilled (the diffusion loss) against cmlm_distilled (masked), same model, data "
         "and passes: "
     )
     # Paired by passes: T=1 rows against K=1, T=10 against K=10; raw cmlm is other data.

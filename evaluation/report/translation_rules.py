@@ -183,18 +183,23 @@ def iterations(results: dict, spec: dict, rule: dict) -> list[str]:
 
 
 def loss_and_sampler(results: dict, spec: dict, rule: dict) -> list[str]:
-    """Per diffusion variant (MDLM) beside a masked one (CMLM) of the same mask and data: the
-    BLEU each diffusion sampler gains over mask-predict at the same passes and length beam, on
-    the same sentences. The two differ only in the loss's weighting and the sampler."""
+    """Per diffusion variant (MDLM) beside a mask-predict one (CMLM) of the same model config
+    and data: the BLEU each diffusion sampler gains over mask-predict at the same passes and
+    length beam, on the same sentences. The two differ only in the objective and the sampler
+    (a GLAT reading the copied source has another model config, so it is not the match)."""
     records = results.get("variants", [])
     out = []
+
+    def model_of(record: dict) -> dict:
+        return record.get("config", {}).get("model", {})
+
     for mdlm in records:
         if mdlm.get("model_kind") != "diffusion" or not mdlm.get("non_ar"):
             continue
         cmlm = next(
             (
                 r for r in records
-                if r.get("objective") == "masked" and r["mask_kind"] == mdlm["mask_kind"]
+                if r.get("model_kind") == "masked" and model_of(r) == model_of(mdlm)
                 and distilled(r) == distilled(mdlm) and _same_data(r, mdlm)
             ),
             None,
@@ -217,8 +222,8 @@ def loss_and_sampler(results: dict, spec: dict, rule: dict) -> list[str]:
             parts.append(f"{label_of(results, decoder)} {diff} over {label_of(results, theirs[k])}")
         if parts:
             out.append(
-                f"{mdlm['name']} (the diffusion loss) against {cmlm['name']} (CMLM's), same "
-                f"model, data and passes: " + "; ".join(parts) + "."
+                f"{mdlm['name']} (the diffusion loss) against {cmlm['name']} "
+                f"({cmlm['objective']}), same model, data and passes: " + "; ".join(parts) + "."
             )
     return out
 
