@@ -64,8 +64,9 @@ first half beside this session's unit tests):
   CTC's decode moved to the split layout (model/ctc.py: the encoder over the source, the decoder
   over `SEP canvas`), which on the trained model at P = 75 took 18.2 ms against the whole rows'
   30.9 at batch 1 and 842 against 2,152 ms at batch 64 (1.7x and 2.55x; the same tokens; five
-  alternating calls, contended as above; `python -m benchmarks.ctc_split`). At these sizes a one-pass decoder costs about as much
-  as 15-30 cached AR steps on a CPU: AR stops at each verse's EOS and its steps are cheap.
+  alternating calls, contended as above; `python -m benchmarks.ctc_split`). At these sizes a
+  one-pass decoder costs about as much as 15-30 cached AR steps on a CPU: AR stops at each
+  verse's EOS and its steps are cheap.
 
 CMLM on the distilled data, seed 0 (2026-12-07, this CPU, beside an evaluation and unit tests):
   python train.py --config=experiments/translate.py --workdir=runs/translate \
