@@ -83,9 +83,14 @@ def whole_sequence(
     and its span runs to its last target token, which `inputs` alone lacks.
     """
     tokens_BxS = jnp.concatenate([inputs_BxT[:, :1], targets_BxT], axis=1)
-    last_B = jnp.take_along_axis(targets_BxT, (lengths_B - 1)[:, None], axis=1)[:, 0]
-    with_eos_B = (last_B == eos_id) & (lengths_B > 0)
+    with_eos_B = ends_with_eos(targets_BxT, lengths_B, eos_id)
     return tokens_BxS, lengths_B + (~with_eos_B).astype(lengths_B.dtype), with_eos_B
+
+
+def ends_with_eos(targets_BxT: jax.Array, lengths_B: jax.Array, eos_id: int) -> jax.Array:
+    """Bool [B]: whether each row's last target is EOS (not a window cut from a longer text)."""
+    last_B = jnp.take_along_axis(targets_BxT, jnp.maximum(lengths_B - 1, 0)[:, None], axis=1)
+    return (last_B[:, 0] == eos_id) & (lengths_B > 0)
 
 
 def block_size_of(cfg: ModelConfig) -> int | None:

@@ -11,7 +11,7 @@ import optax
 
 from data import vocab
 from model import Decoder
-from model.diffusion import whole_sequence
+from model.diffusion import ends_with_eos
 from objectives.base import Batch, Setting
 
 LABEL_SMOOTHING = Setting("label_smoothing", lambda v: 0 <= v < 1, "in [0, 1)", "smoothing")
@@ -64,10 +64,7 @@ def length_loss(model: Decoder, batch: Batch) -> jax.Array:
     # The whole row goes in; keys past each prompt are padding to the length head's pass.
     logits_BxC = model.length_logits(batch["inputs"], batch["prefix_lengths"])
     target_lengths_B = batch["lengths"] - batch["prefix_lengths"]
-    _, _, with_eos_B = whole_sequence(
-        batch["inputs"], batch["targets"], batch["lengths"], vocab.EOS
-    )
-    ends_B = with_eos_B.astype(jnp.float32)
+    ends_B = ends_with_eos(batch["targets"], batch["lengths"], vocab.EOS).astype(jnp.float32)
     nats_B = optax.softmax_cross_entropy_with_integer_labels(logits_BxC, target_lengths_B)
     return (nats_B * ends_B).sum() / jnp.maximum(ends_B.sum(), 1.0)
 
