@@ -65,6 +65,8 @@ def test_mdlm_meets_cmlm_of_the_same_data_at_the_same_passes_sampler_by_sampler(
     # A GLAT reading the copied source, listed first, is another model: not MDLM's match.
     glat = _record("glat_distilled", {"mask_predict_k1_lb1": 1.0}, distilled=True)
     glat["config"]["model"] = {"source_copy_id": 3}
+    # MDLM's one more position (it reads each row whole) is no other model.
+    results["variants"][-1]["config"]["model"] = {"max_len": 193}
     results["variants"].insert(0, glat | {"objective": "glancing"})
     (line,) = translation_rules.loss_and_sampler(results, {}, {})
     label = {d: decoders.DECODERS[d].label for d in (*DIFFUSION, "mask_predict_k1_lb1")}

@@ -191,7 +191,10 @@ def loss_and_sampler(results: dict, spec: dict, rule: dict) -> list[str]:
     out = []
 
     def model_of(record: dict) -> dict:
-        return record.get("config", {}).get("model", {})
+        # max_len aside: diffusion reads one position more (Objective.reads_whole_sequence).
+        model = dict(record.get("config", {}).get("model", {}))
+        model.pop("max_len", None)
+        return model
 
     for mdlm in records:
         if mdlm.get("model_kind") != "diffusion" or not mdlm.get("non_ar"):
