@@ -38,11 +38,19 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
-from data import vocab  # noqa: E402
+from data import make_task, vocab  # noqa: E402
+from experiments import diffusion  # noqa: E402
 from model import ModelConfig, architecture_of  # noqa: E402
+from objectives import objective_of  # noqa: E402
+from plan import make_plan  # noqa: E402
 from sections import default_train_config  # noqa: E402
 from training import metrics  # noqa: E402
-from training.step import Hyperparams, init_train_state, train_step  # noqa: E402
+from training.step import (  # noqa: E402
+    Hyperparams,
+    bind_train_step,
+    init_train_state,
+    train_step,
+)
 
 BYTE_VOCAB = vocab.vocab_size(vocab.NUM_BYTES)  # 256 bytes + the special tokens.
 
@@ -109,11 +117,69 @@ _SEQUENTIAL_SEQ_LEN = flags.DEFINE_integer(
     "sequential_seq_len", 64, "Length for teacher forcing vs sequential; 0 skips it.", lower_bound=0
 )
 _MATMUL_SIZE = flags.DEFINE_integer("matmul_size", 2048, "Peak-FLOP/s matmul size.", lower_bound=1)
+_STUDY = flags.DEFINE_enum(
+    "study", "", ["", "diffusion"],
+    "diffusion: the diffusion study's train steps side by side (AR, MDLM, BD3), alternating.",
+)  # fmt: skip
+_ROUNDS = flags.DEFINE_integer("rounds", 5, "Alternating rounds of --study.", lower_bound=1)
+
+
+def diffusion_study(steps: int, rounds: int) -> None:
+    """experiments/diffusion.py's candidates (its shape, data and recipe), `steps` updates each
+    a round, alternating: each variant's median step time and its ratio to AR's per token
+    (every variant trains on the same rows), min / median / max over the rounds."""
+    config = diffusion.get_config()
+    names = ("ar", "mdlm", "bd3_block4", "bd3_block16")
+    runs = {}
+    for name in names:
+        plan = make_plan(config, name, 0)
+        task = make_task(plan.data)
+        hparams = Hyperparams.from_config(plan.train)
+        graphdef, params, opt_state = init_train_state(plan.model, hparams, 0)
+        batches = [task.batch(step, plan.train.batch_size) for step in range(steps)]
+        flops = objective_of(plan.train.objective).step_flops(
+            architecture_of(plan.model), plan.model, batches[0]
+        )
+        runs[name] = (bind_train_step(graphdef, plan.train.objective), [params, opt_state],
+                      batches, hparams, flops)  # fmt: skip
+        _run_steps(*runs[name][:4])  # Compiles.
+    seconds = {name: [] for name in names}
+    for _ in range(rounds):
+        for name in names:
+            seconds[name].append(_run_steps(*runs[name][:4]) / steps)
+    for name in names:
+        ratios = [s / a for s, a in zip(seconds[name], seconds["ar"], strict=True)]
+        B, T = runs[name][2][0]["inputs"].shape
+        print(json.dumps({
+            "measurement": f"train_step/diffusion_study/{name}",
+            "batch_size": B, "seq_len": T, "rounds": rounds, "steps": steps,
+            "step_ms": [round(1000 * s, 1) for s in seconds[name]],
+            "tokens_per_s": round(B * T / float(np.median(seconds[name])), 1),
+            "model_gflop_per_step": round(runs[name][4] / 1e9, 2),
+            "time_per_token_over_ar": {
+                "min": round(min(ratios), 3), "median": round(float(np.median(ratios)), 3),
+                "max": round(max(ratios), 3),
+            },
+            "load_1min": round(os.getloadavg()[0], 2),
+        }), flush=True)  # fmt: skip
+
+
+def _run_steps(fn, state: list, batches: list[dict], hparams) -> float:
+    """Seconds to run `fn` over `batches` in order (one update each), blocking at the end."""
+    key = jax.random.key(0)
+    start = time.perf_counter()
+    for step, batch in enumerate(batches):
+        state[0], state[1], out = fn(state[0], state[1], batch, np.int32(step), key, hparams)
+    jax.block_until_ready(out)
+    return time.perf_counter() - start
 
 
 def main(argv: list[str]) -> None:
     del argv
     args = flags.FLAGS
+    if args.study == "diffusion":
+        diffusion_study(args.steps, args.rounds)
+        return
     peak = metrics.measure_peak_flops(args.matmul_size, repeats=10)
     print(json.dumps({
         "measurement": "peak/dense_matmul_fp32",

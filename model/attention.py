@@ -140,18 +140,25 @@ class SelfAttention(nnx.Module):
         mask_Bx1xTxS: jax.Array,
         cache: LayerCache | None,
         cache_index: jax.Array | None,
+        queries_from: int = 0,
     ) -> tuple[jax.Array, LayerCache | None]:
+        """The attention output of each query, [B, T, D]; without a cache, of the queries from
+        column `queries_from` on alone ([B, T - queries_from, D]; every column is a key, and
+        the mask's rows are those queries'), for a pass whose first columns are only keys."""
         B, T, _ = x_BxTxD.shape
         H, K = self.cfg.num_heads, self.cfg.head_dim
         qkv_BxTx3xHxK = self.qkv(x_BxTxD).reshape(B, T, 3, H, K)
         q_BxTxHxK, k_BxTxHxK, v_BxTxHxK = (qkv_BxTx3xHxK[:, :, i] for i in range(3))
         if cache is None:
+            q_BxQxHxK = q_BxTxHxK[:, queries_from:]
             # implementation=None: XLA on CPU/TPU; no is_causal, the mask carries causality
             # (flax#5591).
-            y_BxTxHxK = jax.nn.dot_product_attention(
-                q_BxTxHxK, k_BxTxHxK, v_BxTxHxK, mask=mask_Bx1xTxS
+            y_BxQxHxK = jax.nn.dot_product_attention(
+                q_BxQxHxK, k_BxTxHxK, v_BxTxHxK, mask=mask_Bx1xTxS
             )
-            return self.out(y_BxTxHxK.reshape(B, T, H * K)), None
+            return self.out(y_BxQxHxK.reshape(B, T - queries_from, H * K)), None
+        if queries_from:
+            raise ValueError("queries_from is for a pass without a cache")
         new = {"k": k_BxTxHxK.transpose(0, 2, 3, 1), "v": v_BxTxHxK.swapaxes(1, 2)}
         cache = {n: write_slots(cache[n], new[n], cache_index, SLOT_AXIS[n]) for n in ("k", "v")}
         k_BxHxKxS, v_BxHxSxK = (cache[n].astype(q_BxTxHxK.dtype) for n in ("k", "v"))

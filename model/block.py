@@ -40,10 +40,17 @@ class Block(nnx.Module):
         self.mlp_in = sharding.linear(cfg.d_model, cfg.d_ff, ("embed", "mlp"), **kw)
         self.mlp_out = sharding.linear(cfg.d_ff, cfg.d_model, ("mlp", "embed"), **kw)
 
-    def __call__(self, x_BxTxD, mask_Bx1xTxS, cache, cache_index, dropout_rng, cross=None):
+    def __call__(
+        self, x_BxTxD, mask_Bx1xTxS, cache, cache_index, dropout_rng, cross=None, queries_from=0
+    ):
+        """(the block's output, its cache); with `queries_from`, the output of the columns from
+        it on alone: the columns before are keys and values only (the mask and `cross` are of
+        the outputs' rows)."""
         rngs = jax.random.split(dropout_rng, 3) if dropout_rng is not None else (None,) * 3
-        y_BxTxD, cache = self.attn(self.ln_attn(x_BxTxD), mask_Bx1xTxS, cache, cache_index)
-        x_BxTxD = x_BxTxD + dropout(y_BxTxD, self.cfg.dropout_rate, rngs[0])
+        y_BxTxD, cache = self.attn(
+            self.ln_attn(x_BxTxD), mask_Bx1xTxS, cache, cache_index, queries_from
+        )
+        x_BxTxD = x_BxTxD[:, queries_from:] + dropout(y_BxTxD, self.cfg.dropout_rate, rngs[0])
         if cross is not None:
             y_BxTxD = self.cross(self.ln_cross(x_BxTxD), *cross)
             x_BxTxD = x_BxTxD + dropout(y_BxTxD, self.cfg.dropout_rate, rngs[2])

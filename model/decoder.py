@@ -5,6 +5,7 @@
 with its own `name` is another architecture (model/architectures.py registers them).
 """
 
+import functools
 from typing import ClassVar, NamedTuple
 
 import jax
@@ -188,12 +189,16 @@ class Decoder(nnx.Module):
         dropout_rng: jax.Array | None = None,
         noisy_BxT: jax.Array | None = None,
         memory: Memory | None = None,
+        logits_from: int = 0,
     ) -> tuple[jax.Array, KVCache | None]:
         """The decoder after the embedding lookup.
 
         `lengths_B` counts the real tokens at the start of each row of this call's input (default
         T); the rest is padding, invisible to every query. With a cache, the T inputs are written
         at slots [cache.index, cache.index + T) and attend to everything written before them.
+        `logits_from` (no cache): the logits of the columns from it on alone, [B, T -
+        logits_from, V]; the columns before it are keys and values only (block diffusion's
+        clean copy, model/diffusion.py), so the last layer and the LM head skip them.
         """
         B, T, _ = x_BxTxD.shape
         if lengths_B is None:
@@ -230,7 +235,11 @@ class Decoder(nnx.Module):
                 x_BxTxD, new_key_positions_BxT, prefix_lengths_B, cache,
                 rngs[self.cfg.num_layers : -1],
             )  # fmt: skip
-        x_BxTxD, new_layers = self._blocks(decoder_x_BxTxD, mask_Bx1xTxS, cache, rngs, memory)
+        if logits_from and cache is not None:
+            raise ValueError("logits_from is for a pass without a cache")
+        x_BxTxD, new_layers = self._blocks(
+            decoder_x_BxTxD, mask_Bx1xTxS, cache, rngs, memory, logits_from
+        )
         logits_BxTxV = self.lm_head(x_BxTxD).astype(jnp.float32)
         if cache is None:
             return logits_BxTxV, None
@@ -283,30 +292,57 @@ class Decoder(nnx.Module):
 
     def length_logits(self, prompts_BxP: jax.Array, prompt_lengths_B: jax.Array) -> jax.Array:
         """Logits [B, max_len + 1] of each row's target length, from its prompt alone (the
-        hidden state of its last prompt token, e.g. SEP). Needs `length_head=True`."""
+        hidden state of its last prompt token, e.g. SEP). Needs `length_head=True`.
+
+        The rows may run past their prompts (a training batch's whole rows). Where every prompt
+        is BOS alone (plain text), the pass reads that one column, not a second pass over the
+        whole row beside the loss's (`lax.cond`; the keys past a prompt are masked anyway).
+        Both branches recompute their pass in the backward (jax.checkpoint): without it, the
+        cond's backward carries the whole row's activations even where it took the narrow
+        branch (zeros, at half a pass's cost); with it, a whole-row pass costs 4/3 of one.
+        """
         P = prompts_BxP.shape[1]
-        positions_BxP = default_positions(prompts_BxP, None)
-        real_BxP = jnp.arange(P)[None, :] < prompt_lengths_B[:, None]
-        mask_Bx1xPxP = self.self_attention_mask(
-            positions_BxP, jnp.where(real_BxP, positions_BxP, EMPTY), prompt_lengths_B
+        narrow, whole = (
+            jax.checkpoint(functools.partial(self._length_logits_over, width=w)) for w in (1, P)
         )
-        x_BxPxD = self.embed(prompts_BxP, positions_BxP).astype(self.cfg.compute_dtype)
-        x_BxPxD, _ = self._blocks(x_BxPxD, mask_Bx1xPxP, None, [None] * self.cfg.num_layers, None)
-        last_BxD = jnp.take_along_axis(x_BxPxD, (prompt_lengths_B - 1)[:, None, None], axis=1)
+        bos_alone = jnp.max(prompt_lengths_B) <= 1
+        return jax.lax.cond(bos_alone, narrow, whole, prompts_BxP, prompt_lengths_B)
+
+    def _length_logits_over(self, prompts_BxP, prompt_lengths_B, *, width: int) -> jax.Array:
+        """`length_logits` over the first `width` columns (each prompt fits in them)."""
+        prompts_BxW = prompts_BxP[:, :width]
+        positions_BxW = default_positions(prompts_BxW, None)
+        real_BxW = jnp.arange(width)[None, :] < prompt_lengths_B[:, None]
+        mask_Bx1xWxW = self.self_attention_mask(
+            positions_BxW, jnp.where(real_BxW, positions_BxW, EMPTY), prompt_lengths_B
+        )
+        x_BxWxD = self.embed(prompts_BxW, positions_BxW).astype(self.cfg.compute_dtype)
+        x_BxWxD, _ = self._blocks(x_BxWxD, mask_Bx1xWxW, None, [None] * self.cfg.num_layers, None)
+        last_BxD = jnp.take_along_axis(x_BxWxD, (prompt_lengths_B - 1)[:, None, None], axis=1)
         return self.length_head(last_BxD[:, 0]).astype(jnp.float32)
 
-    def _blocks(self, x_BxTxD, mask_Bx1xTxS, cache, layer_rngs, memory: Memory | None):
-        """The blocks, then the final LayerNorm: (hidden states, each layer's cache)."""
+    def _blocks(
+        self, x_BxTxD, mask_Bx1xTxS, cache, layer_rngs, memory: Memory | None, outputs_from=0
+    ):
+        """The blocks, then the final LayerNorm: (hidden states, each layer's cache). With
+        `outputs_from`, the hidden states of the columns from it on alone: the last layer
+        computes the others' keys and values only, since nothing reads their outputs."""
         new_layers = []
         crosses = self.cross_inputs(memory, x_BxTxD.shape[1])
+        last = len(self.blocks) - 1
         for i, block in enumerate(self.blocks):
+            start = outputs_from if i == last else 0
+            cross = (
+                crosses[i] if crosses[i] is None else (crosses[i][0], crosses[i][1][:, :, start:])
+            )
             x_BxTxD, layer_cache = block(
                 x_BxTxD,
-                mask_Bx1xTxS,
+                mask_Bx1xTxS[:, :, start:],
                 None if cache is None else cache.layers[i],
                 None if cache is None else cache.index,
                 layer_rngs[i],
-                crosses[i],
+                cross,
+                queries_from=start,
             )
             new_layers.append(layer_cache)
         return self.ln_final(x_BxTxD), new_layers

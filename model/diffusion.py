@@ -45,6 +45,7 @@ import math
 import jax
 import jax.numpy as jnp
 
+from model.block import Block
 from model.config import ModelConfig
 from model.decoder import Decoder, default_positions
 from model.masks import EMPTY, block_ids
@@ -183,14 +184,34 @@ def denoiser_logits(
         axis=1,
     )
     noisy_Bx2T = jnp.concatenate([jnp.zeros((B, T), bool), jnp.ones((B, T), bool)], axis=1)
-    logits_Bx2TxV, _ = model.from_embeddings(
+    # The clean copy's outputs are never read: it is keys and values to the noised copy, so
+    # the last layer and the LM head run over the noised copy alone (`logits_from`).
+    logits_BxTxV, _ = model.from_embeddings(
         x_Bx2TxD,
         positions_BxT=key_positions_Bx2T,
         prefix_lengths_B=prefix_lengths_B,
         dropout_rng=dropout_rng,
         noisy_BxT=noisy_Bx2T,
+        logits_from=T,
     )
-    return logits_Bx2TxV[:, T:]
+    return logits_BxTxV
+
+
+def train_flops(arch, cfg: ModelConfig, batch: dict) -> float:
+    """Forward + backward FLOPs of a diffusion train step on `batch` (shapes only): each row
+    read whole (T + 1 positions, `whole_sequence`), under block_causal twice, [clean, noised],
+    with attention over both copies, less what the clean copy's last layer skips (all but its
+    keys and values) and its LM head. The length head's pass over the prompts is left out (one
+    column a row on plain text)."""
+    B, T = batch["inputs"].shape
+    S = T + 1
+    if not cfg.mask.takes_noisy:
+        return arch.train_flops(cfg, {**batch, "inputs": jax.ShapeDtypeStruct((B, S), jnp.int32)})
+    both = arch.train_flops(cfg, {"inputs": jax.ShapeDtypeStruct((B, 2 * S), jnp.int32)})
+    d = cfg.d_model
+    skipped_matmuls = Block.matmul_params(cfg) - 2 * d * d + d * cfg.vocab_size
+    skipped_per_token = 6.0 * skipped_matmuls + 12.0 * 2 * S * d
+    return both - B * S * skipped_per_token
 
 
 def token_nll(logits_BxTxV: jax.Array, targets_BxT: jax.Array, mask_id: int) -> jax.Array:

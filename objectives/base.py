@@ -75,6 +75,10 @@ class Objective:
     # cut from a longer text without EOS keeps its last token, which AR scores too): its model
     # needs one more position than the task's seq_len (plan.py).
     reads_whole_sequence: bool = False
+    # FLOPs of a train step, (architecture, model config, batch) -> float, for a loss that runs
+    # the model other than once over each row (block diffusion's two copies); None: the
+    # architecture's `train_flops` of the batch.
+    train_flops: Callable | None = None
 
     def __post_init__(self):
         if self.model_kind not in MODEL_KINDS:
@@ -89,6 +93,11 @@ class Objective:
     def next_token(self) -> bool:
         """Whether it produces an AR (next-token) model."""
         return self.model_kind == "next_token"
+
+    def step_flops(self, arch, cfg, batch: dict) -> float:
+        """Forward + backward FLOPs of one train step of this loss on `batch` (shapes only)."""
+        count = self.train_flops or (lambda a, c, b: a.train_flops(c, b))
+        return float(count(arch, cfg, batch))
 
     def trains_mask(self, kind) -> bool:
         """Whether it can train a model of mask `kind` (a model.masks.MaskKind)."""

@@ -9,7 +9,7 @@ import jax
 
 from data import vocab
 from model import Decoder
-from model.diffusion import negative_elbo, whole_sequence
+from model.diffusion import negative_elbo, train_flops, whole_sequence
 from objectives.base import Batch, Objective, Setting, register_objective
 from objectives.common import LENGTH_LOSS_WEIGHT
 
@@ -51,6 +51,7 @@ DIFFUSION = register_objective(
         target_views=("all", "block"),
         mask_reason="it denoises target tokens from both sides within a block",
         reads_whole_sequence=True,
+        train_flops=train_flops,
         no_label_smoothing="its loss is a bound on the likelihood only without smoothing",
     )
 )

@@ -211,3 +211,60 @@ def test_prefix_without_prefix_lengths_is_a_clear_error():
     model = make_decoder(make_tiny_config(attention_mask_kind="prefix"))
     with pytest.raises(ValueError, match="prefix_lengths"):
         forward(model, jnp.zeros((1, 4), jnp.int32))
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "full",
+        pytest.param("prefix_full", marks=pytest.mark.slow),
+        pytest.param("block_causal", marks=pytest.mark.slow),
+    ],
+)
+def test_the_length_head_reads_one_column_where_every_prompt_is_bos_alone(kind):
+    """Whole rows in (a training batch's): with every prompt BOS alone the pass reads one
+    column, and it equals the pass over the whole row, and so do its gradients."""
+    cfg = make_tiny_config(length_head=True, attention_mask_kind=kind, block_size=2, num_layers=1)
+    graphdef, state = nnx.split(make_decoder(cfg, 0))
+    rows = _tokens(cfg, (3, 40))
+
+    def loss(state, prompt_lengths, width):
+        model = nnx.merge(graphdef, state)
+        if width is None:
+            logits = model.length_logits(rows, prompt_lengths)
+        else:
+            logits = model._length_logits_over(rows, prompt_lengths, width=width)
+        return jnp.sum(jax.nn.log_softmax(logits)[:, 3]), logits
+
+    grad = jax.jit(jax.grad(loss, has_aux=True), static_argnums=2)
+    for prompt_lengths in ([1, 1, 1], [2, 5, 3], [17, 1, 3]):
+        lengths = jnp.asarray(prompt_lengths)
+        grads, logits = grad(state, lengths, None)
+        whole_grads, whole_logits = grad(state, lengths, 40)
+        np.testing.assert_allclose(logits, whole_logits, rtol=1e-5, atol=1e-5)
+        for got, want in zip(jax.tree.leaves(grads), jax.tree.leaves(whole_grads), strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["causal", "full"])
+def test_logits_from_gives_the_later_columns_logits_of_the_whole_pass(kind):
+    """The last layer and the LM head skip the columns before `logits_from`; the others' logits
+    are those of the pass that computes every column."""
+    cfg = make_tiny_config(attention_mask_kind=kind)
+    model = make_decoder(cfg, 0)
+    tokens = _tokens(cfg)
+    positions = jnp.broadcast_to(jnp.arange(T), tokens.shape)
+
+    @nnx.jit(static_argnums=1)
+    def logits(model, logits_from):
+        x = model.embed(tokens, positions)
+        return model.from_embeddings(x, positions_BxT=positions, logits_from=logits_from)[0]
+
+    whole, later = logits(model, 0), logits(model, 5)
+    x = model.embed(tokens, positions)
+    assert later.shape == (3, T - 5, cfg.vocab_size)
+    np.testing.assert_allclose(later, whole[:, 5:], rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="without a cache"):
+        model.from_embeddings(
+            x, positions_BxT=positions, cache=init_cache(cfg, 3, T), logits_from=5
+        )

@@ -17,8 +17,8 @@ from flax import nnx
 
 from data import make_task, vocab
 from experiments import tiny
-from model import diffusion, make_decoder
-from objectives import length_loss, teacher_forcing_loss, with_length_loss
+from model import architecture_of, diffusion, make_decoder
+from objectives import length_loss, objective_of, teacher_forcing_loss, with_length_loss
 from objectives.diffusion import diffusion_loss
 from plan import make_plan
 from sections import TrainConfig
@@ -319,3 +319,35 @@ def test_label_smoothing_is_refused_by_the_train_section_itself():
     with pytest.raises(ValueError, match="bound on the likelihood only without smoothing"):
         TrainConfig(objective="diffusion", label_smoothing=0.1)
     assert TrainConfig(objective="masked", label_smoothing=0.1).label_smoothing == 0.1
+
+
+def test_the_logged_flops_of_a_diffusion_step_follow_what_xla_computes():
+    """Block diffusion's two copies cost under twice one copy's FLOPs (the clean copy skips
+    its last layer but for keys and values, and the LM head): the objective's count (training's
+    log, the learning curve's FLOPs) agrees with XLA's count of the loss's forward and
+    backward, for one copy and for two, and so does their ratio."""
+    counts = {}
+    for kind in ("full", "block_causal"):
+        cfg = make_tiny_config(
+            vocab_size=64, d_model=64, num_heads=4, num_layers=2, d_ff=256, max_len=33,
+            attention_mask_kind=kind, block_size=4,
+        )  # fmt: skip
+        graphdef, state = nnx.split(make_decoder(cfg, 0))
+        rows = jax.random.randint(jax.random.key(0), (4, 33), 5, 64)
+        batch = {
+            "inputs": rows[:, :-1], "targets": rows[:, 1:],
+            "lengths": jnp.full((4,), 32), "prefix_lengths": jnp.ones((4,), jnp.int32),
+        }  # fmt: skip
+
+        def loss(state, batch=batch, graphdef=graphdef):
+            model = nnx.merge(graphdef, state)
+            return diffusion_loss(model, batch, jax.random.key(1), None)[0]
+
+        cost = jax.jit(jax.grad(loss)).lower(state).compile().cost_analysis()
+        xla = (cost[0] if isinstance(cost, list) else cost)["flops"]
+        ours = objective_of("diffusion").step_flops(architecture_of(cfg), cfg, batch)
+        assert 0.8 < ours / xla < 1.1, (kind, ours, xla)
+        counts[kind] = (ours, xla)
+    ours_ratio = counts["block_causal"][0] / counts["full"][0]
+    xla_ratio = counts["block_causal"][1] / counts["full"][1]
+    assert 1.5 < ours_ratio < 2.0 and abs(ours_ratio / xla_ratio - 1) < 0.1

@@ -21,6 +21,7 @@ from jax.experimental import multihost_utils
 
 from data import batching, make_task, training_notes
 from model import architecture_of, make_decoder
+from objectives import objective_of
 from sections import RunPlan
 from training import checkpoints, ema, log_line, processes, run_folder, run_lock, stop, warm_start
 from training import mesh as mesh_lib
@@ -145,7 +146,9 @@ class _Run:
         widths = sum(batch[key].shape[1] for key in ("source", "inputs") if key in batch)
         return {
             "positions": float(batch["inputs"].shape[0] * widths),
-            "flops": arch.train_flops(self.plan.model, batch),
+            "flops": objective_of(self.plan.train.objective).step_flops(
+                arch, self.plan.model, batch
+            ),
         }
 
 
