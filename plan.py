@@ -20,6 +20,7 @@ from data import DataConfig, batching, default_data_config, make_task, token_bat
 from evaluation import decoders, references
 from model import ModelConfig, architecture_of, check_model
 from model.ctc import row_width
+from model.diffusion import scores_eos_as_token
 from model.masks import kinds_where, mask_kind
 from objectives import OBJECTIVES, objective_of
 from sections import (
@@ -161,6 +162,12 @@ def check_plan(plan: RunPlan, task) -> None:
             f"model.length_head=True is trained only by the objectives {trainers}; with "
             f"train.objective={objective.id!r} it would stay untrained, so set "
             "model.length_head=False or one of those objectives."
+        )
+    if model.length_head and objective.reads_whole_sequence and scores_eos_as_token(model):
+        raise ValueError(
+            f"model.length_head=True with attention_mask_kind={model.attention_mask_kind!r}: "
+            f"a block model learns its EOS as a token and ends at the first block holding one "
+            "(BD3-LM), so no length head is asked; set model.length_head=False."
         )
     check_model(model, objective)
     decoders.lookup(plan.eval.decoders)

@@ -12,8 +12,9 @@ A row is scored on its target tokens and its end, as AR training scores it (targ
   number; a length head's -log p(number | prompt) then scores the end, so the figure bounds the
   same quantity as AR's, on the same tokens (`model.diffusion.whole_sequence`): a row without
   EOS (a window cut from a longer text) is scored to its last token, and has no end to score.
-  Without a length head the figure is given the length and covers the target tokens alone
-  (`likelihood_given_length` is 1): it is not the same quantity.
+  A block model (block_causal) scores its EOS as the last token of its span instead, as BD3-LM
+  (`model.diffusion.scores_eos_as_token`). Without either the figure is given the length and
+  covers the target tokens alone (`likelihood_given_length` is 1): it is not the same quantity.
 - CMLM models (masked, glancing) define no likelihood here: no metric.
 
 Bits are nats / ln 2, summed over the examples and divided by the scored tokens; the sem is over
@@ -41,7 +42,7 @@ from evaluation.run import LoadedRun, Measurement
 from evaluation.scoring import eval_batches, row_losses
 from evaluation.stats import ratio_mean_sem
 from model import Decoder
-from model.diffusion import elbo_samples, whole_sequence
+from model.diffusion import elbo_samples, scores_eos_as_token, whole_sequence
 from sections import EvalConfig
 
 Log = Callable[[str], None]
@@ -59,9 +60,10 @@ METRICS = (
         "else from honest logits, where position t sees x[:t+1] alone). Diffusion models: the "
         "negative ELBO, an upper bound on it, estimated with `eval.likelihood_t_samples` "
         "stratified times per row (per block under block_causal) and "
-        "the masks drawn by count; a length head's -log p(length | prompt) scores the end. "
-        "Without a length head the bound is given the length and covers the target tokens "
-        "alone, so it is not comparable with AR's. CMLM models have no likelihood here. "
+        "the masks drawn by count; a length head's -log p(length | prompt) scores the end, or, "
+        "in a block model (BD3-LM), the EOS is the last token of the span. Without either the "
+        "bound is given the length and covers the target tokens alone, so it is not "
+        "comparable with AR's. CMLM models have no likelihood here. "
         "Every variant scores the same rows: the ordering verdict judges a pair out of order by "
         "its difference paired over the rows (seed for seed; else the two sems as independent, "
         "an upper bound), within noise where it is at most 2 sem.",
@@ -89,10 +91,10 @@ def _bound(
 ):  # fmt: skip
     """(each row's estimated negative ELBO plus its length term, and the tokens scored): the
     tokens AR scores (`whole_sequence`), the end of a row that ends with EOS by the length
-    head."""
+    head, or in a block model's span."""
     model = nnx.merge(graphdef, state)
     tokens_BxS, span_ends_B, with_eos_B = whole_sequence(
-        inputs_BxT, targets_BxT, lengths_B, vocab.EOS
+        inputs_BxT, targets_BxT, lengths_B, vocab.EOS, eos_in_span=scores_eos_as_token(model.cfg)
     )
     nats_NxB, tokens_B = elbo_samples(
         model, tokens_BxS, prefix_lengths_B, span_ends_B, rng,
@@ -163,7 +165,8 @@ def evaluate(run: LoadedRun, settings: EvalConfig, log: Log) -> Measurement:
     given_length = False
     if run.objective.model_kind == "diffusion":
         log(f"    likelihood: ELBO bound, {settings.likelihood_t_samples} stratified times per row")
-        given_length = not run.model.cfg.length_head
+        cfg = run.model.cfg
+        given_length = not (cfg.length_head or scores_eos_as_token(cfg))
     else:
         log("    likelihood: exact NLL")
     batches = eval_batches(run.task, settings.num_examples, settings.batch_size)

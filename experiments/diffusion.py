@@ -22,8 +22,10 @@ mask and the objective change:
   estimate, from the measured ar below: about 48 min on an idle CPU; not yet run).
 Samplers: MDLM's ancestral (T = 2, 8, 32 steps a block, and at T = 8 with nucleus top-p 0.9 as
 BD3-LM samples; added 2026-12-07, not yet run) and the most confident first, each given the
-reference's length (the oracle). Samples of the model's own length are not scored here: with a
-prompt of BOS alone, the length head's likeliest length is one constant for every row.
+reference's length (the oracle); and at T = 8, with and without top-p, of the model's own
+length (added 2026-12-07, not yet run): the block models learn their EOS as a token (no length
+head) and end a row at the first EOS they write (BD3-LM); MDLM takes its length head's
+likeliest, with a prompt of BOS alone one length for every row.
 A block of 1 would be `ar` and one block is `mdlm` (tests/test_block_causal.py checks both,
 bitwise). The likelihood evaluator gives bits per byte: exact for ar, an upper bound (the ELBO)
 for the diffusion variants. Samples (64 held-out rows' oracle lengths) are scored without a
@@ -91,9 +93,13 @@ DECODERS = (
     "diffusion_t8",
     "diffusion_t32",
     "diffusion_conf_t8",
-    # Nucleus sampling at BD3-LM's p = 0.9. (No own-length rows: with a prompt of BOS alone the
-    # length head's likeliest length is one constant for every row.)
+    # Nucleus sampling at BD3-LM's p = 0.9.
     "diffusion_t8_p90",
+    # The model's own length, with and without nucleus sampling: a block model ends at the first
+    # EOS it writes (BD3-LM); MDLM takes its length head's likeliest, with a prompt of BOS alone
+    # one length for every row.
+    "diffusion_t8_lb1",
+    "diffusion_t8_p90_lb1",
 )
 
 
@@ -165,7 +171,8 @@ def _add_variants(config: ml_collections.ConfigDict) -> None:
     }
     for size in (4, 16):
         config.variants[f"bd3_block{size}"] = {
-            "model": {"attention_mask_kind": "block_causal", "block_size": size, **LENGTH},
+            # No length head: a block model learns its EOS as a token and ends at it (BD3-LM).
+            "model": {"attention_mask_kind": "block_causal", "block_size": size},
             "train": {"objective": "diffusion"},
         }
     config.variants.mdlm = {
@@ -188,7 +195,7 @@ def _add_variants(config: ml_collections.ConfigDict) -> None:
         "eval": {"diffusion": {"ar_variant": ""}},
     }
     config.variants.bd3_block4_warm = {
-        "model": {"attention_mask_kind": "block_causal", "block_size": 4, **LENGTH},
+        "model": {"attention_mask_kind": "block_causal", "block_size": 4},
         "train": {"objective": "diffusion", "init_from": "mdlm"},
     }
     judge_steps = JUDGE_STEPS_RATIO * STEPS

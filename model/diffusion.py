@@ -73,19 +73,33 @@ def stratified_times(
 
 
 def whole_sequence(
-    inputs_BxT: jax.Array, targets_BxT: jax.Array, lengths_B: jax.Array, eos_id: int
+    inputs_BxT: jax.Array,
+    targets_BxT: jax.Array,
+    lengths_B: jax.Array,
+    eos_id: int,
+    eos_in_span: bool = False,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """The tokens AR scores, as diffusion reads them: (each row whole [B, T + 1], its first
     input then every target; where its target span ends; whether it ends with EOS).
 
     AR scores a row's targets [prefix_len - 1, length). A row ending with EOS is its prompt, its
     tokens and the EOS: the span stops before the EOS, which the length head scores (the
-    row's length). A row without EOS (a window cut from a longer text) has no end to score,
+    row's length), or, `eos_in_span` (a block model, `scores_eos_as_token`), takes the EOS as
+    its last token. A row without EOS (a window cut from a longer text) has no end to score,
     and its span runs to its last target token, which `inputs` alone lacks.
     """
     tokens_BxS = jnp.concatenate([inputs_BxT[:, :1], targets_BxT], axis=1)
     with_eos_B = ends_with_eos(targets_BxT, lengths_B, eos_id)
-    return tokens_BxS, lengths_B + (~with_eos_B).astype(lengths_B.dtype), with_eos_B
+    past_last_B = (~with_eos_B) | eos_in_span
+    return tokens_BxS, lengths_B + past_last_B.astype(lengths_B.dtype), with_eos_B
+
+
+def scores_eos_as_token(cfg: ModelConfig) -> bool:
+    """Whether a diffusion model learns its EOS as a token of its span rather than from a length
+    head: a block model (block_causal), as BD3-LM, which writes blocks until one holds EOS, so
+    that no length is needed before its first block. A one-block model (MDLM) samples a canvas
+    whose length is known first: its length head scores the end."""
+    return block_size_of(cfg) is not None
 
 
 def ends_with_eos(targets_BxT: jax.Array, lengths_B: jax.Array, eos_id: int) -> jax.Array:

@@ -5,20 +5,21 @@ A model trained with the diffusion objective (each target token replaced by MASK
 probability t) predicts the clean token at every masked position. Sampling starts from an
 all-MASK target and runs T denoising steps (model/denoise.py: the ancestral and confidence
 strategies, the proposals, the reuse of logits where nothing changed).
-A `block_causal` model (ModelConfig.block_size) is sampled block by block, left to right, T
-steps per block; a `full` or `prefix_full` model is one block covering the targets. Where the
-prompt never sees the targets (`prefix_full`, `block_causal`) the prompt and each finished block
-are written once into a KV cache: a denoising step feeds only the current block, at the cache's
-index, and discards the cache it returns; a finished block is fed once more, clean, to write its
-keys and values. Without the cache, every step runs the whole row [prompt, finished blocks,
-current block]: exact for every mask kind, and the reference the cached sampler is tested
-against.
+A `block_causal` model (ModelConfig.block_size) is sampled block by block, left to right, T steps
+per block (the block loop: model/diffusion_blocks.py); a `full` or `prefix_full` model is one block
+covering the targets. Where the prompt never sees the targets (`prefix_full`, `block_causal`) the
+prompt and each finished block are written once into a KV cache: a denoising step feeds only the
+current block, at the cache's index, and discards the cache it returns; a finished block is fed
+once more, clean, to write its keys and values. Without the cache, every step runs the whole
+row [prompt, finished blocks, current block]: exact for every mask kind, and the reference the
+cached sampler is tested against.
 
 An encoder-decoder runs its encoder once per call (the length head reads the same pass), and
 each step runs the decoder over the target slots alone, as mask-predict does (model/nar.py).
 
 Target lengths are given by the caller (the evaluation's oracle lengths), as mask-predict's are,
-or are the length head's likeliest (a model with a length head).
+or are the model's own: a block model ends each row at the first EOS it writes (BD3-LM), and
+another takes its length head's likeliest.
 The number of steps T, the temperature, top-k and top-p are traced: new values never recompile.
 Shape legend: B rows, P prompt width, N target width (whole blocks), K block size, V vocab.
 """
@@ -32,7 +33,6 @@ import numpy as np
 from flax import nnx
 
 from model.architectures import architecture_of
-from model.cache import init_cache
 from model.checks import (
     check_fill_ids,
     check_prompt_cache,
@@ -43,7 +43,9 @@ from model.checks import (
     is_real,
 )
 from model.decoder import Decoder, split_model
-from model.denoise import DIFFUSION_STRATEGIES, denoise_loop
+from model.denoise import DIFFUSION_STRATEGIES
+from model.diffusion import scores_eos_as_token
+from model.diffusion_blocks import sample_targets
 from model.masks import kinds_where
 from model.nar import likeliest_lengths, predicted_lengths
 from model.sampling import SamplingParams, prompt_buffer
@@ -61,115 +63,15 @@ class DiffusionOutput(NamedTuple):
     calls_per_block_B: jax.Array
 
 
-def _block_columns(prompt_lengths_B: jax.Array, start: jax.Array, K: int) -> jax.Array:
-    """[B, K]: the positions of target tokens start .. start + K - 1 in each row."""
-    return prompt_lengths_B[:, None] + start + jnp.arange(K, dtype=jnp.int32)[None, :]
-
-
-def _uncached_logits_fn(model, prompts_BxP, prompt_lengths_B, target_lengths_B, W, pad_id):
-    """`make(targets_BxN, start, K)`: a logits_fn of the block of K target tokens from `start`
-    that runs the whole row [prompt, targets before the block, the block] at each step."""
-    B = prompts_BxP.shape[0]
-    row_BxW = prompt_buffer(prompts_BxP, prompt_lengths_B, W, pad_id)
-    rows_Bx1 = jnp.arange(B)[:, None]
-
-    def make(targets_BxN, start, K):
-        cols_BxK = _block_columns(prompt_lengths_B, start, K)
-        ends_B = prompt_lengths_B + jnp.minimum(start + K, target_lengths_B)
-        N = targets_BxN.shape[1]
-        n_1xN = jnp.arange(N)[None, :]
-        # Target token n of row b sits at column prompt_length + n; padding is dropped.
-        real_BxN = n_1xN < target_lengths_B[:, None]
-        target_cols_BxN = jnp.where(real_BxN, prompt_lengths_B[:, None] + n_1xN, W)
-
-        def logits_fn(block_BxK):
-            targets = jax.lax.dynamic_update_slice(targets_BxN, block_BxK, (0, start))
-            tokens_BxW = row_BxW.at[rows_Bx1, target_cols_BxN].set(targets, mode="drop")
-            logits_BxWxV, _ = model(tokens_BxW, lengths_B=ends_B, prefix_lengths_B=prompt_lengths_B)
-            at_BxK = jnp.minimum(cols_BxK, W - 1)
-            return jnp.take_along_axis(logits_BxWxV, at_BxK[..., None], axis=1)
-
-        return logits_fn
-
-    return make
-
-
-def _sample_targets(
-    model, prompts_BxP, prompt_lengths_B, target_lengths_B, rng, num_steps, sampling, memory, *,
-    max_target_len, strategy, mask_id, pad_id, use_cache,
-) -> tuple[jax.Array, jax.Array]:  # fmt: skip
-    """Every row's target tokens [B, N] (N: max_target_len rounded up to whole blocks; pad_id
-    beyond each row's length), sampled block by block; and the denoising calls per block. An
-    encoder-decoder's `memory` (its encoder's one pass) makes one block of every target, each
-    step the decoder alone over the target slots."""
-    cfg = model.cfg
-    B, P = prompts_BxP.shape
-    K = min(cfg.mask.block_size(cfg) or max_target_len, max_target_len)
-    num_blocks = -(-max_target_len // K)
-    N = num_blocks * K
-    valid_BxN = jnp.arange(N)[None, :] < target_lengths_B[:, None]
-    targets_BxN = jnp.where(valid_BxN, mask_id, pad_id).astype(jnp.int32)
-    call = functools.partial(model, prefix_lengths_B=prompt_lengths_B)
-    if memory is not None:  # No mask of an encoder-decoder has blocks: K = N, one block.
-        cache = None
-        memory_logits_fn = model.target_logits_fn(
-            memory, prompts_BxP, prompt_lengths_B, target_lengths_B, N
-        )
-    elif use_cache:
-        cache = init_cache(cfg, B, P + N)
-        _, cache = call(prompts_BxP, lengths_B=prompt_lengths_B, cache=cache)
-    else:
-        cache = None
-        make_logits_fn = _uncached_logits_fn(
-            model, prompts_BxP, prompt_lengths_B, target_lengths_B, P + max_target_len, pad_id
-        )
-
-    def block(j, carry):
-        targets_BxN, cache, calls = carry
-        start = j * K
-        block_BxK = jax.lax.dynamic_slice_in_dim(targets_BxN, start, K, axis=1)
-        lengths_B = jnp.clip(target_lengths_B - start, 0, K)
-        # Padding positions past max_len would embed as NaN; they are never seen as keys.
-        positions_BxK = jnp.minimum(_block_columns(prompt_lengths_B, start, K), cfg.max_len - 1)
-        feed = functools.partial(call, positions_BxT=positions_BxK, lengths_B=lengths_B)
-        if memory is not None:
-            logits_fn = memory_logits_fn
-        elif use_cache:  # A step writes the block at the cache's index; its cache is dropped.
-
-            def logits_fn(block_BxK):
-                return feed(block_BxK, cache=cache)[0]
-
-        else:
-            logits_fn = make_logits_fn(targets_BxN, start, K)
-        target_BxK = jnp.arange(K)[None, :] < lengths_B[:, None]
-        block_BxK, block_calls = denoise_loop(
-            logits_fn, block_BxK, target_BxK, jax.random.fold_in(rng, j), num_steps,
-            sampling.temperature, mask_id=mask_id, strategy=strategy, top_k=sampling.top_k,
-            top_p=sampling.top_p,
-        )  # fmt: skip
-        targets_BxN = jax.lax.dynamic_update_slice_in_dim(targets_BxN, block_BxK, start, axis=1)
-        if cache is not None:  # The finished block's keys and values, for the blocks after it.
-            cache = jax.lax.cond(
-                j < num_blocks - 1, lambda c: feed(block_BxK, cache=c)[1], lambda c: c, cache
-            )
-        return targets_BxN, cache, calls + block_calls
-
-    targets_BxN, _, calls = jax.lax.fori_loop(
-        0, num_blocks, block, (targets_BxN, cache, jnp.int32(0))
-    )
-    return targets_BxN, calls / num_blocks
-
-
 @functools.partial(
     jax.jit,
     static_argnames=(
-        "graphdef", "max_target_len", "strategy", "mask_id", "pad_id", "use_cache",
-        "predict_lengths",
+        "graphdef", "max_target_len", "strategy", "mask_id", "pad_id", "use_cache", "own_length",
     ),
 )  # fmt: skip
 def _diffusion_jit(
     graphdef, state, prompts_BxP, prompt_lengths_B, target_lengths_B, rng, num_steps,
-    sampling, eos_id, *, max_target_len, strategy, mask_id, pad_id, use_cache, predict_lengths,
+    sampling, eos_id, *, max_target_len, strategy, mask_id, pad_id, use_cache, own_length,
 ) -> DiffusionOutput:  # fmt: skip
     model = nnx.merge(graphdef, state)
     P = prompts_BxP.shape[1]
@@ -178,31 +80,33 @@ def _diffusion_jit(
     memory = last_BxD = None
     if use_cache and model.encodes_prompt:  # The encoder's one pass of this call.
         memory, last_BxD = model.encode_prompt(prompts_BxP, prompt_lengths_B)
-    if predict_lengths:  # The length head's likeliest length (a length beam of 1).
+    if own_length == "head":  # The length head's likeliest length (a length beam of 1).
         target_lengths_B = likeliest_lengths(
             model, prompts_BxP, prompt_lengths_B, last_BxD, max_target_len, 1
         )[:, 0]
-    targets_BxN, calls_per_block = _sample_targets(
+    sampled = sample_targets(
         model, prompts_BxP, prompt_lengths_B, target_lengths_B, rng, num_steps, sampling, memory,
         max_target_len=max_target_len, strategy=strategy, mask_id=mask_id, pad_id=pad_id,
-        use_cache=use_cache,
+        use_cache=use_cache, eos_id=eos_id if own_length == "eos" else None,
     )  # fmt: skip
+    targets_BxN = sampled.targets_BxN
     # The layout of `generate`: prompt, target, EOS (if any), then pad_id; width P + T + 1.
     L = P + max_target_len + 1
     cols_1xL = jnp.arange(L)[None, :]
-    ends_B = prompt_lengths_B + target_lengths_B
+    ends_B = prompt_lengths_B + sampled.lengths_B
     offsets_BxL = jnp.clip(cols_1xL - prompt_lengths_B[:, None], 0, targets_BxN.shape[1] - 1)
     tokens_BxL = prompt_buffer(prompts_BxP, prompt_lengths_B, L, pad_id)
     in_target_BxL = (cols_1xL >= prompt_lengths_B[:, None]) & (cols_1xL < ends_B[:, None])
     tokens_BxL = jnp.where(
         in_target_BxL, jnp.take_along_axis(targets_BxN, offsets_BxL, axis=1), tokens_BxL
     )
-    with_eos = eos_id >= 0
-    tokens_BxL = jnp.where((cols_1xL == ends_B[:, None]) & with_eos, eos_id, tokens_BxL)
+    # EOS after each target; where a row ends at its own EOS, only after a row that wrote one.
+    with_eos_B = (eos_id >= 0) & sampled.ended_B
+    tokens_BxL = jnp.where((cols_1xL == ends_B[:, None]) & with_eos_B[:, None], eos_id, tokens_BxL)
     return DiffusionOutput(
         tokens_BxL,
-        ends_B + with_eos.astype(jnp.int32),
-        jnp.broadcast_to(calls_per_block, ends_B.shape),
+        ends_B + with_eos_B.astype(jnp.int32),
+        jnp.broadcast_to(sampled.calls_per_block, ends_B.shape),
     )
 
 
@@ -234,9 +138,11 @@ def diffusion_generate(
         of a model that was never trained to denoise.
       prompts_BxP: int token ids, each row right-padded; rows may have different lengths.
       prompt_lengths_B: each row's prompt length (None: P for every row).
-      target_lengths_B: each row's number of target tokens (>= 1): the oracle length; or None:
-        the length head's likeliest length (a model with `length_head=True`; max_target_len
-        then defaults to max_len - P).
+      target_lengths_B: each row's number of target tokens (>= 1): the oracle length; or None,
+        the model's own: a block model (block_causal) writes blocks until one holds EOS, and
+        the row ends there (BD3-LM; blocks stop once every row has ended; a row that writes
+        none fills max_target_len and gets no EOS); another takes its length head's likeliest
+        (`length_head=True`). max_target_len then defaults to max_len - P.
       num_steps: T >= 1 denoising steps (per block for a block_causal model); traced.
       mask_id: the MASK token id the model was trained with (data/vocab.py).
       strategy: "ancestral" (MDLM) or "confidence" (most confident first).
@@ -258,11 +164,15 @@ def diffusion_generate(
       then pad_id; and the model calls each block took (at most num_steps).
     """
     graphdef, state, cfg = split_model(model)
-    predict_lengths = target_lengths_B is None
-    if predict_lengths:
+    own_length = "" if target_lengths_B is not None else _own_length(cfg, eos_id)
+    if own_length == "head":
         target_lengths_B, max_target_len = predicted_lengths(
             cfg, prompts_BxP, max_target_len, 1, "diffusion_generate"
         )
+    elif own_length == "eos":  # Room for every row; each ends at the EOS it writes.
+        B, P = np.shape(prompts_BxP)
+        max_target_len = cfg.max_len - P if max_target_len is None else max_target_len
+        target_lengths_B = np.full((B,), max_target_len, np.int32)
     prompts_BxP, prompt_lengths_B, target_lengths_B, max_target_len = _check_inputs(
         cfg, prompts_BxP, prompt_lengths_B, target_lengths_B, max_target_len
     )
@@ -277,8 +187,22 @@ def diffusion_generate(
         graphdef, state, prompts_BxP, prompt_lengths_B, target_lengths_B, check_rng(rng),
         jnp.int32(num_steps), sampling, jnp.int32(-1 if eos_id is None else eos_id),
         max_target_len=max_target_len, strategy=strategy, mask_id=mask_id, pad_id=pad_id,
-        use_cache=use_cache, predict_lengths=predict_lengths,
+        use_cache=use_cache, own_length=own_length,
     )  # fmt: skip
+
+
+def _own_length(cfg, eos_id) -> str:
+    """How a model finds a row's length where none is given: "eos", a block model writes blocks
+    until one holds EOS (BD3-LM; `model.diffusion.scores_eos_as_token`); "head", the others
+    take their length head's likeliest."""
+    if not scores_eos_as_token(cfg):
+        return "head"
+    if eos_id is None:
+        raise ValueError(
+            "diffusion_generate without target_lengths on a block model (block_causal) ends "
+            "each row at the first EOS it writes: give eos_id"
+        )
+    return "eos"
 
 
 def _check_inputs(cfg, prompts_BxP, prompt_lengths_B, target_lengths_B, max_target_len):

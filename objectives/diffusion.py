@@ -1,7 +1,8 @@
 """Masked diffusion (MDLM; BD3-LM under block_causal): each target token is MASK with
 probability t ~ U(0, 1] (per block under block_causal), and the loss is the negative ELBO per
 target token, an upper bound on the NLL (model/diffusion.py). It scores the tokens AR scores:
-each row whole, a window without EOS to its last token (its model has seq_len + 1 positions)."""
+each row whole, a window without EOS to its last token (its model has seq_len + 1 positions);
+a row's EOS by the length head, or, in a block model, as the last token of its span."""
 
 import functools
 
@@ -9,7 +10,7 @@ import jax
 
 from data import vocab
 from model import Decoder
-from model.diffusion import negative_elbo, train_flops, whole_sequence
+from model.diffusion import negative_elbo, scores_eos_as_token, train_flops, whole_sequence
 from objectives.base import Batch, Objective, Setting, register_objective
 from objectives.common import LENGTH_LOSS_WEIGHT
 
@@ -29,10 +30,11 @@ def diffusion_loss(
     """Masked diffusion: the negative ELBO per target token (model/diffusion.py), times in
     (eps, 1]; the held-out loss masks by count (`counts`), an unbiased and steadier estimate.
     It reads each row whole (`whole_sequence`): the tokens AR scores, but a final EOS, which
-    the length head scores."""
+    the length head scores (a block model's span takes its EOS: `scores_eos_as_token`)."""
     tokens_BxS, span_ends_B, _ = whole_sequence(
-        batch["inputs"], batch["targets"], batch["lengths"], vocab.EOS
-    )
+        batch["inputs"], batch["targets"], batch["lengths"], vocab.EOS,
+        eos_in_span=scores_eos_as_token(model.cfg),
+    )  # fmt: skip
     return negative_elbo(
         model, tokens_BxS, batch["prefix_lengths"], span_ends_B, rng,
         mask_id=vocab.MASK, eps=eps, counts=counts, dropout_rng=dropout_rng,

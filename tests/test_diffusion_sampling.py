@@ -119,8 +119,8 @@ def test_bad_target_lengths_are_named(lengths, message):
         )
 
 
-def test_a_block_model_samples_its_own_length_from_its_length_head():
-    cfg = make_tiny_config(attention_mask_kind="block_causal", block_size=2, length_head=True)
+def test_a_one_block_model_samples_its_own_length_from_its_length_head():
+    cfg = make_tiny_config(attention_mask_kind="prefix_full", length_head=True)
     model = make_decoder(cfg)
     kwargs = dict(num_steps=2, mask_id=MASK, eos_id=2, rng=jax.random.key(3), max_target_len=7)
     own = diffusion_generate(model, PROMPTS, PROMPT_LENGTHS, None, **kwargs)
@@ -131,3 +131,47 @@ def test_a_block_model_samples_its_own_length_from_its_length_head():
     np.testing.assert_array_equal(own.lengths_B, np.array(PROMPT_LENGTHS) + likeliest + 1)
     given = diffusion_generate(model, PROMPTS, PROMPT_LENGTHS, likeliest, **kwargs)
     np.testing.assert_array_equal(own.tokens_BxL, given.tokens_BxL)
+
+
+def _eos_prone_block_model(eos_bias: float):
+    """A block model (blocks of 2) whose LM head favours EOS (id 2) by `eos_bias`."""
+    model = make_decoder(make_tiny_config(attention_mask_kind="block_causal", block_size=2))
+    model.lm_head.bias.value = model.lm_head.bias.value.at[2].set(eos_bias)
+    return model
+
+
+def test_a_block_model_ends_each_row_at_the_first_eos_it_writes():
+    """BD3-LM's variable length: blocks are sampled until one holds EOS; a row ends there (its
+    EOS kept, what follows it dropped), and is the sample of the full width cut at that EOS,
+    since no block reads a later one (same key, so the same draws block by block)."""
+    model = _eos_prone_block_model(1.5)
+    kwargs = dict(num_steps=2, mask_id=MASK, eos_id=2, rng=jax.random.key(5), max_target_len=8)
+    own = diffusion_generate(model, PROMPTS, PROMPT_LENGTHS, None, **kwargs)
+    full = diffusion_generate(model, PROMPTS, PROMPT_LENGTHS, [8, 8, 8], **kwargs)
+    own_tokens, full_tokens = np.asarray(own.tokens_BxL), np.asarray(full.tokens_BxL)
+    ended = 0
+    for b, prompt_length in enumerate(PROMPT_LENGTHS):
+        target = full_tokens[b, prompt_length : prompt_length + 8]
+        eos = np.flatnonzero(target == 2)
+        if eos.size:  # Ends at its first EOS: the full sample up to it, then padding.
+            ended += 1
+            end = prompt_length + eos[0] + 1
+            assert own.lengths_B[b] == end
+            np.testing.assert_array_equal(own_tokens[b, :end], full_tokens[b, :end])
+            assert np.all(own_tokens[b, end:] == 0)
+        else:  # Wrote none: fills the room, with no EOS after it.
+            assert own.lengths_B[b] == prompt_length + 8
+            np.testing.assert_array_equal(own_tokens[b, : prompt_length + 8], full_tokens[b, :-1])
+    assert ended >= 2, "the test needs rows that end at an EOS"
+
+
+def test_blocks_stop_once_every_row_has_ended():
+    """Every row writes EOS in its first block: one block is sampled, not four, and the call
+    count per block is of that block's steps."""
+    model = _eos_prone_block_model(30.0)
+    kwargs = dict(num_steps=2, mask_id=MASK, eos_id=2, rng=jax.random.key(5), max_target_len=8)
+    own = diffusion_generate(model, PROMPTS, PROMPT_LENGTHS, None, **kwargs)
+    np.testing.assert_array_equal(own.lengths_B, np.array(PROMPT_LENGTHS) + 1)  # EOS first.
+    np.testing.assert_array_equal(own.calls_per_block_B, [2, 2, 2])
+    with pytest.raises(ValueError, match="give eos_id"):
+        diffusion_generate(model, PROMPTS, PROMPT_LENGTHS, None, num_steps=2, mask_id=MASK)

@@ -55,6 +55,28 @@ def test_ar_and_diffusion_score_the_same_tokens_with_and_without_eos():
     _, diffusion_tokens = likelihood.diffusion_nats(_diffusion_model(), batch, jax.random.key(0), 4)
     np.testing.assert_array_equal(ar_tokens, [6, SEQ_LEN])  # 5 tokens + EOS; the window's 12.
     np.testing.assert_array_equal(diffusion_tokens, ar_tokens)
+    # A block model (no length head) scores the EOS as its span's last token: the same count.
+    block = make_tiny_config(attention_mask_kind="block_causal", block_size=4, max_len=SEQ_LEN + 1)
+    _, block_tokens = likelihood.diffusion_nats(
+        make_decoder(block, seed=1), batch, jax.random.key(0), 4
+    )
+    np.testing.assert_array_equal(block_tokens, ar_tokens)
+
+
+def test_a_block_models_span_takes_its_eos_and_it_has_no_length_head():
+    batch = _batch()
+    tokens, ends, _ = diffusion.whole_sequence(
+        batch["inputs"], batch["targets"], batch["lengths"], vocab.EOS, eos_in_span=True
+    )
+    np.testing.assert_array_equal(ends, [7, SEQ_LEN + 1])  # BOS, 5 tokens, EOS; the window.
+    assert tokens[0, 6] == vocab.EOS
+    config = tiny.get_config()
+    config.variants.full.train = {"objective": "diffusion"}
+    config.variants.full.model = {
+        "attention_mask_kind": "block_causal", "block_size": 2, "length_head": True
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="set model.length_head=False"):
+        make_plan(config, "full")
 
 
 @pytest.mark.slow

@@ -7,10 +7,12 @@ variant of the same experiment: a fresh run starts from the newest checkpoint of
 variant's run with the same seed (the params it is evaluated with: its EMA where it kept one),
 with a fresh optimizer and schedule; a run that has checkpoints of its own resumes from them as
 any run does. The source must be trained first and have the same parameter shapes (the mask
-kind and block size may differ: they are no parameters); both are refused in one line, before
-a step is taken; so is a source still training (at a step short of its train.num_steps). The
-source and its step go to <run>/warm_start.json, and this run's training cost (the learning
-curve's seconds and FLOPs, evaluation/checkpoint_history.py) starts from the source's.
+kind and block size may differ: they are no parameters; the source's length head is left
+behind where this model has none, as a block model that ends at its EOS); both are refused
+in one line, before a step is taken; so is a source still training (at a step short of its
+train.num_steps). The source and its step go to <run>/warm_start.json, and this run's training
+cost (the learning curve's seconds and FLOPs, evaluation/checkpoint_history.py) starts from
+the source's.
 """
 
 import json
@@ -63,6 +65,9 @@ def source_params(init_from: str, run_dir: str, fresh: nnx.State) -> tuple[nnx.S
             f"{plan.train.num_steps}; finish training it first"
         )
     _, params = nnx.split(model)
+    if "length_head" in params and "length_head" not in fresh:
+        # MDLM's length head, which a block model lacks (it ends at its EOS), is left behind.
+        params = nnx.State({k: v for k, v in params.items() if k != "length_head"})
     got = jax.tree.map(lambda x: (x.shape, x.dtype), params)
     want = jax.tree.map(lambda x: (x.shape, x.dtype), fresh)
     if jax.tree.structure(got) != jax.tree.structure(want) or got != want:

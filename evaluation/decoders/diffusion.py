@@ -3,8 +3,9 @@ judge a sample without a reference, which AR sampling (`ar_sample`, ar.py) share
 
 Each row samples every target in T denoising steps from an all-MASK target of the reference
 length (the oracle length), or, in the `_lb1` rows (translation's at T = 1, 4, 10, as its
-mask-predict rows), of the length the model's length head finds likeliest, then appends EOS
-(not to a window cut without one: a row writes what its reference holds); a
+mask-predict rows), of the model's own length: its length head's likeliest, or, for a block
+model, its blocks until one holds EOS (BD3-LM); then appends EOS (not to a window cut without
+one, nor to a block model's row that wrote none: a row writes what its reference holds); a
 `block_causal` model is sampled block by block with its own block size and a KV cache.
 `diffusion_t{T}` is MDLM's ancestral sampler at temperature 1; `diffusion_conf_t{T}` commits the
 most confident argmax proposals first (LLaDA, MaskGIT). T in (2, 4, 8, 16, 32, 128) makes a
@@ -233,8 +234,9 @@ def _description(num_steps: int, strategy: str, top_p: float | None, predicted: 
         "a step with probability 1 / (steps left), and kept"
     )
     length = (
-        "the length head's likeliest length (a length beam of 1; an encoder-decoder runs its "
-        "encoder once a call)"
+        "the model's own length: its length head's likeliest (a length beam of 1; an "
+        "encoder-decoder runs its encoder once a call), or a block model's blocks until one "
+        "holds EOS (BD3-LM: the row ends at that EOS)"
         if predicted
         else "the reference length (oracle length)"
     )
@@ -254,7 +256,8 @@ def diffusion_spec(
 ) -> DecoderSpec:
     """The row sampling with T = `num_steps` steps (per block) by `strategy`, its proposals
     from the smallest set of tokens holding mass `top_p` (None: all); of each row's reference
-    length, or (`predicted_length`) of the length head's likeliest."""
+    length, or (`predicted_length`) of the model's own: the length head's likeliest, or a block
+    model's first EOS."""
     confidence = strategy == "confidence"
     timing = (
         # One block over the target, as an encoder-decoder (its only diffusion mask) runs it.
@@ -272,7 +275,7 @@ def diffusion_spec(
         label=f"diffusion T={num_steps}"
         + (", most confident first" if confidence else "")
         + ("" if top_p is None else f", top-p {top_p}")
-        + (", predicted length" if predicted_length else ""),
+        + (", own length" if predicted_length else ""),
         family="diffusion",
         description=_description(num_steps, strategy, top_p, predicted_length),
         decode=_decode_fn(num_steps, strategy, top_p, predicted_length),
@@ -295,7 +298,8 @@ for _STRATEGY in STRATEGIES:
 # Nucleus sampling as BD3-LM samples (p = 0.9): scored where `eval.decoders` names them.
 for _T in STEPS:
     register(diffusion_spec(_T, "ancestral", top_p=0.9))
-# The length from the length head (the model's own length, BD3-LM's variable length): T = 1, 4,
+# The model's own length (the length head's likeliest; a block model's first EOS, BD3-LM's
+# variable length): T = 1, 4,
 # 10 as translation's mask-predict K (experiments/translate.py), so that MDLM and CMLM meet at the
 # same passes and length beam; and the study's T (experiments/diffusion.py: own lengths beside
 # the oracle-length rows).
@@ -303,3 +307,5 @@ PREDICTED_LENGTH_STEPS = tuple(sorted({1, 4, 10, *STEPS}))
 for _STRATEGY in STRATEGIES:
     for _T in PREDICTED_LENGTH_STEPS:
         register(diffusion_spec(_T, _STRATEGY, predicted_length=True))
+for _T in STEPS:  # Own lengths with nucleus sampling too (BD3-LM's variable-length samples).
+    register(diffusion_spec(_T, "ancestral", top_p=0.9, predicted_length=True))
