@@ -21,7 +21,9 @@ mask and the objective change:
   a judge that is no next-token model. Its 6,000 steps add about 4x ar's training time (an
   estimate, from the measured ar below: about 48 min on an idle CPU; not yet run).
 Samplers: MDLM's ancestral (T = 2, 8, 32 steps a block, and at T = 8 with nucleus top-p 0.9 as
-BD3-LM samples; added 2026-12-07, not yet run) and the most confident first, each given the
+BD3-LM samples; added 2026-12-07, not yet run), its first-hitting form at T = 8 (the same
+samples in distribution, a call per step at which a row unmasks; added 2026-12-07, not yet run)
+and the most confident first, each given the
 reference's length (the oracle); and at T = 8, with and without top-p, of the model's own
 length (added 2026-12-07, not yet run): the block models learn their EOS as a token (no length
 head) and end a row at the first EOS they write (BD3-LM); MDLM takes its length head's
@@ -93,6 +95,8 @@ DECODERS = (
     "diffusion_t8",
     "diffusion_t32",
     "diffusion_conf_t8",
+    # First hitting: ancestral's samples, one call per step at which a row unmasks.
+    "diffusion_fh_t8",
     # Nucleus sampling at BD3-LM's p = 0.9.
     "diffusion_t8_p90",
     # The model's own length, with and without nucleus sampling: a block model ends at the first
@@ -150,6 +154,7 @@ def get_config() -> ml_collections.ConfigDict:
             "diffusion_t8",
             "diffusion_t16",
             "diffusion_conf_t4",
+            "diffusion_fh_t16",
         ),
         lengths=(64,),
         prompt_len=1,

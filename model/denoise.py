@@ -10,6 +10,15 @@ Steps t = 1, 1 - 1/T, ..., 1/T, by one of two strategies:
 - confidence (MaskGIT; LLaDA's low-confidence remasking): every step proposes a token for each
   masked position and commits the k most probable proposals, so that floor(n (T - i - 1) / T)
   of a block's n tokens are still masked after step i; none after step T - 1.
+- first_hit (Zheng et al. 2024, "first-hitting sampler"): ancestral sampling with each token's
+  step drawn up front. Under ancestral sampling a token is unmasked at step i with probability
+  prod_{i' < i} (1 - 1 / (T - i')) / (T - i) = 1 / T, independently of the others: so each
+  target token draws its step uniformly from 0 .. T - 1, and the loop visits only the steps
+  where a token of the row is unmasked, one call each, however large T is. A row's tokens and
+  proposals are distributed as ancestral's (the logits a reveal reads are those of the row's
+  tokens just before it); rows are visited together, event by event, so a batch calls the
+  model max over rows of its distinct steps (at most the block's tokens), not once for every
+  step at which any row unmasked something.
 
 Proposals are drawn at a temperature (0: argmax) by the Gumbel-max trick, the noise drawn in
 high precision (`gumbel_noise`), from the top-k / top-p set when asked; MASK is never drawn. A
@@ -25,7 +34,7 @@ import jax.numpy as jnp
 from model.nar_masks import ranks
 from model.sampling import filter_top_k_top_p
 
-DIFFUSION_STRATEGIES = ("ancestral", "confidence")
+DIFFUSION_STRATEGIES = ("ancestral", "confidence", "first_hit")
 LogitsFn = Callable[[jax.Array], jax.Array]
 
 
@@ -61,6 +70,11 @@ def denoise_loop(
         logits_BxKxV = logits_fn(tokens_BxK).astype(jnp.float32)
         return logits_BxKxV.at[..., mask_id].set(-jnp.inf)  # MASK is never a token.
 
+    if strategy == "first_hit":
+        return _first_hit(
+            logits_of, tokens_BxK, target_BxK, rng, num_steps, temperature, top_k, top_p
+        )
+
     def step(i, carry):
         tokens_BxK, logits_BxKxV, fresh, calls = carry  # fresh: the logits are of these tokens.
         if reuse_logits:
@@ -94,6 +108,35 @@ def denoise_loop(
         shape = jax.eval_shape(logits_of, tokens_BxK)
         first = (tokens_BxK, jnp.zeros(shape.shape, shape.dtype), jnp.bool_(False), jnp.int32(0))
     tokens_BxK, _, _, calls = jax.lax.fori_loop(0, num_steps, step, first)
+    return tokens_BxK, calls
+
+
+def _first_hit(logits_of, tokens_BxK, target_BxK, rng, num_steps, temperature, top_k, top_p):
+    """The first_hit strategy (module docstring): (the tokens, the calls: the most distinct
+    steps any row unmasks at)."""
+    step_rng, draw_rng = jax.random.split(rng)
+    K = tokens_BxK.shape[1]
+    step_BxK = jax.random.randint(step_rng, tokens_BxK.shape, 0, num_steps)
+    step_BxK = jnp.where(target_BxK, step_BxK, jnp.iinfo(jnp.int32).max)
+    # A token's event: the number of distinct steps of its row before its own.
+    same_BxKxK = step_BxK[:, :, None] == step_BxK[:, None, :]
+    earlier_1xKxK = jnp.tril(jnp.ones((K, K), bool), -1)[None]
+    first_BxK = target_BxK & ~jnp.any(same_BxKxK & earlier_1xKxK, axis=2)
+    before_BxKxK = step_BxK[:, None, :] < step_BxK[:, :, None]
+    event_BxK = jnp.sum(before_BxKxK & first_BxK[:, None, :], axis=2)
+    num_events = jnp.max(jnp.sum(first_BxK, axis=1), initial=0)
+
+    def event(carry):
+        j, tokens_BxK = carry
+        logits_BxKxV = logits_of(tokens_BxK)
+        gumbel_BxKxV = gumbel_noise(jax.random.fold_in(draw_rng, j), logits_BxKxV.shape)
+        proposal_BxK = _proposals(logits_BxKxV, gumbel_BxKxV, temperature, top_k, top_p)
+        reveal_BxK = target_BxK & (event_BxK == j)
+        return j + 1, jnp.where(reveal_BxK, proposal_BxK.astype(tokens_BxK.dtype), tokens_BxK)
+
+    calls, tokens_BxK = jax.lax.while_loop(
+        lambda carry: carry[0] < num_events, event, (jnp.int32(0), tokens_BxK)
+    )
     return tokens_BxK, calls
 
 

@@ -70,7 +70,9 @@ def test_diffusion_rows_score_diffusion_models_only_and_ar_rows_do_not():
     every = ids("block_causal", "diffusion", list(decoders.DECODERS))
     assert every == [f"diffusion_t{t}" for t in diffusion.STEPS] + [
         f"diffusion_conf_t{t}" for t in diffusion.STEPS
-    ] + [f"diffusion_t{t}_p90" for t in diffusion.STEPS] + [
+    ] + [f"diffusion_fh_t{t}" for t in diffusion.STEPS] + [
+        f"diffusion_t{t}_p90" for t in diffusion.STEPS
+    ] + [
         f"diffusion{s}_t{t}_lb1" for s in ("", "_conf") for t in diffusion.PREDICTED_LENGTH_STEPS
     ] + [f"diffusion_t{t}_p90_lb1" for t in diffusion.STEPS]
     # The predicted-length rows (translation's) read the length head, and are timed as the

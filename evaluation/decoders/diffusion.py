@@ -8,9 +8,11 @@ model, its blocks until one holds EOS (BD3-LM); then appends EOS (not to a windo
 one, nor to a block model's row that wrote none: a row writes what its reference holds); a
 `block_causal` model is sampled block by block with its own block size and a KV cache.
 `diffusion_t{T}` is MDLM's ancestral sampler at temperature 1; `diffusion_conf_t{T}` commits the
-most confident argmax proposals first (LLaDA, MaskGIT). T in (2, 4, 8, 16, 32, 128) makes a
-quality-against-latency curve; T = 8 of each is in the default set, the others only where
-`eval.decoders` (and `eval.speed.decoders`) name them.
+most confident argmax proposals first (LLaDA, MaskGIT); `diffusion_fh_t{T}` is the ancestral
+sampler with each token's step drawn up front (first hitting: the same samples in distribution,
+one call per step at which a row unmasks). T in (2, 4, 8, 16, 32, 128) makes a
+quality-against-latency curve; T = 8 of the first two is in the default set, the others only
+where `eval.decoders` (and `eval.speed.decoders`) name them.
 
 Sample quality without a reference (MDLM, BD3-LM): the generative NLL, the NLL per token that
 the experiment's AR model (`eval.diffusion.ar_variant`, same seed) gives each sample's tokens
@@ -26,7 +28,6 @@ from flax import nnx
 from data import vocab
 from evaluation import forward
 from evaluation.decoders.table import (
-    STRATEGIES,
     DecoderSpec,
     GenerateOutput,
     Models,
@@ -226,13 +227,15 @@ def _decode_fn(num_steps: int, strategy: str, top_p: float | None, predicted_len
 
 def _description(num_steps: int, strategy: str, top_p: float | None, predicted: bool) -> str:
     """The row's sentence for the report's methods section."""
-    how = (
-        "commits each step's most confident argmax proposals first (LLaDA's low-confidence "
-        "remasking), k per step on a linear schedule"
-        if strategy == "confidence"
-        else "is MDLM's ancestral sampler at temperature 1: each masked token is unmasked at "
-        "a step with probability 1 / (steps left), and kept"
-    )
+    how = {
+        "confidence": "commits each step's most confident argmax proposals first (LLaDA's "
+        "low-confidence remasking), k per step on a linear schedule",
+        "ancestral": "is MDLM's ancestral sampler at temperature 1: each masked token is "
+        "unmasked at a step with probability 1 / (steps left), and kept",
+        "first_hit": "is the ancestral sampler with each token's step drawn up front, uniform "
+        "over the T steps (first hitting, Zheng et al. 2024): the same samples in distribution, "
+        "one model call per step at which a row unmasks (at most the block's tokens)",
+    }[strategy]
     length = (
         "the model's own length: its length head's likeliest (a length beam of 1; an "
         "encoder-decoder runs its encoder once a call), or a block model's blocks until one "
@@ -247,6 +250,11 @@ def _description(num_steps: int, strategy: str, top_p: float | None, predicted: 
     )
 
 
+# A row's id and label by its strategy (evaluation/decoders/table.py STRATEGIES).
+_ID_PREFIX = {"ancestral": "diffusion", "confidence": "diffusion_conf", "first_hit": "diffusion_fh"}
+_LABEL = {"ancestral": "", "confidence": ", most confident first", "first_hit": ", first hitting"}
+
+
 def diffusion_spec(
     num_steps: int,
     strategy: str,
@@ -258,7 +266,6 @@ def diffusion_spec(
     from the smallest set of tokens holding mass `top_p` (None: all); of each row's reference
     length, or (`predicted_length`) of the model's own: the length head's likeliest, or a block
     model's first EOS."""
-    confidence = strategy == "confidence"
     timing = (
         # One block over the target, as an encoder-decoder (its only diffusion mask) runs it.
         dict(timing_mask="prefix_full", needs_length_head=True)
@@ -269,11 +276,11 @@ def diffusion_spec(
         )
     )
     return DecoderSpec(
-        id=(f"diffusion_conf_t{num_steps}" if confidence else f"diffusion_t{num_steps}")
+        id=f"{_ID_PREFIX[strategy]}_t{num_steps}"
         + ("" if top_p is None else f"_p{round(100 * top_p)}")
         + ("_lb1" if predicted_length else ""),
         label=f"diffusion T={num_steps}"
-        + (", most confident first" if confidence else "")
+        + _LABEL[strategy]
         + ("" if top_p is None else f", top-p {top_p}")
         + (", own length" if predicted_length else ""),
         family="diffusion",
@@ -292,9 +299,12 @@ def diffusion_spec(
     )
 
 
-for _STRATEGY in STRATEGIES:
+for _STRATEGY in ("ancestral", "confidence"):
     for _T in STEPS:
         register(diffusion_spec(_T, _STRATEGY, default=_T == DEFAULT_STEPS))
+# First hitting: ancestral's samples in fewer calls; scored where `eval.decoders` names them.
+for _T in STEPS:
+    register(diffusion_spec(_T, "first_hit"))
 # Nucleus sampling as BD3-LM samples (p = 0.9): scored where `eval.decoders` names them.
 for _T in STEPS:
     register(diffusion_spec(_T, "ancestral", top_p=0.9))
@@ -304,7 +314,7 @@ for _T in STEPS:
 # same passes and length beam; and the study's T (experiments/diffusion.py: own lengths beside
 # the oracle-length rows).
 PREDICTED_LENGTH_STEPS = tuple(sorted({1, 4, 10, *STEPS}))
-for _STRATEGY in STRATEGIES:
+for _STRATEGY in ("ancestral", "confidence"):
     for _T in PREDICTED_LENGTH_STEPS:
         register(diffusion_spec(_T, _STRATEGY, predicted_length=True))
 for _T in STEPS:  # Own lengths with nucleus sampling too (BD3-LM's variable-length samples).

@@ -43,8 +43,9 @@ FAMILIES = {
         "with a KV cache of the prompt and the finished blocks."
     ),
 }
-# Diffusion's unmasking orders: MDLM's random one, and the most confident tokens first.
-STRATEGIES = ("ancestral", "confidence")
+# Diffusion's unmasking orders: MDLM's random one, the most confident tokens first, and the
+# random one with each token's step drawn up front (first hitting: the ancestral distribution).
+STRATEGIES = ("ancestral", "confidence", "first_hit")
 # Where an exact-parallel decoder's drafts come from: a second AR or CMLM model, the model's own
 # previous guesses (Jacobi), or the row's earlier tokens (prompt lookup).
 DRAFTS = ("ar", "cmlm", "jacobi", "prompt_lookup")
