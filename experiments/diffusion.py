@@ -35,6 +35,13 @@ reference: their NLL under the `judge` model (generative NLL) and their unigram 
 learning curve is each variant's bits per byte at its 6 kept checkpoints, drawn against the
 training time each took (its FLOPs in results.json): the gap to AR read against compute.
 
+One learning rate for every family (2e-3, the AR recipe's at this size, warmup 100 then cosine
+decay), as the references do: BD3-LM's code trains AR, MDLM and BD3-LM with one optimizer
+setting (kuleshov-group/bd3lms configs/config.yaml `optim.lr: 3e-4`, constant after 2,500
+warmup steps; scripts/train/train_owt_{ar,mdlm,bd3lm}.sh override none of it), so no family
+gets its own here. The same file's `training.ema: 0.9999` is `train.ema_decay` (training/ema.py,
+MDLM's rule with its warm-up), off in these variants: its one measurement is still to be made.
+
 Data: the English side of bible/en-es (data/bible.py), byte-level, 64-byte windows of verses
 (a shorter verse is taken whole and ends with EOS), held-out books for the test split.
 Offline, from Debian's package index:
