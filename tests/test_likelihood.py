@@ -62,17 +62,21 @@ def test_an_ar_model_gives_its_exact_nll_in_bits(kind, loss):
 @pytest.mark.slow
 def test_bd3_with_block_size_1_gives_its_bound_exactly_whatever_the_samples():
     """Masked by count, a block of one token is always masked with weight 1: the estimate is
-    the deterministic sum of -log p(x_i | x_<i, MASK at i)."""
+    the deterministic sum of -log p(x_i | x_<i, MASK at i) over the row read whole, its EOS
+    included (a block model's span takes it)."""
     run = _run("block_causal", "diffusion", block_size=1)
     batch = {k: jnp.asarray(v) for k, v in next(scoring.eval_batches(run.task, 8, 8)).items()}
-    K = diffusion.num_blocks(run.model.cfg, batch["inputs"].shape[1])
+    tokens_BxS, ends_B, _ = diffusion.whole_sequence(
+        batch["inputs"], batch["targets"], batch["lengths"], vocab.EOS, eos_in_span=True
+    )
+    K = diffusion.num_blocks(run.model.cfg, tokens_BxS.shape[1])
     graphdef, state = nnx.split(run.model)
 
     @jax.jit
     def all_masked(state):
         return diffusion.elbo_terms(
-            nnx.merge(graphdef, state), batch["inputs"], batch["prefix_lengths"],
-            batch["lengths"], jnp.ones((8, K)), jax.random.key(0), mask_id=vocab.MASK,
+            nnx.merge(graphdef, state), tokens_BxS, batch["prefix_lengths"], ends_B,
+            jnp.ones((8, K)), jax.random.key(0), mask_id=vocab.MASK,
         )  # fmt: skip
 
     nats_B, tokens_B = all_masked(state)
