@@ -1,8 +1,9 @@
 """Diffusion language models: AR, block diffusion (BD3-LM) and masked diffusion (MDLM) on bytes.
 
 Purpose: the continuum between AR and non-AR that the seed's mask opens. One byte-level
-decoder shape, the same data, steps and optimizer for every candidate; only the self-attention
-mask and the objective change:
+decoder shape, the same data and optimizer, and the same CPU budget for every candidate (AR's
+1,500 steps' time: MDLM 1,400 steps, a block model 700, from their measured step costs,
+STEP_COST), 3 seeds each; only the self-attention mask and the objective change:
 - ar: causal mask, teacher forcing (exact NLL);
 - bd3_block4, bd3_block16: `block_causal` with blocks of 4 and 16 bytes, the diffusion
   objective (BD3-LM, Arriola et al. 2025): blocks left to right, each denoised in parallel given
@@ -48,9 +49,15 @@ Offline, from Debian's package index:
   sudo apt-get install sword-text-web sword-text-sparv sword-text-kjv
   python scripts/prepare_data.py --name=bible/en-es
 
-Commands:
-  python train.py --config=experiments/diffusion.py --workdir=runs/diffusion
+Commands, staged a run each (every one well within 45 minutes: an estimate, from the steps'
+measured times, of about 7 minutes a candidate's run on an idle CPU and 28 for mdlm_long and
+the judge, so about 3.7 h for the whole study; not yet run):
+  python train.py --config=experiments/diffusion.py --workdir=runs/diffusion --variant=judge
+  python train.py --config=experiments/diffusion.py --workdir=runs/diffusion --variant=V --seed=N
+      # V in ar, bd3_block4, bd3_block16, mdlm, mdlm_long, then bd3_block4_warm; N in 0, 1, 2
   python eval.py --workdir=runs/diffusion
+(`python train.py --config=experiments/diffusion.py --workdir=runs/diffusion` trains them all in
+one command.)
 
 Since these figures, diffusion scores the tokens AR scores (2026-12-07: a window without EOS to
 its last byte, model.diffusion.whole_sequence, which gives diffusion models seq_len + 1 = 65
@@ -89,12 +96,33 @@ import ml_collections
 
 from plan import base_config
 
-# A length head scores each row's length, so a diffusion bound covers the tokens AR's NLL does
-# (the row's end included); the samplers are given the reference lengths all the same.
+# MDLM's length head scores each row's length, so its bound covers the tokens AR's NLL does (the
+# row's end included); a block model scores its EOS as a token instead and has none.
 LENGTH = {"length_head": True}
-STEPS = 1500  # Every candidate's.
+STEPS = 1500  # AR's: every candidate trains for the CPU time AR's STEPS take (equal budgets).
+# Each family's train step per token against AR's at this shape, side by side in one run
+# (`python -m benchmarks.train_step --study=diffusion --steps=5 --rounds=3`, 2026-12-07, this
+# 2-core CPU beside a training: medians MDLM 1.07x, blocks of 4 2.09x, of 16 2.12x): so MDLM
+# trains 1400 steps and a block model 700 (rounded to 50), in AR's 1500 steps' time.
+STEP_COST = {"mdlm": 1.07, "bd3": 2.1}
 JUDGE_STEPS_RATIO = 4  # The judge trains at least this many times the candidates' steps.
-LONG_STEPS_RATIO = 4  # mdlm_long: MDLM at this many times the candidates' steps.
+LONG_STEPS_RATIO = 4  # mdlm_long: MDLM at this many times its steps.
+
+
+def budget_steps(family: str) -> int:
+    """The steps a candidate of `family` ("ar" or a STEP_COST key) takes in AR's STEPS' time."""
+    return STEPS if family == "ar" else int(round(STEPS / STEP_COST[family] / 50)) * 50
+
+
+def _train(objective: str, steps: int, **extra) -> dict:
+    """A variant's train section: `steps` updates, 3 held-out losses and 6 kept checkpoints
+    (the learning curve's bits per byte against compute)."""
+    return {
+        "objective": objective, "num_steps": steps, "eval_every": steps // 3,
+        "checkpoint_every": steps // 6, **extra,
+    }  # fmt: skip
+
+
 JUDGE_SEED = 100  # The judge's own seed, apart from every candidate's.
 DECODERS = (
     "ar_sample",
@@ -119,7 +147,7 @@ def get_config() -> ml_collections.ConfigDict:
     judge (ar's recipe, 4x the steps): 4 layers, d_model 128, 64-byte rows."""
     config = base_config()
     config.name = "diffusion"
-    config.seeds = (0,)
+    config.seeds = (0, 1, 2)  # Every candidate's; the judge trains once, at its own.
     config.model.update(num_layers=4, d_model=128, num_heads=4, d_ff=512)
     config.data.update(
         task="tfds_text",
@@ -179,36 +207,31 @@ def _add_variants(config: ml_collections.ConfigDict) -> None:
     block 4 from MDLM) and the judge."""
     config.variants.ar = {
         "model": {"attention_mask_kind": "causal"},
-        "train": {"objective": "teacher_forcing"},
+        "train": _train("teacher_forcing", budget_steps("ar")),
     }
     for size in (4, 16):
         config.variants[f"bd3_block{size}"] = {
             # No length head: a block model learns its EOS as a token and ends at it (BD3-LM).
             "model": {"attention_mask_kind": "block_causal", "block_size": size},
-            "train": {"objective": "diffusion"},
+            "train": _train("diffusion", budget_steps("bd3")),
         }
     config.variants.mdlm = {
         "model": {"attention_mask_kind": "full", **LENGTH},
-        "train": {"objective": "diffusion"},
+        "train": _train("diffusion", budget_steps("mdlm")),
     }
     # Compute, not only the method (issue #32): MDLM at 4x the steps (Nie et al. 2024 find masked
     # diffusion needs about 16x AR's compute to match it), and block 4 fine-tuned from MDLM's
     # trained params for its own STEPS, as BD3-LM trains its block models (train.init_from).
     config.variants.mdlm_long = {
         "model": {"attention_mask_kind": "full", **LENGTH},
-        "train": {
-            "objective": "diffusion",
-            "num_steps": LONG_STEPS_RATIO * STEPS,
-            "eval_every": LONG_STEPS_RATIO * STEPS // 3,
-            "checkpoint_every": LONG_STEPS_RATIO * STEPS // 6,
-        },
+        "train": _train("diffusion", LONG_STEPS_RATIO * budget_steps("mdlm")),
         # Read on bits per byte against compute: no judge within the budget trains 4x longer
         # than it, so its samples get no generative NLL (their entropy still).
         "eval": {"diffusion": {"ar_variant": ""}},
     }
     config.variants.bd3_block4_warm = {
         "model": {"attention_mask_kind": "block_causal", "block_size": 4},
-        "train": {"objective": "diffusion", "init_from": "mdlm"},
+        "train": _train("diffusion", budget_steps("bd3"), init_from="mdlm"),
     }
     judge_steps = JUDGE_STEPS_RATIO * STEPS
     config.variants.judge = {
@@ -216,11 +239,5 @@ def _add_variants(config: ml_collections.ConfigDict) -> None:
         # judge scores every seed's samples (evaluation finds its one trained seed).
         "seeds": (JUDGE_SEED,),
         "model": {"attention_mask_kind": "causal"},
-        "train": {
-            "objective": "teacher_forcing",
-            "num_steps": judge_steps,
-            # The candidates' 3 held-out losses and 6 checkpoints a run, over 4x the steps.
-            "eval_every": judge_steps // 3,
-            "checkpoint_every": judge_steps // 6,
-        },
+        "train": _train("teacher_forcing", judge_steps),
     }
