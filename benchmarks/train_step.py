@@ -18,6 +18,23 @@ reached); at length 64 teacher forcing 5.0 ms vs sequential 69.3 ms (14.0x). Aga
 one run, peak 112.2 TFLOP/s): 8.7 ms at length 256 (MFU 52%); at length 64 4.6 ms vs sequential
 67.7 ms (14.8x).
 
+The diffusion study's candidates (issue #32; `--study=diffusion`: experiments/diffusion.py's
+shape, data and recipe, AR, MDLM and BD3 blocks of 4 and 16 side by side, `--steps` updates each
+a round, alternating; each one's step time against AR's per token, min / median / max over the
+rounds). Measured 2026-12-07 on this 2-core CPU, each run beside a translation training (so
+every figure is contended; the ratios hold better than the times), `--steps=5 --rounds=3`,
+alternating the commit before (4d46afb, its script patched to count FLOPs as it did) with the
+one after in two pairs; medians of the ratio to AR:
+  before: MDLM 2.21x / 2.03x, block 4 3.58x / 3.29x, block 16 3.66x / 3.88x
+  after:  MDLM 1.07x, block 4 2.09x, block 16 2.12x (the first after-run failed: the tree was
+          being edited; the second ran beside this session's tests too)
+Where the time went: MDLM's length head ran the whole model a second time over every row (its
+prompt is BOS alone), now one column (`Decoder.length_logits`); block diffusion's clean copy
+ran its last layer and the LM head, whose outputs nothing reads, now keys and values only
+(`logits_from`). Model FLOPs per step (the objective's count, `Objective.step_flops`): AR 10.9
+G, MDLM 11.1 G, BD3 20.9 G (two copies less the skipped layer), so BD3 runs at about AR's
+FLOPs per second. Targets: MDLM <= 1.15x, BD3 <= 2.2x.
+
 At the translation shape (an encoder-decoder, issue #31) the useful tokens per second before and
 after training without waste are `python -m benchmarks.translation_step`'s (its docstring has
 the run): on 2026-12-07, this 2-core CPU, one run alternating the two layouts, the split layout
