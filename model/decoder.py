@@ -18,6 +18,7 @@ from model.attention import Memory, make_attention_mask, write_slots
 from model.block import Block, dropout
 from model.cache import KVCache
 from model.config import ModelConfig
+from model.costs import DecoderCosts
 from model.masks import EMPTY
 
 
@@ -29,7 +30,7 @@ class PromptSource(NamedTuple):
     width: int  # The widest prompt that the model's own rows may hold before their target.
 
 
-class Decoder(nnx.Module):
+class Decoder(DecoderCosts, nnx.Module):
     """Token + learned position embeddings, `num_layers` blocks, final LayerNorm, LM head."""
 
     # The architecture's id (ModelConfig.architecture, flags, metric keys), and its label.
@@ -72,42 +73,6 @@ class Decoder(nnx.Module):
     def mask_label(cls, mask_kind: str) -> str:
         """A model's mask, as the report's summary names it."""
         return mask_kind
-
-    @classmethod
-    def num_params(cls, cfg: ModelConfig) -> int:
-        """Parameter count (embeddings included), for the report; the module's own count."""
-        d, v = cfg.d_model, cfg.vocab_size
-        blocks = cfg.num_layers * Block.num_params(cfg, cls.cross_attention)
-        length_head = (d + 1) * (cfg.max_len + 1) if cfg.length_head else 0
-        return (v + cfg.max_len) * d + blocks + 2 * d + (d * v + v) + length_head
-
-    @classmethod
-    def matmul_params(cls, cfg: ModelConfig) -> int:
-        """N: the weights of the matmuls every token position runs through (all but the
-        embeddings, which are gathers, the biases and norms, and the length head, run once
-        per row)."""
-        blocks = cfg.num_layers * Block.matmul_params(cfg, cls.cross_attention)
-        return blocks + cfg.d_model * cfg.vocab_size
-
-    @classmethod
-    def train_flops_per_token(cls, cfg: ModelConfig, seq_len: int) -> float:
-        """Forward + backward FLOPs per token position: 6 N + 12 A L T D.
-
-        6 = 2 (multiply-add) x 3 (forward, then backward for activations and for weights), on
-        N = `matmul_params` (Kaplan et al. 2020; PaLM, appendix B). The second term is each of
-        the A = `attention_stacks` attention products per layer: Q.K^T and its use on V, 2
-        matmuls of 2 T D FLOPs per token, times 3. Masked-out entries count: XLA computes the
-        full T x T product.
-        """
-        attention = 12.0 * cls.attention_stacks * cfg.num_layers * seq_len * cfg.d_model
-        return 6.0 * cls.matmul_params(cfg) + attention
-
-    @classmethod
-    def train_flops(cls, cfg: ModelConfig, batch: dict) -> float:
-        """Forward + backward FLOPs of a train step on `batch` (numpy or jax arrays; only
-        their shapes are read): every row position costs `train_flops_per_token`."""
-        B, T = batch["inputs"].shape
-        return float(B * T * cls.train_flops_per_token(cfg, T))
 
     def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
         self.cfg = cfg
