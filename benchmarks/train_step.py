@@ -55,6 +55,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
+from benchmarks.steps import run_steps  # noqa: E402
 from data import make_task, vocab  # noqa: E402
 from experiments import diffusion  # noqa: E402
 from model import ModelConfig, architecture_of  # noqa: E402
@@ -159,11 +160,11 @@ def diffusion_study(steps: int, rounds: int) -> None:
         )
         runs[name] = (bind_train_step(graphdef, plan.train.objective), [params, opt_state],
                       batches, hparams, flops)  # fmt: skip
-        _run_steps(*runs[name][:4])  # Compiles.
+        run_steps(*runs[name][:4])  # Compiles.
     seconds = {name: [] for name in names}
     for _ in range(rounds):
         for name in names:
-            seconds[name].append(_run_steps(*runs[name][:4]) / steps)
+            seconds[name].append(run_steps(*runs[name][:4]) / steps)
     for name in names:
         ratios = [s / a for s, a in zip(seconds[name], seconds["ar"], strict=True)]
         B, T = runs[name][2][0]["inputs"].shape
@@ -179,16 +180,6 @@ def diffusion_study(steps: int, rounds: int) -> None:
             },
             "load_1min": round(os.getloadavg()[0], 2),
         }), flush=True)  # fmt: skip
-
-
-def _run_steps(fn, state: list, batches: list[dict], hparams) -> float:
-    """Seconds to run `fn` over `batches` in order (one update each), blocking at the end."""
-    key = jax.random.key(0)
-    start = time.perf_counter()
-    for step, batch in enumerate(batches):
-        state[0], state[1], out = fn(state[0], state[1], batch, np.int32(step), key, hparams)
-    jax.block_until_ready(out)
-    return time.perf_counter() - start
 
 
 def main(argv: list[str]) -> None:

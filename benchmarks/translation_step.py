@@ -32,11 +32,10 @@ import json  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
 import data  # noqa: E402
+from benchmarks.steps import run_steps  # noqa: E402
 from data import batching  # noqa: E402
 from experiments import translate  # noqa: E402
 from model import ModelConfig, architecture_of  # noqa: E402
@@ -86,7 +85,7 @@ def main(argv: list[str]) -> None:
         fns[name] = bind_train_step(graphdef, "teacher_forcing")
         states[name] = [params, opt_state]
         start = time.perf_counter()
-        _run(fns[name], states[name], batches, hparams)  # Compiles every shape.
+        run_steps(fns[name], states[name], batches, hparams)  # Compiles every shape.
         positions = sum(b["inputs"].size + b.get("source", b["inputs"]).size for b in batches)
         print(json.dumps({
             "measurement": f"translation_step/{name}/warm_up",
@@ -100,7 +99,9 @@ def main(argv: list[str]) -> None:
         }), flush=True)  # fmt: skip
     ratios = []
     for round_index in range(args.rounds):
-        seconds = {name: _run(fns[name], states[name], b, hparams) for name, b in layouts.items()}
+        seconds = {
+            name: run_steps(fns[name], states[name], b, hparams) for name, b in layouts.items()
+        }
         per_s = {name: useful[name] / s for name, s in seconds.items()}
         ratios.append(per_s["split"] / per_s["row"])
         print(json.dumps({
@@ -115,16 +116,6 @@ def main(argv: list[str]) -> None:
         "median": round(statistics.median(ratios), 3), "max": round(max(ratios), 3),
         "load_1min_before": round(load, 2),
     }), flush=True)  # fmt: skip
-
-
-def _run(fn, state: list, batches: list[dict], hparams) -> float:
-    """Seconds to run `fn` over `batches` in order (one update each), blocking at the end."""
-    key = jax.random.key(0)
-    start = time.perf_counter()
-    for step, batch in enumerate(batches):
-        state[0], state[1], metrics = fn(state[0], state[1], batch, np.int32(step), key, hparams)
-    jax.block_until_ready(metrics)
-    return time.perf_counter() - start
 
 
 def _load() -> float:
