@@ -103,6 +103,20 @@ MDLM on the distilled data (CMLM's model and length head, the diffusion objectiv
   -2.1 ± 0.5 (confident first) and -2.9, -5.9, -7.1 (ancestral): at this budget the 1/t
   weighting and the samplers cost 2-7 BLEU.
 
+Seed 1 of AR and CTC (2026-12-07, this CPU, each beside this session's unit tests and
+benchmarks; the seeds after seed 0 train from a worktree of the commit that trained seed 0,
+4d46afb, so later code changes do not reach a study mid-way):
+  python train.py --config=experiments/translate.py --workdir=runs/translate --variant=ar --seed=1
+      # 1,943 s
+  python train.py --config=experiments/translate.py --workdir=runs/translate \
+      --variant=ctc_distilled --seed=1                                    # 2,295 s
+  python eval.py --workdir=runs/translate --variants=ar,ctc_distilled \
+      --evaluators=quality,learning_curve "--eval.decoders=('ar_cache','beam4','ctc')"  # 273 s
+- AR greedy 17.0 and 17.7 BLEU (seeds 0, 1; mean 17.4), beam 4 20.6 (mean); CTC one pass
+  14.9 and 15.0 (mean 14.9). The leading verdict, over both seeds of each, seed for seed:
+  **CTC's gap to AR greedy is 2.4 ± 0.5 BLEU** (the paired bootstrap over the same verses,
+  the seeds' spread added); seed 2 of each is to come.
+
 Recipe (the field's, sized for a 2-core CPU): a joint SentencePiece vocabulary of 4000 pieces,
 label smoothing 0.1, linear warmup (500 steps) then cosine decay, AdamW with clipping;
 checkpoints kept every 500 steps give the BLEU-against-steps curve and checkpoint averaging (the
