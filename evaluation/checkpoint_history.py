@@ -19,6 +19,7 @@ resume does. Restores go to this process's first device, whatever topology saved
 """
 
 import contextlib
+import dataclasses
 import json
 import os
 import sys
@@ -77,11 +78,16 @@ def _read(
         return None
 
 
-def models(run_dir: str, steps: Sequence[int] | None = None) -> Iterator[tuple[int, Decoder]]:
+def models(
+    run_dir: str, steps: Sequence[int] | None = None, ema: bool = True
+) -> Iterator[tuple[int, Decoder]]:
     """(step, model) for each readable checkpoint of `steps` (default: every kept one), in the
     order given, each read when the caller asks for it; a damaged one is skipped with a
-    warning."""
+    warning. `ema=False` reads a run's trained params even where it kept their EMA (which it is
+    evaluated with): benchmarks/ema.py compares the two."""
     config, _ = checkpoints.load_config(run_dir)
+    if not ema:
+        config = dataclasses.replace(config, train=dataclasses.replace(config.train, ema_decay=0.0))
     kept = kept_steps(run_dir)
     steps = kept if steps is None else list(steps)
     missing = [step for step in steps if step not in kept]

@@ -199,6 +199,7 @@ BAD_FLAGS = {
     "nar, batch 0": (["-m", "benchmarks.nar", "--batch_sizes=1,0"], "--batch_sizes"),
     "train_step, 0 steps": (["-m", "benchmarks.train_step", "--steps=0"], "--steps=0"),
     "a stray argument": (["-m", "benchmarks.nar", "oops"], "oops"),
+    "ema, no run": (["-m", "benchmarks.ema", "--run=/nonexistent"], "/nonexistent/config.json"),
 }
 
 

@@ -180,6 +180,9 @@ def test_evaluation_reads_the_ema_of_a_run_that_kept_one(ema_run):
     (kept_step, kept), (last_step, last) = checkpoint_history.models(run_dir)
     assert (kept_step, last_step) == (3, STEPS) and _equal(nnx.state(last), nnx.state(model))
     assert not _equal(nnx.state(kept), nnx.state(model))
+    # Asked for, the trained params themselves (benchmarks/ema.py compares the two).
+    (_, _), (_, trained) = checkpoint_history.models(run_dir, ema=False)
+    assert _equal(nnx.state(trained), params)
 
 
 @pytest.mark.slow  # A small training run (about 8 s to set up).
