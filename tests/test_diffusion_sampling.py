@@ -85,7 +85,11 @@ def test_new_step_counts_temperatures_and_keys_compile_nothing_new():
         ("full", dict(mask_id=0, pad_id=0), r"mask_id and pad_id are both 0"),
         ("full", dict(temperature=-0.5), r"temperature must be a finite number >= 0"),
         ("full", dict(temperature=float("nan")), r"temperature must be a finite number >= 0"),
-        ("full", dict(strategy="greedy"), r"strategy must be one of \('ancestral', 'confidence'\)"),
+        (
+            "full",
+            dict(strategy="greedy"),
+            r"strategy must be one of \('ancestral', 'confidence', 'first_hit'\)",
+        ),
         ("full", dict(top_p=0.0), r"top_p must be a number in \(0, 1\] \(1: off\), got 0.0"),
         ("full", dict(top_k=-1), r"top_k must be an int >= 0 \(0: off\), got -1"),
         (
