@@ -28,6 +28,9 @@ one after in two pairs; medians of the ratio to AR:
   before: MDLM 2.21x / 2.03x, block 4 3.58x / 3.29x, block 16 3.66x / 3.88x
   after:  MDLM 1.07x, block 4 2.09x, block 16 2.12x (the first after-run failed: the tree was
           being edited; the second ran beside this session's tests too)
+and a third pair later, beside one training only (after at 602fa96, then before; 57 s and 71 s,
+compiled programs from the cache): after MDLM 0.96x, block 4 1.99x, block 16 2.14x; before
+1.85x, 2.96x, 3.05x.
 Where the time went: MDLM's length head ran the whole model a second time over every row (its
 prompt is BOS alone), now one column (`Decoder.length_logits`); block diffusion's clean copy
 ran its last layer and the LM head, whose outputs nothing reads, now keys and values only
