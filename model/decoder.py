@@ -294,20 +294,21 @@ class Decoder(DecoderCosts, nnx.Module):
         computes the others' keys and values only, since nothing reads their outputs."""
         new_layers = []
         crosses = self.cross_inputs(memory, x_BxTxD.shape[1])
-        last = len(self.blocks) - 1
+        masks = [mask_Bx1xTxS] * len(self.blocks)
+        starts = [0] * len(self.blocks)
+        if outputs_from:  # The last layer's queries: the columns from outputs_from on.
+            starts[-1], masks[-1] = outputs_from, mask_Bx1xTxS[:, :, outputs_from:]
+            if crosses[-1] is not None:
+                crosses[-1] = (crosses[-1][0], crosses[-1][1][:, :, outputs_from:])
         for i, block in enumerate(self.blocks):
-            start = outputs_from if i == last else 0
-            cross = (
-                crosses[i] if crosses[i] is None else (crosses[i][0], crosses[i][1][:, :, start:])
-            )
             x_BxTxD, layer_cache = block(
                 x_BxTxD,
-                mask_Bx1xTxS[:, :, start:],
+                masks[i],
                 None if cache is None else cache.layers[i],
                 None if cache is None else cache.index,
                 layer_rngs[i],
-                cross,
-                queries_from=start,
+                crosses[i],
+                queries_from=starts[i],
             )
             new_layers.append(layer_cache)
         return self.ln_final(x_BxTxD), new_layers
