@@ -39,6 +39,7 @@ from collections.abc import Callable
 import numpy as np
 
 from evaluation import (
+    checkpoint_history,
     decoders,
     latency,
     leakage,
@@ -138,6 +139,8 @@ def _variant_record(name: str, runs: list[LoadedRun]) -> dict:
     cfg = runs[0].model.cfg
     curves = {str(run.seed): read_metrics(run.run_dir) for run in runs}
     logged = [c["tokens_per_s"] for c in curves.values() if c.get("tokens_per_s")]
+    # What each seed's training cost up to its evaluated step (seconds and FLOPs as logged).
+    costs = [checkpoint_history.training_cost(run.run_dir, [run.step]) for run in runs]
     objective = objective_of(config.train.objective)
     non_ar = not objective.next_token  # CMLM and diffusion.
     baseline = config.eval.nar.ar_variant if non_ar else ""
@@ -160,7 +163,16 @@ def _variant_record(name: str, runs: list[LoadedRun]) -> dict:
         "baseline": baseline or None,
         "curves": curves,
         "train_tokens_per_s": float(np.mean(logged)) if logged else None,
+        "train_cost": {
+            name: _mean_or_none([cost[i][0] for cost in costs])
+            for i, name in enumerate(("seconds", "flops"))
+        },
     }
+
+
+def _mean_or_none(values: list) -> float | None:
+    """The mean of `values`, or None when any is unknown (a log that does not reach it)."""
+    return None if not values or any(v is None for v in values) else float(np.mean(values))
 
 
 def evaluate_variant(

@@ -84,6 +84,12 @@ def glancing_loss(
     return masked_cross_entropy(logits_BxTxV, batch["inputs"], loss_mask_BxT, smoothing)
 
 
+def glancing_train_flops(arch, cfg, batch: dict) -> float:
+    """A glancing step's FLOPs as run: the training pass (forward and backward, 3 forwards'
+    worth) and the first pass, a forward without gradient: 4/3 of one pass's train FLOPs."""
+    return arch.train_flops(cfg, batch) * 4.0 / 3.0
+
+
 # The held-out loss of both is CMLM's masked CE: their model is no next-token predictor.
 MASKED = register_objective(
     Objective(
@@ -109,6 +115,7 @@ GLANCING = register_objective(
         settings=(LABEL_SMOOTHING, GLANCING_RATIO, GLANCING_RATIO_END, LENGTH_LOSS_WEIGHT),
         trains_length_head=True,
         takes_progress=True,
+        train_flops=glancing_train_flops,
         target_views=("all",),
         mask_reason=BOTH_SIDES,
     )

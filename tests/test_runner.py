@@ -62,6 +62,8 @@ def test_every_evaluator_fills_its_part_of_results(results):
     assert causal["metrics"]["acceptance/speculative_ar4"]["mean"] == 1.0  # Itself.
     assert "equals_greedy/jacobi4" not in full["metrics"]  # Not an AR model.
     assert causal["steps"] == [3] and causal["num_steps"] == 3 and causal["num_params"] > 0
+    # What training logged up to the evaluated step: its seconds (compile included) and FLOPs.
+    assert causal["train_cost"]["seconds"] > 0 and causal["train_cost"]["flops"] > 0
     assert len(causal["pictures"]["dependency_map"]) == len(causal["pictures"]["labels"])
     assert results["decoders"]["mask_predict_k1"]["family"] == "non-AR"
     assert results["decoders"]["ar_cache"]["family"] == "AR"

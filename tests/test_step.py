@@ -13,7 +13,7 @@ from flax import nnx
 
 from data import make_task, vocab
 from experiments import tiny
-from model import ModelConfig, make_decoder
+from model import ModelConfig, architecture_of, make_decoder
 from objectives import (
     length_loss,
     masked_cross_entropy,
@@ -293,3 +293,23 @@ def test_label_smoothing_is_cross_entropy_against_the_smoothed_one_hot():
     plain, _ = masked_cross_entropy(logits_BxTxV, targets_BxT, mask_BxT)
     nll_BxT = optax.softmax_cross_entropy_with_integer_labels(logits_BxTxV, targets_BxT)
     np.testing.assert_allclose(plain, (nll_BxT * mask_BxT).sum() / 8, rtol=1e-6)
+
+
+def test_a_glancing_steps_flops_count_its_first_pass_as_xla_does():
+    """GLAT's step runs the model twice (a forward without gradient, then the training pass):
+    its logged FLOPs are 4/3 of CMLM's on the same batch, and XLA's count of both losses'
+    forward and backward gives the same ratio, within 10%."""
+    resolved, *_, batch = _setup("full", objective="masked")
+    graphdef, state = nnx.split(make_decoder(resolved.model, 0))
+    arch, cfg = architecture_of(resolved.model), resolved.model
+    counted, xla = {}, {}
+    for name, loss_fn in (("masked", masked_loss), ("glancing", glancing_loss)):
+
+        def loss(state, loss_fn=loss_fn):
+            return loss_fn(nnx.merge(graphdef, state), batch, jax.random.key(1), None)[0]
+
+        cost = jax.jit(jax.grad(loss)).lower(state).compile().cost_analysis()
+        xla[name] = (cost[0] if isinstance(cost, list) else cost)["flops"]
+        counted[name] = objective_of(name).step_flops(arch, cfg, batch)
+    assert counted["glancing"] / counted["masked"] == pytest.approx(4 / 3)
+    assert xla["glancing"] / xla["masked"] == pytest.approx(4 / 3, rel=0.1)

@@ -34,7 +34,8 @@ results.json, schema_version 3:
   differences (report/paired.py; absent in results written before them), `samples` {decoder
   id: [str], or on a translation task [{source, reference, hypothesis}]}, `pictures`
   {dependency_map [T][T], attention [L][T][T], labels [T], prefix_length}, `curves` {seed:
-  {train, eval: [[step, loss]], tokens_per_s}}, `train_tokens_per_s`.
+  {train, eval: [[step, loss]], tokens_per_s}}, `train_tokens_per_s`, `train_cost` {seconds,
+  flops: the mean over seeds of what training logged up to the evaluated step, or null}.
 - each `metrics` entry: {`mean`, `sem` (over seeds; null for one seed), `n_seeds`, `per_seed`,
   `per_seed_sem` (over examples, or null)}, named by its MetricSpec; a per-decoder metric is
   stored as `<name>/<decoder id>`.

@@ -33,11 +33,22 @@ def _cell(metrics: dict, spec: dict, key: str) -> str:
     return f"{text} ({paired['mean']:.3g})" if paired and text != "—" else text
 
 
+def _cost_cells(cost: dict) -> list[str]:
+    """The training minutes and PFLOPs a variant's seeds logged up to their evaluated step
+    (their mean), "—" where unknown (results written before them, or a log that stops short)."""
+    seconds, flops = cost.get("seconds"), cost.get("flops")
+    return [
+        f"{seconds / 60:,.1f}" if seconds is not None else "—",
+        f"{flops / 1e15:,.2f}" if flops is not None else "—",
+    ]
+
+
 def summary_table(results: dict) -> Table:
     """One row per variant: what it is, then every summary metric, then its training speed."""
     columns = _columns(results, SUMMARY)
     headers = ["variant", "task", "mask", "objective", "seeds", "params", "step"]
-    headers += [spec["label"] for spec in columns] + ["train tokens/s (logged)"]
+    headers += [spec["label"] for spec in columns]
+    headers += ["train tokens/s (logged)", "training (min)", "training (PFLOP)"]
     rows = []
     for r in results["variants"]:
         rows.append(
@@ -51,6 +62,7 @@ def summary_table(results: dict) -> Table:
                 _steps(r),
                 *(_cell(r["metrics"], spec, spec["name"]) for spec in columns),
                 f"{r['train_tokens_per_s']:,.0f}" if r.get("train_tokens_per_s") else "—",
+                *_cost_cells(r.get("train_cost") or {}),
             ]
         )
     return headers, rows
