@@ -7,8 +7,13 @@ glancing: GLAT (Qian et al. 2021). A first pass (no gradient) predicts every tar
   and a second pass learns the rest. It trains one-pass (K=1) decoding. The ratio may anneal
   linearly over the run (train.glancing_ratio_end: GLAT's 0.5 -> 0.3), and an encoder-decoder
   may read the copied source where the target is masked (model.source_copy_id), as GLAT does.
-  Deviation: GLAT-family fairseq recipes anneal over the first 200k updates (`--glat-p
-  0.5:0.3@200k`, as in NAST's training scripts) of ~300k; here the anneal spans the whole run.
+  As the authors' code (FLC777/GLAT): its anneal spans the whole run, start_p 0.5 less
+  minus_p 0.2 x (update / total_up), total_up = --max-update = 300k
+  (glat_plugins/tasks/translation_lev_modified.py `train_step`; later GLAT-family recipes,
+  NAST's, anneal over the first 200k of ~300k updates), and it reveals floor(ratio x errors)
+  reference tokens at uniform positions (glat_plugins/models/glat.py `forward`). Deviation: its
+  first pass here runs the whole model, encoder included (glat.py encodes once for both passes):
+  a forward of the encoder more per step, which costs compute, not quality.
 """
 
 import functools

@@ -213,14 +213,8 @@ def test_prefix_without_prefix_lengths_is_a_clear_error():
         forward(model, jnp.zeros((1, 4), jnp.int32))
 
 
-@pytest.mark.parametrize(
-    "kind",
-    [
-        "full",
-        pytest.param("prefix_full", marks=pytest.mark.slow),
-        pytest.param("block_causal", marks=pytest.mark.slow),
-    ],
-)
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["full", "prefix_full", "block_causal"])
 def test_the_length_head_reads_one_column_where_every_prompt_is_bos_alone(kind):
     """Whole rows in (a training batch's): with every prompt BOS alone the pass reads one
     column, and it equals the pass over the whole row, and so do its gradients."""

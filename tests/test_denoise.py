@@ -176,9 +176,10 @@ def _count_dependent(tokens_BxK):
     return logits.at[..., 5].set(odds_BxK).at[..., 6].set(0.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "num_steps",
-    [2, pytest.param(3, marks=pytest.mark.slow), pytest.param(7, marks=pytest.mark.slow)],
+    [2, 3, 7],
 )
 def test_first_hitting_samples_as_ancestral_does_with_fewer_calls(num_steps):
     """Each token's step drawn up front (uniform: ancestral's 1 / (T - i) at step i) gives the

@@ -324,6 +324,7 @@ def test_label_smoothing_is_refused_by_the_train_section_itself():
     assert TrainConfig(objective="masked", label_smoothing=0.1).label_smoothing == 0.1
 
 
+@pytest.mark.slow
 def test_the_logged_flops_of_a_diffusion_step_follow_what_xla_computes():
     """Block diffusion's two copies cost under twice one copy's FLOPs (the clean copy skips
     its last layer but for keys and values, and the LM head): the objective's count (training's

@@ -123,6 +123,7 @@ def test_bad_target_lengths_are_named(lengths, message):
         )
 
 
+@pytest.mark.slow
 def test_a_one_block_model_samples_its_own_length_from_its_length_head():
     cfg = make_tiny_config(attention_mask_kind="prefix_full", length_head=True)
     model = make_decoder(cfg)
@@ -144,6 +145,7 @@ def _eos_prone_block_model(eos_bias: float):
     return model
 
 
+@pytest.mark.slow
 def test_a_block_model_ends_each_row_at_the_first_eos_it_writes():
     """BD3-LM's variable length: blocks are sampled until one holds EOS; a row ends there (its
     EOS kept, what follows it dropped), and is the sample of the full width cut at that EOS,

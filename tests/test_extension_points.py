@@ -219,6 +219,7 @@ def _config():
     return config
 
 
+@pytest.mark.slow
 def test_six_registered_fakes_are_trained_evaluated_timed_and_reported(registered, tmp_path):
     config, workdir = _config(), str(tmp_path / "ext")
     train_experiment(make_plans(config), workdir, experiment_json(config))

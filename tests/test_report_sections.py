@@ -4,7 +4,7 @@ descriptions, warnings for untrained and unfinished variants, and sample blocks.
 import pytest
 from report_fixtures import make_results
 
-from evaluation.report import sections
+from evaluation.report import sections, tables
 
 
 @pytest.fixture
@@ -18,7 +18,7 @@ def test_sections_come_in_order_and_figures_only_when_drawn(results):
     assert titles[:3] == [
         "Findings",
         "Verdicts, variant by variant",
-        "Summary (mean ± sem over seeds; † = one seed, sem over examples)",
+        tables.SUMMARY_TITLE,
     ]
     assert titles.index("Decoding speed") < titles.index("Training speed")
     assert "Teacher-forced vs honest loss" in titles and "Dependency maps" not in titles

@@ -6,7 +6,7 @@ from report_fixtures import FAKE, make_results, metric
 from test_report_verdicts import SIGNATURES, with_translation
 
 from evaluation.report import tables
-from evaluation.report.numbers import fmt
+from evaluation.report.numbers import fmt, sem_of
 
 
 @pytest.fixture
@@ -21,6 +21,18 @@ def test_fmt_marks_one_seed_and_formats_shares_and_scores():
     assert fmt(metric(0.991, example_sem=0.004), "percent") == "99.1% ± 0.4%†"
     assert fmt(metric(44.0, sem=0.812, per_seed=[43, 45]), "points") == "44.0 ± 0.8"
     assert fmt(None) == "—"
+
+
+def test_a_metric_over_seeds_carries_the_examples_sem_too():
+    """Every seed is scored on the same examples, so the seeds' spread misses the examples'
+    sampling error: the sem shown combines both (3-4-5), and stays the seeds' alone where a
+    seed has none over examples."""
+    three = metric(17.3, sem=0.3, example_sem=0.4, per_seed=[17.0, 17.7, 17.2])
+    assert sem_of(three) == pytest.approx(0.5)
+    assert fmt(three, "points") == "17.3 ± 0.5"
+    three["per_seed_sem"][1] = None
+    assert sem_of(three) == 0.3
+    assert sem_of(metric(4.0, example_sem=0.2)) == 0.2 and sem_of(metric(4.0)) is None
 
 
 def test_the_summary_has_the_described_columns_of_the_metrics_present(results):

@@ -102,6 +102,7 @@ def test_evaluators_and_variants_can_be_chosen(tiny_workdir):
             runner.evaluate_workdir(tiny_workdir, eval_overrides={key: ("nope",)})
 
 
+@pytest.mark.slow
 def test_a_judge_must_be_a_next_token_model_and_a_variant_of_the_experiment(tiny_workdir):
     """A leaky full-mask model was once accepted as the judge of generative NLL, and a misspelt
     one was logged as "not trained" with exit 0."""

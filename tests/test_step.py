@@ -295,6 +295,7 @@ def test_label_smoothing_is_cross_entropy_against_the_smoothed_one_hot():
     np.testing.assert_allclose(plain, (nll_BxT * mask_BxT).sum() / 8, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_a_glancing_steps_flops_count_its_first_pass_as_xla_does():
     """GLAT's step runs the model twice (a forward without gradient, then the training pass):
     its logged FLOPs are 4/3 of CMLM's on the same batch, and XLA's count of both losses'

@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 
 from evaluation.report import speed_figures
 from evaluation.report.curves import curves_of, learning_curves
+from evaluation.report.numbers import sem_of
 
 # (file, title, caption): the report shows the figures in this order, each with its caption.
 FIGURES = (
@@ -225,9 +226,7 @@ def attention_maps(records: list[dict]) -> bytes:
 
 
 def _error(metric: dict) -> float:
-    if metric["sem"] is not None:
-        return metric["sem"]
-    return (metric.get("per_seed_sem") or [None])[0] or 0.0
+    return sem_of(metric) or 0.0
 
 
 def loss_bars(records: list[dict]) -> bytes:

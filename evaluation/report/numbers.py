@@ -1,4 +1,7 @@
-"""How the report writes a number: by the format its MetricSpec names (report/schema.py)."""
+"""How the report writes a number: by the format its MetricSpec names (report/schema.py), and
+the one sem it gives a metric (`sem_of`)."""
+
+import math
 
 
 def fmt_value(x: float, format: str) -> str:
@@ -13,14 +16,27 @@ def fmt_value(x: float, format: str) -> str:
     return f"{x:.3g}"
 
 
+def sem_of(metric: dict) -> float | None:
+    """A metric's sem: over several seeds, the seeds' spread and the examples' combined, as
+    sqrt(sem over seeds^2 + rms of the seeds' sems over examples^2) (every seed is scored on
+    the same examples, so their sampling error is shared and the seeds' spread cannot show it);
+    the seeds' spread alone where a seed has no sem over examples; with one seed, its sem over
+    examples; None where there is neither."""
+    examples = [s for s in (metric.get("per_seed_sem") or []) if s is not None]
+    if metric.get("sem") is None:
+        return examples[0] if examples else None
+    if not examples or len(examples) < len(metric.get("per_seed") or examples):
+        return metric["sem"]
+    return math.sqrt(metric["sem"] ** 2 + sum(s * s for s in examples) / len(examples))
+
+
 def fmt(metric: dict | None, format: str = "number") -> str:
-    """'mean ± sem' over seeds; with one seed, ± the sem over examples, marked †."""
+    """'mean ± sem' (`sem_of`: seeds and examples combined); with one seed, ± the sem over
+    examples, marked †."""
     if metric is None:
         return "—"
     text = fmt_value(metric["mean"], format)
-    if metric["sem"] is not None:
-        return f"{text} ± {fmt_value(metric['sem'], format)}"
-    example_sem = (metric.get("per_seed_sem") or [None])[0]
-    if example_sem:
-        return f"{text} ± {fmt_value(example_sem, format)}†"
-    return text
+    sem = sem_of(metric)
+    if not sem and metric.get("sem") is None:
+        return text
+    return f"{text} ± {fmt_value(sem, format)}" + ("†" if metric.get("sem") is None else "")

@@ -8,6 +8,8 @@ from results["decoders"], never from its id.
 
 import math
 
+from evaluation.report.numbers import sem_of
+
 
 def per_decoder(metrics: dict, name: str) -> dict[str, dict]:
     """Decoder id -> its `name` metric, from the `<name>/<decoder id>` keys of `metrics`."""
@@ -41,8 +43,8 @@ def params_of(results: dict, decoder: str) -> dict:
 
 
 def example_sem(metric: dict) -> float:
-    """The sem over seeds, else the first seed's sem over examples, else 0."""
-    return metric["sem"] or ((metric.get("per_seed_sem") or [None])[0] or 0.0)
+    """The metric's sem (numbers.sem_of: seeds and examples combined), else 0."""
+    return sem_of(metric) or 0.0
 
 
 def difference(a: dict, b: dict) -> tuple[float, float]:

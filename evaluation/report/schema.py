@@ -36,7 +36,8 @@ results.json, schema_version 3:
   {dependency_map [T][T], attention [L][T][T], labels [T], prefix_length}, `curves` {seed:
   {train, eval: [[step, loss]], tokens_per_s}}, `train_tokens_per_s`, `train_cost` {seconds,
   flops: the mean over seeds of what training logged up to the evaluated step, or null}.
-- each `metrics` entry: {`mean`, `sem` (over seeds; null for one seed), `n_seeds`, `per_seed`,
+- each `metrics` entry: {`mean`, `sem` (over seeds; null for one seed; the report combines it
+  with the seeds' sems over examples, numbers.sem_of), `n_seeds`, `per_seed`,
   `per_seed_sem` (over examples, or null)}, named by its MetricSpec; a per-decoder metric is
   stored as `<name>/<decoder id>`.
 - `speed`: {} when nothing was timed, else {`variant`, `model`, `note`, and one list of rows per

@@ -8,7 +8,10 @@ from evaluation.report.speed_rules import timed_label
 
 Table = tuple[list[str], list[list[str]]]  # (headers, rows of cells)
 
-SUMMARY_TITLE = "Summary (mean ± sem over seeds; † = one seed, sem over examples)"
+SUMMARY_TITLE = (
+    "Summary (mean ± sem: the seeds' spread and the examples' combined; † = one seed, sem over "
+    "examples)"
+)
 
 
 def _steps(record: dict) -> str:
