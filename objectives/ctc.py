@@ -14,6 +14,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from data import vocab
@@ -63,6 +64,16 @@ def ctc_loss(
     return nll_B.sum() / jnp.maximum(count, 1.0), count
 
 
+def ctc_train_flops(arch, cfg, batch: dict, ratio: int = RATIO) -> float:
+    """A CTC step's FLOPs as run: the decoder over the canvas rows `ctc_loss` builds (the
+    decoder's prompt and ratio x the widest prompt's source slots, within max_len), not over
+    the batch's target width (the encoder's own width is the batch's)."""
+    B, T = batch["inputs"].shape
+    first, prompt_width = (1, batch["source"].shape[1]) if "source" in batch else (T, T)
+    width = min(cfg.max_len, first + canvas_slots(prompt_width, ratio))
+    return arch.train_flops(cfg, {**batch, "inputs": np.zeros((B, width), np.int32)})
+
+
 CTC = register_objective(
     Objective(
         "ctc",
@@ -74,6 +85,7 @@ CTC = register_objective(
         target_views=("all",),
         mask_reason="its canvas slots are predicted together, each seeing every other",
         canvas_ratio=RATIO,
+        train_flops=ctc_train_flops,
         no_label_smoothing="its loss is a sum over alignments, which smoothing does not define",
     )
 )

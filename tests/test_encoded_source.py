@@ -8,9 +8,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 
 from data import batching, vocab
-from model import make_decoder
+from model import architecture_of, make_decoder
 from objectives import objective_of, teacher_forcing_loss
 from objectives.common import length_loss
 from sections import TrainConfig
@@ -188,3 +189,25 @@ def test_a_train_step_on_a_split_batch_runs_every_objective(objective, exact_fp3
         assert row_metrics["loss_tokens"] == split_metrics["loss_tokens"]
         for a, b in zip(jax.tree.leaves(row_params), jax.tree.leaves(split_params), strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_a_ctc_steps_flops_count_the_canvas_it_runs_as_xla_does():
+    """CTC's decoder runs over its canvas (ratio x the source slots), not the target's width:
+    its logged FLOPs follow XLA's count of the loss's forward and backward on a split batch,
+    where counting the target's width would fall short."""
+    model = _model(max_len=80, length_head=False)
+    split = batching.split_seq2seq(_row_batch())
+    batch = {k: jnp.asarray(v) for k, v in split.items()}
+    graphdef, state = nnx.split(model)
+
+    def loss(state):
+        view = nnx.merge(graphdef, state).for_batch(batch)
+        return objective_of("ctc").loss(view, batch, jax.random.key(0), None)[0]
+
+    cost = jax.jit(jax.grad(loss)).lower(state).compile().cost_analysis()
+    xla = (cost[0] if isinstance(cost, list) else cost)["flops"]
+    arch = architecture_of(model.cfg)
+    counted = objective_of("ctc").step_flops(arch, model.cfg, split)
+    assert 0.8 < counted / xla < 1.2, (counted, xla)
+    assert arch.train_flops(model.cfg, split) / xla < 0.8  # The target's width alone.
