@@ -164,8 +164,8 @@ def _variant_record(name: str, runs: list[LoadedRun]) -> dict:
         "curves": curves,
         "train_tokens_per_s": float(np.mean(logged)) if logged else None,
         "train_cost": {
-            name: _mean_or_none([cost[i][0] for cost in costs])
-            for i, name in enumerate(("seconds", "flops"))
+            key: _mean_or_none([cost[i][0] for cost in costs])
+            for i, key in enumerate(("seconds", "flops"))
         },
     }
 
