@@ -45,12 +45,12 @@ def test_the_summary_has_the_described_columns_of_the_metrics_present(results):
         "random-token loss (floor)",
         "train tokens/s (logged)",
         "training (min)",
-        "training (PFLOP)",
+        "training (TFLOP)",
     ]  # leak_gap and random_floor are hidden; length accuracy is absent from every variant.
     full = dict(zip(headers, rows[1], strict=True))
     assert full["random-token loss (floor)"] == "0.2 ± 0.01† (2.77)"
     assert full["future share"] == "30.0%" and full["step"] == "40/40"
-    assert (full["training (min)"], full["training (PFLOP)"]) == ("1.5", "3.00")
+    assert (full["training (min)"], full["training (TFLOP)"]) == ("1.5", "3,000.0")
     del results["variants"][1]["train_cost"]  # results.json written before the column.
     assert tables.summary_table(results)[1][1][-2:] == ["—", "—"]
     results["variants"][1]["mask_label"] = "enc-dec, full"

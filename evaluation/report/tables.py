@@ -37,12 +37,12 @@ def _cell(metrics: dict, spec: dict, key: str) -> str:
 
 
 def _cost_cells(cost: dict) -> list[str]:
-    """The training minutes and PFLOPs a variant's seeds logged up to their evaluated step
+    """The training minutes and TFLOPs a variant's seeds logged up to their evaluated step
     (their mean), "—" where unknown (results written before them, or a log that stops short)."""
     seconds, flops = cost.get("seconds"), cost.get("flops")
     return [
         f"{seconds / 60:,.1f}" if seconds is not None else "—",
-        f"{flops / 1e15:,.2f}" if flops is not None else "—",
+        f"{flops / 1e12:,.1f}" if flops is not None else "—",
     ]
 
 
@@ -51,7 +51,7 @@ def summary_table(results: dict) -> Table:
     columns = _columns(results, SUMMARY)
     headers = ["variant", "task", "mask", "objective", "seeds", "params", "step"]
     headers += [spec["label"] for spec in columns]
-    headers += ["train tokens/s (logged)", "training (min)", "training (PFLOP)"]
+    headers += ["train tokens/s (logged)", "training (min)", "training (TFLOP)"]
     rows = []
     for r in results["variants"]:
         rows.append(
