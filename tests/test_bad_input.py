@@ -128,6 +128,7 @@ def test_verbose_shows_the_traceback_for_bug_reports(tmp_path):
 # eval.py -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_eval_py_names_a_missing_workdir(tmp_path):
     _one_line(_run("eval.py", f"--workdir={tmp_path / 'nope'}"), "eval.py", "train first")
 
@@ -330,6 +331,7 @@ def test_a_narrower_eval_keeps_what_it_did_not_recompute_and_says_so(tiny_workdi
     assert "kept: full: kept loss_teacher_forced, loss_honest" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_second_eval_on_one_workdir_is_refused_in_one_line(tmp_path):
     """Two evals at once once both wrote the report, and the last writer won."""
     with run_lock.hold(str(tmp_path), eval_lock=True):

@@ -113,6 +113,7 @@ def test_a_beam_as_wide_as_every_sequence_returns_the_exact_best(alpha):
     assert np.all(np.diff(finite) <= 1e-6)  # ... best first.
 
 
+@pytest.mark.slow
 def test_beam_search_rejects_bad_arguments():
     model = make_decoder(make_tiny_config())
     prompts = np.ones((2, 3), np.int32)

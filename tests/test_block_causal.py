@@ -52,6 +52,7 @@ def test_noised_copy_sees_its_block_and_the_clean_blocks_before_it():
     np.testing.assert_array_equal(mask[T:, T:], block[None, :] == block[:, None])
 
 
+@pytest.mark.slow
 def test_block_causal_model_with_block_1_equals_the_causal_model():
     kw = dict(vocab_size=16, d_model=32, num_heads=2, num_layers=2, d_ff=64, max_len=16)
     causal = make_decoder(ModelConfig(attention_mask_kind="causal", **kw), seed=0)

@@ -21,6 +21,7 @@ def test_an_empty_cache_has_no_positions_and_refuses_no_slots():
         init_cache(cfg, 2, 0)
 
 
+@pytest.mark.slow
 def test_growing_keeps_every_written_slot_and_adds_empty_ones():
     cfg = make_tiny_config()
     model = make_decoder(cfg)

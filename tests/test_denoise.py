@@ -49,6 +49,7 @@ def _fixed_token(tokens_BxK):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["ancestral", "confidence"])
 def test_a_model_sure_of_one_token_writes_it_at_every_target_position_and_nowhere_else(strategy):
     tokens_BxK = jnp.array([[9, 9, 9, 9], [9, 9, 9, 9]])
@@ -94,9 +95,8 @@ def test_ancestral_with_t_equal_to_the_length_keeps_t_of_the_tokens_masked_at_ti
     assert not np.any(out == MASK) and np.all(out < V)
 
 
-@pytest.mark.parametrize(
-    "strategy", ["ancestral", pytest.param("confidence", marks=pytest.mark.slow)]
-)
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["ancestral", "confidence"])
 def test_a_step_that_unmasked_nothing_reuses_the_logits_and_changes_no_token(strategy):
     # T = 24 steps for 2 rows of 3 tokens: most steps unmask nothing. The model is called once
     # per distinct input (the first, then after each step that unmasked a token), and the

@@ -102,13 +102,14 @@ def _exact_elbo(graphdef, state, block_size: int | None) -> np.ndarray:
     return np.bincount(rows, weights=terms, minlength=len(PREFIX))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "kind, block_size, counts",
     [
         ("prefix_full", 1, True),
         ("block_causal", 2, True),
-        pytest.param("prefix_full", 1, False, marks=pytest.mark.slow),
-        pytest.param("block_causal", 2, False, marks=pytest.mark.slow),
+        ("prefix_full", 1, False),
+        ("block_causal", 2, False),
     ],
 )
 def test_the_monte_carlo_elbo_agrees_with_the_enumeration_over_masking_patterns(
@@ -254,6 +255,7 @@ def test_diffusion_training_lowers_the_held_out_bound(variant):
     assert held_out(params) < 0.8 * before
 
 
+@pytest.mark.slow
 def test_the_length_head_trains_with_diffusion_and_adds_its_weighted_loss():
     config = tiny.get_config()
     config.model.update(num_layers=1, d_model=16, num_heads=2, d_ff=32, length_head=True)

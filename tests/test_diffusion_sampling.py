@@ -26,14 +26,15 @@ def _sample(model, **kwargs):
     return np.asarray(out.tokens_BxL), np.asarray(out.lengths_B)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "kind, block_size, strategy, num_layers",
     [
-        ("block_causal", 2, "ancestral", 1),  # The fast loop's: one layer compiles faster.
-        pytest.param("block_causal", 2, "confidence", 2, marks=pytest.mark.slow),
-        pytest.param("block_causal", 1, "confidence", 2, marks=pytest.mark.slow),
-        pytest.param("block_causal", 48, "ancestral", 2, marks=pytest.mark.slow),  # One block.
-        pytest.param("prefix_full", 1, "confidence", 2, marks=pytest.mark.slow),
+        ("block_causal", 2, "ancestral", 1),
+        ("block_causal", 2, "confidence", 2),
+        ("block_causal", 1, "confidence", 2),
+        ("block_causal", 48, "ancestral", 2),  # One block.
+        ("prefix_full", 1, "confidence", 2),
     ],
 )
 def test_the_cached_block_sampler_equals_the_whole_row_sampler(

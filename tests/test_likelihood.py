@@ -88,6 +88,7 @@ def test_bd3_with_block_size_1_gives_its_bound_exactly_whatever_the_samples():
     np.testing.assert_allclose(bits, float(nats_B.sum() / tokens_B.sum()) / math.log(2), rtol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("length_head", [False, True])
 def test_a_diffusion_model_gives_a_bound_and_says_whether_it_is_given_the_length(length_head):
     run = _run("prefix_full", "diffusion", length_head=length_head)

@@ -51,14 +51,16 @@ def test_a_decoders_label_family_and_params_come_from_results():
 @pytest.mark.parametrize(
     ("metric", "sem"),
     [
-        ({"sem": 0.2, "per_seed_sem": [0.1]}, 0.2),  # Over seeds.
+        # Over seeds: their spread and their sems over the same examples combined.
+        ({"sem": 0.3, "per_seed": [1, 2, 3], "per_seed_sem": [0.4, 0.4, 0.4]}, 0.5),
+        ({"sem": 0.2, "per_seed": [1, 2], "per_seed_sem": [0.1, None]}, 0.2),  # Spread alone.
         ({"sem": None, "per_seed_sem": [0.1, 0.3]}, 0.1),  # One seed: over examples.
         ({"sem": None, "per_seed_sem": [None]}, 0.0),
         ({"sem": None}, 0.0),
     ],
 )
-def test_example_sem_prefers_the_sem_over_seeds(metric, sem):
-    assert records.example_sem(metric) == sem
+def test_example_sem_combines_the_seeds_spread_and_their_sems_over_examples(metric, sem):
+    assert records.example_sem(metric) == pytest.approx(sem)
 
 
 def test_a_variants_baseline_and_whether_it_was_distilled():
