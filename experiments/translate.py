@@ -72,7 +72,7 @@ Verdicts (each difference a paired bootstrap over the same verses, seed for seed
   against CMLM's three, so the sems are combined as independent, an upper bound): -1.4 ± 0.5,
   -2.7 ± 0.7, -3.0 ± 0.9 BLEU at T = 1, 4, 10 for the most-confident-first sampler (against
   mask-predict, length beam 1) and -2.6 ± 0.4, -6.0 ± 0.6, -8.0 ± 0.9 for MDLM's ancestral one:
-  at this budget the 1/t weighting costs 1-3 BLEU and the ancestral sampler 3-8.
+  at this budget the 1/t weighting costs 1-3 BLEU and the ancestral sampler 2.6-8.
 - **Speed on the trained models** (the quiet latency command below): CTC's one pass is
   1.57 ± 0.19x AR greedy's speed at batch 1 and 1.58 ± 0.16x at batch 64 (11.3 against 17.8
   ms; 466 against 736 ms). The target ">= 2x at batch 1" is missed, by 1.27x. What the timings
