@@ -34,7 +34,7 @@ def learning_curves(records: list[dict]) -> Figure:
     band of ± its sem over examples, and a star at the last step for the averaged checkpoints."""
     found = curves_of(records)
     metrics = list(dict.fromkeys(curve["metric"] for _, curve in found))
-    fig = Figure(figsize=(5.8 * len(metrics), 3.6))
+    fig = Figure(figsize=(5.8 * len(metrics), 4.8))
     axes = fig.subplots(1, len(metrics), squeeze=False).ravel()
     for ax, metric in zip(axes, metrics, strict=True):
         label, scale = AXES.get(metric, (metric, 1.0))
@@ -44,6 +44,7 @@ def learning_curves(records: list[dict]) -> Figure:
             for _, curve in found
             if curve["metric"] == metric
         )
+        starred = False  # One legend entry for the stars: the colour says whose.
         for index, (variant, curve) in enumerate(found):
             if curve["metric"] != metric:
                 continue
@@ -58,8 +59,9 @@ def learning_curves(records: list[dict]) -> Figure:
                     label=f"{variant}: {decoder}")  # fmt: skip
             ax.fill_between(steps_N, values_N - sems_N, values_N + sems_N, color=color,
                             alpha=0.15, lw=0)  # fmt: skip
-            ax.plot(steps_N[-1], scale * curve["averaged"], "*", color=color, ms=11,
-                    label=f"{variant}: last {len(curve['averaged_steps'])} averaged")  # fmt: skip
+            star = "_nolegend_" if starred else "★: the last checkpoints averaged"
+            ax.plot(steps_N[-1], scale * curve["averaged"], "*", color=color, ms=11, label=star)
+            starred = True
         ax.set_xlabel("training minutes (this machine)" if timed else "training step")
         if not timed:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -67,6 +69,7 @@ def learning_curves(records: list[dict]) -> Figure:
         ax.set_ylabel(label)
         x_name = "training time" if timed else "training steps"
         ax.set_title(f"Held-out {label.split(' (')[0]} against {x_name}")
-        ax.legend(frameon=False, fontsize=7)
+        # Below the axes, so that no curve hides behind it.
+        ax.legend(frameon=False, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16))
     fig.tight_layout()
     return fig
