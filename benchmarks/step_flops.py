@@ -11,11 +11,12 @@ Measured 2026-12-07 (this 2-core CPU, a few seconds each), for experiments/trans
 trained at 4d46afb, whose logs count every student as one pass over the target's width:
   python -m benchmarks.step_flops --config=experiments/translate.py --variant=ctc_distilled \
       --batches=2900      # 22.20 GFLOP a step as run, 13.69 logged: ratio 1.622 (the canvas)
-and likewise, each at its study steps: glat_distilled 18.26 against 13.69 (1.333: its first
-pass, objectives/masked.py `glancing_train_flops`), mdlm_distilled 13.91 against 13.69 (1.016:
-its row reads one more token), cmlm_distilled 13.69 and ar 13.64 (1.000). So at the study's
+and likewise, each at its study steps: glat_distilled 16.60 against 13.69 (1.212: its first
+pass, the decoder alone, objectives/masked.py `glancing_train_flops`), mdlm_distilled 13.91
+against 13.69 (1.016: its row reads one more token), cmlm_distilled 13.69 and ar 13.64 (1.000).
+So at the study's
 equal CPU budgets the runs cost, as run, AR 68.2 TFLOP (5000 steps), CMLM 68.5, MDLM 69.6, GLAT
-73.0 (4000 steps) and CTC 64.4 (2900 steps): within 0.94-1.07x of AR's.
+66.4 (4000 steps) and CTC 64.4 (2900 steps): within 0.94-1.02x of AR's.
 """
 
 import launch

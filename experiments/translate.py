@@ -55,8 +55,8 @@ Training (each run's logged minutes, mean over seeds, contended as the run times
 FLOPs as run, `python -m benchmarks.step_flops`, since these logs at 4d46afb count CTC's and
 GLAT's steps as one pass over the target: the report's TFLOP column shows the logs):
 ar 5000 steps, 30.3 min, 68.2 TFLOP; cmlm_distilled 5000, 29.1 min, 68.5; glat_distilled 4000,
-25.7 min, 73.0; ctc_distilled 2900, 29.8 min, 64.4; mdlm_distilled 5000, 31.1 min (one
-seed), 69.6. Equal CPU budgets gave FLOPs within 0.94-1.07x of AR's.
+25.7 min, 66.4; ctc_distilled 2900, 29.8 min, 64.4; mdlm_distilled 5000, 31.1 min (one
+seed), 69.6. Equal CPU budgets gave FLOPs within 0.94-1.02x of AR's.
 
 Verdicts (each difference a paired bootstrap over the same verses, seed for seed):
 - **The best one-pass student is CTC: 2.2 ± 0.5 BLEU below AR greedy** at equal training time
@@ -110,9 +110,7 @@ Each family against its authors' code (what differs, and the file it differs fro
   here the copied source *tokens* are embedded at the slots' positions, there the source's
   embeddings), floor(ratio x errors) reference tokens revealed at uniform positions, the ratio
   0.5 -> 0.3 over the whole run (start_p 0.5, minus_p 0.2, total_up = --max-update), one-pass
-  decoding as its headline. Its first (no-gradient) pass here re-runs the encoder, where
-  glat.py encodes once for both passes: compute, not quality (about a tenth of a step, an
-  estimate from the positions).
+  decoding as its headline, both passes reading one encoder output (glat.py `encoder_out`).
   Length loss weight 0.1 (its README trains with 0.05).
 - CTC (FLC777/GLAT glat_plugins/models/glat_ctc.py; Gu & Kong 2021): a canvas of 2 slots per
   source token (glat_ctc.py `initialize_ctc_input`), the blank a special token, one pass,

@@ -53,3 +53,10 @@ class DecoderCosts:
         their shapes are read): every row position costs `train_flops_per_token`."""
         B, T = batch["inputs"].shape
         return float(B * T * cls.train_flops_per_token(cfg, T))
+
+    @classmethod
+    def decoder_pass_flops(cls, cfg: ModelConfig, batch: dict) -> float:
+        """Forward FLOPs of one more pass of the decoder over `batch`'s rows, as a loss runs an
+        extra pass without gradient (GLAT's first): here the whole model, a third of
+        `train_flops` (the forward of its forward and backward)."""
+        return cls.train_flops(cfg, batch) / 3.0

@@ -92,13 +92,35 @@ class EncoderDecoder(Decoder):
         """
         if "source" not in batch:
             return super().train_flops(cfg, batch)
+        B, encoder, decoder, cross_keys_values, encoder_products, decoder_products = (
+            cls._split_terms(cfg, batch)
+        )
+        matmuls = encoder + decoder + cross_keys_values
+        return float(B * (6.0 * matmuls + 12.0 * (encoder_products + decoder_products)))
+
+    @classmethod
+    def decoder_pass_flops(cls, cfg: ModelConfig, batch: dict) -> float:
+        """Forward FLOPs of one more decoder pass over a split batch's decoder rows against the
+        encoder output the loss already has (model/encoded_source.py): the decoder's blocks and
+        LM head over U, and the cross-attention's keys and values again unless the memory holds
+        them (`cross_kv_cache`). A one-row batch's: the decoder's (the whole model)."""
+        if "source" not in batch:
+            return super().decoder_pass_flops(cfg, batch)
+        B, _, decoder, cross_keys_values, _, decoder_products = cls._split_terms(cfg, batch)
+        matmuls = decoder + (0 if cfg.cross_kv_cache else cross_keys_values)
+        return float(B * (2.0 * matmuls + 4.0 * decoder_products))
+
+    @staticmethod
+    def _split_terms(cfg: ModelConfig, batch: dict) -> tuple:
+        """Per row of a split batch (S source, U decoder columns): (B, the encoder's, the
+        decoder's and the cross keys' and values' multiply-adds, and the encoder's and the
+        decoder's attention products, L D x (query, key) pairs)."""
         (B, S), U = batch["source"].shape, batch["inputs"].shape[1]
         d, L = cfg.d_model, cfg.num_layers
         encoder = S * L * Block.matmul_params(cfg)
         decoder = U * (L * (Block.matmul_params(cfg, True) - 2 * d * d) + d * cfg.vocab_size)
         cross_keys_values = S * L * 2 * d * d
-        attention = 12.0 * L * d * (S * S + U * U + U * S)
-        return float(B * (6.0 * (encoder + decoder + cross_keys_values) + attention))
+        return B, encoder, decoder, cross_keys_values, L * d * S * S, L * d * (U * U + U * S)
 
     def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
         super().__init__(cfg, rngs=rngs)  # Embeddings, decoder blocks, LM head, length head.

@@ -25,6 +25,13 @@ from objectives.base import Batch, Objective, register_objective
 RATIO = 2  # Canvas slots per source token (Gu & Kong 2021 use 2 or 3).
 
 
+def _canvas_row_width(cfg, row_prompt_width: int, prompt_width: int, ratio: int) -> int:
+    """The width of the rows `ctc_loss` runs: what precedes the canvas in a row (an
+    encoder-decoder's split rows: their SEP alone; else the whole prompt) and the widest
+    prompt's canvas, within the model's positions."""
+    return min(cfg.max_len, row_prompt_width + canvas_slots(prompt_width, ratio))
+
+
 def ctc_loss(
     model: Decoder,
     batch: Batch,
@@ -43,8 +50,7 @@ def ctc_loss(
     del rng
     inputs_BxT, prefix_B, lengths_B = batch["inputs"], batch["prefix_lengths"], batch["lengths"]
     source = model.prompt_source(inputs_BxT, prefix_B)
-    # The widest prompt the rows hold and its widest canvas, within the model's positions.
-    width = min(model.cfg.max_len, source.width + canvas_slots(source.prompts_BxP.shape[1], ratio))
+    width = _canvas_row_width(model.cfg, source.width, source.prompts_BxP.shape[1], ratio)
     rows_BxW, canvas_len_B = canvas_rows(
         inputs_BxT, prefix_B, ratio, width, vocab.PAD, (source.prompts_BxP, source.lengths_B)
     )
@@ -65,12 +71,11 @@ def ctc_loss(
 
 
 def ctc_train_flops(arch, cfg, batch: dict, ratio: int = RATIO) -> float:
-    """A CTC step's FLOPs as run: the decoder over the canvas rows `ctc_loss` builds (the
-    decoder's prompt and ratio x the widest prompt's source slots, within max_len), not over
+    """A CTC step's FLOPs as run: the decoder over the canvas rows `ctc_loss` builds, not over
     the batch's target width (the encoder's own width is the batch's)."""
     B, T = batch["inputs"].shape
-    first, prompt_width = (1, batch["source"].shape[1]) if "source" in batch else (T, T)
-    width = min(cfg.max_len, first + canvas_slots(prompt_width, ratio))
+    row_prompt, prompt = (1, batch["source"].shape[1]) if "source" in batch else (T, T)
+    width = _canvas_row_width(cfg, row_prompt, prompt, ratio)
     return arch.train_flops(cfg, {**batch, "inputs": np.zeros((B, width), np.int32)})
 
 

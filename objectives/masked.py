@@ -11,9 +11,9 @@ glancing: GLAT (Qian et al. 2021). A first pass (no gradient) predicts every tar
   minus_p 0.2 x (update / total_up), total_up = --max-update = 300k
   (glat_plugins/tasks/translation_lev_modified.py `train_step`; later GLAT-family recipes,
   NAST's, anneal over the first 200k of ~300k updates), and it reveals floor(ratio x errors)
-  reference tokens at uniform positions (glat_plugins/models/glat.py `forward`). Deviation: its
-  first pass here runs the whole model, encoder included (glat.py encodes once for both passes):
-  a forward of the encoder more per step, which costs compute, not quality.
+  reference tokens at uniform positions (glat_plugins/models/glat.py `forward`), and both
+  passes read one encoder output (glat.py's `encoder_out`; here the training step's
+  model/encoded_source.py).
 """
 
 import functools
@@ -90,9 +90,10 @@ def glancing_loss(
 
 
 def glancing_train_flops(arch, cfg, batch: dict) -> float:
-    """A glancing step's FLOPs as run: the training pass (forward and backward, 3 forwards'
-    worth) and the first pass, a forward without gradient: 4/3 of one pass's train FLOPs."""
-    return arch.train_flops(cfg, batch) * 4.0 / 3.0
+    """A glancing step's FLOPs as run: the training pass (forward and backward) and the first
+    pass, a forward of the decoder without gradient (an encoder-decoder's source is encoded
+    once for both, model/encoded_source.py)."""
+    return arch.train_flops(cfg, batch) + arch.decoder_pass_flops(cfg, batch)
 
 
 # The held-out loss of both is CMLM's masked CE: their model is no next-token predictor.

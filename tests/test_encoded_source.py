@@ -211,3 +211,27 @@ def test_a_ctc_steps_flops_count_the_canvas_it_runs_as_xla_does():
     counted = objective_of("ctc").step_flops(arch, model.cfg, split)
     assert 0.8 < counted / xla < 1.2, (counted, xla)
     assert arch.train_flops(model.cfg, split) / xla < 0.8  # The target's width alone.
+
+
+@pytest.mark.slow
+def test_a_glancing_steps_flops_count_its_decoder_only_first_pass_as_xla_does():
+    """GLAT's first pass runs the decoder alone against the one encoder output of the step:
+    its count over CMLM's on the same split batch follows XLA's count of both losses' forward
+    and backward, where 4/3 of a whole pass (the encoder again) would not."""
+    model = _model(max_len=40)
+    split = batching.split_seq2seq(_row_batch())
+    batch = {k: jnp.asarray(v) for k, v in split.items()}
+    graphdef, state = nnx.split(model)
+    arch, counted, xla = architecture_of(model.cfg), {}, {}
+    for name in ("masked", "glancing"):
+
+        def loss(state, name=name):
+            view = nnx.merge(graphdef, state).for_batch(batch)
+            return objective_of(name).loss(view, batch, jax.random.key(0), None)[0]
+
+        cost = jax.jit(jax.grad(loss)).lower(state).compile().cost_analysis()
+        xla[name] = (cost[0] if isinstance(cost, list) else cost)["flops"]
+        counted[name] = objective_of(name).step_flops(arch, model.cfg, split)
+    ours, theirs = counted["glancing"] / counted["masked"], xla["glancing"] / xla["masked"]
+    assert abs(ours / theirs - 1) < 0.1, (ours, theirs)
+    assert 1 < ours < 4 / 3  # The encoder is not run again.

@@ -22,10 +22,10 @@ def sem_of(metric: dict) -> float | None:
     the same examples, so their sampling error is shared and the seeds' spread cannot show it);
     the seeds' spread alone where a seed has no sem over examples; with one seed, its sem over
     examples; None where there is neither."""
-    examples = [s for s in (metric.get("per_seed_sem") or []) if s is not None]
+    examples = metric.get("per_seed_sem") or [None]
     if metric.get("sem") is None:
-        return examples[0] if examples else None
-    if not examples or len(examples) < len(metric.get("per_seed") or examples):
+        return examples[0]
+    if None in examples:
         return metric["sem"]
     return math.sqrt(metric["sem"] ** 2 + sum(s * s for s in examples) / len(examples))
 
