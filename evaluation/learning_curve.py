@@ -88,7 +88,7 @@ def curve_decoder(run: LoadedRun, settings: EvalConfig) -> decoders.DecoderSpec 
     scored on the variant with its own model alone; None when there is none."""
 
     def usable(spec: decoders.DecoderSpec) -> bool:
-        return spec.needs is None and (run.model.cfg.length_head or not spec.needs_length_head)
+        return spec.needs is None and spec.finds_length(run.model.cfg)
 
     for selection in (settings.decoders, ()):
         found = [

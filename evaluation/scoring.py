@@ -164,7 +164,7 @@ def scored_decoders(
             continue
         if spec.needs and not run.needed_variant(spec):
             continue  # The experiment names no such variant: nothing to report.
-        if spec.needs_length_head and not run.model.cfg.length_head:
+        if not spec.finds_length(run.model.cfg):
             continue
         models = run.models_for(spec)
         if models is None:

@@ -18,6 +18,7 @@ from flax import nnx
 from data import vocab
 from evaluation.report.schema import MetricSpec
 from model import Decoder, GenerateOutput, MaskKind, ModelConfig
+from model.diffusion import scores_eos_as_token
 from objectives import Objective
 
 # A decoder's family, and what the report's methods section says of it.
@@ -146,7 +147,9 @@ class DecoderSpec:
     # Scored when `eval.decoders` is empty; False: only when `eval.decoders` names it (a decoder
     # whose cost is not worth paying in every experiment).
     default: bool = True
-    # Scored only on models with a length head (ModelConfig.length_head); timed with one.
+    # A row of the model's own length: scored only on models that find one (`finds_length`:
+    # a length head, or a diffusion row's block model, which ends at its first EOS); timed with
+    # a length head.
     needs_length_head: bool = False
     # The model architectures (ModelConfig.architecture) it is timed on; None: every one.
     architectures: tuple[str, ...] | None = None
@@ -175,6 +178,14 @@ class DecoderSpec:
             raise ValueError(f"Decoder id {self.id!r} must be a lower-case identifier")
         if (self.statistics is None) != (self.summarize is None):
             raise ValueError(f"Decoder {self.id!r}: statistics and summarize go together")
+
+    def finds_length(self, cfg: ModelConfig) -> bool:
+        """Whether a model of `cfg` finds the length this row needs: any length where the row
+        is given one; else its length head's likeliest, or, in a diffusion row, a block model's
+        first EOS (BD3-LM; it has no length head)."""
+        if not self.needs_length_head or cfg.length_head:
+            return True
+        return self.family == "diffusion" and scores_eos_as_token(cfg)
 
     def to_json(self) -> dict:
         """What results.json keeps of it."""
