@@ -58,7 +58,7 @@ METHOD = (
 
 def _metric_specs(name: str, label: str, format: str) -> tuple[MetricSpec, ...]:
     # Diffusion's likelihood against AR's along the curves: does the gap narrow with compute?
-    along = ({"rule": "gap_with_compute"},) if name == "likelihood_bits" else ()
+    along = ({"rule": "gap_with_compute", "lead": True},) if name == "likelihood_bits" else ()
     gain = (
         f"{{variant}}: averaging its last checkpoints changes held-out {label} by {{value}} "
         "against the last checkpoint alone."

@@ -53,7 +53,9 @@ METRICS = (
         "likelihood_bits",
         "bits per token",
         table=TABLE,
-        verdicts=({"rule": "likelihood_order", "given_length": "likelihood_given_length"},),
+        verdicts=(
+            {"rule": "likelihood_order", "given_length": "likelihood_given_length", "lead": True},
+        ),
         method="**Likelihood** in bits per token (bits per byte on byte-level text), over each "
         "held-out row's target tokens and its end (EOS); the sem is over sequences. AR models: "
         "the exact negative log-likelihood (teacher-forced under a causal or prefix mask, "

@@ -206,6 +206,14 @@ def test_the_ordering_ranks_the_candidates_at_one_budget_only():
     ]  # fmt: skip
     results = {"variants": variants}
     assert likelihood_rules.equal_budgets(results) == {"ar", "bd3", "mdlm"}
+    # Equal CPU budgets give the candidates different steps (a block model's step costs 2x
+    # AR's): their logged training compute, not their steps, says which share a budget.
+    costs = {"ar": (1500, 16.3), "bd3": (700, 14.6), "mdlm": (1400, 15.5), "judge": (6000, 65.3),
+             "mdlm_long": (5600, 62.0), "warm": (700, 14.6)}  # fmt: skip
+    by_cost = [r | {"num_steps": costs[r["name"]][0],
+                    "train_cost": {"seconds": 60.0, "flops": costs[r["name"]][1] * 1e12}}
+               for r in variants]  # fmt: skip
+    assert likelihood_rules.equal_budgets({"variants": by_cost}) == {"ar", "bd3", "mdlm"}
     spec = {"name": "likelihood_bits"}
     (line,) = likelihood_rules.likelihood_order(results, spec, {"given_length": "x"})
     assert "ar (AR) 1.8, bd3 (block 4) 2.5, mdlm" in line and "judge" not in line

@@ -73,19 +73,34 @@ def _judges(results: dict) -> set[str]:
     }
 
 
+# Candidates whose training cost is within this factor of the cheapest one's share one budget.
+BUDGET_TOLERANCE = 1.5
+
+
+def _training_costs(found: list[dict]) -> list[float]:
+    """Each record's training compute on the most faithful axis every one of them has: FLOPs,
+    then logged seconds (results.json `train_cost`), then steps."""
+    for key in ("flops", "seconds"):
+        costs = [(r.get("train_cost") or {}).get(key) for r in found]
+        if all(costs):
+            return costs
+    return [r.get("num_steps") or 0 for r in found]
+
+
 def equal_budgets(results: dict) -> set[str]:
     """The candidates of BD3-LM's ordering at one budget: not a judge, not warm-started
-    (train.init_from: its source's training too), and trained for the steps most of them take
-    (a variant trained longer, to read the gap against compute, is not ranked against them)."""
+    (train.init_from: its source's training too), and trained within BUDGET_TOLERANCE of the
+    cheapest candidate's compute (equal CPU budgets give a block model half AR's steps; a
+    variant trained 4x longer, to read the gap against compute, is not ranked against them)."""
     judges = _judges(results)
     found = [
         r for r in results.get("variants", [])
         if place(r) is not None and r["name"] not in judges
         and not r.get("config", {}).get("train", {}).get("init_from")
     ]  # fmt: skip
-    steps = [r.get("num_steps") for r in found]
-    common = max(set(steps), key=steps.count) if steps else None
-    return {r["name"] for r in found if r.get("num_steps") == common}
+    costs = _training_costs(found)
+    least = min((c for c in costs if c), default=0)
+    return {r["name"] for r, c in zip(found, costs, strict=True) if c <= BUDGET_TOLERANCE * least}
 
 
 def likelihood_order(results: dict, spec: dict, rule: dict) -> list[str]:
