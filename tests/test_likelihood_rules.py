@@ -218,3 +218,27 @@ def test_the_ordering_ranks_the_candidates_at_one_budget_only():
     (line,) = likelihood_rules.likelihood_order(results, spec, {"given_length": "x"})
     assert "ar (AR) 1.8, bd3 (block 4) 2.5, mdlm" in line and "judge" not in line
     assert line.endswith("holds.")
+
+
+def test_a_variant_trained_beyond_ars_budget_is_read_against_the_ar_model_nearest_its_compute():
+    def judged(record):
+        return record | {
+            "config": record["config"] | {"eval": {"diffusion": {"ar_variant": "judge"}}}
+        }
+
+    flops = lambda *tera: [t * 1e12 for t in tera]  # noqa: E731
+    ar = _curve(judged(_variant("ar", "causal", "teacher_forcing", 1.8)), (3.0, 2.0, 1.8),
+                [1, 2, 3], flops=flops(1, 2, 3))  # fmt: skip
+    judge = _curve(_variant("judge", "causal", "teacher_forcing", 1.5), (2.0, 1.6, 1.5),
+                   [4, 8, 12], flops=flops(4, 8, 11))  # fmt: skip
+    long = _curve(judged(_variant("mdlm_long", "full", "diffusion", 2.1)), (3.0, 2.4, 2.1),
+                  [4, 8, 12], flops=flops(4, 8, 12))  # fmt: skip
+    lines = likelihood_rules.gap_with_compute({"variants": [ar, judge, long]}, {}, {})
+    # Its curve starts after AR's ends: only the reading at its end, against the judge (2.1 / 1.5).
+    assert lines == [
+        "mdlm_long: bits per token +40% ± 1 against judge (a next-token model trained to about "
+        "its compute) at 12.0 TFLOP of training against 11.0 TFLOP of training."
+    ]
+    # No next-token model near its compute: nothing beyond AR's budget is claimed.
+    far = _curve(judge, (2.0, 1.6, 1.5), [4, 8, 12], flops=flops(1, 2, 4))
+    assert likelihood_rules.gap_with_compute({"variants": [ar, far, long]}, {}, {}) == []

@@ -156,14 +156,49 @@ def _relative_gap(ar: dict, other: dict, x: float, axis: str) -> tuple[float, fl
     return ratio - 1.0, ratio * math.hypot(sd / d, sa / a)
 
 
+def _next_token_curves(curves: dict, task: str) -> list[tuple[str, dict, bool]]:
+    """(name, curve, is a judge) of every exact next-token model on `task` with a curve."""
+    return [
+        (name, curve, r.get("is_judge", False))
+        for name, (r, curve) in curves.items()
+        if place(r) == (1, "AR") and r["task"] == task
+    ]
+
+
+def _gap_beyond(name: str, curve: dict, peers: list, axis: str, unit) -> str | None:
+    """The gap at the end of a diffusion curve trained beyond the AR candidate's budget (MDLM at
+    4x its steps), read against the next-token model whose training ended nearest it in compute
+    (within BUDGET_TOLERANCE; the experiment's judge, say: AR's recipe at 4x its steps), each at
+    its own last checkpoint; None where none ended near it."""
+    end = curve[axis][-1]
+    near = [
+        (abs(math.log(c[axis][-1] / end)), peer, c) for peer, c, _ in peers
+        if c[axis][-1] and 1 / BUDGET_TOLERANCE <= c[axis][-1] / end <= BUDGET_TOLERANCE
+    ]  # fmt: skip
+    if not near:
+        return None
+    _, peer, ar = min(near, key=lambda entry: entry[0])
+    (a, sa), (d, sd) = (
+        (ar["values"][-1], ar["sems"][-1] or 0.0),
+        (curve["values"][-1], curve["sems"][-1] or 0.0),
+    )
+    gap, sem = d / a - 1.0, d / a * math.hypot(sd / d, sa / a)
+    return (
+        f"{name}: bits per token {100 * gap:+.0f}% ± {100 * sem:.0f} against {peer} (a next-token "
+        f"model trained to about its compute) at {unit(end)} against {unit(ar[axis][-1])}."
+    )
+
+
 def gap_with_compute(results: dict, spec: dict, rule: dict) -> list[str]:
     """Per diffusion variant beside the AR candidate on the same task (not a judge), both with a
     likelihood learning curve (evaluation/learning_curve.py): its bits per token relative to
     AR's at the least and the most compute both reached (training FLOPs where every curve
     logged them, else seconds, else steps), and whether the relative gap narrows (its size
-    shrinks) with compute, ± its sem."""
+    shrinks) with compute, ± its sem. A variant trained well beyond the AR candidate's compute
+    is also read at its end against the next-token model nearest it in compute (`_gap_beyond`)."""
+    judges = _judges(results)
     curves = {
-        r["name"]: (r, r["pictures"]["learning_curve"])
+        r["name"]: (r | {"is_judge": r["name"] in judges}, r["pictures"]["learning_curve"])
         for r in results.get("variants", [])
         if ((r.get("pictures") or {}).get("learning_curve") or {}).get("metric") == METRIC
     }
@@ -171,30 +206,33 @@ def gap_with_compute(results: dict, spec: dict, rule: dict) -> list[str]:
         (name, unit) for name, unit in AXES
         if all(None not in (c.get(name) or [None]) for _, c in curves.values())
     )  # fmt: skip
-    judges, out = _judges(results), []
+    out = []
     for name, (record, curve) in curves.items():
         if record.get("model_kind") != "diffusion":
             continue
-        ar = next(
-            (
-                c for r, c in curves.values()
-                if place(r) == (1, "AR") and r["task"] == record["task"] and r["name"] not in judges
-            ),
-            None,
-        )  # fmt: skip
+        peers = _next_token_curves(curves, record["task"])
+        ar = next((c for _, c, judge in peers if not judge), None)
         if ar is None:
             continue
         low, high = max(ar[axis][0], curve[axis][0]), min(ar[axis][-1], curve[axis][-1])
-        if high <= low:
-            continue
-        early, late = _relative_gap(ar, curve, low, axis), _relative_gap(ar, curve, high, axis)
-        change = (abs(late[0]) - abs(early[0]), math.hypot(early[1], late[1]))
-        trend = "narrows" if change[0] < 0 else "widens"
-        if abs(change[0]) <= 2 * change[1]:
-            trend = "does not change beyond noise"
-        out.append(
-            f"{name}: bits per token {100 * early[0]:+.0f}% ± {100 * early[1]:.0f} against AR at "
-            f"{unit(low)}, {100 * late[0]:+.0f}% ± {100 * late[1]:.0f} at {unit(high)}: the "
-            f"relative gap {trend} ({100 * change[0]:+.0f} ± {100 * change[1]:.0f} points)."
-        )
+        if high > low:
+            out.append(_gap_along(name, ar, curve, (low, high), axis, unit))
+        if curve[axis][-1] > BUDGET_TOLERANCE * ar[axis][-1]:
+            beyond = _gap_beyond(name, curve, peers, axis, unit)
+            out += [beyond] if beyond else []
     return out
+
+
+def _gap_along(name: str, ar: dict, curve: dict, span: tuple, axis: str, unit) -> str:
+    """The relative gap at the least and the most compute both curves reached, and its trend."""
+    low, high = span
+    early, late = _relative_gap(ar, curve, low, axis), _relative_gap(ar, curve, high, axis)
+    change = (abs(late[0]) - abs(early[0]), math.hypot(early[1], late[1]))
+    trend = "narrows" if change[0] < 0 else "widens"
+    if abs(change[0]) <= 2 * change[1]:
+        trend = "does not change beyond noise"
+    return (
+        f"{name}: bits per token {100 * early[0]:+.0f}% ± {100 * early[1]:.0f} against AR at "
+        f"{unit(low)}, {100 * late[0]:+.0f}% ± {100 * late[1]:.0f} at {unit(high)}: the "
+        f"relative gap {trend} ({100 * change[0]:+.0f} ± {100 * change[1]:.0f} points)."
+    )
