@@ -41,6 +41,7 @@ SAMPLING_TABLE = TableSpec(
         ColumnSpec("ms_per_token", "ms / token", "{:.3f}"),
         ColumnSpec("tokens_per_s", "tokens / s", "{:,.0f}"),
         ColumnSpec("compile_s", "compile (s)", "{:.2f}"),
+        ColumnSpec("calls_per_block", "model calls / block", "{:.1f}"),
     ),
     text_columns=2,
     verdicts=(
@@ -50,7 +51,9 @@ SAMPLING_TABLE = TableSpec(
     ),
     method="**Speed**: random weights of the variant's shape (cost does not depend on weight "
     "values); median of several runs after a compiling run, compile time reported apart. A "
-    "decoder *on* a variant was timed with that variant's block size. A parallel decoder's "
+    "decoder *on* a variant was timed with that variant's block size; its model calls per "
+    "block are the batch's (a step that unmasks no row's token reuses the last logits). A "
+    "parallel decoder's "
     "speed-up over AR (cache) is the ratio of their latencies at the same batch and lengths.",
 )
 TRAINING_TABLE = TableSpec(
@@ -64,6 +67,7 @@ TRAINING_TABLE = TableSpec(
         ColumnSpec("step_time_s", "step (s)", "{:.4f}"),
         ColumnSpec("tokens_per_s", "tokens / s", "{:,.0f}"),
         ColumnSpec("compile_s", "compile (s)", "{:.2f}"),
+        ColumnSpec("calls_per_block", "model calls / block", "{:.1f}"),
     ),
     text_columns=2,
     verdicts=({"rule": "training_speedup", "fast": "teacher_forcing", "slow": "sequential"},),

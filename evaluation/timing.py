@@ -94,8 +94,12 @@ def _lent_models(cfg: ModelConfig, specs, max_len: int, lenders: dict, log: Log)
     return out
 
 
-def _row(spec, variant, point: Point, latency: float, compile_s: float) -> dict:
+def _row(spec, variant, point: Point, latency: float, compile_s: float, out) -> dict:
+    """A timed row; a diffusion decoder's also holds its model calls per block (`out`'s: a call
+    runs the whole batch, so a step is skipped only where no row unmasked a token)."""
     batch_size, prompt_len, new_tokens = point
+    calls_B = getattr(out, "calls_per_block_B", None)
+    calls = {} if calls_B is None else {"calls_per_block": float(np.mean(np.asarray(calls_B)))}
     return {
         "decoder": spec.id,
         "family": spec.family,
@@ -108,6 +112,7 @@ def _row(spec, variant, point: Point, latency: float, compile_s: float) -> dict:
         "ms_per_token": 1e3 * latency / new_tokens,
         "tokens_per_s": batch_size * new_tokens / latency,
         "compile_s": compile_s,
+        **calls,
     }
 
 
@@ -152,10 +157,14 @@ def time_decoders(
                 continue
             on = f" ({shape_of}'s shape)" if shape_of else ""
             log(f"    speed: {spec.label}{on}, batch {batch_size}, {prompt_len} + {new_tokens}")
-            compile_s, latency = time_call(
-                lambda s=spec, m=spec_models, p=prompts: s.decode(m, p).tokens_BxL, repeats
-            )
-            rows.append(_row(spec, shape_of, point, latency, compile_s))
+            last = []  # The last timed call's output (every call draws the same keys).
+
+            def call(s=spec, m=spec_models, p=prompts, last=last):
+                last[:] = [s.decode(m, p)]
+                return last[0].tokens_BxL
+
+            compile_s, latency = time_call(call, repeats)
+            rows.append(_row(spec, shape_of, point, latency, compile_s, last[0]))
     return rows
 
 

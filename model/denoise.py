@@ -56,9 +56,10 @@ def denoise_loop(
 
     Each step reads the logits of the current tokens (MASK where still masked) and unmasks
     tokens by `strategy` (module docstring). Positions outside the target keep their tokens.
-    `logits_fn` is called only when the tokens changed since its last call: a step that unmasked
-    nothing (ancestral sampling with T above the length unmasks nothing at most steps) leaves
-    the logits as they were, so they are reused, and the tokens are those of calling every step
+    `logits_fn` is called only when the tokens changed since its last call and some are still
+    masked: a step that unmasked nothing (ancestral sampling with T above the length unmasks
+    nothing at most steps) leaves the logits as they were, so they are reused, a step after the
+    last unmasking reads none, and the tokens are those of calling every step
     (the model is deterministic; `reuse_logits=False` calls it every step, the reference).
     Returns the tokens after step T - 1 (no target position is MASK any more), and the number
     of times the loop called `logits_fn` (an int32 scalar).
@@ -99,8 +100,10 @@ def denoise_loop(
             commit_B = masked_BxK.sum(axis=1) - still_masked_B
             reveal_BxK = masked_BxK & (order_BxK < commit_B[:, None])
         tokens_BxK = jnp.where(reveal_BxK, proposal_BxK.astype(tokens_BxK.dtype), tokens_BxK)
-        # Without reuse, no logits count as fresh: every step calls.
-        return tokens_BxK, logits_BxKxV, ~jnp.any(reveal_BxK) & reuse_logits, calls
+        # The logits serve the next step if nothing changed, or if nothing is left to unmask
+        # (no later step reads them). Without reuse, none count as fresh: every step calls.
+        done = ~jnp.any(target_BxK & (tokens_BxK == mask_id))
+        return tokens_BxK, logits_BxKxV, (~jnp.any(reveal_BxK) | done) & reuse_logits, calls
 
     if reuse_logits:  # Step 0 reads the first call's logits.
         first = (tokens_BxK, logits_of(tokens_BxK), jnp.bool_(True), jnp.int32(1))

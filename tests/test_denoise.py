@@ -2,6 +2,7 @@
 nothing changed, top-k / top-p, and the Gumbel noise's tail."""
 
 import functools
+import itertools
 
 import jax
 import jax.numpy as jnp
@@ -101,16 +102,16 @@ def test_a_step_that_unmasked_nothing_reuses_the_logits_and_changes_no_token(str
     # T = 24 steps for 2 rows of 3 tokens: most steps unmask nothing. The model is called once
     # per distinct input (the first, then after each step that unmasked a token), and the
     # tokens are those of calling it at every step. Its logits depend on the tokens.
-    calls = []
+    calls, seen = [], []
 
     def reads_tokens(tokens_BxK):
-        jax.debug.callback(lambda: calls.append(1))
+        jax.debug.callback(lambda t: (calls.append(1), seen.append(np.asarray(t))), tokens_BxK)
         mixed_BxK = (tokens_BxK.sum(axis=1, keepdims=True) + 3 * jnp.arange(3)[None]) % V
         return 3.0 * jax.nn.one_hot(mixed_BxK, V)
 
     target_BxK = jnp.ones((2, 3), bool)
     outs = {}
-    for reuse in (True, False):
+    for reuse in (False, True):
         calls.clear()
         tokens, counted = jax.jit(
             lambda tokens, reuse=reuse: denoise_loop(
@@ -122,10 +123,14 @@ def test_a_step_that_unmasked_nothing_reuses_the_logits_and_changes_no_token(str
         outs[reuse] = tokens
         assert int(counted) == len(calls)  # The loop's own count is the calls made.
         outs[reuse, "calls"] = len(calls)
+        if not reuse:  # The steps at which some row unmasked: its inputs, then its output.
+            states = [*seen[:24], np.asarray(tokens)]
+            unmasking_steps = sum(not np.array_equal(a, b) for a, b in itertools.pairwise(states))
     np.testing.assert_array_equal(outs[True], outs[False])
     assert outs[False, "calls"] == 24
-    # At most one call per unmasked token plus the first: 1 + 6.
-    assert 2 <= outs[True, "calls"] <= 7
+    # One call per step at which some row unmasks: the first call serves the first such step,
+    # and none follows the last (nothing is left to unmask).
+    assert outs[True, "calls"] == unmasking_steps <= 6
 
 
 def test_top_k_and_top_p_draw_proposals_from_the_likeliest_tokens_only():

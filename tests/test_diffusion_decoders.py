@@ -187,7 +187,7 @@ def test_diffusion_rows_are_timed_on_the_timed_variants_blocks():
 @pytest.mark.slow
 def test_the_speed_evaluator_times_diffusion_rows_at_batch_1_and_a_large_batch():
     cfg = make_tiny_config(attention_mask_kind="block_causal", block_size=4)
-    specs = decoders.lookup(["ar_cache", "diffusion_t2", "diffusion_conf_t2"])
+    specs = decoders.lookup(["ar_cache", "diffusion_t2", "diffusion_conf_t2", "diffusion_t16"])
     rows = timing.time_decoders(
         cfg, specs, [(1, 4, 8), (8, 4, 8)], repeats=1, no_cache_max_length=12, log=lambda _: None
     )
@@ -196,6 +196,12 @@ def test_the_speed_evaluator_times_diffusion_rows_at_batch_1_and_a_large_batch()
     row = timed["diffusion_t2", 8]
     assert row["family"] == "diffusion" and row["new_tokens"] == 8
     assert row["tokens_per_s"] == pytest.approx(8 * 8 / row["latency_s"])
+    # Each diffusion row holds its calls per block: T = 2 calls both steps; at T = 16 a block of
+    # 4 unmasks its tokens at 4 steps at most per row, so one row skips at least 12 of its 16.
+    assert "calls_per_block" not in timed["ar_cache", 1]
+    assert timed["diffusion_t2", 1]["calls_per_block"] == 2
+    assert 1 <= timed["diffusion_t16", 1]["calls_per_block"] <= 4
+    assert timed["diffusion_t16", 8]["calls_per_block"] <= 16
 
 
 def test_own_length_rows_are_scored_where_the_model_finds_a_length():
