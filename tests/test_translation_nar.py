@@ -268,6 +268,19 @@ def test_the_learning_curves_are_drawn_against_training_time_only_when_every_run
     assert untimed.get_xlabel() == "training step"  # exact match: its run logged no time.
     match["seconds"] = [None, 30.0, 60.0]  # A gap in the log: steps again.
     assert curves.learning_curves(results["variants"]).axes[1].get_xlabel() == "training step"
+    # Where every curve of a score logged its FLOPs, a panel against them follows its time's.
+    for record in results["variants"]:
+        curve = (record.get("pictures") or {}).get("learning_curve")
+        if curve and curve["metric"] == "bleu":
+            curve["flops"] = [1e12, 2e12, 4e12]
+    panels = curves.learning_curves(results["variants"]).axes
+    assert [ax.get_xlabel() for ax in panels] == [
+        "training minutes (this machine)",
+        "training TFLOP (log scale)",
+        "training step",
+    ]
+    assert panels[1].get_xscale() == "log"
+    np.testing.assert_allclose(panels[1].lines[0].get_xdata(), [1.0, 2.0, 4.0])
 
 
 @pytest.fixture(scope="module")

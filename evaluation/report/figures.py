@@ -40,13 +40,14 @@ FIGURES = (
     ("loss_curves.png", "Training curves", "From each run's metrics.jsonl."),
     (
         "learning_curves.png",
-        "Held-out score against training time",
+        "Held-out score against training compute",
         "Each kept checkpoint of the first seed is scored on the same held-out rows (BLEU of "
         "its decodes on translation; on plain text its bits per token, exact for AR and the "
         "ELBO bound for diffusion; else exact match; the band is ± the sem over examples), "
         "against the "
         "training minutes its run logged to reach it (training steps where a run did not log "
-        "them), so that variants whose steps cost differently meet on one axis. The star is the "
+        "them), and, where every run logged them, against its training FLOPs (the same on any "
+        "machine), so that variants whose steps cost differently meet on one axis. The star is the "
         "model whose parameters average the last checkpoints. A curve still rising at the end "
         "says that training stopped before it converged.",
     ),
