@@ -143,13 +143,16 @@ _STUDY = flags.DEFINE_enum(
     "diffusion: the diffusion study's train steps side by side (AR, MDLM, BD3), alternating.",
 )  # fmt: skip
 _ROUNDS = flags.DEFINE_integer("rounds", 5, "Alternating rounds of --study.", lower_bound=1)
+_SIZE = flags.DEFINE_enum(
+    "size", "cpu", ["cpu", "gpu"], "--study's size: experiments/diffusion.py's get_config(size)."
+)
 
 
-def diffusion_study(steps: int, rounds: int) -> None:
-    """experiments/diffusion.py's candidates (its shape, data and recipe), `steps` updates each
-    a round, alternating: each variant's median step time and its ratio to AR's per token
-    (every variant trains on the same rows), min / median / max over the rounds."""
-    config = diffusion.get_config()
+def diffusion_study(steps: int, rounds: int, size: str = "cpu") -> None:
+    """experiments/diffusion.py's candidates (its shape, data and recipe at `size`), `steps`
+    updates each a round, alternating: each variant's median step time and its ratio to AR's
+    per token (every variant trains on the same rows), min / median / max over the rounds."""
+    config = diffusion.get_config(size)
     names = ("ar", "mdlm", "bd3_block4", "bd3_block16")
     runs = {}
     for name in names:
@@ -189,7 +192,7 @@ def main(argv: list[str]) -> None:
     del argv
     args = flags.FLAGS
     if args.study == "diffusion":
-        diffusion_study(args.steps, args.rounds)
+        diffusion_study(args.steps, args.rounds, args.size)
         return
     peak = metrics.measure_peak_flops(args.matmul_size, repeats=10)
     print(json.dumps({

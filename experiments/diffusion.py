@@ -144,9 +144,30 @@ DECODERS = (
 )
 
 
-def get_config() -> ml_collections.ConfigDict:
+# The GPU size (`--config=experiments/diffusion.py:gpu`; scripts/gpu_diffusion.sh): 8 layers of
+# d_model 512 on 128-byte windows, every variant's steps scaled by GPU_STEPS / STEPS (so the
+# families keep the CPU's step-cost ratios, which a GPU may not share: time them there with
+# `python -m benchmarks.train_step --study=diffusion`). Not measured: no GPU was lent to the
+# sessions that wrote it. An estimate, from no measurement (about 1.2 TFLOP a step at 10 ms):
+# about 1 minute an AR run on one H100, 40 minutes for the whole study (3 seeds), 10 for the
+# script's default subset.
+GPU = dict(
+    model=dict(num_layers=8, d_model=512, num_heads=8, d_ff=2048),
+    data=dict(seq_len=128),
+    train=dict(batch_size=64, learning_rate=1e-3, warmup_steps=200, log_every=200),
+    speed=dict(lengths=(128,), throughput_length=128, no_cache_max_length=128, train_seq_len=128),
+)
+GPU_STEPS = 6000
+
+
+def get_config(size: str = "cpu") -> ml_collections.ConfigDict:
     """Variants ar, bd3_block4, bd3_block16 and mdlm, mdlm_long and bd3_block4_warm, and their
-    judge (ar's recipe, 4x the steps): 4 layers, d_model 128, 64-byte rows."""
+    judge (ar's recipe, 4x the steps): 4 layers, d_model 128, 64-byte rows.
+
+    size: "cpu" (the measured 2-core study) or "gpu" (GPU above; pass
+    `--config=experiments/diffusion.py:gpu`)."""
+    if size not in ("cpu", "gpu"):
+        raise ValueError(f"experiments/diffusion.py: size must be 'cpu' or 'gpu', not {size!r}")
     config = base_config()
     config.name = "diffusion"
     config.seeds = (0, 1, 2)  # Every candidate's; the judge trains once, at its own.
@@ -201,7 +222,23 @@ def get_config() -> ml_collections.ConfigDict:
         train_seq_len=64,
     )
     _add_variants(config)
+    if size == "gpu":
+        _gpu_size(config)
     return config
+
+
+def _gpu_size(config: ml_collections.ConfigDict) -> None:
+    """`GPU` over the CPU study: its shape and recipe, and every variant's steps (its evaluations
+    and checkpoints with them) scaled by GPU_STEPS / STEPS."""
+    config.name = "diffusion_gpu"
+    for section in ("model", "data", "train"):
+        config[section].update(GPU[section])
+    config.eval.speed.update(GPU["speed"])
+    scale = GPU_STEPS / STEPS
+    for variant in config.variants.values():
+        train = variant["train"]
+        for key in ("num_steps", "eval_every", "checkpoint_every"):
+            train[key] = int(round(train[key] * scale))
 
 
 def _add_variants(config: ml_collections.ConfigDict) -> None:

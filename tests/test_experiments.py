@@ -62,3 +62,18 @@ def test_a_judge_of_generative_nll_is_a_separate_model_trained_4x_longer(name):
         steps, judge_steps = (resolve(config, v).train.num_steps for v in (variant, judge))
         assert judge_steps >= 4 * steps, (variant, judge)
         assert resolve(config, judge).train.objective == "teacher_forcing"
+
+
+@pytest.mark.parametrize("name", ["translate", "diffusion"])
+def test_the_gpu_size_keeps_every_variant_and_its_judge_and_refuses_other_sizes(name):
+    module = importlib.import_module(f"experiments.{name}")
+    cpu, gpu = module.get_config(), module.get_config("gpu")
+    assert variant_names(gpu) == variant_names(cpu) and gpu.name == f"{name}_gpu"
+    for variant in variant_names(gpu):
+        assert resolve(gpu, variant).model.d_model == 512
+        judge = resolve(gpu, variant).eval.diffusion.ar_variant
+        if judge and judge != variant:
+            steps, judge_steps = (resolve(gpu, v).train.num_steps for v in (variant, judge))
+            assert judge_steps >= 4 * steps, (variant, judge)
+    with pytest.raises(ValueError, match="size must be"):
+        module.get_config("tpu")
