@@ -59,6 +59,28 @@ def test_a_warm_started_run_begins_from_the_source_params(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_block_model_starts_from_mdlms_params_and_leaves_its_length_head_behind(tmp_path):
+    """As the diffusion study's bd3_block4_warm from mdlm: the source has a length head (its
+    params once came back re-nested, refused as of other shapes), the block model has none."""
+    config = _config()
+    config.model.num_layers = 2
+    config.variants.base = {
+        "model": {"attention_mask_kind": "full", "length_head": True},
+        "train": {"objective": "diffusion"},
+    }
+    config.variants.tuned.model = {"attention_mask_kind": "block_causal", "block_size": 2}
+    config.variants.tuned.train.objective = "diffusion"
+    base = _train(config, tmp_path, "base")
+    tuned = _train(config, tmp_path, "tuned")
+    source = dict(nnx.to_flat_state(base.params))
+    flat = nnx.to_flat_state(tuned.params)
+    assert {path[0] for path, _ in flat} == {p[0] for p in source} - {"length_head"}
+    for path, variable in flat:
+        np.testing.assert_allclose(np.asarray(variable.value), np.asarray(source[path].value),
+                                   atol=1e-6)  # fmt: skip
+
+
+@pytest.mark.slow
 def test_a_source_of_other_shapes_is_refused(tmp_path):
     _train(_config(), tmp_path, "base")
     wider = dataclasses.replace(make_plan(_config(), "tuned").model, d_model=32, d_ff=64)

@@ -64,17 +64,22 @@ def source_params(init_from: str, run_dir: str, fresh: nnx.State) -> tuple[nnx.S
             f"train.init_from={init_from!r}: {source} is at step {step} of its "
             f"{plan.train.num_steps}; finish training it first"
         )
-    _, params = nnx.split(model)
-    if "length_head" in params and "length_head" not in fresh:
+    # Compared path by path: a restored checkpoint may nest its layers in another container
+    # than a fresh split does (a State, not a dict), with the same paths and leaves.
+    found = dict(nnx.to_flat_state(nnx.split(model)[1]))
+    if "length_head" not in fresh:
         # MDLM's length head, which a block model lacks (it ends at its EOS), is left behind.
-        params = nnx.State({k: v for k, v in params.items() if k != "length_head"})
-    got = jax.tree.map(lambda x: (x.shape, x.dtype), params)
-    want = jax.tree.map(lambda x: (x.shape, x.dtype), fresh)
-    if jax.tree.structure(got) != jax.tree.structure(want) or got != want:
+        found = {path: v for path, v in found.items() if path[0] != "length_head"}
+    want = nnx.to_flat_state(fresh)
+    if set(found) != {path for path, _ in want} or any(
+        (found[path].value.shape, found[path].value.dtype) != (v.value.shape, v.value.dtype)
+        for path, v in want
+    ):
         raise ValueError(
             f"train.init_from={init_from!r}: {source}'s params do not have this model's shapes "
             "(only the mask kind and block size may differ)"
         )
+    params = nnx.from_flat_state([(path, found[path]) for path, _ in want])
     if jax.process_index() == 0:  # Its cost counts in this run's (checkpoint_history).
         checkpoints.write_text_atomically(
             record_path(run_dir),
