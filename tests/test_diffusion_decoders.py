@@ -32,9 +32,7 @@ class _DiffusionRun(LoadedRun):
         return decoders.Models(self.model, self.ar_model if spec.needs else None)
 
 
-def _run(
-    task_config: dict, kind: str, ar_variant: str = "ar", block_size: int = 1, length_head=False
-):
+def _run(task_config: dict, kind: str, ar_variant: str = "ar", block_size: int = 1):
     config = base_config()
     config.data.update(task_config)
     config.model.update(attention_mask_kind=kind, block_size=block_size)
@@ -50,7 +48,6 @@ def _run(
         max_len=task.seq_len,
         attention_mask_kind=kind,
         block_size=block_size,
-        length_head=length_head,
     )
     run = _DiffusionRun(kind, 0, "/nowhere", make_decoder(cfg), plan, 0)
     run.ar_model = make_tiny_model(task, "causal", seed=1)
@@ -208,14 +205,17 @@ def test_own_length_rows_are_scored_where_the_model_finds_a_length():
     """A block model finds its length at its first EOS (no length head); a one-block model needs
     its length head; mask-predict's own-length rows need a length head whatever the mask."""
     own = ["diffusion_t8_lb1", "diffusion_t8_p90_lb1", "diffusion_t8"]
-
-    def scored(kind, block_size, length_head):
-        run = _run(COPY, kind, block_size=block_size, length_head=length_head)
-        settings = run.config.eval.with_overrides({"decoders": tuple(own)})
-        return [s.id for s, _ in scoring.scored_decoders(run, settings, False, lambda _: None)]
-
-    assert scored("block_causal", 2, False) == own
-    assert scored("prefix_full", 1, False) == ["diffusion_t8"]
-    assert scored("prefix_full", 1, True) == own
+    run = _run(COPY, "block_causal", block_size=2)
+    settings = run.config.eval.with_overrides({"decoders": tuple(own)})
+    found = scoring.scored_decoders(run, settings, False, lambda _: None)
+    assert [spec.id for spec, _ in found] == own
+    row, mask_predict = (
+        decoders.DECODERS["diffusion_t8_lb1"],
+        decoders.DECODERS["mask_predict_k4_lb1"],
+    )
     block = make_tiny_config(attention_mask_kind="block_causal", block_size=2)
-    assert not decoders.DECODERS["mask_predict_k4_lb1"].finds_length(block)
+    one_block = make_tiny_config(attention_mask_kind="prefix_full")
+    headed = make_tiny_config(attention_mask_kind="prefix_full", length_head=True)
+    assert row.finds_length(block) and not row.finds_length(one_block) and row.finds_length(headed)
+    assert not mask_predict.finds_length(block) and mask_predict.finds_length(headed)
+    assert decoders.DECODERS["diffusion_t8"].finds_length(one_block)  # Given the length.
