@@ -14,21 +14,8 @@
 # Recorded runs: none yet (no GPU was lent to the sessions that wrote it). Its size was chosen
 # for about 10 minutes of the default subset on one H100: an estimate, not a measurement.
 set -euo pipefail
-out=${1:?usage: scripts/gpu_diffusion.sh OUTDIR}
-mkdir -p "$out"
-out=$(cd "$out" && pwd)
-cd "$(dirname "$0")/.."
-py=${PY:-.venv-gpu/bin/python}
-export XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
-runs=$out/runs/diffusion_gpu
-config=experiments/diffusion.py:gpu
-
-script=gpu_diffusion
-source scripts/step.sh
-
-[ -x "$py" ] || { echo "[gpu_diffusion] no $py: build it (scripts/gpu_checks.sh), or pass PY=..."; exit 1; }
-"$py" -c "import jax; assert jax.default_backend() == 'gpu', jax.devices()" \
-  || { echo "[gpu_diffusion] JAX sees no GPU ($py)"; exit 1; }
+source "$(dirname "$0")/step.sh"
+study_setup diffusion "$@"
 step train-step "$py" -m benchmarks.train_step --study=diffusion --size=gpu --steps=20 --rounds=3
 if [ "${STUDY:-subset}" = full ]; then
   step train-all "$py" train.py --config="$config" --workdir="$runs"

@@ -14,21 +14,8 @@
 # chosen for about 10 minutes of training for the 3 seeds on one H200: an estimate, not a
 # measurement.
 set -euo pipefail
-out=${1:?usage: scripts/gpu_translate.sh OUTDIR}
-mkdir -p "$out"
-out=$(cd "$out" && pwd)
-cd "$(dirname "$0")/.."
-py=${PY:-.venv-gpu/bin/python}
-export XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
-runs=$out/runs/translate_gpu
-config=experiments/translate.py:gpu
-
-script=gpu_translate
-source scripts/step.sh
-
-[ -x "$py" ] || { echo "[gpu_translate] no $py: build it (scripts/gpu_checks.sh), or pass PY=..."; exit 1; }
-"$py" -c "import jax; assert jax.default_backend() == 'gpu', jax.devices()" \
-  || { echo "[gpu_translate] JAX sees no GPU ($py)"; exit 1; }
+source "$(dirname "$0")/step.sh"
+study_setup translate "$@"
 step train-ar "$py" train.py --config="$config" --workdir="$runs" --variant=ar
 if [ "${STUDY:-ar}" = full ]; then
   step distill "$py" distill.py --teacher="$runs/ar/seed_0" --decoder=beam4 \
