@@ -107,7 +107,10 @@ def test_timed_tables_follow_their_column_descriptions(results):
     sampling = next(t for t in results["tables_info"] if t["name"] == "sampling")
     headers, rows = tables.timed_table(results, sampling, results["speed"]["sampling"])
     assert headers[:2] == ["decoder", "family"]
-    assert rows[0] == ["AR (cache)", "AR", "1", "8", "56", "100.00", "1.786", "560", "1.00"]
+    # The last column, a diffusion row's model calls per block, is "—" where a row has none.
+    assert rows[0] == ["AR (cache)", "AR", "1", "8", "56", "100.00", "1.786", "560", "1.00", "—"]
+    with_calls = dict(results["speed"]["sampling"][0], calls_per_block=3.25)
+    assert tables.timed_table(results, sampling, [with_calls])[1][0][-1] == "3.2"
     assert tables.speed_note(results["speed"]).startswith(
         "Timed on the shape of **causal** (2 layers, d_model 32, 4 heads"
     )
