@@ -65,13 +65,14 @@ FLOPs):
   python eval.py --workdir=runs/diffusion --evaluators=speed,training_speed   # 126 s, alone
   python eval.py --workdir=runs/diffusion --variants=mdlm_long \
       --evaluators=leakage,loss,quality,likelihood,learning_curve    # 110 s
-(`python eval.py --workdir=runs/diffusion` does all three in one command.) The study took
-3.1 CPU hours as run (training 9,629 s, evaluation 1,458, and 43 s of train-step timing s).
+(`python eval.py --workdir=runs/diffusion` does all three in one command; the last two also
+rewrite the report from the merged results.) The study took
+3.1 CPU hours as run (training 9,629 s, evaluation 1,458 s, the train-step timing 43 s).
 
-Measured 2026-12-07 (eval at da5fcf2; the report is runs/diffusion/report). 64 held-out rows,
-the same bytes scored for every variant; mean ± sem over 3 seeds (the seeds' spread and the
-rows' combined; the judge 1 seed); relative gaps paired row by row, seed by seed; training cost
-the mean over seeds of the logged seconds and FLOPs (minutes: see above):
+Measured 2026-12-07 (evaluated at da5fcf2 and 43618e8; the report is runs/diffusion/report). 64
+held-out rows, the same bytes scored for every variant; mean ± sem over 3 seeds (the seeds' spread
+and the rows' combined; the judge 1 seed); relative gaps paired row by row, seed by seed; training
+cost the mean over seeds of the logged seconds and FLOPs (minutes: see above):
 
   variant          steps  TFLOP  bits/byte                      vs AR        BD3-LM (LM1B)
   ar               1500   16.3   1.874 ± 0.044 (1.85 1.88 1.89)  -            -
