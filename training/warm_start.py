@@ -64,8 +64,8 @@ def source_params(init_from: str, run_dir: str, fresh: nnx.State) -> tuple[nnx.S
             f"train.init_from={init_from!r}: {source} is at step {step} of its "
             f"{plan.train.num_steps}; finish training it first"
         )
-    # Compared path by path: a restored checkpoint may nest its layers in another container
-    # than a fresh split does (a State, not a dict), with the same paths and leaves.
+    # Compared and rebuilt path by path (flat states): a State rebuilt from another's items
+    # nests its layers as States where a fresh split has dicts, the same paths and leaves.
     found = dict(nnx.to_flat_state(nnx.split(model)[1]))
     if "length_head" not in fresh:
         # MDLM's length head, which a block model lacks (it ends at its EOS), is left behind.
