@@ -149,17 +149,22 @@ def _at(curve: dict, x: float, axis: str) -> tuple[float, float]:
     return float(np.interp(x, curve[axis], curve["values"])), float(np.interp(x, curve[axis], sems))
 
 
-def _relative_gap(ar: dict, other: dict, x: float, axis: str) -> tuple[float, float]:
-    """(other's bits over AR's, minus 1, its sem) at compute `x` (the two sems independent)."""
-    (a, sa), (d, sd) = _at(ar, x, axis), _at(other, x, axis)
+def _gap(ar: tuple[float, float], other: tuple[float, float]) -> tuple[float, float]:
+    """(other's bits over AR's, minus 1, its sem), from each one's (bits, sem), independent."""
+    (a, sa), (d, sd) = ar, other
     ratio = d / a
     return ratio - 1.0, ratio * math.hypot(sd / d, sa / a)
 
 
-def _next_token_curves(curves: dict, task: str) -> list[tuple[str, dict, bool]]:
+def _relative_gap(ar: dict, other: dict, x: float, axis: str) -> tuple[float, float]:
+    """`_gap` of two learning curves at compute `x`."""
+    return _gap(_at(ar, x, axis), _at(other, x, axis))
+
+
+def _next_token_curves(curves: dict, task: str, judges: set) -> list[tuple[str, dict, bool]]:
     """(name, curve, is a judge) of every exact next-token model on `task` with a curve."""
     return [
-        (name, curve, r.get("is_judge", False))
+        (name, curve, name in judges)
         for name, (r, curve) in curves.items()
         if place(r) == (1, "AR") and r["task"] == task
     ]
@@ -178,11 +183,7 @@ def _gap_beyond(name: str, curve: dict, peers: list, axis: str, unit) -> str | N
     if not near:
         return None
     _, peer, ar = min(near, key=lambda entry: entry[0])
-    (a, sa), (d, sd) = (
-        (ar["values"][-1], ar["sems"][-1] or 0.0),
-        (curve["values"][-1], curve["sems"][-1] or 0.0),
-    )
-    gap, sem = d / a - 1.0, d / a * math.hypot(sd / d, sa / a)
+    gap, sem = _gap(*((c["values"][-1], c["sems"][-1] or 0.0) for c in (ar, curve)))
     return (
         f"{name}: bits per token {100 * gap:+.0f}% ± {100 * sem:.0f} against {peer} (a next-token "
         f"model trained to about its compute) at {unit(end)} against {unit(ar[axis][-1])}."
@@ -198,7 +199,7 @@ def gap_with_compute(results: dict, spec: dict, rule: dict) -> list[str]:
     is also read at its end against the next-token model nearest it in compute (`_gap_beyond`)."""
     judges = _judges(results)
     curves = {
-        r["name"]: (r | {"is_judge": r["name"] in judges}, r["pictures"]["learning_curve"])
+        r["name"]: (r, r["pictures"]["learning_curve"])
         for r in results.get("variants", [])
         if ((r.get("pictures") or {}).get("learning_curve") or {}).get("metric") == METRIC
     }
@@ -210,7 +211,7 @@ def gap_with_compute(results: dict, spec: dict, rule: dict) -> list[str]:
     for name, (record, curve) in curves.items():
         if record.get("model_kind") != "diffusion":
             continue
-        peers = _next_token_curves(curves, record["task"])
+        peers = _next_token_curves(curves, record["task"], judges)
         ar = next((c for _, c, judge in peers if not judge), None)
         if ar is None:
             continue
