@@ -67,7 +67,6 @@ TRAINING_TABLE = TableSpec(
         ColumnSpec("step_time_s", "step (s)", "{:.4f}"),
         ColumnSpec("tokens_per_s", "tokens / s", "{:,.0f}"),
         ColumnSpec("compile_s", "compile (s)", "{:.2f}"),
-        ColumnSpec("calls_per_block", "model calls / block", "{:.1f}"),
     ),
     text_columns=2,
     verdicts=({"rule": "training_speedup", "fast": "teacher_forcing", "slow": "sequential"},),
