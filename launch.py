@@ -13,9 +13,11 @@ from collections.abc import Callable
 import jax
 from absl import app, flags, logging
 
-# Measured on the 2-core CI machine for small-batch decoding (benchmarks/sampling.py): Eigen's
-# dots beat the experimental YNNPACK fusions at M = 8 (about 1.5x), and splitting tiny ops over
-# threads costs more than it saves. Both only affect the CPU backend.
+# Measured on the 2-core CPU (benchmarks/sampling.py has the figures): Eigen's dots beat XLA's
+# default YNNPACK fusions (dots fused with their neighbours) 3.3x at a GPT-2 small decode step.
+# Each dot through YNNPACK alone (`individual_dot`) decodes 1.07x faster, but trains 1.09-1.36x
+# slower at 6 layers of d_model 512 (benchmarks/train_step.py), so it is not the default. XLA
+# splits each dot over every core either way; Eigen's multi-threaded dots are no faster. CPU only.
 CPU_XLA_FLAGS = ("--xla_cpu_experimental_ynn_fusion_type=", "--xla_cpu_multi_thread_eigen=false")
 
 # What a user can cause: missing or unwritable files and full disks (OSError, from wherever it

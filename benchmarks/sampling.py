@@ -5,6 +5,7 @@ transformers' GPT-2 `generate` at the same shape, one JSON line per run.
   python -m benchmarks.sampling --decoders=kv_cache,hf --pairs=5 # side by side with HF, tiny
   python -m benchmarks.sampling --num_layers=12 --d_model=768 --num_heads=12 --d_ff=3072 \
       --vocab_size=50257 --new_tokens=112 --repeats=3 --decoders=kv_cache,hf --pairs=5  # GPT-2
+  taskset -c 0 python -m benchmarks.sampling --decoders=kv_cache  # on one core (Linux)
 
 Tiny shape: 4 layers, d_model 256, 4 heads, d_ff 1024, vocab 256; GPT-2 small as the last line;
 both batch 8, prompt 16, greedy, fp32. tokens_per_s counts generated tokens only (batch_size *
@@ -13,74 +14,85 @@ new_tokens / median seconds); compile_s is the first call's wall time minus the 
 downloaded), and times what ../shared/bench/hf_generate.py times.
 
 --pairs=N: N rounds; in each, every decoder runs in a fresh process, the order reversed every
-other round. Each run records its threads (1 for this project's decoders, nominally: launch.py
-turns Eigen's multi-threaded dots off, though XLA's pool of 2 threads may run independent ops at
-once, 1.65 process cores in one GPT-2 small probe below; torch's count for hf), the 1-minute
-load average before it (`contended` above 0.3 per core) and `others_cpu`: the share of the cores
-other processes kept busy during its timed calls (/proc/stat less its own CPU time). The load
-average also counts this benchmark's own previous run (two threads for hf), so on 2 cores
-back-to-back runs are all `contended`; `others_cpu` < 5% in both runs of a round marks it
-undisturbed. The table gives min / median / max over the rounds of tokens/s and of the ratio to
-the last decoder.
+other round. Each run records `threads`, the threads it may use (this project's decoders: XLA's
+pool, a thread per CPU the process may run on, every dot split over them; hf: torch's count),
+`cores_used`, the cores it kept busy in its timed calls (its CPU time over their wall time), the
+1-minute load average before it (`contended` above 0.3 per core) and `others_cpu`: the share of
+the cores other processes kept busy during its timed calls (/proc/stat less its own CPU time).
+The load average also counts this benchmark's own previous run (two threads for hf), so on 2
+cores back-to-back runs are all `contended`; `others_cpu` < 5% in both runs of a round marks it
+undisturbed. Neither sees other virtual machines on the same host, which share its memory
+bandwidth: a GPT-2 small step streams 569 MB, so the figures drift by 10-25% from minute to
+minute on a quiet machine, which is why only ratios within a round are compared. The table gives
+min / median / max over the rounds of tokens/s and of the ratio to the last decoder.
 
-Measured 2026-12-07 on the same kind of 2-core CPU with nothing else running (the load before
-each run is the benchmark's own previous run, two threads for hf, so every run is flagged
-`contended` by the load rule; others' CPU was 0.00-0.01 in every run, so all 5 rounds are
-undisturbed), jax 0.10.2, torch 2.14.1, transformers 5.25.0, the commands above (105 s and 360 s):
+Measured 2026-12-07 on a 2-core "Intel(R) Xeon(R) Processor" VM (lscpu: 4 MiB L2, 260 MiB L3),
+nothing else running in it (others' CPU 0.00-0.01 in every run: all 5 rounds undisturbed; all
+`contended` by the load rule, from the previous run), jax 0.10.2 with launch.py's flags, torch
+2.14.1, transformers 5.25.0; the commands above (92 s and 343 s), then the `taskset -c 0` line at
+each shape twice:
 
-| shape | `generate` (1 thread) | HF `generate` (2 threads) | x HF |
-| --- | --- | --- | --- |
-| tiny | 4,017 / 4,371 / 4,686 | 2,139 / 2,315 / 2,412 | 1.81 / 1.88 / 2.16 |
-| GPT-2 small | 127.3 / 137.4 / 141.3 | 126.4 / 131.0 / 132.4 | 0.97 / 1.07 / 1.09 |
+| shape | `generate`, 2 threads | cores used | HF, 2 threads | x HF | `generate`, 1 core |
+| --- | --- | --- | --- | --- | --- |
+| tiny | 4,267 / 4,385 / 4,651 | 1.86 | 2,083 / 2,316 / 2,347 | 1.86 / 1.91 / 2.10 | 2,670, 3,265 |
+| GPT-2 | 128.7 / 136.7 / 140.8 | 1.79 | 131.3 / 132.7 / 135.6 | 0.97 / 1.01 / 1.06 | 91.5, 87.7* |
 
-(tokens/s, min / median / max over 5 rounds.) The single-device path, the only one: #34's
-targets are missed, 1.88x against 3x at the tiny shape (by 1.6x) and 1.07x against 1.5x at
-GPT-2 small (by 1.4x); no two-core path exists to measure (what was tried is below).
+(tokens/s, min / median / max over 5 rounds; cores used, median; HF used 1.99; * disturbed by
+a probe of this session, others' CPU 0.13.) `generate` uses both cores: XLA CPU splits each dot
+over its pool whatever `--xla_cpu_multi_thread_eigen` says (jax 0.10.2; the README had said one
+core), and two cores give 1.3-1.6x one. The tokens are the same on one core, on two, and with
+YNNPACK's dots
+(tests/test_launch.py::test_greedy_tokens_are_the_same_on_every_core_count_and_dot_library).
+The same protocol earlier that day gave 1.81 / 1.88 / 2.16x and 0.97 / 1.07 / 1.09x, and with
+YNNPACK's dots (below) 1.78 / 1.90 / 1.99x and 1.00 / 1.07 / 1.32x: the GPT-2 small ratio moves
+by 0.06 from run to run, as the host's memory bandwidth does.
 
-Measured 2026-12-06 on a 2-core "Intel(R) Xeon(R) Processor" (lscpu; 2.6 GHz, AVX-512, 480 MiB
-L3), jax 0.10.2, torch 2.13.0 (CPU build), transformers 5.25.0, the commands above. The CPU was
-shared all session with another engineer's tests and training (load average 1.2-8.6), so every
-run is `contended` by the load rule; others' CPU tells which were disturbed:
-
-tokens/s (generate: 1 thread; HF: 2) and ratio to HF, min / median / max over 5 rounds:
-
-| shape | `generate` | HF `generate` | x HF | x HF, undisturbed |
-| --- | --- | --- | --- | --- |
-| tiny | 2,725 / 3,636 / 4,018 | 157 / 2,360 / 2,602 | 1.05 / 1.59 / 23.1 | 1.53 / 1.62 / 1.70 (2) |
-| GPT-2 small | 88 / 101 / 105 | 114 / 114 / 116 | 0.77 / 0.89 / 0.91 | 0.88 / 0.90 / 0.91 (4) |
-
-(Load before the runs 1.54-3.53 at the tiny shape, 1.74-3.40 at GPT-2 small.) HF's two OpenMP
-threads collapse when another process holds a core (157 tokens/s against 2,360 undisturbed;
-earlier that day, contended, hf_generate.py gave 108 on two threads and 1,188 on one), which is
-where the tiny shape's 23x comes from: only undisturbed rounds compare the programs. The targets
-of #34 are missed: 1.62x against 3x at the tiny shape (by 1.85x) and 0.90x against 1.5x at GPT-2
-small (by 1.67x).
-
-Using the second core (#34), what was tried on this machine the same day; none is kept:
-- Tensor parallel over two forced host devices (commit dc8dcf2: a `shard_map` over heads, MLP
-  units and vocabulary, an all-reduce after attention and after the MLP, logits all-gathered;
-  removed in the commit after it). Its greedy tokens equalled `generate`'s at the tiny shape, but
-  at GPT-2 small under launch.py's flags (YNN fusions off) one device's LM-head output was wrong
-  in a block of 624 columns from the 16th decode step (off by about 3; row 7's tokens diverged
-  at new token 27, where the top-2 logit gap was 0.03), while under XLA's default flags its
-  tokens equalled `generate`'s: an XLA CPU fault in multi-device programs, not rounding (prefill
-  logits agreed to 4.4e-6). At the tiny shape it ran 1.2-1.35x `generate`'s tokens/s in
-  alternating runs while using 1.0 cores (contended runs; not explained).
-- Whether two forced host devices run at once: 10 chained 2048x2048 matmuls per device took
-  1.27 s on one device, 2.69 s for two chains on one device, and 2.67 s for one chain on each
-  of two devices (a `shard_map`), with process CPU time equal to wall time: the devices took
-  turns; two Python threads each calling a one-device program did the same (2.45 s wall, 2.70 s
-  CPU). OpenBLAS in the same session: 154 GFLOP/s on one thread, 294 on two. A memory-bound
-  probe (12 GPT-2 MLPs at batch 8, 226 MB of weights a step): 75.6 ms a step on one device,
-  74.5 with the weights split by `shard_map`, 74.7 by NamedSharding (GSPMD), medians of 6.
-  These ran at load 1.6-3.3, partly from the session's own runs; the two-device tensor-parallel
-  `generate` ran at 1.0 process cores at the tiny shape too.
-- XLA CPU settings, one device, GPT-2 small (disturbed: others' CPU 0.50 except the first):
-  launch.py's flags 99-100 tokens/s (others 0.06, 1.65 process cores); XLA's defaults (YNN
-  fusions) 33-36; YNN fusions with single-threaded Eigen 32-35; multi-threaded Eigen dots without
-  YNN 74. The issue's quiet runs found multi-threaded Eigen no faster either (122-124 both ways).
-A decode step at GPT-2 small (494 MB of fp32 weights) took 79 ms at 101 tokens/s: 6.2 GB/s,
-against 16 GB/s for one numpy thread summing 224 MB on this machine (15 on two; load 3.4).
+#34's targets are missed: 1.91x against 3x at the tiny shape (by 1.6x) and 1.01-1.07x against
+1.5x at GPT-2 small (by 1.4-1.5x). What the profiles show (JAX profiler traces of `generate`
+at GPT-2 small, per-op times of one decode step, and in-process ablations; same VM and day):
+- The step is bound by memory traffic. It reads 494 MB of weights (12 layers of 28.3 MB, the
+  LM head 154 MB) and a 75 MB KV cache (127 slots). In a traced step (Eigen's dots), each
+  layer's four dots took 0.58, 0.30, 0.91 and 1.03 ms: 28.3 MB at 10 GB/s; the LM head with its
+  argmax 13.4 ms by ablation (one layer with a vocabulary of 50,257 against 256): 11.5 GB/s.
+  The fastest two-thread read of this VM was 14.5-16.2 GB/s (numpy sums of two 224 MB arrays,
+  one a thread; 7.6-8.7 on one). At 16 GB/s a step would take 36 ms: 225 tokens/s, 1.7x HF's
+  131 at best. 1.5x needs the whole step at 13-14 GB/s, 82-97% of that ceiling, where the dots
+  reach 62-80% of it. HF's step (61 ms) loses the same way.
+- Attention reads the cache as two multiply-reduces, whose products XLA CPU writes out whole
+  and then reduces in windows of 32 (its tree-reduction rewrite): 7 ms of 59 by ablation (a
+  step without it: 52 ms), 13% of a step traced with YNNPACK's dots. Batched dots instead (on
+  one core: Eigen does not split batched matvecs) took 63 ms a step with Eigen's dots, 51-52
+  with YNNPACK's (noise); more cache phases (2-4 rather than 1 for 111 steps, YNNPACK's dots)
+  gave 151-159 tokens/s against 151.
+- Other XLA CPU settings, one at a time against launch.py's (Eigen's dots; `XLA_FLAGS=FLAG python
+  -m benchmarks.sampling --decoders=kv_cache` at each shape, alternating): each dot through
+  YNNPACK alone (`--xla_cpu_experimental_ynn_fusion_type=individual_dot`) decodes 1.07x faster
+  at GPT-2 small (1.06 / 1.07 / 1.10 over 4 pairs: 149-153 tokens/s against 138-142) and 1.07x
+  at the tiny shape (0.96 / 1.07 / 1.14), the same tokens, but trains 1.09x and 1.36x slower at
+  6 layers of d_model 512 (`python -m benchmarks.train_step --sequential_seq_len=0 --steps=3`,
+  2 pairs: 3.99 and 4.79 s a step against 3.67 and 3.52), so it is not the default; a user who
+  only decodes can set it, and `jax.jit(..., compiler_options={"xla_cpu_experimental_ynn_fusion_
+  type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"})` sets it for one program (checked: its dots
+  compile to YNNPACK), which is not done: every decoder timed against AR would need it too, each
+  measured. XLA's default YNN fusions (dots fused with their neighbours) were
+  3.3x slower (44-46 tokens/s against 148-149); adding `reduce` to the YNN types 3.5x slower,
+  `eltwise` 1.2x; oneDNN's dot fusions, Eigen's multi-threaded dots, 512-bit vectors, the
+  concurrency-optimised scheduler and huge pages for malloc all within noise.
+- The tiny shape is bound by the cache and by op count: a step (1.8 ms, Eigen's dots) runs
+  about 150 XLA ops, a quarter of them windowed reductions; without attention it takes 1.0 ms,
+  and the cache it reads (up to 255 slots, 4.2 MB a layer) leaves no room for the 1.16 ms a
+  step that 3x needs.
+- Tensor parallel over two forced host devices (commit dc8dcf2, removed after it: a `shard_map`
+  over heads, MLP units and vocabulary, an all-reduce after attention and after the MLP) gave
+  the same tokens at the tiny shape but wrong LM-head logits at GPT-2 small under launch.py's
+  flags of the time (an XLA CPU fault in multi-device programs: prefill logits agreed to 4.4e-6,
+  one device's block of 624 columns was off by about 3 from the 16th step). It has nothing to
+  win now: on this quiet VM the LM head's dot on two devices streamed 11-12 GB/s at 1.8-1.9
+  cores, against 13 GB/s at 1.98 cores on one device (the 2026-12-06 finding that the devices
+  took turns was made with another engineer's jobs on the second core).
+- Earlier, 2026-12-06, contended (another engineer's tests and training, load 1.2-8.6): 1.62x
+  and 0.90x in undisturbed rounds; HF's two threads collapsed to 157 tokens/s at the tiny shape
+  when another process held a core.
 
 Earlier measurements, on a 2-core AMD EPYC of the CI kind (2026-11-24/26; JAX profiler traces), for
 the design of `generate`: one `lax.while_loop` in one jitted program with the prompt prefilled
@@ -109,7 +121,6 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from evaluation.timing import time_call  # noqa: E402
 from model import ModelConfig, generate, generate_no_cache, make_decoder  # noqa: E402
 from model.sampling import cache_sizes  # noqa: E402
 
@@ -158,6 +169,11 @@ SHAPE_FLAGS = (
 ROUND_FLAGS = SHAPE_FLAGS + ("repeats", "cache_phases", "contended_load")
 
 
+def _usable_cpus() -> int:
+    """The CPUs this process may run on (fewer than the machine's under `taskset`)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
 def _jax_decoder(decode):
     """A decoder of this project on one device: (run, threads) for a config and prompts."""
 
@@ -166,8 +182,8 @@ def _jax_decoder(decode):
         kw = dict(max_new_tokens=FLAGS.new_tokens)
         if decode is generate:
             kw["cache_phases"] = FLAGS.cache_phases
-        # One thread: launch.py turns Eigen's multi-threaded dots off.
-        return lambda: decode(model, prompts_BxP, **kw), 1
+        # XLA CPU's pool has a thread per CPU this process may run on, and each dot uses them all.
+        return lambda: decode(model, prompts_BxP, **kw), _usable_cpus()
 
     return build
 
@@ -220,21 +236,32 @@ def _busy_s() -> float | None:
 
 
 def time_decoder(name: str, cfg: ModelConfig, prompts_BxP: np.ndarray) -> dict:
-    """One run: the median of `repeats` calls after a first (compiling) one, the threads, the
-    load average before it, and the share of the cores other processes kept busy meanwhile."""
+    """One run: the median of `repeats` calls after a first (compiling) one; the threads the
+    decoder may use and the cores it kept busy in its timed calls (its CPU time over their wall
+    time); the load average before it, and the share of the cores other processes kept busy
+    during its timed calls."""
     run, threads = DECODERS[name](cfg, prompts_BxP)
     cores = os.cpu_count()
     load = os.getloadavg()[0]
+    start = time.perf_counter()
+    jax.block_until_ready(run())
+    first_s = time.perf_counter() - start
     busy, own, start = _busy_s(), time.process_time(), time.perf_counter()
-    compile_s, median_s = time_call(run, FLAGS.repeats)
+    calls_s = []
+    for _ in range(FLAGS.repeats):
+        call_start = time.perf_counter()
+        jax.block_until_ready(run())
+        calls_s.append(time.perf_counter() - call_start)
     wall, own = time.perf_counter() - start, time.process_time() - own
     others = None if busy is None else max(_busy_s() - busy - own, 0.0) / (wall * cores)
+    median_s = statistics.median(calls_s)
     return {
         "decoder": name,
         "tokens_per_s": round(prompts_BxP.shape[0] * FLAGS.new_tokens / median_s, 1),
         "median_s": round(median_s, 5),
-        "compile_s": round(compile_s, 3),
+        "compile_s": round(max(first_s - median_s, 0.0), 3),
         "threads": threads,
+        "cores_used": round(own / wall, 2),
         "load_before": round(load, 2),
         "contended": load > FLAGS.contended_load * cores,
         "others_cpu": None if others is None else round(others, 3),
@@ -314,9 +341,9 @@ def rounds_table(names: list[str], runs: list[dict]) -> str:
         f"{len(by_round)} rounds, {len(quiet)} undisturbed (others' CPU < 5% in every run); "
         f"min / median / max; contended: load before the run > {FLAGS.contended_load} per core",
         "",
-        f"| decoder | threads | tokens/s | x {reference} | x {reference}, undisturbed rounds "
-        "| load before | contended runs | others' CPU |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        f"| decoder | threads | cores used | tokens/s | x {reference} "
+        f"| x {reference}, undisturbed rounds | load before | contended runs | others' CPU |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name in names:
         mine = [pair[name] for pair in by_round.values()]
@@ -326,6 +353,7 @@ def rounds_table(names: list[str], runs: list[dict]) -> str:
         others = [x["others_cpu"] for x in mine if x["others_cpu"] is not None]
         lines.append(
             f"| {name} | {sorted({x['threads'] for x in mine})} "
+            f"| {_spread([x['cores_used'] for x in mine], 2)} "
             f"| {_spread([x['tokens_per_s'] for x in mine])} "
             f"| {_spread(list(ratios.values()), 2)} | {_spread([ratios[r] for r in quiet], 2)} "
             f"| {_spread([x['load_before'] for x in mine], 2)} "

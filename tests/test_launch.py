@@ -44,6 +44,46 @@ def test_entry_points_keep_compiled_programs_on_disk_unless_told_not_to(tmp_path
     assert _cache_files(tmp_path / "off") == []
 
 
+# Greedy tokens of an untrained decoder on ragged prompts, as a JSON list, under the entry points'
+# XLA flags (and whatever XLA_FLAGS sets first); with a CPU number, on that CPU alone, where
+# XLA's pool has one thread and runs each dot on it.
+GREEDY_TOKENS = """
+import json, os, sys
+if len(sys.argv) > 1:
+    os.sched_setaffinity(0, {int(sys.argv[1])})
+import launch
+launch.configure_xla_cpu()
+import numpy as np
+from model import ModelConfig, generate, make_decoder
+cfg = ModelConfig(num_layers=2, d_model=128, num_heads=4, d_ff=512, vocab_size=300, max_len=48)
+prompts = np.random.default_rng(0).integers(1, 300, (6, 12))
+out = generate(make_decoder(cfg), prompts, np.array([12, 3, 7, 1, 12, 9]), max_new_tokens=32)
+print(json.dumps(np.asarray(out.tokens_BxL).tolist()))
+"""
+
+
+@pytest.mark.slow
+def test_greedy_tokens_are_the_same_on_every_core_count_and_dot_library():
+    """Under launch.CPU_XLA_FLAGS XLA splits each dot over every core of its pool; the tokens
+    must be those of one core, and of YNNPACK's dots (faster at decoding, slower at training)."""
+    paths = {"launch flags": ("", [])}
+    paths["YNNPACK's dots"] = ("--xla_cpu_experimental_ynn_fusion_type=individual_dot", [])
+    if hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) > 1:
+        paths["one core"] = ("", [str(min(os.sched_getaffinity(0)))])
+    tokens = {}
+    for path, (xla_flags, cpu) in paths.items():
+        result = subprocess.run(
+            [sys.executable, "-c", GREEDY_TOKENS, *cpu], cwd=REPO, capture_output=True,
+            text=True, env={**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": xla_flags},
+            timeout=300,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr[-2000:]
+        tokens[path] = json.loads(result.stdout.splitlines()[-1])
+    assert len(tokens["launch flags"]) == 6 and len(tokens["launch flags"][0]) == 12 + 32
+    for path, found in tokens.items():
+        assert found == tokens["launch flags"], path
+
+
 def _raised(action) -> BaseException:
     try:
         action()
