@@ -156,6 +156,7 @@ def test_count_masks_mask_ceil_m_t_tokens_of_each_block_weighted_m_over_k():
         np.testing.assert_allclose(weight[1, 4:9], [2.0] * 4 + [1.0])
 
 
+@pytest.mark.slow  # 3-6 s on the 2-core CPU: `make test` stays within 3 minutes.
 def test_bd3_with_block_size_1_bounds_exactly_the_models_next_token_nll():
     """Each block is one token: E_t[(1/t) 1[masked] CE] = CE, and a noised token's CE does not
     depend on the other blocks' noise, so the bound is the sum of -log p(x_i | x_<i, MASK at i),

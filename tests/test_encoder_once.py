@@ -141,6 +141,7 @@ def test_diffusion_sampling_traces_the_encoder_once(encoder_traces):
     assert encoder_traces == [(4, 6, model.cfg.d_model)]
 
 
+@pytest.mark.slow  # 3-6 s on the 2-core CPU: `make test` stays within 3 minutes.
 def test_an_encoder_decoder_cmlm_draft_proposes_what_re_running_it_every_round_does():
     # The draft's distributions over its G tokens, with the prompts encoded once in `start` and
     # the decoder run over the target slots alone, against the whole model re-run (memory

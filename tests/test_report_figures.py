@@ -28,6 +28,7 @@ def test_figures_without_their_numbers_are_not_drawn():
     assert "speedup_by_batch.png" not in drawn and "losses.png" in drawn
 
 
+@pytest.mark.slow  # 3-6 s on the 2-core CPU: `make test` stays within 3 minutes.
 def test_the_speed_up_by_batch_needs_two_batch_sizes_of_a_decoder():
     results = make_results()
     rule, found = speed_figures.batch_speedups(results)

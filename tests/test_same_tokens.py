@@ -48,6 +48,7 @@ def test_the_whole_sequence_holds_each_token_ar_scores_and_stops_before_an_eos()
     np.testing.assert_array_equal(tokens[1, 1:], batch["targets"][1])
 
 
+@pytest.mark.slow  # 3-6 s on the 2-core CPU: `make test` stays within 3 minutes.
 def test_ar_and_diffusion_score_the_same_tokens_with_and_without_eos():
     batch = _batch()
     ar = make_decoder(make_tiny_config(attention_mask_kind="causal", max_len=SEQ_LEN), seed=2)
@@ -108,6 +109,7 @@ def test_a_diffusion_model_has_a_position_for_the_windows_last_token():
         make_plan(config, "full")
 
 
+@pytest.mark.slow  # 3-6 s on the 2-core CPU: `make test` stays within 3 minutes.
 def test_the_length_head_learns_only_from_rows_that_end():
     model, batch = _diffusion_model(), _batch()
     logits = model.length_logits(batch["inputs"], batch["prefix_lengths"])
