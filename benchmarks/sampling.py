@@ -71,10 +71,10 @@ at GPT-2 small, per-op times of one decode step, and in-process ablations; same 
   at the tiny shape (0.96 / 1.07 / 1.14), the same tokens, but trains 1.09x and 1.36x slower at
   6 layers of d_model 512 (`python -m benchmarks.train_step --sequential_seq_len=0 --steps=3`,
   2 pairs: 3.99 and 4.79 s a step against 3.67 and 3.52), so it is not the default; a user who
-  only decodes can set it, and `jax.jit(..., compiler_options={"xla_cpu_experimental_ynn_fusion_
-  type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"})` sets it for one program (checked: its dots
-  compile to YNNPACK), which is not done: every decoder timed against AR would need it too, each
-  measured. XLA's default YNN fusions (dots fused with their neighbours) were
+  only decodes can set it. jax.jit's `compiler_options` can set it for one program, as
+    {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
+  (checked: the dots compile to YNNPACK); not done, since every decoder timed against AR would
+  need it too, each measured. XLA's default YNN fusions (dots fused with their neighbours) were
   3.3x slower (44-46 tokens/s against 148-149); adding `reduce` to the YNN types 3.5x slower,
   `eltwise` 1.2x; oneDNN's dot fusions, Eigen's multi-threaded dots, 512-bit vectors, the
   concurrency-optimised scheduler and huge pages for malloc all within noise.
