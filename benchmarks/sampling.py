@@ -182,8 +182,10 @@ def _jax_decoder(decode):
         kw = dict(max_new_tokens=FLAGS.new_tokens)
         if decode is generate:
             kw["cache_phases"] = FLAGS.cache_phases
-        # XLA CPU's pool has a thread per CPU this process may run on, and each dot uses them all.
-        return lambda: decode(model, prompts_BxP, **kw), _usable_cpus()
+        # XLA CPU's pool has a thread per CPU this process may run on, and each dot uses them all
+        # (None on an accelerator, where the host's threads only launch its kernels).
+        threads = _usable_cpus() if jax.default_backend() == "cpu" else None
+        return lambda: decode(model, prompts_BxP, **kw), threads
 
     return build
 
