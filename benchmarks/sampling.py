@@ -121,6 +121,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
+from evaluation.timing import call_seconds, median_seconds  # noqa: E402
 from model import ModelConfig, generate, generate_no_cache, make_decoder  # noqa: E402
 from model.sampling import cache_sizes  # noqa: E402
 
@@ -245,18 +246,11 @@ def time_decoder(name: str, cfg: ModelConfig, prompts_BxP: np.ndarray) -> dict:
     run, threads = DECODERS[name](cfg, prompts_BxP)
     cores = os.cpu_count()
     load = os.getloadavg()[0]
-    start = time.perf_counter()
-    jax.block_until_ready(run())
-    first_s = time.perf_counter() - start
+    first_s = call_seconds(run)
     busy, own, start = _busy_s(), time.process_time(), time.perf_counter()
-    calls_s = []
-    for _ in range(FLAGS.repeats):
-        call_start = time.perf_counter()
-        jax.block_until_ready(run())
-        calls_s.append(time.perf_counter() - call_start)
+    median_s = median_seconds(run, FLAGS.repeats)
     wall, own = time.perf_counter() - start, time.process_time() - own
     others = None if busy is None else max(_busy_s() - busy - own, 0.0) / (wall * cores)
-    median_s = statistics.median(calls_s)
     return {
         "decoder": name,
         "tokens_per_s": round(prompts_BxP.shape[0] * FLAGS.new_tokens / median_s, 1),

@@ -1,7 +1,8 @@
 """Timing on random weights, for the speed evaluators (evaluation/speed.py) and the benchmarks:
-`time_call` (compile time apart from the median of repeated runs), `time_decoders` (each decoder
-on a fresh model of a shape, with the attention mask it needs) and `training_speed` (one train
-step per objective on copy data, as train.py runs it).
+`time_call` (compile time apart from the median of repeated runs; `call_seconds` and
+`median_seconds` its parts, for a caller that measures more around the repeats),
+`time_decoders` (each decoder on a fresh model of a shape, with the attention mask it needs)
+and `training_speed` (one train step per objective on copy data, as train.py runs it).
 """
 
 import dataclasses
@@ -27,16 +28,21 @@ Point = tuple[int, int, int]  # (batch size, prompt length, new tokens)
 
 def time_call(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
     """(compile_s, median run_s) of fn, blocking on its outputs."""
+    first = call_seconds(fn)
+    median = median_seconds(fn, repeats)
+    return max(first - median, 0.0), median
+
+
+def call_seconds(fn: Callable[[], object]) -> float:
+    """The wall time of one call of fn, blocking on its outputs."""
     start = time.perf_counter()
     jax.block_until_ready(fn())
-    first = time.perf_counter() - start
-    runs = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn())
-        runs.append(time.perf_counter() - start)
-    median = statistics.median(runs)
-    return max(first - median, 0.0), median
+    return time.perf_counter() - start
+
+
+def median_seconds(fn: Callable[[], object], repeats: int) -> float:
+    """The median wall time of `repeats` calls of fn (compiled already, or the first counts)."""
+    return statistics.median(call_seconds(fn) for _ in range(repeats))
 
 
 def _timed_shape(cfg: ModelConfig, spec, max_len: int, lender: ModelConfig) -> ModelConfig:
